@@ -1,0 +1,86 @@
+/**
+ * The errors of the domain. Every error has a stable `code` that chat messages, the CLI's exit
+ * handling and the state machine's Retry/Catch match on, and sets `this.name` to a literal so that
+ * Lambda reports it as `errorType` (a subclass that forgets it reports plain `Error`).
+ */
+
+export const errorCodes = [
+  'VALIDATION_FAILED',
+  'ILLEGAL_TRANSITION',
+  'NOT_FOUND',
+  'CONFLICT',
+  'FORBIDDEN',
+  'UNSUPPORTED',
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
+/** Base of every error that `core/` raises on purpose. */
+export class OdtError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OdtError';
+    this.code = code;
+  }
+}
+
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. `items.0.target.vdc`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Input that does not match its schema; `issues` names each offending field. */
+export class ValidationError extends OdtError {
+  readonly issues: readonly FieldIssue[];
+
+  constructor(what: string, issues: readonly FieldIssue[], options?: { cause?: unknown }) {
+    const list = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+    super('VALIDATION_FAILED', `${what} is not valid: ${list}`, options);
+    this.name = 'ValidationError';
+    this.issues = issues;
+  }
+}
+
+/** A phase change that the lifecycle does not allow from the current phase. */
+export class IllegalTransitionError extends OdtError {
+  readonly from: string;
+  readonly to: string;
+
+  constructor(subject: string, from: string, to: string, allowed: readonly string[]) {
+    const next =
+      allowed.length > 0 ? `from '${from}' it can go to: ${allowed.join(', ')}` : `'${from}' is final`;
+    super('ILLEGAL_TRANSITION', `${subject} cannot go from '${from}' to '${to}'; ${next}.`);
+    this.name = 'IllegalTransitionError';
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/** A transfer, item, site or task that does not exist. */
+export class NotFoundError extends OdtError {
+  constructor(what: string, id: string) {
+    super(
+      'NOT_FOUND',
+      `${what} '${id}' does not exist; check the id (\`odt transfer list\` lists transfers).`,
+    );
+    this.name = 'NotFoundError';
+  }
+}
+
+/** A conditional write lost against a concurrent one; re-read and decide again. */
+export class ConflictError extends OdtError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFLICT', message, options);
+    this.name = 'ConflictError';
+  }
+}
+
+/** The actor may not do this (four eyes, not an approver, another site's task). */
+export class ForbiddenError extends OdtError {
+  constructor(message: string) {
+    super('FORBIDDEN', message);
+    this.name = 'ForbiddenError';
+  }
+}

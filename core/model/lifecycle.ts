@@ -1,0 +1,162 @@
+import { ForbiddenError, IllegalTransitionError, NotFoundError } from '../errors.ts';
+import { parseOrThrow } from '../validate.ts';
+import {
+  canItemTransition,
+  canTransition,
+  type ItemState,
+  itemTransitions,
+  type TransferPhase,
+  transferTransitions,
+} from './phases.ts';
+import { type Item, type Transfer, type TransferRequest, transferRequestSchema } from './transfer.ts';
+
+export interface Actor {
+  /** Who acts: a Slack user id, an agent id, or `system`. */
+  readonly id: string;
+}
+
+export interface Stamp {
+  readonly actor: string;
+  readonly at: Date;
+  readonly note?: string;
+}
+
+/** Builds a new transfer in phase `requested` from a validated request. */
+export function createTransfer(request: TransferRequest, id: string, at: Date): Transfer {
+  const req = parseOrThrow(transferRequestSchema, request, 'The transfer request');
+  const iso = at.toISOString();
+  const items: Item[] = req.items.map((it, index) => ({
+    id: `item-${index + 1}`,
+    kind: it.kind,
+    source: it.source,
+    ...(it.sizeBytes === undefined ? {} : { sizeBytes: it.sizeBytes }),
+    target: it.target,
+    result: { state: 'pending', bytes: 0, updatedAt: iso },
+  }));
+  return {
+    id,
+    site: req.site,
+    providerSite: req.providerSite,
+    requester: req.requester,
+    phase: 'requested',
+    items,
+    history: [{ at: iso, actor: req.requester, phase: 'requested' }],
+    version: 0,
+    createdAt: iso,
+    updatedAt: iso,
+  };
+}
+
+/** Returns the transfer moved to `to`, with a custody-log entry; throws if the lifecycle forbids it. */
+export function transition(transfer: Transfer, to: TransferPhase, stamp: Stamp): Transfer {
+  if (!canTransition(transfer.phase, to)) {
+    throw new IllegalTransitionError(
+      `Transfer ${transfer.id}`,
+      transfer.phase,
+      to,
+      transferTransitions[transfer.phase],
+    );
+  }
+  const at = stamp.at.toISOString();
+  return {
+    ...transfer,
+    phase: to,
+    history: [
+      ...transfer.history,
+      { at, actor: stamp.actor, phase: to, ...(stamp.note === undefined ? {} : { note: stamp.note }) },
+    ],
+    updatedAt: at,
+  };
+}
+
+/**
+ * Approves a requested transfer. Four eyes: the requester never approves their own request, and
+ * only members of `approvers` may approve at all.
+ */
+export function approve(
+  transfer: Transfer,
+  approver: string,
+  approvers: ReadonlySet<string>,
+  at: Date,
+): Transfer {
+  assertMayDecide(transfer, approver, approvers);
+  return { ...transition(transfer, 'approved', { actor: approver, at }), approver };
+}
+
+/** Rejects a requested transfer with a reason; the same people who may approve may reject. */
+export function reject(
+  transfer: Transfer,
+  approver: string,
+  approvers: ReadonlySet<string>,
+  reason: string,
+  at: Date,
+): Transfer {
+  assertMayDecide(transfer, approver, approvers);
+  const why = reason.trim();
+  if (why === '') throw new ForbiddenError('A rejection needs a reason the requester can act on.');
+  return {
+    ...transition(transfer, 'rejected', { actor: approver, at, note: why }),
+    approver,
+    rejectReason: why,
+  };
+}
+
+function assertMayDecide(transfer: Transfer, who: string, approvers: ReadonlySet<string>): void {
+  if (!approvers.has(who)) {
+    throw new ForbiddenError(`${who} is not an approver; ask a member of the approvers group to decide.`);
+  }
+  if (who === transfer.requester) {
+    throw new ForbiddenError(
+      `${who} requested transfer ${transfer.id} and cannot also approve it (four eyes); ask another approver.`,
+    );
+  }
+}
+
+export interface ItemUpdate {
+  readonly state: ItemState;
+  readonly reason?: string;
+  readonly code?: string;
+  readonly bytes?: number;
+}
+
+/** Returns the transfer with one item moved to a new state; throws if the item's lifecycle forbids it. */
+export function updateItem(transfer: Transfer, itemId: string, update: ItemUpdate, at: Date): Transfer {
+  const iso = at.toISOString();
+  let found = false;
+  const items = transfer.items.map((item) => {
+    if (item.id !== itemId) return item;
+    found = true;
+    const from = item.result.state;
+    if (from !== update.state && !canItemTransition(from, update.state)) {
+      throw new IllegalTransitionError(
+        `Item ${itemId} of ${transfer.id}`,
+        from,
+        update.state,
+        itemTransitions[from],
+      );
+    }
+    return {
+      ...item,
+      result: {
+        state: update.state,
+        bytes: update.bytes ?? item.result.bytes,
+        updatedAt: iso,
+        ...(update.reason === undefined ? {} : { reason: update.reason }),
+        ...(update.code === undefined ? {} : { code: update.code }),
+      },
+    };
+  });
+  if (!found) throw new NotFoundError('Item', `${transfer.id}/${itemId}`);
+  return { ...transfer, items, updatedAt: iso };
+}
+
+/** Items that failed: the ones "retry the failed items" acts on. */
+export const failedItems = (transfer: Transfer): readonly Item[] =>
+  transfer.items.filter((i) => i.result.state === 'failed');
+
+/** The end phase of a transfer from its items: all good, some failed, or none worked. */
+export function outcome(transfer: Transfer): 'completed' | 'completed-with-errors' | 'failed' {
+  const failed = failedItems(transfer).length;
+  if (failed === 0) return 'completed';
+  return failed === transfer.items.length ? 'failed' : 'completed-with-errors';
+}

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { itemStates, transferPhases } from './phases.ts';
+
+/** Ids are URL- and path-safe: they name folders on the NAS and appear in Slack buttons. */
+export const idSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9-]{2,62}$/,
+    'use 3-63 lowercase letters, digits and dashes, starting with a letter or digit',
+  );
+
+export const itemKinds = ['vm', 'template', 'vapp'] as const;
+export type ItemKind = (typeof itemKinds)[number];
+
+/** How vCloud Director takes the imported VM (DESIGN.md, "vSphere and vCloud Director"). */
+export const placements = ['vapp', 'existing-vapp', 'catalog'] as const;
+export type Placement = (typeof placements)[number];
+
+const nameSchema = z.string().trim().min(1, 'must not be empty').max(255, 'at most 255 characters');
+
+export const itemTargetSchema = z
+  .object({
+    vdc: nameSchema.describe('target org VDC'),
+    placement: z.enum(placements).default('vapp'),
+    vapp: nameSchema.optional().describe('existing vApp, for placement existing-vapp'),
+    catalog: nameSchema.optional().describe('catalog, for placement catalog'),
+    network: nameSchema.optional().describe('org VDC network the NICs connect to'),
+    deploy: z.boolean().default(true),
+    powerOn: z.boolean().default(false),
+  })
+  .superRefine((t, ctx) => {
+    if (t.placement === 'catalog' && !t.catalog) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['catalog'],
+        message: 'placement "catalog" needs a catalog name',
+      });
+    }
+    if (t.placement === 'existing-vapp' && !t.vapp) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['vapp'],
+        message: 'placement "existing-vapp" needs the vApp name',
+      });
+    }
+    if (t.placement === 'catalog' && t.powerOn) {
+      ctx.addIssue({ code: 'custom', path: ['powerOn'], message: 'a catalog template cannot be powered on' });
+    }
+    if (t.powerOn && !t.deploy) {
+      ctx.addIssue({ code: 'custom', path: ['powerOn'], message: 'powerOn needs deploy: true' });
+    }
+  });
+export type ItemTarget = z.infer<typeof itemTargetSchema>;
+
+export const itemResultSchema = z.object({
+  state: z.enum(itemStates),
+  /** Why the item failed, in words a person can act on. */
+  reason: z.string().optional(),
+  /** Stable error code of the failure, when there is one. */
+  code: z.string().optional(),
+  bytes: z.number().int().nonnegative().default(0),
+  updatedAt: z.iso.datetime(),
+});
+export type ItemResult = z.infer<typeof itemResultSchema>;
+
+export const itemSchema = z.object({
+  id: idSchema,
+  kind: z.enum(itemKinds),
+  /** Name or inventory path in the customer's vCenter. */
+  source: nameSchema,
+  sizeBytes: z.number().int().nonnegative().optional(),
+  target: itemTargetSchema,
+  result: itemResultSchema,
+});
+export type Item = z.infer<typeof itemSchema>;
+
+export const shippingSchema = z.object({
+  carrier: nameSchema,
+  tracking: nameSchema,
+});
+export type Shipping = z.infer<typeof shippingSchema>;
+
+/** One line of the custody log: who did what, when. */
+export const historyEntrySchema = z.object({
+  at: z.iso.datetime(),
+  actor: nameSchema,
+  phase: z.enum(transferPhases),
+  note: z.string().optional(),
+});
+export type HistoryEntry = z.infer<typeof historyEntrySchema>;
+
+export const transferSchema = z.object({
+  id: idSchema,
+  /** Customer site whose export agent exports the items. */
+  site: idSchema,
+  /** Provider site whose ODT node imports them. */
+  providerSite: idSchema,
+  requester: nameSchema,
+  phase: z.enum(transferPhases),
+  items: z.array(itemSchema).min(1),
+  approver: nameSchema.optional(),
+  rejectReason: z.string().optional(),
+  shipping: shippingSchema.optional(),
+  history: z.array(historyEntrySchema),
+  /** Optimistic-concurrency counter: every stored change increments it. */
+  version: z.number().int().nonnegative(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type Transfer = z.infer<typeof transferSchema>;
+
+/** What a requester submits (request file, Slack modal); the rest is filled in by `core/`. */
+export const transferRequestSchema = z.object({
+  site: idSchema,
+  providerSite: idSchema.default('provider'),
+  requester: nameSchema,
+  items: z
+    .array(
+      z.object({
+        kind: z.enum(itemKinds),
+        source: nameSchema,
+        sizeBytes: z.number().int().nonnegative().optional(),
+        target: itemTargetSchema,
+      }),
+    )
+    .min(1, 'a transfer needs at least one item')
+    .max(200, 'at most 200 items per transfer; split the move into several transfers'),
+});
+export type TransferRequest = z.input<typeof transferRequestSchema>;
