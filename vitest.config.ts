@@ -7,7 +7,7 @@ const peers = process.env.ODT_PEERS !== 'off';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: peers ? [] : [],
+    globalSetup: peers ? ['test/peers/vsphere/global-setup.ts'] : [],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',

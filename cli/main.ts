@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { OdtError } from '../core/index.ts';
+import { registerDataPath } from './commands/data-path.ts';
+import { withHint } from './hints.ts';
 import { registerSandbox } from './sandbox.ts';
 
 export interface Io {
@@ -20,6 +22,7 @@ export function buildProgram(io: Io): Command {
       writeErr: (s) => io.err.write(s),
     });
   registerSandbox(program, io);
+  registerDataPath(program, io);
   return program;
 }
 
@@ -30,12 +33,16 @@ export async function main(
 ): Promise<number> {
   const program = buildProgram(io);
   try {
+    process.exitCode = undefined;
     await program.parseAsync([...argv], { from: 'user' });
-    return 0;
+    // Commands report partial failure through process.exitCode without throwing.
+    const code = Number(process.exitCode ?? 0);
+    process.exitCode = undefined;
+    return code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof OdtError) {
-      io.err.write(`odt: ${error.message} [${error.code}]\n`);
+    if (error instanceof OdtError || hasCode(error)) {
+      io.err.write(`odt: ${explain(error)} [${error.code}]\n`);
       return 2;
     }
     io.err.write(
@@ -43,4 +50,15 @@ export async function main(
     );
     return 1;
   }
+}
+
+/** Errors of the product and of the system carry a stable string code; anything else is a bug and shows its stack. */
+const hasCode = (e: unknown): e is Error & { code: string } =>
+  e instanceof Error && typeof (e as unknown as { code?: unknown }).code === 'string';
+
+function explain(error: Error & { code: string }): string {
+  if (error.name === 'VimFaultError' && (error as { faultType?: string }).faultType === 'InvalidLogin') {
+    return `${error.message}. Check --username and ODT_VCENTER_PASSWORD.`;
+  }
+  return withHint(error);
 }

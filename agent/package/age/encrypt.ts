@@ -1,0 +1,543 @@
+/**
+ * Streaming age v1 encryption and decryption to X25519 keys: the header, then the payload as
+ * ChaCha20-Poly1305 STREAM chunks of 64 KiB. Each write is sealed (or opened) as one run of chunks
+ * into one output buffer — far fewer, larger buffers for the sink than one per chunk — and at most
+ * one chunk per write is copied, into a reused staging buffer. With `worker: true` the runs are
+ * done on a shared worker thread, a few writes ahead, so the crypto overlaps the caller's work.
+ */
+
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { AgeError } from './errors.ts';
+import {
+  armorBegin,
+  encodeHeader,
+  findHeaderEnd,
+  parseHeader,
+  type Stanza,
+  verifyHeaderMac,
+  versionPrefix,
+} from './header.ts';
+import { formatRecipient, parseIdentity, parseRecipient } from './keys.ts';
+import { type ChunkOp, type ChunkResult, runInWorker } from './offload.ts';
+import { chunkSize, openChunks, sealChunks, sealedChunkSize, tagLength } from './payload-chunks.mjs';
+import { fileKeyLength, isX25519Stanza, unwrapFileKey, wrapFileKey, x25519Unwrapper } from './x25519.ts';
+
+export { chunkSize, sealedChunkSize };
+
+const payloadNonceLength = 16;
+const payloadInfo = Buffer.from('payload');
+/** Largest header the decryptor buffers before giving up (thousands of stanzas). */
+const maxHeaderLength = 1024 * 1024;
+/** Runs handed to the worker before a write waits for the oldest to come back. */
+const workerRunsAhead = 3;
+
+/** Options of both streams. */
+export interface AgeStreamOptions {
+  /** Seal/open the payload on a shared worker thread instead of the calling thread. Default false. */
+  readonly worker?: boolean;
+}
+
+/**
+ * A Transform that encrypts its input to the X25519 `recipients` (`age1…`) in the age v1 binary
+ * format. Throws AgeError `AGE_BAD_RECIPIENT` at once if a recipient is not valid.
+ */
+export function createEncryptStream(
+  recipients: readonly string[],
+  options: AgeStreamOptions = {},
+): Transform {
+  return new AgeEncryptStream(recipients, options);
+}
+
+/**
+ * A Transform that decrypts an age v1 file with any of the X25519 `identities`
+ * (`AGE-SECRET-KEY-1…`), failing with an AgeError (see `ageErrorCodes`). Output is released as each
+ * run of chunks authenticates: treat it as valid only once the stream ends without error.
+ */
+export function createDecryptStream(
+  identities: readonly string[],
+  options: AgeStreamOptions = {},
+): Transform {
+  return new AgeDecryptStream(identities, options);
+}
+
+/**
+ * The size of the age file `createEncryptStream` writes for `plaintextSize` bytes to `recipients`
+ * X25519 recipients (default 1): for progress, ETAs and checking a file's length before shipping.
+ */
+export function encryptedSize(plaintextSize: number, recipients = 1): number {
+  // 'age-encryption.org/v1\n', per stanza '-> X25519 <43>\n<43>\n', '--- <43>\n', then the nonce.
+  const header = 22 + recipients * 98 + 48 + payloadNonceLength;
+  const chunks = Math.max(1, Math.ceil(plaintextSize / chunkSize));
+  return header + plaintextSize + chunks * tagLength;
+}
+
+function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', fileKey, nonce, payloadInfo, 32));
+}
+
+interface Run {
+  readonly final: boolean;
+  result?: ChunkResult;
+  error?: Error;
+}
+
+/**
+ * The machinery both streams share: runs of chunks go out in order (inline, or to the worker a
+ * few writes ahead) and their results come back in order to `deliver`.
+ */
+abstract class PayloadTransform extends Transform {
+  readonly #worker: boolean;
+  readonly #runs: Run[] = [];
+  #heldWrite: TransformCallback | undefined;
+  #heldFlush: TransformCallback | undefined;
+  #afterRuns: ((callback: TransformCallback) => void) | undefined;
+  #failed = false;
+
+  constructor(options: AgeStreamOptions) {
+    super();
+    this.#worker = options.worker === true;
+  }
+
+  /** Takes one run's result, in order; throws to fail the stream. */
+  protected abstract deliver(result: ChunkResult, final: boolean): void;
+
+  protected get failed(): boolean {
+    return this.#failed;
+  }
+
+  protected markFailed(): void {
+    this.#failed = true;
+  }
+
+  /**
+   * Seals or opens one run of chunks. `callback` is the write's (or, for the final run, the
+   * flush's): it is called once the stream may go on, which with a worker can be before the
+   * run's output is delivered, up to `workerRunsAhead` runs.
+   */
+  protected submit(
+    op: ChunkOp,
+    key: Buffer,
+    counter: number,
+    parts: readonly Buffer[],
+    final: boolean,
+    callback: TransformCallback,
+  ): void {
+    if (!this.#worker) {
+      try {
+        const result =
+          op === 'seal'
+            ? { out: sealChunks(key, counter, parts, final) }
+            : openChunks(key, counter, parts, final);
+        this.deliver(result, final);
+      } catch (error) {
+        this.#failed = true;
+        callback(error as Error);
+        return;
+      }
+      callback();
+      return;
+    }
+    // The worker takes the bytes away (transfer), so they are gathered into a buffer of our own.
+    const data = Buffer.allocUnsafeSlow(parts.reduce((n, part) => n + part.length, 0));
+    let offset = 0;
+    for (const part of parts) offset += part.copy(data, offset);
+    const run: Run = { final };
+    this.#runs.push(run);
+    runInWorker(op, key, counter, data, final).then(
+      (result) => {
+        run.result = result;
+        this.#drain();
+      },
+      (error: Error) => {
+        run.error = error;
+        this.#drain();
+      },
+    );
+    if (final) this.#heldFlush = callback;
+    else if (this.#runs.length < workerRunsAhead) callback();
+    else this.#heldWrite = callback;
+  }
+
+  /** Calls `then(callback)` once every run submitted so far is delivered (at once if none is out). */
+  protected afterRuns(callback: TransformCallback, then: (callback: TransformCallback) => void): void {
+    if (this.#runs.length === 0) {
+      then(callback);
+      return;
+    }
+    this.#heldFlush = callback;
+    this.#afterRuns = then;
+  }
+
+  #drain(): void {
+    if (this.destroyed) return;
+    while (!this.#failed && this.#runs[0] !== undefined && (this.#runs[0].result ?? this.#runs[0].error)) {
+      const run = this.#runs.shift()!;
+      try {
+        if (run.error) throw run.error;
+        this.deliver(run.result!, run.final);
+      } catch (error) {
+        this.#fail(error as Error);
+        return;
+      }
+    }
+    if (this.#failed) return;
+    if (this.#heldWrite && this.#runs.length < workerRunsAhead) {
+      const callback = this.#heldWrite;
+      this.#heldWrite = undefined;
+      callback();
+    }
+    if (this.#heldFlush && this.#runs.length === 0) {
+      const callback = this.#heldFlush;
+      const then = this.#afterRuns;
+      this.#heldFlush = undefined;
+      this.#afterRuns = undefined;
+      if (then) then(callback);
+      else callback();
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#failed = true;
+    this.#runs.length = 0;
+    const callback = this.#heldFlush ?? this.#heldWrite;
+    this.#heldFlush = undefined;
+    this.#heldWrite = undefined;
+    this.#afterRuns = undefined;
+    if (callback) callback(error);
+    else this.destroy(error);
+  }
+}
+
+export class AgeEncryptStream extends PayloadTransform {
+  readonly #key: Buffer;
+  #counter = 0;
+  // Holds back up to one chunk: a full chunk is final or not depending on whether more input follows.
+  readonly #stage = Buffer.allocUnsafe(chunkSize);
+  #staged = 0;
+
+  constructor(recipients: readonly string[], options: AgeStreamOptions = {}) {
+    super(options);
+    if (recipients.length === 0) {
+      throw new AgeError('AGE_BAD_RECIPIENT', 'No recipient was given; pass at least one age1… recipient.');
+    }
+    const publicKeys = recipients.map(parseRecipient);
+    const fileKey = randomBytes(fileKeyLength);
+    const stanzas: Stanza[] = publicKeys.map((publicKey) => wrapFileKey(fileKey, publicKey));
+    const nonce = randomBytes(payloadNonceLength);
+    this.#key = payloadKey(fileKey, nonce);
+    this.push(Buffer.concat([encodeHeader(stanzas, fileKey), nonce]));
+    fileKey.fill(0);
+  }
+
+  protected override deliver(result: ChunkResult, final: boolean): void {
+    if ('out' in result) this.push(result.out);
+    if (final) this.#key.fill(0);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const parts: Buffer[] = [];
+    let offset = 0;
+    if (this.#staged > 0) {
+      offset = chunk.copy(this.#stage, this.#staged, 0, chunkSize - this.#staged);
+      this.#staged += offset;
+      if (this.#staged < chunkSize || offset === chunk.length) {
+        callback();
+        return;
+      }
+      // The stage is sealed before this call returns (inline) or copied out (worker): reusable after.
+      parts.push(this.#stage);
+      this.#staged = 0;
+    }
+    // Seal straight from the input while more than a chunk remains; keep the rest for later.
+    const whole = Math.max(0, Math.floor((chunk.length - offset - 1) / chunkSize) * chunkSize);
+    if (whole > 0) parts.push(chunk.subarray(offset, offset + whole));
+    const rest = chunk.subarray(offset + whole);
+    const counter = this.#counter;
+    this.#counter += parts.reduce((n, part) => n + part.length / chunkSize, 0);
+    if (parts.length > 0) {
+      // The rest is staged only once the run has the stage's old bytes, and before the callback:
+      // the next write may run from inside it.
+      this.submit('seal', this.#key, counter, parts, false, (error) => {
+        if (!error) this.#staged = rest.copy(this.#stage);
+        callback(error);
+      });
+      return;
+    }
+    this.#staged = rest.copy(this.#stage);
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.failed) {
+      callback();
+      return;
+    }
+    const stage = this.#stage.subarray(0, this.#staged);
+    this.#staged = 0;
+    this.submit('seal', this.#key, this.#counter, [stage], true, callback);
+  }
+}
+
+type DecryptPhase = 'header' | 'nonce' | 'payload';
+
+export class AgeDecryptStream extends PayloadTransform {
+  readonly #identities: ReturnType<typeof x25519Unwrapper>[];
+  #phase: DecryptPhase = 'header';
+  #head: Buffer = Buffer.alloc(0);
+  #headLength = 0;
+  #searchFrom = 0;
+  readonly #nonceBytes = Buffer.alloc(payloadNonceLength);
+  #nonceFilled = 0;
+  #fileKey: Buffer | undefined;
+  #key: Buffer | undefined;
+  #counter = 0;
+  readonly #stage = Buffer.allocUnsafe(sealedChunkSize);
+  #staged = 0;
+  #consumed = 0;
+
+  constructor(identities: readonly string[], options: AgeStreamOptions = {}) {
+    super(options);
+    if (identities.length === 0) {
+      throw new AgeError(
+        'AGE_BAD_IDENTITY',
+        'No identity was given; pass at least one AGE-SECRET-KEY-1… identity.',
+      );
+    }
+    this.#identities = identities.map((identity) => x25519Unwrapper(parseIdentity(identity)));
+  }
+
+  protected override deliver(result: ChunkResult, final: boolean): void {
+    if ('failure' in result) throw this.#openError(result.failure, result.chunk);
+    if (result.out.length > 0) this.push(result.out);
+    if (final) this.#key?.fill(0);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.failed) {
+      callback();
+      return;
+    }
+    this.#consumed += chunk.length;
+    let data: Buffer | undefined = chunk;
+    try {
+      if (this.#phase === 'header') data = this.#takeHeader(data);
+      if (data !== undefined && this.#phase === 'nonce') data = this.#takeNonce(data);
+    } catch (error) {
+      this.markFailed();
+      callback(error as Error);
+      return;
+    }
+    if (data === undefined || data.length === 0) {
+      callback();
+      return;
+    }
+    this.#takePayload(data, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.failed) {
+      callback();
+      return;
+    }
+    // Runs still out report their errors first, as they would inline.
+    this.afterRuns(callback, (done) => {
+      const error = this.#endError();
+      if (error) {
+        this.markFailed();
+        done(error);
+        return;
+      }
+      const sealed = this.#stage.subarray(0, this.#staged);
+      this.#staged = 0;
+      this.submit('open', this.#key!, this.#counter, [sealed], true, done);
+    });
+  }
+
+  #takePayload(data: Buffer, callback: TransformCallback): void {
+    const parts: Buffer[] = [];
+    let offset = 0;
+    if (this.#staged > 0) {
+      offset = data.copy(this.#stage, this.#staged, 0, sealedChunkSize - this.#staged);
+      this.#staged += offset;
+      if (this.#staged < sealedChunkSize || offset === data.length) {
+        callback();
+        return;
+      }
+      parts.push(this.#stage);
+      this.#staged = 0;
+    }
+    // Open straight from the input while more than a chunk remains: those chunks are not final.
+    const whole = Math.max(0, Math.floor((data.length - offset - 1) / sealedChunkSize) * sealedChunkSize);
+    if (whole > 0) parts.push(data.subarray(offset, offset + whole));
+    const rest = data.subarray(offset + whole);
+    if (parts.length === 0) {
+      this.#staged = rest.copy(this.#stage);
+      callback();
+      return;
+    }
+    const counter = this.#counter;
+    this.#counter += parts.reduce((n, part) => n + part.length / sealedChunkSize, 0);
+    this.submit('open', this.#key!, counter, parts, false, (error) => {
+      if (!error) this.#staged = rest.copy(this.#stage);
+      callback(error);
+    });
+  }
+
+  /** Buffers input until the whole header is there; returns the bytes after it, if any. */
+  #takeHeader(data: Buffer): Buffer | undefined {
+    // Usually the first write holds the whole header and is parsed in place; otherwise the bytes
+    // gather in a buffer of our own (the caller may reuse theirs), grown by doubling.
+    let head = data;
+    if (this.#headLength > 0) {
+      const length = this.#headLength + data.length;
+      if (length > this.#head.length) {
+        const grown = Buffer.allocUnsafe(Math.max(length, 2 * this.#head.length));
+        this.#head.copy(grown, 0, 0, this.#headLength);
+        this.#head = grown;
+      }
+      data.copy(this.#head, this.#headLength);
+      this.#headLength = length;
+      head = this.#head.subarray(0, length);
+    }
+    this.#checkMagic(head);
+    const { end, resume } = findHeaderEnd(head, this.#searchFrom);
+    this.#searchFrom = resume;
+    if (end === undefined) {
+      if (head.length > maxHeaderLength) {
+        throw new AgeError(
+          'AGE_BAD_HEADER',
+          `No end of the age header in the first ${head.length} bytes; the file is corrupted.`,
+        );
+      }
+      if (this.#headLength === 0) {
+        this.#head = Buffer.from(head);
+        this.#headLength = head.length;
+      }
+      return undefined;
+    }
+    this.#fileKey = this.#unwrap(head.subarray(0, end));
+    this.#head = Buffer.alloc(0);
+    this.#headLength = 0;
+    this.#phase = 'nonce';
+    return head.subarray(end);
+  }
+
+  #takeNonce(data: Buffer): Buffer | undefined {
+    const taken = data.copy(this.#nonceBytes, this.#nonceFilled);
+    this.#nonceFilled += taken;
+    if (this.#nonceFilled < payloadNonceLength) return undefined;
+    this.#key = payloadKey(this.#fileKey!, this.#nonceBytes);
+    this.#fileKey!.fill(0);
+    this.#fileKey = undefined;
+    this.#phase = 'payload';
+    return data.subarray(taken);
+  }
+
+  /** Fails early on input that cannot become an age header, instead of buffering up to the limit. */
+  #checkMagic(head: Buffer): void {
+    const start = head.toString('latin1', 0, Math.min(head.length, armorBegin.length));
+    if (versionPrefix.startsWith(start) || start.startsWith(versionPrefix)) return;
+    if (start === armorBegin) {
+      throw new AgeError(
+        'AGE_UNSUPPORTED',
+        `The input is ASCII-armored (${armorBegin}); this codec reads binary age files. ` +
+          'Decrypt it with `age -d`, or write the files without `-a`.',
+      );
+    }
+    if (armorBegin.startsWith(start)) return;
+    throw new AgeError(
+      'AGE_BAD_HEADER',
+      `The input is not an age file: it starts with ${JSON.stringify(start.slice(0, 24))} instead of '${versionPrefix}v1'.`,
+    );
+  }
+
+  #unwrap(header: Buffer): Buffer {
+    const parsed = parseHeader(header);
+    const types = new Set<string>();
+    for (const stanza of parsed.stanzas) {
+      types.add(stanza.args[0]!);
+      if (stanza.args[0] === 'scrypt') {
+        throw new AgeError(
+          'AGE_UNSUPPORTED',
+          'The file is encrypted with a passphrase (scrypt); this codec only decrypts to X25519 identities.',
+        );
+      }
+      if (!isX25519Stanza(stanza)) continue;
+      for (const identity of this.#identities) {
+        const fileKey = unwrapFileKey(stanza, identity);
+        if (fileKey === undefined) continue;
+        if (!verifyHeaderMac(fileKey, parsed)) {
+          throw new AgeError(
+            'AGE_AUTH_FAILED',
+            'The header MAC does not match: the header was modified after encryption. Do not use this file; ' +
+              'copy it again from its source.',
+          );
+        }
+        return fileKey;
+      }
+    }
+    const ours = this.#identities.map((i) => formatRecipient(i.publicKey)).join(', ');
+    throw new AgeError(
+      'AGE_NO_MATCHING_IDENTITY',
+      `None of the ${this.#identities.length} identities given (recipients ${ours}) opens this file; its ` +
+        `${parsed.stanzas.length} stanza(s) are of type ${[...types].join(', ')}. It was encrypted to another ` +
+        'key: use the identity file of the node it was encrypted to.',
+    );
+  }
+
+  /** Why the input cannot end here, if it cannot. */
+  #endError(): AgeError | undefined {
+    const again = 'the file is truncated. Copy it again from its source.';
+    if (this.#phase === 'header') {
+      const where =
+        this.#consumed === 0
+          ? 'The input is empty'
+          : `The input ends inside the age header, after ${this.#consumed} bytes`;
+      return new AgeError('AGE_TRUNCATED', `${where}; ${again}`);
+    }
+    if (this.#phase === 'nonce')
+      return new AgeError('AGE_TRUNCATED', `The input ends inside the payload nonce; ${again}`);
+    if (this.#staged === 0) {
+      return new AgeError(
+        'AGE_TRUNCATED',
+        `The input ends after payload chunk ${this.#counter - 1}, without a final chunk; ${again}`,
+      );
+    }
+    if (this.#staged < tagLength) {
+      return new AgeError(
+        'AGE_TRUNCATED',
+        `The input ends ${this.#staged} bytes into payload chunk ${this.#counter}, too few for a chunk; ${again}`,
+      );
+    }
+    return undefined;
+  }
+
+  #openError(failure: string, chunk: number): AgeError {
+    const again = 'Copy it again from its source.';
+    switch (failure) {
+      case 'trailing':
+        return new AgeError(
+          'AGE_TRAILING_DATA',
+          `Data follows the final chunk (chunk ${chunk}) of the age payload: the file has bytes appended. ${again}`,
+        );
+      case 'truncated':
+        return new AgeError(
+          'AGE_TRUNCATED',
+          `The input ends after payload chunk ${chunk}, without a final chunk; the file is truncated. ${again}`,
+        );
+      case 'empty-final':
+        return new AgeError(
+          'AGE_BAD_PAYLOAD',
+          `The final payload chunk (chunk ${chunk}) is empty, which age v1 allows only for an empty payload; the ` +
+            'file was not written by a conforming encoder.',
+        );
+      default:
+        return new AgeError(
+          'AGE_AUTH_FAILED',
+          `Payload chunk ${chunk} (payload bytes from ${chunk * sealedChunkSize}) does not authenticate: the file ` +
+            `is damaged, tampered with, cut short inside a chunk, or has bytes appended. ${again}`,
+        );
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * One shared worker thread that seals and opens payload chunks for every age stream of the
+ * process, so the crypto runs beside the caller's hashing and I/O on the main thread. Referenced
+ * only while jobs are pending: an idle worker never keeps the process alive.
+ */
+
+import { Worker } from 'node:worker_threads';
+import type { OpenFailure } from './payload-chunks.mjs';
+
+export type ChunkOp = 'seal' | 'open';
+
+/** What a run of chunks came to: the output, or (opening) why and where it failed. */
+export type ChunkResult =
+  | { readonly out: Buffer }
+  | { readonly failure: OpenFailure; readonly chunk: number };
+
+interface Reply {
+  readonly id: number;
+  readonly out?: Uint8Array;
+  readonly failure?: OpenFailure;
+  readonly chunk?: number;
+  readonly error?: string;
+}
+
+interface Pending {
+  readonly resolve: (result: ChunkResult) => void;
+  readonly reject: (error: Error) => void;
+}
+
+class PayloadWorker {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+
+  constructor() {
+    this.#worker = new Worker(new URL('./payload-worker.mjs', import.meta.url));
+    this.#worker.unref();
+    this.#worker.on('message', (reply: Reply) => this.#settle(reply));
+    this.#worker.on('error', (error) => this.#fail(error));
+    this.#worker.on('exit', (code) =>
+      this.#fail(new Error(`The age payload worker exited with code ${code}.`)),
+    );
+  }
+
+  run(op: ChunkOp, key: Uint8Array, counter: number, data: Buffer, final: boolean): Promise<ChunkResult> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      if (this.#pending.size === 1) this.#worker.ref();
+      this.#worker.postMessage({ id, op, key, counter, data, final }, [data.buffer as ArrayBuffer]);
+    });
+  }
+
+  #settle(reply: Reply): void {
+    const pending = this.#pending.get(reply.id);
+    if (pending === undefined) return;
+    this.#pending.delete(reply.id);
+    if (this.#pending.size === 0) this.#worker.unref();
+    if (reply.error !== undefined) pending.reject(new Error(`The age payload worker failed: ${reply.error}`));
+    else if (reply.failure !== undefined)
+      pending.resolve({ failure: reply.failure, chunk: reply.chunk ?? 0 });
+    else {
+      const out = reply.out ?? new Uint8Array(0);
+      pending.resolve({ out: Buffer.from(out.buffer, out.byteOffset, out.byteLength) });
+    }
+  }
+
+  #fail(error: Error): void {
+    if (shared === this) shared = undefined;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+}
+
+let shared: PayloadWorker | undefined;
+
+/**
+ * Runs one job on the shared worker. `data` is moved to the worker (transferred): it must be a
+ * buffer of its own (`Buffer.allocUnsafeSlow`) that the caller no longer uses.
+ */
+export function runInWorker(
+  op: ChunkOp,
+  key: Uint8Array,
+  counter: number,
+  data: Buffer,
+  final: boolean,
+): Promise<ChunkResult> {
+  shared ??= new PayloadWorker();
+  return shared.run(op, key, counter, data, final);
+}

@@ -1,0 +1,31 @@
+/** Plaintext bytes per payload chunk (64 KiB). */
+export declare const chunkSize: number;
+/** Poly1305 tag bytes per chunk. */
+export declare const tagLength: number;
+/** Ciphertext bytes per full payload chunk. */
+export declare const sealedChunkSize: number;
+
+/**
+ * Seals chunks `counter, counter+1, …` of `parts`, each part holding whole 64 KiB chunks; if
+ * `final`, the last part ends with the final chunk (short, or empty only as the only chunk).
+ * Returns ciphertext and tags interleaved, in one buffer with its own ArrayBuffer.
+ */
+export declare function sealChunks(
+  key: Uint8Array,
+  counter: number,
+  parts: readonly Uint8Array[],
+  final: boolean,
+): Buffer;
+
+/** Why a run of chunks did not open, and at which chunk. */
+export type OpenFailure = 'auth' | 'trailing' | 'truncated' | 'empty-final';
+
+/** Opens sealed chunks like `sealChunks` wrote them; all plaintext in one buffer, or the failure. */
+export declare function openChunks(
+  key: Uint8Array,
+  counter: number,
+  parts: readonly Uint8Array[],
+  final: boolean,
+):
+  | { readonly out: Buffer; readonly failure?: undefined }
+  | { readonly failure: OpenFailure; readonly chunk: number };

@@ -1,0 +1,73 @@
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createEncryptStream } from './age/encrypt.ts';
+import { HashTap } from './hash-tap.ts';
+
+/** What the transfer manifest records of one file. */
+export interface FileRecord {
+  /** Path relative to the transfer folder, with `.age`: `item-1/web-01-disk-0.vmdk.age`. */
+  readonly path: string;
+  /** Name of the decrypted file inside its OVF package: `web-01-disk-0.vmdk`. */
+  readonly name: string;
+  /** Plaintext size in bytes and SHA-256 (hex). */
+  readonly size: number;
+  readonly sha256: string;
+  /** Size and SHA-256 of the encrypted file as it lies on the NAS: checkable without the key. */
+  readonly encryptedSize: number;
+  readonly encryptedSha256: string;
+}
+
+export interface WriteEncryptedOptions {
+  readonly source: Readable;
+  /** The transfer folder. */
+  readonly root: string;
+  /** Relative path of the final encrypted file. */
+  readonly path: string;
+  readonly name: string;
+  readonly recipients: readonly string[];
+  readonly signal?: AbortSignal;
+  /** Called with each plaintext chunk's length, for progress. */
+  readonly onBytes?: (n: number) => void;
+}
+
+/**
+ * Streams `source` through SHA-256 → age → SHA-256 into `<path>.partial`, flushes it to disk and
+ * renames it to `<path>`: a file under its final name is always complete. On failure the partial
+ * file is removed.
+ */
+export async function writeEncryptedFile(options: WriteEncryptedOptions): Promise<FileRecord> {
+  const final = `${options.root}/${options.path}`;
+  const partial = `${final}.partial`;
+  const plain = new HashTap(options.onBytes);
+  const cipher = new HashTap();
+  try {
+    await pipeline(
+      options.source,
+      plain,
+      createEncryptStream(options.recipients),
+      cipher,
+      createWriteStream(partial, { highWaterMark: 1 << 20 }),
+      ...(options.signal ? [{ signal: options.signal }] : []),
+    );
+    const fh = await open(partial, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(partial, final);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+  return {
+    path: options.path,
+    name: options.name,
+    size: plain.bytes,
+    sha256: plain.digest(),
+    encryptedSize: cipher.bytes,
+    encryptedSha256: cipher.digest(),
+  };
+}

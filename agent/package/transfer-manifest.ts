@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { signDetached, verifyDetached } from '../identity/agent-identity.ts';
+
+export const manifestFormat = 'sneakernet-transfer/1';
+export const manifestFile = 'transfer.json';
+export const signatureFile = 'transfer.json.sig';
+export const certificateFile = 'agent.crt.pem';
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (SHA-256)');
+
+export const fileRecordSchema = z.object({
+  path: z.string().regex(/^[A-Za-z0-9._-]+\/[A-Za-z0-9._ ()-]+\.age$/, 'must be <item>/<file>.age'),
+  name: z.string().min(1),
+  role: z.enum(['descriptor', 'disk', 'manifest', 'file']),
+  size: z.number().int().nonnegative(),
+  sha256: hex64,
+  encryptedSize: z.number().int().nonnegative(),
+  encryptedSha256: hex64,
+});
+export type ManifestFile = z.infer<typeof fileRecordSchema>;
+
+export const manifestItemSchema = z.object({
+  id: z.string().min(1),
+  kind: z.enum(['vm', 'template', 'vapp']),
+  /** What was asked for (name or inventory path) and what it resolved to. */
+  source: z.string().min(1),
+  name: z.string().min(1),
+  /** The OVF descriptor's file name inside the package: `<name>.ovf`. */
+  descriptor: z.string().min(1),
+  files: z.array(fileRecordSchema).min(1),
+});
+export type ManifestItem = z.infer<typeof manifestItemSchema>;
+
+export const transferManifestSchema = z.object({
+  format: z.literal(manifestFormat),
+  transfer: z.string().min(1),
+  createdAt: z.iso.datetime(),
+  /** The age recipient every file is encrypted to (the ODT node's). */
+  recipient: z.string().startsWith('age1'),
+  agent: z.object({ commonName: z.string(), certificateSha256: z.string().regex(/^[0-9A-F]{64}$/) }),
+  items: z.array(manifestItemSchema).min(1),
+});
+export type TransferManifest = z.infer<typeof transferManifestSchema>;
+
+/** The exact bytes that are signed and written: stable JSON with a trailing newline. */
+export const manifestBytes = (m: TransferManifest): Buffer => Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
+
+/** A detached signature file: the algorithm and the base64 signature, one per line. */
+export function signManifest(bytes: Buffer, keyPem: string): string {
+  return `RSASSA-PSS-SHA256\n${signDetached(keyPem, bytes).toString('base64')}\n`;
+}
+
+export function checkManifestSignature(bytes: Buffer, signatureText: string, certPem: string): boolean {
+  const [algorithm, b64] = signatureText.trim().split('\n');
+  if (algorithm !== 'RSASSA-PSS-SHA256' || !b64) return false;
+  return verifyDetached(certPem, bytes, Buffer.from(b64, 'base64'));
+}
+
+/** The OVF manifest (`.mf`) text: one `SHA256(<file>)= <hex>` line per file, as ovftool writes. */
+export const ovfManifestText = (files: readonly { name: string; sha256: string }[]): string =>
+  files.map((f) => `SHA256(${f.name})= ${f.sha256}\n`).join('');
+
+/** Parses `.mf` lines; any algorithm other than SHA256 is reported, not silently accepted. */
+export function parseOvfManifest(text: string): Map<string, { algorithm: string; digest: string }> {
+  const out = new Map<string, { algorithm: string; digest: string }>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^(SHA1|SHA256|SHA512)\((.+)\)\s*=\s*([0-9a-fA-F]+)$/.exec(line.trim());
+    if (m) out.set(m[2]!, { algorithm: m[1]!, digest: m[3]!.toLowerCase() });
+  }
+  return out;
+}

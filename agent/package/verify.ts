@@ -1,0 +1,248 @@
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { certificateSha256 } from '../identity/agent-identity.ts';
+import { createDecryptStream } from './age/encrypt.ts';
+import { HashTap } from './hash-tap.ts';
+import {
+  certificateFile,
+  checkManifestSignature,
+  type ManifestFile,
+  manifestFile,
+  parseOvfManifest,
+  signatureFile,
+  type TransferManifest,
+  transferManifestSchema,
+} from './transfer-manifest.ts';
+
+export interface VerifyProblem {
+  /** The file concerned, relative to the transfer folder. */
+  readonly file: string;
+  readonly code:
+    | 'MISSING'
+    | 'SIZE_MISMATCH'
+    | 'DIGEST_MISMATCH'
+    | 'BAD_MANIFEST'
+    | 'BAD_SIGNATURE'
+    | 'UNTRUSTED_SIGNER'
+    | 'DECRYPT_FAILED'
+    | 'OVF_MANIFEST_MISMATCH';
+  readonly message: string;
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  readonly manifest?: TransferManifest;
+  /** Files checked, with the outcome of each. */
+  readonly files: readonly { file: string; ok: boolean; decrypted: boolean }[];
+  readonly problems: readonly VerifyProblem[];
+  /** True when the signer was pinned (agent certificate given), not only taken from the NAS. */
+  readonly signerPinned: boolean;
+}
+
+export interface VerifyOptions {
+  readonly root: string;
+  /** age identities (AGE-SECRET-KEY-1…): with them, plaintext hashes and the OVF `.mf` are checked too. */
+  readonly identities?: readonly string[];
+  /** The exporting agent's certificate (PEM) as enrolled: the signer must be this agent. */
+  readonly agentCertPem?: string;
+}
+
+/**
+ * Checks a transfer on the NAS: the signature over transfer.json, then every file's size and
+ * digest; with the node's identity also the decrypted bytes and each package's `.mf`.
+ * Nothing is trusted before the signature is: a bad signature stops the check of the files.
+ */
+export async function verifyTransfer(options: VerifyOptions): Promise<VerifyReport> {
+  const problems: VerifyProblem[] = [];
+  const files: { file: string; ok: boolean; decrypted: boolean }[] = [];
+  const fail = (): VerifyReport => ({
+    ok: false,
+    files,
+    problems,
+    signerPinned: options.agentCertPem !== undefined,
+  });
+
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(options.root, manifestFile));
+  } catch {
+    problems.push({
+      file: manifestFile,
+      code: 'MISSING',
+      message: `${manifestFile} is missing in ${options.root}: the export did not finish; run it again.`,
+    });
+    return fail();
+  }
+  let manifest: TransferManifest;
+  try {
+    manifest = transferManifestSchema.parse(JSON.parse(bytes.toString('utf8')));
+  } catch (error) {
+    problems.push({
+      file: manifestFile,
+      code: 'BAD_MANIFEST',
+      message: `${manifestFile} is not a valid transfer manifest: ${(error as Error).message.slice(0, 300)}`,
+    });
+    return fail();
+  }
+
+  const nasCert = await readFile(join(options.root, certificateFile), 'utf8').catch(() => undefined);
+  const certPem = options.agentCertPem ?? nasCert;
+  const signature = await readFile(join(options.root, signatureFile), 'utf8').catch(() => undefined);
+  if (!certPem || !signature) {
+    problems.push({
+      file: signature ? certificateFile : signatureFile,
+      code: 'MISSING',
+      message: `${signature ? certificateFile : signatureFile} is missing; the transfer cannot be authenticated.`,
+    });
+    return fail();
+  }
+  const signerSha = certificateSha256(certPem);
+  if (signerSha !== manifest.agent.certificateSha256) {
+    problems.push({
+      file: manifestFile,
+      code: 'UNTRUSTED_SIGNER',
+      message: `${manifestFile} names agent certificate ${manifest.agent.certificateSha256.slice(0, 16)}…, but the trusted one is ${signerSha.slice(0, 16)}…: another agent exported this transfer.`,
+    });
+    return fail();
+  }
+  if (!checkManifestSignature(bytes, signature, certPem)) {
+    problems.push({
+      file: manifestFile,
+      code: 'BAD_SIGNATURE',
+      message: `The signature over ${manifestFile} does not verify: the manifest was edited or signed by another key. Do not import; re-export or re-ship.`,
+    });
+    return fail();
+  }
+
+  for (const item of manifest.items) {
+    for (const f of item.files) {
+      const result = await checkFile(options.root, f, options.identities);
+      files.push({ file: f.path, ok: result.length === 0, decrypted: options.identities !== undefined });
+      problems.push(...result);
+    }
+    if (options.identities)
+      problems.push(...(await checkOvfManifest(options.root, item.files, options.identities)));
+  }
+  return {
+    ok: problems.length === 0,
+    manifest,
+    files,
+    problems,
+    signerPinned: options.agentCertPem !== undefined,
+  };
+}
+
+async function checkFile(
+  root: string,
+  f: ManifestFile,
+  identities?: readonly string[],
+): Promise<VerifyProblem[]> {
+  const path = join(root, f.path);
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isFile()) return [{ file: f.path, code: 'MISSING', message: `${f.path} is missing.` }];
+  if (st.size !== f.encryptedSize) {
+    return [
+      {
+        file: f.path,
+        code: 'SIZE_MISMATCH',
+        message: `${f.path} has ${st.size} bytes, the manifest says ${f.encryptedSize}.`,
+      },
+    ];
+  }
+  const cipher = new HashTap();
+  const plain = new HashTap();
+  try {
+    if (identities) {
+      await pipeline(
+        createReadStream(path, { highWaterMark: 1 << 20 }),
+        cipher,
+        createDecryptStream(identities),
+        plain,
+        sink(),
+      );
+    } else {
+      await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), cipher, sink());
+    }
+  } catch (error) {
+    const digest = cipher.digest();
+    if (digest !== f.encryptedSha256) return [digestProblem(f, digest)];
+    return [
+      {
+        file: f.path,
+        code: 'DECRYPT_FAILED',
+        message: `${f.path} does not decrypt: ${(error as Error).message}`,
+      },
+    ];
+  }
+  const digest = cipher.digest();
+  if (digest !== f.encryptedSha256) return [digestProblem(f, digest)];
+  if (identities && (plain.bytes !== f.size || plain.digest() !== f.sha256)) {
+    return [
+      {
+        file: f.path,
+        code: 'DIGEST_MISMATCH',
+        message: `${f.path} decrypts to other bytes than the manifest's SHA-256.`,
+      },
+    ];
+  }
+  return [];
+}
+
+const digestProblem = (f: ManifestFile, digest: string): VerifyProblem => ({
+  file: f.path,
+  code: 'DIGEST_MISMATCH',
+  message: `${f.path} is damaged or replaced: SHA-256 ${digest.slice(0, 16)}… instead of ${f.encryptedSha256.slice(0, 16)}….`,
+});
+
+/** The package's own `.mf` must list the descriptor and every disk with the same SHA-256. */
+async function checkOvfManifest(
+  root: string,
+  items: readonly ManifestFile[],
+  identities: readonly string[],
+): Promise<VerifyProblem[]> {
+  const mf = items.find((f) => f.role === 'manifest');
+  if (!mf)
+    return [
+      { file: items[0]?.path ?? '?', code: 'OVF_MANIFEST_MISMATCH', message: 'The package has no .mf file.' },
+    ];
+  const chunks: Buffer[] = [];
+  try {
+    await pipeline(
+      createReadStream(join(root, mf.path)),
+      createDecryptStream(identities),
+      new Writable({
+        write(c: Buffer, _e, done) {
+          chunks.push(c);
+          done();
+        },
+      }),
+    );
+  } catch {
+    return []; // already reported by checkFile
+  }
+  const entries = parseOvfManifest(Buffer.concat(chunks).toString('utf8'));
+  const problems: VerifyProblem[] = [];
+  for (const f of items) {
+    if (f.role === 'manifest') continue;
+    const e = entries.get(f.name);
+    if (e?.algorithm !== 'SHA256' || e.digest !== f.sha256) {
+      problems.push({
+        file: mf.path,
+        code: 'OVF_MANIFEST_MISMATCH',
+        message: `${mf.name} ${e ? `has ${e.algorithm} ${e.digest.slice(0, 16)}…` : 'does not list'} ${f.name}, expected SHA256 ${f.sha256.slice(0, 16)}….`,
+      });
+    }
+  }
+  return problems;
+}
+
+const sink = () =>
+  new Writable({
+    highWaterMark: 1 << 20,
+    write(_c, _e, done) {
+      done();
+    },
+  });

@@ -1,0 +1,144 @@
+import http from 'node:http';
+import https from 'node:https';
+import { envelope, serializeCall, type VimValue } from './serialize.ts';
+import { createHttpAgent, type TlsTrust } from './tls.ts';
+import { NS, parseXml, type XmlNode } from './xml.ts';
+
+/** A vim25 fault: `faultType` is the fault's type name (InvalidLogin, NotAuthenticated, …). */
+export class VimFaultError extends Error {
+  readonly code = 'VIM_FAULT';
+
+  constructor(
+    readonly method: string,
+    readonly faultType: string,
+    readonly faultString: string,
+    readonly detail: XmlNode | undefined,
+  ) {
+    super(`${method} failed with ${faultType}: ${faultString}`);
+    this.name = 'VimFaultError';
+  }
+}
+
+/** The server could not be reached or answered with something that is not SOAP. */
+export class VimTransportError extends Error {
+  readonly code = 'VIM_TRANSPORT';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'VimTransportError';
+  }
+}
+
+export interface SoapConnectionOptions {
+  /** The SDK endpoint, e.g. `https://vcenter.example.com/sdk`. */
+  readonly url: URL;
+  readonly trust: TlsTrust;
+  /** Per-request timeout; vim25 calls are short, long work runs as tasks. Default 120 s. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The wire layer: envelopes, SOAPAction, the session cookie and faults. It knows nothing of
+ * sessions or objects; `VimClient` builds on it.
+ */
+export class SoapConnection {
+  readonly url: URL;
+  readonly agent: http.Agent;
+  /** Sent as `SOAPAction: "urn:vim25/<apiVersion>"`; set from about.apiVersion after the first call. */
+  apiVersion = '7.0';
+  private cookie: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(options: SoapConnectionOptions) {
+    this.url = options.url;
+    this.agent = createHttpAgent(options.url, options.trust);
+    this.timeoutMs = options.timeoutMs ?? 120_000;
+  }
+
+  /** The session cookie header value, for NFC transfers that must carry the session. */
+  get sessionCookie(): string | undefined {
+    return this.cookie;
+  }
+
+  clearSession(): void {
+    this.cookie = undefined;
+  }
+
+  /** Calls a method and returns its `<…Response>` element (read `returnval` from it). */
+  async call(method: string, args: Record<string, VimValue | undefined>): Promise<XmlNode> {
+    const body = envelope(serializeCall(method, args));
+    const { status, text, setCookie } = await this.post(body);
+    for (const c of setCookie) {
+      const m = /^(vmware_soap_session=[^;]*)/.exec(c);
+      if (m) this.cookie = m[1];
+    }
+    let doc: XmlNode;
+    try {
+      doc = parseXml(text);
+    } catch (error) {
+      throw new VimTransportError(
+        `${method}: ${this.url.host} answered HTTP ${status} with a body that is not SOAP; is ${this.url.href} the vCenter SDK endpoint (…/sdk)?`,
+        { cause: error },
+      );
+    }
+    const bodyNode = doc.child('Body');
+    const fault = bodyNode?.child('Fault');
+    if (fault) throw faultFrom(method, fault);
+    const response = bodyNode?.children[0];
+    if (!response || status >= 400) {
+      throw new VimTransportError(`${method}: HTTP ${status} from ${this.url.host} without a SOAP response`);
+    }
+    return response;
+  }
+
+  private post(body: string): Promise<{ status: number; text: string; setCookie: string[] }> {
+    const lib = this.url.protocol === 'https:' ? https : http;
+    const headers: http.OutgoingHttpHeaders = {
+      'Content-Type': 'text/xml; charset=utf-8',
+      SOAPAction: `"urn:vim25/${this.apiVersion}"`,
+      'Content-Length': Buffer.byteLength(body),
+    };
+    if (this.cookie) headers.Cookie = this.cookie;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(this.url, { method: 'POST', headers, agent: this.agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            setCookie: res.headers['set-cookie'] ?? [],
+          }),
+        );
+        res.on('error', reject);
+      });
+      req.setTimeout(this.timeoutMs, () =>
+        req.destroy(new VimTransportError(`no answer from ${this.url.host} within ${this.timeoutMs} ms`)),
+      );
+      req.on('error', (err) => {
+        if (
+          err instanceof VimTransportError ||
+          (err as { code?: string }).code === 'TLS_THUMBPRINT_MISMATCH'
+        ) {
+          reject(err);
+          return;
+        }
+        reject(new VimTransportError(`cannot reach ${this.url.host}: ${err.message}`, { cause: err }));
+      });
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function faultFrom(method: string, fault: XmlNode): VimFaultError {
+  const detail = fault.child('detail')?.children[0];
+  // The detail element carries the fault type as xsi:type; some servers only name the element
+  // `<TypeFault>`.
+  const faultType =
+    detail?.type?.ns === NS.xsd ? detail.name : (detail?.type?.local ?? detail?.name.replace(/Fault$/, ''));
+  return new VimFaultError(method, faultType ?? 'SoapFault', fault.str('faultstring') ?? '', detail);
+}

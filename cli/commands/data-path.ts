@@ -1,0 +1,236 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Command, Option } from 'commander';
+import { exportTransfer } from '../../agent/export/export-transfer.ts';
+import { initAgentIdentity, loadAgentIdentity } from '../../agent/identity/agent-identity.ts';
+import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
+import { parseIdentityFile, parseRecipient } from '../../agent/package/age/keys.ts';
+import { verifyTransfer } from '../../agent/package/verify.ts';
+import { VimClient } from '../../agent/vsphere/client.ts';
+import { readInventory } from '../../agent/vsphere/inventory.ts';
+import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
+import { idSchema, parseOrThrow, ValidationError } from '../../core/index.ts';
+import { readEnv, vcenterPassword } from '../env.ts';
+import { withHint } from '../hints.ts';
+import type { Io } from '../main.ts';
+import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
+
+interface VcenterFlags {
+  vcenter: string;
+  username: string;
+  thumbprint?: string;
+  insecure?: boolean;
+}
+
+const addVcenterOptions = (cmd: Command): Command =>
+  cmd
+    .requiredOption('--vcenter <url>', 'vCenter URL or host (password from ODT_VCENTER_PASSWORD)')
+    .requiredOption('--username <user>', 'vCenter user, e.g. administrator@vsphere.local')
+    .addOption(
+      new Option('--thumbprint <sha256>', "pin the vCenter certificate's SHA-256 thumbprint").conflicts(
+        'insecure',
+      ),
+    )
+    .option('--insecure', 'do not verify the vCenter certificate (test labs only)');
+
+const trustOf = (f: VcenterFlags): TlsTrust =>
+  f.thumbprint
+    ? { kind: 'thumbprint', thumbprint: f.thumbprint }
+    : f.insecure
+      ? { kind: 'insecure' }
+      : { kind: 'system' };
+
+async function connect(f: VcenterFlags): Promise<VimClient> {
+  const password = vcenterPassword(readEnv());
+  return VimClient.connect({ url: f.vcenter, username: f.username, password, trust: trustOf(f) });
+}
+
+/** A transfer id when none is given: date and randomness, valid as a folder and Slack value. */
+export const newTransferId = (now = new Date()): string =>
+  `tr-${now.toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`;
+
+const gib = (n: number) => `${(n / 2 ** 30).toFixed(n >= 2 ** 30 ? 1 : 3)} GiB`;
+
+export function registerDataPath(program: Command, io: Io): void {
+  const node = program.command('node').description('the ODT node (provider side)');
+  node
+    .command('init')
+    .description("create the node's age identity; prints the recipient export agents encrypt to")
+    .requiredOption('--dir <dir>', 'state folder of the ODT node')
+    .action(async (o: { dir: string }) => {
+      const { recipient, path, created } = await initNodeIdentity(o.dir);
+      io.out.write(
+        `${created ? 'created' : 'kept existing'} identity ${path} (mode 0600; never copy it off this node)\n`,
+      );
+      io.out.write(`${recipient}\n`);
+    });
+
+  const agent = program.command('agent').description('the export agent (customer side)');
+  agent
+    .command('init')
+    .description("create the agent's key and X.509 certificate")
+    .requiredOption('--dir <dir>', 'state folder of the agent')
+    .option('--name <name>', 'common name in the certificate', 'sneakernet-agent')
+    .action(async (o: { dir: string; name: string }) => {
+      const { identity, created } = await initAgentIdentity(o.dir, { commonName: o.name });
+      io.out.write(`${created ? 'created' : 'kept existing'} agent identity in ${o.dir}\n`);
+      io.out.write(`certificate SHA-256 ${identity.certSha256}\n`);
+    });
+
+  addVcenterOptions(program.command('inventory').description('list VMs, templates and vApps of a vCenter'))
+    .option('--json', 'one JSON document instead of a table')
+    .action(async (o: VcenterFlags & { json?: boolean }) => {
+      const client = await connect(o);
+      try {
+        const items = await readInventory(client);
+        if (o.json) {
+          io.out.write(
+            `${JSON.stringify(
+              items.map(({ ref, ...rest }) => ({ ...rest, moref: ref.value })),
+              null,
+              2,
+            )}\n`,
+          );
+          return;
+        }
+        const rows = items.map((i) => [
+          i.kind,
+          i.path,
+          i.powerState ?? '',
+          String(i.disks.length),
+          gib(i.sizeBytes),
+          i.networks.join(','),
+        ]);
+        const head = ['KIND', 'PATH', 'POWER', 'DISKS', 'SIZE', 'NETWORKS'];
+        const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+        for (const r of [head, ...rows])
+          io.out.write(
+            `${r
+              .map((v, c) => v.padEnd(widths[c]!))
+              .join('  ')
+              .trimEnd()}\n`,
+          );
+      } finally {
+        await client.logout();
+      }
+    });
+
+  addVcenterOptions(
+    program.command('export').description('export items into an encrypted, signed package on the NAS'),
+  )
+    .requiredOption('--item <name>', 'VM, template or vApp name or inventory path (repeatable)', collect, [])
+    .requiredOption('--nas <dir>', 'NAS mount point')
+    .requiredOption('--recipient <age1…>', "the ODT node's age recipient")
+    .option('--transfer <id>', 'transfer id (generated and printed when absent)')
+    .option('--agent-dir <dir>', "the agent's key and certificate", './.odt/agent')
+    .option('--parallel <n>', 'files in flight at once', (v) => Number.parseInt(v, 10), 2)
+    .option('--json', 'one JSON line per progress event')
+    .action(
+      async (
+        o: VcenterFlags & {
+          item: string[];
+          nas: string;
+          recipient: string;
+          transfer?: string;
+          agentDir: string;
+          parallel: number;
+          json?: boolean;
+        },
+      ) => {
+        parseRecipient(o.recipient);
+        if (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 32) {
+          throw new ValidationError('--parallel', [
+            { path: 'parallel', message: 'must be a whole number from 1 to 32' },
+          ]);
+        }
+        const transferId = o.transfer ? parseOrThrow(idSchema, o.transfer, '--transfer') : newTransferId();
+        if (!o.transfer) io.out.write(`transfer ${transferId}\n`);
+        const agentIdentity = await loadAgentIdentity(o.agentDir);
+        const client = await connect(o);
+        const tty = !o.json && (io.out as NodeJS.WriteStream).isTTY === true;
+        const sink: ProgressSink | undefined = o.json
+          ? jsonProgress(io.out)
+          : tty
+            ? ttyProgress(io.out as NodeJS.WriteStream)
+            : undefined;
+        const controller = new AbortController();
+        const onSignal = () => controller.abort(new Error('interrupted'));
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          const result = await exportTransfer({
+            client,
+            nas: o.nas,
+            transferId,
+            items: o.item,
+            recipient: o.recipient,
+            agent: agentIdentity,
+            parallel: o.parallel,
+            signal: controller.signal,
+            ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
+            onItem: (itemId, outcome) => {
+              if (o.json) {
+                io.out.write(
+                  `${JSON.stringify({ event: 'item', item: itemId, ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error.message, code: (outcome.error as { code?: string }).code ?? null }) })}\n`,
+                );
+              }
+            },
+          });
+          sink?.end();
+          for (const f of result.failures)
+            io.err.write(`odt: ${f.itemId} (${f.source}) failed: ${withHint(f.error)}\n`);
+          if (result.failures.length > 0) {
+            io.err.write(
+              `odt: ${result.failures.length} of ${o.item.length} items failed; fix the cause and run the same command again (complete files are kept).\n`,
+            );
+            process.exitCode = 3;
+            return;
+          }
+          if (!o.json) io.out.write(`exported ${result.items.length} items to ${result.root}\n`);
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          await client.logout();
+        }
+      },
+    );
+
+  program
+    .command('verify')
+    .description('check a transfer on the NAS: signature, sizes, digests (and plaintext with --identity)')
+    .requiredOption('--nas <dir>', 'NAS mount point')
+    .requiredOption('--transfer <id>', 'transfer id')
+    .option('--identity <file>', "the ODT node's age identity file: also decrypt and check every file")
+    .option('--agent-cert <file>', "the exporting agent's certificate (PEM) to pin the signer")
+    .option('--json', 'the report as JSON')
+    .action(
+      async (o: { nas: string; transfer: string; identity?: string; agentCert?: string; json?: boolean }) => {
+        const identities = o.identity ? parseIdentityFile(await readFile(o.identity, 'utf8')) : undefined;
+        const agentCertPem = o.agentCert ? await readFile(o.agentCert, 'utf8') : undefined;
+        const report = await verifyTransfer({
+          root: join(o.nas, parseOrThrow(idSchema, o.transfer, '--transfer')),
+          ...(identities ? { identities } : {}),
+          ...(agentCertPem ? { agentCertPem } : {}),
+        });
+        if (o.json) {
+          io.out.write(
+            `${JSON.stringify({ ok: report.ok, signerPinned: report.signerPinned, files: report.files, problems: report.problems }, null, 2)}\n`,
+          );
+        } else {
+          for (const f of report.files) io.out.write(`${f.ok ? 'ok  ' : 'FAIL'} ${f.file}\n`);
+          for (const p of report.problems) io.err.write(`odt: ${p.file}: ${p.message} [${p.code}]\n`);
+          if (report.ok) {
+            io.out.write(
+              `transfer ${o.transfer} is intact (${report.files.length} files${identities ? ', decrypted and checked' : ''}${report.signerPinned ? ', signer pinned' : '; signer taken from the NAS — pass --agent-cert to pin it'})\n`,
+            );
+          }
+        }
+        if (!report.ok) process.exitCode = 4;
+      },
+    );
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,72 @@
+import type { ExportProgress } from '../agent/export/export-item.ts';
+
+export interface ProgressSink {
+  update(p: ExportProgress): void;
+  end(): void;
+}
+
+/** One JSON line per progress event, for the control plane and scripts (`--json`). */
+export function jsonProgress(out: NodeJS.WritableStream, now: () => number = Date.now): ProgressSink {
+  const started = new Map<string, number>();
+  let last = 0;
+  return {
+    update(p) {
+      const key = `${p.item}/${p.file}`;
+      if (!started.has(key)) started.set(key, now());
+      const t = now();
+      // Chunks arrive every few hundred microseconds; sample, except for the final event of a file.
+      if (!p.done && t - last < 500) return;
+      last = t;
+      const secs = Math.max(0.001, (t - started.get(key)!) / 1000);
+      out.write(
+        `${JSON.stringify({ event: 'progress', item: p.item, file: p.file, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: Math.round(p.bytes / secs), done: p.done ?? false, skipped: p.skipped ?? false })}\n`,
+      );
+    },
+    end() {},
+  };
+}
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+/** Progress bars on a terminal: one line per file in flight, redrawn at most 5 times a second. */
+export function ttyProgress(out: NodeJS.WriteStream, now: () => number = Date.now): ProgressSink {
+  const files = new Map<string, { p: ExportProgress; start: number }>();
+  let drawn = 0;
+  let last = 0;
+  const draw = (force: boolean) => {
+    const t = now();
+    if (!force && t - last < 200) return;
+    last = t;
+    if (drawn > 0) out.write(`\x1b[${drawn}A`);
+    const lines = [...files.entries()].map(([key, { p, start }]) => {
+      const secs = Math.max(0.001, (t - start) / 1000);
+      const rate = p.bytes / secs;
+      const total = p.total ?? 0;
+      const frac = total > 0 ? Math.min(1, p.bytes / total) : p.done ? 1 : 0;
+      const width = 24;
+      const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+      const eta =
+        total > 0 && rate > 0 && !p.done
+          ? `ETA ${Math.ceil((total - p.bytes) / rate)}s`
+          : p.skipped
+            ? 'kept'
+            : p.done
+              ? 'done'
+              : '';
+      return `\x1b[2K${key.padEnd(36).slice(0, 36)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${mb(p.bytes).padStart(10)} ${`${mb(rate)}/s`.padStart(12)} ${eta}`;
+    });
+    out.write(`${lines.join('\n')}\n`);
+    drawn = lines.length;
+  };
+  return {
+    update(p) {
+      const key = `${p.item}/${p.file}`;
+      const entry = files.get(key);
+      files.set(key, { p, start: entry?.start ?? now() });
+      draw(p.done === true);
+    },
+    end() {
+      draw(true);
+    },
+  };
+}

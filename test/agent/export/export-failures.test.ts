@@ -1,0 +1,355 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
+import { initParties, odt, repoRoot, run } from '../../support/cli.ts';
+
+const sh = promisify(execFile);
+
+/** Every file under `dir`, relative, sorted. */
+async function tree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, rel: string) => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await walk(join(d, e.name), `${rel}${e.name}/`);
+      else out.push(`${rel}${e.name}`);
+    }
+  };
+  await walk(dir, '');
+  return out.sort();
+}
+
+/** Nothing under `dir` may look like a complete package file: only `.partial` leftovers or journals. */
+async function expectNothingLooksComplete(dir: string, item: string): Promise<void> {
+  const files = (await tree(join(dir, item))).filter((f) => f.endsWith('.age'));
+  expect(files, 'complete-looking files').toEqual([]);
+  expect(await tree(dir)).not.toContain('transfer.json');
+}
+
+describe('export failures are clear and leave nothing that looks complete', () => {
+  let sim: RunningSimulator;
+  let work: string;
+  let recipient: string;
+  const vc = () => ['--vcenter', sim.url, '--username', sim.username];
+
+  beforeAll(async () => {
+    sim = await startSimulator({ binary: inject('vcsimBinary'), diskSize: '2MiB' });
+    work = await mkdtemp(join(tmpdir(), 'odt-exfail-'));
+    recipient = await initParties(work);
+  });
+  afterAll(async () => {
+    await sim?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const exportArgs = (nas: string, items: string[], transfer = 'tr-fail-1') => [
+    'export',
+    ...vc(),
+    ...items.flatMap((i) => ['--item', i]),
+    '--nas',
+    nas,
+    '--recipient',
+    recipient,
+    '--transfer',
+    transfer,
+    '--agent-dir',
+    join(work, 'agent'),
+  ];
+
+  it('a powered-on VM: says to power it off', async () => {
+    const nas = join(work, 'nas-on');
+    const r = await odt(exportArgs(nas, ['DC0_H0_VM0']), { ODT_VCENTER_PASSWORD: sim.password });
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('/DC0/vm/DC0_H0_VM0 is poweredOn');
+    expect(r.err).toContain('power the VM off');
+    await expectNothingLooksComplete(join(nas, 'tr-fail-1'), 'item-1');
+  });
+
+  it('an unknown item: names it and how to list the inventory', async () => {
+    const r = await odt(exportArgs(join(work, 'nas-unknown'), ['no-such-vm']), {
+      ODT_VCENTER_PASSWORD: sim.password,
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain("No VM, template or vApp named 'no-such-vm'");
+    expect(r.err).toContain('odt inventory');
+  });
+
+  it('wrong credentials: InvalidLogin, with what to check', async () => {
+    const r = await odt(exportArgs(join(work, 'nas-cred'), ['DC0_H0_VM1']), {
+      ODT_VCENTER_PASSWORD: 'wrong',
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('InvalidLogin');
+    expect(r.err).toContain('Check --username and ODT_VCENTER_PASSWORD');
+  });
+
+  it('no password in the environment: names the variable', async () => {
+    const saved = process.env.ODT_VCENTER_PASSWORD;
+    delete process.env.ODT_VCENTER_PASSWORD;
+    try {
+      const r = await odt(exportArgs(join(work, 'nas-nopw'), ['DC0_H0_VM1']));
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain('ODT_VCENTER_PASSWORD: is not set');
+    } finally {
+      if (saved !== undefined) process.env.ODT_VCENTER_PASSWORD = saved;
+    }
+  });
+
+  it('a NAS folder that cannot be written: the system error and what to do', async () => {
+    const blocker = join(work, 'not-a-dir');
+    await import('node:fs/promises').then((fs) => fs.writeFile(blocker, 'x'));
+    const r = await odt(exportArgs(blocker, ['DC0_H0_VM1']), { ODT_VCENTER_PASSWORD: sim.password });
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/ENOTDIR|EEXIST/);
+  });
+
+  it('a full NAS (ENOSPC on a 3 MiB tmpfs): fails the item, keeps no complete-looking file', async () => {
+    const mnt = join(work, 'small');
+    await mkdir(mnt);
+    await sh('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt]);
+    try {
+      const r = await odt([...exportArgs(mnt, ['DC0_H0_VM1']), '--parallel', '1'], {
+        ODT_VCENTER_PASSWORD: sim.password,
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain('ENOSPC');
+      expect(r.err).toContain('free space or use a larger NAS');
+      const files = await tree(join(mnt, 'tr-fail-1'));
+      // The first disk (2 MiB) fits and is complete; the second does not and leaves no trace.
+      expect(files.filter((f) => f.endsWith('.partial'))).toEqual([]);
+      expect(files).not.toContain('transfer.json');
+      expect(files).not.toContain('item-1/DC0_H0_VM1-disk-1.vmdk.age');
+    } finally {
+      await sh('umount', [mnt]);
+    }
+  });
+});
+
+describe('the NFC lease', () => {
+  it('is aborted by the server mid-transfer: the export fails with the lease error, nothing looks complete', async () => {
+    const sim = await startSimulator({
+      binary: inject('vcsimBinary'),
+      diskSize: '4MiB',
+      abortAfterBytes: 3 * 1024 * 1024,
+    });
+    const work = await mkdtemp(join(tmpdir(), 'odt-abort-'));
+    try {
+      const recipient = (await odt(['node', 'init', '--dir', join(work, 'node')])).out
+        .trim()
+        .split('\n')
+        .at(-1)!;
+      await odt(['agent', 'init', '--dir', join(work, 'agent')]);
+      const nas = join(work, 'nas');
+      const r = await odt(
+        [
+          'export',
+          '--vcenter',
+          sim.url,
+          '--username',
+          sim.username,
+          '--item',
+          'DC0_H0_VM1',
+          '--nas',
+          nas,
+          '--recipient',
+          recipient,
+          '--transfer',
+          'tr-abort-1',
+          '--agent-dir',
+          join(work, 'agent'),
+          '--parallel',
+          '1',
+        ],
+        { ODT_VCENTER_PASSWORD: sim.password },
+      );
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(/lease/i);
+      const files = await tree(join(nas, 'tr-abort-1'));
+      expect(files.filter((f) => f.endsWith('.partial'))).toEqual([]);
+      expect(files).not.toContain('transfer.json');
+      expect(files).not.toContain('item-1/DC0_H0_VM1-disk-0.vmdk.age');
+    } finally {
+      await sim.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('survives a transfer longer than its enforced timeout, kept alive by HttpNfcLeaseProgress', async () => {
+    const leaseTimeoutMs = 1000;
+    const sim = await startSimulator({
+      binary: inject('vcsimBinary'),
+      diskSize: '256MiB',
+      diskContent: 'zero',
+      apps: 0,
+      templates: 0,
+      leaseTimeoutMs,
+    });
+    const work = await mkdtemp(join(tmpdir(), 'odt-keepalive-'));
+    try {
+      const recipient = (await odt(['node', 'init', '--dir', join(work, 'node')])).out
+        .trim()
+        .split('\n')
+        .at(-1)!;
+      await odt(['agent', 'init', '--dir', join(work, 'agent')]);
+      const started = Date.now();
+      const r = await odt(
+        [
+          'export',
+          '--vcenter',
+          sim.url,
+          '--username',
+          sim.username,
+          '--item',
+          'DC0_H0_VM1',
+          '--nas',
+          join(work, 'nas'),
+          '--recipient',
+          recipient,
+          '--transfer',
+          'tr-ka-1',
+          '--agent-dir',
+          join(work, 'agent'),
+          '--parallel',
+          '1',
+        ],
+        { ODT_VCENTER_PASSWORD: sim.password },
+      );
+      const elapsed = Date.now() - started;
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      // The test only means something if the transfer outlived the lease timeout several times.
+      expect(elapsed).toBeGreaterThan(2 * leaseTimeoutMs);
+    } finally {
+      await sim.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('resume after SIGKILL', () => {
+  it('keeps complete files, re-sends only the unfinished one, and ends identical to an uninterrupted export', async () => {
+    const sim = await startSimulator({
+      binary: inject('vcsimBinary'),
+      diskSize: '160MiB',
+      disksPerVm: 3,
+      diskContent: 'sparse',
+      apps: 0,
+      templates: 0,
+    });
+    const work = await mkdtemp(join(tmpdir(), 'odt-resume-'));
+    try {
+      const recipient = (await odt(['node', 'init', '--dir', join(work, 'node')])).out
+        .trim()
+        .split('\n')
+        .at(-1)!;
+      await odt(['agent', 'init', '--dir', join(work, 'agent')]);
+      const nas = join(work, 'nas');
+      const root = join(nas, 'tr-resume-1', 'item-1');
+      const args = [
+        join(repoRoot, 'bin', 'odt.mjs'),
+        'export',
+        '--vcenter',
+        sim.url,
+        '--username',
+        sim.username,
+        '--item',
+        'DC0_H0_VM1',
+        '--nas',
+        nas,
+        '--recipient',
+        recipient,
+        '--transfer',
+        'tr-resume-1',
+        '--agent-dir',
+        join(work, 'agent'),
+        '--parallel',
+        '1',
+        '--json',
+      ];
+      const env = { ...process.env, ODT_VCENTER_PASSWORD: sim.password };
+
+      // First run: killed with SIGKILL while the second disk is being written.
+      const first = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let firstOut = '';
+      const killed = new Promise<void>((resolve, reject) => {
+        first.stdout.on('data', (c) => {
+          firstOut += String(c);
+          if (
+            firstOut.includes('"file":"DC0_H0_VM1-disk-0.vmdk"') &&
+            /"file":"DC0_H0_VM1-disk-0.vmdk".*"done":true/.test(firstOut)
+          ) {
+            const poll = setInterval(async () => {
+              const partial = await stat(join(root, 'DC0_H0_VM1-disk-1.vmdk.age.partial')).catch(
+                () => undefined,
+              );
+              if (partial && partial.size > 1024 * 1024) {
+                clearInterval(poll);
+                first.kill('SIGKILL');
+              }
+            }, 5);
+          }
+        });
+        first.on('exit', (_code, signal) =>
+          signal === 'SIGKILL'
+            ? resolve()
+            : reject(new Error(`first run ended without the kill: ${firstOut}`)),
+        );
+      });
+      await killed;
+      const afterKill = await tree(root);
+      expect(afterKill).toContain('DC0_H0_VM1-disk-0.vmdk.age');
+      expect(afterKill).toContain('DC0_H0_VM1-disk-1.vmdk.age.partial');
+      expect(afterKill).not.toContain('DC0_H0_VM1-disk-1.vmdk.age');
+      const disk0 = await stat(join(root, 'DC0_H0_VM1-disk-0.vmdk.age'));
+
+      // Second run: the same command completes.
+      const second = await run(process.execPath, args, { env });
+      expect(second.stderr).toBe('');
+      expect(second.code).toBe(0);
+      const events = second.stdout
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event: string; file?: string; done?: boolean; skipped?: boolean });
+      const finals = events.filter((e) => e.event === 'progress' && e.done);
+      expect(finals.find((e) => e.file === 'DC0_H0_VM1-disk-0.vmdk')?.skipped).toBe(true);
+      expect(finals.find((e) => e.file === 'DC0_H0_VM1-disk-1.vmdk')?.skipped).toBe(false);
+      expect(finals.find((e) => e.file === 'DC0_H0_VM1-disk-2.vmdk')?.skipped).toBe(false);
+      // The complete file was not rewritten.
+      const disk0After = await stat(join(root, 'DC0_H0_VM1-disk-0.vmdk.age'));
+      expect(disk0After.ino).toBe(disk0.ino);
+      expect(disk0After.mtimeMs).toBe(disk0.mtimeMs);
+      expect((await tree(root)).filter((f) => f.endsWith('.partial'))).toEqual([]);
+
+      // Identical in content to an uninterrupted export: every disk decrypts to the source bytes.
+      const vm = (await sim.readInventory()).vms.find((v) => v.name === 'DC0_H0_VM1')!;
+      for (const [i, disk] of vm.disks.entries()) {
+        const plain = await run('age', [
+          '-d',
+          '-i',
+          join(work, 'node', 'identity.txt'),
+          join(root, `DC0_H0_VM1-disk-${i}.vmdk.age`),
+        ]);
+        expect(plain.stdout.equals(await readFile(disk.path)), `disk ${i}`).toBe(true);
+      }
+      const verify = await odt([
+        'verify',
+        '--nas',
+        nas,
+        '--transfer',
+        'tr-resume-1',
+        '--identity',
+        join(work, 'node', 'identity.txt'),
+        '--agent-cert',
+        join(work, 'agent', 'agent.crt.pem'),
+      ]);
+      expect(verify.code).toBe(0);
+    } finally {
+      await sim.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,296 @@
+// Command vcsim is Sneakernet's vSphere test peer: govmomi 0.24.2's simulator (the VPX model)
+// plus the pieces a transfer tool needs and 0.24.2 lacks:
+//
+//   - ExportVm (powered-off VMs and templates; a powered-on VM gets InvalidPowerState) and
+//     ExportVApp, returning an HttpNfcLease whose device URLs serve the VMs' disk files,
+//     with Range support;
+//   - HttpNfcLease life cycle: initializing → ready after -lease-ready-delay, an enforced
+//     -lease-timeout renewed by HttpNfcLeaseProgress / GetManifest, Complete → done,
+//     Abort → error, timeout → error (Timedout) and the device URLs stop serving;
+//   - HttpNfcLeaseGetManifest (SHA-1 and SHA-256 of each file) and OvfManager.CreateDescriptor;
+//   - NFC uploads to import leases (ResourcePool/VirtualApp.ImportVApp) stored byte for byte
+//     under <data-dir>/uploads/<lease>/<file>;
+//   - disks with real content (-disk-size, -disk-content, -disks-per-vm), templates (-templates),
+//     vApps (-app) and a choice of powered-on VMs (-powered-on);
+//   - optional TLS with a self-signed certificate (-tls) and enforced credentials;
+//   - a test control endpoint: POST /_test/lease/<id>/abort, GET /_test/lease/<id>.
+//
+// Build (no modules; govmomi's source comes from the Debian package golang-github-vmware-govmomi-dev):
+//
+//	GOPATH=/usr/share/gocode GO111MODULE=off go build -o vcsim ./test/peers/vsphere/vcsim
+//
+// Protocol on stdout: line 1 is the SDK URL with credentials (http://user:pass@127.0.0.1:PORT/sdk,
+// https with -tls); line 2 is one JSON object: {"dataDir", "inventory", "uploads",
+// "thumbprintSha1", "thumbprintSha256"} (the thumbprints only with -tls). Everything else goes to
+// stderr. SIGTERM or SIGINT closes the listener and every connection and exits with status 0.
+//
+// See test/peers/vsphere/README.md for every flag and the file layout of the data directory.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+)
+
+// config holds the parsed command line; the lease and NFC code read it through the package
+// variable cfg, which is written once before the server starts.
+type config struct {
+	listen          string
+	username        string
+	password        string
+	tls             bool
+	dataDir         string
+	ownDataDir      bool // created by us: removed on exit
+	vmsPerPool      int
+	apps            int
+	templates       int
+	poweredOn       string
+	disksPerVM      int
+	diskSize        int64
+	diskContent     string
+	seed            int64
+	leaseTimeout    time.Duration
+	leaseReadyDelay time.Duration
+	abortAfterBytes int64
+	trace           bool
+
+	// Filled in at start-up.
+	thumbprintSha1   string
+	thumbprintSha256 string
+}
+
+var cfg config
+
+func parseFlags() error {
+	var diskSize string
+	fs := flag.NewFlagSet("vcsim", flag.ContinueOnError)
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:0", "host:port to listen on (port 0 picks a free port)")
+	fs.StringVar(&cfg.username, "username", "user", "the only user name Login accepts")
+	fs.StringVar(&cfg.password, "password", "pass", "the only password Login accepts")
+	fs.BoolVar(&cfg.tls, "tls", false, "serve https with a fresh self-signed certificate")
+	fs.StringVar(&cfg.dataDir, "data-dir", "", "directory for datastores, uploads and inventory.json (default: a new temporary directory, removed on exit)")
+	fs.IntVar(&cfg.vmsPerPool, "vm", 2, "VMs per standalone host, per cluster root pool and per vApp")
+	fs.IntVar(&cfg.apps, "app", 1, "vApps per cluster (DC0_C0_APP<n>, each holding -vm VMs)")
+	fs.IntVar(&cfg.templates, "templates", 1, "templates per cluster (DC0_C0_TPL<n>)")
+	fs.StringVar(&cfg.poweredOn, "powered-on", "DC0_H0_VM0", "comma-separated names of VMs left powered on; '*' = every VM, '' = none; templates are always off")
+	fs.IntVar(&cfg.disksPerVM, "disks-per-vm", 2, "virtual disks per VM and template (disk1.vmdk .. diskN.vmdk)")
+	fs.StringVar(&diskSize, "disk-size", "1MiB", "size of every disk file and capacity of every disk (bytes, or with K/KiB, M/MiB, G/GiB)")
+	fs.StringVar(&cfg.diskContent, "disk-content", "random", "disk file content: random | pattern | sparse | zero")
+	fs.Int64Var(&cfg.seed, "seed", 1, "seed of the random and sparse disk content")
+	fs.DurationVar(&cfg.leaseTimeout, "lease-timeout", 300*time.Second, "an NFC lease without HttpNfcLeaseProgress/GetManifest for this long goes to state error (Timedout)")
+	fs.DurationVar(&cfg.leaseReadyDelay, "lease-ready-delay", 200*time.Millisecond, "time a new NFC lease stays in state initializing")
+	fs.Int64Var(&cfg.abortAfterBytes, "abort-after-bytes", 0, "if > 0, the server aborts any NFC lease once this many bytes went through its device URLs (state error, connection closed)")
+	fs.BoolVar(&cfg.trace, "trace", false, "write SOAP requests and responses to stderr")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	n, err := parseSize(diskSize)
+	if err != nil {
+		return fmt.Errorf("-disk-size: %w", err)
+	}
+	cfg.diskSize = n
+	switch cfg.diskContent {
+	case "random", "pattern", "sparse", "zero":
+	default:
+		return fmt.Errorf("-disk-content: want random, pattern, sparse or zero, got %q", cfg.diskContent)
+	}
+	if cfg.disksPerVM < 1 {
+		return fmt.Errorf("-disks-per-vm must be at least 1")
+	}
+	if cfg.vmsPerPool < 0 || cfg.apps < 0 || cfg.templates < 0 {
+		return fmt.Errorf("-vm, -app and -templates must not be negative")
+	}
+	if cfg.leaseTimeout <= 0 {
+		return fmt.Errorf("-lease-timeout must be positive")
+	}
+	if cfg.username == "" || cfg.password == "" {
+		return fmt.Errorf("-username and -password must not be empty")
+	}
+	return nil
+}
+
+func main() {
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
+	if err := parseFlags(); err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "vcsim:", err)
+		os.Exit(2)
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "vcsim:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	simulator.Trace = cfg.trace
+
+	if cfg.dataDir == "" {
+		dir, err := os.MkdirTemp("", "sneakernet-vcsim-")
+		if err != nil {
+			return err
+		}
+		cfg.dataDir, cfg.ownDataDir = dir, true
+	}
+	dir, err := filepath.Abs(cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	cfg.dataDir = dir
+	if err := os.MkdirAll(filepath.Join(cfg.dataDir, "uploads"), 0o755); err != nil {
+		return err
+	}
+
+	model := simulator.VPX()
+	model.Machine = cfg.vmsPerPool
+	model.App = cfg.apps
+
+	// The model puts each datastore in ioutil.TempDir("", ...), which honours TMPDIR: pointing it
+	// at the data directory for the duration of Create keeps every disk file under -data-dir.
+	oldTmp, hadTmp := os.LookupEnv("TMPDIR")
+	_ = os.Setenv("TMPDIR", cfg.dataDir)
+	err = model.Create()
+	if hadTmp {
+		_ = os.Setenv("TMPDIR", oldTmp)
+	} else {
+		_ = os.Unsetenv("TMPDIR")
+	}
+	if err != nil {
+		return fmt.Errorf("creating the VPX model: %w", err)
+	}
+
+	// An in-process client (the Service is its own RoundTripper) shapes the inventory through the
+	// same API a remote client would use, so the simulator keeps its bookkeeping consistent.
+	ctx := context.Background()
+	client, err := vim25.NewClient(ctx, model.Service)
+	if err != nil {
+		return err
+	}
+	inv, err := shapeInventory(ctx, client)
+	if err != nil {
+		return fmt.Errorf("shaping the inventory: %w", err)
+	}
+	invPath := filepath.Join(cfg.dataDir, "inventory.json")
+	if err := writeJSON(invPath, inv); err != nil {
+		return err
+	}
+
+	srv, listener, err := serve(model.Service)
+	if err != nil {
+		return err
+	}
+
+	// The stdout protocol: the URL first (the launcher waits for it), then the details.
+	u := &url.URL{
+		Scheme: "http",
+		User:   url.UserPassword(cfg.username, cfg.password),
+		Host:   listener.Addr().String(),
+		Path:   "/sdk",
+	}
+	if cfg.tls {
+		u.Scheme = "https"
+	}
+	info := map[string]string{
+		"dataDir":   cfg.dataDir,
+		"inventory": invPath,
+		"uploads":   filepath.Join(cfg.dataDir, "uploads"),
+	}
+	if cfg.tls {
+		info["thumbprintSha1"] = cfg.thumbprintSha1
+		info["thumbprintSha256"] = cfg.thumbprintSha256
+	}
+	line, _ := json.Marshal(info)
+	fmt.Println(u.String())
+	fmt.Println(string(line))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s := <-sig
+	log.Printf("vcsim: %s, shutting down", s)
+
+	// Close, not Shutdown: a test peer must not wait for a half-finished NFC stream.
+	_ = srv.Close()
+	stopAllLeases()
+	if cfg.ownDataDir {
+		_ = os.RemoveAll(cfg.dataDir)
+	}
+	return nil
+}
+
+type connKey struct{}
+
+// serve starts our own http.Server rather than Service.NewServer: NewServer starts serving on
+// its own handler at once, and we need a handler in front of the simulator's ServeMux (see
+// front.go) plus access to each request's net.Conn (to cut NFC streams when a lease dies).
+func serve(svc *simulator.Service) (*http.Server, net.Listener, error) {
+	// Login accepts exactly these credentials. The simulator compares Listen.User with its
+	// DefaultLogin by pointer and accepts anything non-empty when they are the same, so this must
+	// be a fresh *url.Userinfo even for the default user/pass.
+	svc.Listen = &url.URL{User: url.UserPassword(cfg.username, cfg.password)}
+	svc.RegisterSDK(simulator.Map)
+
+	mux := svc.ServeMux
+	mux.HandleFunc(simulator.Map.Path+"/vimServiceVersions.xml", svc.ServiceVersions)
+	mux.HandleFunc("/folder/", svc.ServeDatastore)
+	mux.HandleFunc("/guestFile", simulator.ServeGuest)
+	mux.HandleFunc("/about", svc.About)
+	mux.HandleFunc("/nfc/", serveNFC)
+	mux.HandleFunc("/_test/", serveTestControl)
+
+	l, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.tls {
+		cert, sha1, sha256, err := selfSignedCertificate()
+		if err != nil {
+			_ = l.Close()
+			return nil, nil, err
+		}
+		cfg.thumbprintSha1, cfg.thumbprintSha256 = sha1, sha256
+		svc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		l = tls.NewListener(l, svc.TLS)
+	}
+	// Clients that follow the service content to a host connect here.
+	simulator.Map.SessionManager().ServiceHostName = l.Addr().String()
+
+	srv := &http.Server{
+		Handler:     &frontHandler{next: mux},
+		ErrorLog:    log.New(os.Stderr, "http: ", log.Ltime),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
+	}
+	go func() {
+		if err := srv.Serve(l); err != nil && err != http.ErrServerClosed {
+			log.Printf("vcsim: serve: %s", err)
+		}
+	}()
+	return srv, l, nil
+}
+
+func writeJSON(path string, v interface{}) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,248 @@
+package main
+
+// The NFC data path (/nfc/<lease>/<file>) and the test control endpoint (/_test/).
+//
+// Downloads (GET/HEAD on export leases) go through http.ServeContent, so Range, If-Range and
+// HEAD behave like any static file server: 206 with Content-Range for a satisfiable range,
+// Content-Length always. Uploads (PUT/POST on import leases) are written to
+// <data-dir>/uploads/<lease>/<file>, replacing any earlier upload of the same file.
+//
+// A device URL serves only while its lease is ready. When the lease leaves that state (complete,
+// abort, timeout, server abort), new requests get 404 and transfers in flight are cut: the
+// reader/writer fails on its next call, and the connections are closed so that even a transfer
+// blocked on a full socket buffer ends at once.
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+var errLeaseClosed = errors.New("the NFC lease is no longer ready")
+
+func uploadPath(leaseID, name string) string {
+	return filepath.Join(cfg.dataDir, "uploads", leaseID, name)
+}
+
+func serveNFC(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/nfc/"), "/")
+	if len(parts) != 2 {
+		http.NotFound(w, r)
+		return
+	}
+	l := lookupLease(parts[0])
+	if l == nil {
+		log.Printf("nfc: %s %s: no such lease", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+		return
+	}
+	conn, _ := r.Context().Value(connKey{}).(net.Conn)
+
+	var dev *leaseDevice
+	var state types.HttpNfcLeaseState
+	simulator.Map.WithLock(l, func() {
+		state = l.State
+		if state != types.HttpNfcLeaseStateReady {
+			return
+		}
+		dev = l.device(parts[1])
+		if dev != nil && conn != nil {
+			l.conns[conn]++
+		}
+	})
+	if dev == nil {
+		log.Printf("nfc: %s %s: refused (lease %s, device %q)", r.Method, r.URL.Path, state, parts[1])
+		http.NotFound(w, r)
+		return
+	}
+	defer simulator.Map.WithLock(l, func() {
+		if conn == nil {
+			return
+		}
+		if l.conns[conn]--; l.conns[conn] <= 0 {
+			delete(l.conns, conn)
+		}
+	})
+
+	switch {
+	case l.kind == exportLease && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		download(w, r, l, dev, conn)
+	case l.kind == importLease && (r.Method == http.MethodPut || r.Method == http.MethodPost):
+		upload(w, r, l, dev, conn)
+	default:
+		http.Error(w, "method not allowed on a "+string(l.kind)+" lease", http.StatusMethodNotAllowed)
+	}
+}
+
+// meter is shared by downloads and uploads: it stops a transfer once the lease is no longer
+// ready, counts bytes, and enforces -abort-after-bytes.
+type meter struct {
+	l    *nfcLease
+	conn net.Conn
+}
+
+// allow trims a buffer to what -abort-after-bytes still permits; at the limit it aborts the lease.
+func (m *meter) allow(p []byte) ([]byte, error) {
+	if atomic.LoadInt32(&m.l.open) == 0 {
+		return nil, errLeaseClosed
+	}
+	if cfg.abortAfterBytes <= 0 {
+		return p, nil
+	}
+	left := cfg.abortAfterBytes - atomic.LoadInt64(&m.l.transferred)
+	if left <= 0 {
+		simulator.Map.WithLock(m.l, func() { m.l.serverAbort("-abort-after-bytes reached", m.conn) })
+		return nil, errLeaseClosed
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	return p, nil
+}
+
+func (m *meter) count(n int) {
+	atomic.AddInt64(&m.l.transferred, int64(n))
+}
+
+type meteredFile struct {
+	*os.File
+	m *meter
+}
+
+func (f *meteredFile) Read(p []byte) (int, error) {
+	p, err := f.m.allow(p)
+	if err != nil {
+		return 0, err
+	}
+	n, err := f.File.Read(p)
+	f.m.count(n)
+	return n, err
+}
+
+type meteredBody struct {
+	io.Reader
+	m *meter
+}
+
+func (b *meteredBody) Read(p []byte) (int, error) {
+	p, err := b.m.allow(p)
+	if err != nil {
+		return 0, err
+	}
+	n, err := b.Reader.Read(p)
+	b.m.count(n)
+	return n, err
+}
+
+func download(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDevice, conn net.Conn) {
+	f, err := os.Open(dev.path)
+	if err != nil {
+		log.Printf("nfc: %s: %s", r.URL.Path, err)
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	// Set explicitly so ServeContent does not read the first 512 bytes to sniff a type.
+	w.Header().Set("Content-Type", "application/octet-stream")
+	log.Printf("nfc: %s %s (%s) range=%q", r.Method, r.URL.Path, dev.path, r.Header.Get("Range"))
+	http.ServeContent(w, r, dev.name, st.ModTime(), &meteredFile{File: f, m: &meter{l: l, conn: conn}})
+}
+
+func upload(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDevice, conn net.Conn) {
+	if err := os.MkdirAll(filepath.Dir(dev.path), 0o755); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	f, err := os.Create(dev.path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	n, err := io.Copy(f, &meteredBody{Reader: r.Body, m: &meter{l: l, conn: conn}})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		log.Printf("nfc: %s %s: %d bytes, then %s", r.Method, r.URL.Path, n, err)
+		if errors.Is(err, errLeaseClosed) && conn != nil {
+			// Like a host dropping the transfer: no response, the connection just ends.
+			_ = conn.Close()
+			return
+		}
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	log.Printf("nfc: %s %s: %d bytes into %s", r.Method, r.URL.Path, n, dev.path)
+	w.WriteHeader(http.StatusOK)
+}
+
+// serveTestControl implements
+//
+//	GET  /_test/leases            → JSON array of every lease's status
+//	GET  /_test/lease/<id>        → JSON status of one lease
+//	POST /_test/lease/<id>/abort  → the server aborts the lease (state error, fault SystemError,
+//	                                transfers cut); 200 with the status, 409 if the lease was
+//	                                already done or failed, 404 if unknown.
+//
+// It needs no session: it is a test hook, not part of the vSphere API.
+func serveTestControl(w http.ResponseWriter, r *http.Request) {
+	p := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/_test/"), "/"), "/")
+	reply := func(code int, v interface{}) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	switch {
+	case len(p) == 1 && p[0] == "leases" && r.Method == http.MethodGet:
+		all := []leaseStatus{}
+		leases.Range(func(_, v interface{}) bool {
+			l := v.(*nfcLease)
+			simulator.Map.WithLock(l, func() { all = append(all, l.status()) })
+			return true
+		})
+		reply(http.StatusOK, all)
+	case len(p) >= 2 && p[0] == "lease":
+		l := lookupLease(p[1])
+		if l == nil {
+			reply(http.StatusNotFound, map[string]string{"error": "no such lease: " + p[1]})
+			return
+		}
+		switch {
+		case len(p) == 2 && r.Method == http.MethodGet:
+			var s leaseStatus
+			simulator.Map.WithLock(l, func() { s = l.status() })
+			reply(http.StatusOK, s)
+		case len(p) == 3 && p[2] == "abort" && r.Method == http.MethodPost:
+			var s leaseStatus
+			var aborted bool
+			simulator.Map.WithLock(l, func() {
+				aborted = l.serverAbort("aborted through /_test/lease/"+l.id+"/abort", nil)
+				s = l.status()
+			})
+			if !aborted {
+				reply(http.StatusConflict, s)
+				return
+			}
+			reply(http.StatusOK, s)
+		default:
+			reply(http.StatusNotFound, map[string]string{"error": "unknown control request"})
+		}
+	default:
+		reply(http.StatusNotFound, map[string]string{"error": "unknown control request"})
+	}
+}

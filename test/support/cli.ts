@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { main } from '../../cli/main.ts';
+
+export const repoRoot = join(import.meta.dirname, '..', '..');
+
+export interface CliResult {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+/** Runs `odt` in this process, capturing what a person would see. */
+export async function odt(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const text = { out: '', err: '' };
+  out.on('data', (c) => {
+    text.out += String(c);
+  });
+  err.on('data', (c) => {
+    text.err += String(c);
+  });
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    const code = await main(args, { out, err });
+    return { code, ...text };
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** Runs a command and collects its output (the age CLI, sha256sum, tar). */
+export function run(
+  cmd: string,
+  args: readonly string[],
+  options: { input?: Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += String(c);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr }));
+    child.stdin.end(options.input);
+  });
+}
+
+/** Creates an ODT node identity and an export agent under `work`; returns the recipient. */
+export async function initParties(work: string): Promise<string> {
+  const node = await odt(['node', 'init', '--dir', join(work, 'node')]);
+  if (node.code !== 0) throw new Error(`odt node init failed: ${node.err}`);
+  const agent = await odt(['agent', 'init', '--dir', join(work, 'agent')]);
+  if (agent.code !== 0) throw new Error(`odt agent init failed: ${agent.err}`);
+  return node.out.trim().split('\n').at(-1)!;
+}
