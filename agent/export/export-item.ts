@@ -155,12 +155,13 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
         });
         let bytes = 0;
         const record = await writeEncryptedFile({
-          source: body.pipe(new LengthCheck(length, `${device.url.pathname}`)),
+          source: checkedBody(body, length, device.url.pathname),
           root,
           path: `${itemId}/${name}.age`,
           name,
           recipients: options.recipients,
           signal,
+          worker: true,
           onBytes: (n) => {
             bytes += n;
             moved += n;
@@ -202,6 +203,17 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     await lease.abort();
     throw reason;
   }
+}
+
+/**
+ * The response body behind a length check. `pipe` does not forward errors, so a connection the
+ * server drops mid-body is forwarded by hand: the copy fails at once instead of waiting.
+ */
+function checkedBody(body: Readable, length: number | undefined, what: string): Readable {
+  const check = new LengthCheck(length, what);
+  body.on('error', (err) => check.destroy(err));
+  body.on('aborted', () => check.destroy(new Error(`${what}: the server closed the connection mid-body`)));
+  return body.pipe(check);
 }
 
 /** `<name>-disk-<n>.vmdk` in device order, as ovftool names the disks of an export. */

@@ -30,6 +30,8 @@ export interface WriteEncryptedOptions {
   readonly signal?: AbortSignal;
   /** Called with each plaintext chunk's length, for progress. */
   readonly onBytes?: (n: number) => void;
+  /** Encrypt on a worker thread, overlapping the hashing on this one (large files). */
+  readonly worker?: boolean;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function writeEncryptedFile(options: WriteEncryptedOptions): Promis
     await pipeline(
       options.source,
       plain,
-      createEncryptStream(options.recipients),
+      createEncryptStream(options.recipients, { worker: options.worker === true }),
       cipher,
       createWriteStream(partial, { highWaterMark: 1 << 20 }),
       ...(options.signal ? [{ signal: options.signal }] : []),

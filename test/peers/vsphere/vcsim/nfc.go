@@ -101,7 +101,8 @@ func (m *meter) allow(p []byte) ([]byte, error) {
 	}
 	left := cfg.abortAfterBytes - atomic.LoadInt64(&m.l.transferred)
 	if left <= 0 {
-		simulator.Map.WithLock(m.l, func() { m.l.serverAbort("-abort-after-bytes reached", m.conn) })
+		// Close this connection too: a real server drops the stream, the client must not wait.
+		simulator.Map.WithLock(m.l, func() { m.l.serverAbort("-abort-after-bytes reached", nil) })
 		return nil, errLeaseClosed
 	}
 	if int64(len(p)) > left {
