@@ -12,10 +12,11 @@ export function jsonProgress(out: NodeJS.WritableStream, now: () => number = Dat
   return {
     update(p) {
       const key = `${p.item}/${p.file}`;
-      if (!started.has(key)) started.set(key, now());
+      const first = !started.has(key);
+      if (first) started.set(key, now());
       const t = now();
-      // Chunks arrive every few hundred microseconds; sample, except for the final event of a file.
-      if (!p.done && t - last < 500) return;
+      // Chunks arrive every few hundred microseconds: sample, but always show a file's first and last event.
+      if (!first && !p.done && t - last < 500) return;
       last = t;
       const secs = Math.max(0.001, (t - started.get(key)!) / 1000);
       out.write(
