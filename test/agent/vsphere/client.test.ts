@@ -78,7 +78,7 @@ describe('TLS trust', () => {
   });
 
   it('refuses a thumbprint mismatch before sending anything, and says what to do', async () => {
-    const wrong = 'AB:'.repeat(31) + 'AB';
+    const wrong = `${'AB:'.repeat(31)}AB`;
     const r = await odt(args('--thumbprint', wrong), env());
     expect(r.code).not.toBe(0);
     expect(r.err).toContain(`not the pinned ${wrong}`);
