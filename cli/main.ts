@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { OdtError } from '../core/index.ts';
 import { registerDataPath } from './commands/data-path.ts';
+import { registerImport } from './commands/import.ts';
 import { withHint } from './hints.ts';
 import { registerSandbox } from './sandbox.ts';
 
@@ -23,6 +24,7 @@ export function buildProgram(io: Io): Command {
     });
   registerSandbox(program, io);
   registerDataPath(program, io);
+  registerImport(program, io);
   return program;
 }
 

@@ -3,7 +3,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createEncryptStream } from './age/encrypt.ts';
-import { HashTap } from './hash-tap.ts';
+import { BatchingHashTap } from './batching-hash-tap.ts';
 
 /** What the transfer manifest records of one file. */
 export interface FileRecord {
@@ -42,13 +42,13 @@ export interface WriteEncryptedOptions {
 export async function writeEncryptedFile(options: WriteEncryptedOptions): Promise<FileRecord> {
   const final = `${options.root}/${options.path}`;
   const partial = `${final}.partial`;
-  const plain = new HashTap(options.onBytes);
-  const cipher = new HashTap();
+  const plain = new BatchingHashTap(options.onBytes);
+  // The encrypted output is hashed by the encrypting stream itself (on its worker, with `worker`).
+  const cipher = createEncryptStream(options.recipients, { worker: options.worker === true, hashOutput: true });
   try {
     await pipeline(
       options.source,
       plain,
-      createEncryptStream(options.recipients, { worker: options.worker === true }),
       cipher,
       createWriteStream(partial, { highWaterMark: 1 << 20 }),
       ...(options.signal ? [{ signal: options.signal }] : []),
@@ -69,7 +69,7 @@ export async function writeEncryptedFile(options: WriteEncryptedOptions): Promis
     name: options.name,
     size: plain.bytes,
     sha256: plain.digest(),
-    encryptedSize: cipher.bytes,
-    encryptedSha256: cipher.digest(),
+    encryptedSize: cipher.encryptedBytes,
+    encryptedSha256: cipher.encryptedDigest(),
   };
 }

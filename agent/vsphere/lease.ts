@@ -16,6 +16,8 @@ export interface DeviceUrl {
 }
 
 export interface LeaseInfo {
+  /** The VM or vApp the lease exports, or the one an import created. */
+  readonly entity?: Moref;
   readonly deviceUrls: readonly DeviceUrl[];
   readonly leaseTimeoutSeconds: number;
   readonly totalDiskCapacityKB: number;
@@ -146,7 +148,9 @@ export class NfcLease {
         ...(size ? { fileSize: Number(size) } : {}),
       };
     });
+    const entity = info.child('entity');
     return {
+      ...(entity ? { entity: entity.moref } : {}),
       deviceUrls,
       leaseTimeoutSeconds: Number(info.str('leaseTimeout') ?? 300),
       totalDiskCapacityKB: Number(info.str('totalDiskCapacityInKB') ?? 0),

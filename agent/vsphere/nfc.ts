@@ -1,5 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import { Transform, type TransformCallback } from 'node:stream';
 
 export class NfcTransferError extends Error {
@@ -74,4 +75,45 @@ export class LengthCheck extends Transform {
     }
     done();
   }
+}
+
+export interface NfcPutOptions {
+  readonly url: URL;
+  readonly agent: http.Agent;
+  readonly cookie?: string;
+  readonly signal?: AbortSignal;
+  readonly body: Readable;
+  readonly size: number;
+  /** Disks go as a streamOptimized VMDK stream (POST), other files as PUT, as vCenter expects. */
+  readonly disk: boolean;
+}
+
+/** Uploads one file to an import lease's device URL; resolves when the server accepted all of it. */
+export function nfcPut(options: NfcPutOptions): Promise<void> {
+  const lib = options.url.protocol === 'https:' ? https : http;
+  const headers: http.OutgoingHttpHeaders = {
+    'Content-Length': options.size,
+    'Content-Type': options.disk ? 'application/x-vnd.vmware-streamVmdk' : 'application/octet-stream',
+    Overwrite: 't',
+  };
+  if (options.cookie) headers.Cookie = options.cookie;
+  return new Promise((resolve, reject) => {
+    const req = lib.request(
+      options.url,
+      { method: options.disk ? 'POST' : 'PUT', agent: options.agent, headers, signal: options.signal },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) resolve();
+          else
+            reject(new NfcTransferError(`upload to ${options.url.pathname} answered HTTP ${res.statusCode}`));
+        });
+      },
+    );
+    req.on('error', (err) =>
+      reject(new NfcTransferError(`upload to ${options.url.href} failed: ${err.message}`, { cause: err })),
+    );
+    options.body.on('error', (err) => req.destroy(err));
+    options.body.pipe(req);
+  });
 }

@@ -16,14 +16,14 @@ import { withHint } from '../hints.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
 
-interface VcenterFlags {
+export interface VcenterFlags {
   vcenter: string;
   username: string;
   thumbprint?: string;
   insecure?: boolean;
 }
 
-const addVcenterOptions = (cmd: Command): Command =>
+export const addVcenterOptions = (cmd: Command): Command =>
   cmd
     .requiredOption('--vcenter <url>', 'vCenter URL or host (password from ODT_VCENTER_PASSWORD)')
     .requiredOption('--username <user>', 'vCenter user, e.g. administrator@vsphere.local')
@@ -41,7 +41,7 @@ const trustOf = (f: VcenterFlags): TlsTrust =>
       ? { kind: 'insecure' }
       : { kind: 'system' };
 
-async function connect(f: VcenterFlags): Promise<VimClient> {
+export async function connect(f: VcenterFlags): Promise<VimClient> {
   const password = vcenterPassword(readEnv());
   return VimClient.connect({ url: f.vcenter, username: f.username, password, trust: trustOf(f) });
 }
@@ -231,6 +231,6 @@ export function registerDataPath(program: Command, io: Io): void {
     );
 }
 
-function collect(value: string, previous: string[]): string[] {
+export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }

@@ -6,7 +6,7 @@
  * done on a shared worker thread, a few writes ahead, so the crypto overlaps the caller's work.
  */
 
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, type Hash, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { AgeError } from './errors.ts';
 import {
@@ -19,7 +19,14 @@ import {
   versionPrefix,
 } from './header.ts';
 import { formatRecipient, parseIdentity, parseRecipient } from './keys.ts';
-import { type ChunkOp, type ChunkResult, runInWorker } from './offload.ts';
+import {
+  type ChunkOp,
+  type ChunkResult,
+  forgetOutputHash,
+  newOutputHashId,
+  type OutputHash,
+  runInWorker,
+} from './offload.ts';
 import { chunkSize, openChunks, sealChunks, sealedChunkSize, tagLength } from './payload-chunks.mjs';
 import { fileKeyLength, isX25519Stanza, unwrapFileKey, wrapFileKey, x25519Unwrapper } from './x25519.ts';
 
@@ -38,14 +45,23 @@ export interface AgeStreamOptions {
   readonly worker?: boolean;
 }
 
+/** Options of the encrypting stream. */
+export interface AgeEncryptOptions extends AgeStreamOptions {
+  /**
+   * Count and SHA-256 the encrypted output (header included), for `encryptedDigest()`: with
+   * `worker`, on the worker thread, beside the sealing. Default false.
+   */
+  readonly hashOutput?: boolean;
+}
+
 /**
  * A Transform that encrypts its input to the X25519 `recipients` (`age1…`) in the age v1 binary
  * format. Throws AgeError `AGE_BAD_RECIPIENT` at once if a recipient is not valid.
  */
 export function createEncryptStream(
   recipients: readonly string[],
-  options: AgeStreamOptions = {},
-): Transform {
+  options: AgeEncryptOptions = {},
+): AgeEncryptStream {
   return new AgeEncryptStream(recipients, options);
 }
 
@@ -122,6 +138,7 @@ abstract class PayloadTransform extends Transform {
     parts: readonly Buffer[],
     final: boolean,
     callback: TransformCallback,
+    hash?: OutputHash,
   ): void {
     if (!this.#worker) {
       try {
@@ -144,7 +161,7 @@ abstract class PayloadTransform extends Transform {
     for (const part of parts) offset += part.copy(data, offset);
     const run: Run = { final };
     this.#runs.push(run);
-    runInWorker(op, key, counter, data, final).then(
+    runInWorker(op, key, counter, data, final, hash).then(
       (result) => {
         run.result = result;
         this.#drain();
@@ -215,8 +232,15 @@ export class AgeEncryptStream extends PayloadTransform {
   // Holds back up to one chunk: a full chunk is final or not depending on whether more input follows.
   readonly #stage = Buffer.allocUnsafe(chunkSize);
   #staged = 0;
+  readonly #workerHash: boolean;
+  /** The output hash: computed here (inline), or on the worker (first job carries `#prefix`). */
+  #hash: Hash | undefined;
+  #hashId: number | undefined;
+  #prefix: Buffer | undefined;
+  #digest: string | undefined;
+  #outBytes = 0;
 
-  constructor(recipients: readonly string[], options: AgeStreamOptions = {}) {
+  constructor(recipients: readonly string[], options: AgeEncryptOptions = {}) {
     super(options);
     if (recipients.length === 0) {
       throw new AgeError('AGE_BAD_RECIPIENT', 'No recipient was given; pass at least one age1… recipient.');
@@ -226,13 +250,56 @@ export class AgeEncryptStream extends PayloadTransform {
     const stanzas: Stanza[] = publicKeys.map((publicKey) => wrapFileKey(fileKey, publicKey));
     const nonce = randomBytes(payloadNonceLength);
     this.#key = payloadKey(fileKey, nonce);
-    this.push(Buffer.concat([encodeHeader(stanzas, fileKey), nonce]));
+    const header = Buffer.concat([encodeHeader(stanzas, fileKey), nonce]);
+    this.#workerHash = options.hashOutput === true && options.worker === true;
+    if (this.#workerHash) {
+      this.#hashId = newOutputHashId();
+      this.#prefix = header;
+    } else if (options.hashOutput === true) {
+      this.#hash = createHash('sha256').update(header);
+    }
+    this.#outBytes = header.length;
+    this.push(header);
     fileKey.fill(0);
   }
 
+  /** Bytes of encrypted output so far (header included). */
+  get encryptedBytes(): number {
+    return this.#outBytes;
+  }
+
+  /** SHA-256 (hex) of the whole encrypted output, with `hashOutput`, once the stream ended. */
+  encryptedDigest(): string {
+    if (this.#digest === undefined) throw new Error('The encrypted output was not hashed, or has not ended.');
+    return this.#digest;
+  }
+
   protected override deliver(result: ChunkResult, final: boolean): void {
-    if ('out' in result) this.push(result.out);
-    if (final) this.#key.fill(0);
+    if ('out' in result) {
+      this.#outBytes += result.out.length;
+      this.#hash?.update(result.out);
+      if (final) this.#digest = result.digest ?? this.#hash?.digest('hex');
+      this.push(result.out);
+    }
+    if (final) {
+      this.#key.fill(0);
+      this.#hashId = undefined;
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // A stream that stops early leaves its running hash on the worker: drop it.
+    if (this.#hashId !== undefined && this.#prefix === undefined) forgetOutputHash(this.#hashId);
+    this.#hashId = undefined;
+    super._destroy(error, callback);
+  }
+
+  /** The worker's output hash for the next job; the header goes with the first. */
+  #nextHash(): OutputHash | undefined {
+    if (!this.#workerHash || this.#hashId === undefined) return undefined;
+    const prefix = this.#prefix;
+    this.#prefix = undefined;
+    return prefix === undefined ? { id: this.#hashId } : { id: this.#hashId, prefix };
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -258,10 +325,18 @@ export class AgeEncryptStream extends PayloadTransform {
     if (parts.length > 0) {
       // The rest is staged only once the run has the stage's old bytes, and before the callback:
       // the next write may run from inside it.
-      this.submit('seal', this.#key, counter, parts, false, (error) => {
-        if (!error) this.#staged = rest.copy(this.#stage);
-        callback(error);
-      });
+      this.submit(
+        'seal',
+        this.#key,
+        counter,
+        parts,
+        false,
+        (error) => {
+          if (!error) this.#staged = rest.copy(this.#stage);
+          callback(error);
+        },
+        this.#nextHash(),
+      );
       return;
     }
     this.#staged = rest.copy(this.#stage);
@@ -275,7 +350,7 @@ export class AgeEncryptStream extends PayloadTransform {
     }
     const stage = this.#stage.subarray(0, this.#staged);
     this.#staged = 0;
-    this.submit('seal', this.#key, this.#counter, [stage], true, callback);
+    this.submit('seal', this.#key, this.#counter, [stage], true, callback, this.#nextHash());
   }
 }
 

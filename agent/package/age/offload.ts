@@ -11,12 +11,13 @@ export type ChunkOp = 'seal' | 'open';
 
 /** What a run of chunks came to: the output, or (opening) why and where it failed. */
 export type ChunkResult =
-  | { readonly out: Buffer }
+  | { readonly out: Buffer; readonly digest?: string }
   | { readonly failure: OpenFailure; readonly chunk: number };
 
 interface Reply {
   readonly id: number;
   readonly out?: Uint8Array;
+  readonly digest?: string;
   readonly failure?: OpenFailure;
   readonly chunk?: number;
   readonly error?: string;
@@ -42,13 +43,27 @@ class PayloadWorker {
     );
   }
 
-  run(op: ChunkOp, key: Uint8Array, counter: number, data: Buffer, final: boolean): Promise<ChunkResult> {
+  run(
+    op: ChunkOp,
+    key: Uint8Array,
+    counter: number,
+    data: Buffer,
+    final: boolean,
+    hash?: OutputHash,
+  ): Promise<ChunkResult> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       if (this.#pending.size === 1) this.#worker.ref();
-      this.#worker.postMessage({ id, op, key, counter, data, final }, [data.buffer as ArrayBuffer]);
+      this.#worker.postMessage(
+        { id, op, key, counter, data, final, hash: hash?.id, hashPrefix: hash?.prefix },
+        [data.buffer as ArrayBuffer],
+      );
     });
+  }
+
+  forget(hash: number): void {
+    this.#worker.postMessage({ op: 'forget', hash });
   }
 
   #settle(reply: Reply): void {
@@ -61,7 +76,8 @@ class PayloadWorker {
       pending.resolve({ failure: reply.failure, chunk: reply.chunk ?? 0 });
     else {
       const out = reply.out ?? new Uint8Array(0);
-      pending.resolve({ out: Buffer.from(out.buffer, out.byteOffset, out.byteLength) });
+      const buffer = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+      pending.resolve(reply.digest === undefined ? { out: buffer } : { out: buffer, digest: reply.digest });
     }
   }
 
@@ -75,6 +91,28 @@ class PayloadWorker {
 let shared: PayloadWorker | undefined;
 
 /**
+ * Hash the sealed output of a stream on the worker: `id` names the stream's running SHA-256,
+ * started (with `prefix`, the bytes written before the payload) by the stream's first job; the
+ * final job's result carries the digest.
+ */
+export interface OutputHash {
+  readonly id: number;
+  readonly prefix?: Uint8Array;
+}
+
+let nextHashId = 0;
+
+/** A fresh id for an OutputHash. */
+export function newOutputHashId(): number {
+  return nextHashId++;
+}
+
+/** Drops a stream's running hash on the worker (the stream ended early). */
+export function forgetOutputHash(id: number): void {
+  shared?.forget(id);
+}
+
+/**
  * Runs one job on the shared worker. `data` is moved to the worker (transferred): it must be a
  * buffer of its own (`Buffer.allocUnsafeSlow`) that the caller no longer uses.
  */
@@ -84,7 +122,8 @@ export function runInWorker(
   counter: number,
   data: Buffer,
   final: boolean,
+  hash?: OutputHash,
 ): Promise<ChunkResult> {
   shared ??= new PayloadWorker();
-  return shared.run(op, key, counter, data, final);
+  return shared.run(op, key, counter, data, final, hash);
 }

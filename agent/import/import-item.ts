@@ -1,0 +1,254 @@
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { startKeepAlive } from '../keep-alive.ts';
+import { createDecryptStream } from '../package/age/encrypt.ts';
+import { HashTap } from '../package/hash-tap.ts';
+import type { ManifestFile, ManifestItem } from '../package/transfer-manifest.ts';
+import type { VimClient } from '../vsphere/client.ts';
+import { NfcLease } from '../vsphere/lease.ts';
+import { nfcPut } from '../vsphere/nfc.ts';
+import type { Placement } from '../vsphere/placement.ts';
+import type { Moref } from '../vsphere/wire/serialize.ts';
+import type { XmlNode } from '../vsphere/wire/xml.ts';
+import type { ImportJournal, ImportRecord } from './import-journal.ts';
+
+export class ImportError extends Error {
+  constructor(
+    readonly code: 'IMPORT_SPEC_FAILED' | 'IMPORT_FAILED' | 'CONTENT_MISMATCH' | 'PACKAGE_INCOMPLETE',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ImportError';
+  }
+}
+
+export interface ImportProgress {
+  readonly item: string;
+  readonly file: string;
+  readonly bytes: number;
+  readonly total?: number;
+  readonly done?: boolean;
+  readonly skipped?: boolean;
+}
+
+export interface ImportItemOptions {
+  readonly client: VimClient;
+  readonly placement: Placement;
+  /** The transfer folder on the NAS. */
+  readonly root: string;
+  readonly transferId: string;
+  readonly item: ManifestItem;
+  readonly identities: readonly string[];
+  readonly journal: ImportJournal;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: ImportProgress) => void;
+  readonly keepAliveMs?: number;
+}
+
+/** The name the item gets in vCenter: readable, and unique per transfer. */
+export const vcenterName = (item: ManifestItem, transferId: string): string => `${item.name} (${transferId})`;
+
+/**
+ * Imports one verified package into vCenter: CreateImportSpec with every network mapped to the
+ * placement's port group, ImportVApp, each file decrypted and uploaded to its device URL with
+ * its hash checked on the way, then HttpNfcLeaseComplete (and MarkAsTemplate for a template).
+ * On any failure the lease is aborted and the half-imported VM destroyed, so a rerun starts clean.
+ */
+export async function importItem(options: ImportItemOptions): Promise<ImportRecord & { skipped: boolean }> {
+  const { client, placement, item, journal } = options;
+  const name = vcenterName(item, options.transferId);
+  const done = journal.get(item.id);
+  if (done && (await exists(client, done.entity))) return { ...done, skipped: true };
+  // Leftover of an import that crashed before it was recorded: remove it, then start clean.
+  const leftover = await findVmByName(client, placement.folder, name);
+  if (leftover) await destroy(client, leftover);
+
+  const descriptorFile = fileOf(item, (f) => f.role === 'descriptor');
+  const descriptor = (await decryptToBuffer(options.root, descriptorFile, options.identities)).toString(
+    'utf8',
+  );
+  const networks = ovfNetworks(descriptor);
+  const specRes = await client.invoke('CreateImportSpec', {
+    _this: client.serviceContent.ovfManager,
+    ovfDescriptor: descriptor,
+    resourcePool: placement.pool,
+    datastore: placement.datastore.ref,
+    cisp: {
+      locale: '',
+      deploymentOption: '',
+      entityName: name,
+      networkMapping: networks.map((n) => ({ name: n, network: placement.network.ref })),
+      diskProvisioning: 'thin',
+    },
+  });
+  const result = specRes.child('returnval');
+  const errors = result?.all('error') ?? [];
+  if (!result?.child('importSpec') || errors.length > 0) {
+    throw new ImportError(
+      'IMPORT_SPEC_FAILED',
+      `vCenter refused the descriptor of ${item.name}: ${errors.map(faultText).join('; ') || 'no import spec returned'}`,
+    );
+  }
+  const fileItems = result.all('fileItem').map((f) => ({
+    deviceId: f.str('deviceId') ?? '',
+    path: f.str('path') ?? '',
+    size: Number(f.str('size') ?? 0),
+  }));
+
+  const leaseRes = await client.invoke('ImportVApp', {
+    _this: placement.pool,
+    spec: result.child('importSpec')!,
+    folder: placement.folder,
+  });
+  const lease = new NfcLease(client, leaseRes.child('returnval')!.moref);
+  const controller = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  let entity: Moref | undefined;
+  let keepAlive: { stop(): Promise<void> } | undefined;
+  try {
+    const info = await lease.waitReady({ signal });
+    entity = info.entity;
+    const total = Math.max(
+      1,
+      fileItems.reduce((s, f) => s + (fileOfName(item, f.path)?.size ?? 0), 0),
+    );
+    let moved = 0;
+    keepAlive = startKeepAlive({
+      intervalMs: options.keepAliveMs ?? Math.min(5_000, (info.leaseTimeoutSeconds * 1000) / 3),
+      controller,
+      immediate: true,
+      beat: () => lease.progress((100 * moved) / total),
+    });
+    for (const fi of fileItems) {
+      const file = fileOfName(item, fi.path);
+      if (!file) {
+        throw new ImportError(
+          'PACKAGE_INCOMPLETE',
+          `The descriptor of ${item.name} names ${fi.path}, which the package does not contain.`,
+        );
+      }
+      const device = info.deviceUrls.find((d) => d.importKey === fi.deviceId);
+      if (!device)
+        throw new ImportError(
+          'IMPORT_FAILED',
+          `The import lease has no device URL for ${fi.path} (${fi.deviceId}).`,
+        );
+      const plain = new HashTap((n) => {
+        moved += n;
+        options.onProgress?.({ item: item.id, file: file.name, bytes: plain.bytes, total: file.size });
+      });
+      const body = createReadStream(join(options.root, file.path), { highWaterMark: 1 << 20 });
+      const decrypted = body.pipe(createDecryptStream(options.identities)).pipe(plain);
+      body.on('error', (e) => decrypted.destroy(e));
+      await nfcPut({
+        url: device.url,
+        agent: client.connection.agent,
+        ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
+        signal,
+        body: decrypted,
+        size: file.size,
+        disk: file.role === 'disk',
+      });
+      if (plain.bytes !== file.size || plain.digest() !== file.sha256) {
+        throw new ImportError(
+          'CONTENT_MISMATCH',
+          `${file.path} changed on the NAS after verification; nothing of ${item.name} was kept.`,
+        );
+      }
+      options.onProgress?.({
+        item: item.id,
+        file: file.name,
+        bytes: file.size,
+        total: file.size,
+        done: true,
+      });
+    }
+    await keepAlive.stop();
+    keepAlive = undefined;
+    await lease.progress(100);
+    await lease.complete();
+    if (!entity) throw new ImportError('IMPORT_FAILED', `The import lease of ${item.name} names no VM.`);
+    if (item.kind === 'template') await client.invoke('MarkAsTemplate', { _this: entity });
+    const record: ImportRecord = { itemId: item.id, name, entity, importedAt: new Date().toISOString() };
+    await journal.record(record);
+    return { ...record, skipped: false };
+  } catch (error) {
+    await keepAlive?.stop();
+    const reason =
+      controller.signal.aborted && controller.signal.reason instanceof Error
+        ? controller.signal.reason
+        : error;
+    await lease.abort();
+    const half = entity ?? (await findVmByName(client, placement.folder, name).catch(() => undefined));
+    if (half) await destroy(client, half).catch(() => undefined);
+    throw reason;
+  }
+}
+
+function fileOf(item: ManifestItem, pick: (f: ManifestFile) => boolean): ManifestFile {
+  const f = item.files.find(pick);
+  if (!f) throw new ImportError('PACKAGE_INCOMPLETE', `The package of ${item.name} has no descriptor.`);
+  return f;
+}
+
+const fileOfName = (item: ManifestItem, name: string) => item.files.find((f) => f.name === name);
+
+/** Network names of an OVF descriptor's NetworkSection. */
+export function ovfNetworks(descriptor: string): string[] {
+  const section = /<(?:\w+:)?NetworkSection[\s\S]*?<\/(?:\w+:)?NetworkSection>/.exec(descriptor)?.[0] ?? '';
+  return [...section.matchAll(/<(?:\w+:)?Network\s[^>]*?(?:\w+:)?name="([^"]+)"/g)].map((m) => m[1]!);
+}
+
+async function decryptToBuffer(
+  root: string,
+  file: ManifestFile,
+  identities: readonly string[],
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const hash = new HashTap();
+  await pipeline(
+    createReadStream(join(root, file.path)),
+    createDecryptStream(identities),
+    hash,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(c);
+        cb();
+      },
+    }),
+  );
+  if (hash.digest() !== file.sha256) {
+    throw new ImportError('CONTENT_MISMATCH', `${file.path} changed on the NAS after verification.`);
+  }
+  return Buffer.concat(chunks);
+}
+
+const faultText = (e: XmlNode): string => e.str('localizedMessage') || e.child('fault')?.typeName || 'error';
+
+async function exists(client: VimClient, ref: Moref): Promise<boolean> {
+  try {
+    const props = await client.properties(ref, ref.type, ['name']);
+    return props.has('name');
+  } catch {
+    return false;
+  }
+}
+
+async function findVmByName(client: VimClient, folder: Moref, name: string): Promise<Moref | undefined> {
+  const vms = await client.listByType(['VirtualMachine', 'VirtualApp'], ['name'], folder);
+  return vms.find((v) => v.props.get('name')?.text === name)?.obj;
+}
+
+async function destroy(client: VimClient, ref: Moref): Promise<void> {
+  const props = await client.properties(ref, ref.type, ['runtime.powerState']).catch(() => new Map());
+  if (props.get('runtime.powerState')?.text === 'poweredOn') {
+    await client.waitForTask(
+      ((await client.invoke('PowerOffVM_Task', { _this: ref })).child('returnval') as XmlNode).moref,
+    );
+  }
+  const task = (await client.invoke('Destroy_Task', { _this: ref })).child('returnval');
+  if (task) await client.waitForTask(task.moref);
+}

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import type { ManifestItem } from '../package/transfer-manifest.ts';
+import { type VerifyReport, verifyTransfer } from '../package/verify.ts';
+import type { VimClient } from '../vsphere/client.ts';
+import { type PlacementInput, resolvePlacement } from '../vsphere/placement.ts';
+import { type ImportProgress, importItem } from './import-item.ts';
+import { ImportJournal, type ImportRecord } from './import-journal.ts';
+
+export class TransferNotTrustedError extends Error {
+  readonly code = 'TRANSFER_NOT_TRUSTED';
+
+  constructor(readonly report: VerifyReport) {
+    const lines = report.problems.map((p) => `  ${p.file}: ${p.message} [${p.code}]`).join('\n');
+    super(`The transfer on the NAS did not verify; nothing was imported.\n${lines}`);
+    this.name = 'TransferNotTrustedError';
+  }
+}
+
+export interface ItemImportResult {
+  readonly item: ManifestItem;
+  readonly ok: boolean;
+  readonly record?: ImportRecord;
+  readonly skipped?: boolean;
+  readonly error?: Error;
+}
+
+export interface ImportTransferOptions {
+  readonly client: VimClient;
+  readonly nas: string;
+  readonly transferId: string;
+  readonly identities: readonly string[];
+  /** The enrolled export agent's certificate: the signer must be this agent. */
+  readonly agentCertPem?: string;
+  readonly placement?: PlacementInput;
+  /** The ODT node's state folder (import journal). */
+  readonly stateDir: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: ImportProgress) => void;
+  readonly onItem?: (r: ItemImportResult) => void;
+}
+
+/**
+ * Verifies the whole transfer (signature, every file decrypted and hashed) and only then imports
+ * each item into vCenter. A failed item never stops or hides the others.
+ */
+export async function importTransfer(options: ImportTransferOptions): Promise<readonly ItemImportResult[]> {
+  const root = join(options.nas, options.transferId);
+  const report = await verifyTransfer({
+    root,
+    identities: options.identities,
+    ...(options.agentCertPem ? { agentCertPem: options.agentCertPem } : {}),
+  });
+  if (!report.ok || !report.manifest) throw new TransferNotTrustedError(report);
+  const placement = await resolvePlacement(options.client, options.placement);
+  const journal = await ImportJournal.open(options.stateDir, options.transferId);
+  const results: ItemImportResult[] = [];
+  for (const item of report.manifest.items) {
+    try {
+      const r = await importItem({
+        client: options.client,
+        placement,
+        root,
+        transferId: options.transferId,
+        item,
+        identities: options.identities,
+        journal,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+      const { skipped, ...record } = r;
+      results.push({ item, ok: true, record, skipped });
+    } catch (error) {
+      results.push({ item, ok: false, error: error as Error });
+      if (options.signal?.aborted) break;
+    }
+    options.onItem?.(results.at(-1)!);
+  }
+  return results;
+}

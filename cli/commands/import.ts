@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { type ItemImportResult, importTransfer } from '../../agent/import/import-transfer.ts';
+import { parseIdentityFile } from '../../agent/package/age/keys.ts';
+import { idSchema, parseOrThrow } from '../../core/index.ts';
+import { withHint } from '../hints.ts';
+import type { Io } from '../main.ts';
+import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
+import { addVcenterOptions, connect, type VcenterFlags } from './data-path.ts';
+
+interface ImportFlags extends VcenterFlags {
+  nas: string;
+  transfer: string;
+  identity: string;
+  agentCert?: string;
+  datacenter?: string;
+  datastore?: string;
+  pool?: string;
+  folder?: string;
+  network: string;
+  stateDir: string;
+  json?: boolean;
+}
+
+export function registerImport(program: Command, io: Io): void {
+  addVcenterOptions(
+    program.command('import').description('verify, decrypt and import a transfer into vCenter (ODT node)'),
+  )
+    .requiredOption('--nas <dir>', 'NAS mount point')
+    .requiredOption('--transfer <id>', 'transfer id')
+    .requiredOption('--identity <file>', "the ODT node's age identity file")
+    .option('--agent-cert <file>', "the exporting agent's enrolled certificate (PEM): pins the signer")
+    .option('--datacenter <name>', 'target datacenter (default: the first)')
+    .option('--datastore <name>', 'target datastore (default: the one with the most free space)')
+    .option('--pool <path>', 'resource pool inventory path (default: the first cluster)')
+    .option('--folder <path>', 'VM folder inventory path (default: the datacenter VM folder)')
+    .option('--network <name>', 'port group every imported NIC is mapped to', 'VM Network')
+    .option('--state-dir <dir>', "the ODT node's state folder (import journal)", './.odt/node')
+    .option('--json', 'one JSON line per progress event and per item')
+    .action(async (o: ImportFlags) => {
+      const identities = parseIdentityFile(await readFile(o.identity, 'utf8'));
+      const agentCertPem = o.agentCert ? await readFile(o.agentCert, 'utf8') : undefined;
+      const transferId = parseOrThrow(idSchema, o.transfer, '--transfer');
+      const client = await connect(o);
+      const tty = !o.json && (io.out as NodeJS.WriteStream).isTTY === true;
+      const sink: ProgressSink | undefined = o.json
+        ? jsonProgress(io.out)
+        : tty
+          ? ttyProgress(io.out as NodeJS.WriteStream)
+          : undefined;
+      try {
+        const results = await importTransfer({
+          client,
+          nas: o.nas,
+          transferId,
+          identities,
+          ...(agentCertPem ? { agentCertPem } : {}),
+          placement: {
+            ...(o.datacenter ? { datacenter: o.datacenter } : {}),
+            ...(o.datastore ? { datastore: o.datastore } : {}),
+            ...(o.pool ? { pool: o.pool } : {}),
+            ...(o.folder ? { folder: o.folder } : {}),
+            network: o.network,
+          },
+          stateDir: o.stateDir,
+          ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
+          onItem: (r) => {
+            if (o.json) io.out.write(`${JSON.stringify(itemEvent(r))}\n`);
+          },
+        });
+        sink?.end();
+        const failed = results.filter((r) => !r.ok);
+        if (!o.json) {
+          for (const r of results) {
+            io.out.write(
+              r.ok
+                ? `${r.item.id} ${r.item.name}: ${r.skipped ? 'already imported' : 'imported'} as '${r.record!.name}' (${r.record!.entity.value})\n`
+                : '',
+            );
+          }
+        }
+        for (const r of failed)
+          io.err.write(`odt: ${r.item.id} (${r.item.name}) failed: ${withHint(r.error!)}\n`);
+        if (failed.length > 0) {
+          io.err.write(
+            `odt: ${failed.length} of ${results.length} items failed; fix the cause and run the same command again (imported items are skipped).\n`,
+          );
+          process.exitCode = 3;
+        }
+      } finally {
+        await client.logout();
+      }
+    });
+}
+
+const itemEvent = (r: ItemImportResult) => ({
+  event: 'item',
+  item: r.item.id,
+  name: r.item.name,
+  ok: r.ok,
+  ...(r.ok ? { vm: r.record!.entity.value, vcenterName: r.record!.name, skipped: r.skipped ?? false } : {}),
+  ...(r.ok ? {} : { error: r.error!.message, code: (r.error as { code?: string }).code ?? null }),
+});

@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
+import { initParties, odt } from '../../support/cli.ts';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function uploadedFiles(sim: RunningSimulator): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const lease of await readdir(sim.uploadsDir).catch(() => [])) {
+    for (const f of await readdir(join(sim.uploadsDir, lease))) {
+      out.set(`${lease}/${f}`, sha256(await readFile(join(sim.uploadsDir, lease, f))));
+    }
+  }
+  return out;
+}
+
+// Issue 4: the ODT node verifies, decrypts and imports into the provider's vCenter.
+describe('odt import into the provider vCenter', () => {
+  let customer: RunningSimulator;
+  let provider: RunningSimulator;
+  let work: string;
+  let nas: string;
+  const transfer = 'tr-import-1';
+
+  const importArgs = (sim: RunningSimulator, where = nas, state = join(work, 'state')) => [
+    'import',
+    '--vcenter',
+    sim.url,
+    '--username',
+    sim.username,
+    '--nas',
+    where,
+    '--transfer',
+    transfer,
+    '--identity',
+    join(work, 'node', 'identity.txt'),
+    '--agent-cert',
+    join(work, 'agent', 'agent.crt.pem'),
+    '--state-dir',
+    state,
+  ];
+
+  beforeAll(async () => {
+    customer = await startSimulator({ binary: inject('vcsimBinary'), diskSize: 1024 * 1024 + 7, apps: 0 });
+    provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    work = await mkdtemp(join(tmpdir(), 'odt-import-'));
+    nas = join(work, 'nas');
+    const recipient = await initParties(work);
+    const res = await odt(
+      [
+        'export',
+        '--vcenter',
+        customer.url,
+        '--username',
+        customer.username,
+        '--item',
+        'DC0_H0_VM1',
+        '--item',
+        'DC0_C0_TPL0',
+        '--nas',
+        nas,
+        '--recipient',
+        recipient,
+        '--transfer',
+        transfer,
+        '--agent-dir',
+        join(work, 'agent'),
+      ],
+      { ODT_VCENTER_PASSWORD: customer.password },
+    );
+    expect(res.err).toBe('');
+  });
+  afterAll(async () => {
+    await customer?.stop();
+    await provider?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('imports the VM and the template: the exact disk bytes arrive, NICs on VM Network, the template stays a template', async () => {
+    const r = await odt(importArgs(provider), { ODT_VCENTER_PASSWORD: provider.password });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`item-1 DC0_H0_VM1: imported as 'DC0_H0_VM1 (${transfer})'`);
+    const source = await customer.readInventory();
+    const expected = [
+      ...source.vms
+        .filter((v) => v.name === 'DC0_H0_VM1' || v.name === 'DC0_C0_TPL0')
+        .flatMap((v) => v.disks.map((d) => d.sha256)),
+    ].sort();
+    expect([...(await uploadedFiles(provider)).values()].sort()).toEqual(expected);
+
+    const inv = await odt(
+      ['inventory', '--vcenter', provider.url, '--username', provider.username, '--json'],
+      { ODT_VCENTER_PASSWORD: provider.password },
+    );
+    const items = JSON.parse(inv.out) as {
+      name: string;
+      kind: string;
+      networks: string[];
+      powerState: string;
+    }[];
+    const vm = items.find((i) => i.name === `DC0_H0_VM1 (${transfer})`)!;
+    const tpl = items.find((i) => i.name === `DC0_C0_TPL0 (${transfer})`)!;
+    expect(vm).toMatchObject({ kind: 'vm', networks: ['VM Network'], powerState: 'poweredOff' });
+    expect(tpl).toMatchObject({ kind: 'template' });
+  });
+
+  it('skips items already imported on a rerun', async () => {
+    const before = await uploadedFiles(provider);
+    const r = await odt(importArgs(provider), { ODT_VCENTER_PASSWORD: provider.password });
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('item-1 DC0_H0_VM1: already imported');
+    expect(r.out).toContain('item-2 DC0_C0_TPL0: already imported');
+    expect(await uploadedFiles(provider)).toEqual(before);
+  });
+
+  it('imports nothing from a tampered NAS and names the problem', async () => {
+    const damaged = join(work, 'damaged');
+    await cp(nas, damaged, { recursive: true });
+    const file = join(damaged, transfer, 'item-1', 'DC0_H0_VM1-disk-0.vmdk.age');
+    const bytes = await readFile(file);
+    bytes[100]! ^= 0xff;
+    await writeFile(file, bytes);
+    const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    try {
+      const r = await odt(importArgs(target, damaged, join(work, 'state-damaged')), {
+        ODT_VCENTER_PASSWORD: target.password,
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain('did not verify; nothing was imported');
+      expect(r.err).toContain('item-1/DC0_H0_VM1-disk-0.vmdk.age');
+      expect(await uploadedFiles(target)).toEqual(new Map());
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it('leaves no half-imported VM when the server breaks the upload', async () => {
+    const flaky = await startSimulator({
+      binary: inject('vcsimBinary'),
+      apps: 0,
+      templates: 0,
+      abortAfterBytes: 1536 * 1024,
+    });
+    try {
+      const state = join(work, 'state-flaky');
+      const r = await odt(importArgs(flaky, nas, state), { ODT_VCENTER_PASSWORD: flaky.password });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(/item-1 \(DC0_H0_VM1\) failed: .*(lease|upload)/i);
+      const inv = await odt(['inventory', '--vcenter', flaky.url, '--username', flaky.username, '--json'], {
+        ODT_VCENTER_PASSWORD: flaky.password,
+      });
+      const names = (JSON.parse(inv.out) as { name: string }[]).map((i) => i.name);
+      expect(names).not.toContain(`DC0_H0_VM1 (${transfer})`);
+    } finally {
+      await flaky.stop();
+    }
+  });
+});
