@@ -13,6 +13,7 @@ import type { Placement } from '../vsphere/placement.ts';
 import type { Moref } from '../vsphere/wire/serialize.ts';
 import type { XmlNode } from '../vsphere/wire/xml.ts';
 import type { ImportJournal, ImportRecord } from './import-journal.ts';
+import { splitVApp } from './ovf-split.ts';
 
 export class ImportError extends Error {
   constructor(
@@ -70,6 +71,54 @@ export async function importItem(options: ImportItemOptions): Promise<ImportReco
   const descriptor = (await decryptToBuffer(options.root, descriptorFile, options.identities)).toString(
     'utf8',
   );
+  const vapp = splitVApp(descriptor);
+  const units = vapp
+    ? vapp.members.map((m) => ({
+        name: `${m.name} (${options.transferId})`,
+        descriptor: m.descriptor,
+        vmName: m.name,
+      }))
+    : [{ name, descriptor, vmName: item.name }];
+  const members: { name: string; vmName: string; entity: Moref }[] = [];
+  try {
+    for (const unit of units) {
+      if (vapp) {
+        const leftoverMember = await findVmByName(client, placement.folder, unit.name);
+        if (leftoverMember) await destroy(client, leftoverMember);
+      }
+      members.push({
+        name: unit.name,
+        vmName: unit.vmName,
+        entity: await importDescriptor(options, unit.name, unit.descriptor),
+      });
+    }
+  } catch (error) {
+    // A vApp is imported whole or not at all: remove the members that made it.
+    for (const m of members) await destroy(client, m.entity).catch(() => undefined);
+    throw error;
+  }
+  if (item.kind === 'template') await client.invoke('MarkAsTemplate', { _this: members[0]!.entity });
+  const record: ImportRecord = {
+    itemId: item.id,
+    name: vapp ? `${vapp.name} (${options.transferId})` : name,
+    entity: members[0]!.entity,
+    ...(vapp ? { members } : {}),
+    importedAt: new Date().toISOString(),
+  };
+  await journal.record(record);
+  return { ...record, skipped: false };
+}
+
+/**
+ * Imports one single-VM descriptor: CreateImportSpec, ImportVApp, uploads, complete. On failure
+ * the lease is aborted and the VM destroyed. Returns the new VM.
+ */
+async function importDescriptor(
+  options: ImportItemOptions,
+  name: string,
+  descriptor: string,
+): Promise<Moref> {
+  const { client, placement, item } = options;
   const networks = ovfNetworks(descriptor);
   const specRes = await client.invoke('CreateImportSpec', {
     _this: client.serviceContent.ovfManager,
@@ -170,11 +219,8 @@ export async function importItem(options: ImportItemOptions): Promise<ImportReco
     keepAlive = undefined;
     await lease.progress(100);
     await lease.complete();
-    if (!entity) throw new ImportError('IMPORT_FAILED', `The import lease of ${item.name} names no VM.`);
-    if (item.kind === 'template') await client.invoke('MarkAsTemplate', { _this: entity });
-    const record: ImportRecord = { itemId: item.id, name, entity, importedAt: new Date().toISOString() };
-    await journal.record(record);
-    return { ...record, skipped: false };
+    if (!entity) throw new ImportError('IMPORT_FAILED', `The import lease of ${name} names no VM.`);
+    return entity;
   } catch (error) {
     await keepAlive?.stop();
     const reason =

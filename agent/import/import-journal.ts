@@ -6,7 +6,10 @@ export interface ImportRecord {
   readonly itemId: string;
   /** Name given to the VM (or vApp) in vCenter. */
   readonly name: string;
+  /** The VM (for a vApp: its first member). */
   readonly entity: Moref;
+  /** For a vApp: every member VM, in descriptor order. */
+  readonly members?: readonly { readonly name: string; readonly vmName: string; readonly entity: Moref }[];
   readonly importedAt: string;
   /** Set once vCloud Director took the VM, with what it became. */
   readonly onboarded?: {

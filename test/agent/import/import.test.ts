@@ -45,7 +45,7 @@ describe('odt import into the provider vCenter', () => {
   ];
 
   beforeAll(async () => {
-    customer = await startSimulator({ binary: inject('vcsimBinary'), diskSize: 1024 * 1024 + 7, apps: 0 });
+    customer = await startSimulator({ binary: inject('vcsimBinary'), diskSize: 1024 * 1024 + 7 });
     provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
     work = await mkdtemp(join(tmpdir(), 'odt-import-'));
     nas = join(work, 'nas');
@@ -61,6 +61,8 @@ describe('odt import into the provider vCenter', () => {
         'DC0_H0_VM1',
         '--item',
         'DC0_C0_TPL0',
+        '--item',
+        'DC0_C0_APP0',
         '--nas',
         nas,
         '--recipient',
@@ -80,7 +82,7 @@ describe('odt import into the provider vCenter', () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it('imports the VM and the template: the exact disk bytes arrive, NICs on VM Network, the template stays a template', async () => {
+  it('imports the VM, the template and the vApp members: the exact disk bytes arrive, NICs on VM Network, the template stays a template', async () => {
     const r = await odt(importArgs(provider), { ODT_VCENTER_PASSWORD: provider.password });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
@@ -88,7 +90,7 @@ describe('odt import into the provider vCenter', () => {
     const source = await customer.readInventory();
     const expected = [
       ...source.vms
-        .filter((v) => v.name === 'DC0_H0_VM1' || v.name === 'DC0_C0_TPL0')
+        .filter((v) => ['DC0_H0_VM1', 'DC0_C0_TPL0', 'DC0_C0_APP0_VM0', 'DC0_C0_APP0_VM1'].includes(v.name))
         .flatMap((v) => v.disks.map((d) => d.sha256)),
     ].sort();
     expect([...(await uploadedFiles(provider)).values()].sort()).toEqual(expected);
@@ -106,6 +108,14 @@ describe('odt import into the provider vCenter', () => {
     const vm = items.find((i) => i.name === `DC0_H0_VM1 (${transfer})`)!;
     const tpl = items.find((i) => i.name === `DC0_C0_TPL0 (${transfer})`)!;
     expect(vm).toMatchObject({ kind: 'vm', networks: ['VM Network'], powerState: 'poweredOff' });
+    // A vApp arrives as its member VMs; vCloud Director puts them back into one vApp.
+    expect(r.out).toContain(`item-3 DC0_C0_APP0: imported as 'DC0_C0_APP0 (${transfer})'`);
+    for (const member of ['DC0_C0_APP0_VM0', 'DC0_C0_APP0_VM1']) {
+      expect(
+        items.find((i) => i.name === `${member} (${transfer})`),
+        member,
+      ).toMatchObject({ kind: 'vm', networks: ['VM Network'] });
+    }
     expect(tpl).toMatchObject({ kind: 'template' });
   });
 
@@ -115,6 +125,7 @@ describe('odt import into the provider vCenter', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('item-1 DC0_H0_VM1: already imported');
     expect(r.out).toContain('item-2 DC0_C0_TPL0: already imported');
+    expect(r.out).toContain('item-3 DC0_C0_APP0: already imported');
     expect(await uploadedFiles(provider)).toEqual(before);
   });
 
