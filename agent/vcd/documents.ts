@@ -23,7 +23,9 @@ export interface ImportCommon {
 }
 
 /** ImportVmAsVAppParams: Description?, VAppParent?, InstantiationParams?, VmName?, VAppScopedLocalId?, ComputerName?, VmMoRef, VdcStorageProfile?, Vdc. */
-export function importVmAsVAppParams(p: ImportCommon & { vappName: string; vdcHref: string; description?: string }): string {
+export function importVmAsVAppParams(
+  p: ImportCommon & { vappName: string; vdcHref: string; description?: string },
+): string {
   return renderXml(
     el(
       'vmext:ImportVmAsVAppParams',
@@ -149,7 +151,12 @@ export function networkConfigSection(configs: readonly VAppNetworkConfig[]): str
   return renderXml(
     el(
       'NetworkConfigSection',
-      { xmlns: VCD_NS.vcloud, 'xmlns:ovf': VCD_NS.ovf, type: MEDIA.networkConfigSection, 'ovf:required': false },
+      {
+        xmlns: VCD_NS.vcloud,
+        'xmlns:ovf': VCD_NS.ovf,
+        type: MEDIA.networkConfigSection,
+        'ovf:required': false,
+      },
       textEl('ovf:Info', 'The configuration parameters for logical networks'),
       ...configs.map((c) =>
         c.raw

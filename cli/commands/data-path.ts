@@ -15,6 +15,7 @@ import { readEnv, vcenterPassword } from '../env.ts';
 import { withHint } from '../hints.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
+import { registerNodeCheck } from './node-check.ts';
 
 export interface VcenterFlags {
   vcenter: string;
@@ -54,6 +55,7 @@ const gib = (n: number) => `${(n / 2 ** 30).toFixed(n >= 2 ** 30 ? 1 : 3)} GiB`;
 
 export function registerDataPath(program: Command, io: Io): void {
   const node = program.command('node').description('the ODT node (provider side)');
+  registerNodeCheck(node, io);
   node
     .command('init')
     .description("create the node's age identity; prints the recipient export agents encrypt to")

@@ -129,9 +129,7 @@ export class VcdConnection {
         res.on('error', reject);
       });
       req.setTimeout(this.timeoutMs, () =>
-        req.destroy(
-          new VcdError('VCD_TRANSPORT', `no answer from ${url.host} within ${this.timeoutMs} ms`),
-        ),
+        req.destroy(new VcdError('VCD_TRANSPORT', `no answer from ${url.host} within ${this.timeoutMs} ms`)),
       );
       req.on('error', (err) => {
         if (err instanceof VcdError || (err as { code?: string }).code === 'TLS_THUMBPRINT_MISMATCH') {

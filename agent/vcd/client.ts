@@ -1,0 +1,518 @@
+import type { TlsTrust } from '../vsphere/wire/tls.ts';
+import {
+  deployVAppParams,
+  type IpAllocation,
+  importVmAsVAppParams,
+  importVmAsVAppTemplateParams,
+  importVmIntoExistingVAppParams,
+  MEDIA,
+  type NicState,
+  networkConfigSection,
+  networkConnectionSection,
+  readNics,
+  type VAppNetworkConfig,
+} from './documents.ts';
+import { VcdConnection, VcdError } from './wire/connection.ts';
+import { parseVcdXml, type VcdNode } from './wire/xml.ts';
+
+/** API versions this client speaks: provider sessions need ≥ 33.0; newest tested 38.0. */
+export const VCD_MIN_VERSION = '33.0';
+export const VCD_MAX_VERSION = '38.0';
+
+export interface VcdClientOptions {
+  /** vCloud Director URL, e.g. https://vcd.example.com (a trailing /api or /cloudapi is ignored). */
+  readonly url: string;
+  /** A provider user, `name@System` (`@System` is added when no org is given). */
+  readonly username: string;
+  readonly password: string;
+  readonly trust: TlsTrust;
+  /** Highest API version to use (default VCD_MAX_VERSION). */
+  readonly maxVersion?: string;
+  readonly timeoutMs?: number;
+  /** Default task timeout (default 30 min) and first poll interval (default 200 ms). */
+  readonly taskTimeoutMs?: number;
+  readonly taskPollMs?: number;
+}
+
+/** A reference to an entity: its name and href (and what else the query told). */
+export interface VcdRef {
+  readonly name: string;
+  readonly href: string;
+  readonly attrs: Readonly<Record<string, string>>;
+}
+
+export type Placement = 'vapp' | 'existing-vapp' | 'catalog';
+
+export interface ImportVmOptions {
+  /** The VM's moref in the vCenter attached to vCD, e.g. `vm-42`. */
+  readonly vmMoRef: string;
+  /** Name of the VM in vCD; also the new vApp's or template's name unless `vapp`/`templateName` say otherwise. */
+  readonly name: string;
+  /** Target org VDC, by name or reference. */
+  readonly vdc: string | VcdRef;
+  readonly placement: Placement;
+  /** 'vapp': the new vApp's name (default `name`); 'existing-vapp': the vApp to import into. */
+  readonly vapp?: string;
+  /** 'catalog': the catalog's name. */
+  readonly catalog?: string;
+  /** Move the VM rather than copy it (default true: the node imported it for vCD only). */
+  readonly sourceMove?: boolean;
+  /** Name of the vCenter registration, when vCD has several. */
+  readonly vimServer?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface ImportVmResult {
+  readonly vappHref?: string;
+  readonly vmHref?: string;
+  readonly templateHref?: string;
+}
+
+export interface VAppSummary {
+  readonly href: string;
+  readonly name: string;
+  /** vCD status code: -1 failed creation, 0 unresolved, 1 resolved, 4 powered on, 8 powered off. */
+  readonly status: number;
+  readonly deployed: boolean;
+  readonly vms: { href: string; name: string; status: number; deployed: boolean }[];
+}
+
+const cmpVersion = (a: string, b: string): number => {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Typed vCloud Director operations over a provider session (legacy XML API under /api for the
+ * objects, CloudAPI for the session).
+ */
+export class VcdClient {
+  private sessionId: string | undefined;
+
+  private constructor(
+    readonly connection: VcdConnection,
+    readonly apiVersion: string,
+    readonly serverVersions: readonly string[],
+    private readonly taskTimeoutMs: number,
+    private readonly taskPollMs: number,
+  ) {}
+
+  /** Negotiates the API version (GET /api/versions) and opens a provider session. */
+  static async connect(options: VcdClientOptions): Promise<VcdClient> {
+    const connection = new VcdConnection({
+      url: options.url,
+      trust: options.trust,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
+    try {
+      const versionsDoc = await connection.xml('GET', '/api/versions', { accept: 'application/*+xml' });
+      if (versionsDoc.name !== 'SupportedVersions') {
+        throw new VcdError(
+          'VCD_TRANSPORT',
+          `${connection.baseUrl.origin}/api/versions did not answer with SupportedVersions; is this vCloud Director?`,
+        );
+      }
+      const serverVersions = versionsDoc
+        .all('VersionInfo')
+        .map((v) => v.str('Version'))
+        .filter((v): v is string => v !== undefined);
+      const max = options.maxVersion ?? VCD_MAX_VERSION;
+      const usable = serverVersions
+        .filter((v) => cmpVersion(v, max) <= 0 && cmpVersion(v, VCD_MIN_VERSION) >= 0)
+        .sort(cmpVersion);
+      const version = usable.at(-1);
+      if (!version) {
+        throw new VcdError(
+          'VCD_VERSION',
+          `vCloud Director at ${connection.baseUrl.host} offers API versions ${serverVersions.join(', ') || 'none'}; ` +
+            `this agent needs one between ${VCD_MIN_VERSION} and ${max}.`,
+        );
+      }
+      connection.apiVersion = version;
+      const client = new VcdClient(
+        connection,
+        version,
+        serverVersions,
+        options.taskTimeoutMs ?? 30 * 60_000,
+        options.taskPollMs ?? 200,
+      );
+      await client.login(options.username, options.password);
+      return client;
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+  }
+
+  private async login(username: string, password: string): Promise<void> {
+    const user = username.includes('@') ? username : `${username}@System`;
+    const basic = Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
+    const res = await this.connection.request('POST', '/cloudapi/1.0.0/sessions/provider', {
+      accept: `application/json;version=${this.apiVersion}`,
+      headers: { Authorization: `Basic ${basic}` },
+      okStatuses: [401, 403],
+    });
+    if (res.status === 401) {
+      throw new VcdError(
+        'VCD_AUTH',
+        `vCloud Director at ${this.connection.baseUrl.host} refused the login of ${user}: wrong user name or password (check ODT_VCD_PASSWORD).`,
+        { status: 401 },
+      );
+    }
+    if (res.status === 403) {
+      throw new VcdError(
+        'VCD_AUTH',
+        `${user} is not a provider user: log in as a System organization administrator (name@System).`,
+        { status: 403 },
+      );
+    }
+    const token = res.headers['x-vmware-vcloud-access-token'];
+    if (typeof token !== 'string' || token === '') {
+      throw new VcdError(
+        'VCD_TRANSPORT',
+        'the provider session answer carries no X-VMWARE-VCLOUD-ACCESS-TOKEN',
+      );
+    }
+    this.connection.token = token;
+    try {
+      this.sessionId = (JSON.parse(res.text) as { id?: string }).id;
+    } catch {
+      this.sessionId = undefined;
+    }
+  }
+
+  // ---- look-ups -----------------------------------------------------------------------------
+
+  /** Runs a records query; `filter` is ANDed `attr==value` conditions (values are escaped here). */
+  async query(type: string, filter: Readonly<Record<string, string>> = {}): Promise<VcdRef[]> {
+    const params = new URLSearchParams({ type, format: 'records', pageSize: '128' });
+    const conditions = Object.entries(filter).map(([k, v]) => `${k}==${encodeURIComponent(v)}`);
+    if (conditions.length > 0) params.set('filter', conditions.join(';'));
+    const out: VcdRef[] = [];
+    let next: string | undefined = `/api/query?${params.toString()}`;
+    while (next) {
+      const doc = await this.connection.xml('GET', next);
+      for (const r of doc.children) {
+        if (r.name === 'Link') continue;
+        out.push({ name: r.attr('name') ?? '', href: r.attr('href') ?? '', attrs: r.attrs });
+      }
+      next = doc
+        .all('Link')
+        .find((l) => l.attr('rel') === 'nextPage')
+        ?.attr('href');
+    }
+    return out;
+  }
+
+  private async findOne(type: string, filter: Record<string, string>, what: string): Promise<VcdRef> {
+    const found = await this.query(type, filter);
+    if (found.length === 0) throw new VcdError('VCD_NOT_FOUND', `${what} does not exist in vCloud Director.`);
+    if (found.length > 1) {
+      throw new VcdError(
+        'VCD_NOT_FOUND',
+        `${what} is ambiguous: ${found.length} match (${found.map((f) => f.attrs.orgName ?? f.href).join(', ')}).`,
+      );
+    }
+    return found[0]!;
+  }
+
+  findVdc(name: string): Promise<VcdRef> {
+    return this.findOne('adminOrgVdc', { name }, `The org VDC "${name}"`);
+  }
+
+  findCatalog(name: string): Promise<VcdRef> {
+    return this.findOne('adminCatalog', { name }, `The catalog "${name}"`);
+  }
+
+  async findOrgVdcNetwork(vdc: string | VcdRef, netName: string): Promise<VcdRef> {
+    const ref = typeof vdc === 'string' ? await this.findVdc(vdc) : vdc;
+    return this.findOne(
+      'orgVdcNetwork',
+      { name: netName, vdc: ref.href },
+      `The org VDC network "${netName}" in VDC "${ref.name}"`,
+    );
+  }
+
+  /** The vApp with this name in the VDC, or undefined. */
+  async findVApp(vdc: string | VcdRef, name: string): Promise<VcdRef | undefined> {
+    const ref = typeof vdc === 'string' ? await this.findVdc(vdc) : vdc;
+    const found = await this.query('adminVApp', { name, vdc: ref.href });
+    return found[0];
+  }
+
+  /** The vCenter registration (GET /api/admin/extension/vimServerReferences): the only one, or the named one. */
+  async vimServer(name?: string): Promise<VcdRef> {
+    const doc = await this.connection.xml('GET', '/api/admin/extension/vimServerReferences');
+    const refs = doc.all('VimServerReference').map((r) => ({
+      name: r.attr('name') ?? '',
+      href: r.attr('href') ?? '',
+      attrs: r.attrs,
+    }));
+    if (name !== undefined) {
+      const hit = refs.find((r) => r.name === name);
+      if (!hit) {
+        throw new VcdError(
+          'VCD_NOT_FOUND',
+          `No vCenter named "${name}" is attached to vCloud Director (attached: ${refs.map((r) => r.name).join(', ') || 'none'}).`,
+        );
+      }
+      return hit;
+    }
+    if (refs.length === 1) return refs[0]!;
+    if (refs.length === 0) throw new VcdError('VCD_NOT_FOUND', 'No vCenter is attached to vCloud Director.');
+    throw new VcdError(
+      'VCD_NOT_FOUND',
+      `vCloud Director has ${refs.length} vCenters (${refs.map((r) => r.name).join(', ')}); name the one to import from.`,
+    );
+  }
+
+  async getVApp(href: string): Promise<VAppSummary> {
+    const doc = await this.connection.xml('GET', href);
+    return {
+      href: doc.attr('href') ?? href,
+      name: doc.attr('name') ?? '',
+      status: Number(doc.attr('status') ?? '0'),
+      deployed: doc.attr('deployed') === 'true',
+      vms: (doc.child('Children')?.all('Vm') ?? []).map((vm) => ({
+        href: vm.attr('href') ?? '',
+        name: vm.attr('name') ?? '',
+        status: Number(vm.attr('status') ?? '0'),
+        deployed: vm.attr('deployed') === 'true',
+      })),
+    };
+  }
+
+  // ---- import -------------------------------------------------------------------------------
+
+  /**
+   * Has vCD take over a VM of its vCenter: as a new vApp, into an existing vApp, or as a vApp
+   * template in a catalog. Waits for the task. Errors name the VM.
+   */
+  async importVm(o: ImportVmOptions): Promise<ImportVmResult> {
+    const label = `VM ${o.vmMoRef} ("${o.name}")`;
+    const timeoutMs = o.timeoutMs ?? this.taskTimeoutMs;
+    try {
+      const vdc = typeof o.vdc === 'string' ? await this.findVdc(o.vdc) : o.vdc;
+      const vim = await this.vimServer(o.vimServer);
+      const common = { vmMoRef: o.vmMoRef, vmName: o.name, sourceMove: o.sourceMove ?? true };
+      if (o.placement === 'vapp') {
+        const doc = await this.connection.xml('POST', `${vim.href}/importVmAsVApp`, {
+          contentType: MEDIA.importVmAsVAppParams,
+          body: importVmAsVAppParams({ ...common, vappName: o.vapp ?? o.name, vdcHref: vdc.href }),
+        });
+        const vappHref = requireHref(doc, 'VApp');
+        await this.waitForEmbeddedTask(doc, timeoutMs);
+        const vapp = await this.getVApp(vappHref);
+        const vm = vapp.vms.find((v) => v.name === o.name) ?? vapp.vms[0];
+        return { vappHref, ...(vm ? { vmHref: vm.href } : {}) };
+      }
+      if (o.placement === 'existing-vapp') {
+        if (!o.vapp) throw new VcdError('VCD_NOT_FOUND', 'placement existing-vapp needs the vApp name');
+        const target = await this.findVApp(vdc, o.vapp);
+        if (!target) {
+          throw new VcdError('VCD_NOT_FOUND', `The vApp "${o.vapp}" does not exist in VDC "${vdc.name}".`);
+        }
+        const task = await this.connection.xml('POST', `${vim.href}/importVmIntoExistingVApp`, {
+          contentType: MEDIA.importVmIntoExistingVAppParams,
+          body: importVmIntoExistingVAppParams({ ...common, vappHref: target.href }),
+        });
+        await this.waitForTask(task, timeoutMs);
+        const vapp = await this.getVApp(target.href);
+        const vm = vapp.vms.find((v) => v.name === o.name);
+        return { vappHref: target.href, ...(vm ? { vmHref: vm.href } : {}) };
+      }
+      if (!o.catalog) throw new VcdError('VCD_NOT_FOUND', 'placement catalog needs the catalog name');
+      const catalog = await this.findCatalog(o.catalog);
+      const doc = await this.connection.xml('POST', `${vim.href}/importVmAsVAppTemplate`, {
+        contentType: MEDIA.importVmAsVAppTemplateParams,
+        body: importVmAsVAppTemplateParams({
+          ...common,
+          templateName: o.vapp ?? o.name,
+          vdcHref: vdc.href,
+          catalogHref: catalog.href,
+        }),
+      });
+      const templateHref = requireHref(doc, 'VAppTemplate');
+      await this.waitForEmbeddedTask(doc, timeoutMs);
+      const tpl = await this.connection.xml('GET', templateHref);
+      const vm = tpl.child('Children')?.all('Vm')[0];
+      return { templateHref, ...(vm?.attr('href') ? { vmHref: vm.attr('href')! } : {}) };
+    } catch (error) {
+      if (error instanceof VcdError) {
+        throw new VcdError(error.code, `Importing ${label} into vCloud Director failed: ${error.message}`, {
+          ...(error.status === undefined ? {} : { status: error.status }),
+          ...(error.minorErrorCode === undefined ? {} : { minorErrorCode: error.minorErrorCode }),
+          ...(error.vcdMessage === undefined ? {} : { vcdMessage: error.vcdMessage }),
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  // ---- tasks --------------------------------------------------------------------------------
+
+  private async waitForEmbeddedTask(entity: VcdNode, timeoutMs: number): Promise<void> {
+    const task = entity.child('Tasks')?.all('Task')[0];
+    if (task) await this.waitForTask(task, timeoutMs);
+  }
+
+  /** Polls a Task (node or href) with backoff until it ends; throws VcdError VCD_TASK unless it succeeded. */
+  async waitForTask(task: VcdNode | string, timeoutMs = this.taskTimeoutMs): Promise<VcdNode> {
+    let node = typeof task === 'string' ? await this.connection.xml('GET', task) : task;
+    const href = node.attr('href');
+    if (!href) throw new VcdError('VCD_TRANSPORT', 'a Task without href');
+    const deadline = Date.now() + timeoutMs;
+    let pause = this.taskPollMs;
+    for (;;) {
+      const status = node.attr('status');
+      if (status === 'success') return node;
+      if (status === 'error' || status === 'aborted' || status === 'canceled') {
+        const err = node.child('Error');
+        const op = node.attr('operation') ?? node.attr('operationName') ?? 'task';
+        const message = err?.attr('message');
+        throw new VcdError('VCD_TASK', `${op} ended ${status}${message ? `: ${message}` : ''}`, {
+          ...(err?.attr('majorErrorCode') ? { status: Number(err.attr('majorErrorCode')) } : {}),
+          ...(err?.attr('minorErrorCode') ? { minorErrorCode: err.attr('minorErrorCode')! } : {}),
+          ...(message === undefined ? {} : { vcdMessage: message }),
+        });
+      }
+      if (Date.now() + pause > deadline) {
+        throw new VcdError(
+          'VCD_TIMEOUT',
+          `task ${href} (${node.attr('operation') ?? ''}) still ${status} after ${timeoutMs} ms`,
+        );
+      }
+      await sleep(pause);
+      pause = Math.min(Math.round(pause * 1.5), 5_000);
+      node = await this.connection.xml('GET', href);
+    }
+  }
+
+  // ---- network, deploy, power ---------------------------------------------------------------
+
+  /**
+   * Connects the VM's NICs (all of them, or `nicIndex` only) to an org VDC network, first adding
+   * that network to the vApp's network configuration (bridged) when it is not there yet.
+   */
+  async connectNetwork(
+    vmHref: string,
+    network: string,
+    options: { isConnected?: boolean; allocation?: IpAllocation; nicIndex?: number } = {},
+  ): Promise<NicState[]> {
+    const vm = await this.connection.xml('GET', vmHref);
+    const vappHref = upLink(vm, 'application/vnd.vmware.vcloud.vApp+xml');
+    if (!vappHref) throw new VcdError('VCD_TRANSPORT', `the VM ${vmHref} names no parent vApp`);
+    const vapp = await this.connection.xml('GET', vappHref);
+    const vdcHref = upLink(vapp, 'application/vnd.vmware.vcloud.vdc+xml');
+    if (!vdcHref) throw new VcdError('VCD_TRANSPORT', `the vApp ${vappHref} names no VDC`);
+
+    const configHref = `${stripSlash(vappHref)}/networkConfigSection/`;
+    const configDoc = await this.connection.xml('GET', configHref);
+    const configs: VAppNetworkConfig[] = configDoc.all('NetworkConfig').map((c) => ({
+      networkName: c.attr('networkName') ?? '',
+      fenceMode: c.child('Configuration')?.str('FenceMode') ?? 'isolated',
+      raw: c,
+    }));
+    if (!configs.some((c) => c.networkName === network)) {
+      const found = await this.query('orgVdcNetwork', { name: network, vdc: vdcHref });
+      const net = found[0];
+      if (!net) {
+        throw new VcdError(
+          'VCD_NOT_FOUND',
+          `The org VDC network "${network}" does not exist in the VDC of vApp "${vapp.attr('name') ?? vappHref}".`,
+        );
+      }
+      const task = await this.connection.xml('PUT', configHref, {
+        contentType: MEDIA.networkConfigSection,
+        body: networkConfigSection([
+          ...configs,
+          { networkName: network, parentHref: net.href, fenceMode: 'bridged' },
+        ]),
+      });
+      await this.waitForTask(task);
+    }
+
+    const sectionHref = `${stripSlash(vmHref)}/networkConnectionSection/`;
+    const section = await this.connection.xml('GET', sectionHref);
+    const { primary, nics } = readNics(section);
+    if (nics.length === 0)
+      throw new VcdError('VCD_NOT_FOUND', `the VM ${vm.attr('name') ?? vmHref} has no NIC`);
+    if (options.nicIndex !== undefined && !nics.some((n) => n.index === options.nicIndex)) {
+      throw new VcdError(
+        'VCD_NOT_FOUND',
+        `the VM ${vm.attr('name') ?? vmHref} has no NIC ${options.nicIndex}`,
+      );
+    }
+    const updated = nics.map((n) =>
+      options.nicIndex === undefined || n.index === options.nicIndex
+        ? {
+            ...n,
+            network,
+            isConnected: options.isConnected ?? true,
+            allocation: options.allocation ?? 'DHCP',
+          }
+        : n,
+    );
+    const task = await this.connection.xml('PUT', sectionHref, {
+      contentType: MEDIA.networkConnectionSection,
+      body: networkConnectionSection(primary ?? updated[0]!.index, updated),
+    });
+    await this.waitForTask(task);
+    return updated;
+  }
+
+  /** Deploys a vApp (or VM), powering it on when asked. */
+  async deploy(href: string, options: { powerOn: boolean }): Promise<void> {
+    const task = await this.connection.xml('POST', `${stripSlash(href)}/action/deploy`, {
+      contentType: MEDIA.deployVAppParams,
+      body: deployVAppParams(options.powerOn),
+    });
+    await this.waitForTask(task);
+  }
+
+  /** Powers on a vApp or VM. */
+  async powerOn(href: string): Promise<void> {
+    const task = await this.connection.xml('POST', `${stripSlash(href)}/power/action/powerOn`);
+    await this.waitForTask(task);
+  }
+
+  async logout(): Promise<void> {
+    try {
+      await this.connection.request('DELETE', `/cloudapi/1.0.0/sessions/${this.sessionId ?? 'current'}`, {
+        accept: `application/json;version=${this.apiVersion}`,
+      });
+    } catch {
+      // The session may already be gone.
+    } finally {
+      this.connection.token = undefined;
+      this.connection.close();
+    }
+  }
+}
+
+function requireHref(doc: VcdNode, expected: string): string {
+  const href = doc.attr('href');
+  if (doc.name !== expected || !href) {
+    throw new VcdError('VCD_TRANSPORT', `expected a ${expected} with an href, got <${doc.name}>`);
+  }
+  return href;
+}
+
+function upLink(doc: VcdNode, type: string): string | undefined {
+  return doc
+    .all('Link')
+    .find((l) => l.attr('rel') === 'up' && l.attr('type')?.toLowerCase() === type.toLowerCase())
+    ?.attr('href');
+}
+
+const stripSlash = (href: string) => href.replace(/\/+$/, '');
+
+export { parseVcdXml, VcdError };

@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
+import type { VimClient } from '../../agent/vsphere/client.ts';
+import { type Placement, resolvePlacement } from '../../agent/vsphere/placement.ts';
+import type { Io } from '../main.ts';
+import { addVcenterOptions, connect, type VcenterFlags } from './data-path.ts';
+
+export interface CheckResult {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+interface CheckFlags extends VcenterFlags {
+  datacenter?: string;
+  datastore?: string;
+  pool?: string;
+  folder?: string;
+  network: string;
+  nas?: string;
+  transfer?: string;
+  json?: boolean;
+}
+
+const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+
+/** Pre-flight of the provider side, before anything is shipped: each failed check says what to fix. */
+export async function runNodeChecks(
+  flags: CheckFlags,
+  connectFn: (f: VcenterFlags) => Promise<VimClient> = connect,
+): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  let client: VimClient;
+  try {
+    client = await connectFn(flags);
+    results.push({
+      name: 'vcenter',
+      ok: true,
+      detail: `${client.serviceContent.about.fullName || 'vCenter'} answers; logged in as ${flags.username}`,
+    });
+  } catch (error) {
+    results.push({
+      name: 'vcenter',
+      ok: false,
+      detail: `${(error as Error).message} — check --vcenter, --username, ODT_VCENTER_PASSWORD and --thumbprint`,
+    });
+    return results;
+  }
+  try {
+    let placement: Placement | undefined;
+    try {
+      placement = await resolvePlacement(client, {
+        ...(flags.datacenter ? { datacenter: flags.datacenter } : {}),
+        ...(flags.datastore ? { datastore: flags.datastore } : {}),
+        ...(flags.pool ? { pool: flags.pool } : {}),
+        ...(flags.folder ? { folder: flags.folder } : {}),
+        network: flags.network,
+      });
+      results.push({
+        name: 'placement',
+        ok: true,
+        detail: `datacenter ${placement.datacenter.name}, datastore ${placement.datastore.name}`,
+      });
+    } catch (error) {
+      results.push({ name: 'placement', ok: false, detail: (error as Error).message });
+    }
+    if (placement) {
+      const missing = placement.hosts.filter((h) => !h.hasNetwork).map((h) => h.name);
+      results.push(
+        missing.length === 0 && placement.hosts.length > 0
+          ? {
+              name: 'network',
+              ok: true,
+              detail: `port group '${flags.network}' on all ${placement.hosts.length} hosts of the target cluster`,
+            }
+          : {
+              name: 'network',
+              ok: false,
+              detail:
+                placement.hosts.length === 0
+                  ? 'the target resource pool has no hosts'
+                  : `port group '${flags.network}' is missing on ${missing.join(', ')}; add it to every host (imported VMs attach to it first)`,
+            },
+      );
+      if (flags.nas && flags.transfer) {
+        try {
+          const manifest = transferManifestSchema.parse(
+            JSON.parse(await readFile(join(flags.nas, flags.transfer, 'transfer.json'), 'utf8')),
+          );
+          const need = manifest.items.flatMap((i) => i.files).reduce((s, f) => s + f.size, 0);
+          const free = placement.datastore.freeBytes;
+          results.push(
+            free >= need
+              ? {
+                  name: 'datastore',
+                  ok: true,
+                  detail: `${placement.datastore.name} has ${gib(free)} free for ${gib(need)}`,
+                }
+              : {
+                  name: 'datastore',
+                  ok: false,
+                  detail: `${placement.datastore.name} has ${gib(free)} free, the transfer needs ${gib(need)}; free space or pass --datastore`,
+                },
+          );
+        } catch (error) {
+          results.push({
+            name: 'datastore',
+            ok: false,
+            detail: `cannot read the transfer's size: ${(error as Error).message}`,
+          });
+        }
+      } else {
+        results.push({
+          name: 'datastore',
+          ok: true,
+          detail: `${placement.datastore.name} has ${gib(placement.datastore.freeBytes)} free (pass --nas and --transfer to compare with a transfer)`,
+        });
+      }
+    }
+  } finally {
+    await client.logout();
+  }
+  return results;
+}
+
+export function registerNodeCheck(node: Command, io: Io): void {
+  addVcenterOptions(
+    node
+      .command('check')
+      .description(
+        'pre-flight of the provider side: vCenter, placement, VM Network on every host, datastore room',
+      ),
+  )
+    .option('--datacenter <name>', 'target datacenter')
+    .option('--datastore <name>', 'target datastore')
+    .option('--pool <path>', 'resource pool inventory path')
+    .option('--folder <path>', 'VM folder inventory path')
+    .option('--network <name>', 'port group imported VMs attach to first', 'VM Network')
+    .option('--nas <dir>', 'NAS mount point, to size the transfer')
+    .option('--transfer <id>', 'transfer id, to size the transfer')
+    .option('--json', 'the results as JSON')
+    .action(async (o: CheckFlags) => {
+      const results = await runNodeChecks(o);
+      if (o.json) io.out.write(`${JSON.stringify(results, null, 2)}\n`);
+      else
+        for (const r of results) io.out.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(10)} ${r.detail}\n`);
+      if (results.some((r) => !r.ok)) process.exitCode = 5;
+    });
+}

@@ -1,0 +1,283 @@
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { VcdClient, VcdError } from '../../../agent/vcd/client.ts';
+import { type FakeVcdOptions, type RunningFakeVcd, startFakeVcd } from '../../peers/vcd/fake-vcd.ts';
+import { type Inventory, type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
+
+// The vCloud Director client against the fake vCD, attached to a running vSphere simulator.
+
+let sim: RunningSimulator;
+let inventory: Inventory;
+const fakes: RunningFakeVcd[] = [];
+const clients: VcdClient[] = [];
+
+const moref = (name: string) => inventory.vms.find((v) => v.name === name)!.moref;
+
+async function fake(extra: Partial<FakeVcdOptions> = {}): Promise<RunningFakeVcd> {
+  const f = await startFakeVcd({
+    username: 'admin@System',
+    password: 'secret',
+    vcenter: { url: sim.url, username: sim.username, password: sim.password },
+    seed: {
+      orgs: [
+        {
+          name: 'acme',
+          vdcs: [{ name: 'acme-vdc', networks: ['acme-net', 'acme-dmz'] }],
+          catalogs: ['acme-catalog'],
+        },
+      ],
+    },
+    taskStepMs: 10,
+    ...extra,
+  });
+  fakes.push(f);
+  return f;
+}
+
+async function connect(f: RunningFakeVcd, extra: { maxVersion?: string; password?: string } = {}) {
+  const c = await VcdClient.connect({
+    url: f.url,
+    username: 'admin@System',
+    password: extra.password ?? 'secret',
+    trust: { kind: 'system' },
+    taskPollMs: 10,
+    ...(extra.maxVersion ? { maxVersion: extra.maxVersion } : {}),
+  });
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  sim = await startSimulator({ binary: inject('vcsimBinary') });
+  inventory = await sim.readInventory();
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.logout();
+  for (const f of fakes.splice(0)) await f.stop();
+});
+
+afterAll(async () => {
+  await sim?.stop();
+});
+
+describe('VcdClient.connect', () => {
+  it('negotiates the highest common API version and opens a provider session', async () => {
+    const f = await fake({ apiVersions: ['36.0', '37.0', '38.0', '39.0'] });
+    const c = await connect(f);
+    expect(c.apiVersion).toBe('38.0');
+    expect(f.state().sessions).toBe(1);
+    const older = await connect(f, { maxVersion: '37.0' });
+    expect(older.apiVersion).toBe('37.0');
+    expect(
+      f
+        .state()
+        .calls.filter((x) => x.path === '/cloudapi/1.0.0/sessions/provider')
+        .map((x) => x.status),
+    ).toEqual([200, 200]);
+    await c.logout();
+    expect(f.state().sessions).toBe(1);
+  });
+
+  it('says clearly when no version is in common', async () => {
+    const f = await fake({ apiVersions: ['27.0', '29.0'] });
+    const err = await connect(f).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VcdError);
+    expect(err).toMatchObject({ code: 'VCD_VERSION' });
+    expect((err as Error).message).toMatch(
+      /offers API versions 27.0, 29.0; this agent needs one between 33.0 and 38.0/,
+    );
+  });
+
+  it('reports a wrong password as a login refusal naming the user', async () => {
+    const f = await fake();
+    const err = await connect(f, { password: 'wrong' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VcdError);
+    expect(err).toMatchObject({ code: 'VCD_AUTH', status: 401 });
+    expect((err as Error).message).toMatch(/refused the login of admin@System: wrong user name or password/);
+    expect(f.state().sessions).toBe(0);
+  });
+  it('refuses a tenant (non-System) user with a clear reason', async () => {
+    const f = await fake({ tenantUsers: [{ username: 'alice@acme', password: 'pw' }] });
+    const err = await VcdClient.connect({
+      url: f.url,
+      username: 'alice@acme',
+      password: 'pw',
+      trust: { kind: 'system' },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'VCD_AUTH', status: 403 });
+    expect((err as Error).message).toMatch(/alice@acme is not a provider user/);
+  });
+});
+
+describe('VcdClient look-ups', () => {
+  it('finds VDCs, catalogs, networks, vApps and the vCenter registration', async () => {
+    const f = await fake();
+    const c = await connect(f);
+    const vdc = await c.findVdc('acme-vdc');
+    expect(vdc.href).toMatch(/\/api\/vdc\//);
+    expect((await c.findCatalog('acme-catalog')).name).toBe('acme-catalog');
+    expect((await c.findOrgVdcNetwork('acme-vdc', 'acme-dmz')).attrs.vdcName).toBe('acme-vdc');
+    expect(await c.findVApp(vdc, 'none-yet')).toBeUndefined();
+    expect((await c.vimServer()).href).toContain(f.vimServerId);
+    await expect(c.findVdc('nope')).rejects.toMatchObject({
+      code: 'VCD_NOT_FOUND',
+      message: expect.stringContaining('"nope"'),
+    });
+    await expect(c.findOrgVdcNetwork(vdc, 'nope')).rejects.toMatchObject({ code: 'VCD_NOT_FOUND' });
+  });
+});
+
+describe('VcdClient.importVm', () => {
+  it('imports a VM as a vApp, connects it to a network, deploys and powers it on', async () => {
+    const f = await fake();
+    const c = await connect(f);
+    const vm = moref('DC0_H0_VM1');
+    const r = await c.importVm({
+      vmMoRef: vm,
+      name: 'web-01',
+      vdc: 'acme-vdc',
+      placement: 'vapp',
+      sourceMove: true,
+    });
+    expect(r.vappHref).toMatch(/\/api\/vApp\/vapp-/);
+    expect(r.vmHref).toMatch(/\/api\/vApp\/vm-/);
+    let s = f.state();
+    expect(s.vapps).toMatchObject([{ name: 'web-01', vdc: 'acme-vdc', status: 8, deployed: false }]);
+    expect(s.vapps[0]!.vms).toMatchObject([{ name: 'web-01', moRef: vm, poweredOn: false }]);
+    const nicCount = s.vapps[0]!.vms[0]!.nics.length;
+    expect(nicCount).toBeGreaterThan(0);
+    expect(s.vapps[0]!.vms[0]!.nics[0]).toMatchObject({ network: 'none', isConnected: false });
+
+    const nics = await c.connectNetwork(r.vmHref!, 'acme-net', { isConnected: true, allocation: 'POOL' });
+    expect(nics).toHaveLength(nicCount);
+    s = f.state();
+    expect(s.vapps[0]!.networks).toEqual([{ name: 'acme-net', parent: 'acme-net', fenceMode: 'bridged' }]);
+    expect(
+      s.vapps[0]!.vms[0]!.nics.every(
+        (n) => n.network === 'acme-net' && n.isConnected && n.allocation === 'POOL',
+      ),
+    ).toBe(true);
+
+    // A second network is added next to the first, not instead of it.
+    await c.connectNetwork(r.vmHref!, 'acme-dmz', { allocation: 'DHCP', nicIndex: 0 });
+    expect(f.state().vapps[0]!.networks.map((n) => n.name)).toEqual(['acme-net', 'acme-dmz']);
+
+    await c.deploy(r.vappHref!, { powerOn: false });
+    s = f.state();
+    expect(s.vapps[0]).toMatchObject({ deployed: true, status: 8 });
+    await c.powerOn(r.vappHref!);
+    s = f.state();
+    expect(s.vapps[0]).toMatchObject({ deployed: true, status: 4 });
+    expect(s.vapps[0]!.vms[0]!.poweredOn).toBe(true);
+    expect((await c.getVApp(r.vappHref!)).status).toBe(4);
+    expect(s.tasks.every((t) => t.status === 'success')).toBe(true);
+    expect(s.calls.find((x) => x.path.endsWith('/importVmAsVApp'))).toMatchObject({
+      status: 201,
+      contentType: 'application/vnd.vmware.admin.importVmAsVAppParams+xml',
+    });
+  });
+
+  it('deploys with powerOn in one step', async () => {
+    const f = await fake();
+    const c = await connect(f);
+    const r = await c.importVm({
+      vmMoRef: moref('DC0_C0_RP0_VM1'),
+      name: 'db-01',
+      vdc: 'acme-vdc',
+      placement: 'vapp',
+    });
+    await c.deploy(r.vappHref!, { powerOn: true });
+    expect(f.state().vapps[0]).toMatchObject({ deployed: true, status: 4, vms: [{ poweredOn: true }] });
+  });
+
+  it('imports a second VM into an existing vApp', async () => {
+    const f = await fake();
+    const c = await connect(f);
+    const first = await c.importVm({
+      vmMoRef: moref('DC0_C0_APP0_VM0'),
+      name: 'app-vm0',
+      vdc: 'acme-vdc',
+      placement: 'vapp',
+      vapp: 'app',
+    });
+    const second = await c.importVm({
+      vmMoRef: moref('DC0_C0_APP0_VM1'),
+      name: 'app-vm1',
+      vdc: 'acme-vdc',
+      placement: 'existing-vapp',
+      vapp: 'app',
+    });
+    expect(second.vappHref).toBe(first.vappHref);
+    expect(second.vmHref).toBeDefined();
+    expect(second.vmHref).not.toBe(first.vmHref);
+    const s = f.state();
+    expect(s.vapps).toHaveLength(1);
+    expect(s.vapps[0]!.vms.map((v) => v.name)).toEqual(['app-vm0', 'app-vm1']);
+    expect(s.tasks.find((t) => t.operationName === 'vdcImportVmIntoExistingVApp')).toMatchObject({
+      status: 'success',
+      owner: 'app',
+    });
+  });
+
+  it('imports a template into a catalog', async () => {
+    const f = await fake();
+    const c = await connect(f);
+    const r = await c.importVm({
+      vmMoRef: moref('DC0_C0_TPL0'),
+      name: 'golden',
+      vdc: 'acme-vdc',
+      placement: 'catalog',
+      catalog: 'acme-catalog',
+    });
+    expect(r.templateHref).toMatch(/\/api\/vAppTemplate\/vappTemplate-/);
+    expect(r.vmHref).toBeDefined();
+    expect(f.state().templates).toMatchObject([
+      {
+        name: 'golden',
+        catalog: 'acme-catalog',
+        vdc: 'acme-vdc',
+        status: 8,
+        vms: [{ moRef: moref('DC0_C0_TPL0') }],
+      },
+    ]);
+  });
+
+  it('reports a failed import task per item, naming the VM and the reason', async () => {
+    const bad = moref('DC0_H0_VM0');
+    const f = await fake({ failImportOf: [bad] });
+    const c = await connect(f);
+    const err = await c
+      .importVm({ vmMoRef: bad, name: 'broken', vdc: 'acme-vdc', placement: 'vapp' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VcdError);
+    expect(err).toMatchObject({ code: 'VCD_TASK', minorErrorCode: 'INTERNAL_SERVER_ERROR' });
+    expect((err as Error).message).toContain(`VM ${bad} ("broken")`);
+    expect((err as Error).message).toContain('disks could not be relocated');
+    expect(f.state().vapps).toEqual([]);
+    // Another VM still imports: one failure does not hide the rest.
+    await c.importVm({ vmMoRef: moref('DC0_H0_VM1'), name: 'fine', vdc: 'acme-vdc', placement: 'vapp' });
+    expect(f.state().vapps.map((a) => a.name)).toEqual(['fine']);
+  });
+
+  it('passes on vCD refusals with the VM named: unknown moref, unknown VDC, unknown vApp', async () => {
+    const f = await fake();
+    const c = await connect(f);
+    const err = await c
+      .importVm({ vmMoRef: 'vm-99999', name: 'ghost', vdc: 'acme-vdc', placement: 'vapp' })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'VCD_ERROR', status: 400, minorErrorCode: 'BAD_REQUEST' });
+    expect((err as Error).message).toMatch(/VM vm-99999 \("ghost"\).*no virtual machine vm-99999/);
+    await expect(
+      c.importVm({ vmMoRef: moref('DC0_H0_VM1'), name: 'x', vdc: 'nope', placement: 'vapp' }),
+    ).rejects.toMatchObject({ code: 'VCD_NOT_FOUND' });
+    await expect(
+      c.importVm({
+        vmMoRef: moref('DC0_H0_VM1'),
+        name: 'x',
+        vdc: 'acme-vdc',
+        placement: 'existing-vapp',
+        vapp: 'nope',
+      }),
+    ).rejects.toMatchObject({ code: 'VCD_NOT_FOUND', message: expect.stringContaining('"nope"') });
+  });
+});

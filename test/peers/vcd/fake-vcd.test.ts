@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RunningSimulator, startSimulator } from '../vsphere/simulator.ts';
+import { type RunningFakeVcd, startFakeVcd } from './fake-vcd.ts';
+
+// The fake vCloud Director on the wire: raw HTTP requests written by hand, answers read with
+// regular expressions, so that these tests see exactly what a client would.
+
+const VMEXT = 'http://www.vmware.com/vcloud/extension/v1.5';
+
+let sim: RunningSimulator;
+let vcd: RunningFakeVcd;
+let vmMoRef: string;
+
+async function call(
+  method: string,
+  path: string,
+  init: { headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: Headers; text: string }> {
+  const res = await fetch(`${vcd.url}${path}`, { method, headers: init.headers, body: init.body });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+const attr = (xml: string, element: string, name: string): string | undefined =>
+  new RegExp(`<(?:\\w+:)?${element}\\b[^>]*\\s${name}="([^"]*)"`).exec(xml)?.[1];
+
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+async function login(): Promise<string> {
+  const r = await call('POST', '/cloudapi/1.0.0/sessions/provider', {
+    headers: { Accept: 'application/json;version=38.0', Authorization: basic('admin@System', 'secret') },
+  });
+  expect(r.status).toBe(200);
+  return r.headers.get('x-vmware-vcloud-access-token')!;
+}
+
+const xmlHeaders = (token: string, contentType?: string) => ({
+  Accept: 'application/*+xml;version=38.0',
+  Authorization: `Bearer ${token}`,
+  ...(contentType ? { 'Content-Type': contentType } : {}),
+});
+
+beforeAll(async () => {
+  sim = await startSimulator({ binary: inject('vcsimBinary') });
+  const inv = await sim.readInventory();
+  vmMoRef = inv.vms.find((v) => v.name === 'DC0_H0_VM1')!.moref;
+  vcd = await startFakeVcd({
+    username: 'admin@System',
+    password: 'secret',
+    tenantUsers: [{ username: 'alice@acme', password: 'alice-pw' }],
+    vcenter: { url: sim.url, username: sim.username, password: sim.password },
+    apiVersions: ['36.0', '37.0', '38.0'],
+    taskStepMs: 20,
+  });
+});
+
+afterAll(async () => {
+  await vcd?.stop();
+  await sim?.stop();
+});
+
+describe('fake vCD: versions and sessions', () => {
+  it('lists its versions without authentication', async () => {
+    const r = await call('GET', '/api/versions', { headers: { Accept: 'application/*+xml' } });
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('<SupportedVersions xmlns="http://www.vmware.com/vcloud/versions">');
+    expect([...r.text.matchAll(/<Version>([^<]+)<\/Version>/g)].map((m) => m[1])).toEqual([
+      '36.0',
+      '37.0',
+      '38.0',
+    ]);
+    expect(r.text).toContain('/cloudapi/1.0.0/sessions/provider</ProviderLoginUrl>');
+  });
+
+  it('opens a provider session for user@System and refuses others', async () => {
+    const accept = { Accept: 'application/json;version=38.0' };
+    const wrong = await call('POST', '/cloudapi/1.0.0/sessions/provider', {
+      headers: { ...accept, Authorization: basic('admin@System', 'nope') },
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('x-vmware-vcloud-access-token')).toBeNull();
+    const none = await call('POST', '/cloudapi/1.0.0/sessions/provider', { headers: accept });
+    expect(none.status).toBe(401);
+    const tenant = await call('POST', '/cloudapi/1.0.0/sessions/provider', {
+      headers: { ...accept, Authorization: basic('alice@acme', 'alice-pw') },
+    });
+    expect(tenant.status).toBe(403);
+    const ok = await call('POST', '/cloudapi/1.0.0/sessions/provider', {
+      headers: { ...accept, Authorization: basic('admin@System', 'secret') },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('x-vmware-vcloud-access-token')).toMatch(/^[0-9a-f]{32}$/);
+    expect(JSON.parse(ok.text)).toMatchObject({ org: { name: 'System' } });
+  });
+
+  it('answers 406 to an API version it does not support', async () => {
+    const r = await call('POST', '/cloudapi/1.0.0/sessions/provider', {
+      headers: { Accept: 'application/json;version=20.0', Authorization: basic('admin@System', 'secret') },
+    });
+    expect(r.status).toBe(406);
+    const token = await login();
+    const q = await call('GET', '/api/query?type=adminOrgVdc', {
+      headers: { Accept: 'application/*+xml;version=39.0', Authorization: `Bearer ${token}` },
+    });
+    expect(q.status).toBe(406);
+    expect(attr(q.text, 'Error', 'majorErrorCode')).toBe('406');
+  });
+
+  it('needs a Bearer token on /api and says so with an Error document', async () => {
+    const r = await call('GET', '/api/query?type=adminOrgVdc', {
+      headers: { Accept: 'application/*+xml;version=38.0' },
+    });
+    expect(r.status).toBe(401);
+    expect(r.text).toMatch(/<Error xmlns="http:\/\/www.vmware.com\/vcloud\/v1.5"/);
+    expect(attr(r.text, 'Error', 'majorErrorCode')).toBe('401');
+    const bogus = await call('GET', '/api/query?type=adminOrgVdc', { headers: xmlHeaders('0'.repeat(32)) });
+    expect(bogus.status).toBe(401);
+  });
+
+  it('answers the query service for the seeded entities', async () => {
+    const token = await login();
+    const r = await call('GET', '/api/query?type=adminOrgVdc&format=records&filter=name==acme-vdc', {
+      headers: xmlHeaders(token),
+    });
+    expect(r.status).toBe(200);
+    expect(attr(r.text, 'QueryResultRecords', 'total')).toBe('1');
+    expect(attr(r.text, 'AdminVdcRecord', 'orgName')).toBe('acme');
+    const none = await call('GET', '/api/query?type=adminOrgVdc&filter=name==nope', {
+      headers: xmlHeaders(token),
+    });
+    expect(attr(none.text, 'QueryResultRecords', 'total')).toBe('0');
+    const badType = await call('GET', '/api/query?type=nonsense', { headers: xmlHeaders(token) });
+    expect(badType.status).toBe(400);
+    expect(attr(badType.text, 'Error', 'minorErrorCode')).toBe('BAD_REQUEST');
+  });
+});
+
+describe('fake vCD: import requests', () => {
+  let token: string;
+  let vdcHref: string;
+  let importUrl: string;
+  const media = 'application/vnd.vmware.admin.importVmAsVAppParams+xml';
+  const params = (inner: string, name = 'wire-vapp') =>
+    `<?xml version="1.0" encoding="UTF-8"?><vmext:ImportVmAsVAppParams xmlns:vmext="${VMEXT}" name="${name}" sourceMove="true">${inner}</vmext:ImportVmAsVAppParams>`;
+
+  beforeAll(async () => {
+    token = await login();
+    const q = await call('GET', '/api/query?type=adminOrgVdc&filter=name==acme-vdc', {
+      headers: xmlHeaders(token),
+    });
+    vdcHref = attr(q.text, 'AdminVdcRecord', 'href')!;
+    const refs = await call('GET', '/api/admin/extension/vimServerReferences', {
+      headers: xmlHeaders(token),
+    });
+    expect(refs.status).toBe(200);
+    importUrl = `${new URL(attr(refs.text, 'VimServerReference', 'href')!).pathname}/importVmAsVApp`;
+  });
+
+  const post = (body: string, contentType = media, url = importUrl) =>
+    call('POST', url, { headers: xmlHeaders(token, contentType), body });
+
+  const expectBadRequest = async (r: Promise<{ status: number; text: string }>, mention: RegExp) => {
+    const res = await r;
+    expect(res.status).toBe(400);
+    expect(attr(res.text, 'Error', 'majorErrorCode')).toBe('400');
+    expect(attr(res.text, 'Error', 'minorErrorCode')).toBe('BAD_REQUEST');
+    expect(attr(res.text, 'Error', 'message')).toMatch(mention);
+  };
+
+  it('rejects a body that is not well-formed', async () => {
+    await expectBadRequest(post('<vmext:ImportVmAsVAppParams xmlns:vmext="x"><oops>'), /not well-formed/);
+  });
+
+  it('rejects a missing VmMoRef, and elements out of schema order', async () => {
+    await expectBadRequest(post(params(`<vmext:Vdc href="${vdcHref}"/>`)), /VmMoRef is required/);
+    await expectBadRequest(
+      post(params(`<vmext:Vdc href="${vdcHref}"/><vmext:VmMoRef>${vmMoRef}</vmext:VmMoRef>`)),
+      /VmMoRef is required in ImportVmAsVAppParams before Vdc/,
+    );
+  });
+
+  it('rejects an unknown Vdc href and a VM the vCenter does not have', async () => {
+    await expectBadRequest(
+      post(
+        params(
+          `<vmext:VmMoRef>${vmMoRef}</vmext:VmMoRef><vmext:Vdc href="${vcd.url}/api/vdc/00000000-0000-0000-0000-000000000000"/>`,
+        ),
+      ),
+      /Vdc reference/,
+    );
+    await expectBadRequest(
+      post(params(`<vmext:VmMoRef>vm-99999</vmext:VmMoRef><vmext:Vdc href="${vdcHref}"/>`)),
+      /no virtual machine vm-99999/,
+    );
+  });
+
+  it('refuses the wrong media type (415) and an unknown vCenter (403)', async () => {
+    const body = params(`<vmext:VmMoRef>${vmMoRef}</vmext:VmMoRef><vmext:Vdc href="${vdcHref}"/>`);
+    const wrongType = await post(body, 'application/xml');
+    expect(wrongType.status).toBe(415);
+    expect(attr(wrongType.text, 'Error', 'message')).toContain(media);
+    const unknown = await post(body, media, '/api/admin/extension/vimServer/nope/importVmAsVApp');
+    expect(unknown.status).toBe(403);
+  });
+
+  it('accepts a valid import: 201 with the vApp and its task, which runs to success', async () => {
+    const r = await post(
+      params(
+        `<vmext:VmName>wire-vm</vmext:VmName><vmext:VmMoRef>${vmMoRef}</vmext:VmMoRef><vmext:Vdc href="${vdcHref}"/>`,
+      ),
+    );
+    expect(r.status).toBe(201);
+    expect(attr(r.text, 'VApp', 'status')).toBe('0');
+    const taskHref = attr(r.text, 'Task', 'href')!;
+    expect(attr(r.text, 'Task', 'operationName')).toBe('vdcImportVmAsVApp');
+    const seen = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const t = await call('GET', new URL(taskHref).pathname, { headers: xmlHeaders(token) });
+      const status = attr(t.text, 'Task', 'status')!;
+      seen.add(status);
+      if (status === 'success') break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    expect([...seen]).toEqual(expect.arrayContaining(['running', 'success']));
+    const state = vcd.state();
+    expect(state.vapps).toMatchObject([
+      { name: 'wire-vapp', vdc: 'acme-vdc', status: 8, vms: [{ name: 'wire-vm', moRef: vmMoRef }] },
+    ]);
+    // The same VM cannot be imported twice: vCD manages it now.
+    await expectBadRequest(
+      post(params(`<vmext:VmMoRef>${vmMoRef}</vmext:VmMoRef><vmext:Vdc href="${vdcHref}"/>`, 'again')),
+      /already managed/,
+    );
+  });
+});
