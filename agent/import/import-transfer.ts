@@ -1,10 +1,13 @@
 import { join } from 'node:path';
+import type { ItemTarget } from '../../core/index.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
 import { type VerifyReport, verifyTransfer } from '../package/verify.ts';
+import type { VcdClient } from '../vcd/client.ts';
 import type { VimClient } from '../vsphere/client.ts';
 import { type PlacementInput, resolvePlacement } from '../vsphere/placement.ts';
 import { type ImportProgress, importItem } from './import-item.ts';
 import { ImportJournal, type ImportRecord } from './import-journal.ts';
+import { type OnboardResult, onboardItem } from './onboard.ts';
 
 export class TransferNotTrustedError extends Error {
   readonly code = 'TRANSFER_NOT_TRUSTED';
@@ -21,6 +24,10 @@ export interface ItemImportResult {
   readonly ok: boolean;
   readonly record?: ImportRecord;
   readonly skipped?: boolean;
+  /** Set when vCloud Director took the item. */
+  readonly onboarded?: OnboardResult;
+  /** Which step failed: the vCenter import or the vCloud Director onboarding. */
+  readonly failedAt?: 'import' | 'onboard';
   readonly error?: Error;
 }
 
@@ -37,6 +44,8 @@ export interface ImportTransferOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ImportProgress) => void;
   readonly onItem?: (r: ItemImportResult) => void;
+  /** With it, each imported item is onboarded into vCloud Director as its target says. */
+  readonly vcd?: { readonly client: VcdClient; readonly target: (item: ManifestItem) => ItemTarget };
 }
 
 /**
@@ -68,9 +77,24 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
       const { skipped, ...record } = r;
-      results.push({ item, ok: true, record, skipped });
+      if (options.vcd) {
+        try {
+          const onboarded = await onboardItem(
+            options.vcd.client,
+            item,
+            record,
+            options.vcd.target(item),
+            journal,
+          );
+          results.push({ item, ok: true, record, skipped, onboarded });
+        } catch (error) {
+          results.push({ item, ok: false, record, skipped, failedAt: 'onboard', error: error as Error });
+        }
+      } else {
+        results.push({ item, ok: true, record, skipped });
+      }
     } catch (error) {
-      results.push({ item, ok: false, error: error as Error });
+      results.push({ item, ok: false, failedAt: 'import', error: error as Error });
       if (options.signal?.aborted) break;
     }
     options.onItem?.(results.at(-1)!);

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { type ItemImportResult, importTransfer } from '../../agent/import/import-transfer.ts';
 import { parseIdentityFile } from '../../agent/package/age/keys.ts';
-import { idSchema, parseOrThrow } from '../../core/index.ts';
+import { VcdClient } from '../../agent/vcd/client.ts';
+import { idSchema, parseOrThrow, ValidationError } from '../../core/index.ts';
+import { readEnv } from '../env.ts';
 import { withHint } from '../hints.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
@@ -20,6 +22,13 @@ interface ImportFlags extends VcenterFlags {
   network: string;
   stateDir: string;
   json?: boolean;
+  vcd?: string;
+  vcdUsername?: string;
+  vcdThumbprint?: string;
+  vdc?: string;
+  catalog?: string;
+  vdcNetwork?: string;
+  powerOn?: boolean;
 }
 
 export function registerImport(program: Command, io: Io): void {
@@ -36,8 +45,16 @@ export function registerImport(program: Command, io: Io): void {
     .option('--folder <path>', 'VM folder inventory path (default: the datacenter VM folder)')
     .option('--network <name>', 'port group every imported NIC is mapped to', 'VM Network')
     .option('--state-dir <dir>', "the ODT node's state folder (import journal)", './.odt/node')
+    .option('--vcd <url>', 'vCloud Director URL: onboard each imported item (password from ODT_VCD_PASSWORD)')
+    .option('--vcd-username <user@System>', 'vCloud Director provider user')
+    .option('--vcd-thumbprint <sha256>', "pin the vCloud Director certificate's SHA-256 thumbprint")
+    .option('--vdc <name>', 'target org VDC')
+    .option('--catalog <name>', 'catalog for templates')
+    .option('--vdc-network <name>', 'org VDC network every NIC is connected to')
+    .option('--power-on', 'deploy and power on each vApp')
     .option('--json', 'one JSON line per progress event and per item')
     .action(async (o: ImportFlags) => {
+      const vcd = o.vcd ? await connectVcd(o) : undefined;
       const identities = parseIdentityFile(await readFile(o.identity, 'utf8'));
       const agentCertPem = o.agentCert ? await readFile(o.agentCert, 'utf8') : undefined;
       const transferId = parseOrThrow(idSchema, o.transfer, '--transfer');
@@ -63,6 +80,21 @@ export function registerImport(program: Command, io: Io): void {
             network: o.network,
           },
           stateDir: o.stateDir,
+          ...(vcd
+            ? {
+                vcd: {
+                  client: vcd,
+                  target: (item) => ({
+                    vdc: o.vdc!,
+                    placement: item.kind === 'template' ? ('catalog' as const) : ('vapp' as const),
+                    ...(o.catalog ? { catalog: o.catalog } : {}),
+                    ...(o.vdcNetwork ? { network: o.vdcNetwork } : {}),
+                    deploy: o.powerOn === true,
+                    powerOn: o.powerOn === true,
+                  }),
+                },
+              }
+            : {}),
           ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
           onItem: (r) => {
             if (o.json) io.out.write(`${JSON.stringify(itemEvent(r))}\n`);
@@ -74,7 +106,7 @@ export function registerImport(program: Command, io: Io): void {
           for (const r of results) {
             io.out.write(
               r.ok
-                ? `${r.item.id} ${r.item.name}: ${r.skipped ? 'already imported' : 'imported'} as '${r.record!.name}' (${r.record!.entity.value})\n`
+                ? `${r.item.id} ${r.item.name}: ${r.skipped ? 'already imported' : 'imported'} as '${r.record!.name}' (${r.record!.entity.value})${onboardText(r)}\n`
                 : '',
             );
           }
@@ -89,6 +121,7 @@ export function registerImport(program: Command, io: Io): void {
         }
       } finally {
         await client.logout();
+        await vcd?.logout();
       }
     });
 }
@@ -99,5 +132,43 @@ const itemEvent = (r: ItemImportResult) => ({
   name: r.item.name,
   ok: r.ok,
   ...(r.ok ? { vm: r.record!.entity.value, vcenterName: r.record!.name, skipped: r.skipped ?? false } : {}),
+  ...(r.onboarded
+    ? {
+        onboarded: {
+          vapp: r.onboarded.vappHref ?? null,
+          template: r.onboarded.templateHref ?? null,
+          poweredOn: r.onboarded.poweredOn,
+        },
+      }
+    : {}),
+  ...(r.failedAt ? { failedAt: r.failedAt } : {}),
   ...(r.ok ? {} : { error: r.error!.message, code: (r.error as { code?: string }).code ?? null }),
 });
+
+function onboardText(r: ItemImportResult): string {
+  if (!r.onboarded) return '';
+  const where = r.onboarded.templateHref ? 'catalog template' : 'vApp';
+  return `; onboarded into vCloud Director as a ${where}${r.onboarded.poweredOn ? ', powered on' : ''}${r.onboarded.skipped ? ' (earlier)' : ''}`;
+}
+
+async function connectVcd(o: ImportFlags): Promise<VcdClient> {
+  const password = readEnv().ODT_VCD_PASSWORD;
+  const missing = [
+    ...(o.vcdUsername ? [] : [{ path: 'vcd-username', message: 'is required with --vcd' }]),
+    ...(o.vdc ? [] : [{ path: 'vdc', message: 'is required with --vcd' }]),
+    ...(password
+      ? []
+      : [{ path: 'ODT_VCD_PASSWORD', message: 'is not set; export it with the vCloud Director password' }]),
+  ];
+  if (missing.length > 0) throw new ValidationError('The vCloud Director options', missing);
+  return VcdClient.connect({
+    url: o.vcd!,
+    username: o.vcdUsername!,
+    password: password!,
+    trust: o.vcdThumbprint
+      ? { kind: 'thumbprint', thumbprint: o.vcdThumbprint }
+      : o.insecure
+        ? { kind: 'insecure' }
+        : { kind: 'system' },
+  });
+}

@@ -1,0 +1,209 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RunningFakeVcd, startFakeVcd } from '../../peers/vcd/fake-vcd.ts';
+import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
+import { initParties, odt } from '../../support/cli.ts';
+
+// Issue 4: after the vCenter import, vCloud Director takes each item: a VM as a vApp on the
+// requested network, powered on; a template into the catalog; a vApp's members as one vApp.
+describe('odt import --vcd: onboarding into vCloud Director', () => {
+  let customer: RunningSimulator;
+  let provider: RunningSimulator;
+  let vcd: RunningFakeVcd;
+  let work: string;
+  const transfer = 'tr-onboard-1';
+
+  beforeAll(async () => {
+    customer = await startSimulator({ binary: inject('vcsimBinary') });
+    provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    vcd = await startFakeVcd({
+      username: 'admin@System',
+      password: 'vcd-pass',
+      vcenter: { url: provider.url, username: provider.username, password: provider.password },
+    });
+    work = await mkdtemp(join(tmpdir(), 'odt-onboard-'));
+    const recipient = await initParties(work);
+    const items = ['DC0_H0_VM1', 'DC0_C0_TPL0', 'DC0_C0_APP0'].flatMap((i) => ['--item', i]);
+    const res = await odt(
+      [
+        'export',
+        '--vcenter',
+        customer.url,
+        '--username',
+        customer.username,
+        ...items,
+        '--nas',
+        join(work, 'nas'),
+        '--recipient',
+        recipient,
+        '--transfer',
+        transfer,
+        '--agent-dir',
+        join(work, 'agent'),
+      ],
+      { ODT_VCENTER_PASSWORD: customer.password },
+    );
+    expect(res.err).toBe('');
+  });
+  afterAll(async () => {
+    await vcd?.stop();
+    await customer?.stop();
+    await provider?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const importArgs = () => [
+    'import',
+    '--vcenter',
+    provider.url,
+    '--username',
+    provider.username,
+    '--nas',
+    join(work, 'nas'),
+    '--transfer',
+    transfer,
+    '--identity',
+    join(work, 'node', 'identity.txt'),
+    '--agent-cert',
+    join(work, 'agent', 'agent.crt.pem'),
+    '--state-dir',
+    join(work, 'state'),
+    '--vcd',
+    vcd.url,
+    '--vcd-username',
+    'admin@System',
+    '--vdc',
+    'acme-vdc',
+    '--catalog',
+    'acme-catalog',
+    '--vdc-network',
+    'acme-net',
+    '--power-on',
+  ];
+  const env = () => ({ ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: 'vcd-pass' });
+
+  it('places the VM, the template and the vApp as requested, connected and powered on', async () => {
+    const r = await odt(importArgs(), env());
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('item-1 DC0_H0_VM1: imported');
+    expect(r.out).toContain('onboarded into vCloud Director as a vApp, powered on');
+    expect(r.out).toContain('item-2 DC0_C0_TPL0: imported');
+    expect(r.out).toContain('onboarded into vCloud Director as a catalog template');
+
+    const state = vcd.state();
+    const vm = state.vapps.find((a) => a.name === 'DC0_H0_VM1')!;
+    expect(vm).toMatchObject({ vdc: 'acme-vdc', deployed: true });
+    expect(vm.vms).toHaveLength(1);
+    expect(vm.vms[0]).toMatchObject({ name: 'DC0_H0_VM1', poweredOn: true });
+    expect(vm.vms[0]!.nics.every((n) => n.network === 'acme-net' && n.isConnected)).toBe(true);
+
+    const app = state.vapps.find((a) => a.name === 'DC0_C0_APP0')!;
+    expect(app.vms.map((v) => v.name).sort()).toEqual(['DC0_C0_APP0_VM0', 'DC0_C0_APP0_VM1']);
+    expect(app.vms.every((v) => v.poweredOn)).toBe(true);
+
+    expect(state.templates.find((t) => t.name === 'DC0_C0_TPL0')).toMatchObject({ catalog: 'acme-catalog' });
+  });
+
+  it('skips what is already imported and onboarded on a rerun', async () => {
+    const changes = () =>
+      vcd.state().calls.filter((c) => c.method !== 'GET' && !c.path.includes('/sessions')).length;
+    const before = changes();
+    const r = await odt(importArgs(), env());
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('item-1 DC0_H0_VM1: already imported');
+    expect(r.out).toContain('(earlier)');
+    expect(changes()).toBe(before);
+  });
+});
+
+describe('odt import --vcd: a failed item does not hide the others', () => {
+  it('reports the template without a catalog as failed at onboarding, and onboards the VM', async () => {
+    const customer = await startSimulator({ binary: inject('vcsimBinary'), apps: 0 });
+    const provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    const vcd = await startFakeVcd({
+      username: 'admin@System',
+      password: 'vcd-pass',
+      vcenter: { url: provider.url, username: provider.username, password: provider.password },
+    });
+    const work = await mkdtemp(join(tmpdir(), 'odt-onboard-fail-'));
+    try {
+      const recipient = await initParties(work);
+      const nas = join(work, 'nas');
+      const exp = await odt(
+        [
+          'export',
+          '--vcenter',
+          customer.url,
+          '--username',
+          customer.username,
+          '--item',
+          'DC0_H0_VM1',
+          '--item',
+          'DC0_C0_TPL0',
+          '--nas',
+          nas,
+          '--recipient',
+          recipient,
+          '--transfer',
+          'tr-onb-2',
+          '--agent-dir',
+          join(work, 'agent'),
+        ],
+        { ODT_VCENTER_PASSWORD: customer.password },
+      );
+      expect(exp.code).toBe(0);
+      const r = await odt(
+        [
+          'import',
+          '--vcenter',
+          provider.url,
+          '--username',
+          provider.username,
+          '--nas',
+          nas,
+          '--transfer',
+          'tr-onb-2',
+          '--identity',
+          join(work, 'node', 'identity.txt'),
+          '--state-dir',
+          join(work, 'state'),
+          '--vcd',
+          vcd.url,
+          '--vcd-username',
+          'admin@System',
+          '--vdc',
+          'acme-vdc',
+          '--json',
+        ],
+        { ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: 'vcd-pass' },
+      );
+      expect(r.code).not.toBe(0);
+      const items = r.out
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              event: string;
+              item?: string;
+              ok?: boolean;
+              failedAt?: string;
+              error?: string;
+            },
+        )
+        .filter((e) => e.event === 'item');
+      expect(items.find((i) => i.item === 'item-1')).toMatchObject({ ok: true });
+      expect(items.find((i) => i.item === 'item-2')).toMatchObject({ ok: false, failedAt: 'onboard' });
+      expect(items.find((i) => i.item === 'item-2')!.error).toContain('give the catalog');
+      expect(vcd.state().vapps.map((a) => a.name)).toEqual(['DC0_H0_VM1']);
+    } finally {
+      await vcd.stop();
+      await customer.stop();
+      await provider.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
