@@ -2,8 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
+import { VcdClient } from '../../agent/vcd/client.ts';
 import type { VimClient } from '../../agent/vsphere/client.ts';
 import { type Placement, resolvePlacement } from '../../agent/vsphere/placement.ts';
+import { readEnv } from '../env.ts';
 import type { Io } from '../main.ts';
 import { addVcenterOptions, connect, type VcenterFlags } from './data-path.ts';
 
@@ -22,6 +24,9 @@ interface CheckFlags extends VcenterFlags {
   nas?: string;
   transfer?: string;
   json?: boolean;
+  vcd?: string;
+  vcdUsername?: string;
+  vcdThumbprint?: string;
 }
 
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
@@ -122,7 +127,50 @@ export async function runNodeChecks(
   } finally {
     await client.logout();
   }
+  if (flags.vcd) results.push(await checkVcd(flags));
   return results;
+}
+
+async function checkVcd(flags: CheckFlags): Promise<CheckResult> {
+  const password = readEnv().ODT_VCD_PASSWORD;
+  if (!flags.vcdUsername || !password) {
+    return {
+      name: 'vcd',
+      ok: false,
+      detail: 'give --vcd-username and export ODT_VCD_PASSWORD to check vCloud Director',
+    };
+  }
+  try {
+    const vcd = await VcdClient.connect({
+      url: flags.vcd!,
+      username: flags.vcdUsername,
+      password,
+      trust: flags.vcdThumbprint
+        ? { kind: 'thumbprint', thumbprint: flags.vcdThumbprint }
+        : flags.insecure
+          ? { kind: 'insecure' }
+          : { kind: 'system' },
+    });
+    const vim = await vcd.vimServer().catch((e: Error) => e);
+    await vcd.logout();
+    if (vim instanceof Error)
+      return {
+        name: 'vcd',
+        ok: false,
+        detail: `vCloud Director answers (API ${vcd.apiVersion}) but ${vim.message}`,
+      };
+    return {
+      name: 'vcd',
+      ok: true,
+      detail: `vCloud Director answers, API ${vcd.apiVersion}, vCenter '${vim.name}' attached`,
+    };
+  } catch (error) {
+    return {
+      name: 'vcd',
+      ok: false,
+      detail: `${(error as Error).message} — check --vcd, --vcd-username and ODT_VCD_PASSWORD`,
+    };
+  }
 }
 
 export function registerNodeCheck(node: Command, io: Io): void {
@@ -140,6 +188,9 @@ export function registerNodeCheck(node: Command, io: Io): void {
     .option('--network <name>', 'port group imported VMs attach to first', 'VM Network')
     .option('--nas <dir>', 'NAS mount point, to size the transfer')
     .option('--transfer <id>', 'transfer id, to size the transfer')
+    .option('--vcd <url>', 'vCloud Director URL to check too (password from ODT_VCD_PASSWORD)')
+    .option('--vcd-username <user@System>', 'vCloud Director provider user')
+    .option('--vcd-thumbprint <sha256>', "pin the vCloud Director certificate's SHA-256 thumbprint")
     .option('--json', 'the results as JSON')
     .action(async (o: CheckFlags) => {
       const results = await runNodeChecks(o);

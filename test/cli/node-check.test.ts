@@ -1,4 +1,5 @@
 import { describe, expect, inject, it } from 'vitest';
+import { startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { odt } from '../support/cli.ts';
 
 describe('odt node check', () => {
@@ -36,5 +37,28 @@ describe('odt node check', () => {
     const r = await odt(base(), { ODT_VCENTER_PASSWORD: 'wrong' });
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/FAIL vcenter .*InvalidLogin.*check --vcenter, --username, ODT_VCENTER_PASSWORD/);
+  });
+
+  it('checks vCloud Director: answers, API version, vCenter attached; and a wrong password', async () => {
+    const vcd = await startFakeVcd({
+      username: 'admin@System',
+      password: 'vcd-pass',
+      vcenter: {
+        url: inject('vcsimUrl'),
+        username: inject('vcsimUsername'),
+        password: inject('vcsimPassword'),
+      },
+    });
+    try {
+      const args = [...base(), '--vcd', vcd.url, '--vcd-username', 'admin@System'];
+      const ok = await odt(args, { ...env(), ODT_VCD_PASSWORD: 'vcd-pass' });
+      expect(ok.code).toBe(0);
+      expect(ok.out).toMatch(/ok +vcd +vCloud Director answers, API \d+\.\d+, vCenter '.+' attached/);
+      const bad = await odt(args, { ...env(), ODT_VCD_PASSWORD: 'nope' });
+      expect(bad.code).not.toBe(0);
+      expect(bad.out).toMatch(/FAIL vcd .*ODT_VCD_PASSWORD/);
+    } finally {
+      await vcd.stop();
+    }
   });
 });
