@@ -47,6 +47,8 @@ export interface ImportItemOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ImportProgress) => void;
   readonly keepAliveMs?: number;
+  /** Files uploaded at the same time. Default 2. */
+  readonly parallel?: number;
 }
 
 /** The name the item gets in vCenter: readable, and unique per transfer. */
@@ -171,7 +173,8 @@ async function importDescriptor(
       immediate: true,
       beat: () => lease.progress((100 * moved) / total),
     });
-    for (const fi of fileItems) {
+    const queue = [...fileItems];
+    const upload = async (fi: (typeof fileItems)[number]): Promise<void> => {
       const file = fileOfName(item, fi.path);
       if (!file) {
         throw new ImportError(
@@ -180,24 +183,27 @@ async function importDescriptor(
         );
       }
       const device = info.deviceUrls.find((d) => d.importKey === fi.deviceId);
-      if (!device)
+      if (!device) {
         throw new ImportError(
           'IMPORT_FAILED',
           `The import lease has no device URL for ${fi.path} (${fi.deviceId}).`,
         );
+      }
       const plain = new HashTap((n) => {
         moved += n;
         options.onProgress?.({ item: item.id, file: file.name, bytes: plain.bytes, total: file.size });
       });
       const body = createReadStream(join(options.root, file.path), { highWaterMark: 1 << 20 });
-      const decrypted = body.pipe(createDecryptStream(options.identities)).pipe(plain);
-      body.on('error', (e) => decrypted.destroy(e));
+      const decrypt = createDecryptStream(options.identities);
+      // pipe() forwards no errors: a read or decryption failure must fail the upload at once.
+      body.on('error', (e) => plain.destroy(e));
+      decrypt.on('error', (e) => plain.destroy(e));
       await nfcPut({
         url: device.url,
         agent: client.connection.agent,
         ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
         signal,
-        body: decrypted,
+        body: body.pipe(decrypt).pipe(plain),
         size: file.size,
         disk: file.role === 'disk',
       });
@@ -214,7 +220,16 @@ async function importDescriptor(
         total: file.size,
         done: true,
       });
-    }
+    };
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        if (signal.aborted) throw signal.reason;
+        await upload(next);
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.max(1, Math.min(options.parallel ?? 2, queue.length)) }, worker),
+    );
     await keepAlive.stop();
     keepAlive = undefined;
     await lease.progress(100);

@@ -41,6 +41,8 @@ export interface ImportTransferOptions {
   readonly placement?: PlacementInput;
   /** The ODT node's state folder (import journal). */
   readonly stateDir: string;
+  /** Files uploaded at the same time per item. Default 2. */
+  readonly parallel?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ImportProgress) => void;
   readonly onItem?: (r: ItemImportResult) => void;
@@ -73,6 +75,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
         item,
         identities: options.identities,
         journal,
+        ...(options.parallel ? { parallel: options.parallel } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });

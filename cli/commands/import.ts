@@ -21,6 +21,7 @@ interface ImportFlags extends VcenterFlags {
   folder?: string;
   network: string;
   stateDir: string;
+  parallel: number;
   json?: boolean;
   vcd?: string;
   vcdUsername?: string;
@@ -52,9 +53,15 @@ export function registerImport(program: Command, io: Io): void {
     .option('--catalog <name>', 'catalog for templates')
     .option('--vdc-network <name>', 'org VDC network every NIC is connected to')
     .option('--power-on', 'deploy and power on each vApp')
+    .option('--parallel <n>', 'files uploaded at once per item', (v) => Number.parseInt(v, 10), 2)
     .option('--json', 'one JSON line per progress event and per item')
     .action(async (o: ImportFlags) => {
       const vcd = o.vcd ? await connectVcd(o) : undefined;
+      if (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 32) {
+        throw new ValidationError('--parallel', [
+          { path: 'parallel', message: 'must be a whole number from 1 to 32' },
+        ]);
+      }
       const identities = parseIdentityFile(await readFile(o.identity, 'utf8'));
       const agentCertPem = o.agentCert ? await readFile(o.agentCert, 'utf8') : undefined;
       const transferId = parseOrThrow(idSchema, o.transfer, '--transfer');
@@ -80,6 +87,7 @@ export function registerImport(program: Command, io: Io): void {
             network: o.network,
           },
           stateDir: o.stateDir,
+          parallel: o.parallel,
           ...(vcd
             ? {
                 vcd: {

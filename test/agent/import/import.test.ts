@@ -171,4 +171,45 @@ describe('odt import into the provider vCenter', () => {
       await flaky.stop();
     }
   });
+
+  it('fails at once and keeps no VM when a file changes on the NAS after verification', async () => {
+    const { importItem } = await import('../../../agent/import/import-item.ts');
+    const { ImportJournal } = await import('../../../agent/import/import-journal.ts');
+    const { VimClient } = await import('../../../agent/vsphere/client.ts');
+    const { resolvePlacement } = await import('../../../agent/vsphere/placement.ts');
+    const { parseIdentityFile } = await import('../../../agent/package/age/keys.ts');
+    const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    const changed = join(work, 'changed');
+    await cp(nas, changed, { recursive: true });
+    const client = await VimClient.connect({
+      url: target.url,
+      username: target.username,
+      password: target.password,
+      trust: { kind: 'system' },
+    });
+    try {
+      const manifest = JSON.parse(await readFile(join(changed, transfer, 'transfer.json'), 'utf8'));
+      const file = join(changed, transfer, 'item-1', 'DC0_H0_VM1-disk-1.vmdk.age');
+      const bytes = await readFile(file);
+      bytes[bytes.length - 5000]! ^= 0x55; // inside the last payload chunk: decryption fails late
+      await writeFile(file, bytes);
+      await expect(
+        importItem({
+          client,
+          placement: await resolvePlacement(client),
+          root: join(changed, transfer),
+          transferId: transfer,
+          item: manifest.items[0],
+          identities: parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8')),
+          journal: await ImportJournal.open(join(work, 'state-changed'), transfer),
+          parallel: 1,
+        }),
+      ).rejects.toThrow(/AGE_AUTH_FAILED|authenticat|changed on the NAS/i);
+      const vms = await client.listByType(['VirtualMachine'], ['name']);
+      expect(vms.map((v) => v.props.get('name')?.text)).not.toContain(`DC0_H0_VM1 (${transfer})`);
+    } finally {
+      await client.logout();
+      await target.stop();
+    }
+  });
 });
