@@ -1,9 +1,9 @@
-import { createWriteStream } from 'node:fs';
+import { close, open as openFd, write } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createEncryptStream } from './age/encrypt.ts';
-import { BatchingHashTap } from './batching-hash-tap.ts';
+import { createEncryptStream, releaseSealedBuffer } from './age/encrypt.ts';
+import { HashTap } from './hash-tap.ts';
 
 /** What the transfer manifest records of one file. */
 export interface FileRecord {
@@ -42,15 +42,18 @@ export interface WriteEncryptedOptions {
 export async function writeEncryptedFile(options: WriteEncryptedOptions): Promise<FileRecord> {
   const final = `${options.root}/${options.path}`;
   const partial = `${final}.partial`;
-  const plain = new BatchingHashTap(options.onBytes);
+  const plain = new HashTap(options.onBytes);
   // The encrypted output is hashed by the encrypting stream itself (on its worker, with `worker`).
-  const cipher = createEncryptStream(options.recipients, { worker: options.worker === true, hashOutput: true });
+  const cipher = createEncryptStream(options.recipients, {
+    worker: options.worker === true,
+    hashOutput: true,
+  });
   try {
     await pipeline(
       options.source,
       plain,
       cipher,
-      createWriteStream(partial, { highWaterMark: 1 << 20 }),
+      new FileSink(partial),
       ...(options.signal ? [{ signal: options.signal }] : []),
     );
     const fh = await open(partial, 'r+');
@@ -72,4 +75,54 @@ export async function writeEncryptedFile(options: WriteEncryptedOptions): Promis
     encryptedSize: cipher.encryptedBytes,
     encryptedSha256: cipher.encryptedDigest(),
   };
+}
+
+/**
+ * Writes a stream into a new file, like `fs.createWriteStream`, and gives each buffer back to the
+ * age encoder once written (see `releaseSealedBuffer`), so its worker seals into it again.
+ */
+class FileSink extends Writable {
+  #fd: number | undefined;
+
+  constructor(private readonly path: string) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    openFd(this.path, 'w', (error, fd) => {
+      if (!error) this.#fd = fd;
+      callback(error);
+    });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const fd = this.#fd!;
+    const next = (offset: number): void => {
+      if (offset === chunk.length) {
+        releaseSealedBuffer(chunk);
+        callback();
+        return;
+      }
+      write(fd, chunk, offset, chunk.length - offset, null, (error, n) => {
+        if (error) callback(error);
+        else next(offset + n);
+      });
+    };
+    next(0);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#close(callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#close((closeError) => callback(error ?? closeError));
+  }
+
+  #close(callback: (error?: Error | null) => void): void {
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd === undefined) callback();
+    else close(fd, (error) => callback(error));
+  }
 }

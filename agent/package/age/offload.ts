@@ -11,13 +11,14 @@ export type ChunkOp = 'seal' | 'open';
 
 /** What a run of chunks came to: the output, or (opening) why and where it failed. */
 export type ChunkResult =
-  | { readonly out: Buffer; readonly digest?: string }
+  | { readonly out: Buffer; readonly digest?: string; readonly input?: Buffer }
   | { readonly failure: OpenFailure; readonly chunk: number };
 
 interface Reply {
   readonly id: number;
   readonly out?: Uint8Array;
   readonly digest?: string;
+  readonly input?: Uint8Array;
   readonly failure?: OpenFailure;
   readonly chunk?: number;
   readonly error?: string;
@@ -50,14 +51,18 @@ class PayloadWorker {
     data: Buffer,
     final: boolean,
     hash?: OutputHash,
+    returnInput = false,
+    into?: Buffer,
   ): Promise<ChunkResult> {
     const id = this.#nextId++;
+    const transfer = [data.buffer as ArrayBuffer];
+    if (into !== undefined) transfer.push(into.buffer as ArrayBuffer);
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       if (this.#pending.size === 1) this.#worker.ref();
       this.#worker.postMessage(
-        { id, op, key, counter, data, final, hash: hash?.id, hashPrefix: hash?.prefix },
-        [data.buffer as ArrayBuffer],
+        { id, op, key, counter, data, final, hash: hash?.id, hashPrefix: hash?.prefix, returnInput, into },
+        transfer,
       );
     });
   }
@@ -77,7 +82,12 @@ class PayloadWorker {
     else {
       const out = reply.out ?? new Uint8Array(0);
       const buffer = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-      pending.resolve(reply.digest === undefined ? { out: buffer } : { out: buffer, digest: reply.digest });
+      const input = reply.input && Buffer.from(reply.input.buffer, 0, reply.input.buffer.byteLength);
+      pending.resolve({
+        out: buffer,
+        ...(reply.digest === undefined ? {} : { digest: reply.digest }),
+        ...(input === undefined ? {} : { input }),
+      });
     }
   }
 
@@ -123,7 +133,9 @@ export function runInWorker(
   data: Buffer,
   final: boolean,
   hash?: OutputHash,
+  returnInput = false,
+  into?: Buffer,
 ): Promise<ChunkResult> {
   shared ??= new PayloadWorker();
-  return shared.run(op, key, counter, data, final, hash);
+  return shared.run(op, key, counter, data, final, hash, returnInput, into);
 }

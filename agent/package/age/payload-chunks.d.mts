@@ -15,6 +15,8 @@ export declare function sealChunks(
   counter: number,
   parts: readonly Uint8Array[],
   final: boolean,
+  /** A buffer of its own to write into, if large enough (else a new one). */
+  into?: Uint8Array,
 ): Buffer;
 
 /** Why a run of chunks did not open, and at which chunk. */

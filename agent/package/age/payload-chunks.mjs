@@ -26,14 +26,18 @@ function chunkCount(length, size, final) {
   return length / size;
 }
 
-export function sealChunks(key, counter, parts, final) {
+export function sealChunks(key, counter, parts, final, into) {
   let total = 0;
   for (let p = 0; p < parts.length; p++) {
     const n = chunkCount(parts[p].length, chunkSize, final && p === parts.length - 1);
     total += parts[p].length + n * tagLength;
   }
   // Its own ArrayBuffer (never the shared pool), so a worker can transfer it.
-  const out = Buffer.allocUnsafeSlow(total);
+  // `into`, a buffer to reuse, if it is large enough.
+  const out =
+    into !== undefined && into.byteLength >= total
+      ? Buffer.from(into.buffer, into.byteOffset, total)
+      : Buffer.allocUnsafeSlow(total);
   const nonce = Buffer.alloc(12);
   let written = 0;
   for (let p = 0; p < parts.length; p++) {

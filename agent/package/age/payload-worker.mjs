@@ -17,7 +17,7 @@ parentPort.on('message', (job) => {
   try {
     const parts = [job.data];
     if (job.op === 'seal') {
-      const out = sealChunks(job.key, job.counter, parts, job.final);
+      const out = sealChunks(job.key, job.counter, parts, job.final, job.into);
       let digest;
       if (job.hash !== undefined) {
         let hash = hashes.get(job.hash);
@@ -32,7 +32,12 @@ parentPort.on('message', (job) => {
           hashes.delete(job.hash);
         }
       }
-      parentPort.postMessage({ id: job.id, out, digest }, [out.buffer]);
+      // The input goes back too, for the caller to reuse (its own ArrayBuffer, never the output's).
+      const input = job.returnInput ? job.data : undefined;
+      parentPort.postMessage(
+        { id: job.id, out, digest, input },
+        input ? [out.buffer, input.buffer] : [out.buffer],
+      );
       return;
     }
     const result = openChunks(job.key, job.counter, parts, job.final);

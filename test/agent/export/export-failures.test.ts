@@ -182,6 +182,7 @@ describe('the NFC lease', () => {
     const sim = await startSimulator({
       binary: inject('vcsimBinary'),
       diskSize: '256MiB',
+      disksPerVm: 4,
       diskContent: 'zero',
       apps: 0,
       templates: 0,
