@@ -6,4 +6,6 @@ export * from './ports/chat.ts';
 export * from './ports/clock.ts';
 export * from './ports/store.ts';
 export * from './ports/task-queue.ts';
+export * from './ports/workflow.ts';
+export * from './service/transfer-service.ts';
 export * from './validate.ts';

@@ -102,6 +102,8 @@ export const transferSchema = z.object({
   rejectReason: z.string().optional(),
   shipping: shippingSchema.optional(),
   history: z.array(historyEntrySchema),
+  /** A person's decision waiting for the workflow to take it (retry failed items, ship, wipe). */
+  decision: z.object({ wait: z.string(), value: z.string() }).optional(),
   /** Optimistic-concurrency counter: every stored change increments it. */
   version: z.number().int().nonnegative(),
   createdAt: z.iso.datetime(),

@@ -1,0 +1,491 @@
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
+import { approve, createTransfer, outcome, reject, transition, updateItem } from '../model/lifecycle.ts';
+import { type ItemState, isCancellable, itemTransitions, type TransferPhase } from '../model/phases.ts';
+import type { Item, Transfer, TransferRequest } from '../model/transfer.ts';
+import type { ChatNotifier } from '../ports/chat.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { TokenStore, TransferFilter, TransferStore } from '../ports/store.ts';
+import type { ItemOutcome, TaskKind, TaskProgress, TaskQueue, TaskRecord } from '../ports/task-queue.ts';
+import type { WorkflowEngine, WorkflowWait } from '../ports/workflow.ts';
+
+export interface TransferServiceDeps {
+  readonly transfers: TransferStore;
+  readonly tokens: TokenStore;
+  readonly tasks: TaskQueue;
+  readonly workflow: WorkflowEngine;
+  readonly chat: ChatNotifier;
+  readonly clock: Clock;
+  /** Who may approve (Slack user ids, or CLI user names). */
+  readonly approvers: ReadonlySet<string>;
+  readonly newId: () => string;
+  /** Agents must heartbeat at least this often (the definition's HeartbeatSeconds). */
+  readonly heartbeatSeconds?: number;
+}
+
+/** Events a person reports on the shipping of the NAS. */
+export const shippingEvents = [
+  'appliance-sent',
+  'appliance-connected',
+  'shipped',
+  'received',
+  'wiped',
+] as const;
+export type ShippingEvent = (typeof shippingEvents)[number];
+
+/** Order of the main path, to tell whether a wait is already behind the transfer. */
+const progressOrder: Partial<Record<TransferPhase, number>> = {
+  requested: 0,
+  approved: 1,
+  'appliance-sent': 2,
+  'appliance-connected': 3,
+  exporting: 4,
+  exported: 5,
+  shipped: 6,
+  received: 7,
+  importing: 8,
+  onboarding: 9,
+  completed: 10,
+  'completed-with-errors': 10,
+  wiped: 11,
+};
+const reached = (t: Transfer, phase: TransferPhase): boolean =>
+  (progressOrder[t.phase] ?? -1) >= (progressOrder[phase] ?? 99);
+
+/** Applies legal item transitions one by one until `target`, e.g. exported → … → powered-on. */
+const itemPath: readonly ItemState[] = [
+  'pending',
+  'exporting',
+  'exported',
+  'verified',
+  'importing',
+  'imported',
+  'onboarded',
+  'powered-on',
+];
+
+/**
+ * The one service layer under the admin CLI, the Slack bot, the agent API and the workflow's
+ * functions. Every change is a conditional write; workflow callbacks are completed only after the
+ * change is stored, and a wait entered after the change completes itself (no lost wake-ups).
+ */
+export class TransferService {
+  constructor(private readonly deps: TransferServiceDeps) {}
+
+  // ---- people ---------------------------------------------------------------------------
+
+  async request(request: TransferRequest): Promise<Transfer> {
+    const transfer = createTransfer(request, this.deps.newId(), this.deps.clock.now());
+    await this.deps.transfers.create(transfer);
+    await this.deps.workflow.start(transfer.id);
+    await this.deps.chat.transferChanged(transfer);
+    return transfer;
+  }
+
+  async approve(id: string, actor: string): Promise<Transfer> {
+    const t = await this.mutate(id, (t) => {
+      this.explainDecided(t, actor);
+      return approve(t, actor, this.deps.approvers, this.deps.clock.now());
+    });
+    await this.completeWait(t, 'approval', { decision: 'approved' });
+    return t;
+  }
+
+  async reject(id: string, actor: string, reason: string): Promise<Transfer> {
+    const t = await this.mutate(id, (t) => {
+      this.explainDecided(t, actor);
+      return reject(t, actor, this.deps.approvers, reason, this.deps.clock.now());
+    });
+    await this.completeWait(t, 'approval', { decision: 'rejected' });
+    return t;
+  }
+
+  async event(
+    id: string,
+    event: ShippingEvent,
+    actor: string,
+    shipping?: { carrier: string; tracking: string },
+  ): Promise<Transfer> {
+    const now = this.deps.clock.now();
+    if (event === 'shipped' && !shipping) {
+      throw new ValidationError('The shipped event', [
+        { path: 'tracking', message: 'give the carrier and the tracking number' },
+      ]);
+    }
+    const t = await this.mutate(id, (t) => {
+      if (event === 'wiped') {
+        const done = transition(t, 'wiped', { actor, at: now, note: 'NAS erased; key material destroyed' });
+        return { ...done, decision: undefined };
+      }
+      const next = transition(t, event, {
+        actor,
+        at: now,
+        ...(shipping ? { note: `${shipping.carrier} ${shipping.tracking}` } : {}),
+      });
+      return shipping ? { ...next, shipping } : next;
+    });
+    if (event === 'shipped') await this.completeWait(t, 'export-decision', { decision: 'ship' });
+    if (event === 'wiped') await this.completeWait(t, 'wipe', { decision: 'wipe' });
+    else await this.completeWait(t, event, {});
+    return t;
+  }
+
+  /** "Retry the failed items": export them again before shipping, or import them again after. */
+  async retry(id: string, actor: string): Promise<Transfer> {
+    const current = await this.get(id);
+    const afterReceipt = current.history.some((h) => h.phase === 'received');
+    const failed = current.items.filter((i) => i.result.state === 'failed');
+    if (failed.length === 0) throw new ForbiddenError(`Transfer ${id} has no failed items to retry.`);
+    const wait: WorkflowWait = afterReceipt ? 'wipe' : 'export-decision';
+    const t = await this.mutate(id, (t) => ({
+      ...t,
+      decision: { wait, value: 'retry' },
+      history: [
+        ...t.history,
+        {
+          at: this.deps.clock.now().toISOString(),
+          actor,
+          phase: t.phase,
+          note: `retry ${failed.length} failed item(s)`,
+        },
+      ],
+    }));
+    await this.completeWait(t, wait, { decision: 'retry' });
+    return t;
+  }
+
+  async cancel(id: string, actor: string, reason = 'cancelled'): Promise<Transfer> {
+    const t = await this.mutate(id, (t) => {
+      if (!isCancellable(t.phase)) {
+        throw new ForbiddenError(`Transfer ${id} is '${t.phase}' and can no longer be cancelled.`);
+      }
+      return transition(t, 'cancelled', { actor, at: this.deps.clock.now(), note: reason });
+    });
+    for (const wait of [
+      'approval',
+      'appliance-sent',
+      'appliance-connected',
+      'export-decision',
+      'shipped',
+      'received',
+      'export',
+      'import',
+    ] as const) {
+      const token = await this.deps.tokens.takeToken(id, wait);
+      if (token) await this.deps.workflow.sendTaskFailure(token, 'TransferCancelled', `${actor}: ${reason}`);
+    }
+    return t;
+  }
+
+  async get(id: string): Promise<Transfer> {
+    const t = await this.deps.transfers.get(id);
+    if (!t) throw new NotFoundError('Transfer', id);
+    return t;
+  }
+
+  list(filter?: TransferFilter): Promise<readonly Transfer[]> {
+    return this.deps.transfers.list(filter);
+  }
+
+  // ---- the workflow's functions ------------------------------------------------------------
+
+  /** A callback wait was entered: keep its token, or complete it at once if its event already happened. */
+  async onWait(id: string, wait: WorkflowWait, token: string): Promise<void> {
+    await this.deps.tokens.putToken(id, wait, token);
+    const t = await this.get(id);
+    const result = t.phase === 'cancelled' ? 'cancelled' : this.waitResult(t, wait);
+    if (result === undefined) return;
+    const mine = await this.deps.tokens.takeToken(id, wait);
+    if (!mine) return;
+    if (result === 'cancelled')
+      await this.deps.workflow.sendTaskFailure(mine, 'TransferCancelled', 'the transfer was cancelled');
+    else await this.deps.workflow.sendTaskSuccess(mine, result);
+  }
+
+  /** The workflow asks for agent work: queue a task for the right site (once per round). */
+  async onAgentTask(id: string, kind: TaskKind, token: string): Promise<void> {
+    const now = this.deps.clock.now();
+    const t = await this.mutate(id, (t) => {
+      if (t.phase === 'cancelled') return t;
+      const working: TransferPhase = kind === 'export' ? 'exporting' : 'importing';
+      let next = t.phase === working ? t : transition(t, working, { actor: 'workflow', at: now });
+      for (const item of next.items) {
+        const s = item.result.state;
+        if (kind === 'export' && (s === 'pending' || s === 'failed'))
+          next = updateItem(next, item.id, { state: 'exporting' }, now);
+      }
+      return { ...next, decision: undefined };
+    });
+    if (t.phase === 'cancelled') {
+      await this.deps.workflow.sendTaskFailure(token, 'TransferCancelled', 'the transfer was cancelled');
+      return;
+    }
+    const round = t.history.filter((h) => h.phase === (kind === 'export' ? 'exporting' : 'importing')).length;
+    const taskId = `${id}-${kind}-${round}`;
+    const itemIds = t.items
+      .filter((i) => (kind === 'export' ? i.result.state === 'exporting' : isImportable(i)))
+      .map((i) => i.id);
+    await this.deps.tokens.putToken(id, kind, token);
+    const existing = await this.deps.tasks.get(taskId);
+    if (!existing) {
+      // A concurrent entry (a resumed runner racing a retry) may have queued it: that is fine.
+      await this.enqueueOnce(
+        {
+          id: taskId,
+          kind,
+          site: kind === 'export' ? t.site : t.providerSite,
+          transferId: id,
+          itemIds,
+          heartbeatSeconds: this.deps.heartbeatSeconds ?? 600,
+        },
+        now,
+      );
+    }
+    await this.deps.chat.transferChanged(t);
+  }
+
+  /** The workflow's plain steps, by action name; each is idempotent (it may run again after a restart). */
+  async onStep(id: string, action: string): Promise<Record<string, unknown>> {
+    const now = this.deps.clock.now();
+    const stamp = { actor: 'workflow', at: now };
+    switch (action) {
+      case 'validate': {
+        await this.get(id);
+        return { ok: true };
+      }
+      case 'expire': {
+        const t = await this.mutate(id, (t) =>
+          t.phase === 'requested' ? transition(t, 'expired', { ...stamp, note: 'no decision in time' }) : t,
+        );
+        await this.deps.chat.transferChanged(t);
+        return { phase: t.phase };
+      }
+      case 'export-outcome': {
+        const t = await this.mutate(id, (t) => {
+          if (t.phase !== 'exporting') return t;
+          const failed = t.items.filter((i) => i.result.state === 'failed').length;
+          return transition(t, failed === t.items.length ? 'failed' : 'exported', stamp);
+        });
+        await this.deps.chat.transferChanged(t);
+        return { allOk: t.items.every((i) => i.result.state === 'exported'), phase: t.phase };
+      }
+      case 'export-failed':
+      case 'import-failed': {
+        const working = action === 'export-failed' ? 'exporting' : 'importing';
+        const t = await this.mutate(id, (t) => {
+          if (t.phase !== working) return t;
+          let next = t;
+          for (const item of t.items) {
+            if (item.result.state === working)
+              next = updateItem(
+                next,
+                item.id,
+                { state: 'failed', reason: `the ${working.replace('ing', '')} task failed or timed out` },
+                now,
+              );
+          }
+          return transition(next, 'failed', stamp);
+        });
+        await this.deps.chat.transferChanged(t);
+        return { phase: t.phase };
+      }
+      case 'import-outcome': {
+        const t = await this.mutate(id, (t) => {
+          if (t.phase !== 'importing') return t;
+          const end = outcome(t);
+          return end === 'failed'
+            ? transition(t, 'failed', stamp)
+            : transition(transition(t, 'onboarding', stamp), end, stamp);
+        });
+        await this.deps.chat.transferChanged(t);
+        return { phase: t.phase };
+      }
+      case 'report': {
+        await this.deps.chat.report(await this.get(id));
+        return {};
+      }
+      case 'wipe': {
+        const t = await this.mutate(id, (t) =>
+          t.phase === 'wiped'
+            ? t
+            : {
+                ...transition(t, 'wiped', { ...stamp, note: 'key material destroyed' }),
+                decision: undefined,
+              },
+        );
+        await this.deps.chat.transferChanged(t);
+        return { phase: t.phase };
+      }
+      case 'cancel': {
+        const t = await this.mutate(id, (t) =>
+          t.phase === 'cancelled' || !isCancellable(t.phase) ? t : transition(t, 'cancelled', stamp),
+        );
+        return { phase: t.phase };
+      }
+      case 'timed-out': {
+        const t = await this.mutate(id, (t) =>
+          isCancellable(t.phase)
+            ? transition(t, 'cancelled', { ...stamp, note: 'timed out waiting for the next step' })
+            : t,
+        );
+        await this.deps.chat.transferChanged(t);
+        return { phase: t.phase };
+      }
+      default:
+        throw new ValidationError('The workflow step', [
+          { path: 'action', message: `unknown action '${action}'` },
+        ]);
+    }
+  }
+
+  // ---- agents ------------------------------------------------------------------------------
+
+  /** Tasks an agent of `site` may claim now. */
+  openTasks(site: string): Promise<readonly TaskRecord[]> {
+    return this.deps.tasks.listOpen(site, this.deps.clock.now());
+  }
+
+  claimTask(taskId: string, site: string, agentId: string): Promise<TaskRecord> {
+    return this.deps.tasks.claim(taskId, site, agentId, this.deps.clock.now());
+  }
+
+  async taskHeartbeat(taskId: string, agentId: string, progress: readonly TaskProgress[]): Promise<void> {
+    await this.deps.tasks.heartbeat(taskId, agentId, progress, this.deps.clock.now());
+    const task = (await this.deps.tasks.get(taskId))!;
+    const token = await this.deps.tokens.peekToken(task.transferId, task.kind);
+    if (token) await this.deps.workflow.sendTaskHeartbeat(token);
+    const t = await this.deps.transfers.get(task.transferId);
+    if (t) await this.deps.chat.progress(t, progress);
+  }
+
+  async taskComplete(taskId: string, agentId: string, outcomes: readonly ItemOutcome[]): Promise<void> {
+    await this.deps.tasks.complete(taskId, agentId, outcomes, this.deps.clock.now());
+    const task = (await this.deps.tasks.get(taskId))!;
+    const now = this.deps.clock.now();
+    const t = await this.mutate(task.transferId, (t) => {
+      let next = t;
+      for (const o of outcomes) {
+        const item = next.items.find((i) => i.id === o.itemId);
+        if (!item || !task.itemIds.includes(o.itemId)) continue;
+        if (!o.ok) {
+          next = updateItem(
+            next,
+            item.id,
+            { state: 'failed', reason: o.reason ?? 'failed', ...(o.code ? { code: o.code } : {}) },
+            now,
+          );
+          continue;
+        }
+        const target: ItemState =
+          task.kind === 'export' ? 'exported' : ((o as { state?: ItemState }).state ?? 'imported');
+        next = advanceItem(next, item, target, o.bytes, now);
+      }
+      return next;
+    });
+    const token = await this.deps.tokens.takeToken(task.transferId, task.kind);
+    if (token)
+      await this.deps.workflow.sendTaskSuccess(token, {
+        outcomes: outcomes.map((o) => ({ itemId: o.itemId, ok: o.ok })),
+      });
+    await this.deps.chat.transferChanged(t);
+  }
+
+  async taskFail(taskId: string, agentId: string, code: string, reason: string): Promise<void> {
+    await this.deps.tasks.fail(taskId, agentId, code, reason, this.deps.clock.now());
+    const task = (await this.deps.tasks.get(taskId))!;
+    const token = await this.deps.tokens.takeToken(task.transferId, task.kind);
+    if (token) await this.deps.workflow.sendTaskFailure(token, code, reason);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private async enqueueOnce(task: Parameters<TaskQueue['enqueue']>[0], now: Date): Promise<void> {
+    try {
+      await this.deps.tasks.enqueue(task, now);
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+    }
+  }
+
+  private waitResult(t: Transfer, wait: WorkflowWait): Record<string, unknown> | undefined {
+    switch (wait) {
+      case 'approval':
+        if (t.phase === 'rejected') return { decision: 'rejected' };
+        return reached(t, 'approved') ? { decision: 'approved' } : undefined;
+      case 'appliance-sent':
+      case 'appliance-connected':
+      case 'shipped':
+      case 'received':
+        return reached(t, wait) ? {} : undefined;
+      case 'export-decision':
+        if (t.decision?.wait === wait) return { decision: t.decision.value };
+        return reached(t, 'shipped') ? { decision: 'ship' } : undefined;
+      case 'wipe':
+        if (t.decision?.wait === wait) return { decision: t.decision.value };
+        return t.phase === 'wiped' ? { decision: 'wipe' } : undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  private async completeWait(
+    t: Transfer,
+    wait: WorkflowWait,
+    output: Record<string, unknown>,
+  ): Promise<void> {
+    const token = await this.deps.tokens.takeToken(t.id, wait);
+    if (token) await this.deps.workflow.sendTaskSuccess(token, output);
+    await this.deps.chat.transferChanged(t);
+  }
+
+  private explainDecided(t: Transfer, actor: string): void {
+    if (t.phase !== 'requested' && t.approver && t.approver !== actor) {
+      throw new ForbiddenError(
+        `Transfer ${t.id} was already ${t.phase === 'rejected' ? 'rejected' : 'approved'} by ${t.approver}.`,
+      );
+    }
+  }
+
+  /** Read, change, conditional write; on a lost race, read again and re-decide (a few times). */
+  private async mutate(id: string, change: (t: Transfer) => Transfer): Promise<Transfer> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(id);
+      const next = change(current);
+      if (next === current) return current;
+      try {
+        return await this.deps.transfers.update(next);
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= 4) throw error;
+      }
+    }
+  }
+}
+
+/** Exported and not yet imported, or failed after it was exported (a retry imports it again). */
+const isImportable = (i: Item): boolean =>
+  i.result.state === 'exported' ||
+  i.result.state === 'verified' ||
+  (i.result.state === 'failed' && i.result.bytes > 0);
+
+function advanceItem(
+  t: Transfer,
+  item: Item,
+  target: ItemState,
+  bytes: number | undefined,
+  now: Date,
+): Transfer {
+  let next = t;
+  let state = item.result.state;
+  if (state === 'failed') {
+    next = updateItem(next, item.id, { state: target === 'exported' ? 'exporting' : 'verified' }, now);
+    state = target === 'exported' ? 'exporting' : 'verified';
+  }
+  const from = itemPath.indexOf(state);
+  const to = itemPath.indexOf(target);
+  for (let i = from + 1; i <= to; i++) {
+    const s = itemPath[i]!;
+    if (!itemTransitions[state].includes(s)) break;
+    next = updateItem(next, item.id, { state: s, ...(bytes !== undefined ? { bytes } : {}) }, now);
+    state = s;
+  }
+  return next;
+}

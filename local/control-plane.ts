@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Clock, systemClock, TransferService, type WorkflowWait } from '../core/index.ts';
+import { LogChat } from './chat-log.ts';
+import { type ControlApi, startControlApi } from './control-api.ts';
+import { DurableRunner } from './durable-runner.ts';
+import { SqliteRunnerStore } from './sqlite-runner-store.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import { localArns, localDefinition } from './workflow-definition.ts';
+
+export interface ControlPlaneOptions {
+  /** Where the SQLite file, the admin token and the logs live. Default `./.odt`. */
+  readonly stateDir: string;
+  readonly port?: number;
+  /** Who may approve; from `--approvers` or `ODT_APPROVERS`. */
+  readonly approvers: readonly string[];
+  readonly clock?: Clock;
+  readonly heartbeatSeconds?: number;
+  /** Test hooks, by state name, in ms (the definition itself is never changed). */
+  readonly timeoutOverridesMs?: Readonly<Record<string, number>>;
+  readonly heartbeatOverridesMs?: Readonly<Record<string, number>>;
+  readonly retryIntervalOverridesMs?: Readonly<Record<string, number>>;
+}
+
+export interface ControlPlane {
+  readonly service: TransferService;
+  readonly runner: DurableRunner;
+  readonly api: ControlApi;
+  readonly resumed: number;
+  close(): Promise<void>;
+}
+
+/** The admin token of a state folder (created on first use, mode 0600). */
+export function adminToken(stateDir: string): string {
+  const file = join(stateDir, 'admin-token');
+  if (!existsSync(file)) {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
+/**
+ * `odt serve`: the control plane in one process — the SQLite store, the durable runner executing
+ * the workflow definition, the service layer, and its HTTP API on localhost. Open transfers
+ * resume where they were.
+ */
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const stores = SqliteStore.open(options.stateDir);
+  const clock = options.clock ?? systemClock;
+  let service: TransferService | undefined;
+  const svc = () => service!;
+  const runner = new DurableRunner({
+    definition: localDefinition(),
+    store: new SqliteRunnerStore(stores.db),
+    steps: {
+      [localArns.StepFunctionArn]: (p) => svc().onStep(String(p.transferId), String(p.action)),
+    },
+    callbacks: {
+      [localArns.AwaitFunctionArn]: (p) =>
+        svc().onWait(String(p.transferId), p.wait as WorkflowWait, p.taskToken),
+      [localArns.AgentTaskFunctionArn]: (p) =>
+        svc().onAgentTask(String(p.transferId), p.kind as 'export' | 'import', p.taskToken),
+    },
+    ...(options.timeoutOverridesMs ? { timeoutOverridesMs: options.timeoutOverridesMs } : {}),
+    ...(options.heartbeatOverridesMs ? { heartbeatOverridesMs: options.heartbeatOverridesMs } : {}),
+    ...(options.retryIntervalOverridesMs
+      ? { retryIntervalOverridesMs: options.retryIntervalOverridesMs }
+      : {}),
+  });
+  service = new TransferService({
+    transfers: stores.transfers,
+    tokens: stores.tokens,
+    tasks: stores.tasks,
+    workflow: runner,
+    chat: new LogChat(join(options.stateDir, 'events.log')),
+    clock,
+    approvers: new Set(options.approvers),
+    newId: () =>
+      `tr-${clock.now().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`,
+    ...(options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
+  });
+  const resumed = runner.resumeAll();
+  const api = await startControlApi({
+    service,
+    adminToken: adminToken(options.stateDir),
+    ...(options.port !== undefined ? { port: options.port } : {}),
+  });
+  writeFileSync(
+    join(options.stateDir, 'serve.json'),
+    `${JSON.stringify({ url: api.url, pid: process.pid })}\n`,
+  );
+  return {
+    service,
+    runner,
+    api,
+    resumed,
+    async close() {
+      await api.close();
+      await runner.stop();
+      stores.close();
+    },
+  };
+}

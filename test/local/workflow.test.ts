@@ -1,0 +1,247 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ItemOutcome, TransferRequest } from '../../core/index.ts';
+import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../../local/control-plane.ts';
+
+// Issue 5: every path of the workflow on the embedded engine, driven through the service layer
+// (what the admin CLI and Slack call) with fake agents that claim, heartbeat and complete tasks.
+
+const request = (): TransferRequest => ({
+  site: 'acme',
+  providerSite: 'cloud',
+  requester: 'alice',
+  items: [
+    { kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc', powerOn: true } },
+    { kind: 'template', source: 'tpl', target: { vdc: 'acme-vdc', placement: 'catalog', catalog: 'c' } },
+  ],
+});
+
+let plane: ControlPlane | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await plane?.close();
+  plane = undefined;
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function start(overrides: Partial<ControlPlaneOptions> = {}): Promise<ControlPlane> {
+  dir = await mkdtemp(join(tmpdir(), 'odt-wf-'));
+  plane = await startControlPlane({
+    stateDir: dir,
+    approvers: ['bob', 'carol'],
+    retryIntervalOverridesMs: { Export: 0, Import: 0 },
+    ...overrides,
+  });
+  return plane;
+}
+
+async function until<T>(f: () => Promise<T | undefined | false>, what: string, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const phaseIs = (p: ControlPlane, id: string, phase: string) =>
+  until(async () => (await p.service.get(id)).phase === phase, `phase ${phase}`);
+
+/** A fake agent: waits for its site's task, claims it, reports outcomes. */
+async function agentDoes(
+  p: ControlPlane,
+  site: string,
+  agent: string,
+  outcomes: (itemIds: readonly string[]) => ItemOutcome[],
+) {
+  const task = await until(async () => (await p.service.openTasks(site))[0], `a task for ${site}`);
+  await p.service.claimTask(task.id, site, agent);
+  await p.service.taskHeartbeat(task.id, agent, [
+    { itemId: task.itemIds[0]!, bytesDone: 10, bytesTotal: 20 },
+  ]);
+  await p.service.taskComplete(task.id, agent, outcomes(task.itemIds));
+  return task;
+}
+const allOk = (state?: ItemOutcome['state']) => (ids: readonly string[]) =>
+  ids.map((itemId) => ({ itemId, ok: true, bytes: 100, ...(state ? { state } : {}) }));
+
+async function toExport(p: ControlPlane): Promise<string> {
+  const t = await p.service.request(request());
+  await p.service.approve(t.id, 'bob');
+  await p.service.event(t.id, 'appliance-sent', 'bob');
+  await p.service.event(t.id, 'appliance-connected', 'alice');
+  return t.id;
+}
+
+async function toImport(p: ControlPlane): Promise<string> {
+  const id = await toExport(p);
+  await agentDoes(p, 'acme', 'agent-a', allOk());
+  await phaseIs(p, id, 'exported');
+  await p.service.event(id, 'shipped', 'alice', { carrier: 'DHL', tracking: 'JD0001' });
+  await p.service.event(id, 'received', 'bob');
+  return id;
+}
+
+describe('the workflow on the embedded engine', () => {
+  it('approve → shipping steps → export → import → report → wipe', async () => {
+    const p = await start();
+    const id = await toImport(p);
+    const importTask = await agentDoes(p, 'cloud', 'node-1', (ids) =>
+      ids.map((itemId) => ({
+        itemId,
+        ok: true,
+        bytes: 100,
+        state: itemId === 'item-1' ? 'powered-on' : 'onboarded',
+      })),
+    );
+    expect(importTask.kind).toBe('import');
+    await phaseIs(p, id, 'completed');
+    const t = await p.service.get(id);
+    expect(t.items.map((i) => i.result.state)).toEqual(['powered-on', 'onboarded']);
+    expect(t.shipping).toEqual({ carrier: 'DHL', tracking: 'JD0001' });
+    const log = await readFile(join(dir!, 'events.log'), 'utf8');
+    expect(log).toContain('"event":"report"');
+    await p.service.event(id, 'wiped', 'bob');
+    await until(async () => p.runner && (await p.service.get(id)).phase === 'wiped', 'wiped');
+    await p.runner.settled(id);
+    expect(t.history.map((h) => h.phase)).toEqual([
+      'requested',
+      'approved',
+      'appliance-sent',
+      'appliance-connected',
+      'exporting',
+      'exported',
+      'shipped',
+      'received',
+      'importing',
+      'onboarding',
+      'completed',
+    ]);
+  });
+
+  it('reject ends the workflow; self-approval and a second decision are refused', async () => {
+    const p = await start({ approvers: ['alice', 'bob', 'carol'] });
+    const t = await p.service.request(request());
+    await expect(p.service.approve(t.id, 'alice')).rejects.toThrow('four eyes');
+    await p.service.reject(t.id, 'carol', 'no capacity in December');
+    await expect(p.service.approve(t.id, 'bob')).rejects.toThrow('already rejected by carol');
+    await p.runner.settled(t.id);
+    expect((await p.service.get(t.id)).phase).toBe('rejected');
+  });
+
+  it('approval timeout expires the transfer', async () => {
+    const p = await start({ timeoutOverridesMs: { AwaitApproval: 50 } });
+    const t = await p.service.request(request());
+    await phaseIs(p, t.id, 'expired');
+  });
+
+  it('export failure of one item, then "retry failed items" exports only that item', async () => {
+    const p = await start();
+    const id = await toExport(p);
+    await agentDoes(p, 'acme', 'agent-a', (ids) =>
+      ids.map((itemId) =>
+        itemId === 'item-2'
+          ? { itemId, ok: false, reason: 'VM is powered on; power it off', code: 'POWERED_ON' }
+          : { itemId, ok: true, bytes: 100 },
+      ),
+    );
+    await phaseIs(p, id, 'exported');
+    expect((await p.service.get(id)).items[1]!.result).toMatchObject({
+      state: 'failed',
+      reason: 'VM is powered on; power it off',
+    });
+    await p.service.retry(id, 'alice');
+    const second = await agentDoes(p, 'acme', 'agent-a', allOk());
+    expect(second.itemIds).toEqual(['item-2']);
+    await until(
+      async () => (await p.service.get(id)).items.every((i) => i.result.state === 'exported'),
+      'both exported',
+    );
+    await p.service.event(id, 'shipped', 'alice', { carrier: 'UPS', tracking: '1Z' });
+    await phaseIs(p, id, 'shipped');
+  });
+
+  it('partial success at import ends completed-with-errors; retry imports only the failed item', async () => {
+    const p = await start();
+    const id = await toImport(p);
+    await agentDoes(p, 'cloud', 'node-1', (ids) =>
+      ids.map((itemId) =>
+        itemId === 'item-2'
+          ? { itemId, ok: false, reason: 'catalog full' }
+          : { itemId, ok: true, state: 'powered-on' as const },
+      ),
+    );
+    await phaseIs(p, id, 'completed-with-errors');
+    await p.service.retry(id, 'alice');
+    const again = await agentDoes(p, 'cloud', 'node-1', allOk('onboarded'));
+    expect(again.itemIds).toEqual(['item-2']);
+    await phaseIs(p, id, 'completed');
+  });
+
+  it.each([
+    ['approval', async (_p: ControlPlane, _id: string) => {}],
+    [
+      'appliance sent',
+      async (p: ControlPlane, id: string) => {
+        await p.service.approve(id, 'bob');
+      },
+    ],
+    [
+      'appliance connected',
+      async (p: ControlPlane, id: string) => {
+        await p.service.approve(id, 'bob');
+        await p.service.event(id, 'appliance-sent', 'bob');
+      },
+    ],
+    [
+      'export',
+      async (p: ControlPlane, id: string) => {
+        await p.service.approve(id, 'bob');
+        await p.service.event(id, 'appliance-sent', 'bob');
+        await p.service.event(id, 'appliance-connected', 'alice');
+        await until(async () => (await p.service.openTasks('acme'))[0], 'export task');
+      },
+    ],
+    [
+      'shipping',
+      async (p: ControlPlane, id: string) => {
+        await p.service.approve(id, 'bob');
+        await p.service.event(id, 'appliance-sent', 'bob');
+        await p.service.event(id, 'appliance-connected', 'alice');
+        await agentDoes(p, 'acme', 'a', allOk());
+        await phaseIs(p, id, 'exported');
+      },
+    ],
+  ])('cancel while waiting for %s ends the workflow cancelled', async (_name, reach) => {
+    const p = await start();
+    const t = await p.service.request(request());
+    await reach(p, t.id);
+    await p.service.cancel(t.id, 'alice', 'moving by network after all');
+    await p.runner.settled(t.id);
+    const after = await p.service.get(t.id);
+    expect(after.phase).toBe('cancelled');
+    expect(after.history.at(-1)).toMatchObject({ phase: 'cancelled', actor: 'alice' });
+  });
+
+  it('a dead agent: the heartbeat timeout puts the task back, a second claim completes it', async () => {
+    const p = await start({ heartbeatSeconds: 1, heartbeatOverridesMs: { Export: 1000 } });
+    const id = await toExport(p);
+    const task = await until(async () => (await p.service.openTasks('acme'))[0], 'export task');
+    await p.service.claimTask(task.id, 'acme', 'agent-dead');
+    expect(await p.service.openTasks('acme')).toEqual([]);
+    // agent-dead never heartbeats: after its heartbeat timeout the task is open again.
+    const reopened = await until(
+      async () => (await p.service.openTasks('acme'))[0],
+      'the task back in the queue',
+      5000,
+    );
+    expect(reopened.id).toBe(task.id);
+    await p.service.claimTask(task.id, 'acme', 'agent-b');
+    await expect(p.service.taskComplete(task.id, 'agent-dead', allOk()(task.itemIds))).rejects.toThrow();
+    await p.service.taskComplete(task.id, 'agent-b', allOk()(task.itemIds));
+    await phaseIs(p, id, 'exported');
+  });
+});
