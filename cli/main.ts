@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { OdtError } from '../core/index.ts';
+import { registerControl } from './commands/control.ts';
 import { registerDataPath } from './commands/data-path.ts';
 import { registerImport } from './commands/import.ts';
 import { withHint } from './hints.ts';
@@ -25,6 +26,7 @@ export function buildProgram(io: Io): Command {
   registerSandbox(program, io);
   registerDataPath(program, io);
   registerImport(program, io);
+  registerControl(program, io);
   return program;
 }
 

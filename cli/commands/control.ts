@@ -1,0 +1,179 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
+import { adminToken, startControlPlane } from '../../local/control-plane.ts';
+import type { Io } from '../main.ts';
+
+const defaultStateDir = './.odt';
+
+/** The admin CLI talks to `odt serve` over its localhost API, with the state folder's admin token. */
+async function call(stateDir: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  let serve: { url: string };
+  try {
+    serve = JSON.parse(await readFile(join(stateDir, 'serve.json'), 'utf8')) as { url: string };
+  } catch {
+    throw Object.assign(
+      new Error(`No control plane in ${stateDir}: start \`odt serve --state-dir ${stateDir}\` first.`),
+      { code: 'NOT_RUNNING' },
+    );
+  }
+  let res: Response;
+  try {
+    res = await fetch(`${serve.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${adminToken(stateDir)}`,
+        'content-type': 'application/json',
+        'x-odt-actor': process.env.USER ?? 'admin',
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (error) {
+    throw Object.assign(
+      new Error(`odt serve at ${serve.url} does not answer (${(error as Error).message}); is it running?`),
+      { code: 'NOT_RUNNING' },
+    );
+  }
+  const json = (await res.json()) as { error?: string; code?: string };
+  if (!res.ok)
+    throw Object.assign(new Error(json.error ?? `HTTP ${res.status}`), { code: json.code ?? 'FAILED' });
+  return json;
+}
+
+const summary = (t: Transfer): string =>
+  [
+    `${t.id}  ${t.phase}  site ${t.site} → ${t.providerSite}  requested by ${t.requester}${t.approver ? `, decided by ${t.approver}` : ''}`,
+    ...(t.shipping ? [`  shipped with ${t.shipping.carrier}, tracking ${t.shipping.tracking}`] : []),
+    ...t.items.map(
+      (i) =>
+        `  ${i.id}  ${i.kind.padEnd(8)} ${i.source.padEnd(28)} ${i.result.state}${i.result.reason ? ` — ${i.result.reason}` : ''}`,
+    ),
+  ].join('\n');
+
+export function registerControl(program: Command, io: Io): void {
+  program
+    .command('serve')
+    .description('the embedded control plane: workflow, store and API on this machine')
+    .option('--state-dir <dir>', 'state folder (SQLite, admin token, logs)', defaultStateDir)
+    .option('--port <n>', 'localhost port of the API (0: any free port)', (v) => Number.parseInt(v, 10), 8787)
+    .option('--approvers <ids>', 'comma-separated approvers (default: ODT_APPROVERS)')
+    .action(async (o: { stateDir: string; port: number; approvers?: string }) => {
+      const approvers = (o.approvers ?? process.env.ODT_APPROVERS ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (approvers.length === 0) {
+        throw new ValidationError('odt serve', [
+          { path: 'approvers', message: 'name at least one approver with --approvers or ODT_APPROVERS' },
+        ]);
+      }
+      const plane = await startControlPlane({ stateDir: o.stateDir, port: o.port, approvers });
+      io.out.write(
+        `odt serve: API ${plane.api.url}, state ${o.stateDir}, resumed ${plane.resumed} open transfer(s)\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await plane.close();
+      io.out.write('odt serve: stopped; open transfers resume at the next start\n');
+    });
+
+  const transfer = program
+    .command('transfer')
+    .description('admin commands over the same service layer as Slack');
+  const withState = (c: Command) =>
+    c.option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir);
+
+  withState(
+    transfer.command('request').description('request a transfer from a JSON file (docs/request-format.md)'),
+  )
+    .requiredOption('--file <request.json>', 'the request')
+    .action(async (o: { file: string; stateDir: string }) => {
+      let request: unknown;
+      try {
+        request = JSON.parse(await readFile(o.file, 'utf8'));
+      } catch (error) {
+        throw new ValidationError(o.file, [
+          { path: '', message: `not readable JSON: ${(error as Error).message}` },
+        ]);
+      }
+      const t = (await call(o.stateDir, 'POST', '/transfers', { request })) as Transfer;
+      io.out.write(`${t.id}\n`);
+    });
+  for (const verb of ['approve', 'retry'] as const) {
+    withState(
+      transfer
+        .command(`${verb} <id>`)
+        .description(verb === 'approve' ? 'approve a requested transfer' : 'retry the failed items'),
+    )
+      .option('--as <user>', 'who acts', process.env.USER ?? 'admin')
+      .action(async (id: string, o: { stateDir: string; as: string }) => {
+        io.out.write(
+          `${summary((await call(o.stateDir, 'POST', `/transfers/${id}/${verb}`, { actor: o.as })) as Transfer)}\n`,
+        );
+      });
+  }
+  withState(transfer.command('reject <id>').description('reject a requested transfer'))
+    .requiredOption('--reason <text>', 'why, in words the requester can act on')
+    .option('--as <user>', 'who acts', process.env.USER ?? 'admin')
+    .action(async (id: string, o: { stateDir: string; as: string; reason: string }) => {
+      io.out.write(
+        `${summary((await call(o.stateDir, 'POST', `/transfers/${id}/reject`, { actor: o.as, reason: o.reason })) as Transfer)}\n`,
+      );
+    });
+  withState(transfer.command('cancel <id>').description('cancel a transfer at any wait'))
+    .option('--reason <text>', 'why', 'cancelled')
+    .option('--as <user>', 'who acts', process.env.USER ?? 'admin')
+    .action(async (id: string, o: { stateDir: string; as: string; reason: string }) => {
+      io.out.write(
+        `${summary((await call(o.stateDir, 'POST', `/transfers/${id}/cancel`, { actor: o.as, reason: o.reason })) as Transfer)}\n`,
+      );
+    });
+  withState(
+    transfer
+      .command('event <id> <event>')
+      .description(`record a shipping step: ${shippingEvents.join(' | ')}`),
+  )
+    .option('--carrier <name>', 'carrier (shipped)')
+    .option('--tracking <number>', 'tracking number (shipped)')
+    .option('--as <user>', 'who acts', process.env.USER ?? 'admin')
+    .action(
+      async (
+        id: string,
+        event: string,
+        o: { stateDir: string; as: string; carrier?: string; tracking?: string },
+      ) => {
+        const t = (await call(o.stateDir, 'POST', `/transfers/${id}/event`, {
+          actor: o.as,
+          event,
+          ...(o.carrier ? { carrier: o.carrier } : {}),
+          ...(o.tracking ? { tracking: o.tracking } : {}),
+        })) as Transfer;
+        io.out.write(`${summary(t)}\n`);
+      },
+    );
+  withState(transfer.command('show <id>').description('one transfer with its items and custody log'))
+    .option('--json', 'as JSON')
+    .action(async (id: string, o: { stateDir: string; json?: boolean }) => {
+      const t = (await call(o.stateDir, 'GET', `/transfers/${id}`)) as Transfer;
+      if (o.json) io.out.write(`${JSON.stringify(t, null, 2)}\n`);
+      else
+        io.out.write(
+          `${summary(t)}\n${t.history.map((h) => `  ${h.at}  ${h.phase.padEnd(22)} ${h.actor}${h.note ? `  ${h.note}` : ''}`).join('\n')}\n`,
+        );
+    });
+  withState(transfer.command('list').description('all transfers'))
+    .option('--json', 'as JSON')
+    .action(async (o: { stateDir: string; json?: boolean }) => {
+      const list = (await call(o.stateDir, 'GET', '/transfers')) as Transfer[];
+      if (o.json) io.out.write(`${JSON.stringify(list, null, 2)}\n`);
+      else
+        for (const t of list)
+          io.out.write(
+            `${t.id}  ${t.phase.padEnd(22)} ${t.site} → ${t.providerSite}  ${t.items.length} item(s)  ${t.requester}\n`,
+          );
+    });
+}
