@@ -8,7 +8,7 @@ import { type ManifestFile, type ManifestItem, ovfManifestText } from '../packag
 import type { VimClient } from '../vsphere/client.ts';
 import type { InventoryItem } from '../vsphere/inventory.ts';
 import { type DeviceUrl, LeaseError, NfcLease } from '../vsphere/lease.ts';
-import { LengthCheck, nfcGet } from '../vsphere/nfc.ts';
+import { lengthCheck, nfcGet } from '../vsphere/nfc.ts';
 import type { Moref } from '../vsphere/wire/serialize.ts';
 import { VimFaultError } from '../vsphere/wire/soap-connection.ts';
 
@@ -155,7 +155,8 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
         });
         let bytes = 0;
         const record = await writeEncryptedFile({
-          source: checkedBody(body, length, device.url.pathname),
+          source: body,
+          checkSize: lengthCheck(length, device.url.pathname),
           root,
           path: `${itemId}/${name}.age`,
           name,
@@ -203,17 +204,6 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     await lease.abort();
     throw reason;
   }
-}
-
-/**
- * The response body behind a length check. `pipe` does not forward errors, so a connection the
- * server drops mid-body is forwarded by hand: the copy fails at once instead of waiting.
- */
-function checkedBody(body: Readable, length: number | undefined, what: string): Readable {
-  const check = new LengthCheck(length, what);
-  body.on('error', (err) => check.destroy(err));
-  body.on('aborted', () => check.destroy(new Error(`${what}: the server closed the connection mid-body`)));
-  return body.pipe(check);
 }
 
 /** `<name>-disk-<n>.vmdk` in device order, as ovftool names the disks of an export. */

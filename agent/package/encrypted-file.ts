@@ -3,7 +3,6 @@ import { open, rename, rm } from 'node:fs/promises';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createEncryptStream, releaseSealedBuffer } from './age/encrypt.ts';
-import { HashTap } from './hash-tap.ts';
 
 /** What the transfer manifest records of one file. */
 export interface FileRecord {
@@ -30,28 +29,38 @@ export interface WriteEncryptedOptions {
   readonly signal?: AbortSignal;
   /** Called with each plaintext chunk's length, for progress. */
   readonly onBytes?: (n: number) => void;
-  /** Encrypt on a worker thread, overlapping the hashing on this one (large files). */
+  /**
+   * Hash and encrypt on a worker thread (large files): this thread only gathers the input into
+   * batches and writes the output.
+   */
   readonly worker?: boolean;
+  /**
+   * Called once the source ended, with its size, before the last chunk is sealed: an error it
+   * returns fails the write (a download cut short), and no file is left.
+   */
+  readonly checkSize?: (size: number) => Error | undefined;
 }
 
 /**
- * Streams `source` through SHA-256 → age → SHA-256 into `<path>.partial`, flushes it to disk and
+ * Streams `source` through SHA-256 → age → SHA-256 (all on the worker, with `worker`) into `<path>.partial`, flushes it to disk and
  * renames it to `<path>`: a file under its final name is always complete. On failure the partial
  * file is removed.
  */
 export async function writeEncryptedFile(options: WriteEncryptedOptions): Promise<FileRecord> {
   const final = `${options.root}/${options.path}`;
   const partial = `${final}.partial`;
-  const plain = new HashTap(options.onBytes);
-  // The encrypted output is hashed by the encrypting stream itself (on its worker, with `worker`).
+  // Plaintext and encrypted output are hashed by the encrypting stream itself (on its worker, with
+  // `worker`): one stage between the source and the file.
   const cipher = createEncryptStream(options.recipients, {
     worker: options.worker === true,
     hashOutput: true,
+    hashInput: true,
+    ...(options.onBytes ? { onInput: options.onBytes } : {}),
+    ...(options.checkSize ? { checkInput: options.checkSize } : {}),
   });
   try {
     await pipeline(
       options.source,
-      plain,
       cipher,
       new FileSink(partial),
       ...(options.signal ? [{ signal: options.signal }] : []),
@@ -70,8 +79,8 @@ export async function writeEncryptedFile(options: WriteEncryptedOptions): Promis
   return {
     path: options.path,
     name: options.name,
-    size: plain.bytes,
-    sha256: plain.digest(),
+    size: cipher.plaintextBytes,
+    sha256: cipher.plaintextDigest(),
     encryptedSize: cipher.encryptedBytes,
     encryptedSha256: cipher.encryptedDigest(),
   };

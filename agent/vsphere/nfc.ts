@@ -1,7 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import { Transform, type TransformCallback } from 'node:stream';
 
 export class NfcTransferError extends Error {
   readonly code = 'NFC_TRANSFER';
@@ -22,14 +21,21 @@ export interface NfcGetOptions {
   readonly offset?: number;
 }
 
-/** Opens a device URL for reading; resolves with the response once the status is checked. */
+/** Bytes the response body buffers before the socket is paused: a few 64 KiB socket reads. */
+const bodyHighWaterMark = 1 << 20;
+
+/**
+ * Opens a device URL for reading; resolves with the response once the status is checked. A
+ * connection the server drops mid-body fails the body with an error (a pipeline stops at once).
+ */
 export function nfcGet(options: NfcGetOptions): Promise<{ body: IncomingMessage; length?: number }> {
   const lib = options.url.protocol === 'https:' ? https : http;
   const headers: http.OutgoingHttpHeaders = {};
   if (options.cookie) headers.Cookie = options.cookie;
   if (options.offset) headers.Range = `bytes=${options.offset}-`;
   return new Promise((resolve, reject) => {
-    const req = lib.get(options.url, { agent: options.agent, headers, signal: options.signal }, (res) => {
+    const get = { agent: options.agent, headers, signal: options.signal, highWaterMark: bodyHighWaterMark };
+    const req = lib.get(options.url, get, (res) => {
       const ok = options.offset ? res.statusCode === 206 : res.statusCode === 200;
       if (!ok) {
         res.resume();
@@ -40,6 +46,13 @@ export function nfcGet(options: NfcGetOptions): Promise<{ body: IncomingMessage;
         );
         return;
       }
+      res.on('aborted', () => {
+        if (!res.destroyed) {
+          res.destroy(
+            new NfcTransferError(`${options.url.pathname}: the server closed the connection mid-body`),
+          );
+        }
+      });
       const length = res.headers['content-length'];
       resolve({ body: res, ...(length === undefined ? {} : { length: Number(length) }) });
     });
@@ -50,31 +63,15 @@ export function nfcGet(options: NfcGetOptions): Promise<{ body: IncomingMessage;
 }
 
 /**
- * Fails the stream if it ends with fewer (or more) bytes than announced: a download cut short
- * must never be taken for a complete disk.
+ * A check for the end of a download (`writeEncryptedFile`'s `checkSize`): an error if it ended with
+ * fewer (or more) bytes than announced, as a download cut short must never be taken for a complete
+ * disk.
  */
-export class LengthCheck extends Transform {
-  private seen = 0;
-
-  constructor(
-    private readonly expected: number | undefined,
-    private readonly what: string,
-  ) {
-    super({ highWaterMark: 1 << 20 });
-  }
-
-  override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
-    this.seen += chunk.length;
-    done(null, chunk);
-  }
-
-  override _flush(done: TransformCallback): void {
-    if (this.expected !== undefined && this.seen !== this.expected) {
-      done(new NfcTransferError(`${this.what} ended after ${this.seen} of ${this.expected} bytes`));
-      return;
-    }
-    done();
-  }
+export function lengthCheck(expected: number | undefined, what: string): (seen: number) => Error | undefined {
+  return (seen) =>
+    expected === undefined || seen === expected
+      ? undefined
+      : new NfcTransferError(`${what} ended after ${seen} of ${expected} bytes`);
 }
 
 export interface NfcPutOptions {

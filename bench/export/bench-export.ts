@@ -2,16 +2,21 @@
 //
 //   npx tsx bench/export/bench-export.ts [--size-gib 2] [--rss-sizes 1,4] [--dir <folder>]
 //
+// The export runs as agents run it: from the esbuild bundle (`npm run build` → dist/odt.mjs, built
+// at the start), here as run-export.ts bundled the same way beside the age worker files, so peak RSS
+// is the export's own and not tsx's TypeScript loading (~100 MB).
+//
 // One VM with one disk of random data in the vSphere simulator. For the same device URL, into the
 // same folder, it times: `curl -o` (the user-space copy a transforming pipeline can hope to reach;
 // see shared notes on why not cp), the standard-tool pipeline doing our job
 // (`curl | tee >(sha256sum) | age -r`), and `odt export` (hash, age-encrypt, hash, write, fsync).
 // Then peak RSS of the export process for each of --rss-sizes. Prints ratios, not only MB/s.
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { build } from 'esbuild';
 import { VimClient } from '../../agent/vsphere/client.ts';
 import { NfcLease } from '../../agent/vsphere/lease.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
@@ -63,7 +68,32 @@ async function withSim<T>(sizeBytes: number, f: (sim: RunningSimulator) => Promi
   }
 }
 
+/**
+ * Builds dist/odt.mjs (`npm run build`), and bundles run-export.ts like it into `work`, with the age
+ * worker files beside it: the export process the benchmark times. Returns its path.
+ */
+async function bundleExport(work: string): Promise<string> {
+  await sh(process.execPath, [join(repo, 'scripts/build.mjs')]);
+  const out = join(work, 'bundle');
+  await mkdir(out, { recursive: true });
+  await build({
+    entryPoints: [join(repo, 'bench/export/run-export.ts')],
+    outfile: join(out, 'run-export.mjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    banner: {
+      js: "import { createRequire as __odtRequire } from 'node:module'; const require = __odtRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });
+  for (const f of ['payload-worker.mjs', 'payload-chunks.mjs']) await cp(join(repo, 'dist', f), join(out, f));
+  return join(out, 'run-export.mjs');
+}
+
 async function runExport(
+  entry: string,
   sim: RunningSimulator,
   work: string,
   nas: string,
@@ -75,9 +105,7 @@ async function runExport(
         const p = spawn(
           process.execPath,
           [
-            '--import',
-            'tsx',
-            join(repo, 'bench/export/run-export.ts'),
+            entry,
             'export',
             '--vcenter',
             sim.url,
@@ -118,6 +146,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(values.dir ?? tmpdir(), 'odt-bench-'));
   const nas = join(work, 'nas');
   await mkdir(nas, { recursive: true });
+  const entry = await bundleExport(work);
   const node = await sh(process.execPath, [
     join(repo, 'bin/odt.mjs'),
     'node',
@@ -169,7 +198,7 @@ async function main(): Promise<void> {
         );
         await rm(join(nas, 'tools.age'));
         await dropCaches();
-        ours.push(await runExport(sim, work, nas, recipient));
+        ours.push(await runExport(entry, sim, work, nas, recipient));
         await rm(nas, { recursive: true });
         await mkdir(nas);
       }
@@ -194,7 +223,7 @@ async function main(): Promise<void> {
     });
     for (const gib of (values['rss-sizes'] ?? '').split(',').filter(Boolean).map(Number)) {
       await withSim(gib * GiB, async (sim) => {
-        const r = await runExport(sim, work, nas, recipient);
+        const r = await runExport(entry, sim, work, nas, recipient);
         console.log(
           `odt export peak RSS, ${gib} GiB disk: ${(r.rss / 1e6).toFixed(0)} MB (${mbps(gib * GiB, r.ms).toFixed(0)} MB/s)`,
         );

@@ -8,6 +8,8 @@
 
 import { createHash, type Hash, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { AgeError } from './errors.ts';
 import {
   armorBegin,
@@ -75,6 +77,18 @@ export interface AgeEncryptOptions extends AgeStreamOptions {
    * `worker`, on the worker thread, beside the sealing. Default false.
    */
   readonly hashOutput?: boolean;
+  /**
+   * Count and SHA-256 the plaintext input, for `plaintextBytes` and `plaintextDigest()`: with
+   * `worker`, on the worker thread, each run hashed just before it is sealed. Default false.
+   */
+  readonly hashInput?: boolean;
+  /** Called with each input chunk's length as it is taken in, for progress. */
+  readonly onInput?: (bytes: number) => void;
+  /**
+   * Called once the input ended, with its length, before the final chunk is sealed: an error it
+   * returns fails the stream (say, a download shorter than announced).
+   */
+  readonly checkInput?: (bytes: number) => Error | undefined;
 }
 
 /**
@@ -113,6 +127,27 @@ export function encryptedSize(plaintextSize: number, recipients = 1): number {
 
 function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', fileKey, nonce, payloadInfo, 32));
+}
+
+/**
+ * Every socket read of a download is a fresh 64 KiB buffer: garbage once copied into a batch. V8
+ * collects it only after ~64 MB of such memory piled up (per thread: the worker has its own, see
+ * payload-worker.mjs), which was a third of the export's peak RSS. A young-generation collection
+ * every few batches (well under a millisecond: little is alive) keeps RSS low and flat. `gc` is
+ * exposed for contexts made from now on (process-wide; harmless) and taken from a throwaway one.
+ */
+const collectEvery = 8 << 20;
+let sinceCollect = 0;
+let collect: ((options: { type: 'minor' }) => void) | undefined;
+function collectYoung(bytes: number): void {
+  sinceCollect += bytes;
+  if (sinceCollect < collectEvery) return;
+  sinceCollect = 0;
+  if (collect === undefined) {
+    setFlagsFromString('--expose-gc');
+    collect = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+  }
+  collect({ type: 'minor' });
 }
 
 interface Run {
@@ -163,6 +198,7 @@ abstract class PayloadTransform extends Transform {
     callback: TransformCallback,
     hash?: OutputHash,
     owned?: Buffer,
+    inputHash?: number,
   ): void {
     if (!this.#worker) {
       try {
@@ -187,10 +223,11 @@ abstract class PayloadTransform extends Transform {
       let offset = 0;
       for (const part of parts) offset += part.copy(data, offset);
     }
+    collectYoung(data.length);
     const run: Run = { final };
     this.#runs.push(run);
     const into = op === 'seal' && owned !== undefined ? sealedPool.pop() : undefined;
-    runInWorker(op, key, counter, data, final, hash, owned !== undefined, into).then(
+    runInWorker(op, key, counter, data, final, hash, owned !== undefined, into, inputHash).then(
       (result) => {
         if (op === 'seal' && owned !== undefined && 'out' in result) sealedOwned.add(result.out.buffer);
         const input = 'input' in result ? result.input : undefined;
@@ -275,6 +312,13 @@ export class AgeEncryptStream extends PayloadTransform {
   #prefix: Buffer | undefined;
   #digest: string | undefined;
   #outBytes = 0;
+  /** The input's count and hash: here (inline), or on the worker under `#inHashId`. */
+  #inBytes = 0;
+  #inHash: Hash | undefined;
+  #inHashId: number | undefined;
+  #inDigest: string | undefined;
+  readonly #onInput: ((bytes: number) => void) | undefined;
+  readonly #checkInput: ((bytes: number) => Error | undefined) | undefined;
 
   constructor(recipients: readonly string[], options: AgeEncryptOptions = {}) {
     super(options);
@@ -295,6 +339,12 @@ export class AgeEncryptStream extends PayloadTransform {
     } else if (options.hashOutput === true) {
       this.#hash = createHash('sha256').update(header);
     }
+    if (options.hashInput === true) {
+      if (this.#batching) this.#inHashId = newOutputHashId();
+      else this.#inHash = createHash('sha256');
+    }
+    this.#onInput = options.onInput;
+    this.#checkInput = options.checkInput;
     this.#outBytes = header.length;
     this.push(header);
     fileKey.fill(0);
@@ -303,6 +353,17 @@ export class AgeEncryptStream extends PayloadTransform {
   /** Bytes of encrypted output so far (header included). */
   get encryptedBytes(): number {
     return this.#outBytes;
+  }
+
+  /** Bytes of plaintext taken in so far. */
+  get plaintextBytes(): number {
+    return this.#inBytes;
+  }
+
+  /** SHA-256 (hex) of the whole plaintext input, with `hashInput`, once the stream ended. */
+  plaintextDigest(): string {
+    if (this.#inDigest === undefined) throw new Error('The plaintext was not hashed, or has not ended.');
+    return this.#inDigest;
   }
 
   /** SHA-256 (hex) of the whole encrypted output, with `hashOutput`, once the stream ended. */
@@ -315,19 +376,25 @@ export class AgeEncryptStream extends PayloadTransform {
     if ('out' in result) {
       this.#outBytes += result.out.length;
       this.#hash?.update(result.out);
-      if (final) this.#digest = result.digest ?? this.#hash?.digest('hex');
+      if (final) {
+        this.#digest = result.digest ?? this.#hash?.digest('hex');
+        this.#inDigest = result.inputDigest ?? this.#inHash?.digest('hex');
+      }
       this.push(result.out);
     }
     if (final) {
       this.#key.fill(0);
       this.#hashId = undefined;
+      this.#inHashId = undefined;
     }
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     // A stream that stops early leaves its running hash on the worker: drop it.
     if (this.#hashId !== undefined && this.#prefix === undefined) forgetOutputHash(this.#hashId);
+    if (this.#inHashId !== undefined) forgetOutputHash(this.#inHashId);
     this.#hashId = undefined;
+    this.#inHashId = undefined;
     super._destroy(error, callback);
   }
 
@@ -340,6 +407,9 @@ export class AgeEncryptStream extends PayloadTransform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#inBytes += chunk.length;
+    this.#inHash?.update(chunk);
+    this.#onInput?.(chunk.length);
     if (this.#batching) {
       this.#gather(chunk, 0, callback);
       return;
@@ -409,6 +479,7 @@ export class AgeEncryptStream extends PayloadTransform {
           },
           this.#nextHash(),
           batch,
+          this.#inHashId,
         );
         return;
       }
@@ -425,6 +496,12 @@ export class AgeEncryptStream extends PayloadTransform {
       callback();
       return;
     }
+    const error = this.#checkInput?.(this.#inBytes);
+    if (error) {
+      this.markFailed();
+      callback(error);
+      return;
+    }
     if (this.#batching) {
       const batch = this.#batch ?? Buffer.allocUnsafeSlow(0);
       const filled = this.#batched;
@@ -439,6 +516,7 @@ export class AgeEncryptStream extends PayloadTransform {
         callback,
         this.#nextHash(),
         batch.subarray(0, filled),
+        this.#inHashId,
       );
       return;
     }

@@ -11,13 +11,14 @@ export type ChunkOp = 'seal' | 'open';
 
 /** What a run of chunks came to: the output, or (opening) why and where it failed. */
 export type ChunkResult =
-  | { readonly out: Buffer; readonly digest?: string; readonly input?: Buffer }
+  | { readonly out: Buffer; readonly digest?: string; readonly inputDigest?: string; readonly input?: Buffer }
   | { readonly failure: OpenFailure; readonly chunk: number };
 
 interface Reply {
   readonly id: number;
   readonly out?: Uint8Array;
   readonly digest?: string;
+  readonly inDigest?: string;
   readonly input?: Uint8Array;
   readonly failure?: OpenFailure;
   readonly chunk?: number;
@@ -53,6 +54,7 @@ class PayloadWorker {
     hash?: OutputHash,
     returnInput = false,
     into?: Buffer,
+    inputHash?: number,
   ): Promise<ChunkResult> {
     const id = this.#nextId++;
     const transfer = [data.buffer as ArrayBuffer];
@@ -61,7 +63,19 @@ class PayloadWorker {
       this.#pending.set(id, { resolve, reject });
       if (this.#pending.size === 1) this.#worker.ref();
       this.#worker.postMessage(
-        { id, op, key, counter, data, final, hash: hash?.id, hashPrefix: hash?.prefix, returnInput, into },
+        {
+          id,
+          op,
+          key,
+          counter,
+          data,
+          final,
+          hash: hash?.id,
+          hashPrefix: hash?.prefix,
+          inHash: inputHash,
+          returnInput,
+          into,
+        },
         transfer,
       );
     });
@@ -86,6 +100,7 @@ class PayloadWorker {
       pending.resolve({
         out: buffer,
         ...(reply.digest === undefined ? {} : { digest: reply.digest }),
+        ...(reply.inDigest === undefined ? {} : { inputDigest: reply.inDigest }),
         ...(input === undefined ? {} : { input }),
       });
     }
@@ -117,14 +132,16 @@ export function newOutputHashId(): number {
   return nextHashId++;
 }
 
-/** Drops a stream's running hash on the worker (the stream ended early). */
+/** Drops a stream's running hashes (output and input) on the worker (the stream ended early). */
 export function forgetOutputHash(id: number): void {
   shared?.forget(id);
 }
 
 /**
  * Runs one job on the shared worker. `data` is moved to the worker (transferred): it must be a
- * buffer of its own (`Buffer.allocUnsafeSlow`) that the caller no longer uses.
+ * buffer of its own (`Buffer.allocUnsafeSlow`) that the caller no longer uses. With `inputHash`
+ * (an id like OutputHash's, sealing only) the worker also hashes `data` before sealing it, into
+ * that stream's running plaintext SHA-256, whose digest comes with the final job's result.
  */
 export function runInWorker(
   op: ChunkOp,
@@ -135,7 +152,8 @@ export function runInWorker(
   hash?: OutputHash,
   returnInput = false,
   into?: Buffer,
+  inputHash?: number,
 ): Promise<ChunkResult> {
   shared ??= new PayloadWorker();
-  return shared.run(op, key, counter, data, final, hash, returnInput, into);
+  return shared.run(op, key, counter, data, final, hash, returnInput, into, inputHash);
 }
