@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { taskKinds } from '../core/ports/task-queue.ts';
+import type { TransferService } from '../core/service/transfer-service.ts';
+import { parseOrThrow } from '../core/validate.ts';
+import { lambdaService } from './runtime.ts';
+
+/** Agent work (`lambda:invoke.waitForTaskToken`, Payload {transferId, kind, taskToken}). */
+export const agentTaskEvent = z.object({
+  transferId: z.string().min(1),
+  kind: z.enum(taskKinds),
+  taskToken: z.string().min(1),
+});
+
+/** Queues the task for the right site's agents and keeps the token; returns nothing. */
+export const agentTaskHandler =
+  (service: () => TransferService) =>
+  async (event: unknown): Promise<void> => {
+    const e = parseOrThrow(agentTaskEvent, event, 'The agent task event');
+    await service().onAgentTask(e.transferId, e.kind, e.taskToken);
+  };
+
+export const handler = agentTaskHandler(lambdaService);

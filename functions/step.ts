@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import type { TransferService } from '../core/service/transfer-service.ts';
+import { parseOrThrow } from '../core/validate.ts';
+import { lambdaService } from './runtime.ts';
+
+/** The plain steps of the workflow (`Resource: ${StepFunctionArn}`, Parameters {transferId, action}). */
+export const stepEvent = z.object({
+  transferId: z.string().min(1),
+  action: z.string().min(1),
+});
+
+/**
+ * Returns the step's result (the definition stores it at `$.step`). Typed errors propagate: their
+ * `name` is the errorType that the definition's Retry/Catch match (e.g. ConflictError is retried).
+ */
+export const stepHandler =
+  (service: () => TransferService) =>
+  async (event: unknown): Promise<Record<string, unknown>> => {
+    const { transferId, action } = parseOrThrow(stepEvent, event, 'The step event');
+    return service().onStep(transferId, action);
+  };
+
+export const handler = stepHandler(lambdaService);

@@ -1,0 +1,236 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ArnFormat,
+  aws_cloudwatch as cloudwatch,
+  Duration,
+  aws_dynamodb as dynamodb,
+  aws_iam as iam,
+  aws_lambda as lambda,
+  aws_logs as logs,
+  aws_lambda_nodejs as nodejs,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  aws_stepfunctions as sfn,
+} from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { tableDefinition } from '../functions/store/dynamodb-store.ts';
+import { definitionPath, definitionPlaceholders, type Placeholder } from '../local/workflow-definition.ts';
+import { type WorkflowFunctionName, workflowFunctions } from './function-access.ts';
+
+const root = join(import.meta.dirname, '..');
+
+/** ESM bundles of CommonJS dependencies need a `require` (see docs: orchestration notes). */
+export const esmBanner =
+  "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+
+export interface SneakernetStackProps extends StackProps {
+  /** Who may approve (comma list for the functions' APPROVERS); context `approvers` in app.ts. */
+  readonly approvers?: readonly string[];
+  /** How long the functions' logs are kept (default one month). */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** HeartbeatSeconds of the definition's agent tasks: the functions tell agents the same value. */
+export function agentHeartbeatSeconds(definition: string): number {
+  const states = (JSON.parse(definition) as { States: Record<string, { HeartbeatSeconds?: number }> }).States;
+  const beats = new Set(
+    Object.values(states)
+      .map((s) => s.HeartbeatSeconds)
+      .filter((h): h is number => h !== undefined),
+  );
+  if (beats.size !== 1) {
+    throw new Error(`The workflow's agent tasks must share one HeartbeatSeconds; found ${[...beats]}.`);
+  }
+  return [...beats][0]!;
+}
+
+/**
+ * The AWS side of the workflow: the table, the three functions the state machine calls, and the
+ * state machine itself, built from infra/workflow/transfer.asl.json — the file `odt serve` runs —
+ * with Step Functions' DefinitionSubstitutions filling in the function ARNs. No copy of the
+ * workflow is written here.
+ */
+export class SneakernetStack extends Stack {
+  readonly table: dynamodb.Table;
+  readonly functions: Readonly<Record<WorkflowFunctionName, nodejs.NodejsFunction>>;
+  readonly stateMachine: sfn.StateMachine;
+  readonly failedAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: SneakernetStackProps = {}) {
+    super(scope, id, props);
+    const definition = readFileSync(definitionPath, 'utf8');
+
+    // ---- the store ----------------------------------------------------------------------------
+    const def = tableDefinition('unused');
+    const attr = (name: string): dynamodb.Attribute => {
+      const a = def.AttributeDefinitions?.find((d) => d.AttributeName === name);
+      if (!a) throw new Error(`tableDefinition has no attribute ${name}`);
+      const type = { S: dynamodb.AttributeType.STRING, N: dynamodb.AttributeType.NUMBER }[
+        a.AttributeType as 'S' | 'N'
+      ];
+      if (!type) throw new Error(`Unsupported key type ${a.AttributeType} of ${name}`);
+      return { name, type };
+    };
+    const keyOf = (schema: { AttributeName?: string; KeyType?: string }[] | undefined, kind: string) => {
+      const k = schema?.find((s) => s.KeyType === kind)?.AttributeName;
+      return k === undefined ? undefined : attr(k);
+    };
+    const partitionKey = keyOf(def.KeySchema, 'HASH');
+    if (!partitionKey) throw new Error('tableDefinition has no partition key');
+    const sortKey = keyOf(def.KeySchema, 'RANGE');
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey,
+      ...(sortKey ? { sortKey } : {}),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const indexNames: string[] = [];
+    for (const gsi of def.GlobalSecondaryIndexes ?? []) {
+      const pk = keyOf(gsi.KeySchema, 'HASH');
+      const sk = keyOf(gsi.KeySchema, 'RANGE');
+      if (!gsi.IndexName || !pk) throw new Error('tableDefinition has an index without name or key');
+      if (gsi.Projection?.ProjectionType !== 'ALL') throw new Error('only ALL projections are mapped');
+      this.table.addGlobalSecondaryIndex({
+        indexName: gsi.IndexName,
+        partitionKey: pk,
+        ...(sk ? { sortKey: sk } : {}),
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+      indexNames.push(gsi.IndexName);
+    }
+
+    // ---- the state machine's ARN, known before the state machine exists ---------------------------
+    // The functions need it (environment, IAM) and the state machine needs theirs (substitutions,
+    // invoke permission): a fixed name breaks the cycle.
+    const stateMachineName = `${this.stackName}-transfer`;
+    const stateMachineArn = this.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+
+    // ---- the functions --------------------------------------------------------------------------
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const environment = {
+      TABLE_NAME: this.table.tableName,
+      STATE_MACHINE_ARN: stateMachineArn,
+      APPROVERS: (props.approvers ?? []).join(','),
+      HEARTBEAT_SECONDS: String(agentHeartbeatSeconds(definition)),
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    const functions = {} as Record<WorkflowFunctionName, nodejs.NodejsFunction>;
+    for (const [name, access] of Object.entries(workflowFunctions) as [
+      WorkflowFunctionName,
+      (typeof workflowFunctions)[WorkflowFunctionName],
+    ][]) {
+      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
+        retention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      // An own role instead of AWSLambdaBasicExecutionRole (logs:* on every log group).
+      const role = new iam.Role(this, `${name}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `Sneakernet workflow function ${name}`,
+      });
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [logGroup.logGroupArn],
+        }),
+      );
+      if (access.table.length > 0)
+        role.addToPolicy(
+          new iam.PolicyStatement({ actions: [...access.table], resources: [this.table.tableArn] }),
+        );
+      if (access.index.length > 0)
+        role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: [...access.index],
+            resources: indexNames.map((n) => `${this.table.tableArn}/index/${n}`),
+          }),
+        );
+      if (access.states.length > 0)
+        role.addToPolicy(
+          new iam.PolicyStatement({ actions: [...access.states], resources: [stateMachineArn] }),
+        );
+      functions[name] = new nodejs.NodejsFunction(this, name, {
+        entry: join(root, access.entry),
+        handler: 'handler',
+        projectRoot: root,
+        depsLockFilePath: join(root, 'package-lock.json'),
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: 512,
+        timeout: Duration.seconds(30),
+        role,
+        logGroup,
+        loggingFormat: lambda.LoggingFormat.JSON,
+        environment,
+        description: `Sneakernet workflow: ${access.entry}`,
+        bundling: {
+          format: nodejs.OutputFormat.ESM,
+          target: 'node22',
+          mainFields: ['module', 'main'],
+          banner: esmBanner,
+          minify: true,
+          keepNames: true,
+          sourceMap: true,
+          // Ship the SDK version the tests ran against, not the runtime's.
+          bundleAwsSDK: true,
+        },
+      });
+    }
+    this.functions = functions;
+
+    // ---- the state machine, from the one definition file ---------------------------------------------
+    const arnOf: Record<Placeholder, string> = Object.fromEntries(
+      Object.values(workflowFunctions).map((f) => [
+        f.placeholder,
+        functions[nameOf(f.placeholder)].functionArn,
+      ]),
+    ) as Record<Placeholder, string>;
+    for (const p of definitionPlaceholders) {
+      if (!arnOf[p]) throw new Error(`No function for the definition placeholder \${${p}}`);
+    }
+    const role = new iam.Role(this, 'StateMachineRole', {
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
+      description: 'Sneakernet transfer workflow: invokes its three functions, nothing else',
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: Object.values(functions).map((f) => f.functionArn),
+      }),
+    );
+    this.stateMachine = new sfn.StateMachine(this, 'Transfer', {
+      stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromString(definition),
+      definitionSubstitutions: arnOf,
+      role,
+    });
+    // The role's policy must exist before the state machine is created (CloudFormation checks it).
+    this.stateMachine.node.addDependency(role);
+
+    this.failedAlarm = new cloudwatch.Alarm(this, 'TransfersFailed', {
+      alarmDescription: 'A Sneakernet transfer workflow execution failed (see its history).',
+      metric: this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+}
+
+function nameOf(placeholder: Placeholder): WorkflowFunctionName {
+  const found = (Object.keys(workflowFunctions) as WorkflowFunctionName[]).find(
+    (n) => workflowFunctions[n].placeholder === placeholder,
+  );
+  if (!found) throw new Error(`No function for the definition placeholder \${${placeholder}}`);
+  return found;
+}

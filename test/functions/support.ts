@@ -1,0 +1,133 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import type { TransferRequest } from '../../core/model/transfer.ts';
+import type { WorkflowEngine } from '../../core/ports/workflow.ts';
+import { tableDefinition } from '../../functions/store/dynamodb-store.ts';
+
+export const request = (): TransferRequest => ({
+  site: 'acme',
+  providerSite: 'cloud',
+  requester: 'alice',
+  items: [
+    { kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc', powerOn: true } },
+    { kind: 'template', source: 'tpl', target: { vdc: 'acme-vdc', placement: 'catalog', catalog: 'c' } },
+  ],
+});
+
+export interface Dynalite {
+  readonly endpoint: string;
+  readonly tableName: string;
+  /** A client of the server; `onCommand` sees each low-level command's name (e.g. GetItem). */
+  client(onCommand?: (name: string) => void): DynamoDBClient;
+  close(): Promise<void>;
+}
+
+/** A real DynamoDB-compatible server (dynalite, in memory) on a free loopback port, with the table. */
+export async function startDynalite(tableName = 'odt-functions'): Promise<Dynalite> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const clients: DynamoDBClient[] = [];
+  const client = (onCommand?: (name: string) => void) => {
+    const c = new DynamoDBClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+    if (onCommand)
+      c.middlewareStack.add(
+        (next, context) => (args) => {
+          onCommand(String(context.commandName).replace(/Command$/, ''));
+          return next(args);
+        },
+        { step: 'initialize', name: 'recordCommands' },
+      );
+    clients.push(c);
+    return c;
+  };
+  const admin = client();
+  await admin.send(new CreateTableCommand(tableDefinition(tableName)));
+  for (;;) {
+    const d = await admin.send(new DescribeTableCommand({ TableName: tableName }));
+    if (d.Table?.TableStatus === 'ACTIVE') break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    endpoint,
+    tableName,
+    client,
+    async close() {
+      for (const c of clients) c.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export type EngineCall =
+  | { op: 'start'; transferId: string }
+  | { op: 'success'; token: string; output: Record<string, unknown> }
+  | { op: 'failure'; token: string; error: string; cause: string }
+  | { op: 'heartbeat'; token: string };
+
+/** A WorkflowEngine that records what the service asks of it. */
+export class RecordingEngine implements WorkflowEngine {
+  readonly calls: EngineCall[] = [];
+  async start(transferId: string) {
+    this.calls.push({ op: 'start', transferId });
+  }
+  async sendTaskSuccess(token: string, output: Record<string, unknown>) {
+    this.calls.push({ op: 'success', token, output });
+  }
+  async sendTaskFailure(token: string, error: string, cause: string) {
+    this.calls.push({ op: 'failure', token, error, cause });
+  }
+  async sendTaskHeartbeat(token: string) {
+    this.calls.push({ op: 'heartbeat', token });
+  }
+}
+
+export interface SfnCall {
+  /** The operation, e.g. SendTaskSuccess (from X-Amz-Target). */
+  readonly op: string;
+  readonly body: Record<string, unknown>;
+}
+
+/**
+ * A stand-in for the Step Functions endpoint (JSON 1.0 protocol): records each call and answers
+ * with `respond` — an object for success, or `{ error: 'TaskTimedOut' }` for an error.
+ */
+export async function startFakeSfn(
+  respond: (call: SfnCall) => Record<string, unknown> | { error: string } = () => ({}),
+) {
+  const calls: SfnCall[] = [];
+  const read = async (req: IncomingMessage) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  };
+  const server = createServer(async (req, res) => {
+    const op = String(req.headers['x-amz-target'] ?? '').replace(/^AWSStepFunctions\./, '');
+    const call = { op, body: JSON.parse((await read(req)) || '{}') as Record<string, unknown> };
+    calls.push(call);
+    const answer = respond(call);
+    const isError = 'error' in answer && typeof answer.error === 'string';
+    res.writeHead(isError ? 400 : 200, { 'content-type': 'application/x-amz-json-1.0' });
+    res.end(
+      JSON.stringify(
+        isError ? { __type: `com.amazonaws.swf.base.model#${answer.error}`, message: 'fake' } : answer,
+      ),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
