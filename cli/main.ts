@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { OdtError } from '../core/index.ts';
+import { registerAgentRun } from './commands/agent-run.ts';
 import { registerControl } from './commands/control.ts';
 import { registerDataPath } from './commands/data-path.ts';
 import { registerImport } from './commands/import.ts';
@@ -27,6 +28,7 @@ export function buildProgram(io: Io): Command {
   registerDataPath(program, io);
   registerImport(program, io);
   registerControl(program, io);
+  registerAgentRun(program, io);
   return program;
 }
 

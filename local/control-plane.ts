@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, systemClock, TransferService, type WorkflowWait } from '../core/index.ts';
+import { type AgentApi, startAgentApi } from './agent-api/agent-api.ts';
 import { LogChat } from './chat-log.ts';
 import { type ControlApi, startControlApi } from './control-api.ts';
 import { DurableRunner } from './durable-runner.ts';
 import { SqliteRunnerStore } from './sqlite-runner-store.ts';
+import { SqliteAgentRegistry } from './store/agent-registry.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import { localArns, localDefinition } from './workflow-definition.ts';
 
@@ -13,6 +15,8 @@ export interface ControlPlaneOptions {
   /** Where the SQLite file, the admin token and the logs live. Default `./.odt`. */
   readonly stateDir: string;
   readonly port?: number;
+  /** Port of the agent API (default: any free port; written to serve.json as `agentUrl`). */
+  readonly agentPort?: number;
   /** Who may approve; from `--approvers` or `ODT_APPROVERS`. */
   readonly approvers: readonly string[];
   readonly clock?: Clock;
@@ -27,6 +31,8 @@ export interface ControlPlane {
   readonly service: TransferService;
   readonly runner: DurableRunner;
   readonly api: ControlApi;
+  readonly agentApi: AgentApi;
+  readonly registry: SqliteAgentRegistry;
   readonly resumed: number;
   close(): Promise<void>;
 }
@@ -88,16 +94,28 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     adminToken: adminToken(options.stateDir),
     ...(options.port !== undefined ? { port: options.port } : {}),
   });
+  const registry = new SqliteAgentRegistry(stores.db);
+  const agentApi = await startAgentApi({
+    service,
+    tasks: stores.tasks,
+    registry,
+    adminToken: adminToken(options.stateDir),
+    clock,
+    ...(options.agentPort !== undefined ? { port: options.agentPort } : {}),
+  });
   writeFileSync(
     join(options.stateDir, 'serve.json'),
-    `${JSON.stringify({ url: api.url, pid: process.pid })}\n`,
+    `${JSON.stringify({ url: api.url, agentUrl: agentApi.url, pid: process.pid })}\n`,
   );
   return {
     service,
     runner,
     api,
+    agentApi,
+    registry,
     resumed,
     async close() {
+      await agentApi.close();
       await api.close();
       await runner.stop();
       stores.close();

@@ -1,0 +1,180 @@
+import { readFile } from 'node:fs/promises';
+import type { ItemTarget } from '../../core/model/transfer.ts';
+import type { ItemOutcome } from '../../core/ports/task-queue.ts';
+import { exportTransfer } from '../export/export-transfer.ts';
+import { loadAgentIdentity } from '../identity/agent-identity.ts';
+import { importTransfer } from '../import/import-transfer.ts';
+import { parseIdentityFile } from '../package/age/keys.ts';
+import { VcdClient } from '../vcd/client.ts';
+import { VimClient } from '../vsphere/client.ts';
+import { readInventory } from '../vsphere/inventory.ts';
+import type { PlacementInput } from '../vsphere/placement.ts';
+import type { TlsTrust } from '../vsphere/wire/tls.ts';
+import type { AgentRole, RoleWork } from './run-agent.ts';
+
+/** vCenter (or vCloud Director) access: credentials stay on the agent's machine. */
+export interface Endpoint {
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  readonly trust: TlsTrust;
+}
+
+export interface ExportRoleOptions {
+  readonly vcenter: Endpoint;
+  readonly nas: string;
+  /** The ODT node's age recipient. */
+  readonly recipient: string;
+  /** The agent directory (its key signs the transfer manifest). */
+  readonly dir: string;
+  readonly parallel?: number;
+}
+
+const reasonOf = (e: Error): Pick<ItemOutcome, 'reason' | 'code'> => {
+  const code = (e as { code?: unknown }).code;
+  return { reason: e.message.slice(0, 2000), ...(typeof code === 'string' ? { code } : {}) };
+};
+
+/** Customer site: export the task's items into the encrypted, signed package on the NAS. */
+export function exportRole(options: ExportRoleOptions): AgentRole {
+  const connect = () =>
+    VimClient.connect({
+      url: options.vcenter.url,
+      username: options.vcenter.username,
+      password: options.vcenter.password,
+      trust: options.vcenter.trust,
+    });
+  return {
+    name: 'export',
+    async run({ task, transfer, signal, onProgress }: RoleWork): Promise<ItemOutcome[]> {
+      const agent = await loadAgentIdentity(options.dir);
+      const client = await connect();
+      try {
+        // All items in the transfer's order, so the package's item ids are the transfer's; items
+        // already complete on the NAS are kept as they are (a retry re-sends nothing complete).
+        const result = await exportTransfer({
+          client,
+          nas: options.nas,
+          transferId: transfer.id,
+          items: transfer.items.map((i) => i.source),
+          recipient: options.recipient,
+          agent,
+          ...(options.parallel ? { parallel: options.parallel } : {}),
+          signal,
+          onProgress,
+        });
+        return task.itemIds.map((itemId): ItemOutcome => {
+          const failure = result.failures.find((f) => f.itemId === itemId);
+          if (failure) return { itemId, ok: false, ...reasonOf(failure.error) };
+          const item = result.items.find((i) => i.id === itemId);
+          if (!item) return { itemId, ok: false, reason: 'not exported (the export stopped before it)' };
+          return { itemId, ok: true, bytes: item.files.reduce((n, f) => n + f.size, 0) };
+        });
+      } finally {
+        await client.logout().catch(() => {});
+      }
+    },
+    async inventory() {
+      const client = await connect();
+      try {
+        return (await readInventory(client)).map(({ ref, ...rest }) => ({ ...rest, moref: ref.value }));
+      } finally {
+        await client.logout().catch(() => {});
+      }
+    },
+  };
+}
+
+export interface ImportRoleOptions {
+  readonly vcenter: Endpoint;
+  readonly nas: string;
+  /** The ODT node's age identity file. */
+  readonly identityFile: string;
+  /** The node's state folder (import journal). */
+  readonly stateDir: string;
+  readonly placement?: PlacementInput;
+  /** vCloud Director: with it, each imported item is onboarded as its target in the request says. */
+  readonly vcd?: Endpoint & {
+    /** Org VDC network for items whose target names none. */
+    readonly defaultNetwork?: string;
+  };
+  readonly parallel?: number;
+}
+
+/** Provider site (ODT node): verify, decrypt, import into vCenter, onboard into vCloud Director. */
+export function importRole(options: ImportRoleOptions): AgentRole {
+  return {
+    name: 'import',
+    async run({ task, transfer, signal, onProgress }: RoleWork): Promise<ItemOutcome[]> {
+      if (!transfer.exportAgent) {
+        throw Object.assign(
+          new Error(
+            `no enrolled, unrevoked export agent of site '${transfer.site}' completed the export of ${transfer.id}; the package's signer cannot be pinned`,
+          ),
+          { code: 'SIGNER_UNKNOWN' },
+        );
+      }
+      const identities = parseIdentityFile(await readFile(options.identityFile, 'utf8'));
+      const client = await VimClient.connect({
+        url: options.vcenter.url,
+        username: options.vcenter.username,
+        password: options.vcenter.password,
+        trust: options.vcenter.trust,
+      });
+      const vcd = options.vcd
+        ? await VcdClient.connect({
+            url: options.vcd.url,
+            username: options.vcd.username,
+            password: options.vcd.password,
+            trust: options.vcd.trust,
+          })
+        : undefined;
+      try {
+        const targetOf = (itemId: string): ItemTarget => {
+          const item = transfer.items.find((i) => i.id === itemId);
+          if (!item) throw new Error(`item ${itemId} is not in transfer ${transfer.id}`);
+          const network = item.target.network ?? options.vcd?.defaultNetwork;
+          return { ...item.target, ...(network ? { network } : {}) };
+        };
+        const results = await importTransfer({
+          client,
+          nas: options.nas,
+          transferId: transfer.id,
+          identities,
+          agentCertPem: transfer.exportAgent.certPem,
+          stateDir: options.stateDir,
+          ...(options.placement ? { placement: options.placement } : {}),
+          ...(options.parallel ? { parallel: options.parallel } : {}),
+          signal,
+          onProgress,
+          ...(vcd ? { vcd: { client: vcd, target: (item) => targetOf(item.id) } } : {}),
+        });
+        return task.itemIds.map((itemId): ItemOutcome => {
+          const r = results.find((x) => x.item.id === itemId);
+          if (!r)
+            return {
+              itemId,
+              ok: false,
+              reason: 'not imported (missing from the package, or stopped before it)',
+            };
+          const bytes = r.item.files.reduce((n, f) => n + f.size, 0);
+          if (!r.ok) {
+            const e = r.error ?? new Error('failed');
+            return {
+              itemId,
+              ok: false,
+              bytes,
+              ...reasonOf(e),
+              reason: `${r.failedAt ?? 'import'}: ${e.message}`,
+            };
+          }
+          const state = r.onboarded ? (r.onboarded.poweredOn ? 'powered-on' : 'onboarded') : 'imported';
+          return { itemId, ok: true, bytes, state };
+        });
+      } finally {
+        await client.logout().catch(() => {});
+        await vcd?.logout().catch(() => {});
+      }
+    },
+  };
+}

@@ -1,0 +1,362 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AgentTransferView } from '../../core/ports/agents.ts';
+import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
+import { initAgentIdentity } from '../identity/agent-identity.ts';
+import { startKeepAlive } from '../keep-alive.ts';
+import { AgentApiClient, AgentApiError } from './api-client.ts';
+
+/**
+ * `odt agent run`: enroll once, then poll the agent API for the site's tasks, claim one, keep the
+ * claim alive with heartbeats (progress per item) while the role does the work, and report per-item
+ * outcomes.
+ *
+ * Restarts: the task being worked on is noted in `<dir>/task.json`. After a crash or `kill -9` the
+ * agent first claims that task again (a claim by the same holder succeeds) and resumes it; the
+ * export and import code keep what is complete. SIGTERM aborts the work and **releases** the task
+ * (it is open again at once, for this agent after its restart or another agent of the site); the
+ * task is never lost: if the release itself fails, the hold lapses after `heartbeatSeconds`.
+ */
+
+/** What a role does with one claimed task. */
+export interface RoleWork {
+  readonly task: TaskRecord;
+  readonly transfer: AgentTransferView;
+  readonly signal: AbortSignal;
+  readonly onProgress: (p: { item: string; file: string; bytes: number; total?: number }) => void;
+  readonly log: (line: string) => void;
+}
+
+export interface AgentRole {
+  readonly name: 'export' | 'import';
+  /** Per-item outcomes for the task's items; throws for a failure of the whole task. */
+  run(work: RoleWork): Promise<ItemOutcome[]>;
+  /** The site's inventory (export role), reported on start and on a schedule. */
+  inventory?(signal: AbortSignal): Promise<readonly unknown[]>;
+}
+
+export interface RunAgentOptions {
+  readonly server: string;
+  readonly dir: string;
+  readonly role: AgentRole;
+  /** One-time enrollment code; needed on the first start only. */
+  readonly code?: string;
+  /** Expected site: refuse to run if the enrollment says otherwise. */
+  readonly site?: string;
+  readonly name?: string;
+  /** Stops the agent (SIGTERM). */
+  readonly signal: AbortSignal;
+  /** Poll backoff bounds, in ms (default 1 s … 60 s). */
+  readonly pollMinMs?: number;
+  readonly pollMaxMs?: number;
+  /** How often the inventory is reported (default 15 min; 0: only at start). */
+  readonly inventoryEveryMs?: number;
+  /** Stop after this many finished tasks (tests). */
+  readonly maxTasks?: number;
+  readonly log?: (line: string) => void;
+}
+
+interface AgentState {
+  readonly agentId: string;
+  readonly site: string;
+  readonly server: string;
+}
+
+const stateFile = 'agent.json';
+const taskFile = 'task.json';
+
+/** Exponential backoff with full jitter, bounded. */
+export class Backoff {
+  private attempt = 0;
+  constructor(
+    private readonly minMs: number,
+    private readonly maxMs: number,
+    private readonly random: () => number = Math.random,
+  ) {}
+  reset(): void {
+    this.attempt = 0;
+  }
+  next(): number {
+    const ceiling = Math.min(this.maxMs, this.minMs * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    return Math.round(this.minMs / 2 + this.random() * (ceiling - this.minMs / 2));
+  }
+}
+
+export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+async function readJsonFile<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function writeJsonFile(path: string, value: unknown): Promise<void> {
+  await writeFile(`${path}.partial`, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  await rename(`${path}.partial`, path);
+}
+
+const isFatal = (e: unknown): boolean => e instanceof AgentApiError && e.status === 401;
+
+/** Enrolls if needed; returns the client and the agent's site. */
+export async function enrolledClient(
+  options: Pick<RunAgentOptions, 'server' | 'dir' | 'code' | 'site' | 'name' | 'log'>,
+): Promise<{ client: AgentApiClient; state: AgentState }> {
+  const log = options.log ?? (() => {});
+  await mkdir(options.dir, { recursive: true, mode: 0o700 });
+  const { identity, created } = await initAgentIdentity(options.dir, {
+    commonName: options.name ?? 'sneakernet-agent',
+  });
+  if (created) log(`created agent key and certificate in ${options.dir} (SHA-256 ${identity.certSha256})`);
+  let state = await readJsonFile<AgentState>(join(options.dir, stateFile));
+  if (!state) {
+    if (!options.code) {
+      throw Object.assign(
+        new Error(
+          `agent in ${options.dir} is not enrolled; pass --code with a code from \`odt agent enroll --site <site>\``,
+        ),
+        { code: 'NOT_ENROLLED' },
+      );
+    }
+    const client = new AgentApiClient({ server: options.server, keyPem: identity.keyPem });
+    const r = await client.enroll(options.code, identity.certPem, options.name ?? identity.commonName);
+    state = { agentId: r.agentId, site: r.site, server: options.server };
+    await writeJsonFile(join(options.dir, stateFile), state);
+    log(`enrolled as agent ${r.agentId} of site ${r.site}`);
+  }
+  if (options.site && options.site !== state.site) {
+    throw Object.assign(
+      new Error(`agent ${state.agentId} is enrolled for site '${state.site}', not '${options.site}'`),
+      { code: 'WRONG_SITE' },
+    );
+  }
+  return {
+    client: new AgentApiClient({ server: options.server, keyPem: identity.keyPem, agentId: state.agentId }),
+    state,
+  };
+}
+
+/** Runs until `signal` aborts (or `maxTasks` are done). Throws when the agent is revoked (401). */
+export async function runAgent(options: RunAgentOptions): Promise<{ tasks: number }> {
+  const log = options.log ?? (() => {});
+  const { client, state } = await enrolledClient(options);
+  const me = await client.me();
+  log(`agent ${me.id} (${options.role.name}) serving site ${me.site} at ${options.server}`);
+  const stop = options.signal;
+  const inventory = startInventory(options, client, log);
+  const backoff = new Backoff(options.pollMinMs ?? 1000, options.pollMaxMs ?? 60_000);
+  let done = 0;
+  try {
+    while (!stop.aborted && (options.maxTasks === undefined || done < options.maxTasks)) {
+      let task: TaskRecord | undefined;
+      try {
+        task = await nextTask(client, options.dir, log);
+      } catch (error) {
+        if (isFatal(error)) throw error;
+        log(`polling failed: ${(error as Error).message}; retrying`);
+      }
+      if (!task) {
+        await sleep(backoff.next(), stop);
+        continue;
+      }
+      backoff.reset();
+      await writeJsonFile(join(options.dir, taskFile), { taskId: task.id, transferId: task.transferId });
+      const ended = await work(client, options, task, log);
+      if (ended !== 'stopped') await rm(join(options.dir, taskFile), { force: true });
+      if (ended === 'completed' || ended === 'failed') done++;
+      if (ended === 'revoked')
+        throw new AgentApiError(401, 'UNAUTHORIZED', `agent ${state.agentId} was revoked`);
+    }
+  } finally {
+    await inventory.stop();
+  }
+  return { tasks: done };
+}
+
+/** The task this agent held before a restart, claimed again; else the first open task it wins. */
+async function nextTask(
+  client: AgentApiClient,
+  dir: string,
+  log: (l: string) => void,
+): Promise<TaskRecord | undefined> {
+  const held = await readJsonFile<{ taskId: string }>(join(dir, taskFile));
+  if (held) {
+    try {
+      const task = await client.claim(held.taskId);
+      log(`resuming task ${task.id} (attempt ${task.attempts})`);
+      return task;
+    } catch (error) {
+      if (!(error instanceof AgentApiError) || isFatal(error)) throw error;
+      log(`task ${held.taskId} is no longer ours (${error.message}); looking for other work`);
+      await rm(join(dir, taskFile), { force: true });
+    }
+  }
+  for (const t of await client.listTasks()) {
+    try {
+      const task = await client.claim(t.id);
+      log(`claimed task ${task.id} (${task.kind} of ${task.transferId}, ${task.itemIds.length} item(s))`);
+      return task;
+    } catch (error) {
+      if (!(error instanceof AgentApiError) || isFatal(error)) throw error;
+      // Another agent of the site won it: try the next one.
+    }
+  }
+  return undefined;
+}
+
+/** `stopped`: still held (reclaimed after a restart); `released`: open again for any agent of the site. */
+type Ended = 'completed' | 'failed' | 'lost' | 'stopped' | 'released' | 'revoked';
+
+async function work(
+  client: AgentApiClient,
+  options: RunAgentOptions,
+  task: TaskRecord,
+  log: (l: string) => void,
+): Promise<Ended> {
+  const controller = new AbortController();
+  const onStop = () => controller.abort(new Error('the agent is stopping (SIGTERM)'));
+  options.signal.addEventListener('abort', onStop, { once: true });
+  if (options.signal.aborted) onStop();
+  const files = new Map<string, Map<string, { bytes: number; total?: number }>>();
+  const started = Date.now();
+  const progress = (): TaskProgress[] => {
+    const elapsed = Math.max(0.001, (Date.now() - started) / 1000);
+    return [...files.entries()].map(([itemId, byFile]) => {
+      let bytesDone = 0;
+      let bytesTotal = 0;
+      let known = true;
+      for (const f of byFile.values()) {
+        bytesDone += f.bytes;
+        if (f.total === undefined) known = false;
+        else bytesTotal += f.total;
+      }
+      return {
+        itemId,
+        bytesDone,
+        ...(known ? { bytesTotal } : {}),
+        bytesPerSecond: Math.round(bytesDone / elapsed),
+      };
+    });
+  };
+  let lostReason: string | undefined;
+  const keepAlive = startKeepAlive({
+    intervalMs: Math.max(200, (task.heartbeatSeconds * 1000) / 3),
+    controller,
+    maxFailures: 2,
+    beat: async (signal) => {
+      try {
+        await client.heartbeat(task.id, progress(), signal);
+      } catch (error) {
+        // Cancelled, finished, taken over or revoked: stop at once, not after more beats.
+        if (error instanceof AgentApiError && [401, 403, 404, 409].includes(error.status)) {
+          lostReason = error.message;
+          controller.abort(error);
+        }
+        throw error;
+      }
+    },
+  });
+  const stopped = () => options.signal.aborted;
+  try {
+    const transfer = await client.transfer(task.transferId);
+    const outcomes = await options.role.run({
+      task,
+      transfer,
+      signal: controller.signal,
+      log,
+      onProgress: (p) => {
+        const byFile = files.get(p.item) ?? new Map<string, { bytes: number; total?: number }>();
+        files.set(p.item, byFile);
+        byFile.set(p.file, { bytes: p.bytes, ...(p.total !== undefined ? { total: p.total } : {}) });
+      },
+    });
+    await keepAlive.stop();
+    if (controller.signal.aborted) return await aborted();
+    await client.complete(task.id, outcomes);
+    const ok = outcomes.filter((o) => o.ok).length;
+    log(`task ${task.id} completed: ${ok} of ${outcomes.length} item(s) ok`);
+    return 'completed';
+  } catch (error) {
+    await keepAlive.stop();
+    if (controller.signal.aborted) return await aborted();
+    if (isFatal(error)) return 'revoked';
+    const code = (error as { code?: unknown }).code;
+    const message = (error as Error).message ?? String(error);
+    log(`task ${task.id} failed: ${message}`);
+    try {
+      await client.fail(task.id, typeof code === 'string' ? code : 'AGENT_FAILED', message.slice(0, 4000));
+    } catch (failError) {
+      log(
+        `could not report the failure (${(failError as Error).message}); the hold lapses and it is retried`,
+      );
+      return 'lost';
+    }
+    return 'failed';
+  } finally {
+    options.signal.removeEventListener('abort', onStop);
+  }
+
+  async function aborted(): Promise<Ended> {
+    if (stopped()) {
+      try {
+        await client.release(task.id);
+        log(`stopped: task ${task.id} released; it resumes where it was at the next claim`);
+        return 'released';
+      } catch (error) {
+        log(
+          `stopped: could not release task ${task.id} (${(error as Error).message}); it is reclaimed on restart`,
+        );
+        return 'stopped';
+      }
+    }
+    log(`task ${task.id} is no longer ours (${lostReason ?? 'heartbeat failed'}); work aborted`);
+    return lostReason && /revoked/.test(lostReason) ? 'revoked' : 'lost';
+  }
+}
+
+function startInventory(
+  options: RunAgentOptions,
+  client: AgentApiClient,
+  log: (l: string) => void,
+): { stop(): Promise<void> } {
+  const role = options.role;
+  if (!role.inventory) return { stop: async () => {} };
+  const controller = new AbortController();
+  const every = options.inventoryEveryMs ?? 15 * 60_000;
+  const report = async () => {
+    try {
+      const items = await role.inventory!(controller.signal);
+      await client.reportInventory(items);
+      log(`reported the site's inventory (${items.length} items)`);
+    } catch (error) {
+      log(`inventory report failed: ${(error as Error).message}`);
+    }
+  };
+  let running = report();
+  const timer =
+    every > 0
+      ? setInterval(() => {
+          running = running.then(report);
+        }, every)
+      : undefined;
+  return {
+    async stop() {
+      if (timer) clearInterval(timer);
+      controller.abort();
+      await running;
+    },
+  };
+}

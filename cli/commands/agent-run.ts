@@ -1,0 +1,270 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Command, Option } from 'commander';
+import { parseRecipient } from '../../agent/package/age/keys.ts';
+import { type Endpoint, exportRole, importRole } from '../../agent/runtime/roles.ts';
+import { type AgentRole, runAgent } from '../../agent/runtime/run-agent.ts';
+import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
+import { ValidationError } from '../../core/errors.ts';
+import { parseDuration } from '../../core/ports/agents.ts';
+import { SqliteAgentRegistry } from '../../local/store/agent-registry.ts';
+import { SqliteStore } from '../../local/store/sqlite-store.ts';
+import { readEnv, vcenterPassword } from '../env.ts';
+import type { Io } from '../main.ts';
+
+const defaultStateDir = './.odt';
+
+/** The registry of a state folder, opened directly on its SQLite file (works with or without odt serve). */
+async function withRegistry<T>(stateDir: string, f: (r: SqliteAgentRegistry) => Promise<T>): Promise<T> {
+  const store = SqliteStore.open(stateDir);
+  try {
+    return await f(new SqliteAgentRegistry(store.db));
+  } finally {
+    store.close();
+  }
+}
+
+const duration = (flag: string) => (v: string) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new ValidationError(flag, [{ path: flag, message: 'use e.g. 30s, 15m, 1h' }]);
+  return ms;
+};
+
+interface RunFlags {
+  server?: string;
+  stateDir?: string;
+  role: 'export' | 'import';
+  dir: string;
+  code?: string;
+  site?: string;
+  name?: string;
+  vcenter: string;
+  username: string;
+  thumbprint?: string;
+  insecure?: boolean;
+  nas: string;
+  recipient?: string;
+  identity?: string;
+  nodeDir?: string;
+  datacenter?: string;
+  datastore?: string;
+  pool?: string;
+  folder?: string;
+  network: string;
+  vcd?: string;
+  vcdUsername?: string;
+  vcdThumbprint?: string;
+  vdcNetwork?: string;
+  parallel?: number;
+  pollMax: number;
+  inventoryEvery: number;
+  once?: boolean;
+}
+
+const trust = (thumbprint: string | undefined, insecure: boolean | undefined): TlsTrust =>
+  thumbprint ? { kind: 'thumbprint', thumbprint } : insecure ? { kind: 'insecure' } : { kind: 'system' };
+
+export function registerAgentRun(program: Command, io: Io): void {
+  const agent =
+    program.commands.find((c) => c.name() === 'agent') ??
+    program.command('agent').description('on-prem agents (export agent, ODT node)');
+
+  agent
+    .command('enroll')
+    .description('issue a one-time enrollment code for an agent of a site (control plane)')
+    .requiredOption('--site <name>', 'the site the agent will serve')
+    .option('--ttl <duration>', 'how long the code is valid', duration('--ttl'), 15 * 60_000)
+    .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
+    .action(async (o: { site: string; ttl: number; stateDir: string }) => {
+      const code = await withRegistry(o.stateDir, (r) => r.issueCode(o.site, o.ttl, new Date()));
+      io.out.write(`${code.code}\n`);
+      io.err.write(
+        `odt: enrollment code for site ${code.site}, valid once until ${code.expiresAt}; start the agent with --code\n`,
+      );
+    });
+
+  agent
+    .command('revoke <id>')
+    .description('revoke an enrolled agent: its next call is refused')
+    .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
+    .action(async (id: string, o: { stateDir: string }) => {
+      const ok = await withRegistry(o.stateDir, (r) => r.revoke(id, new Date()));
+      if (!ok)
+        throw Object.assign(new Error(`no agent '${id}'; \`odt agent list\` lists them`), {
+          code: 'NOT_FOUND',
+        });
+      io.out.write(`agent ${id} revoked\n`);
+    });
+
+  agent
+    .command('list')
+    .description('enrolled agents')
+    .option('--site <name>', 'only this site')
+    .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
+    .option('--json', 'as JSON')
+    .action(async (o: { site?: string; stateDir: string; json?: boolean }) => {
+      const list = await withRegistry(o.stateDir, (r) => r.list(o.site));
+      if (o.json)
+        io.out.write(
+          `${JSON.stringify(
+            list.map(({ certPem: _c, ...a }) => a),
+            null,
+            2,
+          )}\n`,
+        );
+      else
+        for (const a of list)
+          io.out.write(
+            `${a.id}  ${a.site.padEnd(16)} ${a.revoked ? 'REVOKED ' : 'active  '} ${a.name}  ${a.certSha256.slice(0, 16)}…  ${a.enrolledAt}\n`,
+          );
+    });
+
+  agent
+    .command('inventory')
+    .description("a site's inventory as its export agent last reported it")
+    .requiredOption('--site <name>', 'the site')
+    .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
+    .action(async (o: { site: string; stateDir: string }) => {
+      const inv = await withRegistry(o.stateDir, (r) => r.getInventory(o.site));
+      if (!inv)
+        throw Object.assign(new Error(`site '${o.site}' has not reported an inventory yet`), {
+          code: 'NOT_FOUND',
+        });
+      io.out.write(`${JSON.stringify(inv, null, 2)}\n`);
+    });
+
+  agent
+    .command('run')
+    .description('run an agent: enroll once, then poll for its site’s tasks and do them')
+    .option('--server <url>', 'agent API URL (default: agentUrl of serve.json in --state-dir)')
+    .option('--state-dir <dir>', 'state folder of a local odt serve, to find the agent API')
+    .addOption(
+      new Option('--role <role>', 'export (customer site) or import (ODT node)')
+        .choices(['export', 'import'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--dir <dir>', "the agent's folder: key, certificate, enrollment, current task")
+    .option('--code <code>', 'one-time enrollment code (first start only)')
+    .option('--site <name>', 'expected site (refuses to run for another)')
+    .option('--name <name>', 'name of this agent (certificate common name)')
+    .requiredOption('--vcenter <url>', 'vCenter URL (password from ODT_VCENTER_PASSWORD)')
+    .requiredOption('--username <user>', 'vCenter user')
+    .addOption(
+      new Option('--thumbprint <sha256>', "pin the vCenter certificate's SHA-256").conflicts('insecure'),
+    )
+    .option('--insecure', 'do not verify TLS certificates (test labs only)')
+    .requiredOption('--nas <dir>', 'NAS mount point')
+    .option('--recipient <age1…>', "export: the ODT node's age recipient")
+    .option('--identity <file>', "import: the ODT node's age identity file")
+    .option('--node-dir <dir>', 'import: the ODT node state folder (import journal)', './.odt/node')
+    .option('--datacenter <name>', 'import: target datacenter')
+    .option('--datastore <name>', 'import: target datastore')
+    .option('--pool <path>', 'import: resource pool')
+    .option('--folder <path>', 'import: VM folder')
+    .option('--network <name>', 'import: port group for every NIC', 'VM Network')
+    .option('--vcd <url>', 'import: vCloud Director URL (password from ODT_VCD_PASSWORD)')
+    .option('--vcd-username <user@System>', 'import: vCloud Director provider user')
+    .option('--vcd-thumbprint <sha256>', "import: pin vCloud Director's certificate SHA-256")
+    .option('--vdc-network <name>', 'import: org VDC network for items whose target names none')
+    .option('--parallel <n>', 'files in flight at once', (v) => Number.parseInt(v, 10))
+    .option('--poll-max <duration>', 'longest wait between polls', duration('--poll-max'), 60_000)
+    .option(
+      '--inventory-every <duration>',
+      'export: report the inventory this often (0: at start only)',
+      duration('--inventory-every'),
+      15 * 60_000,
+    )
+    .option('--once', 'exit after one task (tests, cron)')
+    .action(async (o: RunFlags) => {
+      const env = readEnv();
+      let server = o.server;
+      if (!server && o.stateDir) {
+        const serve = JSON.parse(await readFile(join(o.stateDir, 'serve.json'), 'utf8')) as {
+          agentUrl?: string;
+        };
+        server = serve.agentUrl;
+      }
+      if (!server) {
+        throw new ValidationError('odt agent run', [
+          { path: 'server', message: 'give --server <agent API URL>' },
+        ]);
+      }
+      const vcenter: Endpoint = {
+        url: o.vcenter,
+        username: o.username,
+        password: vcenterPassword(env),
+        trust: trust(o.thumbprint, o.insecure),
+      };
+      let role: AgentRole;
+      if (o.role === 'export') {
+        if (!o.recipient)
+          throw new ValidationError('--role export', [{ path: 'recipient', message: 'is required' }]);
+        parseRecipient(o.recipient);
+        role = exportRole({
+          vcenter,
+          nas: o.nas,
+          recipient: o.recipient,
+          dir: o.dir,
+          ...(o.parallel ? { parallel: o.parallel } : {}),
+        });
+      } else {
+        if (!o.identity)
+          throw new ValidationError('--role import', [{ path: 'identity', message: 'is required' }]);
+        if (o.vcd && (!o.vcdUsername || !env.ODT_VCD_PASSWORD)) {
+          throw new ValidationError('The vCloud Director options', [
+            { path: 'vcd-username / ODT_VCD_PASSWORD', message: 'are required with --vcd' },
+          ]);
+        }
+        role = importRole({
+          vcenter,
+          nas: o.nas,
+          identityFile: o.identity,
+          stateDir: o.nodeDir ?? './.odt/node',
+          placement: {
+            ...(o.datacenter ? { datacenter: o.datacenter } : {}),
+            ...(o.datastore ? { datastore: o.datastore } : {}),
+            ...(o.pool ? { pool: o.pool } : {}),
+            ...(o.folder ? { folder: o.folder } : {}),
+            network: o.network,
+          },
+          ...(o.vcd
+            ? {
+                vcd: {
+                  url: o.vcd,
+                  username: o.vcdUsername!,
+                  password: env.ODT_VCD_PASSWORD!,
+                  trust: trust(o.vcdThumbprint, o.insecure),
+                  ...(o.vdcNetwork ? { defaultNetwork: o.vdcNetwork } : {}),
+                },
+              }
+            : {}),
+          ...(o.parallel ? { parallel: o.parallel } : {}),
+        });
+      }
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      const log = (line: string) => io.err.write(`${new Date().toISOString()} odt agent: ${line}\n`);
+      try {
+        const r = await runAgent({
+          server,
+          dir: o.dir,
+          role,
+          signal: controller.signal,
+          log,
+          pollMaxMs: o.pollMax,
+          pollMinMs: Math.min(1000, o.pollMax),
+          inventoryEveryMs: o.inventoryEvery,
+          ...(o.code ? { code: o.code } : {}),
+          ...(o.site ? { site: o.site } : {}),
+          ...(o.name ? { name: o.name } : {}),
+          ...(o.once ? { maxTasks: 1 } : {}),
+        });
+        log(`stopped after ${r.tasks} task(s)`);
+      } finally {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+      }
+    });
+}

@@ -1,0 +1,387 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import {
+  AgentAuthError,
+  type AgentRecord,
+  type AgentRegistry,
+  type AgentTransferView,
+  authenticateAgentRequest,
+  certificateSha256Of,
+  checkSignature,
+  parseDuration,
+  signatureWindowMs,
+} from '../../core/ports/agents.ts';
+import type { Clock } from '../../core/ports/clock.ts';
+import type { ItemOutcome, TaskProgress, TaskQueue, TaskRecord } from '../../core/ports/task-queue.ts';
+import type { TransferService } from '../../core/service/transfer-service.ts';
+
+/**
+ * The agent API on localhost (mounted by `odt serve` next to the admin API).
+ *
+ * Agents: `POST /agents/enroll` once with a one-time code, then every `/agent/...` request signed
+ * with the enrolled key (core/ports/agents.ts). An agent sees only its own site: its tasks, and
+ * transfers whose site or provider site is its site. Admin (bearer admin token): enrollment codes,
+ * agents, revocation, site inventories.
+ */
+export interface AgentApi {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface AgentApiOptions {
+  readonly service: TransferService;
+  readonly tasks: TaskQueue;
+  readonly registry: AgentRegistry;
+  readonly adminToken: string;
+  readonly clock: Clock;
+  readonly port?: number;
+  readonly host?: string;
+}
+
+const maxBody = 8 << 20;
+
+export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi> {
+  const { service, tasks, registry, clock } = options;
+  const expectedAdmin = Buffer.from(`Bearer ${options.adminToken}`);
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res).catch((error: Error & { code?: string }) => {
+      send(res, statusOf(error), { error: error.message, code: error.code ?? 'INTERNAL' });
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const target = req.url ?? '/';
+    const url = new URL(target, 'http://localhost');
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const raw = await readBody(req);
+    const json = (): Record<string, unknown> => parseJson(raw);
+
+    if (method === 'POST' && parts[0] === 'agents' && parts[1] === 'enroll' && parts.length === 2) {
+      send(res, 201, await enroll(req, target, raw, json()));
+      return;
+    }
+    if (parts[0] === 'agent') {
+      const agent = await authenticateAgentRequest(
+        registry,
+        { method, path: target, headers: req.headers, body: raw },
+        clock.now(),
+      );
+      await agentRoute(agent, method, parts.slice(1), json, res);
+      return;
+    }
+    if (parts[0] === 'admin' || parts[0] === 'sites') {
+      requireAdmin(req);
+      await adminRoute(method, parts, url, json, res);
+      return;
+    }
+    throw new NotFoundError('path', url.pathname);
+  }
+
+  async function enroll(
+    req: IncomingMessage,
+    target: string,
+    raw: Buffer,
+    body: Record<string, unknown>,
+  ): Promise<{ agentId: string; site: string; certSha256: string }> {
+    const code = str(body.code, 'code');
+    const certPem = str(body.certificate ?? body.certPem, 'certificate');
+    const name = typeof body.name === 'string' && body.name.trim() ? body.name.trim().slice(0, 255) : 'agent';
+    let certSha256: string;
+    try {
+      certSha256 = certificateSha256Of(certPem);
+    } catch {
+      throw new ValidationError('The enrollment', [
+        { path: 'certificate', message: 'is not a PEM X.509 certificate (CSRs are not accepted)' },
+      ]);
+    }
+    const now = clock.now();
+    // Proof of possession: the enrollment itself is signed with the certificate's key.
+    await checkSignature(
+      { method: 'POST', path: target, headers: req.headers, body: raw },
+      certPem,
+      now,
+      (n) => registry.useNonce(`enroll:${certSha256}`, n, now, signatureWindowMs),
+    );
+    const agent = await registry.enroll(
+      { code, certPem, certSha256, name, id: `agt-${randomBytes(6).toString('hex')}` },
+      now,
+    );
+    return { agentId: agent.id, site: agent.site, certSha256: agent.certSha256 };
+  }
+
+  /** The task, if it is the agent's site's; another site's task is refused (403) without details. */
+  async function ownTask(agent: AgentRecord, taskId: string): Promise<TaskRecord> {
+    const task = await tasks.get(taskId);
+    if (!task) throw new NotFoundError('task', taskId);
+    if (task.site !== agent.site) {
+      throw new ForbiddenError(
+        `task '${taskId}' belongs to another site; an agent acts only on its own site's tasks`,
+      );
+    }
+    return task;
+  }
+
+  async function agentRoute(
+    agent: AgentRecord,
+    method: string,
+    parts: readonly string[],
+    json: () => Record<string, unknown>,
+    res: ServerResponse,
+  ): Promise<void> {
+    const [what, id, verb] = parts;
+    if (method === 'GET' && what === 'me' && !id) {
+      send(res, 200, { id: agent.id, site: agent.site, name: agent.name, certSha256: agent.certSha256 });
+    } else if (method === 'GET' && what === 'tasks' && !id) {
+      send(res, 200, await service.openTasks(agent.site));
+    } else if (method === 'GET' && what === 'tasks' && id && !verb) {
+      send(res, 200, await ownTask(agent, id));
+    } else if (method === 'POST' && what === 'tasks' && id && verb) {
+      await ownTask(agent, id);
+      const body = json();
+      switch (verb) {
+        case 'claim':
+          send(res, 200, await service.claimTask(id, agent.site, agent.id));
+          return;
+        case 'heartbeat':
+          await service.taskHeartbeat(id, agent.id, progressOf(body.progress));
+          break;
+        case 'complete':
+          await service.taskComplete(id, agent.id, outcomesOf(body.outcomes));
+          break;
+        case 'fail':
+          await service.taskFail(
+            id,
+            agent.id,
+            typeof body.code === 'string' && body.code ? body.code : 'AGENT_FAILED',
+            typeof body.reason === 'string' ? body.reason : '',
+          );
+          break;
+        case 'release':
+          await tasks.release(id, agent.id);
+          break;
+        default:
+          throw new NotFoundError('operation', `POST /agent/tasks/${id}/${verb}`);
+      }
+      send(res, 200, { ok: true });
+    } else if (method === 'GET' && what === 'transfers' && id && !verb) {
+      send(res, 200, await transferView(agent, id));
+    } else if (method === 'POST' && what === 'inventory' && !id) {
+      const body = json();
+      if (!Array.isArray(body.items)) {
+        throw new ValidationError('The inventory', [{ path: 'items', message: 'must be an array' }]);
+      }
+      await registry.putInventory({
+        site: agent.site,
+        agentId: agent.id,
+        reportedAt: clock.now().toISOString(),
+        items: body.items,
+      });
+      send(res, 200, { ok: true, items: body.items.length });
+    } else {
+      throw new NotFoundError('operation', `${method} /agent/${parts.join('/')}`);
+    }
+  }
+
+  async function transferView(agent: AgentRecord, id: string): Promise<AgentTransferView> {
+    const t = await service.get(id).catch((error: unknown) => {
+      throw error instanceof NotFoundError ? new NotFoundError('transfer', id) : error;
+    });
+    if (t.site !== agent.site && t.providerSite !== agent.site) {
+      throw new ForbiddenError(`transfer '${id}' is not for site '${agent.site}'`);
+    }
+    let exportAgent: AgentTransferView['exportAgent'];
+    if (t.providerSite === agent.site) {
+      // The signer of the package: the holder of the latest completed export task.
+      let signer: string | undefined;
+      for (let round = 1; round < 1000; round++) {
+        const task = await tasks.get(`${id}-export-${round}`);
+        if (!task) break;
+        if (task.status === 'completed' && task.holder) signer = task.holder;
+      }
+      const rec = signer ? await registry.get(signer) : undefined;
+      if (rec && !rec.revoked && rec.site === t.site) {
+        exportAgent = { id: rec.id, certPem: rec.certPem, certSha256: rec.certSha256 };
+      }
+    }
+    return {
+      id: t.id,
+      site: t.site,
+      providerSite: t.providerSite,
+      phase: t.phase,
+      items: t.items.map((i) => ({
+        id: i.id,
+        kind: i.kind,
+        source: i.source,
+        target: i.target,
+        state: i.result.state,
+      })),
+      ...(exportAgent ? { exportAgent } : {}),
+    };
+  }
+
+  function requireAdmin(req: IncomingMessage): void {
+    const auth = Buffer.from(req.headers.authorization ?? '');
+    if (auth.length !== expectedAdmin.length || !timingSafeEqual(auth, expectedAdmin)) {
+      throw new AgentAuthError('missing or wrong admin token; use the admin token of the state folder');
+    }
+  }
+
+  async function adminRoute(
+    method: string,
+    parts: readonly string[],
+    url: URL,
+    json: () => Record<string, unknown>,
+    res: ServerResponse,
+  ): Promise<void> {
+    const now = clock.now();
+    if (
+      method === 'GET' &&
+      parts[0] === 'sites' &&
+      parts[1] &&
+      parts[2] === 'inventory' &&
+      parts.length === 3
+    ) {
+      const inv = await registry.getInventory(parts[1]);
+      if (!inv) throw new NotFoundError('inventory of site', parts[1]);
+      send(res, 200, inv);
+    } else if (method === 'POST' && parts[1] === 'enrollments' && parts.length === 2) {
+      const body = json();
+      const site = str(body.site, 'site');
+      const ttlMs = parseDuration(String(body.ttl ?? '15m'));
+      if (!ttlMs) throw new ValidationError('The enrollment', [{ path: 'ttl', message: 'use e.g. 15m, 1h' }]);
+      send(res, 201, await registry.issueCode(site, ttlMs, now));
+    } else if (method === 'GET' && parts[1] === 'agents' && parts.length === 2) {
+      const site = url.searchParams.get('site');
+      const list = await registry.list(site ?? undefined);
+      send(
+        res,
+        200,
+        list.map(({ certPem: _c, ...rest }) => rest),
+      );
+    } else if (method === 'POST' && parts[1] === 'agents' && parts[2] && parts[3] === 'revoke') {
+      if (!(await registry.revoke(parts[2], now))) throw new NotFoundError('agent', parts[2]);
+      send(res, 200, { ok: true, id: parts[2] });
+    } else {
+      throw new NotFoundError('operation', `${method} ${url.pathname}`);
+    }
+  }
+
+  await new Promise<void>((resolve) =>
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
+  );
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function statusOf(error: Error & { code?: string }): number {
+  if (error instanceof AgentAuthError || error.name === 'EnrollmentError') return 401;
+  switch (error.code) {
+    case 'VALIDATION_FAILED':
+      return 400;
+    case 'UNAUTHORIZED':
+      return 401;
+    case 'FORBIDDEN':
+      return 403;
+    case 'NOT_FOUND':
+      return 404;
+    case 'CONFLICT':
+    case 'ILLEGAL_TRANSITION':
+      return 409;
+    case 'TOO_LARGE':
+      return 413;
+    default:
+      return 500;
+  }
+}
+
+const str = (v: unknown, path: string): string => {
+  if (typeof v !== 'string' || v.trim() === '') {
+    throw new ValidationError('The request', [{ path, message: 'is required' }]);
+  }
+  return v;
+};
+
+function progressOf(v: unknown): TaskProgress[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v))
+    throw new ValidationError('The heartbeat', [{ path: 'progress', message: 'must be an array' }]);
+  return v.map((p: Record<string, unknown>, i) => {
+    if (typeof p?.itemId !== 'string' || typeof p.bytesDone !== 'number') {
+      throw new ValidationError('The heartbeat', [
+        { path: `progress.${i}`, message: 'needs itemId (string) and bytesDone (number)' },
+      ]);
+    }
+    return {
+      itemId: p.itemId,
+      bytesDone: p.bytesDone,
+      ...(typeof p.bytesTotal === 'number' ? { bytesTotal: p.bytesTotal } : {}),
+      ...(typeof p.bytesPerSecond === 'number' ? { bytesPerSecond: p.bytesPerSecond } : {}),
+    };
+  });
+}
+
+const outcomeStates = new Set(['imported', 'onboarded', 'powered-on']);
+
+function outcomesOf(v: unknown): ItemOutcome[] {
+  if (!Array.isArray(v))
+    throw new ValidationError('The result', [{ path: 'outcomes', message: 'must be an array' }]);
+  return v.map((o: Record<string, unknown>, i) => {
+    if (typeof o?.itemId !== 'string' || typeof o.ok !== 'boolean') {
+      throw new ValidationError('The result', [
+        { path: `outcomes.${i}`, message: 'needs itemId (string) and ok (boolean)' },
+      ]);
+    }
+    if (o.state !== undefined && !outcomeStates.has(String(o.state))) {
+      throw new ValidationError('The result', [
+        { path: `outcomes.${i}.state`, message: 'is one of imported, onboarded, powered-on' },
+      ]);
+    }
+    return {
+      itemId: o.itemId,
+      ok: o.ok,
+      ...(typeof o.reason === 'string' ? { reason: o.reason } : {}),
+      ...(typeof o.code === 'string' ? { code: o.code } : {}),
+      ...(typeof o.bytes === 'number' ? { bytes: o.bytes } : {}),
+      ...(o.state ? { state: o.state as ItemOutcome['state'] } : {}),
+    } as ItemOutcome;
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > maxBody) throw Object.assign(new Error('request body over 8 MiB'), { code: 'TOO_LARGE' });
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(raw: Buffer): Record<string, unknown> {
+  if (raw.length === 0) return {};
+  try {
+    const v = JSON.parse(raw.toString('utf8')) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch {
+    throw new ValidationError('The request body', [{ path: '', message: 'is not a JSON object' }]);
+  }
+}

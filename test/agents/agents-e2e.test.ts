@@ -1,0 +1,251 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Transfer } from '../../core/index.ts';
+import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
+import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
+import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
+import { odt, repoRoot } from '../support/cli.ts';
+
+// Issue 6, acceptance: nothing but the admin CLI and the agents' own polling moves a transfer
+// from request to onboarded. The agents are real `odt agent run` processes.
+
+interface Agent {
+  child: ChildProcess;
+  log: () => string;
+  exited: Promise<number | null>;
+}
+
+function startAgent(args: readonly string[], env: Record<string, string>): Agent {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'odt.mjs'), 'agent', 'run', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout!.on('data', (c) => {
+    text += String(c);
+  });
+  child.stderr!.on('data', (c) => {
+    text += String(c);
+    if (process.env.ODT_AGENT_LOG) process.stderr.write(c);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, log: () => text, exited };
+}
+
+async function until<T>(
+  f: () => Promise<T | undefined | false>,
+  what: string,
+  ms = 90_000,
+  everyMs = 50,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function files(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (e.isFile()) out.push(join(e.parentPath, e.name));
+  }
+  return out;
+}
+
+describe('odt agent run: request → export agent → NAS → ODT node → vCloud Director', () => {
+  let customer: RunningSimulator;
+  let provider: RunningSimulator;
+  let vcd: RunningFakeVcd;
+  let plane: ControlPlane;
+  let work: string;
+  let state: string;
+  let recipient: string;
+  const agents: Agent[] = [];
+
+  const cli = async (...args: string[]) => {
+    const r = await odt([...args, '--state-dir', state]);
+    if (r.code !== 0) throw new Error(`odt ${args.join(' ')} failed: ${r.err}`);
+    return r.out;
+  };
+  const show = async (id: string) => JSON.parse(await cli('transfer', 'show', id, '--json')) as Transfer;
+  const phase = (id: string, p: string) =>
+    until(async () => (await show(id)).phase === p, `phase ${p} of ${id}`);
+  const request = async (file: string, source: string): Promise<string> => {
+    await writeFile(
+      file,
+      JSON.stringify({
+        site: 'acme',
+        providerSite: 'cloud',
+        requester: 'alice',
+        items: [
+          {
+            kind: 'vm',
+            source,
+            target: { vdc: 'acme-vdc', network: 'acme-net', deploy: true, powerOn: true },
+          },
+        ],
+      }),
+    );
+    const id = (await cli('transfer', 'request', '--file', file)).trim();
+    await cli('transfer', 'approve', id, '--as', 'bob');
+    await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
+    await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
+    return id;
+  };
+  const exportArgs = (dir: string, code?: string) => [
+    '--server',
+    plane.agentApi.url,
+    '--role',
+    'export',
+    '--dir',
+    dir,
+    ...(code ? ['--code', code] : []),
+    '--site',
+    'acme',
+    '--vcenter',
+    customer.url,
+    '--username',
+    customer.username,
+    '--nas',
+    join(work, 'nas'),
+    '--recipient',
+    recipient,
+    '--parallel',
+    '1',
+    '--poll-max',
+    '500ms',
+  ];
+
+  beforeAll(async () => {
+    customer = await startSimulator({ binary: inject('vcsimBinary'), diskSize: '64MiB' });
+    provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    vcd = await startFakeVcd({
+      username: 'admin@System',
+      password: 'vcd-pass',
+      vcenter: { url: provider.url, username: provider.username, password: provider.password },
+    });
+    work = await mkdtemp(join(tmpdir(), 'odt-agents-e2e-'));
+    state = join(work, 'serve');
+    plane = await startControlPlane({ stateDir: state, approvers: ['bob'], heartbeatSeconds: 6 });
+    const node = await odt(['node', 'init', '--dir', join(work, 'node')]);
+    recipient = node.out.trim().split('\n').at(-1)!;
+    const acmeCode = (await cli('agent', 'enroll', '--site', 'acme')).trim();
+    const cloudCode = (await cli('agent', 'enroll', '--site', 'cloud', '--ttl', '5m')).trim();
+    agents.push(
+      startAgent(exportArgs(join(work, 'agent-acme'), acmeCode), { ODT_VCENTER_PASSWORD: customer.password }),
+      startAgent(
+        [
+          '--server',
+          plane.agentApi.url,
+          '--role',
+          'import',
+          '--dir',
+          join(work, 'agent-cloud'),
+          '--code',
+          cloudCode,
+          '--vcenter',
+          provider.url,
+          '--username',
+          provider.username,
+          '--nas',
+          join(work, 'nas'),
+          '--identity',
+          join(work, 'node', 'identity.txt'),
+          '--node-dir',
+          join(work, 'node'),
+          '--vcd',
+          vcd.url,
+          '--vcd-username',
+          'admin@System',
+          '--poll-max',
+          '500ms',
+        ],
+        { ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: 'vcd-pass' },
+      ),
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const a of agents) {
+      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGTERM');
+      await Promise.race([a.exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
+    }
+    await plane?.close();
+    await vcd?.stop();
+    await customer?.stop();
+    await provider?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('moves a VM with the admin CLI and the agents’ polling only', async () => {
+    const id = await request(join(work, 'request.json'), 'DC0_H0_VM1');
+    await phase(id, 'exported');
+    expect((await show(id)).items[0]!.result.state).toBe('exported');
+    await cli('transfer', 'event', id, 'shipped', '--carrier', 'DHL', '--tracking', 'JD01', '--as', 'alice');
+    await cli('transfer', 'event', id, 'received', '--as', 'bob');
+    await phase(id, 'completed');
+    const t = await show(id);
+    expect(t.items[0]!.result).toMatchObject({ state: 'powered-on' });
+    expect(t.items[0]!.result.bytes).toBeGreaterThan(0);
+
+    // The VM's bytes are in the provider's vCenter; vCloud Director took it, powered on.
+    const uploads = await files(provider.uploadsDir);
+    const disks = uploads.filter((f) => f.endsWith('.vmdk'));
+    expect(disks.length).toBeGreaterThanOrEqual(2);
+    const app = vcd.state().vapps.find((a) => a.name === 'DC0_H0_VM1')!;
+    expect(app).toMatchObject({ vdc: 'acme-vdc', deployed: true });
+    expect(app.vms[0]).toMatchObject({ name: 'DC0_H0_VM1', poweredOn: true });
+
+    // The export agent reported the site's inventory on start.
+    const inv = JSON.parse(await cli('agent', 'inventory', '--site', 'acme')) as {
+      items: { name: string }[];
+    };
+    expect(inv.items.map((i) => i.name)).toContain('DC0_H0_VM1');
+    expect(agents[0]!.log()).toMatch(/enrolled as agent agt-[0-9a-f]+ of site acme/);
+  }, 240_000);
+
+  it('kill -9 mid-disk: the restarted agent resumes the same task without re-sending complete files', async () => {
+    // The first export agent stops cleanly (SIGTERM) first, so the restarted one is alone.
+    const first = agents[0]!;
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.log()).toMatch(/stopped after/);
+
+    const dir = join(work, 'agent-acme-2');
+    const code = (await cli('agent', 'enroll', '--site', 'acme')).trim();
+    const env = { ODT_VCENTER_PASSWORD: customer.password };
+    const a = startAgent(exportArgs(dir, code), env);
+    agents.push(a);
+    const id = await request(join(work, 'request-2.json'), 'DC0_H0_VM1');
+    const item = join(work, 'nas', id, 'item-1');
+    // Mid-disk: one disk complete on the NAS, the next one partial.
+    const complete = await until(
+      async () => {
+        const names = await readdir(item).catch(() => [] as string[]);
+        const done = names.filter((n) => n.endsWith('.vmdk.age'));
+        return done.length >= 1 && names.some((n) => n.endsWith('.partial')) ? done : undefined;
+      },
+      'a complete disk and a partial one',
+      120_000,
+      5,
+    );
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const before = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
+
+    const again = startAgent(exportArgs(dir), env);
+    agents.push(again);
+    await phase(id, 'exported');
+    expect(again.log()).toMatch(new RegExp(`resuming task ${id}-export-1`));
+    const after = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
+    expect(after).toEqual(before);
+    expect((await show(id)).items[0]!.result.state).toBe('exported');
+  }, 240_000);
+});
