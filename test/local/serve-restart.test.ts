@@ -29,7 +29,7 @@ async function startServe(): Promise<string> {
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (c) => {
       out += String(c);
-      const m = /API (http:\/\/\S+)/.exec(out);
+      const m = /API (http:\/\/[^\s,]+)/.exec(out);
       if (m) resolve(m[1]!);
     });
     child.on('exit', (code) => reject(new Error(`odt serve exited ${code}: ${err}`)));

@@ -215,6 +215,33 @@ describe('the workflow on the embedded engine', () => {
         await phaseIs(p, id, 'exported');
       },
     ],
+    [
+      'the export decision (an item failed)',
+      async (p: ControlPlane, id: string) => {
+        await p.service.approve(id, 'bob');
+        await p.service.event(id, 'appliance-sent', 'bob');
+        await p.service.event(id, 'appliance-connected', 'alice');
+        await agentDoes(p, 'acme', 'a', (ids) =>
+          ids.map((itemId) => ({
+            itemId,
+            ok: itemId === 'item-1',
+            ...(itemId === 'item-1' ? { bytes: 1 } : { reason: 'x' }),
+          })),
+        );
+        await phaseIs(p, id, 'exported');
+      },
+    ],
+    [
+      'the NAS to be received',
+      async (p: ControlPlane, id: string) => {
+        await p.service.approve(id, 'bob');
+        await p.service.event(id, 'appliance-sent', 'bob');
+        await p.service.event(id, 'appliance-connected', 'alice');
+        await agentDoes(p, 'acme', 'a', allOk());
+        await phaseIs(p, id, 'exported');
+        await p.service.event(id, 'shipped', 'alice', { carrier: 'DHL', tracking: '1' });
+      },
+    ],
   ])('cancel while waiting for %s ends the workflow cancelled', async (_name, reach) => {
     const p = await start();
     const t = await p.service.request(request());
