@@ -70,9 +70,7 @@ export async function importItem(options: ImportItemOptions): Promise<ImportReco
   if (leftover) await destroy(client, leftover);
 
   const descriptorFile = fileOf(item, (f) => f.role === 'descriptor');
-  const descriptor = (await decryptToBuffer(options.root, descriptorFile, options.identities)).toString(
-    'utf8',
-  );
+  const descriptor = (await decryptFile(options.root, descriptorFile, options.identities)).toString('utf8');
   const vapp = splitVApp(descriptor);
   const units = vapp
     ? vapp.members.map((m) => ({
@@ -263,7 +261,8 @@ export function ovfNetworks(descriptor: string): string[] {
   return [...section.matchAll(/<(?:\w+:)?Network\s[^>]*?(?:\w+:)?name="([^"]+)"/g)].map((m) => m[1]!);
 }
 
-async function decryptToBuffer(
+/** Decrypts a small file (a descriptor) into memory, checking its plaintext SHA-256. */
+export async function decryptFile(
   root: string,
   file: ManifestFile,
   identities: readonly string[],

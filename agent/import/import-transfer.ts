@@ -5,7 +5,8 @@ import { type VerifyReport, verifyTransfer } from '../package/verify.ts';
 import type { VcdClient } from '../vcd/client.ts';
 import type { VimClient } from '../vsphere/client.ts';
 import { type PlacementInput, resolvePlacement } from '../vsphere/placement.ts';
-import { type ImportProgress, importItem } from './import-item.ts';
+import { checkDescriptor } from './descriptor-check.ts';
+import { decryptFile, type ImportProgress, importItem } from './import-item.ts';
 import { ImportJournal, type ImportRecord } from './import-journal.ts';
 import { type OnboardResult, onboardItem } from './onboard.ts';
 
@@ -62,6 +63,16 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
     ...(options.agentCertPem ? { agentCertPem: options.agentCertPem } : {}),
   });
   if (!report.ok || !report.manifest) throw new TransferNotTrustedError(report);
+  // Every descriptor is checked before the first call to vCenter.
+  const unsafe = [];
+  for (const item of report.manifest.items) {
+    const d = item.files.find((f) => f.role === 'descriptor');
+    if (!d) continue;
+    const text = (await decryptFile(root, d, options.identities)).toString('utf8');
+    unsafe.push(...checkDescriptor(text, item, d.path));
+  }
+  if (unsafe.length > 0)
+    throw new TransferNotTrustedError({ ...report, ok: false, problems: unsafe as never });
   const placement = await resolvePlacement(options.client, options.placement);
   const journal = await ImportJournal.open(options.stateDir, options.transferId);
   const results: ItemImportResult[] = [];

@@ -9,8 +9,13 @@ export const certificateFile = 'agent.crt.pem';
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (SHA-256)');
 
 export const fileRecordSchema = z.object({
-  path: z.string().regex(/^[A-Za-z0-9._-]+\/[A-Za-z0-9._ ()-]+\.age$/, 'must be <item>/<file>.age'),
-  name: z.string().min(1),
+  path: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_-][A-Za-z0-9._-]*\/[A-Za-z0-9_-][A-Za-z0-9._ ()-]*\.age$/,
+      'must be <item>/<file>.age, without ../ or an absolute path',
+    ),
+  name: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._ ()-]*$/, 'must be a plain file name, without / or ..'),
   role: z.enum(['descriptor', 'disk', 'manifest', 'file']),
   size: z.number().int().nonnegative(),
   sha256: hex64,

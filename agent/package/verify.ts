@@ -83,7 +83,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     problems.push({
       file: manifestFile,
       code: 'BAD_MANIFEST',
-      message: `${manifestFile} is not a valid transfer manifest: ${(error as Error).message.slice(0, 300)}`,
+      message: `${manifestFile} is not a valid transfer manifest: ${manifestIssues(error).slice(0, 500)}`,
     });
     return fail();
   }
@@ -167,7 +167,10 @@ async function checkFile(
       await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), cipher, sink());
     }
   } catch (error) {
-    const digest = cipher.digest();
+    // Decryption stopped the read early: hash the whole file to tell damage from a wrong key.
+    const whole = new HashTap();
+    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), whole, sink());
+    const digest = whole.digest();
     if (digest !== f.encryptedSha256) return [digestProblem(f, digest)];
     return [
       {
@@ -246,3 +249,11 @@ const sink = () =>
       done();
     },
   });
+
+/** zod's issues as `path: message` pairs, or the error's message. */
+function manifestIssues(error: unknown): string {
+  const issues = (error as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
+  return issues
+    ? issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')
+    : (error as Error).message;
+}

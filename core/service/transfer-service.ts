@@ -113,7 +113,7 @@ export class TransferService {
     }
     const t = await this.mutate(id, (t) => {
       if (event === 'wiped') {
-        const done = transition(t, 'wiped', { actor, at: now, note: 'NAS erased; key material destroyed' });
+        const done = transition(t, 'wiped', { actor, at: now, note: 'NAS erase confirmed' });
         return { ...done, decision: undefined };
       }
       const next = transition(t, event, {
@@ -308,7 +308,7 @@ export class TransferService {
           t.phase === 'wiped'
             ? t
             : {
-                ...transition(t, 'wiped', { ...stamp, note: 'key material destroyed' }),
+                ...transition(t, 'wiped', { ...stamp, note: 'no NAS erase confirmed in time; closed' }),
                 decision: undefined,
               },
         );
