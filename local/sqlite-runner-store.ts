@@ -23,7 +23,7 @@ CREATE INDEX IF NOT EXISTS runner_tasks_by_state ON runner_tasks (execution_id, 
 export class SqliteRunnerStore implements RunnerStore {
   private readonly stmts;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
     db.exec(schema);
     this.stmts = {
       putExecution: db.prepare(

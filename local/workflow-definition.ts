@@ -22,7 +22,7 @@ export const localArns: Readonly<Record<Placeholder, string>> = {
 
 /** The definition text with `${Name}` placeholders replaced, as Step Functions' substitutions do. */
 export function substitute(text: string, values: Readonly<Record<string, string>>): string {
-  return text.replace(/\$\{(\w+)\}/g, (whole, name: string) => {
+  return text.replace(/\$\{(\w+)\}/g, (_whole, name: string) => {
     const v = values[name];
     if (v === undefined) throw new Error(`The workflow definition uses \${${name}}, which has no value.`);
     return v;

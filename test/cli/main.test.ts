@@ -12,11 +12,22 @@ function capture() {
 }
 
 describe('odt', () => {
-  it('sandbox says honestly what it can and cannot do yet, and exits 0', async () => {
+  it('lists its commands in --help', async () => {
     const { io, text } = capture();
-    expect(await main(['sandbox'], io)).toBe(0);
-    expect(text.out).toContain('Not built yet');
-    expect(text.out).toContain('cannot run a transfer yet');
+    expect(await main(['--help'], io)).toBe(0);
+    for (const c of [
+      'sandbox',
+      'serve',
+      'transfer',
+      'agent',
+      'node',
+      'inventory',
+      'export',
+      'verify',
+      'import',
+    ]) {
+      expect(text.out).toMatch(new RegExp(`\\n  ${c}\\b`));
+    }
   });
 
   it('rejects an unknown command with a non-zero exit and says so', async () => {
