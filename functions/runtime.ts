@@ -8,6 +8,7 @@ import { TransferService } from '../core/service/transfer-service.ts';
 import { config, type FunctionConfig } from './config.ts';
 import { JsonLogChat } from './log-chat.ts';
 import { SfnEngine } from './sfn-engine.ts';
+import { DynamoAgentRegistry } from './store/dynamodb-agent-registry.ts';
 import { DynamoStore } from './store/dynamodb-store.ts';
 
 /** What tests (or another entry point) replace; everything else comes from the configuration. */
@@ -20,11 +21,23 @@ export interface RuntimeOverrides {
 
 /** The service layer over DynamoDB and Step Functions, as the workflow's functions use it. */
 export function createService(cfg: FunctionConfig, overrides: RuntimeOverrides = {}): TransferService {
-  const store = new DynamoStore({
-    client: overrides.dynamodb ?? new DynamoDBClient({}),
-    tableName: cfg.tableName,
-  });
-  return new TransferService({
+  return createRuntime(cfg, overrides).service;
+}
+
+export interface Runtime {
+  readonly service: TransferService;
+  readonly store: DynamoStore;
+  /** Enrolled agents, codes, nonces, inventories: the same table (functions/agent-api.ts). */
+  readonly registry: DynamoAgentRegistry;
+  readonly clock: Clock;
+}
+
+/** The service and the adapters under it, over one DynamoDB client. */
+export function createRuntime(cfg: FunctionConfig, overrides: RuntimeOverrides = {}): Runtime {
+  const client = overrides.dynamodb ?? new DynamoDBClient({});
+  const store = new DynamoStore({ client, tableName: cfg.tableName });
+  const clock = overrides.clock ?? systemClock;
+  const service = new TransferService({
     transfers: store.transfers,
     tokens: store.tokens,
     tasks: store.tasks,
@@ -32,11 +45,17 @@ export function createService(cfg: FunctionConfig, overrides: RuntimeOverrides =
       overrides.workflow ??
       new SfnEngine({ client: new SFNClient({}), stateMachineArn: cfg.stateMachineArn }),
     chat: overrides.chat ?? new JsonLogChat(),
-    clock: overrides.clock ?? systemClock,
+    clock,
     approvers: new Set(cfg.approvers),
     newId: () => `tr-${randomUUID()}`,
     heartbeatSeconds: cfg.heartbeatSeconds,
   });
+  return {
+    service,
+    store,
+    registry: new DynamoAgentRegistry({ client, tableName: cfg.tableName }),
+    clock,
+  };
 }
 
 let service: TransferService | undefined;

@@ -5,7 +5,12 @@
  */
 import type { Placeholder } from '../local/workflow-definition.ts';
 
-export type TableAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:DeleteItem' | 'dynamodb:Query';
+export type TableAction =
+  | 'dynamodb:GetItem'
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:Query';
 export type StatesAction =
   | 'states:StartExecution'
   | 'states:SendTaskSuccess'
@@ -53,3 +58,16 @@ export const workflowFunctions = {
 } as const satisfies Record<string, FunctionAccess>;
 
 export type WorkflowFunctionName = keyof typeof workflowFunctions;
+
+/**
+ * The agent API (functions/agent-api.ts), behind the HTTP API: agents' tasks (read, conditional
+ * put), callback tokens (peek, take = delete), the agent registry (codes and revocation are
+ * conditional updates), listings on `gsi1` (a site's live tasks, the agents); task callbacks on
+ * this stack's state machine; and the admin token secret (GetSecretValue on that secret only).
+ */
+export const agentApiAccess = {
+  entry: 'functions/agent-api.ts',
+  table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+  index: ['dynamodb:Query'],
+  states: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+} as const satisfies Omit<FunctionAccess, 'placeholder'>;

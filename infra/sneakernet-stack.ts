@@ -2,9 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ArnFormat,
+  aws_apigatewayv2 as apigwv2,
   aws_cloudwatch as cloudwatch,
   Duration,
   aws_dynamodb as dynamodb,
+  aws_events as events,
+  aws_events_targets as eventsTargets,
   aws_iam as iam,
   aws_lambda as lambda,
   aws_logs as logs,
@@ -12,12 +15,21 @@ import {
   RemovalPolicy,
   Stack,
   type StackProps,
+  aws_secretsmanager as secretsmanager,
   aws_stepfunctions as sfn,
 } from 'aws-cdk-lib';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { Construct } from 'constructs';
+import { metricsNamespace, serviceDimension } from '../functions/agent-api.ts';
+import { ttlAttribute } from '../functions/store/dynamodb-agent-registry.ts';
 import { tableDefinition } from '../functions/store/dynamodb-store.ts';
 import { definitionPath, definitionPlaceholders, type Placeholder } from '../local/workflow-definition.ts';
-import { type WorkflowFunctionName, workflowFunctions } from './function-access.ts';
+import {
+  agentApiAccess,
+  type FunctionAccess,
+  type WorkflowFunctionName,
+  workflowFunctions,
+} from './function-access.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -57,6 +69,12 @@ export class SneakernetStack extends Stack {
   readonly functions: Readonly<Record<WorkflowFunctionName, nodejs.NodejsFunction>>;
   readonly stateMachine: sfn.StateMachine;
   readonly failedAlarm: cloudwatch.Alarm;
+  /** The agent API's function, HTTP API, admin token secret and alarms. */
+  readonly agentApi: nodejs.NodejsFunction;
+  readonly httpApi: apigwv2.HttpApi;
+  readonly adminToken: secretsmanager.Secret;
+  readonly staleHeartbeatsAlarm: cloudwatch.Alarm;
+  readonly agentApiErrorsAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: SneakernetStackProps = {}) {
     super(scope, id, props);
@@ -86,6 +104,8 @@ export class SneakernetStack extends Stack {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
+      // Enrollment codes and used nonces expire (functions/store/dynamodb-agent-registry.ts).
+      timeToLiveAttribute: ttlAttribute,
     });
     const indexNames: string[] = [];
     for (const gsi of def.GlobalSecondaryIndexes ?? []) {
@@ -122,11 +142,12 @@ export class SneakernetStack extends Stack {
       HEARTBEAT_SECONDS: String(agentHeartbeatSeconds(definition)),
       NODE_OPTIONS: '--enable-source-maps',
     };
-    const functions = {} as Record<WorkflowFunctionName, nodejs.NodejsFunction>;
-    for (const [name, access] of Object.entries(workflowFunctions) as [
-      WorkflowFunctionName,
-      (typeof workflowFunctions)[WorkflowFunctionName],
-    ][]) {
+    const makeFunction = (
+      name: string,
+      access: Omit<FunctionAccess, 'placeholder'>,
+      description: string,
+      extra: { environment?: Record<string, string>; statements?: iam.PolicyStatement[] } = {},
+    ): nodejs.NodejsFunction => {
       const logGroup = new logs.LogGroup(this, `${name}Logs`, {
         retention,
         removalPolicy: RemovalPolicy.DESTROY,
@@ -134,7 +155,7 @@ export class SneakernetStack extends Stack {
       // An own role instead of AWSLambdaBasicExecutionRole (logs:* on every log group).
       const role = new iam.Role(this, `${name}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description: `Sneakernet workflow function ${name}`,
+        description: `Sneakernet function ${name}`,
       });
       role.addToPolicy(
         new iam.PolicyStatement({
@@ -157,7 +178,8 @@ export class SneakernetStack extends Stack {
         role.addToPolicy(
           new iam.PolicyStatement({ actions: [...access.states], resources: [stateMachineArn] }),
         );
-      functions[name] = new nodejs.NodejsFunction(this, name, {
+      for (const statement of extra.statements ?? []) role.addToPolicy(statement);
+      return new nodejs.NodejsFunction(this, name, {
         entry: join(root, access.entry),
         handler: 'handler',
         projectRoot: root,
@@ -169,8 +191,8 @@ export class SneakernetStack extends Stack {
         role,
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
-        environment,
-        description: `Sneakernet workflow: ${access.entry}`,
+        environment: { ...environment, ...extra.environment },
+        description,
         bundling: {
           format: nodejs.OutputFormat.ESM,
           target: 'node22',
@@ -183,6 +205,13 @@ export class SneakernetStack extends Stack {
           bundleAwsSDK: true,
         },
       });
+    };
+    const functions = {} as Record<WorkflowFunctionName, nodejs.NodejsFunction>;
+    for (const [name, access] of Object.entries(workflowFunctions) as [
+      WorkflowFunctionName,
+      (typeof workflowFunctions)[WorkflowFunctionName],
+    ][]) {
+      functions[name] = makeFunction(name, access, `Sneakernet workflow: ${access.entry}`);
     }
     this.functions = functions;
 
@@ -219,6 +248,86 @@ export class SneakernetStack extends Stack {
     this.failedAlarm = new cloudwatch.Alarm(this, 'TransfersFailed', {
       alarmDescription: 'A Sneakernet transfer workflow execution failed (see its history).',
       metric: this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    // ---- the agent API: HTTP API → one function that authenticates every caller itself ----------
+    // The admin token: generated, never in the template; the function reads it once per container.
+    this.adminToken = new secretsmanager.Secret(this, 'AdminToken', {
+      description: 'Sneakernet agent API admin bearer token (Authorization: Bearer <token>)',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+    });
+    this.agentApi = makeFunction(
+      'AgentApi',
+      agentApiAccess,
+      `Sneakernet agent API: ${agentApiAccess.entry}`,
+      {
+        environment: { ADMIN_TOKEN_SECRET_ARN: this.adminToken.secretArn },
+        statements: [
+          new iam.PolicyStatement({
+            actions: ['secretsmanager:GetSecretValue'],
+            resources: [this.adminToken.secretArn],
+          }),
+        ],
+      },
+    );
+    // No authorizer on any route, on purpose: agents sign every request with their enrolled key and
+    // admins present the secret token; the function checks both (functions/agent-api.ts), since an
+    // IAM or JWT authorizer cannot verify an agent's own key. There is no $default route: only
+    // these three paths reach the function.
+    this.httpApi = new apigwv2.HttpApi(this, 'AgentHttpApi', {
+      apiName: `${this.stackName}-agents`,
+      description: 'Sneakernet agent API: enrollment, signed agent calls, admin (bearer token)',
+    });
+    const integration = new HttpLambdaIntegration('AgentApiIntegration', this.agentApi, {
+      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+    });
+    this.httpApi.addRoutes({ path: '/agents/enroll', methods: [apigwv2.HttpMethod.POST], integration });
+    this.httpApi.addRoutes({
+      path: '/agent/{proxy+}',
+      methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
+      integration,
+    });
+    this.httpApi.addRoutes({
+      path: '/admin/{proxy+}',
+      methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
+      integration,
+    });
+
+    // Stale heartbeats: the function, every 5 minutes, counts claimed tasks whose holder has not
+    // heartbeated for half the HeartbeatSeconds (EMF metric StaleTaskHolds, per site and in all).
+    // Alarm on any, and on a missing metric (the sweep itself stopped).
+    new events.Rule(this, 'HeartbeatSweep', {
+      description: 'Sneakernet: count agent tasks with stale heartbeats (metric StaleTaskHolds)',
+      schedule: events.Schedule.rate(Duration.minutes(5)),
+      targets: [
+        new eventsTargets.LambdaFunction(this.agentApi, {
+          event: events.RuleTargetInput.fromObject({ action: 'heartbeat-sweep' }),
+          retryAttempts: 0,
+        }),
+      ],
+    });
+    this.staleHeartbeatsAlarm = new cloudwatch.Alarm(this, 'AgentHeartbeatsStale', {
+      alarmDescription:
+        'An agent holds a task but has not heartbeated for half its HeartbeatSeconds (or the sweep that checks stopped). Check the site in metric StaleTaskHolds by Site.',
+      metric: new cloudwatch.Metric({
+        namespace: metricsNamespace,
+        metricName: 'StaleTaskHolds',
+        dimensionsMap: { Service: serviceDimension },
+        statistic: 'Maximum',
+        period: Duration.minutes(15),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    this.agentApiErrorsAlarm = new cloudwatch.Alarm(this, 'AgentApi5xx', {
+      alarmDescription: 'The agent API answered 5xx (see the AgentApi function logs).',
+      metric: this.httpApi.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

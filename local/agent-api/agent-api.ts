@@ -20,6 +20,9 @@ import type { TransferService } from '../../core/service/transfer-service.ts';
 /**
  * The agent API on localhost (mounted by `odt serve` next to the admin API).
  *
+ * The request handling is transport-independent (`createAgentApiHandler`): the Lambda function on
+ * AWS (functions/agent-api.ts) serves the same routes through it.
+ *
  * Agents: `POST /agents/enroll` once with a one-time code, then every `/agent/...` request signed
  * with the enrolled key (core/ports/agents.ts). An agent sees only its own site: its tasks, and
  * transfers whose site or provider site is its site. Admin (bearer admin token): enrollment codes,
@@ -30,39 +33,72 @@ export interface AgentApi {
   close(): Promise<void>;
 }
 
-export interface AgentApiOptions {
-  readonly service: TransferService;
-  readonly tasks: TaskQueue;
-  readonly registry: AgentRegistry;
-  readonly adminToken: string;
-  readonly clock: Clock;
+export interface AgentApiOptions extends AgentApiHandlerOptions {
   readonly port?: number;
   readonly host?: string;
 }
 
 const maxBody = 8 << 20;
 
-export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi> {
+/** A request as both transports see it: the request target as sent (path and query), raw body. */
+export interface AgentApiRequest {
+  readonly method: string;
+  /** Path and query string exactly as the client sent them (the signature covers them). */
+  readonly target: string;
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer;
+}
+
+export interface AgentApiResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export interface AgentApiHandlerOptions {
+  readonly service: TransferService;
+  readonly tasks: TaskQueue;
+  readonly registry: AgentRegistry;
+  /** The admin bearer token, or how to get it (on AWS: from Secrets Manager, once per container). */
+  readonly adminToken: string | (() => Promise<string>);
+  readonly clock: Clock;
+  /** Called after a heartbeat was accepted, with the task as it was before (for metrics). */
+  readonly onHeartbeat?: (agent: AgentRecord, before: TaskRecord) => void;
+}
+
+/**
+ * The agent API without a transport: `odt serve` (node:http, below) and the Lambda function
+ * (functions/agent-api.ts) both call this. Never throws: errors become their status and
+ * `{ error, code }`.
+ */
+export function createAgentApiHandler(
+  options: AgentApiHandlerOptions,
+): (request: AgentApiRequest) => Promise<AgentApiResponse> {
   const { service, tasks, registry, clock } = options;
-  const expectedAdmin = Buffer.from(`Bearer ${options.adminToken}`);
+  const adminToken =
+    typeof options.adminToken === 'string'
+      ? (
+          (t: string) => async () =>
+            t
+        )(options.adminToken)
+      : options.adminToken;
 
-  const server: Server = createServer((req, res) => {
-    void handle(req, res).catch((error: Error & { code?: string }) => {
-      send(res, statusOf(error), { error: error.message, code: error.code ?? 'INTERNAL' });
-    });
-  });
+  return (request) =>
+    handle(request).catch((error: Error & { code?: string }) => ({
+      status: statusOf(error),
+      body: { error: error.message, code: error.code ?? 'INTERNAL' },
+    }));
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
-    const target = req.url ?? '/';
+  async function handle(req: AgentApiRequest): Promise<AgentApiResponse> {
+    const method = req.method.toUpperCase();
+    const target = req.target;
     const url = new URL(target, 'http://localhost');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-    const raw = await readBody(req);
+    const raw = req.body;
     const json = (): Record<string, unknown> => parseJson(raw);
 
     if (method === 'POST' && parts[0] === 'agents' && parts[1] === 'enroll' && parts.length === 2) {
-      send(res, 201, await enroll(req, target, raw, json()));
-      return;
+      return { status: 201, body: await enroll(req, target, raw, json()) };
     }
     if (parts[0] === 'agent') {
       const agent = await authenticateAgentRequest(
@@ -70,19 +106,20 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
         { method, path: target, headers: req.headers, body: raw },
         clock.now(),
       );
-      await agentRoute(agent, method, parts.slice(1), json, res);
-      return;
+      return agentRoute(agent, method, parts.slice(1), json);
     }
     if (parts[0] === 'admin' || parts[0] === 'sites') {
-      requireAdmin(req);
-      await adminRoute(method, parts, url, json, res);
-      return;
+      await requireAdmin(req);
+      // `/admin/sites/<site>/inventory` is the same as `/sites/<site>/inventory` (on AWS only
+      // `/admin/...` is routed).
+      const adminParts = parts[0] === 'admin' && parts[1] === 'sites' ? parts.slice(1) : parts;
+      return adminRoute(method, adminParts, url, json);
     }
     throw new NotFoundError('path', url.pathname);
   }
 
   async function enroll(
-    req: IncomingMessage,
+    req: AgentApiRequest,
     target: string,
     raw: Buffer,
     body: Record<string, unknown>,
@@ -130,24 +167,29 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
     method: string,
     parts: readonly string[],
     json: () => Record<string, unknown>,
-    res: ServerResponse,
-  ): Promise<void> {
+  ): Promise<AgentApiResponse> {
     const [what, id, verb] = parts;
     if (method === 'GET' && what === 'me' && !id) {
-      send(res, 200, { id: agent.id, site: agent.site, name: agent.name, certSha256: agent.certSha256 });
-    } else if (method === 'GET' && what === 'tasks' && !id) {
-      send(res, 200, await service.openTasks(agent.site));
-    } else if (method === 'GET' && what === 'tasks' && id && !verb) {
-      send(res, 200, await ownTask(agent, id));
-    } else if (method === 'POST' && what === 'tasks' && id && verb) {
-      await ownTask(agent, id);
+      return {
+        status: 200,
+        body: { id: agent.id, site: agent.site, name: agent.name, certSha256: agent.certSha256 },
+      };
+    }
+    if (method === 'GET' && what === 'tasks' && !id) {
+      return { status: 200, body: await service.openTasks(agent.site) };
+    }
+    if (method === 'GET' && what === 'tasks' && id && !verb) {
+      return { status: 200, body: await ownTask(agent, id) };
+    }
+    if (method === 'POST' && what === 'tasks' && id && verb) {
+      const before = await ownTask(agent, id);
       const body = json();
       switch (verb) {
         case 'claim':
-          send(res, 200, await service.claimTask(id, agent.site, agent.id));
-          return;
+          return { status: 200, body: await service.claimTask(id, agent.site, agent.id) };
         case 'heartbeat':
           await service.taskHeartbeat(id, agent.id, progressOf(body.progress));
+          options.onHeartbeat?.(agent, before);
           break;
         case 'complete':
           await service.taskComplete(id, agent.id, outcomesOf(body.outcomes));
@@ -166,10 +208,12 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
         default:
           throw new NotFoundError('operation', `POST /agent/tasks/${id}/${verb}`);
       }
-      send(res, 200, { ok: true });
-    } else if (method === 'GET' && what === 'transfers' && id && !verb) {
-      send(res, 200, await transferView(agent, id));
-    } else if (method === 'POST' && what === 'inventory' && !id) {
+      return { status: 200, body: { ok: true } };
+    }
+    if (method === 'GET' && what === 'transfers' && id && !verb) {
+      return { status: 200, body: await transferView(agent, id) };
+    }
+    if (method === 'POST' && what === 'inventory' && !id) {
       const body = json();
       if (!Array.isArray(body.items)) {
         throw new ValidationError('The inventory', [{ path: 'items', message: 'must be an array' }]);
@@ -180,10 +224,9 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
         reportedAt: clock.now().toISOString(),
         items: body.items,
       });
-      send(res, 200, { ok: true, items: body.items.length });
-    } else {
-      throw new NotFoundError('operation', `${method} /agent/${parts.join('/')}`);
+      return { status: 200, body: { ok: true, items: body.items.length } };
     }
+    throw new NotFoundError('operation', `${method} /agent/${parts.join('/')}`);
   }
 
   async function transferView(agent: AgentRecord, id: string): Promise<AgentTransferView> {
@@ -223,8 +266,10 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
     };
   }
 
-  function requireAdmin(req: IncomingMessage): void {
-    const auth = Buffer.from(req.headers.authorization ?? '');
+  async function requireAdmin(req: AgentApiRequest): Promise<void> {
+    const expectedAdmin = Buffer.from(`Bearer ${await adminToken()}`);
+    const given = req.headers.authorization;
+    const auth = Buffer.from((Array.isArray(given) ? given[0] : given) ?? '');
     if (auth.length !== expectedAdmin.length || !timingSafeEqual(auth, expectedAdmin)) {
       throw new AgentAuthError('missing or wrong admin token; use the admin token of the state folder');
     }
@@ -235,8 +280,7 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
     parts: readonly string[],
     url: URL,
     json: () => Record<string, unknown>,
-    res: ServerResponse,
-  ): Promise<void> {
+  ): Promise<AgentApiResponse> {
     const now = clock.now();
     if (
       method === 'GET' &&
@@ -247,28 +291,42 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
     ) {
       const inv = await registry.getInventory(parts[1]);
       if (!inv) throw new NotFoundError('inventory of site', parts[1]);
-      send(res, 200, inv);
-    } else if (method === 'POST' && parts[1] === 'enrollments' && parts.length === 2) {
+      return { status: 200, body: inv };
+    }
+    if (method === 'POST' && parts[1] === 'enrollments' && parts.length === 2) {
       const body = json();
       const site = str(body.site, 'site');
       const ttlMs = parseDuration(String(body.ttl ?? '15m'));
       if (!ttlMs) throw new ValidationError('The enrollment', [{ path: 'ttl', message: 'use e.g. 15m, 1h' }]);
-      send(res, 201, await registry.issueCode(site, ttlMs, now));
-    } else if (method === 'GET' && parts[1] === 'agents' && parts.length === 2) {
+      return { status: 201, body: await registry.issueCode(site, ttlMs, now) };
+    }
+    if (method === 'GET' && parts[1] === 'agents' && parts.length === 2) {
       const site = url.searchParams.get('site');
       const list = await registry.list(site ?? undefined);
-      send(
-        res,
-        200,
-        list.map(({ certPem: _c, ...rest }) => rest),
-      );
-    } else if (method === 'POST' && parts[1] === 'agents' && parts[2] && parts[3] === 'revoke') {
-      if (!(await registry.revoke(parts[2], now))) throw new NotFoundError('agent', parts[2]);
-      send(res, 200, { ok: true, id: parts[2] });
-    } else {
-      throw new NotFoundError('operation', `${method} ${url.pathname}`);
+      return { status: 200, body: list.map(({ certPem: _c, ...rest }) => rest) };
     }
+    if (method === 'POST' && parts[1] === 'agents' && parts[2] && parts[3] === 'revoke') {
+      if (!(await registry.revoke(parts[2], now))) throw new NotFoundError('agent', parts[2]);
+      return { status: 200, body: { ok: true, id: parts[2] } };
+    }
+    throw new NotFoundError('operation', `${method} ${url.pathname}`);
   }
+}
+
+/** The agent API on node:http (`odt serve`), over the shared handler. */
+export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi> {
+  const handle = createAgentApiHandler(options);
+  const server: Server = createServer((req, res) => {
+    void readBody(req)
+      .then((body) =>
+        handle({ method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers, body }),
+      )
+      .then(
+        (r) => send(res, r.status, r.body),
+        (error: Error & { code?: string }) =>
+          send(res, statusOf(error), { error: error.message, code: error.code ?? 'INTERNAL' }),
+      );
+  });
 
   await new Promise<void>((resolve) =>
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
@@ -284,7 +342,7 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
   };
 }
 
-function statusOf(error: Error & { code?: string }): number {
+export function statusOf(error: Error & { code?: string }): number {
   if (error instanceof AgentAuthError || error.name === 'EnrollmentError') return 401;
   switch (error.code) {
     case 'VALIDATION_FAILED':

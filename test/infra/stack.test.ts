@@ -120,7 +120,9 @@ describe('the state machine', () => {
   });
 
   it('raises an alarm when an execution fails', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm');
+    const alarms = ofType('AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties.MetricName === 'ExecutionsFailed',
+    );
     expect(alarms).toHaveLength(1);
     const [, alarm] = alarms[0]!;
     const smId = stack.getLogicalId(stack.stateMachine.node.defaultChild as never);
@@ -136,9 +138,9 @@ describe('the state machine', () => {
 });
 
 describe('the functions', () => {
-  it('are the three handlers on nodejs22.x, arm64, with their environment', () => {
+  it('are the three handlers and the agent API on nodejs22.x, arm64, with their environment', () => {
     const fns = ofType('AWS::Lambda::Function');
-    expect(fns).toHaveLength(3);
+    expect(fns).toHaveLength(4);
     const tableId = stack.getLogicalId(stack.table.node.defaultChild as never);
     for (const [, fn] of fns) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
@@ -154,7 +156,7 @@ describe('the functions', () => {
 
   it('log to groups with a retention', () => {
     const groups = ofType('AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(3);
+    expect(groups).toHaveLength(4);
     for (const [, g] of groups) expect(g.Properties.RetentionInDays).toBe(30);
   });
 });
