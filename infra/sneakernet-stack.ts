@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   ArnFormat,
   aws_apigatewayv2 as apigwv2,
+  CfnOutput,
   aws_cloudwatch as cloudwatch,
   Duration,
   aws_dynamodb as dynamodb,
@@ -295,6 +296,15 @@ export class SneakernetStack extends Stack {
       path: '/admin/{proxy+}',
       methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
       integration,
+    });
+
+    new CfnOutput(this, 'AgentApiUrl', {
+      value: this.httpApi.apiEndpoint,
+      description: 'odt agent run --server <this>',
+    });
+    new CfnOutput(this, 'AdminTokenSecretArn', {
+      value: this.adminToken.secretArn,
+      description: 'aws secretsmanager get-secret-value --secret-id <this>',
     });
 
     // Stale heartbeats: the function, every 5 minutes, counts claimed tasks whose holder has not
