@@ -1,0 +1,411 @@
+/**
+ * The Slack bot: a thin Bolt adapter over the same TransferService as the admin CLI. Every
+ * decision (who may approve, four eyes, legal transitions, validation) is the service's; the bot
+ * maps requests to service calls and errors to what the person sees.
+ */
+import { App, type AppOptions, type Receiver } from '@slack/bolt';
+import type { ShippingEvent, Transfer, TransferRequest, TransferService } from '../core/index.ts';
+import {
+  actions,
+  approvalMessage,
+  callbacks,
+  helpText,
+  listBlocks,
+  type ModalRef,
+  mention,
+  rejectModal,
+  requestBlocks,
+  requestModal,
+  section,
+  shippedModal,
+  shippingMessage,
+  statusBlocks,
+} from './blocks.ts';
+
+type WebClient = App['client'];
+
+export type BotService = Pick<
+  TransferService,
+  'request' | 'approve' | 'reject' | 'event' | 'cancel' | 'get' | 'list' | 'retry'
+>;
+
+export interface BotOptions {
+  readonly service: BotService;
+  readonly token: string;
+  readonly signingSecret?: string;
+  /** Slack user ids of the approvers (the service holds the same list and decides). */
+  readonly approvers: readonly string[];
+  /** Channel id where approval requests are posted. */
+  readonly approversChannel: string;
+  readonly receiver?: Receiver;
+  readonly socketMode?: boolean;
+  readonly appToken?: string;
+  readonly botId?: string;
+  readonly botUserId?: string;
+  /** Offline tests: false, so that the first request does not call auth.test. */
+  readonly tokenVerificationEnabled?: boolean;
+  readonly clientOptions?: AppOptions['clientOptions'];
+  readonly logLevel?: AppOptions['logLevel'];
+}
+
+interface CodedError {
+  code?: string;
+  message: string;
+  issues?: readonly { path: string; message: string }[];
+}
+const coded = (e: unknown): CodedError => (e instanceof Error ? (e as CodedError) : { message: String(e) });
+
+/** Remembers trigger ids for ten minutes: a replayed or retried request does not act twice. */
+class Seen {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly ttlMs = 10 * 60_000) {}
+  firstTime(key: string): boolean {
+    const now = Date.now();
+    for (const [k, at] of this.seen) if (now - at > this.ttlMs) this.seen.delete(k);
+    if (this.seen.has(key)) return false;
+    this.seen.set(key, now);
+    return true;
+  }
+}
+
+/** Field path of a ValidationError issue → the request modal's block id. */
+function blockOfPath(path: string): string {
+  if (path === 'site') return requestBlocks.site;
+  if (path === 'providerSite') return requestBlocks.providerSite;
+  if (/\.target\.(vdc)$/.test(path)) return requestBlocks.vdc;
+  if (/\.target\.network$/.test(path)) return requestBlocks.network;
+  if (/\.target\.catalog$/.test(path)) return requestBlocks.catalog;
+  if (/\.target\.(powerOn|deploy)$/.test(path)) return requestBlocks.options;
+  return requestBlocks.items;
+}
+
+type StateValues = Record<
+  string,
+  Record<string, { value?: string | null; selected_options?: { value: string }[] }>
+>;
+const field = (values: StateValues, block: string): string => (values[block]?.value?.value ?? '').trim();
+
+const sizeUnits: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
+
+/** The request modal's values → a TransferRequest, or errors keyed by block id. */
+export function parseRequestForm(
+  values: StateValues,
+  requester: string,
+): { request: TransferRequest } | { errors: Record<string, string> } {
+  const errors: Record<string, string> = {};
+  const vdc = field(values, requestBlocks.vdc);
+  const network = field(values, requestBlocks.network);
+  const catalog = field(values, requestBlocks.catalog);
+  const options = new Set((values[requestBlocks.options]?.value?.selected_options ?? []).map((o) => o.value));
+  const items: TransferRequest['items'] = [];
+  const lines = field(values, requestBlocks.items)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  for (const [n, line] of lines.entries()) {
+    const m = /^(vm|template|vapp)\s+(.+?)(?:\s+(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB))?$/i.exec(line);
+    if (!m) {
+      errors[requestBlocks.items] =
+        `line ${n + 1}: write "kind name [size]", kind one of vm, template, vapp (e.g. "vm web-01 40GB")`;
+      break;
+    }
+    const kind = m[1]!.toLowerCase() as 'vm' | 'template' | 'vapp';
+    const size = m[3] ? Math.round(Number(m[3]) * (sizeUnits[m[4]!.toUpperCase()] ?? 1)) : undefined;
+    items.push({
+      kind,
+      source: m[2]!,
+      ...(size !== undefined ? { sizeBytes: size } : {}),
+      target: {
+        vdc,
+        placement: kind === 'template' ? 'catalog' : 'vapp',
+        ...(network ? { network } : {}),
+        ...(catalog ? { catalog } : {}),
+        deploy: options.has('deploy'),
+        powerOn: kind === 'template' ? false : options.has('powerOn'),
+      },
+    });
+  }
+  if (lines.length === 0) errors[requestBlocks.items] = 'name at least one VM, template or vApp';
+  if (Object.keys(errors).length > 0) return { errors };
+  const providerSite = field(values, requestBlocks.providerSite);
+  return {
+    request: {
+      site: field(values, requestBlocks.site),
+      ...(providerSite ? { providerSite } : {}),
+      requester,
+      items,
+    },
+  };
+}
+
+export function createBotApp(options: BotOptions): App {
+  const { service, approversChannel } = options;
+  const approvers = new Set(options.approvers);
+  const app = new App({
+    token: options.token,
+    ...(options.receiver
+      ? { receiver: options.receiver }
+      : options.socketMode
+        ? { socketMode: true, appToken: options.appToken }
+        : { signingSecret: options.signingSecret }),
+    ...(options.botId ? { botId: options.botId } : {}),
+    ...(options.botUserId ? { botUserId: options.botUserId } : {}),
+    ...(options.tokenVerificationEnabled !== undefined
+      ? { tokenVerificationEnabled: options.tokenVerificationEnabled }
+      : {}),
+    ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
+    ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+  });
+  const seen = new Seen();
+
+  // Slack retries (X-Slack-Retry-Num) and replays of a request already handled are acknowledged
+  // and dropped: the first delivery acted.
+  app.use(async (args) => {
+    const body = args.body as { trigger_id?: string };
+    const ack = (args as unknown as { ack?: () => Promise<void> }).ack;
+    const duplicate =
+      args.context.retryNum !== undefined ||
+      (body.trigger_id !== undefined && !seen.firstTime(body.trigger_id));
+    if (duplicate) {
+      if (ack) await ack();
+      return;
+    }
+    await args.next();
+  });
+
+  const refuse = (client: WebClient, channel: string, user: string, text: string) =>
+    client.chat.postEphemeral({ channel, user, text, blocks: [section(text)] });
+
+  const tell = (client: WebClient, user: string, text: string) =>
+    client.chat.postMessage({ channel: user, text, blocks: [section(text)] });
+
+  /** "already approved by …" when a decision exists, else the service's message. */
+  async function explain(id: string, error: unknown): Promise<string> {
+    const e = coded(error);
+    if (e.code === 'FORBIDDEN' || e.code === 'ILLEGAL_TRANSITION') {
+      const t = await service.get(id).catch(() => undefined);
+      if (t?.approver && t.phase !== 'requested') {
+        const what = t.phase === 'rejected' ? 'rejected' : 'approved';
+        return `Transfer \`${t.id}\` was already ${what} by ${mention(t.approver)}; nothing changed.`;
+      }
+    }
+    if (e.code === undefined) throw error;
+    return e.message;
+  }
+
+  // ---- /odt ---------------------------------------------------------------------------------
+  app.command('/odt', async ({ command, ack, client }) => {
+    const [sub = 'help', ...rest] = command.text.trim().split(/\s+/).filter(Boolean);
+    const reply = (text: string, blocks = [section(text)]) =>
+      ack({ response_type: 'ephemeral', text, blocks });
+    try {
+      switch (sub.toLowerCase()) {
+        case 'request':
+          await ack();
+          await client.views.open({ trigger_id: command.trigger_id, view: requestModal() as never });
+          return;
+        case 'status': {
+          const id = rest[0];
+          if (id) {
+            const t = await service.get(id);
+            await reply(`Transfer ${t.id}: ${t.phase}`, statusBlocks(t));
+          } else {
+            const mine = (await service.list()).filter((t) => t.requester === command.user_id);
+            await reply(`Your transfers: ${mine.length}`, listBlocks(mine, 'Your transfers'));
+          }
+          return;
+        }
+        case 'list': {
+          const all = await service.list();
+          await reply(`Transfers: ${all.length}`, listBlocks(all, 'Transfers'));
+          return;
+        }
+        case 'cancel': {
+          const id = rest[0];
+          if (!id) {
+            await reply('Which transfer? `/odt cancel <id>`');
+            return;
+          }
+          const t = await service.cancel(
+            id,
+            command.user_id,
+            rest.slice(1).join(' ') || 'cancelled in Slack',
+          );
+          await reply(`Transfer \`${t.id}\` is cancelled.`);
+          return;
+        }
+        case 'help':
+          await reply(helpText);
+          return;
+        default:
+          await reply(`I do not know \`${sub}\`.\n\n${helpText}`);
+      }
+    } catch (error) {
+      const e = coded(error);
+      if (e.code === undefined) throw error;
+      await reply(`:warning: ${e.message}`);
+    }
+  });
+
+  // ---- the request modal ----------------------------------------------------------------------
+  app.view(callbacks.request, async ({ ack, body, view, client }) => {
+    const parsed = parseRequestForm(view.state.values as StateValues, body.user.id);
+    if ('errors' in parsed) {
+      await ack({ response_action: 'errors', errors: parsed.errors });
+      return;
+    }
+    let t: Transfer;
+    try {
+      t = await service.request(parsed.request);
+    } catch (error) {
+      const e = coded(error);
+      if (e.code !== 'VALIDATION_FAILED') throw error;
+      const errors: Record<string, string> = {};
+      for (const issue of e.issues ?? []) errors[blockOfPath(issue.path)] ??= issue.message;
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    await ack();
+    await client.chat.postMessage({ channel: approversChannel, ...approvalMessage(t) });
+    await tell(client, t.requester, `Your transfer \`${t.id}\` was requested; the approvers were asked.`);
+  });
+
+  // ---- approval -------------------------------------------------------------------------------
+  app.action(actions.approve, async ({ ack, body, action, client }) => {
+    await ack();
+    const id = (action as { value: string }).value;
+    const b = body as { user: { id: string }; channel?: { id: string }; message?: { ts: string } };
+    const channel = b.channel?.id ?? approversChannel;
+    try {
+      const t = await service.approve(id, b.user.id);
+      if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...approvalMessage(t) });
+      await client.chat.postMessage({
+        channel,
+        ...(b.message ? { thread_ts: b.message.ts } : {}),
+        ...shippingMessage(t),
+      });
+      await tell(client, t.requester, `Your transfer \`${t.id}\` was approved by ${mention(b.user.id)}.`);
+    } catch (error) {
+      await refuse(client, channel, b.user.id, await explain(id, error));
+    }
+  });
+
+  app.action(actions.reject, async ({ ack, body, action, client }) => {
+    await ack();
+    const id = (action as { value: string }).value;
+    const b = body as {
+      user: { id: string };
+      trigger_id: string;
+      channel?: { id: string };
+      message?: { ts: string };
+    };
+    const channel = b.channel?.id ?? approversChannel;
+    if (!approvers.has(b.user.id)) {
+      await refuse(
+        client,
+        channel,
+        b.user.id,
+        `${mention(b.user.id)} is not an approver; only approvers may reject.`,
+      );
+      return;
+    }
+    const t = await service.get(id);
+    if (t.phase !== 'requested') {
+      await refuse(client, channel, b.user.id, await explain(id, { code: 'FORBIDDEN', message: '' }));
+      return;
+    }
+    const ref: ModalRef = { id, channel, ...(b.message ? { ts: b.message.ts } : {}) };
+    await client.views.open({ trigger_id: b.trigger_id, view: rejectModal(ref) as never });
+  });
+
+  app.view(callbacks.reject, async ({ ack, body, view, client }) => {
+    const ref = JSON.parse(view.private_metadata) as ModalRef;
+    const reason = field(view.state.values as StateValues, 'reason');
+    let t: Transfer;
+    try {
+      t = await service.reject(ref.id, body.user.id, reason);
+    } catch (error) {
+      await ack({ response_action: 'errors', errors: { reason: await explain(ref.id, error) } });
+      return;
+    }
+    await ack();
+    if (ref.channel && ref.ts)
+      await client.chat.update({ channel: ref.channel, ts: ref.ts, ...approvalMessage(t) });
+    await tell(
+      client,
+      t.requester,
+      `Your transfer \`${t.id}\` was rejected by ${mention(body.user.id)}: ${t.rejectReason ?? reason}`,
+    );
+  });
+
+  // ---- shipping steps -------------------------------------------------------------------------
+  const steps: [string, ShippingEvent, 'approver' | 'party'][] = [
+    [actions.applianceSent, 'appliance-sent', 'approver'],
+    [actions.applianceConnected, 'appliance-connected', 'party'],
+    [actions.received, 'received', 'approver'],
+  ];
+  for (const [actionId, event, who] of steps) {
+    app.action(actionId, async ({ ack, body, action, client }) => {
+      await ack();
+      const id = (action as { value: string }).value;
+      const b = body as { user: { id: string }; channel?: { id: string }; message?: { ts: string } };
+      const channel = b.channel?.id ?? approversChannel;
+      try {
+        const current = await service.get(id);
+        const allowed = approvers.has(b.user.id) || (who === 'party' && current.requester === b.user.id);
+        if (!allowed) {
+          await refuse(
+            client,
+            channel,
+            b.user.id,
+            `Only ${who === 'approver' ? 'an approver' : 'the requester or an approver'} may report this step.`,
+          );
+          return;
+        }
+        const t = await service.event(id, event, b.user.id);
+        if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...shippingMessage(t) });
+      } catch (error) {
+        await refuse(client, channel, b.user.id, await explain(id, error));
+      }
+    });
+  }
+
+  app.action(actions.shipped, async ({ ack, body, action, client }) => {
+    await ack();
+    const id = (action as { value: string }).value;
+    const b = body as { trigger_id: string; channel?: { id: string }; message?: { ts: string } };
+    const ref: ModalRef = {
+      id,
+      ...(b.channel ? { channel: b.channel.id } : {}),
+      ...(b.message ? { ts: b.message.ts } : {}),
+    };
+    await client.views.open({ trigger_id: b.trigger_id, view: shippedModal(ref) as never });
+  });
+
+  app.view(callbacks.shipped, async ({ ack, body, view, client }) => {
+    const ref = JSON.parse(view.private_metadata) as ModalRef;
+    const values = view.state.values as StateValues;
+    const shipping = { carrier: field(values, 'carrier'), tracking: field(values, 'tracking') };
+    const missing: Record<string, string> = {};
+    if (!shipping.carrier) missing.carrier = 'name the carrier';
+    if (!shipping.tracking) missing.tracking = 'give the tracking number';
+    if (Object.keys(missing).length > 0) {
+      await ack({ response_action: 'errors', errors: missing });
+      return;
+    }
+    let t: Transfer;
+    try {
+      t = await service.event(ref.id, 'shipped', body.user.id, shipping);
+    } catch (error) {
+      const e = coded(error);
+      if (e.code === undefined) throw error;
+      await ack({ response_action: 'errors', errors: { tracking: e.message } });
+      return;
+    }
+    await ack();
+    if (ref.channel && ref.ts)
+      await client.chat.update({ channel: ref.channel, ts: ref.ts, ...shippingMessage(t) });
+  });
+
+  return app;
+}

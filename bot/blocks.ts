@@ -1,0 +1,272 @@
+/**
+ * Block Kit for the bot's messages and modals. Every builder stays within Slack's limits: at most
+ * 50 blocks per message, 3,000 characters per section text, 2,000 per button value (buttons carry
+ * the transfer id only — never a task token or a secret).
+ */
+import type { Transfer } from '../core/index.ts';
+
+export type Block = { type: string; [key: string]: unknown };
+
+export const MAX_BLOCKS = 50;
+export const MAX_TEXT = 3000;
+
+export const actions = {
+  approve: 'odt_approve',
+  reject: 'odt_reject',
+  applianceSent: 'odt_appliance_sent',
+  applianceConnected: 'odt_appliance_connected',
+  shipped: 'odt_shipped',
+  received: 'odt_received',
+} as const;
+
+export const callbacks = {
+  request: 'odt_request_modal',
+  reject: 'odt_reject_modal',
+  shipped: 'odt_shipped_modal',
+} as const;
+
+/** Block ids of the request modal; validation errors are keyed by them. */
+export const requestBlocks = {
+  site: 'site',
+  providerSite: 'provider_site',
+  items: 'items',
+  vdc: 'vdc',
+  network: 'network',
+  catalog: 'catalog',
+  options: 'options',
+} as const;
+
+export const clip = (text: string, max = MAX_TEXT): string =>
+  text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+
+const plain = (text: string) => ({ type: 'plain_text', text: clip(text, 150), emoji: true });
+const md = (text: string) => ({ type: 'mrkdwn', text: clip(text) });
+export const section = (text: string): Block => ({ type: 'section', text: md(text) });
+export const context = (text: string): Block => ({ type: 'context', elements: [md(text)] });
+const button = (text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Block => ({
+  type: 'button',
+  text: plain(text),
+  action_id: actionId,
+  value,
+  ...(style ? { style } : {}),
+});
+
+/** Slack escaping of user-supplied text inside mrkdwn. */
+export const esc = (s: string): string =>
+  s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+
+export function formatBytes(bytes: number | undefined): string {
+  if (bytes === undefined) return 'size unknown';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v.toFixed(v >= 10 || u === 0 ? 0 : 1)} ${units[u]}`;
+}
+
+const totalBytes = (t: Transfer): number | undefined =>
+  t.items.every((i) => i.sizeBytes !== undefined)
+    ? t.items.reduce((n, i) => n + (i.sizeBytes ?? 0), 0)
+    : undefined;
+
+const user = (id: string): string => (/^[UW][A-Z0-9]+$/.test(id) ? `<@${id}>` : esc(id));
+
+export { user as mention };
+
+/** Items as text, clipped to one section of at most 3,000 characters. */
+function itemLines(t: Transfer, limit = 20): string {
+  const shown = t.items.slice(0, limit).map((i) => {
+    const size = i.sizeBytes !== undefined ? `, ${formatBytes(i.sizeBytes)}` : '';
+    return `• ${i.kind.toUpperCase()} \`${esc(i.source)}\`${size} → ${esc(i.target.vdc)} _(${i.result.state})_`;
+  });
+  const more = t.items.length > limit ? `\n…and ${t.items.length - limit} more` : '';
+  return clip(`${shown.join('\n')}${more}`);
+}
+
+function summary(t: Transfer): Block[] {
+  return [
+    {
+      type: 'section',
+      fields: [
+        md(`*Transfer*\n\`${t.id}\``),
+        md(`*Requested by*\n${user(t.requester)}`),
+        md(`*Site*\n${esc(t.site)} → ${esc(t.providerSite)}`),
+        md(`*Phase*\n${t.phase}`),
+        md(`*Items*\n${t.items.length}`),
+        md(`*Total size*\n${formatBytes(totalBytes(t))}`),
+      ],
+    },
+    section(itemLines(t)),
+  ];
+}
+
+/** The approvers' message: summary and Approve / Reject while undecided, the decision afterwards. */
+export function approvalMessage(t: Transfer): { text: string; blocks: Block[] } {
+  const blocks: Block[] = [{ type: 'header', text: plain(`Transfer request ${t.id}`) }, ...summary(t)];
+  if (t.phase === 'requested') {
+    blocks.push({
+      type: 'actions',
+      block_id: 'decision',
+      elements: [
+        button('Approve', actions.approve, t.id, 'primary'),
+        button('Reject', actions.reject, t.id, 'danger'),
+      ],
+    });
+  } else if (t.phase === 'rejected') {
+    blocks.push(context(`:x: Rejected by ${user(t.approver ?? '?')}: ${esc(t.rejectReason ?? '')}`));
+  } else if (t.approver) {
+    blocks.push(context(`:white_check_mark: Approved by ${user(t.approver)}`));
+  } else {
+    blocks.push(context(`Now *${t.phase}*`));
+  }
+  return { text: `Transfer request ${t.id} from ${t.requester}: ${t.phase}`, blocks };
+}
+
+/** The shipping steps of a transfer, as buttons for the step that is due. */
+export function shippingMessage(t: Transfer): { text: string; blocks: Block[] } {
+  const steps: [string, string, string][] = [
+    ['approved', 'NAS sent', actions.applianceSent],
+    ['appliance-sent', 'NAS connected', actions.applianceConnected],
+    ['exported', 'Shipped back', actions.shipped],
+    ['shipped', 'Received and mounted', actions.received],
+  ];
+  const due = steps.find(([phase]) => phase === t.phase);
+  const blocks: Block[] = [
+    section(
+      `*Shipping of \`${t.id}\`* — now *${t.phase}*${t.shipping ? ` (${esc(t.shipping.carrier)} ${esc(t.shipping.tracking)})` : ''}`,
+    ),
+  ];
+  if (due)
+    blocks.push({
+      type: 'actions',
+      block_id: 'shipping',
+      elements: [button(due[1], due[2], t.id, 'primary')],
+    });
+  const last = t.history.at(-1);
+  if (last) blocks.push(context(`Last step: ${last.phase} by ${user(last.actor)} at ${last.at}`));
+  return { text: `Shipping of ${t.id}: ${t.phase}`, blocks };
+}
+
+export function statusBlocks(t: Transfer): Block[] {
+  const history = t.history
+    .slice(-10)
+    .map(
+      (h) =>
+        `• ${h.at.slice(0, 16).replace('T', ' ')} ${h.phase} — ${user(h.actor)}${h.note ? `: ${esc(h.note)}` : ''}`,
+    )
+    .join('\n');
+  return [...summary(t), section(`*History*\n${history || '—'}`)];
+}
+
+export function listBlocks(transfers: readonly Transfer[], title: string): Block[] {
+  if (transfers.length === 0) return [section(`${title}: none.`)];
+  const limit = 40;
+  const lines = transfers
+    .slice(0, limit)
+    .map(
+      (t) => `• \`${t.id}\` ${t.phase} — ${esc(t.site)}, ${t.items.length} item(s), by ${user(t.requester)}`,
+    );
+  const more = transfers.length > limit ? `\n…and ${transfers.length - limit} more` : '';
+  return [section(`*${title}*`), section(clip(`${lines.join('\n')}${more}`))];
+}
+
+export const helpText = [
+  '*`/odt` — offline data transfer on a shipped NAS*',
+  '• `/odt request` — ask for a transfer (opens a form)',
+  '• `/odt status [id]` — one transfer, or your transfers',
+  '• `/odt list` — open transfers',
+  '• `/odt cancel <id>` — cancel a transfer that has not shipped',
+  '• `/odt help` — this text',
+].join('\n');
+
+const input = (blockId: string, label: string, element: Block, optional = false, hint?: string): Block => ({
+  type: 'input',
+  block_id: blockId,
+  label: plain(label),
+  element,
+  optional,
+  ...(hint ? { hint: plain(hint) } : {}),
+});
+const textInput = (actionId: string, placeholder?: string, multiline = false): Block => ({
+  type: 'plain_text_input',
+  action_id: actionId,
+  multiline,
+  ...(placeholder ? { placeholder: plain(placeholder) } : {}),
+});
+
+export function requestModal(): Block {
+  return {
+    type: 'modal',
+    callback_id: callbacks.request,
+    title: plain('Request a transfer'),
+    submit: plain('Request'),
+    close: plain('Cancel'),
+    blocks: [
+      input(requestBlocks.site, 'Customer site', textInput('value', 'e.g. acme-dc1')),
+      input(requestBlocks.providerSite, 'Provider site', textInput('value', 'provider'), true),
+      input(
+        requestBlocks.items,
+        'Items',
+        textInput('value', 'vm web-01 40GB', true),
+        false,
+        'One per line: kind (vm, template, vapp), name in vCenter, optional size such as 40GB',
+      ),
+      input(requestBlocks.vdc, 'Target org VDC', textInput('value')),
+      input(requestBlocks.network, 'Org VDC network', textInput('value'), true),
+      input(requestBlocks.catalog, 'Catalog (for templates)', textInput('value'), true),
+      input(
+        requestBlocks.options,
+        'Options',
+        {
+          type: 'checkboxes',
+          action_id: 'value',
+          options: [
+            { text: plain('Deploy'), value: 'deploy' },
+            { text: plain('Power on'), value: 'powerOn' },
+          ],
+          initial_options: [{ text: plain('Deploy'), value: 'deploy' }],
+        },
+        true,
+      ),
+    ],
+  };
+}
+
+export interface ModalRef {
+  readonly id: string;
+  readonly channel?: string;
+  readonly ts?: string;
+}
+
+export function rejectModal(ref: ModalRef): Block {
+  return {
+    type: 'modal',
+    callback_id: callbacks.reject,
+    private_metadata: JSON.stringify(ref),
+    title: plain('Reject transfer'),
+    submit: plain('Reject'),
+    close: plain('Cancel'),
+    blocks: [
+      section(`Rejecting \`${ref.id}\`. The requester sees the reason.`),
+      input('reason', 'Reason', textInput('value', 'What the requester can do about it', true)),
+    ],
+  };
+}
+
+export function shippedModal(ref: ModalRef): Block {
+  return {
+    type: 'modal',
+    callback_id: callbacks.shipped,
+    private_metadata: JSON.stringify(ref),
+    title: plain('NAS shipped back'),
+    submit: plain('Save'),
+    close: plain('Cancel'),
+    blocks: [
+      input('carrier', 'Carrier', textInput('value', 'e.g. DHL')),
+      input('tracking', 'Tracking number', textInput('value')),
+    ],
+  };
+}

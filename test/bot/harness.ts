@@ -1,0 +1,182 @@
+/**
+ * Test harness: the bot on Bolt's own HTTPReceiver, an embedded control plane in a temp state
+ * dir, and the fake Slack Web API. Requests are signed as Slack signs them.
+ */
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HTTPReceiver } from '@slack/bolt';
+import { createBotApp } from '../../bot/app.ts';
+import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
+import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
+
+export const SECRET = 'test-signing-secret';
+export const APPROVERS = ['UAPPROVER1', 'UAPPROVER2'];
+export const CHANNEL = 'CAPPROVERS';
+export const REQUESTER = 'UCUSTOMER1';
+
+export interface Harness {
+  readonly slack: FakeSlackApi;
+  readonly plane: ControlPlane;
+  readonly url: string;
+  /** POSTs a signed form body; `at` is the signing time in seconds. */
+  post(
+    body: string,
+    opts?: { at?: number; secret?: string; headers?: Record<string, string> },
+  ): Promise<Response>;
+  command(text: string, user?: string): Promise<Response>;
+  interaction(
+    payload: Record<string, unknown>,
+    opts?: { headers?: Record<string, string> },
+  ): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export function sign(secret: string, ts: number, body: string): string {
+  return `v0=${createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex')}`;
+}
+
+let triggers = 0;
+export const trigger = (): string => `${Date.now()}.${++triggers}.abcdef`;
+
+export async function startHarness(): Promise<Harness> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'odt-bot-'));
+  const slack = await startFakeSlackApi();
+  const plane = await startControlPlane({ stateDir, approvers: APPROVERS, port: 0, agentPort: 0 });
+  const receiver = new HTTPReceiver({ signingSecret: SECRET, processBeforeResponse: true });
+  const app = createBotApp({
+    service: plane.service,
+    token: 'xoxb-test',
+    approvers: APPROVERS,
+    approversChannel: CHANNEL,
+    receiver,
+    botId: 'BBOT',
+    botUserId: 'UBOT',
+    tokenVerificationEnabled: false,
+    clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
+    logLevel: 'error' as never,
+  });
+  const server = (await app.start(0)) as unknown as Server;
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
+  const post: Harness['post'] = (body, opts = {}) => {
+    const at = opts.at ?? Math.floor(Date.now() / 1000);
+    return fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-request-timestamp': String(at),
+        'x-slack-signature': sign(opts.secret ?? SECRET, at, body),
+        ...opts.headers,
+      },
+      body,
+    });
+  };
+  return {
+    slack,
+    plane,
+    url,
+    post,
+    command: (text, user = REQUESTER) =>
+      post(
+        new URLSearchParams({
+          token: 'legacy',
+          team_id: 'TFAKE',
+          team_domain: 'fake',
+          channel_id: 'CGENERAL',
+          channel_name: 'general',
+          user_id: user,
+          user_name: user.toLowerCase(),
+          command: '/odt',
+          text,
+          api_app_id: 'AODT',
+          response_url: 'https://hooks.slack.test/commands/1',
+          trigger_id: trigger(),
+        }).toString(),
+      ),
+    interaction: (payload, opts = {}) =>
+      post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), opts),
+    async close() {
+      await app.stop();
+      await plane.close();
+      await slack.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A block_actions payload for a button on a message. */
+export function buttonClick(
+  user: string,
+  actionId: string,
+  value: string,
+  message: { channel: string; ts: string },
+): Record<string, unknown> {
+  return {
+    type: 'block_actions',
+    team: { id: 'TFAKE', domain: 'fake' },
+    user: { id: user, username: user.toLowerCase(), team_id: 'TFAKE' },
+    api_app_id: 'AODT',
+    token: 'legacy',
+    trigger_id: trigger(),
+    container: { type: 'message', message_ts: message.ts, channel_id: message.channel },
+    channel: { id: message.channel, name: 'approvers' },
+    message: { type: 'message', ts: message.ts, text: '' },
+    response_url: 'https://hooks.slack.test/actions/1',
+    actions: [
+      { type: 'button', action_id: actionId, block_id: 'b', value, action_ts: `${Date.now() / 1000}` },
+    ],
+  };
+}
+
+type Values = Record<string, Record<string, unknown>>;
+
+/** A view_submission payload. */
+export function submission(
+  user: string,
+  callbackId: string,
+  values: Values,
+  privateMetadata = '',
+): Record<string, unknown> {
+  return {
+    type: 'view_submission',
+    team: { id: 'TFAKE', domain: 'fake' },
+    user: { id: user, username: user.toLowerCase(), team_id: 'TFAKE' },
+    api_app_id: 'AODT',
+    token: 'legacy',
+    trigger_id: trigger(),
+    view: {
+      id: `V${Date.now()}${triggers}`,
+      team_id: 'TFAKE',
+      type: 'modal',
+      callback_id: callbackId,
+      private_metadata: privateMetadata,
+      hash: '1.abc',
+      state: { values },
+      title: { type: 'plain_text', text: 'x' },
+      blocks: [],
+    },
+  };
+}
+
+export const text = (v: string) => ({ value: { type: 'plain_text_input', value: v } });
+
+export const requestValues = (over: Record<string, string> = {}): Values => ({
+  site: text(over.site ?? 'acme-dc1'),
+  provider_site: text(over.provider_site ?? ''),
+  items: text(over.items ?? 'vm web-01 40GB\nvm db-01 120GB'),
+  vdc: text(over.vdc ?? 'acme-vdc'),
+  network: text(over.network ?? ''),
+  catalog: text(over.catalog ?? ''),
+  options: { value: { type: 'checkboxes', selected_options: [{ value: 'deploy' }] } },
+});
+
+/** Concatenated visible text of blocks, for assertions. */
+export function visible(blocks: unknown): string {
+  return JSON.stringify(blocks ?? [])
+    .match(/"text":"((?:[^"\\]|\\.)*)"/g)!
+    .map((m) => JSON.parse(m.slice(7)) as string)
+    .join('\n');
+}
