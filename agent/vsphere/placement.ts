@@ -1,5 +1,6 @@
 import type { VimClient } from './client.ts';
 import type { Moref } from './wire/serialize.ts';
+import type { XmlNode } from './wire/xml.ts';
 
 /** Where imported VMs go; every field optional, with the defaults an ODT node would pick. */
 export interface PlacementInput {
@@ -43,7 +44,7 @@ export async function resolvePlacement(client: VimClient, input: PlacementInput 
     client.listByType(['Datastore'], ['name', 'summary.freeSpace', 'summary.accessible', 'parent']),
     client.listByType(['Network', 'DistributedVirtualPortgroup'], ['name']),
     client.listByType(['ClusterComputeResource', 'ComputeResource'], ['name', 'resourcePool', 'host']),
-    client.listByType(['HostSystem'], ['name', 'network']),
+    client.listByType(['HostSystem'], ['name', 'network', 'configManager.networkSystem']),
   ]);
   const dc = input.datacenter ? dcs.find((d) => d.props.get('name')?.text === input.datacenter) : dcs[0];
   if (!dc) {
@@ -99,11 +100,23 @@ export async function resolvePlacement(client: VimClient, input: PlacementInput 
       `No port group '${networkName}'. Imported VMs attach to it first; create it on every host (a standard port group is enough) or pass --network. Networks: ${networks.map((n) => n.props.get('name')?.text).join(', ')}.`,
     );
   }
-  const hostInfo = hostRefs.map((h) => {
-    const host = hosts.find((x) => key(x.obj) === key(h));
-    const nets = (host?.props.get('network')?.children ?? []).map((n) => key(n.moref));
-    return { name: host?.props.get('name')?.text ?? h.value, hasNetwork: nets.includes(key(net.obj)) };
-  });
+  const hostInfo = await Promise.all(
+    hostRefs.map(async (h) => {
+      const host = hosts.find((x) => key(x.obj) === key(h));
+      const name = host?.props.get('name')?.text ?? h.value;
+      const nets = (host?.props.get('network')?.children ?? []).map((n) => key(n.moref));
+      if (nets.includes(key(net.obj))) return { name, hasNetwork: true };
+      // A standard port group is defined per host: the host has it when its own network
+      // configuration (HostNetworkSystem.networkInfo) names it, even before vCenter lists it.
+      const ns = host?.props.get('configManager.networkSystem');
+      if (net.obj.type !== 'Network' || !ns) return { name, hasNetwork: false };
+      const info = await client
+        .properties(ns.moref, 'HostNetworkSystem', ['networkInfo.portgroup'])
+        .catch(() => new Map<string, XmlNode>());
+      const groups = info.get('networkInfo.portgroup')?.children ?? [];
+      return { name, hasNetwork: groups.some((pg) => pg.path('spec', 'name')?.text === networkName) };
+    }),
+  );
   return {
     datacenter: { ref: dc.obj, name: dcName },
     datastore: {

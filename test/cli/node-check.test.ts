@@ -1,6 +1,17 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import {
+  manifestBytes,
+  signManifest,
+  transferManifestSchema,
+} from '../../agent/package/transfer-manifest.ts';
+import { VimClient } from '../../agent/vsphere/client.ts';
 import { startFakeVcd } from '../peers/vcd/fake-vcd.ts';
-import { odt } from '../support/cli.ts';
+import { moRef, RawSoapClient } from '../peers/vsphere/raw-soap.ts';
+import { startSimulator } from '../peers/vsphere/simulator.ts';
+import { initParties, odt } from '../support/cli.ts';
 
 describe('odt node check', () => {
   const base = () => [
@@ -61,4 +72,116 @@ describe('odt node check', () => {
       await vcd.stop();
     }
   });
+
+  it('names each missing prerequisite: the port group on some hosts, datastore room, the vCD password', async () => {
+    const sim = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    const work = await mkdtemp(join(tmpdir(), 'odt-node-check-'));
+    const vcd = await startFakeVcd({
+      username: 'admin@System',
+      password: 'vcd-pass',
+      vcenter: { url: sim.url, username: sim.username, password: sim.password },
+    });
+    try {
+      // A standard port group that only DC0_C0_H0 of the cluster has: HostNetworkSystem.AddPortGroup
+      // (the project's client does not carry that method; a hand-written envelope does).
+      const client = await VimClient.connect({
+        url: sim.url,
+        username: sim.username,
+        password: sim.password,
+        trust: { kind: 'system' },
+      });
+      let networkSystem: string;
+      try {
+        const hosts = await client.listByType(['HostSystem'], ['name', 'configManager.networkSystem']);
+        const h0 = hosts.find((h) => h.props.get('name')?.text === 'DC0_C0_H0')!;
+        networkSystem = h0.props.get('configManager.networkSystem')!.moref.value;
+      } finally {
+        await client.logout();
+      }
+      const raw = new RawSoapClient(sim.url);
+      await raw.login(sim.username, sim.password);
+      await raw.call(
+        `<AddPortGroup xmlns="urn:vim25">${moRef('_this', 'HostNetworkSystem', networkSystem)}` +
+          '<portgrp><name>Import Net</name><vlanId>0</vlanId><vswitchName>vSwitch0</vswitchName><policy/></portgrp>' +
+          '</AddPortGroup>',
+      );
+
+      // A real transfer, its sizes inflated past the datastore's free space and re-signed by the agent.
+      const recipient = await initParties(work);
+      const nas = join(work, 'nas');
+      const exp = await odt(
+        [
+          'export',
+          '--vcenter',
+          sim.url,
+          '--username',
+          sim.username,
+          '--item',
+          'DC0_H0_VM1',
+          '--nas',
+          nas,
+          '--recipient',
+          recipient,
+          '--transfer',
+          'tr-big',
+          '--agent-dir',
+          join(work, 'agent'),
+        ],
+        { ODT_VCENTER_PASSWORD: sim.password },
+      );
+      expect(exp.code).toBe(0);
+      const manifestPath = join(nas, 'tr-big', 'transfer.json');
+      const manifest = transferManifestSchema.parse(JSON.parse(await readFile(manifestPath, 'utf8')));
+      const disk = manifest.items[0]!.files.find((f) => f.role === 'disk')!;
+      (disk as { size: number }).size = 2 ** 50; // 1 PiB
+      const bytes = manifestBytes(manifest);
+      await writeFile(manifestPath, bytes);
+      await writeFile(
+        `${manifestPath}.sig`,
+        signManifest(bytes, await readFile(join(work, 'agent', 'agent.key.pem'), 'utf8')),
+      );
+
+      const args = (network: string) => [
+        'node',
+        'check',
+        '--vcenter',
+        sim.url,
+        '--username',
+        sim.username,
+        '--network',
+        network,
+        '--nas',
+        nas,
+        '--transfer',
+        'tr-big',
+        '--vcd',
+        vcd.url,
+        '--vcd-username',
+        'admin@System',
+      ];
+      const env = { ODT_VCENTER_PASSWORD: sim.password, ODT_VCD_PASSWORD: 'wrong' };
+      const r = await odt(args('Import Net'), env);
+      expect(r.code).toBe(5);
+      expect(r.out).toMatch(/^ok +vcenter /m);
+      expect(r.out).toMatch(/^ok +placement /m);
+      expect(r.out).toMatch(
+        /^FAIL network +port group 'Import Net' is missing on DC0_C0_H1, DC0_C0_H2; add it to every host/m,
+      );
+      expect(r.out).toMatch(
+        /^FAIL datastore +LocalDS_0 has [\d.]+ GiB free, the transfer needs 1048576\.\d\d GiB; free space or pass --datastore/m,
+      );
+      expect(r.out).toMatch(/^FAIL vcd .*ODT_VCD_PASSWORD/m);
+
+      // The same vCenter with VM Network (on every host) and the right vCD password: only the room fails.
+      const ok = await odt(args('VM Network'), { ...env, ODT_VCD_PASSWORD: 'vcd-pass' });
+      expect(ok.out).toMatch(/^ok +network +port group 'VM Network' on all 3 hosts/m);
+      expect(ok.out).toMatch(/^ok +vcd /m);
+      expect(ok.out).toMatch(/^FAIL datastore /m);
+      expect(ok.out.match(/^FAIL/gm)).toHaveLength(1);
+    } finally {
+      await vcd.stop();
+      await sim.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -1,0 +1,312 @@
+// bench/import: throughput of `odt import` against `curl -T` of the decrypted disk to the same kind
+// of device URL, measured in the same run, and peak RSS of the import process.
+//
+//   npx tsx bench/import/bench-import.ts [--size-gib 1] [--rss-sizes 1,4] [--runs 3] [--dir <folder>]
+//
+// One VM with one disk of random data is exported (`odt export`, bundled) from a first vSphere
+// simulator into a NAS folder, then imported into a second simulator. The import runs from an
+// esbuild bundle of run-import.ts (as bench/export does), so its peak RSS is the import's own and
+// not tsx's. For the reference, the benchmark itself runs CreateImportSpec + ImportVApp with the
+// package's descriptor, takes the lease's device URL and uploads the decrypted disk (decrypted
+// once beforehand with `age -d`) with `curl -T`; then aborts that lease.
+//
+// `odt import` does more than the upload: it verifies the whole transfer first (signature, every
+// file decrypted and hashed), then decrypts again while uploading. Both times are printed: the
+// whole command, and the upload phase alone (from the first to the last progress event of --json).
+import { execFile, spawn } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { build } from 'esbuild';
+import { ovfNetworks } from '../../agent/import/import-item.ts';
+import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
+import { VimClient } from '../../agent/vsphere/client.ts';
+import { NfcLease } from '../../agent/vsphere/lease.ts';
+import { resolvePlacement } from '../../agent/vsphere/placement.ts';
+import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
+
+const sh = promisify(execFile);
+const repo = join(import.meta.dirname, '..', '..');
+const { values } = parseArgs({
+  options: {
+    'size-gib': { type: 'string', default: '1' },
+    'rss-sizes': { type: 'string', default: '1,4' },
+    runs: { type: 'string', default: '3' },
+    dir: { type: 'string' },
+  },
+});
+const GiB = 2 ** 30;
+const VM = 'DC0_C0_RP0_VM0';
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t = performance.now();
+  const value = await f();
+  return { ms: performance.now() - t, value };
+}
+
+function bash(script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', ['-o', 'pipefail', '-c', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`bash exited ${code}: ${script}`))));
+  });
+}
+
+async function dropCaches(): Promise<void> {
+  await sh('sync');
+  await sh('bash', ['-c', 'echo 1 > /proc/sys/vm/drop_caches']).catch(() => undefined);
+}
+
+const simulator = async (opts: Parameters<typeof startSimulator>[0]) =>
+  startSimulator({ binary: await buildSimulator(), apps: 0, templates: 0, vms: 1, ...opts });
+
+/** Builds dist/ and bundles run-import.ts beside the age worker files. Returns its path. */
+async function bundle(work: string): Promise<string> {
+  await sh(process.execPath, [join(repo, 'scripts/build.mjs')]);
+  const out = join(work, 'bundle');
+  await mkdir(out, { recursive: true });
+  await build({
+    entryPoints: [join(repo, 'bench/import/run-import.ts')],
+    outfile: join(out, 'run-odt.mjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    banner: {
+      js: "import { createRequire as __odtRequire } from 'node:module'; const require = __odtRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });
+  for (const f of ['payload-worker.mjs', 'payload-chunks.mjs']) await cp(join(repo, 'dist', f), join(out, f));
+  return join(out, 'run-odt.mjs');
+}
+
+interface Run {
+  ms: number;
+  rss: number;
+  /** First to last upload progress event (the upload phase), ms. */
+  uploadMs: number;
+}
+
+function runOdt(entry: string, args: string[], password: string): Promise<Run> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [entry, ...args], {
+      env: { ...process.env, ODT_VCENTER_PASSWORD: password },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: repo,
+    });
+    let err = '';
+    let firstUpload: number | undefined;
+    let lastUpload = 0;
+    let buf = '';
+    p.stdout.on('data', (c) => {
+      buf += String(c);
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const l of lines) {
+        if (!l.includes('"bytes"')) continue;
+        const now = performance.now();
+        firstUpload ??= now;
+        lastUpload = now;
+      }
+    });
+    p.stderr.on('data', (c) => {
+      err += String(c);
+    });
+    p.on('close', (code) => {
+      const ms = performance.now() - t0;
+      const m = /\{"maxRssBytes":(\d+)\}/.exec(err);
+      if (code !== 0 || !m) reject(new Error(`odt ${args[0]} failed (${code}): ${err}`));
+      else resolve({ ms, rss: Number(m[1]), uploadMs: firstUpload ? lastUpload - firstUpload : Number.NaN });
+    });
+  });
+}
+
+interface Exported {
+  nas: string;
+  transfer: string;
+  diskFile: string;
+  descriptorFile: string;
+}
+
+async function exportOne(entry: string, work: string, size: number, recipient: string): Promise<Exported> {
+  const nas = join(work, `nas-${size}`);
+  const transfer = `tr-bench-${size}`;
+  const customer = await simulator({ diskSize: size, disksPerVm: 1, diskContent: 'random' });
+  try {
+    await runOdt(
+      entry,
+      [
+        'export',
+        '--vcenter',
+        customer.url,
+        '--username',
+        customer.username,
+        '--item',
+        VM,
+        '--nas',
+        nas,
+        '--recipient',
+        recipient,
+        '--transfer',
+        transfer,
+        '--agent-dir',
+        join(work, 'agent'),
+      ],
+      customer.password,
+    );
+  } finally {
+    await customer.stop();
+  }
+  const manifest = transferManifestSchema.parse(
+    JSON.parse(await readFile(join(nas, transfer, 'transfer.json'), 'utf8')),
+  );
+  const files = manifest.items[0]!.files;
+  return {
+    nas,
+    transfer,
+    diskFile: join(nas, transfer, files.find((f) => f.role === 'disk')!.path),
+    descriptorFile: join(nas, transfer, files.find((f) => f.role === 'descriptor')!.path),
+  };
+}
+
+const importArgs = (sim: RunningSimulator, work: string, x: Exported, state: string) => [
+  'import',
+  '--vcenter',
+  sim.url,
+  '--username',
+  sim.username,
+  '--nas',
+  x.nas,
+  '--transfer',
+  x.transfer,
+  '--identity',
+  join(work, 'node', 'identity.txt'),
+  '--agent-cert',
+  join(work, 'agent', 'agent.crt.pem'),
+  '--state-dir',
+  state,
+  '--json',
+];
+
+/** CreateImportSpec + ImportVApp of the package's descriptor: a ready import lease and its device URL. */
+async function importLease(sim: RunningSimulator, descriptor: string) {
+  const client = await VimClient.connect({
+    url: sim.url,
+    username: sim.username,
+    password: sim.password,
+    trust: { kind: 'insecure' },
+  });
+  const placement = await resolvePlacement(client);
+  const spec = await client.invoke('CreateImportSpec', {
+    _this: client.serviceContent.ovfManager,
+    ovfDescriptor: descriptor,
+    resourcePool: placement.pool,
+    datastore: placement.datastore.ref,
+    cisp: {
+      locale: '',
+      deploymentOption: '',
+      entityName: `curl reference ${Date.now()}`,
+      networkMapping: ovfNetworks(descriptor).map((n) => ({ name: n, network: placement.network.ref })),
+      diskProvisioning: 'thin',
+    },
+  });
+  const res = await client.invoke('ImportVApp', {
+    _this: placement.pool,
+    spec: spec.child('returnval')!.child('importSpec')!,
+    folder: placement.folder,
+  });
+  const lease = new NfcLease(client, res.child('returnval')!.moref);
+  const info = await lease.waitReady();
+  const url = info.deviceUrls.find((d) => d.disk)?.url.href ?? info.deviceUrls[0]!.url.href;
+  const keep = setInterval(() => void lease.progress(0).catch(() => undefined), 2000);
+  return {
+    url,
+    cookie: client.connection.sessionCookie ?? '',
+    async close() {
+      clearInterval(keep);
+      await lease.abort().catch(() => undefined);
+      await client.logout();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const size = Math.round(Number(values['size-gib']) * GiB);
+  const runs = Number(values.runs);
+  const work = await mkdtemp(join(values.dir ?? tmpdir(), 'odt-bench-import-'));
+  const entry = await bundle(work);
+  const odtBin = join(repo, 'bin/odt.mjs');
+  const node = await sh(process.execPath, [odtBin, 'node', 'init', '--dir', join(work, 'node')]);
+  const recipient = node.stdout.trim().split('\n').at(-1)!;
+  await sh(process.execPath, [odtBin, 'agent', 'init', '--dir', join(work, 'agent')]);
+  const identity = join(work, 'node', 'identity.txt');
+  try {
+    const x = await exportOne(entry, work, size, recipient);
+    const plain = join(work, 'disk.bin');
+    await bash(`age -d -i '${identity}' '${x.diskFile}' > '${plain}'`);
+    const descriptor = (await sh('age', ['-d', '-i', identity, x.descriptorFile])).stdout;
+    const provider = await simulator({});
+    try {
+      const curl: number[] = [];
+      const ours: Run[] = [];
+      for (let i = 0; i < runs; i++) {
+        const lease = await importLease(provider, descriptor);
+        await dropCaches();
+        curl.push(
+          (
+            await timed(() =>
+              bash(`curl -sfk -H 'Cookie: ${lease.cookie}' -T '${plain}' '${lease.url}' -o /dev/null`),
+            )
+          ).ms,
+        );
+        await lease.close();
+        await rm(provider.uploadsDir, { recursive: true, force: true });
+        await dropCaches();
+        // A fresh state folder each time: the VM of the previous run is a leftover to remove first.
+        ours.push(
+          await runOdt(entry, importArgs(provider, work, x, join(work, `state-${i}`)), provider.password),
+        );
+        await rm(provider.uploadsDir, { recursive: true, force: true });
+      }
+      const c = med(curl);
+      const o = med(ours.map((r) => r.ms));
+      const u = med(ours.map((r) => r.uploadMs));
+      console.log(`disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each, medians, MB = 10^6 bytes`);
+      console.log(`curl -T decrypted disk (reference)   ${mbps(size, c).toFixed(0).padStart(5)} MB/s`);
+      console.log(
+        `odt import, whole command            ${mbps(size, o).toFixed(0).padStart(5)} MB/s   ratio to curl ${(c / o).toFixed(2)}   (verify + decrypt/upload + complete)`,
+      );
+      console.log(
+        `odt import, upload phase             ${mbps(size, u).toFixed(0).padStart(5)} MB/s   ratio to curl ${(c / u).toFixed(2)}   (first to last progress event)`,
+      );
+      console.log(
+        `odt import peak RSS (this size)      ${(Math.max(...ours.map((r) => r.rss)) / 1e6).toFixed(0)} MB`,
+      );
+    } finally {
+      await provider.stop();
+      await rm(plain, { force: true });
+      await rm(x.nas, { recursive: true, force: true });
+    }
+    for (const gib of (values['rss-sizes'] ?? '').split(',').filter(Boolean).map(Number)) {
+      const y = await exportOne(entry, work, gib * GiB, recipient);
+      const sim = await simulator({});
+      try {
+        const r = await runOdt(entry, importArgs(sim, work, y, join(work, `state-rss-${gib}`)), sim.password);
+        console.log(
+          `odt import peak RSS, ${gib} GiB disk: ${(r.rss / 1e6).toFixed(0)} MB (${mbps(gib * GiB, r.ms).toFixed(0)} MB/s whole command)`,
+        );
+      } finally {
+        await sim.stop();
+        await rm(y.nas, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
