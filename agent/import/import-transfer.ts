@@ -60,6 +60,10 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
   const report = await verifyTransfer({
     root,
     identities: options.identities,
+    // The signed manifest covers every file's ciphertext digest, and age authenticates each chunk:
+    // disks are checked by digest here and by plaintext hash while they are uploaded (a mismatch
+    // aborts the lease and destroys the VM), so they are read and decrypted once, not twice.
+    decrypt: 'small',
     ...(options.agentCertPem ? { agentCertPem: options.agentCertPem } : {}),
   });
   if (!report.ok || !report.manifest) throw new TransferNotTrustedError(report);

@@ -48,6 +48,12 @@ export interface VerifyOptions {
   readonly identities?: readonly string[];
   /** The exporting agent's certificate (PEM) as enrolled: the signer must be this agent. */
   readonly agentCertPem?: string;
+  /**
+   * With identities: decrypt every file (default), or only descriptors and `.mf` files, leaving
+   * the disks to their ciphertext digest (the importer then checks each disk's plaintext hash
+   * while it streams it, and aborts on a mismatch).
+   */
+  readonly decrypt?: 'all' | 'small';
 }
 
 /**
@@ -119,8 +125,10 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
 
   for (const item of manifest.items) {
     for (const f of item.files) {
-      const result = await checkFile(options.root, f, options.identities);
-      files.push({ file: f.path, ok: result.length === 0, decrypted: options.identities !== undefined });
+      const decrypting =
+        options.identities !== undefined && (options.decrypt !== 'small' || f.role !== 'disk');
+      const result = await checkFile(options.root, f, decrypting ? options.identities : undefined);
+      files.push({ file: f.path, ok: result.length === 0, decrypted: decrypting });
       problems.push(...result);
     }
     if (options.identities)

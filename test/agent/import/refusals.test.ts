@@ -126,7 +126,7 @@ describe('odt import refuses, before anything reaches vCenter', () => {
     const other = join(work, 'other-node');
     await odt(['node', 'init', '--dir', other]);
     const err = await refused(async () => {}, join(other, 'identity.txt'));
-    expect(err).toMatch(/item-1\/DC0_H0_VM1-disk-0\.vmdk\.age: .*does not decrypt.*\[DECRYPT_FAILED\]/);
+    expect(err).toMatch(/item-1\/DC0_H0_VM1\.ovf\.age: .*does not decrypt.*\[DECRYPT_FAILED\]/);
   });
 
   it('a file name with ../ or an absolute path (even signed by the agent)', async () => {
