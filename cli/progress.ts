@@ -1,7 +1,7 @@
-import type { ExportProgress } from '../agent/export/export-item.ts';
+import type { FileProgress } from '../agent/file-progress.ts';
 
 export interface ProgressSink {
-  update(p: ExportProgress): void;
+  update(p: FileProgress): void;
   end(): void;
 }
 
@@ -31,7 +31,7 @@ const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 /** Progress bars on a terminal: one line per file in flight, redrawn at most 5 times a second. */
 export function ttyProgress(out: NodeJS.WriteStream, now: () => number = Date.now): ProgressSink {
-  const files = new Map<string, { p: ExportProgress; start: number }>();
+  const files = new Map<string, { p: FileProgress; start: number }>();
   let drawn = 0;
   let last = 0;
   const draw = (force: boolean) => {

@@ -7,5 +7,6 @@ export * from './ports/clock.ts';
 export * from './ports/store.ts';
 export * from './ports/task-queue.ts';
 export * from './ports/workflow.ts';
+export * from './service/json-lines-chat.ts';
 export * from './service/transfer-service.ts';
 export * from './validate.ts';

@@ -4,9 +4,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import type { ChatNotifier } from '../core/ports/chat.ts';
 import { type Clock, systemClock } from '../core/ports/clock.ts';
 import type { WorkflowEngine } from '../core/ports/workflow.ts';
+import { JsonLinesChat } from '../core/service/json-lines-chat.ts';
 import { TransferService } from '../core/service/transfer-service.ts';
 import { config, type FunctionConfig } from './config.ts';
-import { JsonLogChat } from './log-chat.ts';
 import { SfnEngine } from './sfn-engine.ts';
 import { DynamoAgentRegistry } from './store/dynamodb-agent-registry.ts';
 import { DynamoStore } from './store/dynamodb-store.ts';
@@ -44,7 +44,7 @@ export function createRuntime(cfg: FunctionConfig, overrides: RuntimeOverrides =
     workflow:
       overrides.workflow ??
       new SfnEngine({ client: new SFNClient({}), stateMachineArn: cfg.stateMachineArn }),
-    chat: overrides.chat ?? new JsonLogChat(),
+    chat: overrides.chat ?? new JsonLinesChat((line) => console.log(line), { source: 'chat' }),
     clock,
     approvers: new Set(cfg.approvers),
     newId: () => `tr-${randomUUID()}`,

@@ -5,23 +5,7 @@ import {
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import type { WorkflowEngine } from '../core/ports/workflow.ts';
-
-/**
- * A callback that Step Functions no longer accepts: the task ended, timed out, or the token is
- * not one of its own. `name` is the Step Functions error code, as the local runner's
- * TaskTokenError has it, so callers handle both engines alike.
- */
-export class TaskTokenError extends Error {
-  constructor(
-    readonly code: 'TaskDoesNotExist' | 'TaskTimedOut' | 'InvalidToken',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = code;
-  }
-}
+import { TaskTokenError, type WorkflowEngine } from '../core/ports/workflow.ts';
 
 const tokenErrors: Record<string, TaskTokenError['code']> = {
   TaskTimedOut: 'TaskTimedOut',

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Clock, systemClock, TransferService, type WorkflowWait } from '../core/index.ts';
+import { type Clock, JsonLinesChat, systemClock, TransferService, type WorkflowWait } from '../core/index.ts';
 import { type AgentApi, startAgentApi } from './agent-api/agent-api.ts';
-import { LogChat } from './chat-log.ts';
 import { type ControlApi, startControlApi } from './control-api.ts';
 import { DurableRunner } from './durable-runner.ts';
 import { SqliteRunnerStore } from './sqlite-runner-store.ts';
@@ -81,7 +80,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     tokens: stores.tokens,
     tasks: stores.tasks,
     workflow: runner,
-    chat: new LogChat(join(options.stateDir, 'events.log')),
+    chat: new JsonLinesChat((line) => appendFileSync(join(options.stateDir, 'events.log'), `${line}\n`)),
     clock,
     approvers: new Set(options.approvers),
     newId: () =>

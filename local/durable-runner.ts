@@ -1,7 +1,7 @@
 import './polyfills.ts';
 import { randomUUID } from 'node:crypto';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import type { WorkflowEngine } from '../core/index.ts';
+import { TaskTokenError, type WorkflowEngine } from '../core/index.ts';
 import type { PendingTask, RunnerStore } from './runner-store.ts';
 
 const callbackResource = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
@@ -28,16 +28,6 @@ export interface DurableRunnerOptions {
   readonly retryIntervalOverridesMs?: Readonly<Record<string, number>>;
   readonly onEnd?: (executionId: string, status: 'succeeded' | 'failed', error?: string) => void;
   readonly log?: (msg: string, meta?: Record<string, unknown>) => void;
-}
-
-export class TaskTokenError extends Error {
-  constructor(
-    readonly code: 'TaskDoesNotExist' | 'TaskTimedOut' | 'InvalidToken',
-    message: string,
-  ) {
-    super(message);
-    this.name = code;
-  }
 }
 
 class StatesError extends Error {

@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
+import type { FileProgress } from '../file-progress.ts';
+import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
 import { writeEncryptedFile } from '../package/encrypted-file.ts';
 import { ItemJournal } from '../package/journal.ts';
@@ -23,14 +25,7 @@ export class ExportError extends Error {
   }
 }
 
-export interface ExportProgress {
-  readonly item: string;
-  readonly file: string;
-  readonly bytes: number;
-  readonly total?: number;
-  readonly done?: boolean;
-  readonly skipped?: boolean;
-}
+export type ExportProgress = FileProgress;
 
 export interface ExportItemOptions {
   readonly client: VimClient;
@@ -129,62 +124,57 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     });
 
     const names = diskFileNames(base, disks);
-    const queue = disks.map((d, i) => ({ device: d, name: names[i]! }));
-    const parallel = Math.max(1, options.parallel ?? 2);
-    const worker = async (): Promise<void> => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        const { device, name } = next;
-        const kept = journal.get(name);
-        if (kept) {
-          moved += kept.size;
-          options.onProgress?.({
-            item: itemId,
-            file: name,
-            bytes: kept.size,
-            total: kept.size,
-            done: true,
-            skipped: true,
-          });
-          continue;
-        }
-        const { body, length } = await nfcGet({
-          url: device.url,
-          agent: client.connection.agent,
-          ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
-          signal,
-        });
-        let bytes = 0;
-        const record = await writeEncryptedFile({
-          source: body,
-          checkSize: lengthCheck(length, device.url.pathname),
-          root,
-          path: `${itemId}/${name}.age`,
-          name,
-          recipients: options.recipients,
-          signal,
-          worker: true,
-          onBytes: (n) => {
-            bytes += n;
-            moved += n;
-            options.onProgress?.({
-              item: itemId,
-              file: name,
-              bytes,
-              ...(length === undefined ? {} : { total: length }),
-            });
-          },
-        });
-        await journal.record({ ...record, role: 'disk' });
+    const files = disks.map((d, i) => ({ device: d, name: names[i]! }));
+    await forEachLimit(files, options.parallel ?? 2, async ({ device, name }) => {
+      const kept = journal.get(name);
+      if (kept) {
+        moved += kept.size;
         options.onProgress?.({
           item: itemId,
           file: name,
-          bytes: record.size,
-          total: record.size,
+          bytes: kept.size,
+          total: kept.size,
           done: true,
+          skipped: true,
         });
+        return;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(parallel, queue.length || 1) }, worker));
+      const { body, length } = await nfcGet({
+        url: device.url,
+        agent: client.connection.agent,
+        ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
+        signal,
+      });
+      let bytes = 0;
+      const record = await writeEncryptedFile({
+        source: body,
+        checkSize: lengthCheck(length, device.url.pathname),
+        root,
+        path: `${itemId}/${name}.age`,
+        name,
+        recipients: options.recipients,
+        signal,
+        worker: true,
+        onBytes: (n) => {
+          bytes += n;
+          moved += n;
+          options.onProgress?.({
+            item: itemId,
+            file: name,
+            bytes,
+            ...(length === undefined ? {} : { total: length }),
+          });
+        },
+      });
+      await journal.record({ ...record, role: 'disk' });
+      options.onProgress?.({
+        item: itemId,
+        file: name,
+        bytes: record.size,
+        total: record.size,
+        done: true,
+      });
+    });
 
     const diskRecords = names.map((n) => journal.get(n)!);
     const descriptor = await createDescriptor(client, item, diskRecords, disks);

@@ -2,6 +2,8 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { FileProgress } from '../file-progress.ts';
+import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
 import { createDecryptStream } from '../package/age/encrypt.ts';
 import { HashTap } from '../package/hash-tap.ts';
@@ -26,14 +28,7 @@ export class ImportError extends Error {
   }
 }
 
-export interface ImportProgress {
-  readonly item: string;
-  readonly file: string;
-  readonly bytes: number;
-  readonly total?: number;
-  readonly done?: boolean;
-  readonly skipped?: boolean;
-}
+export type ImportProgress = FileProgress;
 
 export interface ImportItemOptions {
   readonly client: VimClient;
@@ -171,7 +166,6 @@ async function importDescriptor(
       immediate: true,
       beat: () => lease.progress((100 * moved) / total),
     });
-    const queue = [...fileItems];
     const upload = async (fi: (typeof fileItems)[number]): Promise<void> => {
       const file = fileOfName(item, fi.path);
       if (!file) {
@@ -219,15 +213,10 @@ async function importDescriptor(
         done: true,
       });
     };
-    const worker = async (): Promise<void> => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        if (signal.aborted) throw signal.reason;
-        await upload(next);
-      }
-    };
-    await Promise.all(
-      Array.from({ length: Math.max(1, Math.min(options.parallel ?? 2, queue.length)) }, worker),
-    );
+    await forEachLimit(fileItems, options.parallel ?? 2, async (fi) => {
+      if (signal.aborted) throw signal.reason;
+      await upload(fi);
+    });
     await keepAlive.stop();
     keepAlive = undefined;
     await lease.progress(100);

@@ -10,7 +10,6 @@ import type { ManifestFile } from './transfer-manifest.ts';
 export class ItemJournal {
   private constructor(
     private readonly path: string,
-    private readonly root: string,
     private readonly entries: Map<string, ManifestFile>,
   ) {}
 
@@ -27,7 +26,7 @@ export class ItemJournal {
       if ((error as { code?: string }).code !== 'ENOENT') throw error;
     }
     await mkdir(dirname(path), { recursive: true });
-    return new ItemJournal(path, root, entries);
+    return new ItemJournal(path, entries);
   }
 
   get(name: string): ManifestFile | undefined {
@@ -50,10 +49,5 @@ export class ItemJournal {
     };
     this.writes = this.writes.then(write, write);
     return this.writes;
-  }
-
-  /** The transfer folder this journal lives under. */
-  get transferRoot(): string {
-    return this.root;
   }
 }

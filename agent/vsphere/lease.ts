@@ -23,15 +23,6 @@ export interface LeaseInfo {
   readonly totalDiskCapacityKB: number;
 }
 
-export interface ManifestEntry {
-  readonly key: string;
-  readonly sha1?: string;
-  readonly checksum?: string;
-  readonly checksumType?: string;
-  readonly size: number;
-  readonly disk: boolean;
-}
-
 /** The lease ended in `error`: the server aborted it, it timed out, or it could not be set up. */
 export class LeaseError extends Error {
   readonly code = 'NFC_LEASE_ERROR';
@@ -115,18 +106,6 @@ export class NfcLease {
   /** Aborts the lease; never throws (it is called while failing for another reason). */
   async abort(): Promise<void> {
     await this.client.invoke('HttpNfcLeaseAbort', { _this: this.ref }).catch(() => undefined);
-  }
-
-  async manifest(): Promise<ManifestEntry[]> {
-    const res = await this.client.invoke('HttpNfcLeaseGetManifest', { _this: this.ref });
-    return res.all('returnval').map((e) => ({
-      key: e.str('key') ?? '',
-      ...(e.str('sha1') ? { sha1: e.str('sha1')! } : {}),
-      ...(e.str('checksum') ? { checksum: e.str('checksum')! } : {}),
-      ...(e.str('checksumType') ? { checksumType: e.str('checksumType')! } : {}),
-      size: Number(e.str('size') ?? 0),
-      disk: e.str('disk') === 'true',
-    }));
   }
 
   private parseInfo(info: XmlNode | undefined): LeaseInfo {

@@ -68,20 +68,6 @@ export const transferTransitions: Readonly<Record<TransferPhase, readonly Transf
 export const isCancellable = (phase: TransferPhase): boolean =>
   (cancellable as readonly TransferPhase[]).includes(phase);
 
-/** Phases after which nothing happens until a person acts or the key material is wiped. */
-export const terminalPhases = [
-  'rejected',
-  'expired',
-  'completed',
-  'completed-with-errors',
-  'failed',
-  'cancelled',
-  'wiped',
-] as const satisfies readonly TransferPhase[];
-
-export const isTerminal = (phase: TransferPhase): boolean =>
-  (terminalPhases as readonly TransferPhase[]).includes(phase);
-
 export const canTransition = (from: TransferPhase, to: TransferPhase): boolean =>
   transferTransitions[from].includes(to);
 

@@ -24,3 +24,18 @@ export const workflowWaits = [
   'import',
 ] as const;
 export type WorkflowWait = (typeof workflowWaits)[number];
+
+/**
+ * A callback the engine no longer accepts: the task ended, timed out, or the token is not one of
+ * its own. `name` is the Step Functions error code; both engines throw this class.
+ */
+export class TaskTokenError extends Error {
+  constructor(
+    readonly code: 'TaskDoesNotExist' | 'TaskTimedOut' | 'InvalidToken',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = code;
+  }
+}

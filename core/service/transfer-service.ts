@@ -1,12 +1,26 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
-import { approve, createTransfer, outcome, reject, transition, updateItem } from '../model/lifecycle.ts';
-import { type ItemState, isCancellable, itemTransitions, type TransferPhase } from '../model/phases.ts';
+import {
+  approve,
+  createTransfer,
+  failedItems,
+  outcome,
+  reject,
+  transition,
+  updateItem,
+} from '../model/lifecycle.ts';
+import {
+  type ItemState,
+  isCancellable,
+  itemStates,
+  itemTransitions,
+  type TransferPhase,
+} from '../model/phases.ts';
 import type { Item, Transfer, TransferRequest } from '../model/transfer.ts';
 import type { ChatNotifier } from '../ports/chat.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { TokenStore, TransferFilter, TransferStore } from '../ports/store.ts';
 import type { ItemOutcome, TaskKind, TaskProgress, TaskQueue, TaskRecord } from '../ports/task-queue.ts';
-import type { WorkflowEngine, WorkflowWait } from '../ports/workflow.ts';
+import { type WorkflowEngine, type WorkflowWait, workflowWaits } from '../ports/workflow.ts';
 
 export interface TransferServiceDeps {
   readonly transfers: TransferStore;
@@ -51,17 +65,8 @@ const progressOrder: Partial<Record<TransferPhase, number>> = {
 const reached = (t: Transfer, phase: TransferPhase): boolean =>
   (progressOrder[t.phase] ?? -1) >= (progressOrder[phase] ?? 99);
 
-/** Applies legal item transitions one by one until `target`, e.g. exported → … → powered-on. */
-const itemPath: readonly ItemState[] = [
-  'pending',
-  'exporting',
-  'exported',
-  'verified',
-  'importing',
-  'imported',
-  'onboarded',
-  'powered-on',
-];
+/** The item states in order along the data path (every state but `failed`). */
+const itemPath: readonly ItemState[] = itemStates.filter((s) => s !== 'failed');
 
 /**
  * The one service layer under the admin CLI, the Slack bot, the agent API and the workflow's
@@ -133,7 +138,7 @@ export class TransferService {
   async retry(id: string, actor: string): Promise<Transfer> {
     const current = await this.get(id);
     const afterReceipt = current.history.some((h) => h.phase === 'received');
-    const failed = current.items.filter((i) => i.result.state === 'failed');
+    const failed = failedItems(current);
     if (failed.length === 0) throw new ForbiddenError(`Transfer ${id} has no failed items to retry.`);
     const wait: WorkflowWait = afterReceipt ? 'wipe' : 'export-decision';
     const t = await this.mutate(id, (t) => ({
@@ -160,16 +165,8 @@ export class TransferService {
       }
       return transition(t, 'cancelled', { actor, at: this.deps.clock.now(), note: reason });
     });
-    for (const wait of [
-      'approval',
-      'appliance-sent',
-      'appliance-connected',
-      'export-decision',
-      'shipped',
-      'received',
-      'export',
-      'import',
-    ] as const) {
+    // Cancel ends whatever the workflow waits for (a cancelled transfer has no wipe decision).
+    for (const wait of workflowWaits.filter((w) => w !== 'wipe')) {
       const token = await this.deps.tokens.takeToken(id, wait);
       if (token) await this.deps.workflow.sendTaskFailure(token, 'TransferCancelled', `${actor}: ${reason}`);
     }

@@ -1,6 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import {
   AgentAuthError,
@@ -16,6 +15,7 @@ import {
 import type { Clock } from '../../core/ports/clock.ts';
 import type { ItemOutcome, TaskProgress, TaskQueue, TaskRecord } from '../../core/ports/task-queue.ts';
 import type { TransferService } from '../../core/service/transfer-service.ts';
+import { listen, parseJsonObject, readBody, sendJson, statusOfCode } from '../http-json.ts';
 
 /**
  * The agent API on localhost (mounted by `odt serve` next to the admin API).
@@ -95,7 +95,7 @@ export function createAgentApiHandler(
     const url = new URL(target, 'http://localhost');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const raw = req.body;
-    const json = (): Record<string, unknown> => parseJson(raw);
+    const json = (): Record<string, unknown> => parseJsonObject(raw);
 
     if (method === 'POST' && parts[0] === 'agents' && parts[1] === 'enroll' && parts.length === 2) {
       return { status: 201, body: await enroll(req, target, raw, json()) };
@@ -317,50 +317,23 @@ export function createAgentApiHandler(
 export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi> {
   const handle = createAgentApiHandler(options);
   const server: Server = createServer((req, res) => {
-    void readBody(req)
+    void readBody(req, maxBody)
       .then((body) =>
         handle({ method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers, body }),
       )
       .then(
-        (r) => send(res, r.status, r.body),
+        (r) => sendJson(res, r.status, r.body),
         (error: Error & { code?: string }) =>
-          send(res, statusOf(error), { error: error.message, code: error.code ?? 'INTERNAL' }),
+          sendJson(res, statusOf(error), { error: error.message, code: error.code ?? 'INTERNAL' }),
       );
   });
 
-  await new Promise<void>((resolve) =>
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
-  );
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
 }
 
 export function statusOf(error: Error & { code?: string }): number {
   if (error instanceof AgentAuthError || error.name === 'EnrollmentError') return 401;
-  switch (error.code) {
-    case 'VALIDATION_FAILED':
-      return 400;
-    case 'UNAUTHORIZED':
-      return 401;
-    case 'FORBIDDEN':
-      return 403;
-    case 'NOT_FOUND':
-      return 404;
-    case 'CONFLICT':
-    case 'ILLEGAL_TRANSITION':
-      return 409;
-    case 'TOO_LARGE':
-      return 413;
-    default:
-      return 500;
-  }
+  return statusOfCode(error.code);
 }
 
 const str = (v: unknown, path: string): string => {
@@ -414,32 +387,4 @@ function outcomesOf(v: unknown): ItemOutcome[] {
       ...(o.state ? { state: o.state as ItemOutcome['state'] } : {}),
     } as ItemOutcome;
   });
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > maxBody) throw Object.assign(new Error('request body over 8 MiB'), { code: 'TOO_LARGE' });
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
-}
-
-function parseJson(raw: Buffer): Record<string, unknown> {
-  if (raw.length === 0) return {};
-  try {
-    const v = JSON.parse(raw.toString('utf8')) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-    return v as Record<string, unknown>;
-  } catch {
-    throw new ValidationError('The request body', [{ path: '', message: 'is not a JSON object' }]);
-  }
 }

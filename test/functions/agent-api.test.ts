@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentIdentity, initAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import { AgentApiClient } from '../../agent/runtime/api-client.ts';
 import type { TaskRecord } from '../../core/ports/task-queue.ts';
+import { JsonLinesChat } from '../../core/service/json-lines-chat.ts';
 import {
   type AgentApiDeps,
   adminSecretArn,
@@ -14,7 +15,6 @@ import {
   type HttpApiResult,
   secretReader,
 } from '../../functions/agent-api.ts';
-import { JsonLogChat } from '../../functions/log-chat.ts';
 import { createRuntime, type Runtime } from '../../functions/runtime.ts';
 import { agentApiAccess } from '../../infra/function-access.ts';
 import { type Dynalite, RecordingEngine, startDynalite } from './support.ts';
@@ -106,7 +106,7 @@ beforeAll(async () => {
       approvers: ['bob'],
       heartbeatSeconds: 600,
     },
-    { dynamodb: db.client((op) => dynamoOps.add(op)), workflow: engine, chat: new JsonLogChat(() => {}) },
+    { dynamodb: db.client((op) => dynamoOps.add(op)), workflow: engine, chat: new JsonLinesChat(() => {}) },
   );
   deps = {
     service: rt.service,

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonLinesChat } from '../../core/service/json-lines-chat.ts';
 import type { TransferService } from '../../core/service/transfer-service.ts';
 import { agentTaskEvent, agentTaskHandler } from '../../functions/agent-task.ts';
 import { awaitEvent, awaitHandler } from '../../functions/await.ts';
 import type { FunctionConfig } from '../../functions/config.ts';
-import { JsonLogChat } from '../../functions/log-chat.ts';
 import { createService } from '../../functions/runtime.ts';
 import { stepEvent, stepHandler } from '../../functions/step.ts';
 import { type WorkflowFunctionName, workflowFunctions } from '../../infra/function-access.ts';
@@ -38,14 +38,14 @@ beforeAll(async () => {
     const service = createService(cfg, {
       dynamodb: db.client((op) => dynamo.add(op)),
       workflow: engine,
-      chat: new JsonLogChat((line) => chatLines.push(line)),
+      chat: new JsonLinesChat((line) => chatLines.push(line), { source: 'chat' }),
     });
     fns[name] = { engine, dynamo, service };
   }
   people = createService(cfg, {
     dynamodb: db.client(),
     workflow: peopleEngine,
-    chat: new JsonLogChat(() => {}),
+    chat: new JsonLinesChat(() => {}),
   });
 });
 afterAll(() => db?.close());

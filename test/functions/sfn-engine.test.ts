@@ -1,6 +1,7 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SfnEngine, TaskTokenError } from '../../functions/sfn-engine.ts';
+import { TaskTokenError } from '../../core/ports/workflow.ts';
+import { SfnEngine } from '../../functions/sfn-engine.ts';
 import { type SfnCall, startFakeSfn } from './support.ts';
 
 const arn = 'arn:aws:states:us-east-1:123456789012:stateMachine:T-transfer';

@@ -1,16 +1,20 @@
-import type { Transfer } from '../core/model/transfer.ts';
-import type { ChatNotifier } from '../core/ports/chat.ts';
-import type { TaskProgress } from '../core/ports/task-queue.ts';
+import type { Transfer } from '../model/transfer.ts';
+import type { ChatNotifier } from '../ports/chat.ts';
+import type { TaskProgress } from '../ports/task-queue.ts';
 
 /**
- * The chat port on Lambda until the Slack adapter exists: one JSON line per event on stdout,
- * which Lambda sends to CloudWatch Logs (queryable with Logs Insights).
+ * The chat port without Slack: one JSON line per event, handed to `write` (a file in the state
+ * folder for `odt serve`, stdout — CloudWatch Logs — on Lambda).
  */
-export class JsonLogChat implements ChatNotifier {
-  constructor(private readonly write: (line: string) => void = (line) => console.log(line)) {}
+export class JsonLinesChat implements ChatNotifier {
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly extra: Readonly<Record<string, unknown>> = {},
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   private emit(event: string, body: Record<string, unknown>): void {
-    this.write(JSON.stringify({ at: new Date().toISOString(), source: 'chat', event, ...body }));
+    this.write(JSON.stringify({ at: this.now().toISOString(), ...this.extra, event, ...body }));
   }
 
   async transferChanged(t: Transfer): Promise<void> {
