@@ -44,6 +44,8 @@ export interface ImportItemOptions {
   readonly keepAliveMs?: number;
   /** Files uploaded at the same time. Default 2. */
   readonly parallel?: number;
+  /** The item's OVF descriptor, decrypted, hash-checked and checked for safety by the caller. */
+  readonly descriptor: string;
 }
 
 /** The name the item gets in vCenter: readable, and unique per transfer. */
@@ -64,8 +66,7 @@ export async function importItem(options: ImportItemOptions): Promise<ImportReco
   const leftover = await findVmByName(client, placement.folder, name);
   if (leftover) await destroy(client, leftover);
 
-  const descriptorFile = fileOf(item, (f) => f.role === 'descriptor');
-  const descriptor = (await decryptFile(options.root, descriptorFile, options.identities)).toString('utf8');
+  const descriptor = options.descriptor;
   const vapp = splitVApp(descriptor);
   const units = vapp
     ? vapp.members.map((m) => ({
@@ -234,12 +235,6 @@ async function importDescriptor(
     if (half) await destroy(client, half).catch(() => undefined);
     throw reason;
   }
-}
-
-function fileOf(item: ManifestItem, pick: (f: ManifestFile) => boolean): ManifestFile {
-  const f = item.files.find(pick);
-  if (!f) throw new ImportError('PACKAGE_INCOMPLETE', `The package of ${item.name} has no descriptor.`);
-  return f;
 }
 
 const fileOfName = (item: ManifestItem, name: string) => item.files.find((f) => f.name === name);

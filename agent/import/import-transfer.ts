@@ -69,11 +69,20 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
   if (!report.ok || !report.manifest) throw new TransferNotTrustedError(report);
   // Every descriptor is checked before the first call to vCenter.
   const unsafe = [];
+  const descriptors = new Map<string, string>();
   for (const item of report.manifest.items) {
     const d = item.files.find((f) => f.role === 'descriptor');
-    if (!d) continue;
+    if (!d) {
+      unsafe.push({
+        file: `${item.id}/`,
+        code: 'DESCRIPTOR_REFERENCE' as const,
+        message: `${item.name} has no OVF descriptor in the package.`,
+      });
+      continue;
+    }
     const text = (await decryptFile(root, d, options.identities)).toString('utf8');
     unsafe.push(...checkDescriptor(text, item, d.path));
+    descriptors.set(item.id, text);
   }
   if (unsafe.length > 0)
     throw new TransferNotTrustedError({ ...report, ok: false, problems: unsafe as never });
@@ -90,6 +99,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
         item,
         identities: options.identities,
         journal,
+        descriptor: descriptors.get(item.id)!,
         ...(options.parallel ? { parallel: options.parallel } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),

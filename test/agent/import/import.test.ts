@@ -173,7 +173,7 @@ describe('odt import into the provider vCenter', () => {
   });
 
   it('fails at once and keeps no VM when a file changes on the NAS after verification', async () => {
-    const { importItem } = await import('../../../agent/import/import-item.ts');
+    const { decryptFile, importItem } = await import('../../../agent/import/import-item.ts');
     const { ImportJournal } = await import('../../../agent/import/import-journal.ts');
     const { VimClient } = await import('../../../agent/vsphere/client.ts');
     const { resolvePlacement } = await import('../../../agent/vsphere/placement.ts');
@@ -202,6 +202,13 @@ describe('odt import into the provider vCenter', () => {
           item: manifest.items[0],
           identities: parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8')),
           journal: await ImportJournal.open(join(work, 'state-changed'), transfer),
+          descriptor: (
+            await decryptFile(
+              join(changed, transfer),
+              manifest.items[0].files.find((f: { role: string }) => f.role === 'descriptor'),
+              parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8')),
+            )
+          ).toString('utf8'),
           parallel: 1,
         }),
       ).rejects.toThrow(/AGE_AUTH_FAILED|authenticat|changed on the NAS/i);
