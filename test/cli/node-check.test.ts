@@ -11,7 +11,7 @@ import { VimClient } from '../../agent/vsphere/client.ts';
 import { startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { moRef, RawSoapClient } from '../peers/vsphere/raw-soap.ts';
 import { startSimulator } from '../peers/vsphere/simulator.ts';
-import { initParties, odt } from '../support/cli.ts';
+import { exportItems, initParties, odt } from '../support/cli.ts';
 
 describe('odt node check', () => {
   const base = () => [
@@ -109,27 +109,7 @@ describe('odt node check', () => {
       // A real transfer, its sizes inflated past the datastore's free space and re-signed by the agent.
       const recipient = await initParties(work);
       const nas = join(work, 'nas');
-      const exp = await odt(
-        [
-          'export',
-          '--vcenter',
-          sim.url,
-          '--username',
-          sim.username,
-          '--item',
-          'DC0_H0_VM1',
-          '--nas',
-          nas,
-          '--recipient',
-          recipient,
-          '--transfer',
-          'tr-big',
-          '--agent-dir',
-          join(work, 'agent'),
-        ],
-        { ODT_VCENTER_PASSWORD: sim.password },
-      );
-      expect(exp.code).toBe(0);
+      await exportItems(sim, work, recipient, ['DC0_H0_VM1'], nas, 'tr-big');
       const manifestPath = join(nas, 'tr-big', 'transfer.json');
       const manifest = transferManifestSchema.parse(JSON.parse(await readFile(manifestPath, 'utf8')));
       const disk = manifest.items[0]!.files.find((f) => f.role === 'disk')!;

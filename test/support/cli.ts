@@ -67,3 +67,37 @@ export async function initParties(work: string): Promise<string> {
   if (agent.code !== 0) throw new Error(`odt agent init failed: ${agent.err}`);
   return node.out.trim().split('\n').at(-1)!;
 }
+
+/**
+ * `odt export` of `items` from a simulator into `nas` as `transfer`, with the agent of
+ * `<work>/agent` (see initParties); throws with what odt printed unless it exported cleanly.
+ */
+export async function exportItems(
+  sim: { url: string; username: string; password: string },
+  work: string,
+  recipient: string,
+  items: readonly string[],
+  nas: string,
+  transfer: string,
+): Promise<void> {
+  const r = await odt(
+    [
+      'export',
+      '--vcenter',
+      sim.url,
+      '--username',
+      sim.username,
+      ...items.flatMap((i) => ['--item', i]),
+      '--nas',
+      nas,
+      '--recipient',
+      recipient,
+      '--transfer',
+      transfer,
+      '--agent-dir',
+      join(work, 'agent'),
+    ],
+    { ODT_VCENTER_PASSWORD: sim.password },
+  );
+  if (r.code !== 0 || r.err !== '') throw new Error(`odt export failed (${r.code}): ${r.err}`);
+}

@@ -8,7 +8,7 @@ import { importTransfer } from '../../../agent/import/import-transfer.ts';
 import { parseIdentityFile } from '../../../agent/package/age/keys.ts';
 import { VimClient } from '../../../agent/vsphere/client.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { initParties, odt } from '../../support/cli.ts';
+import { exportItems, initParties, odt } from '../../support/cli.ts';
 
 interface LeaseStatus {
   id: string;
@@ -53,28 +53,7 @@ async function vmNames(sim: RunningSimulator): Promise<string[]> {
 /** Exports DC0_H0_VM1 of `customer` into `<work>/nas` and returns the import CLI arguments builder. */
 async function exportOne(customer: RunningSimulator, work: string, transfer: string) {
   const recipient = await initParties(work);
-  const res = await odt(
-    [
-      'export',
-      '--vcenter',
-      customer.url,
-      '--username',
-      customer.username,
-      '--item',
-      'DC0_H0_VM1',
-      '--nas',
-      join(work, 'nas'),
-      '--recipient',
-      recipient,
-      '--transfer',
-      transfer,
-      '--agent-dir',
-      join(work, 'agent'),
-    ],
-    { ODT_VCENTER_PASSWORD: customer.password },
-  );
-  expect(res.err).toBe('');
-  expect(res.code).toBe(0);
+  await exportItems(customer, work, recipient, ['DC0_H0_VM1'], join(work, 'nas'), transfer);
   return (sim: RunningSimulator, state: string, extra: string[] = []) => [
     'import',
     '--vcenter',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { initParties, odt } from '../../support/cli.ts';
+import { exportItems, initParties, odt } from '../../support/cli.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -50,31 +50,7 @@ describe('odt import into the provider vCenter', () => {
     work = await mkdtemp(join(tmpdir(), 'odt-import-'));
     nas = join(work, 'nas');
     const recipient = await initParties(work);
-    const res = await odt(
-      [
-        'export',
-        '--vcenter',
-        customer.url,
-        '--username',
-        customer.username,
-        '--item',
-        'DC0_H0_VM1',
-        '--item',
-        'DC0_C0_TPL0',
-        '--item',
-        'DC0_C0_APP0',
-        '--nas',
-        nas,
-        '--recipient',
-        recipient,
-        '--transfer',
-        transfer,
-        '--agent-dir',
-        join(work, 'agent'),
-      ],
-      { ODT_VCENTER_PASSWORD: customer.password },
-    );
-    expect(res.err).toBe('');
+    await exportItems(customer, work, recipient, ['DC0_H0_VM1', 'DC0_C0_TPL0', 'DC0_C0_APP0'], nas, transfer);
   });
   afterAll(async () => {
     await customer?.stop();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningFakeVcd, startFakeVcd } from '../../peers/vcd/fake-vcd.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { initParties, odt } from '../../support/cli.ts';
+import { exportItems, initParties, odt } from '../../support/cli.ts';
 
 // Issue 4: after the vCenter import, vCloud Director takes each item: a VM as a vApp on the
 // requested network, powered on; a template into the catalog; a vApp's members as one vApp.
@@ -25,27 +25,14 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
     });
     work = await mkdtemp(join(tmpdir(), 'odt-onboard-'));
     const recipient = await initParties(work);
-    const items = ['DC0_H0_VM1', 'DC0_C0_TPL0', 'DC0_C0_APP0'].flatMap((i) => ['--item', i]);
-    const res = await odt(
-      [
-        'export',
-        '--vcenter',
-        customer.url,
-        '--username',
-        customer.username,
-        ...items,
-        '--nas',
-        join(work, 'nas'),
-        '--recipient',
-        recipient,
-        '--transfer',
-        transfer,
-        '--agent-dir',
-        join(work, 'agent'),
-      ],
-      { ODT_VCENTER_PASSWORD: customer.password },
+    await exportItems(
+      customer,
+      work,
+      recipient,
+      ['DC0_H0_VM1', 'DC0_C0_TPL0', 'DC0_C0_APP0'],
+      join(work, 'nas'),
+      transfer,
     );
-    expect(res.err).toBe('');
   });
   afterAll(async () => {
     await vcd?.stop();
@@ -132,29 +119,7 @@ describe('odt import --vcd: a failed item does not hide the others', () => {
     try {
       const recipient = await initParties(work);
       const nas = join(work, 'nas');
-      const exp = await odt(
-        [
-          'export',
-          '--vcenter',
-          customer.url,
-          '--username',
-          customer.username,
-          '--item',
-          'DC0_H0_VM1',
-          '--item',
-          'DC0_C0_TPL0',
-          '--nas',
-          nas,
-          '--recipient',
-          recipient,
-          '--transfer',
-          'tr-onb-2',
-          '--agent-dir',
-          join(work, 'agent'),
-        ],
-        { ODT_VCENTER_PASSWORD: customer.password },
-      );
-      expect(exp.code).toBe(0);
+      await exportItems(customer, work, recipient, ['DC0_H0_VM1', 'DC0_C0_TPL0'], nas, 'tr-onb-2');
       const r = await odt(
         [
           'import',

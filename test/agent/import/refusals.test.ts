@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { signManifest } from '../../../agent/package/transfer-manifest.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { initParties, odt, run } from '../../support/cli.ts';
+import { exportItems, initParties, odt, run } from '../../support/cli.ts';
 
 // Issue 4: a damaged, forged or malicious package is refused before anything reaches vCenter,
 // with a per-file reason, and no VM is created.
@@ -21,27 +21,7 @@ describe('odt import refuses, before anything reaches vCenter', () => {
     provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
     work = await mkdtemp(join(tmpdir(), 'odt-refuse-'));
     const recipient = await initParties(work);
-    const res = await odt(
-      [
-        'export',
-        '--vcenter',
-        customer.url,
-        '--username',
-        customer.username,
-        '--item',
-        'DC0_H0_VM1',
-        '--nas',
-        join(work, 'nas'),
-        '--recipient',
-        recipient,
-        '--transfer',
-        transfer,
-        '--agent-dir',
-        join(work, 'agent'),
-      ],
-      { ODT_VCENTER_PASSWORD: customer.password },
-    );
-    expect(res.code).toBe(0);
+    await exportItems(customer, work, recipient, ['DC0_H0_VM1'], join(work, 'nas'), transfer);
   });
   afterAll(async () => {
     await customer?.stop();
