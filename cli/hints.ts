@@ -5,6 +5,8 @@ export const systemHints: Record<string, string> = {
   EACCES: 'permission denied; check the folder is writable by this user',
   EROFS: 'the file system is read-only; remount the NAS read-write',
   ENOENT: 'a file or folder does not exist; check the path',
+  ENOTDIR: 'a path that should be a folder is a file; check --nas (the mount point of the NAS)',
+  EEXIST: 'a path that should be a folder is a file; check --nas (the mount point of the NAS)',
   ECONNREFUSED: 'nothing listens there; check the URL and that the service runs',
 };
 

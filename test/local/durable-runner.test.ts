@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TaskTokenError } from '../../core/index.ts';
 import { DurableRunner } from '../../local/durable-runner.ts';
 import { MemoryRunnerStore } from '../../local/runner-store.ts';
 import { localArns, localDefinition } from '../../local/workflow-definition.ts';
@@ -65,6 +66,8 @@ describe('the durable runner on the product definition', () => {
     await h.until(() => h.ends.length === 1, 'the end');
     expect(h.steps).toEqual(['validate', 'expire']);
     await expect(h.runner.sendTaskSuccess(h.waits[0]!.token, {})).rejects.toThrow(/no longer waiting/);
+    // The same error class as the Step Functions engine's, so callers handle both alike.
+    await expect(h.runner.sendTaskHeartbeat(h.waits[0]!.token)).rejects.toBeInstanceOf(TaskTokenError);
   });
 
   it('retries an agent task that misses its heartbeat with a new token, and a heartbeat keeps it alive', async () => {

@@ -104,6 +104,7 @@ describe('export failures are clear and leave nothing that looks complete', () =
     const r = await odt(exportArgs(blocker, ['DC0_H0_VM1']), { ODT_VCENTER_PASSWORD: sim.password });
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/ENOTDIR|EEXIST/);
+    expect(r.err).toContain('check --nas');
   });
 
   it('a full NAS (ENOSPC on a 3 MiB tmpfs): fails the item, keeps no complete-looking file', async () => {
