@@ -93,7 +93,8 @@ export const itemTransitions: Readonly<Record<ItemState, readonly ItemState[]>> 
   importing: ['imported', 'failed'],
   // An item that is not to be placed in vCloud Director ends as imported.
   imported: ['onboarded', 'failed'],
-  // Onboarded is final for items not to be powered on (templates, or powerOn: false).
+  // Onboarded is final for items not to be powered on (powerOn: false, e.g. a template left in its
+  // catalog); a catalog template with powerOn is instantiated as a vApp and ends powered-on.
   onboarded: ['powered-on', 'failed'],
   'powered-on': [],
   // A failed item is retried from the step that failed: export again, or verify and import again.

@@ -18,6 +18,13 @@ export type Placement = (typeof placements)[number];
 
 const nameSchema = z.string().trim().min(1, 'must not be empty').max(255, 'at most 255 characters');
 
+/**
+ * Where and how an item lands. `deploy` means "run it": for placement vapp / existing-vapp the
+ * vApp is deployed; for placement catalog the template stays in the catalog AND a vApp is
+ * instantiated from it in the VDC (on `network`). `deploy` defaults to true, except for placement
+ * catalog, where it defaults to `powerOn` (a template alone stays a template). `powerOn` (default
+ * false) needs deploy.
+ */
 export const itemTargetSchema = z
   .object({
     vdc: nameSchema.describe('target org VDC'),
@@ -25,7 +32,10 @@ export const itemTargetSchema = z
     vapp: nameSchema.optional().describe('existing vApp, for placement existing-vapp'),
     catalog: nameSchema.optional().describe('catalog, for placement catalog'),
     network: nameSchema.optional().describe('org VDC network the NICs connect to'),
-    deploy: z.boolean().default(true),
+    deploy: z
+      .boolean()
+      .optional()
+      .describe('deploy the vApp; for placement catalog: also instantiate a vApp from the template'),
     powerOn: z.boolean().default(false),
   })
   .superRefine((t, ctx) => {
@@ -43,13 +53,15 @@ export const itemTargetSchema = z
         message: 'placement "existing-vapp" needs the vApp name',
       });
     }
-    if (t.placement === 'catalog' && t.powerOn) {
-      ctx.addIssue({ code: 'custom', path: ['powerOn'], message: 'a catalog template cannot be powered on' });
+    if (t.powerOn && t.deploy === false) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['powerOn'],
+        message: 'powerOn needs deploy: true (or leave deploy out)',
+      });
     }
-    if (t.powerOn && !t.deploy) {
-      ctx.addIssue({ code: 'custom', path: ['powerOn'], message: 'powerOn needs deploy: true' });
-    }
-  });
+  })
+  .transform((t) => ({ ...t, deploy: t.deploy ?? (t.placement !== 'catalog' || t.powerOn) }));
 export type ItemTarget = z.infer<typeof itemTargetSchema>;
 
 export const itemResultSchema = z.object({

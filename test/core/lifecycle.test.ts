@@ -50,7 +50,11 @@ describe('createTransfer', () => {
       requester: 'U-REQ',
       items: [
         { kind: 'disk', source: 'x', target: { vdc: 'v' } },
-        { kind: 'template', source: 'y', target: { vdc: 'v', placement: 'catalog', powerOn: true } },
+        {
+          kind: 'template',
+          source: 'y',
+          target: { vdc: 'v', placement: 'catalog', powerOn: true, deploy: false },
+        },
       ],
     };
     let err: unknown;
@@ -67,6 +71,38 @@ describe('createTransfer', () => {
       expect.arrayContaining(['site', 'items.0.kind', 'items.1.target.catalog', 'items.1.target.powerOn']),
     );
     expect(v.message).toContain('items.1.target.catalog: placement "catalog" needs a catalog name');
+  });
+
+  it('leaves a catalog template in its catalog unless deploy or powerOn asks for a vApp from it', () => {
+    const t = createTransfer(
+      {
+        ...request(),
+        items: [
+          { kind: 'template', source: 'a', target: { vdc: 'v', placement: 'catalog', catalog: 'c' } },
+          {
+            kind: 'template',
+            source: 'b',
+            target: { vdc: 'v', placement: 'catalog', catalog: 'c', network: 'n', powerOn: true },
+          },
+          {
+            kind: 'template',
+            source: 'c',
+            target: { vdc: 'v', placement: 'catalog', catalog: 'c', deploy: true },
+          },
+          { kind: 'vm', source: 'd', target: { vdc: 'v' } },
+        ],
+      },
+      'tr-0004',
+      at,
+    );
+    expect(t.items.map((i) => [i.target.deploy, i.target.powerOn])).toEqual([
+      [false, false],
+      [true, true],
+      [true, false],
+      [true, false],
+    ]);
+    // The stored transfer parses back to itself: the filled-in default is stable.
+    expect(transferSchema.parse(t)).toEqual(t);
   });
 
   it('refuses an empty item list', () => {
