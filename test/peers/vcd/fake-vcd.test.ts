@@ -233,3 +233,189 @@ describe('fake vCD: import requests', () => {
     );
   });
 });
+
+describe('fake vCD: instantiating a vApp template', () => {
+  const VCLOUD = 'http://www.vmware.com/vcloud/v1.5';
+  const OVF = 'http://schemas.dmtf.org/ovf/envelope/1';
+  const media = 'application/vnd.vmware.vcloud.instantiateVAppTemplateParams+xml';
+  let token: string;
+  let vdcHref: string;
+  let netHref: string;
+  let templateHref: string;
+  let instantiateUrl: string;
+
+  const waitTask = async (taskHref: string): Promise<string> => {
+    for (let i = 0; i < 200; i++) {
+      const t = await call('GET', new URL(taskHref).pathname, { headers: xmlHeaders(token) });
+      const status = attr(t.text, 'Task', 'status')!;
+      if (status !== 'queued' && status !== 'running') return status;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    throw new Error(`task ${taskHref} did not end`);
+  };
+
+  const params = (inner: string, attrs = 'name="wire-from-tpl" deploy="false" powerOn="false"') =>
+    `<?xml version="1.0" encoding="UTF-8"?><InstantiateVAppTemplateParams xmlns="${VCLOUD}" xmlns:ovf="${OVF}" ${attrs}>${inner}</InstantiateVAppTemplateParams>`;
+  const networkParams = (parent: string) =>
+    `<InstantiationParams><NetworkConfigSection><ovf:Info>vApp networks</ovf:Info><NetworkConfig networkName="acme-net"><Configuration><ParentNetwork href="${parent}"/><FenceMode>bridged</FenceMode></Configuration></NetworkConfig></NetworkConfigSection></InstantiationParams>`;
+  const post = (body: string, contentType = media, url = instantiateUrl) =>
+    call('POST', url, { headers: xmlHeaders(token, contentType), body });
+  const expectError = async (
+    r: Promise<{ status: number; text: string }>,
+    status: number,
+    minor: string,
+    mention: RegExp,
+  ) => {
+    const res = await r;
+    expect(res.status).toBe(status);
+    expect(res.text).toMatch(/<Error xmlns="http:\/\/www.vmware.com\/vcloud\/v1.5"/);
+    expect(attr(res.text, 'Error', 'majorErrorCode')).toBe(String(status));
+    expect(attr(res.text, 'Error', 'minorErrorCode')).toBe(minor);
+    expect(attr(res.text, 'Error', 'message')).toMatch(mention);
+  };
+
+  beforeAll(async () => {
+    token = await login();
+    const q = await call('GET', '/api/query?type=adminOrgVdc&filter=name==acme-vdc', {
+      headers: xmlHeaders(token),
+    });
+    vdcHref = attr(q.text, 'AdminVdcRecord', 'href')!;
+    instantiateUrl = `${new URL(vdcHref).pathname}/action/instantiateVAppTemplate`;
+    const n = await call('GET', '/api/query?type=orgVdcNetwork&filter=name==acme-net', {
+      headers: xmlHeaders(token),
+    });
+    netHref = attr(n.text, 'OrgVdcNetworkRecord', 'href')!;
+    const c = await call('GET', '/api/query?type=adminCatalog&filter=name==acme-catalog', {
+      headers: xmlHeaders(token),
+    });
+    const refs = await call('GET', '/api/admin/extension/vimServerReferences', {
+      headers: xmlHeaders(token),
+    });
+    const inv = await sim.readInventory();
+    const tplMoRef = inv.vms.find((v) => v.name === 'DC0_H0_VM0')!.moref;
+    const r = await call(
+      'POST',
+      `${new URL(attr(refs.text, 'VimServerReference', 'href')!).pathname}/importVmAsVAppTemplate`,
+      {
+        headers: xmlHeaders(token, 'application/vnd.vmware.admin.importVmAsVAppTemplateParams+xml'),
+        body: `<vmext:ImportVmAsVAppTemplateParams xmlns:vmext="${VMEXT}" xmlns:vcloud="${VCLOUD}" name="wire-tpl" sourceMove="true"><vmext:VmMoRef>${tplMoRef}</vmext:VmMoRef><vmext:Vdc href="${vdcHref}"/><vmext:Catalog href="${attr(c.text, 'AdminCatalogRecord', 'href')}"/></vmext:ImportVmAsVAppTemplateParams>`,
+      },
+    );
+    expect(r.status).toBe(201);
+    templateHref = attr(r.text, 'VAppTemplate', 'href')!;
+    expect(await waitTask(attr(r.text, 'Task', 'href')!)).toBe('success');
+  });
+
+  it('refuses the wrong media type (415), an unknown VDC (403) and a body out of schema order', async () => {
+    const body = params(`<Source href="${templateHref}"/>`);
+    const wrongType = await post(body, 'application/vnd.vmware.vcloud.composeVAppParams+xml');
+    expect(wrongType.status).toBe(415);
+    await expectError(
+      post(body, media, '/api/vdc/00000000-0000-0000-0000-000000000000/action/instantiateVAppTemplate'),
+      403,
+      'ACCESS_TO_RESOURCE_IS_FORBIDDEN',
+      /entity does not exist/,
+    );
+    await expectError(
+      post(params(`<Source href="${templateHref}"/>${networkParams(netHref)}`)),
+      400,
+      'BAD_REQUEST',
+      /InstantiationParams is out of order/,
+    );
+  });
+
+  it('needs the vApp name and a Source that is a vApp template it can see', async () => {
+    await expectError(
+      post(params(`<Source href="${templateHref}"/>`, 'deploy="false"')),
+      400,
+      'BAD_REQUEST',
+      /needs the attribute name/,
+    );
+    await expectError(post(params('<Description>x</Description>')), 400, 'BAD_REQUEST', /Source is required/);
+    await expectError(
+      post(
+        params(
+          `<Source href="${vcd.url}/api/vAppTemplate/vappTemplate-00000000-0000-0000-0000-000000000000"/>`,
+        ),
+      ),
+      403,
+      'ACCESS_TO_RESOURCE_IS_FORBIDDEN',
+      /vApp Template: View/,
+    );
+    await expectError(
+      post(params(`<Source href="${vdcHref}"/>`)),
+      400,
+      'BAD_REQUEST',
+      /not a vApp template reference/,
+    );
+  });
+
+  it('checks the vApp networks of InstantiationParams against the VDC', async () => {
+    await expectError(
+      post(
+        params(
+          `${networkParams(`${vcd.url}/api/network/00000000-0000-0000-0000-000000000000`)}<Source href="${templateHref}"/>`,
+        ),
+      ),
+      400,
+      'BAD_REQUEST',
+      /not a network of the vApp's VDC/,
+    );
+    await expectError(
+      post(
+        params(
+          `<InstantiationParams><CustomizationSection/></InstantiationParams><Source href="${templateHref}"/>`,
+        ),
+      ),
+      400,
+      'BAD_REQUEST',
+      /CustomizationSection is not a section/,
+    );
+  });
+
+  it('creates the vApp: 201 with status 0 and its task, then the template VMs copied with their NICs, on the vApp network', async () => {
+    const r = await post(
+      params(
+        `${networkParams(netHref)}<Source href="${templateHref}"/><AllEULAsAccepted>true</AllEULAsAccepted>`,
+      ),
+    );
+    expect(r.status).toBe(201);
+    expect(r.text).toContain('<VApp xmlns="http://www.vmware.com/vcloud/v1.5"');
+    expect(attr(r.text, 'VApp', 'status')).toBe('0');
+    expect(attr(r.text, 'VApp', 'name')).toBe('wire-from-tpl');
+    expect(attr(r.text, 'Task', 'operationName')).toBe('vdcInstantiateVapp');
+    expect(attr(r.text, 'Owner', 'href')).toBe(attr(r.text, 'VApp', 'href'));
+    expect(await waitTask(attr(r.text, 'Task', 'href')!)).toBe('success');
+
+    const state = vcd.state();
+    const tpl = state.templates.find((t) => t.name === 'wire-tpl')!;
+    const vapp = state.vapps.find((a) => a.name === 'wire-from-tpl')!;
+    expect(vapp).toMatchObject({
+      vdc: 'acme-vdc',
+      status: 8,
+      deployed: false,
+      networks: [{ name: 'acme-net', parent: 'acme-net', fenceMode: 'bridged' }],
+    });
+    expect(vapp.vms.map((v) => v.name)).toEqual(tpl.vms.map((v) => v.name));
+    expect(vapp.vms[0]!.nics.map((n) => n.mac)).toEqual(tpl.vms[0]!.nics.map((n) => n.mac));
+    expect(vapp.vms[0]!.href).not.toBe(tpl.vms[0]!.href);
+    // The template stays in its catalog.
+    expect(tpl.catalog).toBe('acme-catalog');
+
+    await expectError(
+      post(params(`<Source href="${templateHref}"/>`)),
+      400,
+      'DUPLICATE_NAME',
+      /already exists/,
+    );
+  });
+
+  it('deploys and powers the new vApp on by default (deploy and powerOn default to true)', async () => {
+    const r = await post(params(`<Source href="${templateHref}"/>`, 'name="wire-default"'));
+    expect(r.status).toBe(201);
+    expect(await waitTask(attr(r.text, 'Task', 'href')!)).toBe('success');
+    const vapp = vcd.state().vapps.find((a) => a.name === 'wire-default')!;
+    expect(vapp).toMatchObject({ status: 4, deployed: true });
+    expect(vapp.vms.every((v) => v.poweredOn)).toBe(true);
+  });
+});

@@ -14,6 +14,16 @@
 //   DeployVAppParams (powerOn defaults to true); PUT /vApp/{id}/networkConnectionSection and
 //   /networkConfigSection, POST /vApp/{id}/action/deploy and /power/action/powerOn (→ 202 Task);
 //   query service types adminOrgVdc (AdminVdcRecord), adminCatalog, orgVdcNetwork, adminVApp.
+// - Same reference, operation POST /vdc/{id}/action/instantiateVAppTemplate (consumes
+//   application/vnd.vmware.vcloud.instantiateVAppTemplateParams+xml; → 201 VApp with status 0 and
+//   an embedded Task owned by the new vApp) and type InstantiateVAppTemplateParams (vApp.xsd;
+//   element order VCloudExtension*, Description?, VAppParent?, InstantiationParams?, Source,
+//   IsSourceDelete?, SourcedItem*, AllEULAsAccepted?, ComputePolicy?; attributes name, deploy and
+//   powerOn, both defaulting to true). vCloud API Programming Guide, "Deploy the vApp" and
+//   "Instantiate a vApp Template": name of the vApp required, Source references the vApp template,
+//   InstantiationParams may carry NetworkConfigSection (a vApp network whose ParentNetwork is an
+//   org VDC network), LeaseSettingsSection, StartupSection; the vApp's VMs are copies of the
+//   template's, with the template's NICs.
 // - VMware Cloud Director OpenAPI (CloudAPI): POST /cloudapi/1.0.0/sessions/provider (Basic
 //   user@System, token in X-VMWARE-VCLOUD-ACCESS-TOKEN, 401 otherwise), DELETE /sessions/{id}.
 // - VMware Cloud Director API Programming Guide, "REST requests/responses": status codes (400 body
@@ -24,6 +34,9 @@
 // Simplifications (not simulated): JSON bodies, references/idrecords query formats, OR filters,
 // storage profiles, guest customization, vApp leases, multisite, undeploy/power off, the
 // unmanagedVirtualMachines CloudAPI. A failed import removes the vApp/template it had created.
+// Instantiation copies the template's VMs in this fake's state only (vCenter is not asked to clone
+// them; their moRef is empty); SourcedItem, EULAs and compute policies are accepted and ignored,
+// LeaseSettingsSection and StartupSection too. A failed instantiation removes its vApp.
 
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -62,6 +75,8 @@ export interface FakeVcdOptions {
   taskStepMs?: number;
   /** VM morefs whose import task ends in error. */
   failImportOf?: string[];
+  /** Names of vApp templates whose instantiation task ends in error. */
+  failInstantiateOf?: string[];
 }
 
 export interface FakeNic {
@@ -293,10 +308,40 @@ const SEQ: Record<string, Particle[]> = {
     ['DualStackNetwork', 0, 1],
   ],
   DeployVAppParams: [['VCloudExtension', 0, ANY]],
+  InstantiateVAppTemplateParams: [
+    ['VCloudExtension', 0, ANY],
+    ['Description', 0, 1],
+    ['VAppParent', 0, 1],
+    ['InstantiationParams', 0, 1],
+    ['Source', 1, 1],
+    ['IsSourceDelete', 0, 1],
+    ['SourcedItem', 0, ANY],
+    ['AllEULAsAccepted', 0, 1],
+    ['ComputePolicy', 0, 1],
+  ],
 };
+
+/** The ovf:Section_Type elements an InstantiationParams of a vApp may hold (Programming Guide). */
+const VAPP_INSTANTIATION_SECTIONS = new Set([
+  'NetworkConfigSection',
+  'LeaseSettingsSection',
+  'StartupSection',
+]);
 
 /** Checks a node's children against its schema sequence, the way a validating parser would. */
 function checkSequence(node: VcdNode): void {
+  if (node.name === 'InstantiationParams') {
+    for (const c of node.children) {
+      if (c.name === 'VCloudExtension') continue;
+      if (!VAPP_INSTANTIATION_SECTIONS.has(c.name)) {
+        throw bad(
+          `Bad request: ${c.name} is not a section a vApp's InstantiationParams can hold (${[...VAPP_INSTANTIATION_SECTIONS].join(', ')}).`,
+        );
+      }
+      checkSequence(c);
+    }
+    return;
+  }
   const seq = SEQ[node.name];
   if (!seq) return;
   let i = 0;
@@ -347,6 +392,7 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
   const versions = options.apiVersions ?? ['36.0', '37.0', '38.0'];
   const stepMs = options.taskStepMs ?? 30;
   const failImport = new Set(options.failImportOf ?? []);
+  const failInstantiate = new Set(options.failInstantiateOf ?? []);
   const seed: FakeVcdSeed = options.seed ?? {
     orgs: [
       { name: 'acme', vdcs: [{ name: 'acme-vdc', networks: ['acme-net'] }], catalogs: ['acme-catalog'] },
@@ -810,6 +856,37 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       : undefined;
   };
 
+  /** The vApp networks of a NetworkConfigSection, checked the way vCD checks them for a vApp in this VDC. */
+  function readNetConfigs(section: VcdNode, vdcId: string): NetConfig[] {
+    const next: NetConfig[] = [];
+    for (const c of section.all('NetworkConfig')) {
+      const networkName = c.attr('networkName');
+      if (!networkName) throw bad('Bad request: NetworkConfig needs the attribute networkName.');
+      if (next.some((n) => n.networkName === networkName))
+        throw bad(`Bad request: the vApp network "${networkName}" is given twice.`);
+      const conf = c.child('Configuration')!;
+      const fenceMode = conf.str('FenceMode') ?? '';
+      if (!['bridged', 'isolated', 'natRouted'].includes(fenceMode)) {
+        throw bad(`Bad request: FenceMode "${fenceMode}" is not one of bridged, isolated, natRouted.`);
+      }
+      let parentNetworkId: string | undefined;
+      const parent = conf.child('ParentNetwork');
+      if (parent) {
+        parentNetworkId = idFrom(parent.attr('href'), /^\/api\/(?:admin\/)?network\/([0-9a-f-]+)$/);
+        const net = parentNetworkId ? networks.get(parentNetworkId) : undefined;
+        if (!net || net.vdcId !== vdcId) {
+          throw bad(
+            `Bad request: ParentNetwork "${parent.attr('href') ?? ''}" is not a network of the vApp's VDC.`,
+          );
+        }
+      } else if (fenceMode !== 'isolated') {
+        throw bad(`Bad request: a ${fenceMode} vApp network needs a ParentNetwork.`);
+      }
+      next.push({ networkName, fenceMode, ...(parentNetworkId ? { parentNetworkId } : {}) });
+    }
+    return next;
+  }
+
   const duplicateName = (vdcId: string, name: string) => {
     if ([...vapps.values()].some((a) => a.vdcId === vdcId && a.name === name)) {
       throw bad(`Bad request: a vApp named "${name}" already exists in this VDC.`, 'DUPLICATE_NAME');
@@ -993,6 +1070,102 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       );
       return xmlReply(201, 'application/vnd.vmware.vcloud.vAppTemplate+xml', templateXml(t), version);
     }
+    g = /^\/api\/vdc\/([0-9a-f-]+)\/action\/instantiateVAppTemplate$/.exec(p);
+    if (g) {
+      allow('POST');
+      const vdc = vdcs.get(g[1]!);
+      if (!vdc) throw forbidden('Organization vDC: View');
+      const doc = parseBody(
+        req,
+        body,
+        'application/vnd.vmware.vcloud.instantiateVAppTemplateParams+xml',
+        'InstantiateVAppTemplateParams',
+        NS.vcloud,
+      );
+      const name = doc.attr('name')?.trim();
+      if (!name) {
+        throw bad(
+          "Bad request: InstantiateVAppTemplateParams needs the attribute name (the new vApp's name).",
+        );
+      }
+      const sourceHref = doc.child('Source')?.attr('href');
+      if (!sourceHref) throw bad('Bad request: Source needs the attribute href (the vApp template).');
+      if (idFrom(sourceHref, /^\/api\/vAppTemplate\/vappTemplate-([0-9a-f-]+)$/) === undefined) {
+        throw bad(
+          `Bad request: Source "${sourceHref}" is not a vApp template reference (/api/vAppTemplate/vappTemplate-{id}).`,
+        );
+      }
+      const tpl = templates.get(idFrom(sourceHref, /^\/api\/vAppTemplate\/vappTemplate-([0-9a-f-]+)$/)!);
+      // A template of another organization is as invisible as one that does not exist.
+      const tplOrg = tpl ? catalogs.get(tpl.catalogId)?.orgId : undefined;
+      if (!tpl || tplOrg !== vdc.orgId) throw forbidden('vApp Template: View');
+      if (tpl.status === 0) {
+        throw bad(`Bad request: the vApp template ${tpl.name} is still being created.`, 'BUSY_ENTITY');
+      }
+      duplicateName(vdc.id, name);
+      const sections = doc.child('InstantiationParams');
+      const netSection = sections?.child('NetworkConfigSection');
+      const nets = netSection ? readNetConfigs(netSection, vdc.id) : [];
+      const deploy = bool(doc.attr('deploy'), true);
+      const powerOn = bool(doc.attr('powerOn'), true);
+      const sourceDelete = bool(doc.str('IsSourceDelete'), false);
+      const a: VApp = {
+        id: randomUUID(),
+        name,
+        vdcId: vdc.id,
+        status: 0,
+        deployed: false,
+        vmIds: [],
+        networks: nets,
+      };
+      vapps.set(a.id, a);
+      startTask(
+        'vdcInstantiateVapp',
+        `Creating Virtual Application ${name}(${a.id})`,
+        { href: href.vapp(a.id), name, type: 'application/vnd.vmware.vcloud.vApp+xml' },
+        () => {
+          const source = templates.get(tpl.id);
+          if (!source)
+            throw new HttpError(500, 'INTERNAL_SERVER_ERROR', `the vApp template ${tpl.name} was deleted`);
+          for (const vmId of source.vmIds) {
+            const from = vms.get(vmId)!;
+            const vm: Vm = {
+              ...from,
+              id: randomUUID(),
+              moRef: '',
+              parent: { kind: 'vapp', id: a.id },
+              status: 8,
+              deployed: false,
+              nics: from.nics.map((n) => ({ ...n })),
+            };
+            vms.set(vm.id, vm);
+            a.vmIds.push(vm.id);
+          }
+          a.status = 8;
+          if (deploy || powerOn) {
+            a.deployed = true;
+            for (const id of a.vmIds) vms.get(id)!.deployed = true;
+            if (powerOn) {
+              a.status = 4;
+              for (const id of a.vmIds) vms.get(id)!.status = 4;
+            }
+          }
+          if (sourceDelete) {
+            for (const id of source.vmIds) vms.delete(id);
+            templates.delete(source.id);
+          }
+        },
+        () => {
+          if (!failInstantiate.has(tpl.name)) return undefined;
+          vapps.delete(a.id);
+          return {
+            minor: 'INTERNAL_SERVER_ERROR',
+            message: `Instantiating vApp template ${tpl.name} failed: the virtual machines could not be cloned (simulated failure).`,
+          };
+        },
+      );
+      return xmlReply(201, 'application/vnd.vmware.vcloud.vApp+xml', vappXml(a), version);
+    }
     g = /^\/api\/task\/([0-9a-f-]+)$/.exec(p);
     if (g) {
       allow('GET');
@@ -1052,32 +1225,7 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
           'NetworkConfigSection',
           NS.vcloud,
         );
-        const next: NetConfig[] = [];
-        for (const c of doc.all('NetworkConfig')) {
-          const networkName = c.attr('networkName');
-          if (!networkName) throw bad('Bad request: NetworkConfig needs the attribute networkName.');
-          if (next.some((n) => n.networkName === networkName))
-            throw bad(`Bad request: the vApp network "${networkName}" is given twice.`);
-          const conf = c.child('Configuration')!;
-          const fenceMode = conf.str('FenceMode') ?? '';
-          if (!['bridged', 'isolated', 'natRouted'].includes(fenceMode)) {
-            throw bad(`Bad request: FenceMode "${fenceMode}" is not one of bridged, isolated, natRouted.`);
-          }
-          let parentNetworkId: string | undefined;
-          const parent = conf.child('ParentNetwork');
-          if (parent) {
-            parentNetworkId = idFrom(parent.attr('href'), /^\/api\/(?:admin\/)?network\/([0-9a-f-]+)$/);
-            const net = parentNetworkId ? networks.get(parentNetworkId) : undefined;
-            if (!net || net.vdcId !== a.vdcId) {
-              throw bad(
-                `Bad request: ParentNetwork "${parent.attr('href') ?? ''}" is not a network of the vApp's VDC.`,
-              );
-            }
-          } else if (fenceMode !== 'isolated') {
-            throw bad(`Bad request: a ${fenceMode} vApp network needs a ParentNetwork.`);
-          }
-          next.push({ networkName, fenceMode, ...(parentNetworkId ? { parentNetworkId } : {}) });
-        }
+        const next = readNetConfigs(doc, a.vdcId);
         const task = startTask(
           'vappUpdateNetworkConfig',
           `Updating vApp ${a.name} network configuration`,
