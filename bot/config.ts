@@ -5,6 +5,8 @@ export interface BotEnv {
   readonly appToken: string | undefined;
   readonly approvers: readonly string[];
   readonly approversChannel: string;
+  /** Web API base URL (SLACK_API_URL); default Slack's own. For tests, or an egress proxy. */
+  readonly apiUrl?: string;
 }
 
 export function botEnv(env: NodeJS.ProcessEnv = process.env): BotEnv {
@@ -22,5 +24,6 @@ export function botEnv(env: NodeJS.ProcessEnv = process.env): BotEnv {
       .map((s) => s.trim())
       .filter(Boolean),
     approversChannel: need('ODT_APPROVERS_CHANNEL'),
+    ...(env.SLACK_API_URL ? { apiUrl: env.SLACK_API_URL } : {}),
   };
 }
