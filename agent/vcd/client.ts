@@ -5,6 +5,7 @@ import {
   importVmAsVAppParams,
   importVmAsVAppTemplateParams,
   importVmIntoExistingVAppParams,
+  instantiateVAppTemplateParams,
   MEDIA,
   type NicState,
   networkConfigSection,
@@ -66,6 +67,19 @@ export interface ImportVmResult {
   readonly vappHref?: string;
   readonly vmHref?: string;
   readonly templateHref?: string;
+}
+
+export interface InstantiateOptions {
+  /** The vApp template (its href, as importVm returned it). */
+  readonly templateHref: string;
+  /** The org VDC the vApp is created in, by name or reference. */
+  readonly vdc: string | VcdRef;
+  /** Name of the new vApp. */
+  readonly name: string;
+  /** Org VDC network to add to the vApp as a bridged vApp network (the NICs are connected after). */
+  readonly network?: string;
+  readonly description?: string;
+  readonly timeoutMs?: number;
 }
 
 export interface VAppSummary {
@@ -345,15 +359,47 @@ export class VcdClient {
       const vm = tpl.child('Children')?.all('Vm')[0];
       return { templateHref, ...(vm?.attr('href') ? { vmHref: vm.attr('href')! } : {}) };
     } catch (error) {
-      if (error instanceof VcdError) {
-        throw new VcdError(error.code, `Importing ${label} into vCloud Director failed: ${error.message}`, {
-          ...(error.status === undefined ? {} : { status: error.status }),
-          ...(error.minorErrorCode === undefined ? {} : { minorErrorCode: error.minorErrorCode }),
-          ...(error.vcdMessage === undefined ? {} : { vcdMessage: error.vcdMessage }),
-          cause: error,
-        });
-      }
-      throw error;
+      throw inContext(error, `Importing ${label} into vCloud Director failed`);
+    }
+  }
+
+  /**
+   * Creates a vApp in the VDC from a vApp template (POST /vdc/{id}/action/instantiateVAppTemplate)
+   * and waits for the task. The vApp is neither deployed nor powered on (the server defaults both
+   * to true; they are sent false so that the NICs can be connected first). Errors name the template.
+   */
+  async instantiateVAppTemplate(o: InstantiateOptions): Promise<{ vappHref: string; vmHrefs: string[] }> {
+    const label = `vApp template ${o.templateHref} as vApp "${o.name}"`;
+    try {
+      const vdc = typeof o.vdc === 'string' ? await this.findVdc(o.vdc) : o.vdc;
+      const networks = o.network
+        ? [
+            {
+              networkName: o.network,
+              parentHref: (await this.findOrgVdcNetwork(vdc, o.network)).href,
+              fenceMode: 'bridged',
+            },
+          ]
+        : [];
+      // The query service answers admin hrefs (/api/admin/vdc/{id}); the action lives under /api/vdc/{id}.
+      const vdcHref = stripSlash(vdc.href).replace('/api/admin/vdc/', '/api/vdc/');
+      const doc = await this.connection.xml('POST', `${vdcHref}/action/instantiateVAppTemplate`, {
+        contentType: MEDIA.instantiateVAppTemplateParams,
+        body: instantiateVAppTemplateParams({
+          name: o.name,
+          templateHref: o.templateHref,
+          deploy: false,
+          powerOn: false,
+          networks,
+          ...(o.description === undefined ? {} : { description: o.description }),
+        }),
+      });
+      const vappHref = requireHref(doc, 'VApp');
+      await this.waitForEmbeddedTask(doc, o.timeoutMs ?? this.taskTimeoutMs);
+      const vapp = await this.getVApp(vappHref);
+      return { vappHref, vmHrefs: vapp.vms.map((v) => v.href) };
+    } catch (error) {
+      throw inContext(error, `Instantiating ${label} failed`);
     }
   }
 
@@ -496,6 +542,17 @@ export class VcdClient {
       this.connection.close();
     }
   }
+}
+
+/** A VcdError with what was being done put in front of its message; other errors as they are. */
+function inContext(error: unknown, doing: string): unknown {
+  if (!(error instanceof VcdError)) return error;
+  return new VcdError(error.code, `${doing}: ${error.message}`, {
+    ...(error.status === undefined ? {} : { status: error.status }),
+    ...(error.minorErrorCode === undefined ? {} : { minorErrorCode: error.minorErrorCode }),
+    ...(error.vcdMessage === undefined ? {} : { vcdMessage: error.vcdMessage }),
+    cause: error,
+  });
 }
 
 function requireHref(doc: VcdNode, expected: string): string {

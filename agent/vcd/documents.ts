@@ -1,6 +1,7 @@
 // Request documents of the vCloud API, written in the order the schemas give (vCloud Director API
-// schema reference: vmwextensions.xsd for the import parameters, vApp.xsd for the network sections
-// and DeployVAppParams). vCD validates request bodies against the schema, so order matters.
+// schema reference: vmwextensions.xsd for the import parameters, vApp.xsd for the network sections,
+// DeployVAppParams and InstantiateVAppTemplateParams). vCD validates request bodies against the
+// schema, so order matters.
 
 import { el, renderXml, textEl, VCD_NS, type VcdNode, type XmlElement } from './wire/xml.ts';
 
@@ -11,6 +12,7 @@ export const MEDIA = {
   networkConnectionSection: 'application/vnd.vmware.vcloud.networkConnectionSection+xml',
   networkConfigSection: 'application/vnd.vmware.vcloud.networkConfigSection+xml',
   deployVAppParams: 'application/vnd.vmware.vcloud.deployVAppParams+xml',
+  instantiateVAppTemplateParams: 'application/vnd.vmware.vcloud.instantiateVAppTemplateParams+xml',
 } as const;
 
 const vmextRoot = { 'xmlns:vmext': VCD_NS.vmext, 'xmlns:vcloud': VCD_NS.vcloud };
@@ -149,29 +151,66 @@ export interface VAppNetworkConfig {
  */
 export function networkConfigSection(configs: readonly VAppNetworkConfig[]): string {
   return renderXml(
-    el(
-      'NetworkConfigSection',
-      {
-        xmlns: VCD_NS.vcloud,
-        'xmlns:ovf': VCD_NS.ovf,
-        type: MEDIA.networkConfigSection,
-        'ovf:required': false,
-      },
-      textEl('ovf:Info', 'The configuration parameters for logical networks'),
-      ...configs.map((c) =>
-        c.raw
-          ? reemit(c.raw)
-          : el(
-              'NetworkConfig',
-              { networkName: c.networkName },
-              el(
-                'Configuration',
-                undefined,
-                c.parentHref !== undefined && el('ParentNetwork', { href: c.parentHref }),
-                textEl('FenceMode', c.fenceMode),
-              ),
+    networkConfigSectionElement(configs, {
+      xmlns: VCD_NS.vcloud,
+      'xmlns:ovf': VCD_NS.ovf,
+      type: MEDIA.networkConfigSection,
+      'ovf:required': false,
+    }),
+  );
+}
+
+function networkConfigSectionElement(
+  configs: readonly VAppNetworkConfig[],
+  attrs: Record<string, string | boolean>,
+): XmlElement {
+  return el(
+    'NetworkConfigSection',
+    attrs,
+    textEl('ovf:Info', 'The configuration parameters for logical networks'),
+    ...configs.map((c) =>
+      c.raw
+        ? reemit(c.raw)
+        : el(
+            'NetworkConfig',
+            { networkName: c.networkName },
+            el(
+              'Configuration',
+              undefined,
+              c.parentHref !== undefined && el('ParentNetwork', { href: c.parentHref }),
+              textEl('FenceMode', c.fenceMode),
             ),
-      ),
+          ),
+    ),
+  );
+}
+
+/**
+ * InstantiateVAppTemplateParams (vApp.xsd): attributes name, deploy, powerOn (both default to true
+ * on the server, so they are always written); elements Description?, VAppParent?,
+ * InstantiationParams?, Source, IsSourceDelete?, SourcedItem*, AllEULAsAccepted?. The vApp
+ * networks, when given, go in InstantiationParams as a NetworkConfigSection.
+ */
+export function instantiateVAppTemplateParams(p: {
+  name: string;
+  templateHref: string;
+  deploy: boolean;
+  powerOn: boolean;
+  description?: string;
+  networks?: readonly VAppNetworkConfig[];
+}): string {
+  return renderXml(
+    el(
+      'InstantiateVAppTemplateParams',
+      { xmlns: VCD_NS.vcloud, 'xmlns:ovf': VCD_NS.ovf, name: p.name, deploy: p.deploy, powerOn: p.powerOn },
+      p.description !== undefined && textEl('Description', p.description),
+      p.networks !== undefined &&
+        p.networks.length > 0 &&
+        el('InstantiationParams', undefined, networkConfigSectionElement(p.networks, {})),
+      el('Source', { href: p.templateHref }),
+      // The template is the customer's own VM: its EULAs, if any, are the customer's to accept,
+      // and the request to run it is that acceptance.
+      textEl('AllEULAsAccepted', true),
     ),
   );
 }

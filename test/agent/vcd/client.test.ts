@@ -281,3 +281,89 @@ describe('VcdClient.importVm', () => {
     ).rejects.toMatchObject({ code: 'VCD_NOT_FOUND', message: expect.stringContaining('"nope"') });
   });
 });
+
+describe('VcdClient.instantiateVAppTemplate', () => {
+  const template = async (c: VcdClient, name = 'golden') =>
+    (
+      await c.importVm({
+        vmMoRef: moref('DC0_C0_TPL0'),
+        name,
+        vdc: 'acme-vdc',
+        placement: 'catalog',
+        catalog: 'acme-catalog',
+      })
+    ).templateHref!;
+
+  it('creates a vApp from a catalog template on the network, powered off, then connects, deploys and powers it on', async () => {
+    const f = await fake();
+    const c = await connect(f);
+    const templateHref = await template(c);
+    const r = await c.instantiateVAppTemplate({
+      templateHref,
+      vdc: 'acme-vdc',
+      name: 'golden',
+      network: 'acme-net',
+    });
+    expect(r.vappHref).toMatch(/\/api\/vApp\/vapp-/);
+    const created = f.state().vapps.find((a) => a.href === r.vappHref)!;
+    // Sent deploy="false" powerOn="false": the server's defaults (true) would start it unconnected.
+    expect(created).toMatchObject({
+      name: 'golden',
+      deployed: false,
+      status: 8,
+      networks: [{ name: 'acme-net', parent: 'acme-net', fenceMode: 'bridged' }],
+    });
+    expect(r.vmHrefs).toEqual(created.vms.map((v) => v.href));
+    expect(f.state().calls.find((x) => x.path.endsWith('/action/instantiateVAppTemplate'))).toMatchObject({
+      status: 201,
+      contentType: 'application/vnd.vmware.vcloud.instantiateVAppTemplateParams+xml',
+    });
+
+    for (const vm of r.vmHrefs) await c.connectNetwork(vm, 'acme-net');
+    await c.deploy(r.vappHref, { powerOn: true });
+    const after = f.state().vapps.find((a) => a.href === r.vappHref)!;
+    expect(after).toMatchObject({ deployed: true, status: 4 });
+    expect(
+      after.vms.every((v) => v.poweredOn && v.nics.every((n) => n.network === 'acme-net' && n.isConnected)),
+    ).toBe(true);
+    // The template stays in the catalog.
+    expect(f.state().templates.map((t) => t.name)).toEqual(['golden']);
+  });
+
+  it('names the template and passes on vCD refusals and failed tasks', async () => {
+    const f = await fake({ failInstantiateOf: ['broken'] });
+    const c = await connect(f);
+    const good = await template(c);
+    await c.instantiateVAppTemplate({ templateHref: good, vdc: 'acme-vdc', name: 'taken' });
+    const dup = await c
+      .instantiateVAppTemplate({ templateHref: good, vdc: 'acme-vdc', name: 'taken' })
+      .catch((e: unknown) => e);
+    expect(dup).toBeInstanceOf(VcdError);
+    expect(dup).toMatchObject({ status: 400, minorErrorCode: 'DUPLICATE_NAME' });
+    expect((dup as Error).message).toContain(`Instantiating vApp template ${good} as vApp "taken" failed`);
+
+    const ghost = good.replace(/vappTemplate-.*/, 'vappTemplate-00000000-0000-0000-0000-000000000000');
+    await expect(
+      c.instantiateVAppTemplate({ templateHref: ghost, vdc: 'acme-vdc', name: 'ghost' }),
+    ).rejects.toMatchObject({ status: 403, minorErrorCode: 'ACCESS_TO_RESOURCE_IS_FORBIDDEN' });
+    await expect(
+      c.instantiateVAppTemplate({ templateHref: good, vdc: 'acme-vdc', name: 'x', network: 'nope' }),
+    ).rejects.toMatchObject({ code: 'VCD_NOT_FOUND', message: expect.stringContaining('"nope"') });
+
+    const bad = (
+      await c.importVm({
+        vmMoRef: moref('DC0_H0_VM0'),
+        name: 'broken',
+        vdc: 'acme-vdc',
+        placement: 'catalog',
+        catalog: 'acme-catalog',
+      })
+    ).templateHref!;
+    const failed = await c
+      .instantiateVAppTemplate({ templateHref: bad, vdc: 'acme-vdc', name: 'from-broken' })
+      .catch((e: unknown) => e);
+    expect(failed).toMatchObject({ code: 'VCD_TASK' });
+    expect((failed as Error).message).toContain('could not be cloned');
+    expect(f.state().vapps.map((a) => a.name)).toEqual(['taken']);
+  });
+});
