@@ -4,7 +4,7 @@
  * maps requests to service calls and errors to what the person sees.
  */
 import { App, type AppOptions, type Receiver } from '@slack/bolt';
-import type { ShippingEvent, Transfer, TransferRequest, TransferService } from '../core/index.ts';
+import type { ShippingEvent, Transfer, TransferService } from '../core/index.ts';
 import {
   actions,
   approvalMessage,
@@ -14,13 +14,13 @@ import {
   type ModalRef,
   mention,
   rejectModal,
-  requestBlocks,
-  requestModal,
   section,
   shippedModal,
   shippingMessage,
   statusBlocks,
 } from './blocks.ts';
+import { enrollReply, enrollUsage } from './enroll.ts';
+import { type BotRegistry, openRequestModal, registerRequestModal } from './request-modal.ts';
 
 type WebClient = App['client'];
 
@@ -46,6 +46,19 @@ export interface BotOptions {
   readonly tokenVerificationEnabled?: boolean;
   readonly clientOptions?: AppOptions['clientOptions'];
   readonly logLevel?: AppOptions['logLevel'];
+  /**
+   * Enrolled agents and the inventories their sites reported: the request modal's sites and items,
+   * and `/odt agent enroll`. Without it both say that the bot lacks the registry.
+   */
+  readonly registry?: BotRegistry;
+  /** Link speed the request modal starts with, in Mbit/s (the requester changes it). Default 100. */
+  readonly defaultLinkMbps?: number;
+  /** Door-to-door days of shipping the NAS there and back, for the ship-or-send estimate. Default 5. */
+  readonly shippingTurnaroundDays?: number;
+  /** How long an enrollment code from `/odt agent enroll` is valid, in ms. Default 15 minutes. */
+  readonly enrollmentTtlMs?: number;
+  /** The agent API URL shown in the enrollment command line (e.g. serve.json's agentUrl). */
+  readonly agentApiUrl?: string;
 }
 
 interface CodedError {
@@ -68,75 +81,11 @@ class Seen {
   }
 }
 
-/** Field path of a ValidationError issue → the request modal's block id. */
-function blockOfPath(path: string): string {
-  if (path === 'site') return requestBlocks.site;
-  if (path === 'providerSite') return requestBlocks.providerSite;
-  if (/\.target\.(vdc)$/.test(path)) return requestBlocks.vdc;
-  if (/\.target\.network$/.test(path)) return requestBlocks.network;
-  if (/\.target\.catalog$/.test(path)) return requestBlocks.catalog;
-  if (/\.target\.(powerOn|deploy)$/.test(path)) return requestBlocks.options;
-  return requestBlocks.items;
-}
-
 type StateValues = Record<
   string,
   Record<string, { value?: string | null; selected_options?: { value: string }[] }>
 >;
 const field = (values: StateValues, block: string): string => (values[block]?.value?.value ?? '').trim();
-
-const sizeUnits: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
-
-/** The request modal's values → a TransferRequest, or errors keyed by block id. */
-export function parseRequestForm(
-  values: StateValues,
-  requester: string,
-): { request: TransferRequest } | { errors: Record<string, string> } {
-  const errors: Record<string, string> = {};
-  const vdc = field(values, requestBlocks.vdc);
-  const network = field(values, requestBlocks.network);
-  const catalog = field(values, requestBlocks.catalog);
-  const options = new Set((values[requestBlocks.options]?.value?.selected_options ?? []).map((o) => o.value));
-  const items: TransferRequest['items'] = [];
-  const lines = field(values, requestBlocks.items)
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
-  for (const [n, line] of lines.entries()) {
-    const m = /^(vm|template|vapp)\s+(.+?)(?:\s+(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB))?$/i.exec(line);
-    if (!m) {
-      errors[requestBlocks.items] =
-        `line ${n + 1}: write "kind name [size]", kind one of vm, template, vapp (e.g. "vm web-01 40GB")`;
-      break;
-    }
-    const kind = m[1]!.toLowerCase() as 'vm' | 'template' | 'vapp';
-    const size = m[3] ? Math.round(Number(m[3]) * (sizeUnits[m[4]!.toUpperCase()] ?? 1)) : undefined;
-    items.push({
-      kind,
-      source: m[2]!,
-      ...(size !== undefined ? { sizeBytes: size } : {}),
-      target: {
-        vdc,
-        placement: kind === 'template' ? 'catalog' : 'vapp',
-        ...(network ? { network } : {}),
-        ...(catalog ? { catalog } : {}),
-        deploy: options.has('deploy'),
-        powerOn: kind === 'template' ? false : options.has('powerOn'),
-      },
-    });
-  }
-  if (lines.length === 0) errors[requestBlocks.items] = 'name at least one VM, template or vApp';
-  if (Object.keys(errors).length > 0) return { errors };
-  const providerSite = field(values, requestBlocks.providerSite);
-  return {
-    request: {
-      site: field(values, requestBlocks.site),
-      ...(providerSite ? { providerSite } : {}),
-      requester,
-      items,
-    },
-  };
-}
 
 export function createBotApp(options: BotOptions): App {
   const { service, approversChannel } = options;
@@ -157,6 +106,13 @@ export function createBotApp(options: BotOptions): App {
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
   });
   const seen = new Seen();
+  const requestDeps = {
+    service,
+    registry: options.registry,
+    approversChannel,
+    defaultLinkMbps: options.defaultLinkMbps ?? 100,
+    turnaroundDays: options.shippingTurnaroundDays ?? 5,
+  };
 
   // Slack retries (X-Slack-Retry-Num) and replays of a request already handled are acknowledged
   // and dropped: the first delivery acted.
@@ -202,8 +158,23 @@ export function createBotApp(options: BotOptions): App {
       switch (sub.toLowerCase()) {
         case 'request':
           await ack();
-          await client.views.open({ trigger_id: command.trigger_id, view: requestModal() as never });
+          await openRequestModal(client, command.trigger_id, requestDeps);
           return;
+        case 'agent': {
+          if ((rest[0] ?? '').toLowerCase() !== 'enroll') {
+            await reply(`Agents: ${enrollUsage} (approvers only).`);
+            return;
+          }
+          const answer = await enrollReply(command.user_id, rest.slice(1), {
+            registry: options.registry,
+            approvers,
+            ttlMs: options.enrollmentTtlMs ?? 15 * 60_000,
+            agentApiUrl: options.agentApiUrl,
+            now: () => new Date(),
+          });
+          await reply(answer.text, answer.blocks);
+          return;
+        }
         case 'status': {
           const id = rest[0];
           if (id) {
@@ -247,28 +218,8 @@ export function createBotApp(options: BotOptions): App {
     }
   });
 
-  // ---- the request modal ----------------------------------------------------------------------
-  app.view(callbacks.request, async ({ ack, body, view, client }) => {
-    const parsed = parseRequestForm(view.state.values as StateValues, body.user.id);
-    if ('errors' in parsed) {
-      await ack({ response_action: 'errors', errors: parsed.errors });
-      return;
-    }
-    let t: Transfer;
-    try {
-      t = await service.request(parsed.request);
-    } catch (error) {
-      const e = coded(error);
-      if (e.code !== 'VALIDATION_FAILED') throw error;
-      const errors: Record<string, string> = {};
-      for (const issue of e.issues ?? []) errors[blockOfPath(issue.path)] ??= issue.message;
-      await ack({ response_action: 'errors', errors });
-      return;
-    }
-    await ack();
-    await client.chat.postMessage({ channel: approversChannel, ...approvalMessage(t) });
-    await tell(client, t.requester, `Your transfer \`${t.id}\` was requested; the approvers were asked.`);
-  });
+  // ---- the request modal (bot/request-modal.ts) ------------------------------------------------
+  registerRequestModal(app, requestDeps);
 
   // ---- approval -------------------------------------------------------------------------------
   app.action(actions.approve, async ({ ack, body, action, client }) => {

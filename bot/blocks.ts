@@ -4,6 +4,7 @@
  * the transfer id only — never a task token or a secret).
  */
 import type { Transfer } from '../core/index.ts';
+import { type Estimate, estimateText } from './request-form.ts';
 
 export type Block = { type: string; [key: string]: unknown };
 
@@ -23,17 +24,6 @@ export const callbacks = {
   request: 'odt_request_modal',
   reject: 'odt_reject_modal',
   shipped: 'odt_shipped_modal',
-} as const;
-
-/** Block ids of the request modal; validation errors are keyed by them. */
-export const requestBlocks = {
-  site: 'site',
-  providerSite: 'provider_site',
-  items: 'items',
-  vdc: 'vdc',
-  network: 'network',
-  catalog: 'catalog',
-  options: 'options',
 } as const;
 
 export const clip = (text: string, max = MAX_TEXT): string =>
@@ -103,9 +93,13 @@ function summary(t: Transfer): Block[] {
   ];
 }
 
-/** The approvers' message: summary and Approve / Reject while undecided, the decision afterwards. */
-export function approvalMessage(t: Transfer): { text: string; blocks: Block[] } {
+/**
+ * The approvers' message: summary and Approve / Reject while undecided, the decision afterwards.
+ * `estimate` (from the request modal) adds the ship-or-send comparison.
+ */
+export function approvalMessage(t: Transfer, estimate?: Estimate): { text: string; blocks: Block[] } {
   const blocks: Block[] = [{ type: 'header', text: plain(`Transfer request ${t.id}`) }, ...summary(t)];
+  if (estimate) blocks.push(section(estimateText(estimate)));
   if (t.phase === 'requested') {
     blocks.push({
       type: 'actions',
@@ -179,6 +173,7 @@ export const helpText = [
   '• `/odt status [id]` — one transfer, or your transfers',
   '• `/odt list` — open transfers',
   '• `/odt cancel <id>` — cancel a transfer that has not shipped',
+  '• `/odt agent enroll <site> [export|import]` — approvers: a one-time code to enroll a site’s agent',
   '• `/odt help` — this text',
 ].join('\n');
 
@@ -196,44 +191,6 @@ const textInput = (actionId: string, placeholder?: string, multiline = false): B
   multiline,
   ...(placeholder ? { placeholder: plain(placeholder) } : {}),
 });
-
-export function requestModal(): Block {
-  return {
-    type: 'modal',
-    callback_id: callbacks.request,
-    title: plain('Request a transfer'),
-    submit: plain('Request'),
-    close: plain('Cancel'),
-    blocks: [
-      input(requestBlocks.site, 'Customer site', textInput('value', 'e.g. acme-dc1')),
-      input(requestBlocks.providerSite, 'Provider site', textInput('value', 'provider'), true),
-      input(
-        requestBlocks.items,
-        'Items',
-        textInput('value', 'vm web-01 40GB', true),
-        false,
-        'One per line: kind (vm, template, vapp), name in vCenter, optional size such as 40GB',
-      ),
-      input(requestBlocks.vdc, 'Target org VDC', textInput('value')),
-      input(requestBlocks.network, 'Org VDC network', textInput('value'), true),
-      input(requestBlocks.catalog, 'Catalog (for templates)', textInput('value'), true),
-      input(
-        requestBlocks.options,
-        'Options',
-        {
-          type: 'checkboxes',
-          action_id: 'value',
-          options: [
-            { text: plain('Deploy'), value: 'deploy' },
-            { text: plain('Power on'), value: 'powerOn' },
-          ],
-          initial_options: [{ text: plain('Deploy'), value: 'deploy' }],
-        },
-        true,
-      ),
-    ],
-  };
-}
 
 export interface ModalRef {
   readonly id: string;

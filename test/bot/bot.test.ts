@@ -63,7 +63,7 @@ describe('/odt', () => {
     const view = open?.args.view as { callback_id: string; blocks: { block_id: string }[] };
     expect(view.callback_id).toBe('odt_request_modal');
     expect(view.blocks.map((b) => b.block_id)).toEqual(
-      expect.arrayContaining(['site', 'items', 'vdc', 'network', 'catalog', 'options']),
+      expect.arrayContaining(['site', 'items:acme-dc1', 'vdc', 'network', 'catalog', 'link', 'estimate']),
     );
     expect(h.slack.failed()).toEqual([]);
   });
@@ -117,11 +117,11 @@ describe('the request modal', () => {
     const body = (await bad.json()) as { response_action: string; errors: Record<string, string> };
     expect(body.response_action).toBe('errors');
     expect(Object.keys(body.errors)).toEqual(['site']);
-    const lines = await h.interaction(
-      submission(REQUESTER, 'odt_request_modal', requestValues({ items: 'disk foo' })),
+    const none = await h.interaction(
+      submission(REQUESTER, 'odt_request_modal', requestValues({ items: [] })),
     );
-    const linesBody = (await lines.json()) as { errors: Record<string, string> };
-    expect(linesBody.errors.items).toContain('line 1');
+    const noneBody = (await none.json()) as { errors: Record<string, string> };
+    expect(noneBody.errors['items:acme-dc1']).toContain('choose at least one');
     const vdc = await h.interaction(
       submission(REQUESTER, 'odt_request_modal', requestValues({ vdc: '   ' })),
     );

@@ -9,14 +9,17 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HTTPReceiver } from '@slack/bolt';
-import { createBotApp } from '../../bot/app.ts';
+import { type BotOptions, createBotApp } from '../../bot/app.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
+import { defaultInventory, enrollExportAgent } from './inventory.ts';
 
 export const SECRET = 'test-signing-secret';
 export const APPROVERS = ['UAPPROVER1', 'UAPPROVER2'];
 export const CHANNEL = 'CAPPROVERS';
 export const REQUESTER = 'UCUSTOMER1';
+/** The customer site whose export agent reports `defaultInventory`. */
+export const SITE = 'acme-dc1';
 
 export interface Harness {
   readonly slack: FakeSlackApi;
@@ -42,10 +45,21 @@ export function sign(secret: string, ts: number, body: string): string {
 let triggers = 0;
 export const trigger = (): string => `${Date.now()}.${++triggers}.abcdef`;
 
-export async function startHarness(): Promise<Harness> {
+export interface HarnessOptions {
+  /** Bot options over the harness's own. */
+  readonly bot?: Partial<BotOptions>;
+  /**
+   * What the export agent of site `acme-dc1` reports (enrolled over the agent API); default
+   * `defaultInventory`; false: no agent, no inventory.
+   */
+  readonly inventory?: readonly unknown[] | false;
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), 'odt-bot-'));
   const slack = await startFakeSlackApi();
   const plane = await startControlPlane({ stateDir, approvers: APPROVERS, port: 0, agentPort: 0 });
+  if (opts.inventory !== false) await enrollExportAgent(plane, SITE, opts.inventory ?? defaultInventory);
   const receiver = new HTTPReceiver({ signingSecret: SECRET, processBeforeResponse: true });
   const app = createBotApp({
     service: plane.service,
@@ -58,6 +72,9 @@ export async function startHarness(): Promise<Harness> {
     tokenVerificationEnabled: false,
     clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
     logLevel: 'error' as never,
+    registry: plane.registry,
+    agentApiUrl: plane.agentApi.url,
+    ...opts.bot,
   });
   const server = (await app.start(0)) as unknown as Server;
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
@@ -163,15 +180,55 @@ export function submission(
 
 export const text = (v: string) => ({ value: { type: 'plain_text_input', value: v } });
 
-export const requestValues = (over: Record<string, string> = {}): Values => ({
-  site: text(over.site ?? 'acme-dc1'),
-  provider_site: text(over.provider_site ?? ''),
-  items: text(over.items ?? 'vm web-01 40GB\nvm db-01 120GB'),
-  vdc: text(over.vdc ?? 'acme-vdc'),
-  network: text(over.network ?? ''),
-  catalog: text(over.catalog ?? ''),
-  options: { value: { type: 'checkboxes', selected_options: [{ value: 'deploy' }] } },
-});
+/** The option value of an inventory item, as the request modal's items select carries it. */
+export const itemValue = (name: string): string => {
+  const item = defaultInventory.find((i) => i.name === name);
+  return item ? `${item.kind}:${item.path}` : `vm:/DC0/vm/${name}`;
+};
+
+export interface RequestOverrides {
+  readonly site?: string;
+  /** Names of the default inventory's items (others become values no inventory has). */
+  readonly items?: readonly string[];
+  readonly vdc?: string;
+  readonly network?: string;
+  readonly catalog?: string;
+  readonly provider_site?: string;
+  /** Link speed in Mbit/s as typed; default '100'. */
+  readonly link?: string;
+  /** Per item name: the ticked checkboxes ('deploy', 'powerOn'); default: as the modal starts. */
+  readonly choices?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** The request modal's state values as Slack sends them on submission. */
+export const requestValues = (over: RequestOverrides = {}): Values => {
+  const site = over.site ?? SITE;
+  const items = over.items ?? ['web-01', 'db-01'];
+  const values: Values = {
+    site: {
+      odt_req_site: {
+        type: 'static_select',
+        selected_option: { text: { type: 'plain_text', text: site }, value: site },
+      },
+    },
+    [`items:${site}`]: {
+      odt_req_items: {
+        type: 'multi_external_select',
+        selected_options: items.map((n) => ({ text: { type: 'plain_text', text: n }, value: itemValue(n) })),
+      },
+    },
+    vdc: text(over.vdc ?? 'acme-vdc'),
+    catalog: text(over.catalog ?? ''),
+    network: text(over.network ?? ''),
+    provider_site: text(over.provider_site ?? ''),
+    link: { odt_req_link: { type: 'number_input', value: over.link ?? '100' } },
+  };
+  for (const [name, ticked] of Object.entries(over.choices ?? {}))
+    values[`item:${itemValue(name)}`] = {
+      odt_req_item_opts: { type: 'checkboxes', selected_options: ticked.map((v) => ({ value: v })) },
+    };
+  return values;
+};
 
 /** Concatenated visible text of blocks, for assertions. */
 export function visible(blocks: unknown): string {

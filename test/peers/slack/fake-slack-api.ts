@@ -15,7 +15,14 @@
  *   `response_metadata.messages`), `unknown_method`;
  * - enforces the documented limits: 50 blocks per message, 100 per view, 3,000 characters per
  *   section / context text, 2,000 per button value, 24 per modal title / submit / close, a
- *   `submit` when a modal has input blocks, 3,000 characters of `private_metadata`.
+ *   `submit` when a modal has input blocks, 3,000 characters of `private_metadata`;
+ * - checks input elements (block elements reference): select / checkbox options (75-character
+ *   text, 150-character value, 100 options, 10 checkboxes, initial options among the options),
+ *   external selects' `min_query_length` / `max_selected_items`, `number_input` bounds, unique
+ *   `block_id`s of at most 255 characters;
+ * - views.update takes exactly one of `view_id` / `external_id`, answers `not_found` for an unknown
+ *   view and `hash_conflict` when `hash` is not the view's current one (each update makes a new
+ *   hash); `checkOptionsResponse` checks an app's answer to a block_suggestion request.
  *
  * Every call (also refused ones) is recorded with its parsed arguments.
  */
@@ -51,6 +58,10 @@ export interface FakeSlackApi {
   failed(): SlackCall[];
   /** Current text+blocks of a posted message, after updates. */
   message(channel: string, ts: string): { text?: string; blocks?: unknown[] } | undefined;
+  /** The Home tab last published for a user (views.publish). */
+  home(user: string): Record<string, unknown> | undefined;
+  /** A view as last opened or updated (with its id and hash), as Slack would send it back. */
+  view(id: string): Record<string, unknown> | undefined;
   close(): Promise<void>;
 }
 
@@ -110,6 +121,7 @@ const textOf = (o: unknown): string | undefined =>
 function checkBlocks(blocks: unknown, where: 'message' | 'view', max: number): void {
   if (!Array.isArray(blocks)) throw new SlackError('invalid_blocks_format');
   if (blocks.length > max) throw invalidArguments(`no more than ${max} items allowed [json-pointer:/blocks]`);
+  const blockIds = new Set<string>();
   blocks.forEach((block, i) => {
     const b = block as Json;
     const at = `/blocks/${i}`;
@@ -151,8 +163,163 @@ function checkBlocks(blocks: unknown, where: 'message' | 'view', max: number): v
         if (typeof el.action_id === 'string' && el.action_id.length > 255)
           throw new SlackError('invalid_blocks', { errors: [`action_id over 255 characters ${at}`] });
       }
+      checkInputElement(el, at);
     }
+    checkBlockIdAndInput(b, at, blockIds);
   });
+}
+
+const blockError = (message: string): SlackError => new SlackError('invalid_blocks', { errors: [message] });
+
+/**
+ * Option objects (composition objects reference): plain_text text of at most 75 characters, a
+ * value of at most 150; `max` options in all.
+ */
+function checkOptions(options: unknown, at: string, max = 100): Json[] {
+  if (!Array.isArray(options)) throw blockError(`options must be an array ${at}`);
+  if (options.length > max) throw blockError(`no more than ${max} options allowed ${at}/options`);
+  for (const [i, o] of options.entries()) {
+    const opt = o as Json;
+    const text = opt?.text as Json | undefined;
+    if (!text || typeof text.text !== 'string' || text.text.length === 0)
+      throw blockError(`option needs text ${at}/options/${i}`);
+    if (text.text.length > 75) throw blockError(`option text over 75 characters ${at}/options/${i}/text`);
+    if (typeof opt.value !== 'string' || opt.value.length === 0 || opt.value.length > 150)
+      throw blockError(`option value must be 1-150 characters ${at}/options/${i}/value`);
+  }
+  return options as Json[];
+}
+
+const sameOption = (a: Json, b: Json): boolean => a.value === b.value && textOf(a.text) === textOf(b.text);
+
+/** Elements of input blocks (block elements reference): selects, checkboxes, number input. */
+function checkInputElement(el: Json, at: string): void {
+  const type = el.type;
+  if (type === 'static_select' || type === 'multi_static_select') {
+    const hasGroups = Array.isArray(el.option_groups);
+    if (hasGroups === Array.isArray(el.options))
+      throw blockError(`${type} needs exactly one of options or option_groups ${at}`);
+    const options = hasGroups
+      ? (el.option_groups as Json[]).flatMap((g) => checkOptions(g.options, at))
+      : checkOptions(el.options, at);
+    if (options.length > 100) throw blockError(`no more than 100 options allowed ${at}`);
+    const initial = [
+      ...(el.initial_option ? [el.initial_option as Json] : []),
+      ...((el.initial_options as Json[] | undefined) ?? []),
+    ];
+    for (const i of initial)
+      if (!options.some((o) => sameOption(o, i)))
+        throw blockError(`initial option must match one of the options exactly ${at}`);
+  }
+  if (type === 'external_select' || type === 'multi_external_select') {
+    if (
+      el.min_query_length !== undefined &&
+      (!Number.isInteger(el.min_query_length) || (el.min_query_length as number) < 0)
+    )
+      throw blockError(`min_query_length must be a non-negative integer ${at}`);
+    if (el.initial_options !== undefined) checkOptions(el.initial_options, at);
+    if (el.initial_option !== undefined) checkOptions([el.initial_option], at);
+  }
+  if (type === 'multi_external_select' || type === 'multi_static_select') {
+    if (
+      el.max_selected_items !== undefined &&
+      (!Number.isInteger(el.max_selected_items) || (el.max_selected_items as number) < 1)
+    )
+      throw blockError(`max_selected_items must be at least 1 ${at}`);
+    const initial = (el.initial_options as unknown[] | undefined) ?? [];
+    if (typeof el.max_selected_items === 'number' && initial.length > el.max_selected_items)
+      throw blockError(`more initial_options than max_selected_items ${at}`);
+  }
+  if (type === 'checkboxes' || type === 'radio_buttons') {
+    const options = checkOptions(el.options, at, 10);
+    const initial = [
+      ...(el.initial_option ? [el.initial_option as Json] : []),
+      ...((el.initial_options as Json[] | undefined) ?? []),
+    ];
+    for (const i of initial)
+      if (!options.some((o) => sameOption(o, i)))
+        throw blockError(`initial option must match one of the options exactly ${at}`);
+  }
+  if (type === 'number_input') {
+    if (typeof el.is_decimal_allowed !== 'boolean') throw blockError(`is_decimal_allowed is required ${at}`);
+    const num = (k: string): number | undefined => {
+      const v = el[k];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'string' || !Number.isFinite(Number(v)))
+        throw blockError(`${k} must be a numeric string ${at}`);
+      if (!el.is_decimal_allowed && !Number.isInteger(Number(v)))
+        throw blockError(`${k} must be a whole number ${at}`);
+      return Number(v);
+    };
+    const min = num('min_value');
+    const max = num('max_value');
+    const initial = num('initial_value');
+    if (min !== undefined && max !== undefined && min > max)
+      throw blockError(`min_value over max_value ${at}`);
+    if (
+      initial !== undefined &&
+      ((min !== undefined && initial < min) || (max !== undefined && initial > max))
+    )
+      throw blockError(`initial_value outside min_value..max_value ${at}`);
+  }
+  if (el.dispatch_action_config !== undefined) {
+    const triggers = (el.dispatch_action_config as Json).trigger_actions_on;
+    if (
+      !Array.isArray(triggers) ||
+      triggers.some((t) => t !== 'on_enter_pressed' && t !== 'on_character_entered')
+    )
+      throw blockError(`trigger_actions_on takes on_enter_pressed and on_character_entered ${at}`);
+  }
+}
+
+/** block_id: at most 255 characters, unique in a message or view; input blocks need label and element. */
+function checkBlockIdAndInput(b: Json, at: string, seen: Set<string>): void {
+  if (b.block_id !== undefined) {
+    if (typeof b.block_id !== 'string' || b.block_id.length === 0 || b.block_id.length > 255)
+      throw blockError(`block_id must be 1-255 characters ${at}/block_id`);
+    if (seen.has(b.block_id)) throw blockError(`duplicate block_id '${b.block_id}' ${at}/block_id`);
+    seen.add(b.block_id);
+  }
+  if (b.type === 'input') {
+    const label = textOf(b.label);
+    if (!label || label.length > 2000) throw blockError(`input label must be 1-2000 characters ${at}/label`);
+    if (!b.element || typeof (b.element as Json).type !== 'string')
+      throw blockError(`input needs an element ${at}`);
+    if (textOf(b.hint) !== undefined && (textOf(b.hint) as string).length > 2000)
+      throw blockError(`hint over 2000 characters ${at}/hint`);
+  }
+  if (b.dispatch_action !== undefined && b.type !== 'input')
+    throw blockError(`dispatch_action is a field of input blocks ${at}`);
+}
+
+/**
+ * Checks an app's answer to a block_suggestion request (the options load URL) as Slack reads it:
+ * `options` or `option_groups`, at most 100 of either, each group at most 100 options with a label
+ * of at most 75 characters, each option's text at most 75 characters and value at most 150.
+ * Returns the options in order; throws an Error naming the problem.
+ */
+export function checkOptionsResponse(body: unknown): { text: string; value: string; group?: string }[] {
+  const b = body as Json;
+  const hasGroups = Array.isArray(b?.option_groups);
+  if (hasGroups === Array.isArray(b?.options))
+    throw new Error('an options response has exactly one of options or option_groups');
+  const out: { text: string; value: string; group?: string }[] = [];
+  if (hasGroups) {
+    const groups = b.option_groups as Json[];
+    if (groups.length > 100) throw new Error('at most 100 option groups');
+    for (const g of groups) {
+      const label = textOf(g.label);
+      if (!label || label.length > 75)
+        throw new Error(`option group label must be 1-75 characters: '${label}'`);
+      for (const o of checkOptions(g.options, '/option_groups'))
+        out.push({ text: textOf(o.text)!, value: o.value as string, group: label });
+    }
+  } else {
+    for (const o of checkOptions(b.options, ''))
+      out.push({ text: textOf(o.text)!, value: o.value as string });
+  }
+  if (out.length > 100) throw new Error(`at most 100 options in all, got ${out.length}`);
+  return out;
 }
 
 function checkView(view: unknown): Json {
@@ -192,6 +359,7 @@ export async function startFakeSlackApi(options: FakeSlackOptions = {}): Promise
   const messages = new Map<string, { text?: string; blocks?: unknown[] }>();
   const triggers = new Set<string>();
   const views = new Map<string, Json>();
+  const homes = new Map<string, Json>();
   let seq = 0;
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
   const knownChannel = (c: string) => /^[CDGU][A-Z0-9]+$/.test(c) || c.startsWith('#');
@@ -263,18 +431,33 @@ export async function startFakeSlackApi(options: FakeSlackOptions = {}): Promise
     'views.update': (args) => {
       const id = asString(args.view_id) ?? asString(args.external_id);
       if (!id) throw invalidArguments('missing required field: view_id or external_id');
+      // "Exactly one of these arguments is required to identify the view" (views.update reference).
+      if (asString(args.view_id) && asString(args.external_id))
+        throw invalidArguments('pass view_id or external_id, not both');
       const view = checkView(parseJsonArg(args, 'view'));
-      if (!views.has(id)) throw new SlackError('not_found');
-      const stored = { ...view, id };
+      const current = views.get(id);
+      if (!current) throw new SlackError('not_found');
+      const hash = asString(args.hash);
+      if (hash !== undefined && hash !== current.hash) throw new SlackError('hash_conflict');
+      const stored = { ...view, id, hash: `${Date.now()}.${seq++}`, state: current.state ?? { values: {} } };
       views.set(id, stored);
       return { view: stored };
     },
     'views.publish': (args) => {
+      // views.publish reference: user_id and view required, hash optional (hash_conflict when it is
+      // not the current one), view_too_large over 250 kB.
       const user = asString(args.user_id);
       if (!user) throw invalidArguments('missing required field: user_id');
+      if (typeof args.view === 'string' && Buffer.byteLength(args.view) > 250_000)
+        throw new SlackError('view_too_large');
       const view = checkView(parseJsonArg(args, 'view'));
       if (view.type !== 'home') throw invalidArguments('views.publish only takes home views');
-      return { view: { ...view, id: `VHOME${user}` } };
+      const current = homes.get(user);
+      const hash = asString(args.hash);
+      if (hash !== undefined && hash !== current?.hash) throw new SlackError('hash_conflict');
+      const stored = { ...view, id: `VHOME${user}`, hash: `${Date.now()}.${seq++}` };
+      homes.set(user, stored);
+      return { view: stored };
     },
     'conversations.members': (args) => {
       const channel = requireChannel(args);
@@ -336,6 +519,8 @@ export async function startFakeSlackApi(options: FakeSlackOptions = {}): Promise
     ok: (method) => calls.filter((c) => c.method === method && c.response.ok === true),
     failed: () => calls.filter((c) => c.response.ok !== true),
     message: (channel, ts) => messages.get(`${channel}/${ts}`),
+    home: (user) => homes.get(user),
+    view: (id) => views.get(id),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
