@@ -1,6 +1,6 @@
 import type { ItemTarget } from '../../core/index.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
-import type { VcdClient } from '../vcd/client.ts';
+import type { VcdClient, VcdRef } from '../vcd/client.ts';
 import type { ImportJournal, ImportRecord } from './import-journal.ts';
 
 export interface OnboardResult {
@@ -16,6 +16,8 @@ export interface OnboardResult {
  * an existing one), a template goes into a catalog, a vApp's members become one vApp again
  * (the first with importVmAsVApp, the others with importVmIntoExistingVApp). Then every NIC is
  * connected to the requested org VDC network, and the vApp deployed and powered on where asked.
+ * A catalog template asked to be deployed is, in addition, instantiated as a vApp of the VDC,
+ * which is then connected, deployed and powered on the same way.
  */
 export async function onboardItem(
   vcd: VcdClient,
@@ -24,20 +26,68 @@ export async function onboardItem(
   target: ItemTarget,
   journal: ImportJournal,
 ): Promise<OnboardResult> {
-  if (record.onboarded) {
-    return {
-      ...(record.onboarded.vappHref ? { vappHref: record.onboarded.vappHref } : {}),
-      ...(record.onboarded.templateHref ? { templateHref: record.onboarded.templateHref } : {}),
-      vmHrefs: record.onboarded.vmHref ? [record.onboarded.vmHref] : [],
-      poweredOn: record.onboarded.poweredOn === true,
-      skipped: true,
-    };
+  if (item.kind === 'template' || target.placement === 'catalog') {
+    return onboardTemplate(vcd, item, record, target, journal);
+  }
+  if (record.onboarded) return earlier(record.onboarded);
+  const vdc = await vcd.findVdc(target.vdc);
+  const members = record.members ?? [{ name: record.name, vmName: item.name, entity: record.entity }];
+  const vappName = target.placement === 'existing-vapp' ? target.vapp! : item.name;
+  let vappHref: string | undefined;
+  const vmHrefs: string[] = [];
+  for (const [i, m] of members.entries()) {
+    const joinExisting = target.placement === 'existing-vapp' || i > 0;
+    const r = await vcd.importVm({
+      vmMoRef: m.entity.value,
+      name: m.vmName,
+      vdc,
+      placement: joinExisting ? 'existing-vapp' : 'vapp',
+      vapp: vappName,
+    });
+    vappHref ??= r.vappHref;
+    if (r.vmHref) vmHrefs.push(r.vmHref);
+  }
+  if (!vappHref) {
+    const found = await vcd.findVApp(vdc, vappName);
+    vappHref = found?.href;
+  }
+  if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
+  const powerOn = target.powerOn === true;
+  if (vappHref && (target.deploy || powerOn)) await vcd.deploy(vappHref, { powerOn });
+  await journal.record({
+    ...record,
+    onboarded: {
+      ...(vappHref ? { vappHref } : {}),
+      ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}),
+      poweredOn: powerOn,
+    },
+  });
+  return { ...(vappHref ? { vappHref } : {}), vmHrefs, poweredOn: powerOn, skipped: false };
+}
+
+/**
+ * A template: imported into the catalog (importVmAsVAppTemplate); with deploy, also instantiated
+ * as a vApp of the VDC (instantiateVAppTemplate), its NICs connected, deployed and powered on as
+ * asked. Each step is journaled as it completes, so a rerun resumes after the last one and never
+ * imports or instantiates twice.
+ */
+async function onboardTemplate(
+  vcd: VcdClient,
+  item: ManifestItem,
+  record: ImportRecord,
+  target: ItemTarget,
+  journal: ImportJournal,
+): Promise<OnboardResult> {
+  const wantsVApp = target.deploy === true;
+  const powerOn = wantsVApp && target.powerOn === true;
+  const done = record.onboarded;
+  if (done && (!wantsVApp || done.poweredOn)) return earlier(done);
+  if (!target.catalog) {
+    throw new Error(`${item.name} is a template: give the catalog it goes into (--catalog).`);
   }
   const vdc = await vcd.findVdc(target.vdc);
-  let result: Omit<OnboardResult, 'skipped' | 'poweredOn'>;
-  if (item.kind === 'template' || target.placement === 'catalog') {
-    if (!target.catalog)
-      throw new Error(`${item.name} is a template: give the catalog it goes into (--catalog).`);
+  let templateHref = done?.templateHref;
+  if (!templateHref) {
     const r = await vcd.importVm({
       vmMoRef: record.entity.value,
       name: item.name,
@@ -45,41 +95,73 @@ export async function onboardItem(
       placement: 'catalog',
       catalog: target.catalog,
     });
-    result = { ...(r.templateHref ? { templateHref: r.templateHref } : {}), vmHrefs: [] };
-  } else {
-    const members = record.members ?? [{ name: record.name, vmName: item.name, entity: record.entity }];
-    const vappName = target.placement === 'existing-vapp' ? target.vapp! : item.name;
-    let vappHref: string | undefined;
-    const vmHrefs: string[] = [];
-    for (const [i, m] of members.entries()) {
-      const joinExisting = target.placement === 'existing-vapp' || i > 0;
-      const r = await vcd.importVm({
-        vmMoRef: m.entity.value,
-        name: m.vmName,
-        vdc,
-        placement: joinExisting ? 'existing-vapp' : 'vapp',
-        vapp: vappName,
-      });
-      vappHref ??= r.vappHref;
-      if (r.vmHref) vmHrefs.push(r.vmHref);
-    }
-    if (!vappHref) {
-      const found = await vcd.findVApp(vdc, vappName);
-      vappHref = found?.href;
-    }
-    if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
-    result = { ...(vappHref ? { vappHref } : {}), vmHrefs };
+    templateHref = r.templateHref;
+    if (!templateHref) throw new Error(`vCloud Director named no vApp template for ${item.name}.`);
+    await journal.record({ ...record, onboarded: { templateHref, poweredOn: false } });
   }
-  const powerOn = item.kind !== 'template' && target.powerOn === true;
-  if (result.vappHref && (target.deploy || powerOn)) await vcd.deploy(result.vappHref, { powerOn });
-  await journal.record({
-    ...record,
-    onboarded: {
-      ...(result.vappHref ? { vappHref: result.vappHref } : {}),
-      ...(result.vmHrefs[0] ? { vmHref: result.vmHrefs[0] } : {}),
-      ...(result.templateHref ? { templateHref: result.templateHref } : {}),
-      poweredOn: powerOn,
-    },
-  });
-  return { ...result, poweredOn: powerOn, skipped: false };
+  if (!wantsVApp) return { templateHref, vmHrefs: [], poweredOn: false, skipped: false };
+
+  const marker = instantiationMarker(record, item, templateHref);
+  let vappHref = done?.vappHref ?? (await instantiatedEarlier(vcd, vdc, item.name, marker));
+  let vmHrefs: string[];
+  if (vappHref) {
+    const vapp = await vcd.getVApp(vappHref);
+    vmHrefs = vapp.vms.map((v) => v.href);
+    // Deployed (and powered on, when asked) by an earlier run whose journal write was lost.
+    if (vapp.deployed && (!powerOn || vapp.status === 4)) {
+      await journal.record({
+        ...record,
+        onboarded: {
+          templateHref,
+          vappHref,
+          ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}),
+          poweredOn: powerOn,
+        },
+      });
+      return { templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: true };
+    }
+  } else {
+    const r = await vcd.instantiateVAppTemplate({
+      templateHref,
+      vdc,
+      name: item.name,
+      description: marker,
+      ...(target.network ? { network: target.network } : {}),
+    });
+    vappHref = r.vappHref;
+    vmHrefs = r.vmHrefs;
+  }
+  const step = { templateHref, vappHref, ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}) };
+  await journal.record({ ...record, onboarded: { ...step, poweredOn: false } });
+  if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
+  await vcd.deploy(vappHref, { powerOn });
+  await journal.record({ ...record, onboarded: { ...step, poweredOn: powerOn } });
+  return { templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: false };
+}
+
+/** The description that marks a vApp as this item's instantiation, so that a rerun can adopt it. */
+const instantiationMarker = (record: ImportRecord, item: ManifestItem, templateHref: string): string =>
+  `Instantiated by Sneakernet for ${record.name} (${item.id}) from vApp template ${templateHref}`;
+
+/** The vApp an earlier run instantiated but did not get to journal: same name, our marker. */
+async function instantiatedEarlier(
+  vcd: VcdClient,
+  vdc: VcdRef,
+  name: string,
+  marker: string,
+): Promise<string | undefined> {
+  const found = await vcd.findVApp(vdc, name);
+  if (!found) return undefined;
+  const vapp = await vcd.getVApp(found.href);
+  return vapp.description === marker ? found.href : undefined;
+}
+
+function earlier(done: NonNullable<ImportRecord['onboarded']>): OnboardResult {
+  return {
+    ...(done.vappHref ? { vappHref: done.vappHref } : {}),
+    ...(done.templateHref ? { templateHref: done.templateHref } : {}),
+    vmHrefs: done.vmHref ? [done.vmHref] : [],
+    poweredOn: done.poweredOn === true,
+    skipped: true,
+  };
 }

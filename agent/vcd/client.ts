@@ -85,6 +85,7 @@ export interface InstantiateOptions {
 export interface VAppSummary {
   readonly href: string;
   readonly name: string;
+  readonly description?: string;
   /** vCD status code: -1 failed creation, 0 unresolved, 1 resolved, 4 powered on, 8 powered off. */
   readonly status: number;
   readonly deployed: boolean;
@@ -292,6 +293,7 @@ export class VcdClient {
     return {
       href: doc.attr('href') ?? href,
       name: doc.attr('name') ?? '',
+      ...(doc.str('Description') === undefined ? {} : { description: doc.str('Description')! }),
       status: Number(doc.attr('status') ?? '0'),
       deployed: doc.attr('deployed') === 'true',
       vms: (doc.child('Children')?.all('Vm') ?? []).map((vm) => ({

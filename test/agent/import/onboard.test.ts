@@ -8,6 +8,7 @@ import { exportItems, initParties, odt } from '../../support/cli.ts';
 
 // Issue 4: after the vCenter import, vCloud Director takes each item: a VM as a vApp on the
 // requested network, powered on; a template into the catalog; a vApp's members as one vApp.
+// Issue 8: a template asked to be powered on also runs, as a vApp instantiated from the catalog.
 describe('odt import --vcd: onboarding into vCloud Director', () => {
   let customer: RunningSimulator;
   let provider: RunningSimulator;
@@ -92,6 +93,14 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
     expect(app.vms.every((v) => v.poweredOn)).toBe(true);
 
     expect(state.templates.find((t) => t.name === 'DC0_C0_TPL0')).toMatchObject({ catalog: 'acme-catalog' });
+    // --power-on: the template also runs, as a vApp instantiated from the catalog, connected and on.
+    const fromTemplate = state.vapps.find((a) => a.name === 'DC0_C0_TPL0')!;
+    expect(fromTemplate).toMatchObject({ vdc: 'acme-vdc', deployed: true, status: 4 });
+    expect(fromTemplate.vms).toHaveLength(1);
+    expect(fromTemplate.vms[0]!.nics.length).toBeGreaterThan(0);
+    expect(fromTemplate.vms[0]!.nics.every((n) => n.network === 'acme-net' && n.isConnected)).toBe(true);
+    expect(r.out).toMatch(/item-2 DC0_C0_TPL0: imported.*catalog template, powered on/);
+    expect(state.calls.filter((c) => c.path.endsWith('/action/instantiateVAppTemplate'))).toHaveLength(1);
   });
 
   it('skips what is already imported and onboarded on a rerun', async () => {
@@ -102,6 +111,8 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('item-1 DC0_H0_VM1: already imported');
     expect(r.out).toContain('(earlier)');
+    expect(r.out).toMatch(/item-2 DC0_C0_TPL0: already imported.*powered on \(earlier\)/);
+    // Nothing imported, instantiated, connected or deployed a second time.
     expect(changes()).toBe(before);
   });
 });

@@ -303,7 +303,9 @@ describe('VcdClient.instantiateVAppTemplate', () => {
       vdc: 'acme-vdc',
       name: 'golden',
       network: 'acme-net',
+      description: 'from the golden template',
     });
+    expect((await c.getVApp(r.vappHref)).description).toBe('from the golden template');
     expect(r.vappHref).toMatch(/\/api\/vApp\/vapp-/);
     const created = f.state().vapps.find((a) => a.href === r.vappHref)!;
     // Sent deploy="false" powerOn="false": the server's defaults (true) would start it unconnected.

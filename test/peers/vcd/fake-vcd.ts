@@ -109,6 +109,7 @@ interface NetConfig {
 interface VApp {
   id: string;
   name: string;
+  description?: string;
   vdcId: string;
   status: number;
   deployed: boolean;
@@ -641,7 +642,9 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       type: 'application/vnd.vmware.vcloud.vApp+xml',
       status: a.status,
       deployed: a.deployed,
-    })}><Link${attrs({ rel: 'up', href: href.vdc(a.vdcId), type: 'application/vnd.vmware.vcloud.vdc+xml' })}/><Link${attrs({ rel: 'power:powerOn', href: `${href.vapp(a.id)}/power/action/powerOn` })}/><Link${attrs({ rel: 'deploy', href: `${href.vapp(a.id)}/action/deploy`, type: 'application/vnd.vmware.vcloud.deployVAppParams+xml' })}/>${runningTasksOf(href.vapp(a.id))}${netConfigXml(a)}${
+    })}><Link${attrs({ rel: 'up', href: href.vdc(a.vdcId), type: 'application/vnd.vmware.vcloud.vdc+xml' })}/><Link${attrs({ rel: 'power:powerOn', href: `${href.vapp(a.id)}/power/action/powerOn` })}/><Link${attrs({ rel: 'deploy', href: `${href.vapp(a.id)}/action/deploy`, type: 'application/vnd.vmware.vcloud.deployVAppParams+xml' })}/>${
+      a.description === undefined ? '' : `<Description>${esc(a.description)}</Description>`
+    }${runningTasksOf(href.vapp(a.id))}${netConfigXml(a)}${
       a.vmIds.length ? `<Children>${a.vmIds.map((id) => vmXml(vms.get(id)!, false)).join('')}</Children>` : ''
     }</VApp>`;
 
@@ -1109,9 +1112,11 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       const deploy = bool(doc.attr('deploy'), true);
       const powerOn = bool(doc.attr('powerOn'), true);
       const sourceDelete = bool(doc.str('IsSourceDelete'), false);
+      const description = doc.str('Description');
       const a: VApp = {
         id: randomUUID(),
         name,
+        ...(description === undefined ? {} : { description }),
         vdcId: vdc.id,
         status: 0,
         deployed: false,
