@@ -19,6 +19,8 @@ import {
   shippingMessage,
   statusBlocks,
 } from './blocks.ts';
+import { registerChatListeners } from './chat-listeners.ts';
+import type { MessageRefs } from './message-refs.ts';
 import { enrollReply, enrollUsage } from './enroll.ts';
 import { type BotRegistry, openRequestModal, registerRequestModal } from './request-modal.ts';
 
@@ -46,6 +48,8 @@ export interface BotOptions {
   readonly tokenVerificationEnabled?: boolean;
   readonly clientOptions?: AppOptions['clientOptions'];
   readonly logLevel?: AppOptions['logLevel'];
+  /** Where the Slack chat notifier keeps its message refs: the bot records each transfer's thread. */
+  readonly messageRefs?: MessageRefs;
   /**
    * Enrolled agents and the inventories their sites reported: the request modal's sites and items,
    * and `/odt agent enroll`. Without it both say that the bot lacks the registry.
@@ -356,6 +360,14 @@ export function createBotApp(options: BotOptions): App {
     await ack();
     if (ref.channel && ref.ts)
       await client.chat.update({ channel: ref.channel, ts: ref.ts, ...shippingMessage(t) });
+  });
+
+  // Live progress, reports, "Retry failed items" and App Home (bot/chat-listeners.ts).
+  registerChatListeners(app, {
+    service,
+    approvers,
+    approversChannel,
+    ...(options.messageRefs ? { refs: options.messageRefs } : {}),
   });
 
   return app;

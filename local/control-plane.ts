@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Clock, JsonLinesChat, systemClock, TransferService, type WorkflowWait } from '../core/index.ts';
+import {
+  type ChatNotifier,
+  type Clock,
+  JsonLinesChat,
+  systemClock,
+  TransferService,
+  type WorkflowWait,
+} from '../core/index.ts';
 import { type AgentApi, startAgentApi } from './agent-api/agent-api.ts';
 import { type ControlApi, startControlApi } from './control-api.ts';
 import { DurableRunner } from './durable-runner.ts';
@@ -19,6 +26,8 @@ export interface ControlPlaneOptions {
   /** Who may approve; from `--approvers` or `ODT_APPROVERS`. */
   readonly approvers: readonly string[];
   readonly clock?: Clock;
+  /** Also tell this chat (e.g. Slack) of every change; events.log is written in any case. */
+  readonly chat?: ChatNotifier;
   readonly heartbeatSeconds?: number;
   /** Test hooks, by state name, in ms (the definition itself is never changed). */
   readonly timeoutOverridesMs?: Readonly<Record<string, number>>;
@@ -45,6 +54,17 @@ export function adminToken(stateDir: string): string {
     chmodSync(file, 0o600);
   }
   return readFileSync(file, 'utf8').trim();
+}
+
+/** The events log, and a second chat (e.g. Slack) when one is given: both are told of each change. */
+function alsoTo(log: ChatNotifier, other: ChatNotifier | undefined): ChatNotifier {
+  if (!other) return log;
+  return {
+    transferChanged: async (t) =>
+      void (await Promise.all([log.transferChanged(t), other.transferChanged(t)])),
+    progress: async (t, p) => void (await Promise.all([log.progress(t, p), other.progress(t, p)])),
+    report: async (t) => void (await Promise.all([log.report(t), other.report(t)])),
+  };
 }
 
 /**
@@ -80,7 +100,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     tokens: stores.tokens,
     tasks: stores.tasks,
     workflow: runner,
-    chat: new JsonLinesChat((line) => appendFileSync(join(options.stateDir, 'events.log'), `${line}\n`)),
+    chat: alsoTo(
+      new JsonLinesChat((line) => appendFileSync(join(options.stateDir, 'events.log'), `${line}\n`)),
+      options.chat,
+    ),
     clock,
     approvers: new Set(options.approvers),
     newId: () =>

@@ -24,6 +24,11 @@ export interface SandboxResult {
   readonly exportSeconds: number;
   readonly importSeconds: number;
   readonly totalSeconds: number;
+  /** What the fake vCloud Director holds at the end, seen from its side. */
+  readonly vcd: {
+    readonly vapps: readonly { name: string; deployed: boolean; poweredOn: boolean; connected: boolean }[];
+    readonly templates: readonly { name: string; catalog: string }[];
+  };
 }
 
 export class SandboxSetupError extends Error {
@@ -168,12 +173,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         {
           kind: 'template',
           source: 'DC0_C0_TPL0',
+          // Into the catalog, and (deploy, powerOn) a vApp instantiated from it, running.
           target: {
             vdc: 'acme-vdc',
             placement: 'catalog',
             catalog: 'acme-catalog',
-            deploy: false,
-            powerOn: false,
+            network: 'acme-net',
+            deploy: true,
+            powerOn: true,
           },
         },
         {
@@ -185,7 +192,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     };
     const svc = plane.service;
     let t = await svc.request(request);
-    say(`alice requested ${t.id}: a VM with two disks, a template and a vApp`);
+    say(`alice requested ${t.id}: a VM with two disks, a template (to run from the catalog) and a vApp`);
     const watcher = watch(svc, t.id, say, options.signal);
     await svc.approve(t.id, 'bob');
     say('bob approved (four eyes: alice could not)');
@@ -209,6 +216,16 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     t = await waitFor(svc, t.id, (x) => x.phase === 'wiped', options.signal);
     watcher.stop();
     watcher.render(t);
+    const held = vcd.state();
+    const seen: SandboxResult['vcd'] = {
+      vapps: held.vapps.map((a) => ({
+        name: a.name,
+        deployed: a.deployed,
+        poweredOn: a.vms.length > 0 && a.vms.every((v) => v.poweredOn),
+        connected: a.vms.every((v) => v.nics.length > 0 && v.nics.every((n) => n.isConnected)),
+      })),
+      templates: held.templates.map((x) => ({ name: x.name, catalog: x.catalog })),
+    };
     const phaseAt = (p: string) => Date.parse(t.history.find((h) => h.phase === p)?.at ?? '');
     const bytes = t.items.reduce((s, i) => s + i.result.bytes, 0);
     return {
@@ -220,6 +237,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         (phaseAt('completed') - phaseAt('importing') ||
           phaseAt('completed-with-errors') - phaseAt('importing')) / 1000,
       totalSeconds: (Date.now() - started) / 1000,
+      vcd: seen,
     };
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);

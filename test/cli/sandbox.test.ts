@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { formatReport } from '../../local/sandbox/report.ts';
 import { runSandbox } from '../../local/sandbox/run-sandbox.ts';
 import { repoRoot, run } from '../support/cli.ts';
 
-// Issue 8: the sandbox runs a whole transfer; a newcomer can open its package by hand following
-// the README's steps literally.
+// Issue 8: the sandbox runs a whole transfer, every item ends powered on in the fake vCD and the
+// printed report says so; a newcomer can open its package by hand following the README's steps
+// literally.
 describe('odt sandbox', () => {
   it('moves a VM with two disks, a template and a vApp from request to wipe, and the README steps open the package', async () => {
     const work = await mkdtemp(join(tmpdir(), 'odt-sandbox-'));
@@ -23,9 +25,29 @@ describe('odt sandbox', () => {
       expect(r.transfer.phase).toBe('wiped');
       expect(r.transfer.items.map((i) => [i.kind, i.result.state])).toEqual([
         ['vm', 'powered-on'],
-        ['template', 'onboarded'],
+        ['template', 'powered-on'],
         ['vapp', 'powered-on'],
       ]);
+      // Every item ends powered on in the fake vCD itself: the VM and the vApp as vApps, the
+      // template in its catalog and as a vApp instantiated from it; each connected to acme-net.
+      expect(r.vcd.templates).toEqual([{ name: 'DC0_C0_TPL0', catalog: 'acme-catalog' }]);
+      expect([...r.vcd.vapps].sort((a, b) => a.name.localeCompare(b.name))).toEqual(
+        ['DC0_C0_APP0', 'DC0_C0_TPL0', 'DC0_H0_VM1'].map((name) => ({
+          name,
+          deployed: true,
+          poweredOn: true,
+          connected: true,
+        })),
+      );
+      // The printed report says so, item by item.
+      const report = formatReport(r);
+      const row = (id: string) => report.split('\n').find((l) => l.trimStart().startsWith(`${id} `)) ?? '';
+      expect(row('item-1')).toMatch(/DC0_H0_VM1\s+vApp in acme-vdc\s+powered on\s/);
+      expect(row('item-2')).toMatch(
+        /DC0_C0_TPL0\s+catalog acme-catalog, and a vApp in acme-vdc\s+powered on\s/,
+      );
+      expect(row('item-3')).toMatch(/DC0_C0_APP0\s+vApp in acme-vdc\s+powered on\s/);
+      expect(report).toContain(`Report for ${r.transfer.id} (wiped)`);
       // Measured, not constants: bytes are what the agents reported for the disks they moved.
       const disks = (2 + 2 + 4) * 4 * 1024 * 1024;
       expect(r.bytes).toBeGreaterThanOrEqual(disks);

@@ -1,0 +1,141 @@
+/**
+ * The bot's side of the live messages: the "Retry failed items" button of a report, the App Home
+ * tab, and remembering each transfer's thread (the approval request) so that the Slack chat
+ * notifier posts progress and the report there.
+ */
+import type { App } from '@slack/bolt';
+import type { Transfer, TransferService } from '../core/index.ts';
+import { actions, type Block, mention, section } from './blocks.ts';
+import { homeView } from './home.ts';
+import type { MessageRefs } from './message-refs.ts';
+import { parseRetryValue, reportMessage, retriedReport, retryAction } from './progress-blocks.ts';
+
+type WebClient = App['client'];
+
+export interface ChatListenerOptions {
+  readonly service: Pick<TransferService, 'get' | 'list' | 'retry'>;
+  readonly approvers: ReadonlySet<string>;
+  readonly approversChannel: string;
+  /** Where the transfer threads are remembered for the notifier; without it, nothing is recorded. */
+  readonly refs?: MessageRefs;
+}
+
+interface ActionBody {
+  type?: string;
+  user?: { id: string };
+  channel?: { id: string };
+  message?: { ts: string; thread_ts?: string; blocks?: Block[] };
+  view?: { type?: string };
+  actions?: { action_id?: string; value?: string }[];
+}
+
+const retryNote = /^retry \d+ failed item/;
+const retryable = new Set(['failed', 'completed-with-errors']);
+
+/** Runs one task per key at a time: a double click is decided after the first click's write. */
+class KeyedLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(key) ?? Promise.resolve();
+    const result = before.then(work, work);
+    const tail = result.catch(() => undefined);
+    this.tails.set(key, tail);
+    try {
+      return await result;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+export async function publishHome(
+  client: WebClient,
+  options: Pick<ChatListenerOptions, 'service' | 'approvers'>,
+  user: string,
+): Promise<void> {
+  const transfers = await options.service.list();
+  await client.views.publish({
+    user_id: user,
+    view: homeView(user, transfers, options.approvers.has(user)) as never,
+  });
+}
+
+export function registerChatListeners(app: App, options: ChatListenerOptions): void {
+  const { service, approvers, approversChannel, refs } = options;
+  const lock = new KeyedLock();
+
+  /** An ephemeral note in the channel of the click, or a DM when the click came from the Home tab. */
+  const tell = (client: WebClient, b: ActionBody, user: string, text: string) =>
+    b.channel
+      ? client.chat.postEphemeral({ channel: b.channel.id, user, text, blocks: [section(text)] })
+      : client.chat.postMessage({ channel: user, text, blocks: [section(text)] });
+
+  app.use(async ({ body, next, client }) => {
+    const b = body as ActionBody;
+    const action = b.type === 'block_actions' ? b.actions?.[0] : undefined;
+    if (refs && action?.value && b.channel?.id === approversChannel && b.message) {
+      // The approval request is the thread's root; the shipping steps are replies in it.
+      const root = action.action_id === actions.approve ? b.message.ts : b.message.thread_ts;
+      const id = action.value.split(':')[0]!;
+      if (root && /^[a-z0-9][a-z0-9-]{2,62}$/.test(id)) {
+        const known = await refs.get(id);
+        if (!known?.threadTs) await refs.update(id, { channel: approversChannel, threadTs: root });
+      }
+    }
+    await next();
+    // A click on the Home tab changes what it should show.
+    if (action && b.view?.type === 'home' && b.user) await publishHome(client, options, b.user.id);
+  });
+
+  app.event('app_home_opened', async ({ event, client }) => {
+    if (event.tab !== 'home') return;
+    await publishHome(client, options, event.user);
+  });
+
+  app.action(retryAction, async ({ ack, body, action, client }) => {
+    await ack();
+    const b = body as ActionBody;
+    const user = b.user!.id;
+    const parsed = parseRetryValue((action as { value?: string }).value ?? '');
+    if (!parsed) {
+      await tell(client, b, user, 'This button is not valid; use `/odt status <id>` to see the transfer.');
+      return;
+    }
+    const { id, round } = parsed;
+    const text = await lock.run(id, async (): Promise<string> => {
+      let t: Transfer;
+      try {
+        t = await service.get(id);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      if (!approvers.has(user) && t.requester !== user)
+        return `Only ${mention(t.requester)} (who asked for \`${t.id}\`) or an approver may retry its failed items; nothing changed.`;
+      const earlier = t.history.slice(round).find((h) => retryNote.test(h.note ?? ''));
+      if (earlier)
+        return `The retry of the failed items of \`${t.id}\` was already requested by ${mention(earlier.actor)} at ${earlier.at.slice(0, 16).replace('T', ' ')} UTC; nothing changed.`;
+      const failed = t.items.filter((i) => i.result.state === 'failed').length;
+      if (!retryable.has(t.phase) || failed === 0)
+        return `Transfer \`${t.id}\` is now *${t.phase}* with ${failed} failed item(s); there is nothing to retry.`;
+      let after: Transfer;
+      try {
+        after = await service.retry(id, user);
+      } catch (error) {
+        const e = error as { code?: string; message: string };
+        if (e.code === undefined) throw error;
+        return e.message;
+      }
+      if (b.channel && b.message) {
+        const shown = b.message.blocks ?? reportMessage(t).blocks;
+        await client.chat.update({
+          channel: b.channel.id,
+          ts: b.message.ts,
+          text: `Retry of the failed items of ${t.id} requested`,
+          blocks: retriedReport(after, shown, user),
+        });
+      }
+      return `Retrying ${failed} failed item(s) of \`${t.id}\`; the progress message shows how it goes.`;
+    });
+    await tell(client, b, user, text);
+  });
+}

@@ -1,0 +1,43 @@
+import type { Item } from '../../core/index.ts';
+import type { SandboxResult } from './run-sandbox.ts';
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+/** Where the item went in vCloud Director, in words. */
+function placedAs(i: Item): string {
+  const t = i.target;
+  if (t.placement === 'catalog') {
+    return t.deploy ? `catalog ${t.catalog}, and a vApp in ${t.vdc}` : `catalog ${t.catalog}`;
+  }
+  if (t.placement === 'existing-vapp') return `vApp ${t.vapp} in ${t.vdc}`;
+  return `vApp in ${t.vdc}`;
+}
+
+/** How far the item got, in words (`powered-on` → `powered on`), with the reason of a failure. */
+const resultOf = (i: Item): string =>
+  `${i.result.state.replace('-', ' ')}${i.result.reason ? `: ${i.result.reason}` : ''}`;
+
+/**
+ * The sandbox's closing report: one row per item (where it went, how far it got, the bytes its
+ * agents reported), the measured throughput, and where state, logs and the NAS folder are.
+ */
+export function formatReport(r: SandboxResult): string {
+  const t = r.transfer;
+  const rows = t.items.map((i) => [i.id, i.kind, i.source, placedAs(i), resultOf(i), mb(i.result.bytes)]);
+  const head = ['ITEM', 'KIND', 'SOURCE', 'PLACED AS', 'RESULT', 'BYTES'];
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+  const table = [head, ...rows].map((row) =>
+    `  ${row.map((v, c) => v.padEnd(widths[c]!)).join('  ')}`.trimEnd(),
+  );
+  return [
+    `Report for ${t.id} (${t.phase})`,
+    ...table,
+    '',
+    `  ${mb(r.bytes)} exported in ${r.exportSeconds.toFixed(1)} s (${mb(r.bytes / Math.max(0.001, r.exportSeconds))}/s, encrypted and signed), imported and onboarded in ${r.importSeconds.toFixed(1)} s; ${r.totalSeconds.toFixed(1)} s in all`,
+    '',
+    `  state and logs: ${r.dir}/state (events.log, odt.sqlite)`,
+    `  NAS folder:     ${r.dir}/nas/${t.id}`,
+    `  node identity:  ${r.dir}/odt-node/identity.txt (decrypt by hand: docs/package-format.md)`,
+    '',
+  ].join('\n');
+}
