@@ -20,8 +20,8 @@ import {
   statusBlocks,
 } from './blocks.ts';
 import { registerChatListeners } from './chat-listeners.ts';
-import type { MessageRefs } from './message-refs.ts';
 import { enrollReply, enrollUsage } from './enroll.ts';
+import type { MessageRefs } from './message-refs.ts';
 import { type BotRegistry, openRequestModal, registerRequestModal } from './request-modal.ts';
 
 type WebClient = App['client'];
