@@ -369,3 +369,29 @@ describe('VcdClient.instantiateVAppTemplate', () => {
     expect(f.state().vapps.map((a) => a.name)).toEqual(['taken']);
   });
 });
+
+describe('VcdClient.instantiateVAppTemplate across organizations', () => {
+  it("refuses (403) a template of another organization's catalog, as if it did not exist", async () => {
+    const f = await fake({
+      seed: {
+        orgs: [
+          { name: 'acme', vdcs: [{ name: 'acme-vdc' }], catalogs: ['acme-catalog'] },
+          { name: 'globex', vdcs: [{ name: 'globex-vdc' }] },
+        ],
+      },
+    });
+    const c = await connect(f);
+    const { templateHref } = await c.importVm({
+      vmMoRef: moref('DC0_C0_TPL0'),
+      name: 'golden',
+      vdc: 'acme-vdc',
+      placement: 'catalog',
+      catalog: 'acme-catalog',
+    });
+    await expect(
+      c.instantiateVAppTemplate({ templateHref: templateHref!, vdc: 'globex-vdc', name: 'stolen' }),
+    ).rejects.toMatchObject({ status: 403, minorErrorCode: 'ACCESS_TO_RESOURCE_IS_FORBIDDEN' });
+    await c.instantiateVAppTemplate({ templateHref: templateHref!, vdc: 'acme-vdc', name: 'own' });
+    expect(f.state().vapps.map((a) => [a.name, a.vdc])).toEqual([['own', 'acme-vdc']]);
+  });
+});
