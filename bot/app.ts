@@ -5,6 +5,7 @@
  */
 import { App, type AppOptions, type Receiver } from '@slack/bolt';
 import type { ShippingEvent, Transfer, TransferService } from '../core/index.ts';
+import type { AgentRegistry } from '../core/ports/agents.ts';
 import {
   actions,
   approvalMessage,
@@ -63,6 +64,12 @@ export interface BotOptions {
   readonly enrollmentTtlMs?: number;
   /** The agent API URL shown in the enrollment command line (e.g. serve.json's agentUrl). */
   readonly agentApiUrl?: string;
+  /**
+   * Where request ids (trigger_id, event_id) are remembered so that a replayed request acts once,
+   * across restarts and Lambda containers: the agent registry's nonce table (SQLite or DynamoDB).
+   * Without it, an in-memory set (one process).
+   */
+  readonly nonces?: Pick<AgentRegistry, 'useNonce'>;
 }
 
 interface CodedError {
@@ -72,10 +79,13 @@ interface CodedError {
 }
 const coded = (e: unknown): CodedError => (e instanceof Error ? (e as CodedError) : { message: String(e) });
 
-/** Remembers trigger ids for ten minutes: a replayed or retried request does not act twice. */
+/** Slack signs a request for five minutes (Bolt refuses older ones); an id is kept that long. */
+const replayWindowMs = 5 * 60_000;
+
+/** In-memory request ids, for a bot without `nonces`: a replayed or retried request acts once. */
 class Seen {
   private readonly seen = new Map<string, number>();
-  constructor(private readonly ttlMs = 10 * 60_000) {}
+  constructor(private readonly ttlMs = 2 * replayWindowMs) {}
   firstTime(key: string): boolean {
     const now = Date.now();
     for (const [k, at] of this.seen) if (now - at > this.ttlMs) this.seen.delete(k);
@@ -110,6 +120,8 @@ export function createBotApp(options: BotOptions): App {
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
   });
   const seen = new Seen();
+  const firstTime = (key: string): Promise<boolean> | boolean =>
+    options.nonces ? options.nonces.useNonce('slack', key, new Date(), replayWindowMs) : seen.firstTime(key);
   const requestDeps = {
     service,
     registry: options.registry,
@@ -121,11 +133,10 @@ export function createBotApp(options: BotOptions): App {
   // Slack retries (X-Slack-Retry-Num) and replays of a request already handled are acknowledged
   // and dropped: the first delivery acted.
   app.use(async (args) => {
-    const body = args.body as { trigger_id?: string };
+    const body = args.body as { trigger_id?: string; event_id?: string };
     const ack = (args as unknown as { ack?: () => Promise<void> }).ack;
-    const duplicate =
-      args.context.retryNum !== undefined ||
-      (body.trigger_id !== undefined && !seen.firstTime(body.trigger_id));
+    const id = body.trigger_id ?? body.event_id;
+    const duplicate = (args.context.retryNum ?? 0) > 0 || (id !== undefined && !(await firstTime(id)));
     if (duplicate) {
       if (ack) await ack();
       return;

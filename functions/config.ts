@@ -10,26 +10,56 @@ const names = (raw: string): string[] =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 
-const schema = z.object({
-  TABLE_NAME: z.string().trim().min(1, 'must name the DynamoDB table'),
-  STATE_MACHINE_ARN: z
-    .string()
-    .trim()
-    .regex(
-      /^arn:[\w-]+:states:[\w-]*:\d*:stateMachine:[\w-]+$/,
-      'must be a Step Functions state machine ARN',
-    ),
-  /** Comma-separated approvers (Slack user ids or CLI names); may be empty for the workflow's functions. */
-  APPROVERS: z.string().default('').transform(names),
-  /** The definition's HeartbeatSeconds for agent tasks (infra/ reads it from the ASL file). */
-  HEARTBEAT_SECONDS: z.coerce.number().int().positive().max(31_536_000).default(600),
-});
+const schema = z
+  .object({
+    TABLE_NAME: z.string().trim().min(1, 'must name the DynamoDB table'),
+    STATE_MACHINE_ARN: z
+      .string()
+      .trim()
+      .regex(
+        /^arn:[\w-]+:states:[\w-]*:\d*:stateMachine:[\w-]+$/,
+        'must be a Step Functions state machine ARN',
+      ),
+    /** Comma-separated approvers (Slack user ids or CLI names); may be empty for the workflow's functions. */
+    APPROVERS: z.string().default('').transform(names),
+    /** The definition's HeartbeatSeconds for agent tasks (infra/ reads it from the ASL file). */
+    HEARTBEAT_SECONDS: z.coerce.number().int().positive().max(31_536_000).default(600),
+    /** Secrets Manager secret with the Slack app's `{ "botToken", "signingSecret" }`; unset: no Slack. */
+    SLACK_SECRET_ARN: z
+      .string()
+      .trim()
+      .regex(
+        /^arn:[\w-]+:secretsmanager:[\w-]*:\d*:secret:[\w/+=.@-]+$/,
+        'must be a Secrets Manager secret ARN',
+      )
+      .optional(),
+    /** Slack channel id of the approvers (approval requests, progress, reports). */
+    APPROVERS_CHANNEL: z
+      .string()
+      .trim()
+      .regex(/^[CG][A-Z0-9]+$/, 'must be a Slack channel id such as C0123ABCD')
+      .optional(),
+    /** The Slack Web API base URL; unset: Slack's own. */
+    SLACK_API_URL: z.string().trim().url('must be a URL ending with /api/').optional(),
+  })
+  .refine((c) => !c.SLACK_SECRET_ARN || c.APPROVERS_CHANNEL, {
+    path: ['APPROVERS_CHANNEL'],
+    message: 'must be set when SLACK_SECRET_ARN is (the channel where approval requests go)',
+  });
+
+/** Where the functions talk to Slack, when the stack was given a Slack app. */
+export interface SlackConfig {
+  readonly secretArn: string;
+  readonly approversChannel: string;
+  readonly apiUrl?: string;
+}
 
 export interface FunctionConfig {
   readonly tableName: string;
   readonly stateMachineArn: string;
   readonly approvers: readonly string[];
   readonly heartbeatSeconds: number;
+  readonly slack?: SlackConfig;
 }
 
 export class ConfigError extends Error {
@@ -46,6 +76,9 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     STATE_MACHINE_ARN: env.STATE_MACHINE_ARN,
     APPROVERS: env.APPROVERS,
     HEARTBEAT_SECONDS: env.HEARTBEAT_SECONDS || undefined,
+    SLACK_SECRET_ARN: env.SLACK_SECRET_ARN || undefined,
+    APPROVERS_CHANNEL: env.APPROVERS_CHANNEL || undefined,
+    SLACK_API_URL: env.SLACK_API_URL || undefined,
   });
   if (!result.success) {
     const problems = result.error.issues.map((i) => {
@@ -61,6 +94,15 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     stateMachineArn: c.STATE_MACHINE_ARN,
     approvers: Object.freeze(c.APPROVERS),
     heartbeatSeconds: c.HEARTBEAT_SECONDS,
+    ...(c.SLACK_SECRET_ARN && c.APPROVERS_CHANNEL
+      ? {
+          slack: Object.freeze({
+            secretArn: c.SLACK_SECRET_ARN,
+            approversChannel: c.APPROVERS_CHANNEL,
+            ...(c.SLACK_API_URL ? { apiUrl: c.SLACK_API_URL } : {}),
+          }),
+        }
+      : {}),
   });
 }
 

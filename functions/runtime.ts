@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { ChatNotifier } from '../core/ports/chat.ts';
 import { type Clock, systemClock } from '../core/ports/clock.ts';
@@ -8,6 +9,7 @@ import { JsonLinesChat } from '../core/service/json-lines-chat.ts';
 import { TransferService } from '../core/service/transfer-service.ts';
 import { config, type FunctionConfig } from './config.ts';
 import { SfnEngine } from './sfn-engine.ts';
+import { lambdaSlackChat } from './slack-chat.ts';
 import { DynamoAgentRegistry } from './store/dynamodb-agent-registry.ts';
 import { DynamoStore } from './store/dynamodb-store.ts';
 
@@ -17,6 +19,7 @@ export interface RuntimeOverrides {
   readonly workflow?: WorkflowEngine;
   readonly chat?: ChatNotifier;
   readonly clock?: Clock;
+  readonly secrets?: Pick<SecretsManagerClient, 'send'>;
 }
 
 /** The service layer over DynamoDB and Step Functions, as the workflow's functions use it. */
@@ -44,7 +47,12 @@ export function createRuntime(cfg: FunctionConfig, overrides: RuntimeOverrides =
     workflow:
       overrides.workflow ??
       new SfnEngine({ client: new SFNClient({}), stateMachineArn: cfg.stateMachineArn }),
-    chat: overrides.chat ?? new JsonLinesChat((line) => console.log(line), { source: 'chat' }),
+    // With a Slack app configured, people follow the transfer in Slack; otherwise in the logs.
+    chat:
+      overrides.chat ??
+      (cfg.slack
+        ? lambdaSlackChat(cfg.slack, client, cfg.tableName, overrides.secrets ?? new SecretsManagerClient({}))
+        : new JsonLinesChat((line) => console.log(line), { source: 'chat' })),
     clock,
     approvers: new Set(cfg.approvers),
     newId: () => `tr-${randomUUID()}`,

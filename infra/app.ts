@@ -3,7 +3,7 @@ import { SneakernetStack } from './sneakernet-stack.ts';
 
 /**
  * `npx cdk synth` / `cdk deploy`. Context (cdk.json or `-c`): `stackName` (default Sneakernet),
- * `approvers` (comma list). Synthesizes offline; the account and region are those of the
+ * `approvers` (comma list), `approversChannel` (a Slack channel id: adds the Slack app). Synthesizes offline; the account and region are those of the
  * deploying credentials (env-agnostic unless CDK_DEFAULT_* are set).
  */
 const app = new App();
@@ -21,6 +21,7 @@ new SneakernetStack(app, context('stackName') ?? 'Sneakernet', {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean),
+  ...(context('approversChannel') ? { slack: { approversChannel: context('approversChannel')! } } : {}),
 });
 
 app.synth();

@@ -71,3 +71,25 @@ export const agentApiAccess = {
   index: ['dynamodb:Query'],
   states: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
 } as const satisfies Omit<FunctionAccess, 'placeholder'>;
+
+/**
+ * The Slack app (functions/slack.ts), behind `POST /slack/events`: the service layer's reads and
+ * conditional writes, listings (status, list, App Home), the registry (inventories, enrollment
+ * codes, request-id nonces), starting executions (a request) and task callbacks (approval, the
+ * shipping steps, cancel).
+ */
+export const slackAccess = {
+  entry: 'functions/slack.ts',
+  table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+  index: ['dynamodb:Query'],
+  states: ['states:StartExecution', 'states:SendTaskSuccess', 'states:SendTaskFailure'],
+} as const satisfies Omit<FunctionAccess, 'placeholder'>;
+
+/**
+ * What every function adds when the stack has a Slack app: the chat notifier reads and updates
+ * the transfer's message refs (functions/store/dynamodb-message-refs.ts) and reads the Slack secret.
+ */
+export const slackChatTableAccess = [
+  'dynamodb:GetItem',
+  'dynamodb:UpdateItem',
+] as const satisfies readonly TableAction[];

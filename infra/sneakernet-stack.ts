@@ -28,6 +28,8 @@ import { definitionPath, definitionPlaceholders, type Placeholder } from '../loc
 import {
   agentApiAccess,
   type FunctionAccess,
+  slackAccess,
+  slackChatTableAccess,
   type WorkflowFunctionName,
   workflowFunctions,
 } from './function-access.ts';
@@ -43,6 +45,12 @@ export interface SneakernetStackProps extends StackProps {
   readonly approvers?: readonly string[];
   /** How long the functions' logs are kept (default one month). */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The Slack app: the approvers' channel id (context `approversChannel`). With it the stack adds
+   * the Slack function on `POST /slack/events` and a secret for the app's bot token and signing
+   * secret, and every function posts progress and reports to Slack. Without it, no Slack.
+   */
+  readonly slack?: { readonly approversChannel: string };
 }
 
 /** HeartbeatSeconds of the definition's agent tasks: the functions tell agents the same value. */
@@ -76,6 +84,9 @@ export class SneakernetStack extends Stack {
   readonly adminToken: secretsmanager.Secret;
   readonly staleHeartbeatsAlarm: cloudwatch.Alarm;
   readonly agentApiErrorsAlarm: cloudwatch.Alarm;
+  /** With `props.slack`: the Slack app's secret and its function on `POST /slack/events`. */
+  readonly slackSecret: secretsmanager.Secret | undefined;
+  readonly slackFunction: nodejs.NodejsFunction | undefined;
 
   constructor(scope: Construct, id: string, props: SneakernetStackProps = {}) {
     super(scope, id, props);
@@ -134,6 +145,26 @@ export class SneakernetStack extends Stack {
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
 
+    // ---- the Slack app's secret (filled in after deploy: docs/slack-app-manifest.yaml) -----------
+    if (props.slack && !/^[CG][A-Z0-9]+$/.test(props.slack.approversChannel)) {
+      throw new Error(
+        `slack.approversChannel must be a Slack channel id such as C0123ABCD (got "${props.slack.approversChannel}")`,
+      );
+    }
+    this.slackSecret = props.slack
+      ? new secretsmanager.Secret(this, 'SlackSecret', {
+          description:
+            'Sneakernet Slack app: JSON {"botToken": "xoxb-…", "signingSecret": "…"}; put the real values after deploy',
+          generateSecretString: {
+            // A placeholder the functions refuse with a message saying how to set the real values.
+            secretStringTemplate: JSON.stringify({ botToken: 'set-me' }),
+            generateStringKey: 'signingSecret',
+            excludePunctuation: true,
+          },
+        })
+      : undefined;
+    const slackSecret = this.slackSecret;
+
     // ---- the functions --------------------------------------------------------------------------
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const environment = {
@@ -142,6 +173,9 @@ export class SneakernetStack extends Stack {
       APPROVERS: (props.approvers ?? []).join(','),
       HEARTBEAT_SECONDS: String(agentHeartbeatSeconds(definition)),
       NODE_OPTIONS: '--enable-source-maps',
+      ...(props.slack && slackSecret
+        ? { SLACK_SECRET_ARN: slackSecret.secretArn, APPROVERS_CHANNEL: props.slack.approversChannel }
+        : {}),
     };
     const makeFunction = (
       name: string,
@@ -164,9 +198,18 @@ export class SneakernetStack extends Stack {
           resources: [logGroup.logGroupArn],
         }),
       );
-      if (access.table.length > 0)
+      // With Slack, every function's chat notifier reads and updates message refs, and reads the secret.
+      const tableActions = [...new Set([...access.table, ...(slackSecret ? slackChatTableAccess : [])])];
+      if (tableActions.length > 0)
         role.addToPolicy(
-          new iam.PolicyStatement({ actions: [...access.table], resources: [this.table.tableArn] }),
+          new iam.PolicyStatement({ actions: tableActions, resources: [this.table.tableArn] }),
+        );
+      if (slackSecret)
+        role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['secretsmanager:GetSecretValue'],
+            resources: [slackSecret.secretArn],
+          }),
         );
       if (access.index.length > 0)
         role.addToPolicy(
@@ -297,6 +340,31 @@ export class SneakernetStack extends Stack {
       methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
       integration,
     });
+
+    // ---- the Slack app: Slack signs every request; the function checks it (functions/slack.ts) ----
+    this.slackFunction = slackSecret
+      ? makeFunction('Slack', slackAccess, `Sneakernet Slack app: ${slackAccess.entry}`, {
+          environment: { AGENT_API_URL: this.httpApi.apiEndpoint },
+        })
+      : undefined;
+    if (this.slackFunction && slackSecret) {
+      this.httpApi.addRoutes({
+        path: '/slack/events',
+        methods: [apigwv2.HttpMethod.POST],
+        integration: new HttpLambdaIntegration('SlackIntegration', this.slackFunction, {
+          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+        }),
+      });
+      new CfnOutput(this, 'SlackRequestUrl', {
+        value: `${this.httpApi.apiEndpoint}/slack/events`,
+        description: 'The Slack app manifest: request_url, options load URL',
+      });
+      new CfnOutput(this, 'SlackSecretArn', {
+        value: slackSecret.secretArn,
+        description:
+          'aws secretsmanager put-secret-value --secret-id <this> --secret-string \'{"botToken":"xoxb-…","signingSecret":"…"}\'',
+      });
+    }
 
     new CfnOutput(this, 'AgentApiUrl', {
       value: this.httpApi.apiEndpoint,

@@ -1,0 +1,64 @@
+/**
+ * The Slack app on AWS: one Lambda function behind the HTTP API's `POST /slack/events`
+ * (infra/sneakernet-stack.ts), Bolt's AwsLambdaReceiver checking Slack's signature with the
+ * signing secret from Secrets Manager (SLACK_SECRET_ARN: `{ "botToken", "signingSecret" }`).
+ *
+ * The same bot as `odt serve` runs (bot/app.ts) over the same service layer, here on DynamoDB and
+ * Step Functions: a request starts an execution, an approval sends the task token's success. The
+ * agent registry gives the request modal its sites and inventories, `/odt agent enroll` its codes,
+ * and keeps Slack request ids (replays across containers act once). The receiver answers when the
+ * listener ends (Bolt has no lazy listeners): every listener acks and then makes a few quick calls,
+ * and the chat notifier finishes its Slack calls before the function returns.
+ */
+
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { AwsLambdaReceiver } from '@slack/bolt';
+import type { AwsEvent, AwsResponse } from '@slack/bolt/dist/receivers/AwsLambdaReceiver.js';
+import { createBotApp } from '../bot/app.ts';
+import { ConfigError, config, type FunctionConfig } from './config.ts';
+import { createRuntime, type RuntimeOverrides } from './runtime.ts';
+import { slackSecretReader } from './slack-chat.ts';
+
+export type SlackHandler = (event: AwsEvent, context: unknown) => Promise<AwsResponse>;
+
+/** Builds the handler: configuration checked, secret read, bot wired (once per container). */
+export async function createSlackHandler(
+  cfg: FunctionConfig,
+  overrides: RuntimeOverrides = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<SlackHandler> {
+  if (!cfg.slack) {
+    throw new ConfigError(
+      'Function environment: SLACK_SECRET_ARN is not set (the Slack function needs the Slack app secret).',
+    );
+  }
+  const secrets = overrides.secrets ?? new SecretsManagerClient({});
+  const secret = await slackSecretReader(secrets, cfg.slack.secretArn)();
+  const runtime = createRuntime(cfg, { ...overrides, secrets });
+  const receiver = new AwsLambdaReceiver({ signingSecret: secret.signingSecret });
+  createBotApp({
+    service: runtime.service,
+    token: secret.botToken,
+    approvers: cfg.approvers,
+    approversChannel: cfg.slack.approversChannel,
+    receiver,
+    registry: runtime.registry,
+    nonces: runtime.registry,
+    ...(env.AGENT_API_URL ? { agentApiUrl: env.AGENT_API_URL } : {}),
+    // The bot token was checked when the secret was read; skip auth.test on every cold start.
+    tokenVerificationEnabled: false,
+    ...(cfg.slack.apiUrl ? { clientOptions: { slackApiUrl: cfg.slack.apiUrl } } : {}),
+  });
+  const handle = await receiver.start();
+  return (event, context) => handle(event, context as never);
+}
+
+let built: Promise<SlackHandler> | undefined;
+
+export const handler: SlackHandler = async (event, context) => {
+  built ??= createSlackHandler(config()).catch((error: unknown) => {
+    built = undefined;
+    throw error;
+  });
+  return (await built)(event, context);
+};

@@ -1,0 +1,93 @@
+/**
+ * Replays across processes: a signed Slack request that already acted is dropped by another bot
+ * process over the same store (a restarted `odt serve`, or another Lambda container), because the
+ * request's id is kept in the agent registry's nonce table, not in memory.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type App, HTTPReceiver } from '@slack/bolt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBotApp } from '../../bot/app.ts';
+import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
+import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
+import { APPROVERS, buttonClick, CHANNEL, REQUESTER, SECRET, sign } from './harness.ts';
+
+let cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+async function bot(plane: ControlPlane, slack: FakeSlackApi): Promise<string> {
+  const app: App = createBotApp({
+    service: plane.service,
+    token: 'xoxb-test',
+    approvers: APPROVERS,
+    approversChannel: CHANNEL,
+    receiver: new HTTPReceiver({ signingSecret: SECRET, processBeforeResponse: true }),
+    botId: 'BBOT',
+    botUserId: 'UBOT',
+    tokenVerificationEnabled: false,
+    clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
+    logLevel: 'error' as never,
+    nonces: plane.registry,
+  });
+  const server = (await app.start(0)) as unknown as Server;
+  cleanup.push(() => app.stop());
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
+}
+
+const deliver = (url: string, body: string, at: number) =>
+  fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(at),
+      'x-slack-signature': sign(SECRET, at, body),
+    },
+    body,
+  });
+
+describe('replay protection', () => {
+  it('a request replayed to another bot process over the same store acts once', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'odt-replay-'));
+    const slack = await startFakeSlackApi();
+    const plane = await startControlPlane({ stateDir, approvers: APPROVERS, port: 0, agentPort: 0 });
+    cleanup.push(async () => {
+      await plane.close();
+      await slack.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+    const first = await bot(plane, slack);
+    const second = await bot(plane, slack);
+
+    const t = await plane.service.request({
+      site: 'acme-dc1',
+      requester: REQUESTER,
+      items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
+    });
+    const posted = await fetch(`${slack.url}chat.postMessage`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
+    }).then((r) => r.json() as Promise<{ ts: string }>);
+    const click = buttonClick(APPROVERS[0]!, 'odt_approve', t.id, { channel: CHANNEL, ts: posted.ts });
+    const body = new URLSearchParams({ payload: JSON.stringify(click) }).toString();
+    const at = Math.floor(Date.now() / 1000);
+
+    expect((await deliver(first, body, at)).status).toBe(200);
+    expect((await plane.service.get(t.id)).phase).toBe('approved');
+    const dms = () => slack.ok('chat.postMessage').filter((c) => c.args.channel === REQUESTER).length;
+    const threadPosts = () =>
+      slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === posted.ts).length;
+    expect([dms(), threadPosts()]).toEqual([1, 1]);
+
+    // The same signed bytes, inside Slack's five minutes, to the other process: acknowledged, dropped.
+    expect((await deliver(second, body, at)).status).toBe(200);
+    expect([dms(), threadPosts()]).toEqual([1, 1]);
+    expect(slack.ok('chat.postEphemeral')).toHaveLength(0);
+  });
+});

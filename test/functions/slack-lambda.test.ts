@@ -1,0 +1,194 @@
+/**
+ * The Slack app as deployed on AWS (functions/slack.ts): API Gateway HTTP API events (payload 2.0)
+ * signed as Slack signs them, through Bolt's AwsLambdaReceiver, over DynamoDB (dynalite), a Step
+ * Functions endpoint stand-in, the fake Slack Web API and a Secrets Manager stand-in.
+ */
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../functions/config.ts';
+import { createRuntime } from '../../functions/runtime.ts';
+import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
+import { LambdaSlackChat, slackSecretReader } from '../../functions/slack-chat.ts';
+import { DynamoMessageRefs } from '../../functions/store/dynamodb-message-refs.ts';
+import { sign } from '../bot/harness.ts';
+import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
+import { type Dynalite, request, startDynalite, startFakeSfn } from './support.ts';
+
+const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:odt-slack-AbCdEf';
+const SIGNING = 'lambda-signing-secret';
+const APPROVER = 'UAPPROVER1';
+const CHANNEL = 'CAPPROVERS';
+
+let db: Dynalite;
+let sfn: Awaited<ReturnType<typeof startFakeSfn>>;
+let slack: FakeSlackApi;
+let handler: SlackHandler;
+const saved = { ...process.env };
+const secrets = {
+  reads: 0,
+  value: JSON.stringify({ botToken: 'xoxb-test', signingSecret: SIGNING }),
+  async send(command: GetSecretValueCommand) {
+    expect(command).toBeInstanceOf(GetSecretValueCommand);
+    expect(command.input.SecretId).toBe(SECRET_ARN);
+    this.reads++;
+    return { SecretString: this.value };
+  },
+};
+const cfg = () =>
+  parseConfig({
+    TABLE_NAME: db.tableName,
+    STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:Sneakernet-transfer',
+    APPROVERS: APPROVER,
+    SLACK_SECRET_ARN: SECRET_ARN,
+    APPROVERS_CHANNEL: CHANNEL,
+    SLACK_API_URL: slack.url,
+  });
+
+beforeAll(async () => {
+  db = await startDynalite('odt-slack-lambda');
+  sfn = await startFakeSfn((call) =>
+    call.op === 'StartExecution' ? { executionArn: 'arn:x', startDate: 1 } : {},
+  );
+  slack = await startFakeSlackApi();
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+  });
+  handler = await createSlackHandler(cfg(), { dynamodb: db.client(), secrets });
+});
+afterAll(async () => {
+  process.env = saved;
+  await slack?.close();
+  await sfn?.close();
+  await db?.close();
+});
+
+let triggers = 0;
+function event(body: string, opts: { secret?: string; at?: number } = {}) {
+  const at = opts.at ?? Math.floor(Date.now() / 1000);
+  return {
+    version: '2.0',
+    routeKey: 'POST /slack/events',
+    rawPath: '/slack/events',
+    rawQueryString: '',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(at),
+      'x-slack-signature': sign(opts.secret ?? SIGNING, at, body),
+    },
+    requestContext: { http: { method: 'POST', path: '/slack/events' } },
+    body,
+    isBase64Encoded: false,
+  };
+}
+const command = (text: string, user = 'UCUSTOMER1', trigger = `${Date.now()}.${++triggers}.lambda`) =>
+  new URLSearchParams({
+    command: '/odt',
+    text,
+    user_id: user,
+    user_name: 'customer',
+    channel_id: 'CGENERAL',
+    team_id: 'TFAKE',
+    api_app_id: 'AODT',
+    trigger_id: trigger,
+    response_url: 'https://hooks.slack.test/commands/1',
+  }).toString();
+
+describe('the Slack function', () => {
+  it('answers a signed /odt with help, ephemerally', async () => {
+    const res = await handler(event(command('help')), {});
+    expect(res.statusCode).toBe(200);
+    const body = JSON.parse(res.body) as { response_type: string; text: string };
+    expect(body.response_type).toBe('ephemeral');
+    expect(body.text).toContain('/odt request');
+  });
+
+  it('refuses a forged signature and a stale timestamp with 401', async () => {
+    expect((await handler(event(command('list'), { secret: 'wrong' }), {})).statusCode).toBe(401);
+    const stale = Math.floor(Date.now() / 1000) - 6 * 60;
+    expect((await handler(event(command('list'), { at: stale }), {})).statusCode).toBe(401);
+  });
+
+  it('an approval click sends the task success to Step Functions, once, even when replayed', async () => {
+    const runtime = createRuntime(cfg(), { dynamodb: db.client(), secrets });
+    const t = await runtime.service.request({ ...request(), requester: 'UCUSTOMER1' });
+    expect(sfn.calls.some((c) => c.op === 'StartExecution')).toBe(true);
+    await runtime.service.onWait(t.id, 'approval', 'token-approval-1');
+    const posted = (await fetch(`${slack.url}chat.postMessage`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
+    }).then((r) => r.json())) as { ts: string };
+    const click = new URLSearchParams({
+      payload: JSON.stringify({
+        type: 'block_actions',
+        team: { id: 'TFAKE', domain: 'fake' },
+        user: { id: APPROVER, username: 'approver', team_id: 'TFAKE' },
+        api_app_id: 'AODT',
+        token: 'legacy',
+        trigger_id: `${Date.now()}.click.lambda`,
+        container: { type: 'message', message_ts: posted.ts, channel_id: CHANNEL },
+        channel: { id: CHANNEL, name: 'approvers' },
+        message: { type: 'message', ts: posted.ts, text: '' },
+        actions: [{ type: 'button', action_id: 'odt_approve', block_id: 'b', value: t.id, action_ts: '1' }],
+      }),
+    }).toString();
+    const signed = event(click);
+    expect((await handler(signed, {})).statusCode).toBe(200);
+    const successes = () => sfn.calls.filter((c) => c.op === 'SendTaskSuccess');
+    expect(successes().map((c) => c.body.taskToken)).toEqual(['token-approval-1']);
+    expect((await runtime.service.get(t.id)).phase).toBe('approved');
+    expect(JSON.stringify(slack.message(CHANNEL, posted.ts)?.blocks)).toContain(`Approved by <@${APPROVER}>`);
+    // The same signed request again (another container would see the same DynamoDB nonce).
+    expect((await handler(signed, {})).statusCode).toBe(200);
+    expect(successes()).toHaveLength(1);
+  });
+});
+
+describe('the functions’ Slack chat', () => {
+  it('posts a phase change, skips progress inside the interval, and never throws on a bad secret', async () => {
+    let now = 1_000_000;
+    const refs = new DynamoMessageRefs(db.client(), db.tableName, () => now);
+    const log: string[] = [];
+    const chat = new LambdaSlackChat({
+      slack: { secretArn: SECRET_ARN, approversChannel: CHANNEL, apiUrl: slack.url },
+      secret: slackSecretReader(secrets, SECRET_ARN),
+      refs,
+      now: () => now,
+      log: (_m, msg) => log.push(msg),
+    });
+    const runtime = createRuntime(cfg(), { dynamodb: db.client(), secrets, chat });
+    const t = await runtime.service.request({ ...request(), requester: 'UCUSTOMER1' });
+    const exporting = {
+      ...t,
+      phase: 'exporting' as const,
+      items: t.items.map((i) => ({ ...i, result: { ...i.result, state: 'exporting' as const } })),
+    };
+    const before = slack.ok('chat.postMessage').length;
+    await chat.transferChanged(exporting);
+    expect(slack.ok('chat.postMessage').length).toBe(before + 1);
+    const ref = await refs.get(t.id);
+    expect(ref?.progressTs).toBeDefined();
+    const item = t.items[0]!.id;
+    const updates = () => slack.ok('chat.update').filter((c) => c.args.ts === ref?.progressTs).length;
+    // lastUpdateAt is the real clock of SlackChat; move the chat's clock into the interval after it.
+    now = (ref?.lastUpdateAt ?? 0) + 1000;
+    await chat.progress(exporting, [{ itemId: item, bytesDone: 10, bytesTotal: 100 }]);
+    expect(updates()).toBe(0);
+    now = (ref?.lastUpdateAt ?? 0) + 6000;
+    await chat.progress(exporting, [{ itemId: item, bytesDone: 50, bytesTotal: 100 }]);
+    expect(updates()).toBe(1);
+    expect(JSON.stringify(slack.message(CHANNEL, ref!.progressTs!)?.blocks)).toContain('50');
+
+    const broken = new LambdaSlackChat({
+      slack: { secretArn: SECRET_ARN, approversChannel: CHANNEL, apiUrl: slack.url },
+      secret: slackSecretReader({ send: async () => ({ SecretString: '{"botToken":""}' }) }, SECRET_ARN),
+      refs,
+      log: (_m, msg) => log.push(msg),
+    });
+    await expect(broken.transferChanged(exporting)).resolves.toBeUndefined();
+    expect(log.some((l) => l.includes('no Slack client'))).toBe(true);
+  });
+});
