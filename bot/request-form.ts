@@ -52,6 +52,7 @@ const groupLabel: Record<ItemKind, string> = { vm: 'VMs', template: 'Templates',
 export function inventoryEntries(inventory: SiteInventory | undefined): InventoryEntry[] {
   const out: InventoryEntry[] = [];
   for (const raw of inventory?.items ?? []) {
+    if (!raw || typeof raw !== 'object') continue;
     const i = raw as Partial<Record<keyof InventoryEntry, unknown>>;
     if (typeof i.kind !== 'string' || !kinds.includes(i.kind as ItemKind)) continue;
     if (typeof i.name !== 'string' || i.name === '' || typeof i.path !== 'string' || i.path === '') continue;

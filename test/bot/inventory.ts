@@ -61,18 +61,19 @@ function identity(name: string): Promise<AgentIdentity> {
 }
 
 /**
- * Enrolls an export agent for `site` with a code from the registry and has it report `items`
- * over the agent API. Returns the agent's client (to report again).
+ * Enrolls an agent for `site` with a code from the registry and, when `items` is given, has it
+ * report them over the agent API as its site's inventory. Returns the agent's client.
  */
 export async function enrollExportAgent(
   plane: ControlPlane,
   site: string,
-  items: readonly unknown[],
+  items: readonly unknown[] | undefined,
+  name = `${site}-export`,
 ): Promise<AgentApiClient> {
-  const id = await identity(`${site}-export`);
+  const id = await identity(name);
   const code = await plane.registry.issueCode(site, 60_000, new Date());
   const client = new AgentApiClient({ server: plane.agentApi.url, keyPem: id.keyPem });
-  await client.enroll(code.code, id.certPem, `${site}-export`);
-  await client.reportInventory(items);
+  await client.enroll(code.code, id.certPem, name);
+  if (items) await client.reportInventory(items);
   return client;
 }

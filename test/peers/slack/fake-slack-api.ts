@@ -299,6 +299,16 @@ function checkBlockIdAndInput(b: Json, at: string, seen: Set<string>): void {
  * Returns the options in order; throws an Error naming the problem.
  */
 export function checkOptionsResponse(body: unknown): { text: string; value: string; group?: string }[] {
+  try {
+    return readOptionsResponse(body);
+  } catch (error) {
+    if (error instanceof SlackError)
+      throw new Error(String((error.extra.errors as string[] | undefined)?.[0] ?? error.error));
+    throw error;
+  }
+}
+
+function readOptionsResponse(body: unknown): { text: string; value: string; group?: string }[] {
   const b = body as Json;
   const hasGroups = Array.isArray(b?.option_groups);
   if (hasGroups === Array.isArray(b?.options))
