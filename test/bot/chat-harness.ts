@@ -1,0 +1,142 @@
+/**
+ * The bot wired as `odt serve` wires it for Slack: the Slack chat notifier (SlackChat over a SQLite
+ * refs file) is the control plane's chat, and the Bolt app (Bolt's own HTTPReceiver, requests
+ * signed as Slack signs them) records each transfer's thread into the same refs. Everything talks
+ * to the fake Slack Web API. The agents are enrolled over the signed agent API and act through it
+ * (claim, heartbeat with progress, complete): the same calls `odt agent run` makes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HTTPReceiver, webApi } from '@slack/bolt';
+import type { AgentApiClient } from '../../agent/runtime/api-client.ts';
+import { createBotApp } from '../../bot/app.ts';
+import { SqliteMessageRefs } from '../../bot/message-refs.ts';
+import { createSlackChat, type SlackChat } from '../../bot/slack-chat.ts';
+import type { Transfer } from '../../core/index.ts';
+import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
+import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
+import { APPROVERS, CHANNEL, SECRET, SITE, sign } from './harness.ts';
+import { defaultInventory, enrollExportAgent } from './inventory.ts';
+
+export const PROVIDER_SITE = 'provider';
+
+export interface ChatHarness {
+  readonly slack: FakeSlackApi;
+  readonly plane: ControlPlane;
+  readonly chat: SlackChat;
+  readonly refs: SqliteMessageRefs;
+  /** The export agent of `acme-dc1` and the ODT node of `provider`, over the agent API. */
+  readonly exportAgent: AgentApiClient;
+  readonly importAgent: AgentApiClient;
+  interaction(payload: Record<string, unknown>): Promise<Response>;
+  /** An Events API delivery (event_callback), signed. */
+  event(event: Record<string, unknown>): Promise<Response>;
+  close(): Promise<void>;
+}
+
+let events = 0;
+
+export async function startChatHarness(opts: { minIntervalMs?: number } = {}): Promise<ChatHarness> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'odt-slack-chat-'));
+  const slack = await startFakeSlackApi();
+  const refs = SqliteMessageRefs.open(join(stateDir, 'slack.sqlite'));
+  const chat = createSlackChat({
+    client: new webApi.WebClient('xoxb-test', { slackApiUrl: slack.url, retryConfig: { retries: 0 } }),
+    approversChannel: CHANNEL,
+    refs,
+    minIntervalMs: opts.minIntervalMs ?? 300,
+  });
+  const plane = await startControlPlane({ stateDir, approvers: APPROVERS, port: 0, agentPort: 0, chat });
+  const exportAgent = await enrollExportAgent(plane, SITE, defaultInventory);
+  const importAgent = await enrollExportAgent(plane, PROVIDER_SITE, undefined, 'provider-odt-node');
+  const app = createBotApp({
+    service: plane.service,
+    token: 'xoxb-test',
+    approvers: APPROVERS,
+    approversChannel: CHANNEL,
+    receiver: new HTTPReceiver({ signingSecret: SECRET, processBeforeResponse: true }),
+    botId: 'BBOT',
+    botUserId: 'UBOT',
+    tokenVerificationEnabled: false,
+    clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
+    logLevel: 'error' as never,
+    registry: plane.registry,
+    agentApiUrl: plane.agentApi.url,
+    messageRefs: refs,
+  });
+  const server = (await app.start(0)) as unknown as Server;
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
+  const post = (body: string, contentType: string) => {
+    const at = Math.floor(Date.now() / 1000);
+    return fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': contentType,
+        'x-slack-request-timestamp': String(at),
+        'x-slack-signature': sign(SECRET, at, body),
+      },
+      body,
+    });
+  };
+  return {
+    slack,
+    plane,
+    chat,
+    refs,
+    exportAgent,
+    importAgent,
+    interaction: (payload) =>
+      post(
+        new URLSearchParams({ payload: JSON.stringify(payload) }).toString(),
+        'application/x-www-form-urlencoded',
+      ),
+    event: (event) =>
+      post(
+        JSON.stringify({
+          token: 'legacy',
+          team_id: 'TFAKE',
+          api_app_id: 'AODT',
+          type: 'event_callback',
+          event_id: `Ev${Date.now()}${++events}`,
+          event_time: Math.floor(Date.now() / 1000),
+          event: { event_ts: `${Date.now() / 1000}`, ...event },
+        }),
+        'application/json',
+      ),
+    async close() {
+      await app.stop();
+      await chat.flush();
+      await plane.close();
+      refs.close();
+      await slack.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns a value (not undefined/false), or fails naming `what`. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 15_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** Waits for the transfer to reach `phase`. */
+export const phase = (h: ChatHarness, id: string, p: Transfer['phase']): Promise<Transfer> =>
+  until(`${id} to be ${p}`, async () => {
+    const t = await h.plane.service.get(id);
+    return t.phase === p ? t : undefined;
+  });
