@@ -4,7 +4,7 @@
  * the transfer id only — never a task token or a secret).
  */
 import type { Transfer } from '../core/index.ts';
-import { type Estimate, estimateText } from './request-form.ts';
+import { type Estimate, estimateText, requestIds } from './request-form.ts';
 
 export type Block = { type: string; [key: string]: unknown };
 
@@ -21,7 +21,7 @@ export const actions = {
 } as const;
 
 export const callbacks = {
-  request: 'odt_request_modal',
+  request: requestIds.callback,
   reject: 'odt_reject_modal',
   shipped: 'odt_shipped_modal',
 } as const;

@@ -83,7 +83,7 @@ export async function enrollReply(
         `*Enrollment code for the ${role} agent of \`${site}\`*\n\`${code.code}\`\nValid once, until <!date^${unix(code.expiresAt)}^{date_short_pretty} {time}|${code.expiresAt}> (${minutes} min).`,
       ),
       section(
-        `On the agent's machine (vCenter${role === 'import' ? ' and vCloud Director' : ''} password from the environment), replace the \`<…>\` parts and run:\n\`\`\`${agentRunCommand(code, role, deps.agentApiUrl)}\`\`\``,
+        `On the agent's machine, with \`ODT_VCENTER_PASSWORD\`${role === 'import' ? ' and `ODT_VCD_PASSWORD`' : ''} set in its environment, replace the \`<…>\` parts and run:\n\`\`\`${agentRunCommand(code, role, deps.agentApiUrl)}\`\`\``,
       ),
       context('Only you see this message. The code enrolls exactly one agent; later starts need no code.'),
     ],

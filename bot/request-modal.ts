@@ -12,6 +12,7 @@ import {
   blockOfIssue,
   chosenSite,
   estimate,
+  estimateText,
   inventoryEntries,
   itemOptions,
   itemsBlockId,
@@ -193,6 +194,10 @@ export function registerRequestModal(app: App, deps: RequestModalDeps): void {
     await ack();
     await client.chat.postMessage({ channel: deps.approversChannel, ...approvalMessage(t, parsed.estimate) });
     const text = `Your transfer \`${t.id}\` was requested; the approvers were asked.`;
-    await client.chat.postMessage({ channel: t.requester, text, blocks: [section(text)] });
+    await client.chat.postMessage({
+      channel: t.requester,
+      text,
+      blocks: [section(text), section(estimateText(parsed.estimate))],
+    });
   });
 }

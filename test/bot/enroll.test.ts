@@ -47,6 +47,7 @@ describe('/odt agent enroll', () => {
     expect(Number(expires[1]) * 1000).toBeLessThanOrEqual(Date.now() + 10 * 60_000);
     const line = /```([\s\S]+?)```/.exec(seen)![1]!;
     expect(line).toContain('odt agent run');
+    expect(seen).toContain('`ODT_VCENTER_PASSWORD`');
     expect(line).toContain('--role export');
     expect(line).toContain('--site acme-dc2');
     expect(line).toContain(`--code ${code}`);

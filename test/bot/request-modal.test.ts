@@ -337,6 +337,9 @@ describe('submission', () => {
     // 360 GB × 8 / 50 Mbit/s = 57,600 s = 16 h.
     expect(seen).toContain("*Over the site's 50 Mbit/s link:* ~16 h");
     expect(seen).toContain('Approve');
+    const dm = h.slack.ok('chat.postMessage').find((c) => c.args.channel === REQUESTER)!;
+    expect(visible(dm.args.blocks)).toContain(`Your transfer \`${t!.id}\` was requested`);
+    expect(visible(dm.args.blocks)).toContain("*Over the site's 50 Mbit/s link:* ~16 h");
   });
 
   it('shows errors on the fields: link speed, catalog for templates, no items', async () => {
