@@ -39,7 +39,16 @@ export interface ChatHarness {
 
 let events = 0;
 
-export async function startChatHarness(opts: { minIntervalMs?: number } = {}): Promise<ChatHarness> {
+export interface ChatHarnessOptions {
+  readonly minIntervalMs?: number;
+  /**
+   * The bot's service.retry waits this long before it writes (the real service, slowed): two clicks
+   * in flight then both read before either writes, as on a loaded server.
+   */
+  readonly slowRetryMs?: number;
+}
+
+export async function startChatHarness(opts: ChatHarnessOptions = {}): Promise<ChatHarness> {
   const stateDir = mkdtempSync(join(tmpdir(), 'odt-slack-chat-'));
   const slack = await startFakeSlackApi();
   const refs = SqliteMessageRefs.open(join(stateDir, 'slack.sqlite'));
@@ -52,8 +61,21 @@ export async function startChatHarness(opts: { minIntervalMs?: number } = {}): P
   const plane = await startControlPlane({ stateDir, approvers: APPROVERS, port: 0, agentPort: 0, chat });
   const exportAgent = await enrollExportAgent(plane, SITE, defaultInventory);
   const importAgent = await enrollExportAgent(plane, PROVIDER_SITE, undefined, 'provider-odt-node');
+  const svc = plane.service;
+  // The real service; only retry is slowed when asked (every other method as it is).
+  const service = new Proxy(svc, {
+    get(target, prop) {
+      if (prop === 'retry' && opts.slowRetryMs)
+        return async (id: string, actor: string) => {
+          await sleep(opts.slowRetryMs!);
+          return target.retry(id, actor);
+        };
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
   const app = createBotApp({
-    service: plane.service,
+    service,
     token: 'xoxb-test',
     approvers: APPROVERS,
     approversChannel: CHANNEL,
