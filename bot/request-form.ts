@@ -42,6 +42,8 @@ export interface InventoryEntry {
   readonly name: string;
   readonly path: string;
   readonly sizeBytes: number;
+  /** For a vApp: how many VMs it holds. */
+  readonly vms?: number;
 }
 
 const kinds: readonly ItemKind[] = ['vm', 'template', 'vapp'];
@@ -57,11 +59,13 @@ export function inventoryEntries(inventory: SiteInventory | undefined): Inventor
     if (typeof i.kind !== 'string' || !kinds.includes(i.kind as ItemKind)) continue;
     if (typeof i.name !== 'string' || i.name === '' || typeof i.path !== 'string' || i.path === '') continue;
     const size = typeof i.sizeBytes === 'number' && Number.isFinite(i.sizeBytes) ? i.sizeBytes : 0;
+    const vms = (raw as { vms?: unknown }).vms;
     out.push({
       kind: i.kind as ItemKind,
       name: i.name,
       path: i.path,
       sizeBytes: Math.max(0, Math.round(size)),
+      ...(i.kind === 'vapp' && Array.isArray(vms) ? { vms: vms.length } : {}),
     });
   }
   return out;
@@ -93,12 +97,14 @@ const clipText = (text: string, max: number): string =>
   text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 
 /**
- * "VM web-01 · 40 GB", at most 75 characters: a long name is clipped, never the kind or the size.
- * A name that several items share shows its path instead, clipped from the left.
+ * "VM web-01 · 40 GB", "vApp erp (3 VMs) · 300 GB", at most 75 characters: a long name is clipped,
+ * never the kind or the size. A name that several items share shows its path instead, clipped
+ * from the left.
  */
 export function optionText(e: InventoryEntry, ambiguous = false): string {
   const head = `${kindLabel[e.kind]} `;
-  const tail = ` · ${formatSize(e.sizeBytes)}`;
+  const members = e.vms !== undefined ? ` (${e.vms} VM${e.vms === 1 ? '' : 's'})` : '';
+  const tail = `${members} · ${formatSize(e.sizeBytes)}`;
   const room = optionLimits.text - head.length - tail.length;
   const label = ambiguous ? e.path : e.name;
   const shown =

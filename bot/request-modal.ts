@@ -4,7 +4,7 @@
  * changes (block_actions → views.update), and the submission (view_submission → the service).
  */
 import type { App } from '@slack/bolt';
-import type { Transfer } from '../core/index.ts';
+import type { Transfer, TransferService } from '../core/index.ts';
 import type { AgentRegistry, SiteInventory } from '../core/ports/agents.ts';
 import { approvalMessage, section } from './blocks.ts';
 import { requestModalView } from './request-blocks.ts';
@@ -31,7 +31,7 @@ type WebClient = App['client'];
 export type BotRegistry = Pick<AgentRegistry, 'issueCode' | 'getInventory' | 'list'>;
 
 export interface RequestModalDeps {
-  readonly service: { request: import('../core/index.ts').TransferService['request'] };
+  readonly service: Pick<TransferService, 'request'>;
   readonly registry: BotRegistry | undefined;
   readonly approversChannel: string;
   readonly defaultLinkMbps: number;

@@ -60,6 +60,12 @@ describe('the request modal on a simulated vCenter', () => {
     // The simulator's VMs have two 3 MiB disks each: 6,291,456 bytes.
     const vm = reported.find((i) => i.kind === 'vm')!;
     expect(options.find((o) => o.value === `vm:${vm.path}`)!.text).toBe(`VM ${vm.name} · 6.3 MB`);
+    const vapp = reported.find((i) => i.kind === 'vapp')! as (typeof reported)[number] & { vms: string[] };
+    // Its VMs' disks: 2 VMs × 2 disks × 3 MiB = 12,582,912 bytes.
+    expect(vapp.sizeBytes).toBe(vapp.vms.length * 2 * 3 * 1024 * 1024);
+    expect(options.find((o) => o.value === `vapp:${vapp.path}`)!.text).toBe(
+      `vApp ${vapp.name} (${vapp.vms.length} VMs) · ${Math.round(vapp.sizeBytes / 1e6)} MB`,
+    );
   });
 
   it('a submission names the items as the agent will find them, with their reported sizes', async () => {

@@ -157,7 +157,7 @@ describe('the items select (options load URL)', () => {
       ['VMs (2)', 'VM db-01 · 120 GB'],
       ['VMs (2)', 'VM web-01 · 40 GB'],
       ['Templates (1)', 'Template ubuntu-22-tmpl · 20 GB'],
-      ['vApps (1)', 'vApp erp · 300 GB'],
+      ['vApps (1)', 'vApp erp (1 VM) · 300 GB'],
     ]);
     expect(options.map((o) => o.value)).toContain('vm:/DC0/vm/web-01');
   });
