@@ -31,6 +31,8 @@ export interface ChatHarness {
   /** The export agent of `acme-dc1` and the ODT node of `provider`, over the agent API. */
   readonly exportAgent: AgentApiClient;
   readonly importAgent: AgentApiClient;
+  /** The state folder (the NAS and agents' folders of a test with real agents go there too). */
+  readonly stateDir: string;
   interaction(payload: Record<string, unknown>): Promise<Response>;
   /** An Events API delivery (event_callback), signed. */
   event(event: Record<string, unknown>): Promise<Response>;
@@ -46,6 +48,10 @@ export interface ChatHarnessOptions {
    * in flight then both read before either writes, as on a loaded server.
    */
   readonly slowRetryMs?: number;
+  /** Enroll the API-level agents (default true); false when the test runs real agents. */
+  readonly agents?: boolean;
+  /** Passed to the control plane (the agents' heartbeat deadline). */
+  readonly heartbeatSeconds?: number;
 }
 
 export async function startChatHarness(opts: ChatHarnessOptions = {}): Promise<ChatHarness> {
@@ -58,9 +64,19 @@ export async function startChatHarness(opts: ChatHarnessOptions = {}): Promise<C
     refs,
     minIntervalMs: opts.minIntervalMs ?? 300,
   });
-  const plane = await startControlPlane({ stateDir, approvers: APPROVERS, port: 0, agentPort: 0, chat });
-  const exportAgent = await enrollExportAgent(plane, SITE, defaultInventory);
-  const importAgent = await enrollExportAgent(plane, PROVIDER_SITE, undefined, 'provider-odt-node');
+  const plane = await startControlPlane({
+    stateDir,
+    approvers: APPROVERS,
+    port: 0,
+    agentPort: 0,
+    chat,
+    ...(opts.heartbeatSeconds ? { heartbeatSeconds: opts.heartbeatSeconds } : {}),
+  });
+  const agents = opts.agents ?? true;
+  const exportAgent = agents ? await enrollExportAgent(plane, SITE, defaultInventory) : undefined;
+  const importAgent = agents
+    ? await enrollExportAgent(plane, PROVIDER_SITE, undefined, 'provider-odt-node')
+    : undefined;
   const svc = plane.service;
   // The real service; only retry is slowed when asked (every other method as it is).
   const service = new Proxy(svc, {
@@ -108,8 +124,10 @@ export async function startChatHarness(opts: ChatHarnessOptions = {}): Promise<C
     plane,
     chat,
     refs,
-    exportAgent,
-    importAgent,
+    // Without agents, using them is a test's mistake: say so rather than fail on undefined.
+    exportAgent: exportAgent ?? noAgent('export'),
+    importAgent: importAgent ?? noAgent('import'),
+    stateDir,
     interaction: (payload) =>
       post(
         new URLSearchParams({ payload: JSON.stringify(payload) }).toString(),
@@ -138,6 +156,13 @@ export async function startChatHarness(opts: ChatHarnessOptions = {}): Promise<C
     },
   };
 }
+
+const noAgent = (role: string): AgentApiClient =>
+  new Proxy({} as AgentApiClient, {
+    get() {
+      throw new Error(`startChatHarness({ agents: false }) enrolled no ${role} agent`);
+    },
+  });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

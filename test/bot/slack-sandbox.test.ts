@@ -1,0 +1,208 @@
+/**
+ * #7 end to end with the real agents: the same Slack path as slack-e2e.test.ts (modal, Approve,
+ * shipping buttons through Bolt's HTTP receiver; the embedded runner with the Slack chat notifier),
+ * but the items are picked from the inventory the real export agent reported from a vSphere
+ * simulator, and the export agent and the ODT node (`runAgent`, as `odt agent run` starts them)
+ * export, encrypt, verify, import and onboard them against the simulators and the fake vCloud
+ * Director, as `odt sandbox` does. Slack sees only what the service tells its chat.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
+import { exportRole, importRole } from '../../agent/runtime/roles.ts';
+import { runAgent } from '../../agent/runtime/run-agent.ts';
+import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
+import { buildSimulator, type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
+import { reports } from './chat-flow.ts';
+import { type ChatHarness, phase, startChatHarness, until } from './chat-harness.ts';
+import { APPROVERS, buttonClick, CHANNEL, REQUESTER, submission, text, visible } from './harness.ts';
+
+const APPROVER = APPROVERS[0]!;
+let h: ChatHarness;
+let customer: RunningSimulator;
+let provider: RunningSimulator;
+let vcd: RunningFakeVcd;
+const stop = new AbortController();
+const runs: Promise<unknown>[] = [];
+
+beforeAll(async () => {
+  const binary = await buildSimulator();
+  h = await startChatHarness({ minIntervalMs: 250, agents: false, heartbeatSeconds: 3 });
+  customer = await startSimulator({
+    binary,
+    diskSize: '16MiB',
+    dataDir: join(h.stateDir, 'customer-vcenter'),
+  });
+  provider = await startSimulator({
+    binary,
+    apps: 0,
+    templates: 0,
+    dataDir: join(h.stateDir, 'provider-vcenter'),
+  });
+  vcd = await startFakeVcd({
+    username: 'admin@System',
+    password: 'test-vcd',
+    vcenter: { url: provider.url, username: provider.username, password: provider.password },
+  });
+  const nas = join(h.stateDir, 'nas');
+  mkdirSync(nas);
+  const { recipient } = await initNodeIdentity(join(h.stateDir, 'odt-node'));
+  const acme = await h.plane.registry.issueCode('acme', 60_000, new Date());
+  const cloud = await h.plane.registry.issueCode('cloud', 60_000, new Date());
+  const common = {
+    server: h.plane.agentApi.url,
+    signal: stop.signal,
+    pollMinMs: 100,
+    pollMaxMs: 300,
+    inventoryEveryMs: 0,
+    log: () => undefined,
+  };
+  runs.push(
+    runAgent({
+      ...common,
+      dir: join(h.stateDir, 'export-agent'),
+      code: acme.code,
+      site: 'acme',
+      name: 'acme-export-agent',
+      role: exportRole({
+        vcenter: {
+          url: customer.url,
+          username: customer.username,
+          password: customer.password,
+          trust: { kind: 'system' },
+        },
+        nas,
+        recipient,
+        dir: join(h.stateDir, 'export-agent'),
+        parallel: 2,
+      }),
+    }),
+    runAgent({
+      ...common,
+      dir: join(h.stateDir, 'odt-node-agent'),
+      code: cloud.code,
+      site: 'cloud',
+      name: 'cloud-odt-node',
+      role: importRole({
+        vcenter: {
+          url: provider.url,
+          username: provider.username,
+          password: provider.password,
+          trust: { kind: 'system' },
+        },
+        nas,
+        identityFile: join(h.stateDir, 'odt-node', 'identity.txt'),
+        stateDir: join(h.stateDir, 'odt-node'),
+        vcd: { url: vcd.url, username: 'admin@System', password: 'test-vcd', trust: { kind: 'system' } },
+        parallel: 2,
+      }),
+    }),
+  );
+}, 180_000);
+
+afterAll(async () => {
+  stop.abort();
+  await Promise.allSettled(runs);
+  await h?.close();
+  await vcd?.stop();
+  await provider?.stop();
+  await customer?.stop();
+});
+
+describe('Slack end to end with the real agents (#7)', () => {
+  it('items from the reported inventory are exported, imported and powered on; Slack shows it in place', async () => {
+    const inventory = await until(
+      'the inventory of acme',
+      async () => (await h.plane.registry.getInventory('acme')) ?? undefined,
+    );
+    const pick = (name: string) => {
+      const e = (inventory.items as { kind: string; name: string; path: string }[]).find(
+        (i) => i.name === name,
+      );
+      expect(e, `${name} in the reported inventory`).toBeDefined();
+      return `${e!.kind}:${e!.path}`;
+    };
+    const chosen = ['DC0_H0_VM1', 'DC0_C0_APP0'].map(pick);
+    const values: Record<string, Record<string, unknown>> = {
+      site: {
+        odt_req_site: {
+          type: 'static_select',
+          selected_option: { text: { type: 'plain_text', text: 'acme' }, value: 'acme' },
+        },
+      },
+      'items:acme': {
+        odt_req_items: {
+          type: 'multi_external_select',
+          selected_options: chosen.map((value) => ({ text: { type: 'plain_text', text: value }, value })),
+        },
+      },
+      vdc: text('acme-vdc'),
+      catalog: text(''),
+      network: text('acme-net'),
+      provider_site: text('cloud'),
+      link: { odt_req_link: { type: 'number_input', value: '100' } },
+    };
+    for (const v of chosen)
+      values[`item:${v}`] = {
+        odt_req_item_opts: {
+          type: 'checkboxes',
+          selected_options: [{ value: 'deploy' }, { value: 'powerOn' }],
+        },
+      };
+    const res = await h.interaction(submission(REQUESTER, 'odt_request_modal', values));
+    expect(res.status).toBe(200);
+    const request = h.slack
+      .ok('chat.postMessage')
+      .find((c) => c.args.channel === CHANNEL && !c.args.thread_ts);
+    expect(request, `the approval request (Slack errors: ${JSON.stringify(h.slack.failed())})`).toBeDefined();
+    const root = request!.response.ts as string;
+    const id = (await h.plane.service.list()).at(-1)!.id;
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', id, { channel: CHANNEL, ts: root }));
+    const shipping = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === root)!.response
+      .ts as string;
+    const at = { channel: CHANNEL, ts: shipping };
+    await h.interaction(buttonClick(APPROVER, 'odt_appliance_sent', id, at));
+    await h.interaction(buttonClick(REQUESTER, 'odt_appliance_connected', id, at));
+    await phase(h, id, 'exported');
+    await h.interaction(buttonClick(REQUESTER, 'odt_shipped', id, at));
+    const modal = h.slack.ok('views.open').at(-1)!.args.view as { private_metadata: string };
+    await h.interaction(
+      submission(
+        REQUESTER,
+        'odt_shipped_modal',
+        { carrier: text('DHL'), tracking: text('JD0146') },
+        modal.private_metadata,
+      ),
+    );
+    await h.interaction(buttonClick(APPROVER, 'odt_received', id, at));
+    await until('the report', () => reports(h).length > 0, 120_000);
+
+    const t = await h.plane.service.get(id);
+    expect(t.items.map((i) => [i.source, i.result.state])).toEqual([
+      ['DC0_H0_VM1', 'powered-on'],
+      ['DC0_C0_APP0', 'powered-on'],
+    ]);
+    // One progress message in the thread, updated in place through export and import.
+    const progress = h.slack
+      .ok('chat.postMessage')
+      .filter((c) => String(c.args.text).startsWith(`Progress of ${id}`));
+    expect(progress).toHaveLength(1);
+    expect(progress[0]!.args.thread_ts).toBe(root);
+    const ts = progress[0]!.response.ts as string;
+    const updates = h.slack.ok('chat.update').filter((c) => c.args.ts === ts);
+    expect(updates.length).toBeGreaterThanOrEqual(1);
+    await until('the final state in the progress message', () =>
+      visible(h.slack.message(CHANNEL, ts)?.blocks).includes('now *completed*'),
+    );
+    // The report: per item what it reached, the bytes the agents reported.
+    const report = visible(reports(h)[0]!.args.blocks);
+    expect(report).toContain('2 of 2 item(s) succeeded');
+    expect(report).toContain('`DC0_H0_VM1` — exported · verified · imported · onboarded · powered on');
+    expect(report).toContain('`DC0_C0_APP0` — exported · verified · imported · onboarded · powered on');
+    const bytes = t.items.reduce((n, i) => n + i.result.bytes, 0);
+    expect(bytes).toBeGreaterThan(2 * 16 * 1024 * 1024);
+    expect(JSON.stringify(reports(h)[0]!.args.blocks)).not.toContain('odt_retry');
+    expect(h.slack.failed()).toEqual([]);
+  }, 180_000);
+});
