@@ -17,7 +17,7 @@ afterEach(async () => {
 const call = async (args: Record<string, unknown>): Promise<Record<string, unknown>> => {
   const client = new webApi.WebClient('xoxb-test', { slackApiUrl: slack.url, retryConfig: { retries: 0 } });
   try {
-    return (await client.apiCall('views.publish', args)) as Record<string, unknown>;
+    return (await client.apiCall('views.publish', args)) as unknown as Record<string, unknown>;
   } catch (error) {
     return (error as { data: Record<string, unknown> }).data;
   }
