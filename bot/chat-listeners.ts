@@ -5,7 +5,7 @@
  */
 import type { App } from '@slack/bolt';
 import type { Transfer, TransferService } from '../core/index.ts';
-import { actions, type Block, mention, section } from './blocks.ts';
+import { type Block, mention, section } from './blocks.ts';
 import { homeView } from './home.ts';
 import type { MessageRefs } from './message-refs.ts';
 import { parseRetryValue, reportMessage, retriedReport, retryAction } from './progress-blocks.ts';
@@ -73,9 +73,16 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
   app.use(async ({ body, next, client }) => {
     const b = body as ActionBody;
     const action = b.type === 'block_actions' ? b.actions?.[0] : undefined;
-    if (refs && action?.value && b.channel?.id === approversChannel && b.message) {
-      // The approval request is the thread's root; the shipping steps are replies in it.
-      const root = action.action_id === actions.approve ? b.message.ts : b.message.thread_ts;
+    if (
+      refs &&
+      action?.action_id?.startsWith('odt_') &&
+      action.value &&
+      b.channel?.id === approversChannel &&
+      b.message
+    ) {
+      // The approval request is the thread's root and the shipping steps are replies in it; a
+      // message outside any thread (the shipping steps after an approval from the Home tab) starts one.
+      const root = b.message.thread_ts ?? b.message.ts;
       const id = action.value.split(':')[0]!;
       if (root && /^[a-z0-9][a-z0-9-]{2,62}$/.test(id)) {
         const known = await refs.get(id);

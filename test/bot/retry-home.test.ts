@@ -178,6 +178,19 @@ describe('App Home', () => {
     await h.interaction(homeClick(APPROVER, 'odt_appliance_sent', id));
     await h.event({ type: 'app_home_opened', user: REQUESTER, channel: 'DCUSTOMER1', tab: 'home' });
     expect(buttonsOf(homeOf(REQUESTER)!)).toEqual([['odt_appliance_connected', id]]);
+    // Approved from Home, the shipping steps went to the channel itself; a click on them makes that
+    // message the transfer's thread, where progress and the report will go.
+    const steps = h.slack
+      .ok('chat.postMessage')
+      .find((c) => String(c.args.text).startsWith(`Shipping of ${id}`))!;
+    expect(steps.args.thread_ts).toBeUndefined();
+    await h.interaction(
+      buttonClick(REQUESTER, 'odt_appliance_connected', id, {
+        channel: CHANNEL,
+        ts: steps.response.ts as string,
+      }),
+    );
+    expect(await h.refs.get(id)).toMatchObject({ channel: CHANNEL, threadTs: steps.response.ts });
     expect(h.slack.failed()).toEqual([]);
   });
 
