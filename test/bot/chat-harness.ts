@@ -181,9 +181,27 @@ export async function until<T>(
   }
 }
 
-/** Waits for the transfer to reach `phase`. */
-export const phase = (h: ChatHarness, id: string, p: Transfer['phase']): Promise<Transfer> =>
-  until(`${id} to be ${p}`, async () => {
+/** Waits for the transfer to reach `phase`; on time-out, says where it is and why items failed. */
+export async function phase(
+  h: ChatHarness,
+  id: string,
+  p: Transfer['phase'],
+  ms = 30_000,
+): Promise<Transfer> {
+  try {
+    return await until(
+      `${id} to be ${p}`,
+      async () => {
+        const t = await h.plane.service.get(id);
+        return t.phase === p ? t : undefined;
+      },
+      ms,
+    );
+  } catch (error) {
     const t = await h.plane.service.get(id);
-    return t.phase === p ? t : undefined;
-  });
+    const items = t.items.map(
+      (i) => `${i.source}: ${i.result.state}${i.result.reason ? ` (${i.result.reason})` : ''}`,
+    );
+    throw new Error(`${(error as Error).message}; it is ${t.phase}; ${items.join('; ')}`);
+  }
+}

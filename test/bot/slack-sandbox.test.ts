@@ -25,6 +25,8 @@ let provider: RunningSimulator;
 let vcd: RunningFakeVcd;
 const stop = new AbortController();
 const runs: Promise<unknown>[] = [];
+/** What the agents logged: shown when a wait times out. */
+const agentLog: string[] = [];
 
 beforeAll(async () => {
   const binary = await buildSimulator();
@@ -56,7 +58,7 @@ beforeAll(async () => {
     pollMinMs: 100,
     pollMaxMs: 300,
     inventoryEveryMs: 0,
-    log: () => undefined,
+    log: (line: string) => agentLog.push(line),
   };
   runs.push(
     runAgent({
@@ -164,7 +166,9 @@ describe('Slack end to end with the real agents (#7)', () => {
     const at = { channel: CHANNEL, ts: shipping };
     await h.interaction(buttonClick(APPROVER, 'odt_appliance_sent', id, at));
     await h.interaction(buttonClick(REQUESTER, 'odt_appliance_connected', id, at));
-    await phase(h, id, 'exported');
+    await phase(h, id, 'exported').catch((error: Error) => {
+      throw new Error(`${error.message}\nagents:\n${agentLog.join('\n')}`);
+    });
     await h.interaction(buttonClick(REQUESTER, 'odt_shipped', id, at));
     const modal = h.slack.ok('views.open').at(-1)!.args.view as { private_metadata: string };
     await h.interaction(
