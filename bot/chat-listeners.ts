@@ -8,7 +8,7 @@ import type { Transfer, TransferService } from '../core/index.ts';
 import { type Block, mention, section } from './blocks.ts';
 import { homeView } from './home.ts';
 import type { MessageRefs } from './message-refs.ts';
-import { parseRetryValue, reportMessage, retriedReport, retryAction } from './progress-blocks.ts';
+import { canRetry, parseRetryValue, reportMessage, retriedReport, retryAction } from './progress-blocks.ts';
 
 type WebClient = App['client'];
 
@@ -30,7 +30,6 @@ interface ActionBody {
 }
 
 const retryNote = /^retry \d+ failed item/;
-const retryable = new Set(['failed', 'completed-with-errors']);
 
 /** Runs one task per key at a time: a double click is decided after the first click's write. */
 class KeyedLock {
@@ -122,7 +121,7 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
       if (earlier)
         return `The retry of the failed items of \`${t.id}\` was already requested by ${mention(earlier.actor)} at ${earlier.at.slice(0, 16).replace('T', ' ')} UTC; nothing changed.`;
       const failed = t.items.filter((i) => i.result.state === 'failed').length;
-      if (!retryable.has(t.phase) || failed === 0)
+      if (!canRetry(t))
         return `Transfer \`${t.id}\` is now *${t.phase}* with ${failed} failed item(s); there is nothing to retry.`;
       let after: Transfer;
       try {

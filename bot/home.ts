@@ -5,7 +5,7 @@
  */
 import type { Transfer, TransferPhase } from '../core/index.ts';
 import { actions, type Block, clip, context, esc, formatBytes, mention, section } from './blocks.ts';
-import { retryAction, retryValue } from './progress-blocks.ts';
+import { canRetry, retryAction, retryValue } from './progress-blocks.ts';
 
 export const MAX_HOME_BLOCKS = 100;
 /** Entries listed per part; the rest are counted. */
@@ -22,7 +22,6 @@ const requesterSteps: Partial<Record<TransferPhase, { label: string; action: str
   'appliance-sent': { label: 'NAS connected', action: actions.applianceConnected },
   exported: { label: 'Shipped back', action: actions.shipped },
 };
-const retryable: ReadonlySet<TransferPhase> = new Set<TransferPhase>(['failed', 'completed-with-errors']);
 const closed: ReadonlySet<TransferPhase> = new Set<TransferPhase>([
   'wiped',
   'rejected',
@@ -49,15 +48,15 @@ function line(t: Transfer): string {
   );
 }
 
-function mine(t: Transfer): Block {
+function mine(t: Transfer): Block[] {
   const step = requesterSteps[t.phase];
-  const failed = t.items.some((i) => i.result.state === 'failed');
-  const accessory = step
-    ? button(step.label, step.action, t.id, 'primary')
-    : retryable.has(t.phase) && failed
-      ? button('Retry failed items', retryAction, retryValue(t), 'primary')
-      : undefined;
-  return { ...section(line(t)), ...(accessory ? { accessory } : {}) };
+  const buttons = [
+    ...(canRetry(t) ? [button('Retry failed items', retryAction, retryValue(t), 'primary')] : []),
+    ...(step ? [button(step.label, step.action, t.id, canRetry(t) ? undefined : 'primary')] : []),
+  ];
+  // One button fits beside the text; a choice of two (retry, or ship as it is) gets its own row.
+  if (buttons.length <= 1) return [{ ...section(line(t)), ...(buttons[0] ? { accessory: buttons[0] } : {}) }];
+  return [section(line(t)), { type: 'actions', block_id: `home-mine-${t.id}`, elements: buttons }];
 }
 
 function queued(t: Transfer, user: string): Block[] {
@@ -96,7 +95,7 @@ export function homeView(user: string, transfers: readonly Transfer[], isApprove
     section('*Your transfers*'),
   ];
   if (own.length === 0) blocks.push(section('None open. Ask for one with `/odt request`.'));
-  for (const t of own.slice(0, MAX_HOME_MINE)) blocks.push(mine(t));
+  for (const t of own.slice(0, MAX_HOME_MINE)) blocks.push(...mine(t));
   if (own.length > MAX_HOME_MINE)
     blocks.push(context(`…and ${own.length - MAX_HOME_MINE} more; \`/odt status\` lists them all.`));
   if (isApprover) {

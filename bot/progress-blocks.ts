@@ -164,7 +164,37 @@ export function progressMessage(
   const out: Block[] = [head, ...blocks];
   if (omitted > 0)
     out.push(context(`…and ${omitted} more item(s) not shown; \`/odt status ${t.id}\` lists every item.`));
+  // Before shipping, failed exports are retried from here (the report comes after the import).
+  if (canRetry(t) && t.phase !== 'completed-with-errors') out.push(retryButtons(t, 'progress-retry'));
   return { text: `Progress of ${t.id}: ${t.phase}`, blocks: out };
+}
+
+/**
+ * Whether "Retry failed items" applies now: some item failed and the workflow waits for a decision
+ * on them — before shipping (exported, or failed on site) or after the import (the report).
+ */
+export function canRetry(t: Transfer): boolean {
+  return (
+    (t.phase === 'exported' || t.phase === 'failed' || t.phase === 'completed-with-errors') &&
+    t.items.some((i) => i.result.state === 'failed')
+  );
+}
+
+function retryButtons(t: Transfer, blockId: string): Block {
+  const failed = t.items.filter((i) => i.result.state === 'failed').length;
+  return {
+    type: 'actions',
+    block_id: blockId,
+    elements: [
+      {
+        type: 'button',
+        text: { type: 'plain_text', text: `Retry failed items (${failed})`, emoji: true },
+        action_id: retryAction,
+        value: retryValue(t),
+        style: 'primary',
+      },
+    ],
+  };
 }
 
 // ---- the report ----------------------------------------------------------------------------
@@ -271,21 +301,7 @@ export function reportMessage(t: Transfer): { text: string; blocks: Block[] } {
       ],
     },
   ];
-  const tail: Block[] = [];
-  if (failed.length > 0)
-    tail.push({
-      type: 'actions',
-      block_id: 'report',
-      elements: [
-        {
-          type: 'button',
-          text: { type: 'plain_text', text: `Retry failed items (${failed.length})`, emoji: true },
-          action_id: retryAction,
-          value: retryValue(t),
-          style: 'primary',
-        },
-      ],
-    });
+  const tail: Block[] = failed.length > 0 ? [retryButtons(t, 'report')] : [];
   const { blocks, omitted } = packLines(
     t.items.map((i, index) => reportLine(i, index)),
     // One block for the "…and more" line, one for the lead of the requester's copy.
@@ -304,10 +320,18 @@ export function reportMessage(t: Transfer): { text: string; blocks: Block[] } {
   };
 }
 
-/** The report after a retry was asked for: the button gives way to who asked. */
+/** A message (report or progress) after a retry was asked for: the button gives way to who asked. */
 export function retriedReport(t: Transfer, blocks: readonly Block[], actor: string): Block[] {
   return [
-    ...blocks.filter((b) => !(b.type === 'actions' && b.block_id === 'report')),
+    ...blocks.filter(
+      (b) =>
+        !(
+          b.type === 'actions' &&
+          ((b.elements as { action_id?: string }[] | undefined) ?? []).some(
+            (e) => e.action_id === retryAction,
+          )
+        ),
+    ),
     context(`:repeat: Retry of the failed items of \`${t.id}\` requested by ${mention(actor)}.`),
   ];
 }

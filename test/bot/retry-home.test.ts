@@ -5,11 +5,11 @@
 import { webApi } from '@slack/bolt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { homeView, MAX_HOME_BLOCKS } from '../../bot/home.ts';
-import type { Transfer } from '../../core/index.ts';
+import { type Transfer, transition, updateItem } from '../../core/index.ts';
 import { startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { transferOf } from './chat-fixtures.ts';
-import { APPROVER, exportShipImport, reports, requestAndApprove } from './chat-flow.ts';
-import { type ChatHarness, startChatHarness, until } from './chat-harness.ts';
+import { exporting, transferOf } from './chat-fixtures.ts';
+import { APPROVER, exportShipImport, reports, requestAndApprove, work } from './chat-flow.ts';
+import { type ChatHarness, phase, startChatHarness, until } from './chat-harness.ts';
 import {
   APPROVERS,
   buttonClick,
@@ -94,6 +94,38 @@ describe('Retry failed items', () => {
     expect(again.itemIds).toEqual(['item-2']);
     expect(h.slack.failed()).toEqual([]);
   }, 60_000);
+});
+
+describe('Retry failed exports before shipping', () => {
+  it('the progress message offers the retry; a click exports the failed item again', async () => {
+    const flow = await requestAndApprove(h);
+    const sizes = { 'item-1': 40e9, 'item-2': 120e9 };
+    const task = await work(h.exportAgent, flow.id, { steps: 1, gapMs: 10, sizes });
+    await h.exportAgent.complete(task.id, [
+      { itemId: 'item-1', ok: true, bytes: 40e9 },
+      { itemId: 'item-2', ok: false, reason: 'the NFC lease was aborted by vCenter', code: 'LEASE_ABORTED' },
+    ]);
+    await phase(h, flow.id, 'exported');
+    const progress = h.slack
+      .ok('chat.postMessage')
+      .find((c) => String(c.args.text).startsWith(`Progress of ${flow.id}`))!;
+    const ts = progress.response.ts as string;
+    const shown = await until('the retry button on the progress message', () => {
+      const m = h.slack.message(CHANNEL, ts);
+      return JSON.stringify(m?.blocks).includes('odt_retry') ? m : undefined;
+    });
+    expect(visible(shown.blocks)).toContain('failed: the NFC lease was aborted by vCenter (LEASE_ABORTED)');
+    const button = (shown.blocks as { type: string; elements?: { action_id: string; value: string }[] }[])
+      .flatMap((b) => b.elements ?? [])
+      .find((e) => e.action_id === 'odt_retry')!;
+    await h.interaction(buttonClick(REQUESTER, 'odt_retry', button.value, { channel: CHANNEL, ts }));
+    expect(lastSaidTo(REQUESTER)).toContain(`Retrying 1 failed item(s) of \`${flow.id}\``);
+    const again = await until('the second export task', async () =>
+      (await h.exportAgent.listTasks()).find((x) => x.transferId === flow.id),
+    );
+    expect(again.itemIds).toEqual(['item-2']);
+    expect(h.slack.failed()).toEqual([]);
+  });
 });
 
 /** A block_actions payload for a button on the Home tab (no channel, no message). */
@@ -202,6 +234,22 @@ describe('App Home', () => {
     expect(buttonsOf(home)).toEqual([]);
     await h.event({ type: 'app_home_opened', user: APPROVERS[1]!, channel: 'DAPPROVER2', tab: 'home' });
     expect(buttonsOf(homeOf(APPROVERS[1]!)!).map(([a]) => a)).toEqual(['odt_approve', 'odt_reject']);
+  });
+});
+
+describe('App Home buttons', () => {
+  it('a requester whose export partly failed chooses: retry the failed items, or ship as it is', () => {
+    const at = new Date('2026-11-26T10:00:00Z');
+    let t = exporting(transferOf(2, at), at);
+    t = updateItem(t, 'item-1', { state: 'exported', bytes: 40e9 }, at);
+    t = updateItem(t, 'item-2', { state: 'failed', reason: 'lease aborted' }, at);
+    t = transition(t, 'exported', { actor: 'workflow', at });
+    const view = homeView(REQUESTER, [t], false) as unknown as Parameters<typeof buttonsOf>[0];
+    expect(buttonsOf(view)).toEqual([
+      ['odt_retry', `${t.id}:${t.history.length}`],
+      ['odt_shipped', t.id],
+    ]);
+    expect(visible(view.blocks)).toContain('1 failed');
   });
 });
 
