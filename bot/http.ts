@@ -1,11 +1,30 @@
-/** The bot over plain HTTP (Bolt's HTTPReceiver): Slack posts commands and interactions to /slack/events. */
-import { HTTPReceiver } from '@slack/bolt';
+/**
+ * The bot over plain HTTP (Bolt's HTTPReceiver): Slack posts commands, interactions, options
+ * requests and events to `/slack/events`, each signed with the app's signing secret. Used by
+ * `odt serve` when SLACK_SIGNING_SECRET is set instead of an app-level token, behind a public
+ * HTTPS endpoint (a reverse proxy) that forwards to the port.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type App, HTTPReceiver } from '@slack/bolt';
 import { type BotService, createBotApp } from './app.ts';
 import type { BotEnv } from './config.ts';
+import type { SocketBotExtras } from './socket.ts';
 
-export async function startHttpBot(service: BotService, env: BotEnv, port: number) {
-  const receiver = new HTTPReceiver({ signingSecret: env.signingSecret, processBeforeResponse: true });
-  const app = createBotApp({ service, ...env, receiver });
-  await app.start(port);
-  return app;
+export async function startHttpBot(
+  service: BotService,
+  env: BotEnv,
+  port: number,
+  extras: SocketBotExtras = {},
+): Promise<{ app: App; url: string }> {
+  if (!env.signingSecret) {
+    throw new Error('SLACK_SIGNING_SECRET is not set: the HTTP entry point checks every request with it.');
+  }
+  // Acknowledge first, then work: a long-running process can finish after the response.
+  const receiver = new HTTPReceiver({ signingSecret: env.signingSecret, processBeforeResponse: false });
+  const clientOptions = { ...extras.clientOptions, ...(env.apiUrl ? { slackApiUrl: env.apiUrl } : {}) };
+  const app = createBotApp({ ...extras, ...env, service, receiver, clientOptions });
+  const server = (await app.start(port)) as unknown as Server;
+  const { port: bound } = server.address() as AddressInfo;
+  return { app, url: `http://127.0.0.1:${bound}/slack/events` };
 }

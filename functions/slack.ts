@@ -11,6 +11,7 @@
  * and the chat notifier finishes its Slack calls before the function returns.
  */
 
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AwsLambdaReceiver } from '@slack/bolt';
 import type { AwsEvent, AwsResponse } from '@slack/bolt/dist/receivers/AwsLambdaReceiver.js';
@@ -18,6 +19,7 @@ import { createBotApp } from '../bot/app.ts';
 import { ConfigError, config, type FunctionConfig } from './config.ts';
 import { createRuntime, type RuntimeOverrides } from './runtime.ts';
 import { slackSecretReader } from './slack-chat.ts';
+import { DynamoMessageRefs } from './store/dynamodb-message-refs.ts';
 
 export type SlackHandler = (event: AwsEvent, context: unknown) => Promise<AwsResponse>;
 
@@ -34,7 +36,8 @@ export async function createSlackHandler(
   }
   const secrets = overrides.secrets ?? new SecretsManagerClient({});
   const secret = await slackSecretReader(secrets, cfg.slack.secretArn)();
-  const runtime = createRuntime(cfg, { ...overrides, secrets });
+  const dynamodb = overrides.dynamodb ?? new DynamoDBClient({});
+  const runtime = createRuntime(cfg, { ...overrides, dynamodb, secrets });
   const receiver = new AwsLambdaReceiver({ signingSecret: secret.signingSecret });
   createBotApp({
     service: runtime.service,
@@ -44,6 +47,8 @@ export async function createSlackHandler(
     receiver,
     registry: runtime.registry,
     nonces: runtime.registry,
+    // An approval records the transfer's thread, where the functions' notifier posts progress.
+    messageRefs: new DynamoMessageRefs(dynamodb, cfg.tableName),
     ...(env.AGENT_API_URL ? { agentApiUrl: env.AGENT_API_URL } : {}),
     // The bot token was checked when the secret was read; skip auth.test on every cold start.
     tokenVerificationEnabled: false,

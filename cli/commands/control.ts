@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { serveSlack } from '../../bot/serve.ts';
 import { shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
 import { adminToken, startControlPlane } from '../../local/control-plane.ts';
 import type { Io } from '../main.ts';
@@ -58,7 +59,13 @@ export function registerControl(program: Command, io: Io): void {
     .option('--state-dir <dir>', 'state folder (SQLite, admin token, logs)', defaultStateDir)
     .option('--port <n>', 'localhost port of the API (0: any free port)', (v) => Number.parseInt(v, 10), 8787)
     .option('--approvers <ids>', 'comma-separated approvers (default: ODT_APPROVERS)')
-    .action(async (o: { stateDir: string; port: number; approvers?: string }) => {
+    .option(
+      '--slack-port <n>',
+      "port of Slack's HTTP requests, when SLACK_SIGNING_SECRET is set without SLACK_APP_TOKEN (0: any)",
+      (v) => Number.parseInt(v, 10),
+      3000,
+    )
+    .action(async (o: { stateDir: string; port: number; approvers?: string; slackPort: number }) => {
       const approvers = (o.approvers ?? process.env.ODT_APPROVERS ?? '')
         .split(',')
         .map((s) => s.trim())
@@ -68,15 +75,31 @@ export function registerControl(program: Command, io: Io): void {
           { path: 'approvers', message: 'name at least one approver with --approvers or ODT_APPROVERS' },
         ]);
       }
-      const plane = await startControlPlane({ stateDir: o.stateDir, port: o.port, approvers });
+      const slack = serveSlack(o.stateDir, approvers, process.env, o.slackPort);
+      const plane = await startControlPlane({
+        stateDir: o.stateDir,
+        port: o.port,
+        approvers,
+        ...(slack ? { chat: slack.chat } : {}),
+      });
+      let slackLine = 'Slack off (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET)';
+      try {
+        if (slack) slackLine = await slack.connect(plane);
+      } catch (error) {
+        await slack?.stop();
+        await plane.close();
+        throw error;
+      }
       io.out.write(
-        `odt serve: API ${plane.api.url}, state ${o.stateDir}, resumed ${plane.resumed} open transfer(s)\n`,
+        `odt serve: API ${plane.api.url}, state ${o.stateDir}, resumed ${plane.resumed} open transfer(s)` +
+          `, ${slackLine}\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      await slack?.stop();
       await plane.close();
       io.out.write('odt serve: stopped; open transfers resume at the next start\n');
     });

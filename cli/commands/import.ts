@@ -52,7 +52,10 @@ export function registerImport(program: Command, io: Io): void {
     .option('--vdc <name>', 'target org VDC')
     .option('--catalog <name>', 'catalog for templates')
     .option('--vdc-network <name>', 'org VDC network every NIC is connected to')
-    .option('--power-on', 'deploy and power on each vApp')
+    .option(
+      '--power-on',
+      'deploy and power on each vApp; a template goes into --catalog and also runs as a vApp, powered on',
+    )
     .option('--parallel <n>', 'files uploaded at once per item', (v) => Number.parseInt(v, 10), 2)
     .option('--json', 'one JSON line per progress event and per item')
     .action(async (o: ImportFlags) => {

@@ -369,7 +369,7 @@ describe('submission', () => {
     expect(res.errors![`item:${itemValue('web-01')}`]).toContain('powerOn needs deploy');
   });
 
-  it('a template with deploy and power on: created as asked, or the refusal shown on its checkboxes', async () => {
+  it('a template with deploy and power on goes to the catalog and runs as a vApp, powered on', async () => {
     await start();
     const res = await submit(
       requestValues({
@@ -378,18 +378,13 @@ describe('submission', () => {
         choices: { 'ubuntu-22-tmpl': ['deploy', 'powerOn'] },
       }),
     );
+    expect(res.response_action).toBeUndefined();
     const transfers = await h.plane.service.list();
-    if (res.response_action === 'errors') {
-      // Until core/model/transfer.ts instantiates catalog templates, the service refuses powerOn.
-      expect(Object.keys(res.errors!)).toEqual([`item:${itemValue('ubuntu-22-tmpl')}`]);
-      expect(transfers).toHaveLength(0);
-    } else {
-      expect(transfers[0]!.items[0]!.target).toMatchObject({
-        placement: 'catalog',
-        deploy: true,
-        powerOn: true,
-      });
-    }
+    expect(transfers).toHaveLength(1);
+    expect(transfers[0]!.items[0]!).toMatchObject({
+      kind: 'template',
+      target: { placement: 'catalog', catalog: 'golden', deploy: true, powerOn: true },
+    });
   });
 
   it('refuses items that are no longer in the inventory (stale selection), naming them', async () => {

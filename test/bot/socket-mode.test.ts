@@ -3,6 +3,7 @@
  * are set), against Slack's side of Socket Mode (test/peers/slack/fake-socket-mode.ts) and the fake
  * Web API behind it.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ import { startSocketBot } from '../../bot/socket.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import { type FakeSocketMode, startFakeSocketMode } from '../peers/slack/fake-socket-mode.ts';
-import { APPROVERS, CHANNEL, REQUESTER } from './harness.ts';
+import { repoRoot } from '../support/cli.ts';
+import { APPROVERS, CHANNEL, REQUESTER, SECRET, sign } from './harness.ts';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -129,4 +131,131 @@ describe('Socket Mode', () => {
     // Bolt's own check of the bot token runs beside it; let it end before the peers close.
     await expect.poll(() => api.ok('auth.test').length).toBe(1);
   });
+});
+
+/** Runs `odt serve` as its own process with `env`; resolves with its output once `until` shows. */
+function serve(stateDir: string, env: Record<string, string>, until: RegExp) {
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'bin/odt.mjs'),
+      'serve',
+      '--state-dir',
+      stateDir,
+      '--port',
+      '0',
+      '--slack-port',
+      '0',
+      '--approvers',
+      APPROVERS.join(','),
+    ],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (c) => {
+    out += String(c);
+  });
+  child.stderr.on('data', (c) => {
+    out += String(c);
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const ready = new Promise<string>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (until.test(out)) {
+        clearInterval(timer);
+        resolve(out);
+      }
+    }, 20);
+    void exited.then((code) => {
+      clearInterval(timer);
+      if (until.test(out)) resolve(out);
+      else reject(new Error(`odt serve exited ${code}: ${out}`));
+    });
+  });
+  return { child, ready, exited, output: () => out };
+}
+
+describe('odt serve with Slack', () => {
+  it('connects over Socket Mode when both tokens are set, answers /odt, and stops cleanly', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'odt-serve-slack-'));
+    const api = await startFakeSlackApi();
+    const socket = await startFakeSocketMode({ api });
+    cleanup.push(async () => {
+      await socket.close();
+      await api.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+    const s = serve(
+      stateDir,
+      {
+        SLACK_BOT_TOKEN: 'xoxb-test',
+        SLACK_APP_TOKEN: 'xapp-test',
+        SLACK_API_URL: socket.url,
+        ODT_APPROVERS_CHANNEL: CHANNEL,
+      },
+      /Slack connected \(Socket Mode\)/,
+    );
+    cleanup.push(async () => {
+      s.child.kill('SIGKILL');
+    });
+    await s.ready;
+    await socket.connected();
+    const help = await socket.send('slash_commands', slashCommand('help'));
+    expect(String(help.text)).toContain('/odt request');
+    await socket.send('slash_commands', slashCommand('request'));
+    await expect.poll(() => api.ok('views.open').length).toBe(1);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.output()).toContain('odt serve: stopped');
+  }, 30_000);
+
+  it('listens for signed HTTP requests with a signing secret instead of an app token', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'odt-serve-slack-'));
+    const api = await startFakeSlackApi();
+    cleanup.push(async () => {
+      await api.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+    const s = serve(
+      stateDir,
+      {
+        SLACK_BOT_TOKEN: 'xoxb-test',
+        SLACK_APP_TOKEN: '',
+        SLACK_SIGNING_SECRET: SECRET,
+        SLACK_API_URL: api.url,
+        ODT_APPROVERS_CHANNEL: CHANNEL,
+      },
+      /Slack requests at http:\/\/\S+/,
+    );
+    cleanup.push(async () => {
+      s.child.kill('SIGKILL');
+    });
+    const url = /Slack requests at (http:\/\/\S+)/.exec(await s.ready)![1]!;
+    const body = new URLSearchParams(slashCommand('help')).toString();
+    const at = Math.floor(Date.now() / 1000);
+    const post = (signature: string) =>
+      fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-slack-request-timestamp': String(at),
+          'x-slack-signature': signature,
+        },
+        body,
+      });
+    const ok = await post(sign(SECRET, at, body));
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { text: string }).text).toContain('/odt request');
+    expect((await post(sign('forged', at, body))).status).toBe(401);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  }, 30_000);
+
+  it('refuses half a Slack configuration, naming what is missing', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'odt-serve-slack-'));
+    cleanup.push(async () => rmSync(stateDir, { recursive: true, force: true }));
+    const s = serve(stateDir, { SLACK_BOT_TOKEN: 'xoxb-test', SLACK_APP_TOKEN: '' }, /(?!)/);
+    await expect(s.ready).rejects.toThrow(/SLACK_APP_TOKEN .* or SLACK_SIGNING_SECRET .*neither is set/);
+    expect(await s.exited).not.toBe(0);
+  }, 30_000);
 });

@@ -141,6 +141,9 @@ describe('the Slack function', () => {
     expect(successes().map((c) => c.body.taskToken)).toEqual(['token-approval-1']);
     expect((await runtime.service.get(t.id)).phase).toBe('approved');
     expect(JSON.stringify(slack.message(CHANNEL, posted.ts)?.blocks)).toContain(`Approved by <@${APPROVER}>`);
+    // The thread is remembered in DynamoDB, where every function's notifier finds it.
+    const ref = await new DynamoMessageRefs(db.client(), db.tableName).get(t.id);
+    expect(ref).toMatchObject({ channel: CHANNEL, threadTs: posted.ts });
     // The same signed request again (another container would see the same DynamoDB nonce).
     expect((await handler(signed, {})).statusCode).toBe(200);
     expect(successes()).toHaveLength(1);
