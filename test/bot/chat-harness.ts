@@ -6,19 +6,16 @@
  * (claim, heartbeat with progress, complete): the same calls `odt agent run` makes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HTTPReceiver, webApi } from '@slack/bolt';
+import { webApi } from '@slack/bolt';
 import type { AgentApiClient } from '../../agent/runtime/api-client.ts';
-import { createBotApp } from '../../bot/app.ts';
 import { SqliteMessageRefs } from '../../bot/message-refs.ts';
 import { createSlackChat, type SlackChat } from '../../bot/slack-chat.ts';
 import type { Transfer } from '../../core/index.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { APPROVERS, CHANNEL, SECRET, SITE, sign } from './harness.ts';
+import { APPROVERS, CHANNEL, SECRET, SITE, sign, startTestBot } from './harness.ts';
 import { defaultInventory, enrollExportAgent } from './inventory.ts';
 
 export const PROVIDER_SITE = 'provider';
@@ -90,23 +87,11 @@ export async function startChatHarness(opts: ChatHarnessOptions = {}): Promise<C
       return typeof v === 'function' ? v.bind(target) : v;
     },
   });
-  const app = createBotApp({
-    service,
-    token: 'xoxb-test',
-    approvers: APPROVERS,
-    approversChannel: CHANNEL,
-    receiver: new HTTPReceiver({ signingSecret: SECRET, processBeforeResponse: true }),
-    botId: 'BBOT',
-    botUserId: 'UBOT',
-    tokenVerificationEnabled: false,
-    clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
-    logLevel: 'error' as never,
+  const { app, url } = await startTestBot(service, slack, {
     registry: plane.registry,
     agentApiUrl: plane.agentApi.url,
     messageRefs: refs,
   });
-  const server = (await app.start(0)) as unknown as Server;
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
   const post = (body: string, contentType: string) => {
     const at = Math.floor(Date.now() / 1000);
     return fetch(url, {

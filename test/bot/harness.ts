@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HTTPReceiver } from '@slack/bolt';
+import { type App, HTTPReceiver } from '@slack/bolt';
 import { type BotOptions, createBotApp } from '../../bot/app.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
@@ -60,24 +60,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const slack = await startFakeSlackApi();
   const plane = await startControlPlane({ stateDir, approvers: APPROVERS, port: 0, agentPort: 0 });
   if (opts.inventory !== false) await enrollExportAgent(plane, SITE, opts.inventory ?? defaultInventory);
-  const receiver = new HTTPReceiver({ signingSecret: SECRET, processBeforeResponse: true });
-  const app = createBotApp({
-    service: plane.service,
-    token: 'xoxb-test',
-    approvers: APPROVERS,
-    approversChannel: CHANNEL,
-    receiver,
-    botId: 'BBOT',
-    botUserId: 'UBOT',
-    tokenVerificationEnabled: false,
-    clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
-    logLevel: 'error' as never,
+  const { app, url } = await startTestBot(plane.service, slack, {
     registry: plane.registry,
     agentApiUrl: plane.agentApi.url,
     ...opts.bot,
   });
-  const server = (await app.start(0)) as unknown as Server;
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
   const post: Harness['post'] = (body, opts = {}) => {
     const at = opts.at ?? Math.floor(Date.now() / 1000);
     return fetch(url, {
@@ -96,23 +83,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     plane,
     url,
     post,
-    command: (text, user = REQUESTER) =>
-      post(
-        new URLSearchParams({
-          token: 'legacy',
-          team_id: 'TFAKE',
-          team_domain: 'fake',
-          channel_id: 'CGENERAL',
-          channel_name: 'general',
-          user_id: user,
-          user_name: user.toLowerCase(),
-          command: '/odt',
-          text,
-          api_app_id: 'AODT',
-          response_url: 'https://hooks.slack.test/commands/1',
-          trigger_id: trigger(),
-        }).toString(),
-      ),
+    command: (text, user = REQUESTER) => post(new URLSearchParams(commandFields(text, user)).toString()),
     interaction: (payload, opts = {}) =>
       post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), opts),
     async close() {
@@ -121,6 +92,50 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       await slack.close();
       rmSync(stateDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The bot on Bolt's HTTPReceiver as the tests run it: answers after the listener (as on Lambda),
+ * the fake Web API, no auth.test, the test signing secret. Returns the app and its events URL.
+ */
+export async function startTestBot(
+  service: BotOptions['service'],
+  slack: FakeSlackApi,
+  extras: Partial<BotOptions> = {},
+): Promise<{ app: App; url: string }> {
+  const app = createBotApp({
+    service,
+    token: 'xoxb-test',
+    approvers: APPROVERS,
+    approversChannel: CHANNEL,
+    receiver: new HTTPReceiver({ signingSecret: SECRET, processBeforeResponse: true }),
+    botId: 'BBOT',
+    botUserId: 'UBOT',
+    tokenVerificationEnabled: false,
+    clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
+    logLevel: 'error' as never,
+    ...extras,
+  });
+  const server = (await app.start(0)) as unknown as Server;
+  return { app, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events` };
+}
+
+/** The form fields of a `/odt` slash command as Slack sends them. */
+export function commandFields(text: string, user = REQUESTER): Record<string, string> {
+  return {
+    token: 'legacy',
+    team_id: 'TFAKE',
+    team_domain: 'fake',
+    channel_id: 'CGENERAL',
+    channel_name: 'general',
+    user_id: user,
+    user_name: user.toLowerCase(),
+    command: '/odt',
+    text,
+    api_app_id: 'AODT',
+    response_url: 'https://hooks.slack.test/commands/1',
+    trigger_id: trigger(),
   };
 }
 

@@ -4,16 +4,12 @@
  * request's id is kept in the agent registry's nonce table, not in memory.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type App, HTTPReceiver } from '@slack/bolt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createBotApp } from '../../bot/app.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { APPROVERS, buttonClick, CHANNEL, REQUESTER, SECRET, sign } from './harness.ts';
+import { APPROVERS, buttonClick, CHANNEL, REQUESTER, SECRET, sign, startTestBot } from './harness.ts';
 
 let cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -22,22 +18,9 @@ afterEach(async () => {
 });
 
 async function bot(plane: ControlPlane, slack: FakeSlackApi): Promise<string> {
-  const app: App = createBotApp({
-    service: plane.service,
-    token: 'xoxb-test',
-    approvers: APPROVERS,
-    approversChannel: CHANNEL,
-    receiver: new HTTPReceiver({ signingSecret: SECRET, processBeforeResponse: true }),
-    botId: 'BBOT',
-    botUserId: 'UBOT',
-    tokenVerificationEnabled: false,
-    clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
-    logLevel: 'error' as never,
-    nonces: plane.registry,
-  });
-  const server = (await app.start(0)) as unknown as Server;
+  const { app, url } = await startTestBot(plane.service, slack, { nonces: plane.registry });
   cleanup.push(() => app.stop());
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
+  return url;
 }
 
 const deliver = (url: string, body: string, at: number) =>

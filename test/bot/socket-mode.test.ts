@@ -14,7 +14,7 @@ import { type ControlPlane, startControlPlane } from '../../local/control-plane.
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import { type FakeSocketMode, startFakeSocketMode } from '../peers/slack/fake-socket-mode.ts';
 import { repoRoot } from '../support/cli.ts';
-import { APPROVERS, CHANNEL, REQUESTER, SECRET, sign } from './harness.ts';
+import { APPROVERS, CHANNEL, commandFields, REQUESTER, SECRET, sign } from './harness.ts';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -54,21 +54,7 @@ async function setUp(appToken = 'xapp-test') {
   return { api, socket, plane, start };
 }
 
-let triggers = 0;
-const slashCommand = (text: string, user = REQUESTER) => ({
-  token: 'legacy',
-  team_id: 'TFAKE',
-  team_domain: 'fake',
-  channel_id: 'CGENERAL',
-  channel_name: 'general',
-  user_id: user,
-  user_name: user.toLowerCase(),
-  command: '/odt',
-  text,
-  api_app_id: 'AODT',
-  response_url: 'https://hooks.slack.test/commands/1',
-  trigger_id: `${Date.now()}.${++triggers}.socket`,
-});
+const slashCommand = (text: string, user = REQUESTER) => commandFields(text, user);
 
 describe('Socket Mode', () => {
   it('connects with the app-level token and answers /odt over the WebSocket', async () => {

@@ -13,9 +13,9 @@ import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { esmBanner } from '../../infra/sneakernet-stack.ts';
-import { sign } from '../bot/harness.ts';
+import { commandFields } from '../bot/harness.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { type Dynalite, startDynalite } from './support.ts';
+import { type Dynalite, signedSlackEvent, startDynalite } from './support.ts';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:odt-slack-AbCdEf';
 const SIGNING = 'bundle-signing-secret';
@@ -86,32 +86,8 @@ describe('the bundled Slack function', () => {
     const { handler } = (await import(pathToFileURL(outfile).href)) as {
       handler: (e: unknown, c: unknown) => Promise<{ statusCode: number; body: string }>;
     };
-    const body = new URLSearchParams({
-      command: '/odt',
-      text: 'help',
-      user_id: 'UCUSTOMER1',
-      channel_id: 'CGENERAL',
-      team_id: 'TFAKE',
-      trigger_id: `${Date.now()}.bundle`,
-    }).toString();
-    const at = Math.floor(Date.now() / 1000);
-    const res = await handler(
-      {
-        version: '2.0',
-        routeKey: 'POST /slack/events',
-        rawPath: '/slack/events',
-        rawQueryString: '',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-slack-request-timestamp': String(at),
-          'x-slack-signature': sign(SIGNING, at, body),
-        },
-        requestContext: { http: { method: 'POST' } },
-        body,
-        isBase64Encoded: false,
-      },
-      {},
-    );
+    const body = new URLSearchParams(commandFields('help')).toString();
+    const res = await handler(signedSlackEvent(body, SIGNING), {});
     expect(res.statusCode).toBe(200);
     expect((JSON.parse(res.body) as { text: string }).text).toContain('/odt request');
     expect(secretCalls).toEqual(['secretsmanager.GetSecretValue']);

@@ -10,9 +10,9 @@ import { createRuntime } from '../../functions/runtime.ts';
 import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
 import { LambdaSlackChat, slackSecretReader } from '../../functions/slack-chat.ts';
 import { DynamoMessageRefs } from '../../functions/store/dynamodb-message-refs.ts';
-import { sign } from '../bot/harness.ts';
+import { commandFields } from '../bot/harness.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { type Dynalite, request, startDynalite, startFakeSfn } from './support.ts';
+import { type Dynalite, request, signedSlackEvent, startDynalite, startFakeSfn } from './support.ts';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:odt-slack-AbCdEf';
 const SIGNING = 'lambda-signing-secret';
@@ -65,36 +65,11 @@ afterAll(async () => {
   await db?.close();
 });
 
-let triggers = 0;
-function event(body: string, opts: { secret?: string; at?: number } = {}) {
-  const at = opts.at ?? Math.floor(Date.now() / 1000);
-  return {
-    version: '2.0',
-    routeKey: 'POST /slack/events',
-    rawPath: '/slack/events',
-    rawQueryString: '',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      'x-slack-request-timestamp': String(at),
-      'x-slack-signature': sign(opts.secret ?? SIGNING, at, body),
-    },
-    requestContext: { http: { method: 'POST', path: '/slack/events' } },
-    body,
-    isBase64Encoded: false,
-  };
-}
-const command = (text: string, user = 'UCUSTOMER1', trigger = `${Date.now()}.${++triggers}.lambda`) =>
-  new URLSearchParams({
-    command: '/odt',
-    text,
-    user_id: user,
-    user_name: 'customer',
-    channel_id: 'CGENERAL',
-    team_id: 'TFAKE',
-    api_app_id: 'AODT',
-    trigger_id: trigger,
-    response_url: 'https://hooks.slack.test/commands/1',
-  }).toString();
+const _triggers = 0;
+const event = (body: string, opts: { secret?: string; at?: number } = {}) =>
+  signedSlackEvent(body, opts.secret ?? SIGNING, opts.at);
+const command = (text: string, user = 'UCUSTOMER1') =>
+  new URLSearchParams(commandFields(text, user)).toString();
 
 describe('the Slack function', () => {
   it('answers a signed /odt with help, ephemerally', async () => {

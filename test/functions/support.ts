@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -129,5 +130,23 @@ export async function startFakeSfn(
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** An API Gateway HTTP API event (payload 2.0) of a Slack request, signed as Slack signs it. */
+export function signedSlackEvent(body: string, signingSecret: string, at = Math.floor(Date.now() / 1000)) {
+  return {
+    version: '2.0',
+    routeKey: 'POST /slack/events',
+    rawPath: '/slack/events',
+    rawQueryString: '',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(at),
+      'x-slack-signature': `v0=${createHmac('sha256', signingSecret).update(`v0:${at}:${body}`).digest('hex')}`,
+    },
+    requestContext: { http: { method: 'POST', path: '/slack/events' } },
+    body,
+    isBase64Encoded: false,
   };
 }
