@@ -6,6 +6,13 @@
 import { App, type AppOptions, type Receiver } from '@slack/bolt';
 import type { ShippingEvent, Transfer, TransferService } from '../core/index.ts';
 import type { AgentRegistry } from '../core/ports/agents.ts';
+import type { Approvers } from '../core/ports/approvers.ts';
+import {
+  approversFromEntries,
+  SlackApprovers,
+  type SubteamMembersChangedEvent,
+  type SubteamUpdatedEvent,
+} from './approvers-group.ts';
 import {
   actions,
   approvalMessage,
@@ -36,8 +43,13 @@ export interface BotOptions {
   readonly service: BotService;
   readonly token: string;
   readonly signingSecret?: string;
-  /** Slack user ids of the approvers (the service holds the same list and decides). */
-  readonly approvers: readonly string[];
+  /**
+   * Who may approve: the Approvers the service holds (it decides; the bot asks the same object
+   * what to show and allow), or a plain list of user ids. A SlackApprovers with user groups is
+   * told of Slack's `subteam_members_changed` / `subteam_updated` events. A plain list naming a
+   * user group is refused (the service would not see the group's members).
+   */
+  readonly approvers: readonly string[] | Approvers;
   /** Channel id where approval requests are posted. */
   readonly approversChannel: string;
   readonly receiver?: Receiver;
@@ -103,7 +115,9 @@ const field = (values: StateValues, block: string): string => (values[block]?.va
 
 export function createBotApp(options: BotOptions): App {
   const { service, approversChannel } = options;
-  const approvers = new Set(options.approvers);
+  const approvers: Approvers = Array.isArray(options.approvers)
+    ? approversFromEntries(options.approvers as readonly string[], undefined)
+    : (options.approvers as Approvers);
   const app = new App({
     token: options.token,
     ...(options.receiver
@@ -266,7 +280,14 @@ export function createBotApp(options: BotOptions): App {
       message?: { ts: string };
     };
     const channel = b.channel?.id ?? approversChannel;
-    if (!approvers.has(b.user.id)) {
+    let isApprover: boolean;
+    try {
+      isApprover = await approvers.has(b.user.id);
+    } catch (error) {
+      await refuse(client, channel, b.user.id, await explain(id, error));
+      return;
+    }
+    if (!isApprover) {
       await refuse(
         client,
         channel,
@@ -318,7 +339,8 @@ export function createBotApp(options: BotOptions): App {
       const channel = b.channel?.id ?? approversChannel;
       try {
         const current = await service.get(id);
-        const allowed = approvers.has(b.user.id) || (who === 'party' && current.requester === b.user.id);
+        const allowed =
+          (who === 'party' && current.requester === b.user.id) || (await approvers.has(b.user.id));
         if (!allowed) {
           await refuse(
             client,
@@ -372,6 +394,16 @@ export function createBotApp(options: BotOptions): App {
     if (ref.channel && ref.ts)
       await client.chat.update({ channel: ref.channel, ts: ref.ts, ...shippingMessage(t) });
   });
+
+  // ---- the approvers group: Slack says when its members change ---------------------------------
+  if (approvers instanceof SlackApprovers) {
+    app.event('subteam_members_changed', async ({ event }) => {
+      await approvers.membersChanged(event as unknown as SubteamMembersChangedEvent);
+    });
+    app.event('subteam_updated', async ({ event }) => {
+      await approvers.groupUpdated(event as unknown as SubteamUpdatedEvent);
+    });
+  }
 
   // Live progress, reports, "Retry failed items" and App Home (bot/chat-listeners.ts).
   registerChatListeners(app, {

@@ -5,6 +5,7 @@
  */
 import type { App } from '@slack/bolt';
 import type { Transfer, TransferService } from '../core/index.ts';
+import type { Approvers } from '../core/ports/approvers.ts';
 import { type Block, mention, section } from './blocks.ts';
 import { homeView } from './home.ts';
 import type { MessageRefs } from './message-refs.ts';
@@ -14,7 +15,7 @@ type WebClient = App['client'];
 
 export interface ChatListenerOptions {
   readonly service: Pick<TransferService, 'get' | 'list' | 'retry'>;
-  readonly approvers: ReadonlySet<string>;
+  readonly approvers: Approvers;
   readonly approversChannel: string;
   /** Where the transfer threads are remembered for the notifier; without it, nothing is recorded. */
   readonly refs?: MessageRefs;
@@ -53,9 +54,11 @@ export async function publishHome(
   user: string,
 ): Promise<void> {
   const transfers = await options.service.list();
+  // An unreadable approvers group shows no queue (its own refusal says why on the next click).
+  const isApprover = await options.approvers.has(user).catch(() => false);
   await client.views.publish({
     user_id: user,
-    view: homeView(user, transfers, options.approvers.has(user)) as never,
+    view: homeView(user, transfers, isApprover) as never,
   });
 }
 
@@ -115,7 +118,13 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
       } catch (error) {
         return (error as Error).message;
       }
-      if (!approvers.has(user) && t.requester !== user)
+      let mayRetry = t.requester === user;
+      try {
+        mayRetry ||= await approvers.has(user);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      if (!mayRetry)
         return `Only ${mention(t.requester)} (who asked for \`${t.id}\`) or an approver may retry its failed items; nothing changed.`;
       const earlier = t.history.slice(round).find((h) => retryNote.test(h.note ?? ''));
       if (earlier)

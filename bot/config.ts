@@ -1,9 +1,12 @@
+import type { Approvers } from '../core/ports/approvers.ts';
+
 /** Bot settings from the environment (shared by the HTTP, Lambda and Socket Mode entry points). */
 export interface BotEnv {
   readonly token: string;
   readonly signingSecret: string;
   readonly appToken: string | undefined;
-  readonly approvers: readonly string[];
+  /** ODT_APPROVERS as listed, or the Approvers the service holds (bot/app.ts BotOptions.approvers). */
+  readonly approvers: readonly string[] | Approvers;
   readonly approversChannel: string;
   /** Web API base URL (SLACK_API_URL); default Slack's own. For tests, or an egress proxy. */
   readonly apiUrl?: string;

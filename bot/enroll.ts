@@ -5,12 +5,13 @@
  */
 import { idSchema } from '../core/index.ts';
 import type { EnrollmentCode } from '../core/ports/agents.ts';
+import type { Approvers } from '../core/ports/approvers.ts';
 import { type Block, context, esc, section } from './blocks.ts';
 import type { BotRegistry } from './request-modal.ts';
 
 export interface EnrollDeps {
   readonly registry: BotRegistry | undefined;
-  readonly approvers: ReadonlySet<string>;
+  readonly approvers: Approvers;
   readonly ttlMs: number;
   /** The agent API URL agents reach; a placeholder in the command line when unknown. */
   readonly agentApiUrl: string | undefined;
@@ -51,7 +52,13 @@ export async function enrollReply(
   deps: EnrollDeps,
 ): Promise<{ text: string; blocks: Block[] }> {
   const say = (text: string) => ({ text, blocks: [section(text)] });
-  if (!deps.approvers.has(user)) {
+  let isApprover: boolean;
+  try {
+    isApprover = await deps.approvers.has(user);
+  } catch (error) {
+    return say(`:warning: ${(error as Error).message}`);
+  }
+  if (!isApprover) {
     return say(':no_entry: Only approvers may enroll agents; ask an approver to run `/odt agent enroll`.');
   }
   if (!deps.registry) {

@@ -8,8 +8,9 @@
  */
 import { join } from 'node:path';
 import { type App, webApi } from '@slack/bolt';
-import type { ChatNotifier } from '../core/index.ts';
+import type { Approvers, ChatNotifier } from '../core/index.ts';
 import type { ControlPlane } from '../local/control-plane.ts';
+import { SlackApprovers } from './approvers-group.ts';
 import { type BotEnv, botEnv } from './config.ts';
 import { startHttpBot } from './http.ts';
 import { SqliteMessageRefs } from './message-refs.ts';
@@ -19,6 +20,11 @@ import { startSocketBot } from './socket.ts';
 export interface ServeSlack {
   /** The notifier to hand to the control plane (before it starts). */
   readonly chat: ChatNotifier;
+  /**
+   * Who may approve, for the control plane too: the listed user ids, and the members of the listed
+   * user groups read with the bot token (refreshed on Slack's group events through the bot).
+   */
+  readonly approvers: Approvers;
   /** Connects the bot to Slack once the control plane runs; says how (for the startup line). */
   connect(plane: ControlPlane): Promise<string>;
   /** Disconnects, sends the progress updates still waiting for their interval, closes the refs. */
@@ -45,20 +51,24 @@ export function serveSlack(
       'Slack needs SLACK_APP_TOKEN (xapp-, Socket Mode, no public URL) or SLACK_SIGNING_SECRET (HTTP on --slack-port); neither is set.',
     );
   const socketMode = Boolean(env.SLACK_APP_TOKEN);
-  const config: BotEnv = { ...botEnv(env), approvers };
+  const base = botEnv(env);
+  // Few retries: a Slack outage must not hold a transfer's queue (or a decision) for long.
+  const client = new webApi.WebClient(base.token, {
+    ...(base.apiUrl ? { slackApiUrl: base.apiUrl } : {}),
+    retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 5000 },
+  });
+  const slackApprovers = new SlackApprovers(approvers, { client });
+  const config: BotEnv = { ...base, approvers: slackApprovers };
   const refs = SqliteMessageRefs.open(join(stateDir, 'slack.db'));
   const chat: SlackChat = createSlackChat({
-    // Few retries: a Slack outage must not hold a transfer's queue (or shutdown) for long.
-    client: new webApi.WebClient(config.token, {
-      ...(config.apiUrl ? { slackApiUrl: config.apiUrl } : {}),
-      retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 5000 },
-    }),
+    client,
     approversChannel: config.approversChannel,
     refs,
   });
   let app: App | undefined;
   return {
     chat,
+    approvers: slackApprovers,
     async connect(plane) {
       const extras = {
         registry: plane.registry,

@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './model/lifecycle.ts';
 export * from './model/phases.ts';
 export * from './model/transfer.ts';
+export * from './ports/approvers.ts';
 export * from './ports/chat.ts';
 export * from './ports/clock.ts';
 export * from './ports/store.ts';

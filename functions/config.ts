@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isUserGroupId } from '../bot/approvers-group.ts';
 
 /**
  * The environment of the workflow's Lambda functions, read once and validated. A missing or bad
@@ -20,7 +21,10 @@ const schema = z
         /^arn:[\w-]+:states:[\w-]*:\d*:stateMachine:[\w-]+$/,
         'must be a Step Functions state machine ARN',
       ),
-    /** Comma-separated approvers (Slack user ids or CLI names); may be empty for the workflow's functions. */
+    /**
+     * Comma-separated approvers: Slack user ids, Slack user group ids (S…, members read with the
+     * bot token; needs SLACK_SECRET_ARN), or CLI names; may be empty for the workflow's functions.
+     */
     APPROVERS: z.string().default('').transform(names),
     /** The definition's HeartbeatSeconds for agent tasks (infra/ reads it from the ASL file). */
     HEARTBEAT_SECONDS: z.coerce.number().int().positive().max(31_536_000).default(600),
@@ -45,6 +49,11 @@ const schema = z
   .refine((c) => !c.SLACK_SECRET_ARN || c.APPROVERS_CHANNEL, {
     path: ['APPROVERS_CHANNEL'],
     message: 'must be set when SLACK_SECRET_ARN is (the channel where approval requests go)',
+  })
+  .refine((c) => c.SLACK_SECRET_ARN || !c.APPROVERS.some(isUserGroupId), {
+    path: ['APPROVERS'],
+    message:
+      'names a Slack user group (S…), whose members are read with the Slack bot token: set SLACK_SECRET_ARN and APPROVERS_CHANNEL, or list user ids',
   });
 
 /** Where the functions talk to Slack, when the stack was given a Slack app. */

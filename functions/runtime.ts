@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { approversFromEntries } from '../bot/approvers-group.ts';
+import type { Approvers } from '../core/ports/approvers.ts';
 import type { ChatNotifier } from '../core/ports/chat.ts';
 import { type Clock, systemClock } from '../core/ports/clock.ts';
 import type { WorkflowEngine } from '../core/ports/workflow.ts';
@@ -9,7 +11,7 @@ import { JsonLinesChat } from '../core/service/json-lines-chat.ts';
 import { TransferService } from '../core/service/transfer-service.ts';
 import { config, type FunctionConfig } from './config.ts';
 import { SfnEngine } from './sfn-engine.ts';
-import { lambdaSlackChat } from './slack-chat.ts';
+import { lambdaSlackChat, lambdaSlackClient, slackSecretReader } from './slack-chat.ts';
 import { DynamoAgentRegistry } from './store/dynamodb-agent-registry.ts';
 import { DynamoStore } from './store/dynamodb-store.ts';
 
@@ -29,6 +31,8 @@ export function createService(cfg: FunctionConfig, overrides: RuntimeOverrides =
 
 export interface Runtime {
   readonly service: TransferService;
+  /** Who may approve: the service's, and the Slack bot's (which tells it of group changes). */
+  readonly approvers: Approvers;
   readonly store: DynamoStore;
   /** Enrolled agents, codes, nonces, inventories: the same table (functions/agent-api.ts). */
   readonly registry: DynamoAgentRegistry;
@@ -40,6 +44,14 @@ export function createRuntime(cfg: FunctionConfig, overrides: RuntimeOverrides =
   const client = overrides.dynamodb ?? new DynamoDBClient({});
   const store = new DynamoStore({ client, tableName: cfg.tableName });
   const clock = overrides.clock ?? systemClock;
+  const secrets = overrides.secrets ?? new SecretsManagerClient({});
+  const secret = cfg.slack ? slackSecretReader(secrets, cfg.slack.secretArn) : undefined;
+  // User groups among APPROVERS are read with the bot token of the Slack secret, per container
+  // (config.ts refuses a group without SLACK_SECRET_ARN).
+  const approvers = approversFromEntries(
+    cfg.approvers,
+    cfg.slack && secret ? { client: lambdaSlackClient(cfg.slack, secret) } : undefined,
+  );
   const service = new TransferService({
     transfers: store.transfers,
     tokens: store.tokens,
@@ -51,15 +63,16 @@ export function createRuntime(cfg: FunctionConfig, overrides: RuntimeOverrides =
     chat:
       overrides.chat ??
       (cfg.slack
-        ? lambdaSlackChat(cfg.slack, client, cfg.tableName, overrides.secrets ?? new SecretsManagerClient({}))
+        ? lambdaSlackChat(cfg.slack, client, cfg.tableName, secrets, secret)
         : new JsonLinesChat((line) => console.log(line), { source: 'chat' })),
     clock,
-    approvers: new Set(cfg.approvers),
+    approvers,
     newId: () => `tr-${randomUUID()}`,
     heartbeatSeconds: cfg.heartbeatSeconds,
   });
   return {
     service,
+    approvers,
     store,
     registry: new DynamoAgentRegistry({ client, tableName: cfg.tableName }),
     clock,

@@ -139,10 +139,25 @@ export function lambdaSlackChat(
   dynamodb: DynamoDBClient,
   tableName: string,
   secrets: Pick<SecretsManagerClient, 'send'>,
+  secret: () => Promise<SlackSecret> = slackSecretReader(secrets, slack.secretArn),
 ): LambdaSlackChat {
   return new LambdaSlackChat({
     slack,
-    secret: slackSecretReader(secrets, slack.secretArn),
+    secret,
     refs: new DynamoMessageRefs(dynamodb, tableName),
   });
+}
+
+/**
+ * A Web API client with the bot token of the Slack secret, made on first use (once per container;
+ * a failed secret read is tried again at the next use). The approvers group is read with it.
+ */
+export function lambdaSlackClient(
+  slack: SlackConfig,
+  secret: () => Promise<SlackSecret>,
+): () => Promise<InstanceType<typeof webApi.WebClient>> {
+  return async () => {
+    const s = await secret();
+    return new webApi.WebClient(s.botToken, { ...(slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {}) });
+  };
 }

@@ -42,7 +42,8 @@ export async function createSlackHandler(
   createBotApp({
     service: runtime.service,
     token: secret.botToken,
-    approvers: cfg.approvers,
+    // The same Approvers as the service's: Slack's group events reach the one the service asks.
+    approvers: runtime.approvers,
     approversChannel: cfg.slack.approversChannel,
     receiver,
     registry: runtime.registry,

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  type Approvers,
   type ChatNotifier,
   type Clock,
+  fixedApprovers,
   JsonLinesChat,
   systemClock,
   TransferService,
@@ -23,8 +25,11 @@ export interface ControlPlaneOptions {
   readonly port?: number;
   /** Port of the agent API (default: any free port; written to serve.json as `agentUrl`). */
   readonly agentPort?: number;
-  /** Who may approve; from `--approvers` or `ODT_APPROVERS`. */
-  readonly approvers: readonly string[];
+  /**
+   * Who may approve; from `--approvers` or `ODT_APPROVERS`: a fixed list of ids or names, or an
+   * Approvers that reads them (with Slack, user groups: bot/approvers-group.ts).
+   */
+  readonly approvers: readonly string[] | Approvers;
   readonly clock?: Clock;
   /** Also tell this chat (e.g. Slack) of every change; events.log is written in any case. */
   readonly chat?: ChatNotifier;
@@ -105,7 +110,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       options.chat,
     ),
     clock,
-    approvers: new Set(options.approvers),
+    approvers: Array.isArray(options.approvers)
+      ? fixedApprovers(options.approvers as readonly string[])
+      : (options.approvers as Approvers),
     newId: () =>
       `tr-${clock.now().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`,
     ...(options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {}),

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { approversFromEntries } from '../../bot/approvers-group.ts';
 import { serveSlack } from '../../bot/serve.ts';
 import { shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
 import { adminToken, startControlPlane } from '../../local/control-plane.ts';
@@ -58,7 +59,10 @@ export function registerControl(program: Command, io: Io): void {
     .description('the embedded control plane: workflow, store and API on this machine')
     .option('--state-dir <dir>', 'state folder (SQLite, admin token, logs)', defaultStateDir)
     .option('--port <n>', 'localhost port of the API (0: any free port)', (v) => Number.parseInt(v, 10), 8787)
-    .option('--approvers <ids>', 'comma-separated approvers (default: ODT_APPROVERS)')
+    .option(
+      '--approvers <ids>',
+      'comma-separated approvers: Slack user ids, Slack user group ids (S…, needs Slack), or names (default: ODT_APPROVERS)',
+    )
     .option(
       '--slack-port <n>',
       "port of Slack's HTTP requests, when SLACK_SIGNING_SECRET is set without SLACK_APP_TOKEN (0: any)",
@@ -79,7 +83,8 @@ export function registerControl(program: Command, io: Io): void {
       const plane = await startControlPlane({
         stateDir: o.stateDir,
         port: o.port,
-        approvers,
+        // With Slack, user groups among them are read from Slack; without, a group id is refused by name.
+        approvers: slack?.approvers ?? approversFromEntries(approvers, undefined),
         ...(slack ? { chat: slack.chat } : {}),
       });
       let slackLine = 'Slack off (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET)';

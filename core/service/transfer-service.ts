@@ -16,6 +16,7 @@ import {
   type TransferPhase,
 } from '../model/phases.ts';
 import type { Item, Transfer, TransferRequest } from '../model/transfer.ts';
+import type { Approvers } from '../ports/approvers.ts';
 import type { ChatNotifier } from '../ports/chat.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { TokenStore, TransferFilter, TransferStore } from '../ports/store.ts';
@@ -29,8 +30,11 @@ export interface TransferServiceDeps {
   readonly workflow: WorkflowEngine;
   readonly chat: ChatNotifier;
   readonly clock: Clock;
-  /** Who may approve (Slack user ids, or CLI user names). */
-  readonly approvers: ReadonlySet<string>;
+  /**
+   * Who may approve (Slack user ids and user groups, or CLI user names); asked at each decision, so
+   * a directory behind it (a Slack user group) may change between two clicks.
+   */
+  readonly approvers: Approvers;
   readonly newId: () => string;
   /** Agents must heartbeat at least this often (the definition's HeartbeatSeconds). */
   readonly heartbeatSeconds?: number;
@@ -87,18 +91,20 @@ export class TransferService {
   }
 
   async approve(id: string, actor: string): Promise<Transfer> {
+    const deciders = await this.deciders(actor);
     const t = await this.mutate(id, (t) => {
       this.explainDecided(t, actor);
-      return approve(t, actor, this.deps.approvers, this.deps.clock.now());
+      return approve(t, actor, deciders, this.deps.clock.now());
     });
     await this.completeWait(t, 'approval', { decision: 'approved' });
     return t;
   }
 
   async reject(id: string, actor: string, reason: string): Promise<Transfer> {
+    const deciders = await this.deciders(actor);
     const t = await this.mutate(id, (t) => {
       this.explainDecided(t, actor);
-      return reject(t, actor, this.deps.approvers, reason, this.deps.clock.now());
+      return reject(t, actor, deciders, reason, this.deps.clock.now());
     });
     await this.completeWait(t, 'approval', { decision: 'rejected' });
     return t;
@@ -171,6 +177,14 @@ export class TransferService {
       if (token) await this.deps.workflow.sendTaskFailure(token, 'TransferCancelled', `${actor}: ${reason}`);
     }
     return t;
+  }
+
+  /**
+   * Whether `actor` is an approver now (for what the adapters show or allow besides the decision
+   * itself). Throws ApproversUnavailableError when the approvers cannot be read.
+   */
+  isApprover(actor: string): Promise<boolean> {
+    return this.deps.approvers.has(actor);
   }
 
   async get(id: string): Promise<Transfer> {
@@ -432,6 +446,11 @@ export class TransferService {
     const token = await this.deps.tokens.takeToken(t.id, wait);
     if (token) await this.deps.workflow.sendTaskSuccess(token, output);
     await this.deps.chat.transferChanged(t);
+  }
+
+  /** The approvers as the lifecycle's rule takes them: `actor` alone when a member now, else nobody. */
+  private async deciders(actor: string): Promise<ReadonlySet<string>> {
+    return (await this.deps.approvers.has(actor)) ? new Set([actor]) : new Set();
   }
 
   private explainDecided(t: Transfer, actor: string): void {

@@ -44,6 +44,8 @@ export interface FakeSlackOptions {
   readonly channels?: Readonly<Record<string, readonly string[]>>;
   /** User group id → user ids (usergroups.users.list). */
   readonly usergroups?: Readonly<Record<string, readonly string[]>>;
+  /** User groups among `usergroups` that are disabled: listed only with `include_disabled`. */
+  readonly disabledUsergroups?: readonly string[];
   readonly botUserId?: string;
   readonly botId?: string;
 }
@@ -62,6 +64,11 @@ export interface FakeSlackApi {
   home(user: string): Record<string, unknown> | undefined;
   /** A view as last opened or updated (with its id and hash), as Slack would send it back. */
   view(id: string): Record<string, unknown> | undefined;
+  /**
+   * Changes a user group as a Slack admin would: its members (undefined: the group is deleted),
+   * and whether it is disabled. The app hears of it only through the events a test delivers.
+   */
+  setUsergroup(id: string, users: readonly string[] | undefined, opts?: { disabled?: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -370,6 +377,8 @@ export async function startFakeSlackApi(options: FakeSlackOptions = {}): Promise
   const triggers = new Set<string>();
   const views = new Map<string, Json>();
   const homes = new Map<string, Json>();
+  const usergroups = new Map<string, readonly string[]>(Object.entries(options.usergroups ?? {}));
+  const disabledGroups = new Set(options.disabledUsergroups ?? []);
   let seq = 0;
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
   const knownChannel = (c: string) => /^[CDGU][A-Z0-9]+$/.test(c) || c.startsWith('#');
@@ -478,8 +487,13 @@ export async function startFakeSlackApi(options: FakeSlackOptions = {}): Promise
     'usergroups.users.list': (args) => {
       const group = asString(args.usergroup);
       if (!group) throw invalidArguments('missing required field: usergroup');
-      const users = options.usergroups?.[group];
+      const users = usergroups.get(group);
       if (!users) throw new SlackError('no_such_subteam');
+      // "include_disabled: Allow results that involve disabled User Groups": without it a disabled
+      // group is not found (the reference does not say which error; no_such_subteam is the closest).
+      const includeDisabled =
+        args.include_disabled === true || args.include_disabled === 'true' || args.include_disabled === '1';
+      if (disabledGroups.has(group) && !includeDisabled) throw new SlackError('no_such_subteam');
       return { users: [...users] };
     },
   };
@@ -531,6 +545,12 @@ export async function startFakeSlackApi(options: FakeSlackOptions = {}): Promise
     message: (channel, ts) => messages.get(`${channel}/${ts}`),
     home: (user) => homes.get(user),
     view: (id) => views.get(id),
+    setUsergroup: (id, users, opts = {}) => {
+      if (users === undefined) usergroups.delete(id);
+      else usergroups.set(id, [...users]);
+      if (opts.disabled) disabledGroups.add(id);
+      else disabledGroups.delete(id);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
