@@ -227,7 +227,7 @@ export function approversFromEntries(
   const groups = entries.filter(isUserGroupId);
   if (slack) return new SlackApprovers(entries, slack);
   if (groups.length > 0) {
-    throw new ValidationError('The approvers', [
+    throw new ValidationError('The approvers list', [
       {
         path: 'approvers',
         message:

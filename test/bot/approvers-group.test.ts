@@ -1,0 +1,481 @@
+/**
+ * Issue #7: "Only members of the configured approvers group may approve". The approvers may name a
+ * Slack user group (S…) beside user ids; its members come from usergroups.users.list on the fake
+ * Web API, are kept at most 60 s, and are read again when Slack's subteam events arrive (delivered
+ * here signed, as the Events API sends them). Clicks go through Bolt's own HTTP receiver, and on
+ * AWS through the Slack function (AwsLambdaReceiver) over dynalite.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { webApi } from '@slack/bolt';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { approversFromEntries, SlackApprovers } from '../../bot/approvers-group.ts';
+import { serveSlack } from '../../bot/serve.ts';
+import { parseConfig } from '../../functions/config.ts';
+import { createRuntime } from '../../functions/runtime.ts';
+import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
+import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
+import { type Dynalite, startDynalite, startFakeSfn } from '../functions/support.ts';
+import { defaultScopes, type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
+import { buttonClick, CHANNEL, REQUESTER, SECRET, sign, startTestBot } from './harness.ts';
+
+const GROUP = 'S0APPROVE1';
+const MEMBER = 'UMEMBER01';
+const LEAVER = 'UMEMBER02';
+const OUTSIDER = 'UOUTSIDE1';
+const PLAIN = 'UPLAIN001';
+
+let cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+interface Setup {
+  readonly slack: FakeSlackApi;
+  readonly plane: ControlPlane;
+  readonly approvers: SlackApprovers;
+  readonly logs: Record<string, unknown>[];
+  /** A requested transfer and its approval message in the approvers' channel. */
+  requested(): Promise<{ id: string; ts: string }>;
+  /** Clicks Approve on that message as `user`. */
+  approve(user: string, message: { id: string; ts: string }): Promise<void>;
+  /** Delivers an Events API event, signed. */
+  deliver(event: Record<string, unknown>): Promise<void>;
+  /** What `user` was told ephemerally, latest last. */
+  ephemeral(user: string): string[];
+}
+
+let events = 0;
+async function setUp(opts: {
+  entries: readonly string[];
+  scopes?: readonly string[];
+  usergroups?: Record<string, readonly string[]>;
+}): Promise<Setup> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'odt-approvers-group-'));
+  const slack = await startFakeSlackApi({
+    tokens: { 'xoxb-test': opts.scopes ?? defaultScopes },
+    usergroups: opts.usergroups ?? { [GROUP]: [MEMBER, LEAVER] },
+  });
+  const logs: Record<string, unknown>[] = [];
+  const approvers = new SlackApprovers(opts.entries, {
+    client: new webApi.WebClient('xoxb-test', { slackApiUrl: slack.url, retryConfig: { retries: 0 } }),
+    log: (meta, msg) => logs.push({ ...meta, msg }),
+  });
+  const plane = await startControlPlane({ stateDir, approvers, port: 0, agentPort: 0 });
+  const { app, url } = await startTestBot(plane.service, slack, { approvers });
+  cleanup.push(async () => {
+    await app.stop();
+    await plane.close();
+    await slack.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  const post = async (body: string, type: string) => {
+    const at = Math.floor(Date.now() / 1000);
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': type,
+        'x-slack-request-timestamp': String(at),
+        'x-slack-signature': sign(SECRET, at, body),
+      },
+      body,
+    });
+    expect(res.status).toBe(200);
+  };
+  return {
+    slack,
+    plane,
+    approvers,
+    logs,
+    async requested() {
+      const t = await plane.service.request({
+        site: 'acme-dc1',
+        requester: REQUESTER,
+        items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
+      });
+      const posted = (await fetch(`${slack.url}chat.postMessage`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
+        body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
+      }).then((r) => r.json())) as { ts: string };
+      return { id: t.id, ts: posted.ts };
+    },
+    approve: (user, message) =>
+      post(
+        new URLSearchParams({
+          payload: JSON.stringify(
+            buttonClick(user, 'odt_approve', message.id, { channel: CHANNEL, ts: message.ts }),
+          ),
+        }).toString(),
+        'application/x-www-form-urlencoded',
+      ),
+    deliver: (event) =>
+      post(
+        JSON.stringify({
+          token: 'legacy',
+          team_id: 'TFAKE',
+          api_app_id: 'AODT',
+          event: { ...event, event_ts: `${Date.now() / 1000}` },
+          type: 'event_callback',
+          event_id: `Ev${Date.now()}${++events}`,
+          event_time: Math.floor(Date.now() / 1000),
+          authorizations: [{ team_id: 'TFAKE', user_id: 'UBOT', is_bot: true, is_enterprise_install: false }],
+        }),
+        'application/json',
+      ),
+    ephemeral: (user) =>
+      slack
+        .ok('chat.postEphemeral')
+        .filter((c) => c.args.user === user)
+        .map((c) => String(c.args.text)),
+  };
+}
+
+const groupReads = (slack: FakeSlackApi) => slack.calls.filter((c) => c.method === 'usergroups.users.list');
+
+describe('a Slack user group as the approvers group', () => {
+  it('a member of the group approves; the group is read with usergroups.users.list', async () => {
+    const s = await setUp({ entries: [GROUP] });
+    const m = await s.requested();
+    await s.approve(MEMBER, m);
+    expect((await s.plane.service.get(m.id)).phase).toBe('approved');
+    expect(JSON.stringify(s.slack.message(CHANNEL, m.ts)?.blocks)).toContain(`Approved by <@${MEMBER}>`);
+    expect(groupReads(s.slack).map((c) => [c.args.usergroup, c.response.ok])).toEqual([[GROUP, true]]);
+    expect(s.ephemeral(MEMBER)).toEqual([]);
+  });
+
+  it('someone outside the group is refused ephemerally and nothing changes', async () => {
+    const s = await setUp({ entries: [GROUP] });
+    const m = await s.requested();
+    await s.approve(OUTSIDER, m);
+    expect((await s.plane.service.get(m.id)).phase).toBe('requested');
+    expect(s.ephemeral(OUTSIDER)).toEqual([expect.stringContaining(`${OUTSIDER} is not an approver`)]);
+    expect(s.slack.ok('chat.update')).toEqual([]);
+  });
+
+  it('a member removed from the group (subteam_members_changed delivered) is refused at the next click', async () => {
+    const s = await setUp({ entries: [GROUP] });
+    const first = await s.requested();
+    await s.approve(MEMBER, first);
+    expect((await s.plane.service.get(first.id)).phase).toBe('approved');
+
+    // An admin takes LEAVER out of the group; until Slack's event arrives the 60 s cache still has them.
+    s.slack.setUsergroup(GROUP, [MEMBER]);
+    expect(await s.approvers.has(LEAVER)).toBe(true);
+    await s.deliver({
+      type: 'subteam_members_changed',
+      subteam_id: GROUP,
+      team_id: 'TFAKE',
+      date_previous_update: 1_700_000_000,
+      date_update: 1_700_000_100,
+      added_users: [],
+      added_users_count: '0',
+      removed_users: [LEAVER],
+      removed_users_count: '1',
+    });
+    // The event made the bot read the group again at once.
+    expect(groupReads(s.slack)).toHaveLength(2);
+
+    const second = await s.requested();
+    await s.approve(LEAVER, second);
+    expect((await s.plane.service.get(second.id)).phase).toBe('requested');
+    expect(s.ephemeral(LEAVER)).toEqual([expect.stringContaining(`${LEAVER} is not an approver`)]);
+    await s.approve(MEMBER, second);
+    expect((await s.plane.service.get(second.id)).phase).toBe('approved');
+  });
+
+  it('a group disabled in Slack (subteam_updated with date_delete) refuses, saying so', async () => {
+    const s = await setUp({ entries: [GROUP] });
+    const m = await s.requested();
+    s.slack.setUsergroup(GROUP, [MEMBER, LEAVER], { disabled: true });
+    await s.deliver({
+      type: 'subteam_updated',
+      subteam: {
+        id: GROUP,
+        team_id: 'TFAKE',
+        is_usergroup: true,
+        name: 'Sneakernet approvers',
+        handle: 'sneakernet-approvers',
+        date_update: 1_700_000_200,
+        date_delete: 1_700_000_200,
+        users: [MEMBER, LEAVER],
+        user_count: 2,
+      },
+    });
+    await s.approve(MEMBER, m);
+    expect((await s.plane.service.get(m.id)).phase).toBe('requested');
+    expect(s.ephemeral(MEMBER)).toEqual([
+      expect.stringContaining(`The approvers group ${GROUP} is disabled in Slack`),
+    ]);
+  });
+
+  it('subteam_updated with the full member list replaces the members without another read', async () => {
+    const s = await setUp({ entries: [GROUP] });
+    expect(await s.approvers.has(MEMBER)).toBe(true);
+    await s.deliver({
+      type: 'subteam_updated',
+      subteam: { id: GROUP, date_delete: 0, users: [OUTSIDER], user_count: 1 },
+    });
+    expect(groupReads(s.slack)).toHaveLength(1);
+    expect(await s.approvers.has(OUTSIDER)).toBe(true);
+    expect(await s.approvers.has(MEMBER)).toBe(false);
+  });
+
+  it('an unknown group refuses with a message naming the group and the fix, and is logged', async () => {
+    const s = await setUp({ entries: ['S0NOSUCH1'] });
+    const m = await s.requested();
+    await s.approve(MEMBER, m);
+    expect((await s.plane.service.get(m.id)).phase).toBe('requested');
+    const [said] = s.ephemeral(MEMBER);
+    expect(said).toContain('The approvers group S0NOSUCH1 cannot be read from Slack (no_such_subteam)');
+    expect(said).toContain('Copy group ID');
+    expect(said).toContain('Nothing changed');
+    expect(s.logs).toContainEqual(expect.objectContaining({ group: 'S0NOSUCH1', error: 'no_such_subteam' }));
+  });
+
+  it('without the usergroups:read scope members are refused (never let through); plain user ids still approve', async () => {
+    const s = await setUp({
+      entries: [PLAIN, GROUP],
+      scopes: defaultScopes.filter((sc) => sc !== 'usergroups:read'),
+    });
+    const m = await s.requested();
+    await s.approve(MEMBER, m);
+    expect((await s.plane.service.get(m.id)).phase).toBe('requested');
+    const [said] = s.ephemeral(MEMBER);
+    expect(said).toContain(`The approvers group ${GROUP} cannot be read from Slack (missing_scope)`);
+    expect(said).toContain('add the bot scope usergroups:read');
+    expect(s.logs).toContainEqual(expect.objectContaining({ group: GROUP, error: 'missing_scope' }));
+
+    // A user id listed beside the group decides without asking Slack about the group.
+    const reads = groupReads(s.slack).length;
+    await s.approve(PLAIN, m);
+    expect((await s.plane.service.get(m.id)).phase).toBe('approved');
+    expect(groupReads(s.slack)).toHaveLength(reads);
+  });
+
+  it('keeps the members at most 60 s, then reads the group again; concurrent questions share one read', async () => {
+    const slack = await startFakeSlackApi({ usergroups: { [GROUP]: [MEMBER] } });
+    cleanup.push(() => slack.close());
+    let now = 1_000_000;
+    const approvers = new SlackApprovers([GROUP], {
+      client: new webApi.WebClient('xoxb-test', { slackApiUrl: slack.url, retryConfig: { retries: 0 } }),
+      now: () => now,
+      log: () => {},
+    });
+    expect(await Promise.all([approvers.has(MEMBER), approvers.has(OUTSIDER)])).toEqual([true, false]);
+    expect(groupReads(slack)).toHaveLength(1);
+    slack.setUsergroup(GROUP, [OUTSIDER]);
+    now += 59_999;
+    expect(await approvers.has(MEMBER)).toBe(true);
+    expect(groupReads(slack)).toHaveLength(1);
+    now += 1;
+    expect(await approvers.has(MEMBER)).toBe(false);
+    expect(await approvers.has(OUTSIDER)).toBe(true);
+    expect(groupReads(slack)).toHaveLength(2);
+  });
+});
+
+describe('the approvers group in odt serve', () => {
+  it('serveSlack reads the group with the bot token, and the service and the bot share it', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'odt-approvers-serve-'));
+    const slack = await startFakeSlackApi({ usergroups: { [GROUP]: [MEMBER] } });
+    const served = serveSlack(
+      stateDir,
+      [PLAIN, GROUP],
+      {
+        SLACK_BOT_TOKEN: 'xoxb-test',
+        SLACK_SIGNING_SECRET: SECRET,
+        ODT_APPROVERS_CHANNEL: CHANNEL,
+        SLACK_API_URL: slack.url,
+      },
+      0,
+    )!;
+    const plane = await startControlPlane({
+      stateDir,
+      approvers: served.approvers,
+      port: 0,
+      agentPort: 0,
+      chat: served.chat,
+    });
+    cleanup.push(async () => {
+      await served.stop();
+      await plane.close();
+      await slack.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+    const line = await served.connect(plane);
+    const url = line.replace(/^Slack requests at /, '');
+    const t = await plane.service.request({
+      site: 'acme-dc1',
+      requester: REQUESTER,
+      items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
+    });
+    expect(await plane.service.isApprover(OUTSIDER)).toBe(false);
+    // Slack says OUTSIDER joined: the bot's listener updates what the service asks.
+    slack.setUsergroup(GROUP, [MEMBER, OUTSIDER]);
+    const body = JSON.stringify({
+      token: 'legacy',
+      team_id: 'TFAKE',
+      api_app_id: 'AODT',
+      event: { type: 'subteam_members_changed', subteam_id: GROUP, added_users: [OUTSIDER], event_ts: '1.3' },
+      type: 'event_callback',
+      event_id: `EvServe${Date.now()}`,
+      event_time: Math.floor(Date.now() / 1000),
+    });
+    const at = Math.floor(Date.now() / 1000);
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-slack-request-timestamp': String(at),
+        'x-slack-signature': sign(SECRET, at, body),
+      },
+      body,
+    });
+    expect(res.status).toBe(200);
+    // The HTTP entry point acknowledges first and works after: wait for the listener's read.
+    await expect.poll(() => groupReads(slack).length).toBe(2);
+    expect((await plane.service.approve(t.id, OUTSIDER)).phase).toBe('approved');
+  });
+
+  it('a user group without Slack is refused by name (it could never be read)', () => {
+    expect(() => approversFromEntries([PLAIN, GROUP], undefined)).toThrow(
+      `The approvers list is not valid: approvers: ${GROUP} is a Slack user group`,
+    );
+  });
+});
+
+describe('the approvers group on AWS (the Slack function)', () => {
+  const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:odt-slack-AbCdEf';
+  const SIGNING = 'lambda-signing-secret';
+  let db: Dynalite;
+  let sfn: Awaited<ReturnType<typeof startFakeSfn>>;
+  let slack: FakeSlackApi;
+  let handler: SlackHandler;
+  const saved = { ...process.env };
+  const secrets = {
+    async send(command: GetSecretValueCommand) {
+      expect(command.input.SecretId).toBe(SECRET_ARN);
+      return { SecretString: JSON.stringify({ botToken: 'xoxb-test', signingSecret: SIGNING }) };
+    },
+  };
+  const cfg = () =>
+    parseConfig({
+      TABLE_NAME: db.tableName,
+      STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:Sneakernet-transfer',
+      APPROVERS: `${PLAIN}, ${GROUP}`,
+      SLACK_SECRET_ARN: SECRET_ARN,
+      APPROVERS_CHANNEL: CHANNEL,
+      SLACK_API_URL: slack.url,
+    });
+
+  beforeAll(async () => {
+    db = await startDynalite('odt-approvers-group');
+    sfn = await startFakeSfn((call) =>
+      call.op === 'StartExecution' ? { executionArn: 'arn:x', startDate: 1 } : {},
+    );
+    slack = await startFakeSlackApi({ usergroups: { [GROUP]: [MEMBER, LEAVER] } });
+    Object.assign(process.env, {
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+    });
+    handler = await createSlackHandler(cfg(), { dynamodb: db.client(), secrets });
+  });
+  afterAll(async () => {
+    process.env = saved;
+    await slack?.close();
+    await sfn?.close();
+    await db?.close();
+  });
+
+  const signed = (body: string, type: string) => {
+    const at = Math.floor(Date.now() / 1000);
+    return {
+      version: '2.0',
+      routeKey: 'POST /slack/events',
+      rawPath: '/slack/events',
+      rawQueryString: '',
+      headers: {
+        'content-type': type,
+        'x-slack-request-timestamp': String(at),
+        'x-slack-signature': sign(SIGNING, at, body),
+      },
+      requestContext: { http: { method: 'POST', path: '/slack/events' } },
+      body,
+      isBase64Encoded: false,
+    };
+  };
+  const click = async (user: string, id: string) => {
+    const posted = (await fetch(`${slack.url}chat.postMessage`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: CHANNEL, text: `approve ${id}?` }),
+    }).then((r) => r.json())) as { ts: string };
+    const body = new URLSearchParams({
+      payload: JSON.stringify(buttonClick(user, 'odt_approve', id, { channel: CHANNEL, ts: posted.ts })),
+    }).toString();
+    expect((await handler(signed(body, 'application/x-www-form-urlencoded'), {})).statusCode).toBe(200);
+  };
+
+  it('refuses a user group in APPROVERS without the Slack secret, naming the variable', () => {
+    expect(() =>
+      parseConfig({
+        TABLE_NAME: 't',
+        STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:Sneakernet-transfer',
+        APPROVERS: GROUP,
+      }),
+    ).toThrow(/APPROVERS is invalid \(names a Slack user group .*set SLACK_SECRET_ARN/);
+  });
+
+  it('reads the group with the bot token of the Slack secret: a member approves, someone else is refused', async () => {
+    const runtime = createRuntime(cfg(), { dynamodb: db.client(), secrets });
+    const a = await runtime.service.request({
+      site: 'acme',
+      providerSite: 'cloud',
+      requester: REQUESTER,
+      items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
+    });
+    await runtime.service.onWait(a.id, 'approval', 'token-group-1');
+    await click(OUTSIDER, a.id);
+    expect((await runtime.service.get(a.id)).phase).toBe('requested');
+    const refusal = slack.ok('chat.postEphemeral').find((c) => c.args.user === OUTSIDER);
+    expect(String(refusal?.args.text)).toContain(`${OUTSIDER} is not an approver`);
+
+    await click(MEMBER, a.id);
+    expect((await runtime.service.get(a.id)).phase).toBe('approved');
+    expect(sfn.calls.filter((c) => c.op === 'SendTaskSuccess').map((c) => c.body.taskToken)).toEqual([
+      'token-group-1',
+    ]);
+    const reads = groupReads(slack);
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.every((c) => c.token === 'xoxb-test' && c.args.usergroup === GROUP)).toBe(true);
+
+    // Slack tells the function that LEAVER left: the container's next decision refuses them.
+    slack.setUsergroup(GROUP, [MEMBER]);
+    const event = JSON.stringify({
+      token: 'legacy',
+      team_id: 'TFAKE',
+      api_app_id: 'AODT',
+      event: { type: 'subteam_members_changed', subteam_id: GROUP, removed_users: [LEAVER], event_ts: '1.2' },
+      type: 'event_callback',
+      event_id: `EvLambda${Date.now()}`,
+      event_time: Math.floor(Date.now() / 1000),
+    });
+    expect((await handler(signed(event, 'application/json'), {})).statusCode).toBe(200);
+    const b = await runtime.service.request({
+      site: 'acme',
+      providerSite: 'cloud',
+      requester: REQUESTER,
+      items: [{ kind: 'vm', source: 'web-02', target: { vdc: 'acme-vdc' } }],
+    });
+    await click(LEAVER, b.id);
+    expect((await runtime.service.get(b.id)).phase).toBe('requested');
+    await click(PLAIN, b.id);
+    expect((await runtime.service.get(b.id)).phase).toBe('approved');
+  });
+});
