@@ -278,6 +278,30 @@ describe('a Slack user group as the approvers group', () => {
   });
 });
 
+describe('usergroups.users.list on the fake Web API (method reference)', () => {
+  it('needs usergroup, answers no_such_subteam, and lists a disabled group only with include_disabled', async () => {
+    const slack = await startFakeSlackApi({
+      usergroups: { [GROUP]: [MEMBER], S0OFF0001: [LEAVER] },
+      disabledUsergroups: ['S0OFF0001'],
+    });
+    cleanup.push(() => slack.close());
+    const list = (args: Record<string, string>) =>
+      fetch(`${slack.url}usergroups.users.list`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(args).toString(),
+      }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    expect(await list({ usergroup: GROUP })).toEqual({ ok: true, users: [MEMBER] });
+    expect(await list({})).toMatchObject({ ok: false, error: 'invalid_arguments' });
+    expect(await list({ usergroup: 'S0NOSUCH1' })).toEqual({ ok: false, error: 'no_such_subteam' });
+    expect(await list({ usergroup: 'S0OFF0001' })).toEqual({ ok: false, error: 'no_such_subteam' });
+    expect(await list({ usergroup: 'S0OFF0001', include_disabled: 'true' })).toEqual({
+      ok: true,
+      users: [LEAVER],
+    });
+  });
+});
+
 describe('the approvers group in odt serve', () => {
   it('serveSlack reads the group with the bot token, and the service and the bot share it', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'odt-approvers-serve-'));
