@@ -61,8 +61,9 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
     root,
     identities: options.identities,
     // The signed manifest covers every file's ciphertext digest, and age authenticates each chunk:
-    // disks are checked by digest here and by plaintext hash while they are uploaded (a mismatch
-    // aborts the lease and destroys the VM), so they are read and decrypted once, not twice.
+    // disks are checked by digest here, and while they upload by their header (the one hashed
+    // here) and every chunk's authentication (a mismatch aborts the lease and destroys the VM), so
+    // they are decrypted once, not twice. See docs/decisions.md.
     decrypt: 'small',
     ...(options.agentCertPem ? { agentCertPem: options.agentCertPem } : {}),
   });
@@ -100,6 +101,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
         identities: options.identities,
         journal,
         descriptor: descriptors.get(item.id)!,
+        ...(report.heads ? { heads: report.heads } : {}),
         ...(options.parallel ? { parallel: options.parallel } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -3,9 +3,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { forEachLimit } from '../for-each-limit.ts';
 import { certificateSha256 } from '../identity/agent-identity.ts';
 import { createDecryptStream } from './age/encrypt.ts';
+import { fileSha256 } from './file-digest.ts';
 import { HashTap } from './hash-tap.ts';
+import { ageHead } from './head-check.ts';
 import {
   certificateFile,
   checkManifestSignature,
@@ -40,6 +43,12 @@ export interface VerifyReport {
   readonly problems: readonly VerifyProblem[];
   /** True when the signer was pinned (agent certificate given), not only taken from the NAS. */
   readonly signerPinned: boolean;
+  /**
+   * Of each file checked by its ciphertext digest only (not decrypted), the age header and payload
+   * nonce as they were hashed (`ageHead`): a later read that starts with the same bytes and
+   * decrypts is the same file (see HeadCheck). Keyed by the file's path in the manifest.
+   */
+  readonly heads?: ReadonlyMap<string, Buffer>;
 }
 
 export interface VerifyOptions {
@@ -123,11 +132,27 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     return fail();
   }
 
-  for (const item of manifest.items) {
-    for (const f of item.files) {
+  // Two files at a time: their digests run on two worker threads (see file-digest.ts).
+  const all = manifest.items.flatMap((item) => item.files);
+  const checked = new Array<{ decrypting: boolean; problems: VerifyProblem[] }>(all.length);
+  const heads = new Map<string, Buffer>();
+  await forEachLimit(
+    all.map((_, i) => i),
+    2,
+    async (i) => {
+      const f = all[i]!;
       const decrypting =
         options.identities !== undefined && (options.decrypt !== 'small' || f.role !== 'disk');
-      const result = await checkFile(options.root, f, decrypting ? options.identities : undefined);
+      checked[i] = {
+        decrypting,
+        problems: await checkFile(options.root, f, decrypting ? options.identities : undefined, heads),
+      };
+    },
+  );
+  let at = 0;
+  for (const item of manifest.items) {
+    for (const f of item.files) {
+      const { decrypting, problems: result } = checked[at++]!;
       files.push({ file: f.path, ok: result.length === 0, decrypted: decrypting });
       problems.push(...result);
     }
@@ -140,13 +165,18 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     files,
     problems,
     signerPinned: options.agentCertPem !== undefined,
+    heads,
   };
 }
+
+/** Bytes kept of each file checked by digest, to find its age header in: 64 KiB (hundreds of stanzas). */
+const headBytes = 64 * 1024;
 
 async function checkFile(
   root: string,
   f: ManifestFile,
-  identities?: readonly string[],
+  identities: readonly string[] | undefined,
+  heads: Map<string, Buffer>,
 ): Promise<VerifyProblem[]> {
   const path = join(root, f.path);
   const st = await stat(path).catch(() => undefined);
@@ -160,25 +190,26 @@ async function checkFile(
       },
     ];
   }
+  if (!identities) {
+    const { sha256, head } = await fileSha256(path, { headBytes });
+    if (sha256 !== f.encryptedSha256) return [digestProblem(f, sha256)];
+    const ageHeader = ageHead(head);
+    if (ageHeader) heads.set(f.path, ageHeader);
+    return [];
+  }
   const cipher = new HashTap();
   const plain = new HashTap();
   try {
-    if (identities) {
-      await pipeline(
-        createReadStream(path, { highWaterMark: 1 << 20 }),
-        cipher,
-        createDecryptStream(identities),
-        plain,
-        sink(),
-      );
-    } else {
-      await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), cipher, sink());
-    }
+    await pipeline(
+      createReadStream(path, { highWaterMark: 1 << 20 }),
+      cipher,
+      createDecryptStream(identities),
+      plain,
+      sink(),
+    );
   } catch (error) {
     // Decryption stopped the read early: hash the whole file to tell damage from a wrong key.
-    const whole = new HashTap();
-    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), whole, sink());
-    const digest = whole.digest();
+    const { sha256: digest } = await fileSha256(path);
     if (digest !== f.encryptedSha256) return [digestProblem(f, digest)];
     return [
       {
@@ -190,7 +221,7 @@ async function checkFile(
   }
   const digest = cipher.digest();
   if (digest !== f.encryptedSha256) return [digestProblem(f, digest)];
-  if (identities && (plain.bytes !== f.size || plain.digest() !== f.sha256)) {
+  if (plain.bytes !== f.size || plain.digest() !== f.sha256) {
     return [
       {
         file: f.path,

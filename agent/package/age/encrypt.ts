@@ -45,6 +45,8 @@ const workerBatch = 16 * chunkSize;
 /** Batch buffers the worker handed back, kept for reuse (one per run in flight, and one filling). */
 const batchPool: Buffer[] = [];
 const batchPoolSize = workerRunsAhead + 1;
+/** Ciphertext gathered per worker run when decrypting: 16 sealed chunks. */
+const workerOpenBatch = 16 * sealedChunkSize;
 /** Sealed output of one full batch. */
 const sealedBatch = (workerBatch / chunkSize) * sealedChunkSize;
 /** Output buffers given back by the consumer (`releaseSealedBuffer`), for the worker to seal into. */
@@ -102,6 +104,15 @@ export function createEncryptStream(
   return new AgeEncryptStream(recipients, options);
 }
 
+/** Options of the decrypting stream. */
+export interface AgeDecryptOptions extends AgeStreamOptions {
+  /**
+   * Count and SHA-256 the decrypted output, for `plaintextBytes` and `plaintextDigest()`: with
+   * `worker`, on the worker thread, right after each run is opened. Default false.
+   */
+  readonly hashOutput?: boolean;
+}
+
 /**
  * A Transform that decrypts an age v1 file with any of the X25519 `identities`
  * (`AGE-SECRET-KEY-1…`), failing with an AgeError (see `ageErrorCodes`). Output is released as each
@@ -109,8 +120,8 @@ export function createEncryptStream(
  */
 export function createDecryptStream(
   identities: readonly string[],
-  options: AgeStreamOptions = {},
-): Transform {
+  options: AgeDecryptOptions = {},
+): AgeDecryptStream {
   return new AgeDecryptStream(identities, options);
 }
 
@@ -169,7 +180,8 @@ abstract class PayloadTransform extends Transform {
   #failed = false;
 
   constructor(options: AgeStreamOptions) {
-    super();
+    // With a worker, room for two runs of output before the input waits (see #mayTakeMore).
+    super(options.worker === true ? { readableHighWaterMark: 2 * sealedBatch } : {});
     this.#worker = options.worker === true;
   }
 
@@ -199,6 +211,7 @@ abstract class PayloadTransform extends Transform {
     hash?: OutputHash,
     owned?: Buffer,
     inputHash?: number,
+    lane?: number,
   ): void {
     if (!this.#worker) {
       try {
@@ -227,7 +240,7 @@ abstract class PayloadTransform extends Transform {
     const run: Run = { final };
     this.#runs.push(run);
     const into = op === 'seal' && owned !== undefined ? sealedPool.pop() : undefined;
-    runInWorker(op, key, counter, data, final, hash, owned !== undefined, into, inputHash).then(
+    runInWorker(op, key, counter, data, final, hash, owned !== undefined, into, inputHash, lane).then(
       (result) => {
         if (op === 'seal' && owned !== undefined && 'out' in result) sealedOwned.add(result.out.buffer);
         const input = 'input' in result ? result.input : undefined;
@@ -241,8 +254,34 @@ abstract class PayloadTransform extends Transform {
       },
     );
     if (final) this.#heldFlush = callback;
-    else if (this.#runs.length < workerRunsAhead) callback();
+    else if (this.#mayTakeMore()) callback();
     else this.#heldWrite = callback;
+  }
+
+  /**
+   * Whether the next write may come: few enough runs out, and the output not piling up. Results
+   * are pushed when they come back, after the write's callback, so Transform's own backpressure
+   * (which looks at pushes made during the callback) never holds: a slow consumer (an upload)
+   * would let the output grow without bound.
+   */
+  #mayTakeMore(): boolean {
+    return this.#runs.length < workerRunsAhead && this.readableLength < this.readableHighWaterMark;
+  }
+
+  override _read(size: number): void {
+    // Asked for output: the next write may come even if some is still buffered (Readable may not
+    // ask again until something is pushed). Then Transform's own held callback, which that write
+    // may have set (it holds one whenever output was pushed meanwhile and is buffered).
+    this.#releaseWrite(true);
+    super._read(size);
+  }
+
+  #releaseWrite(asked = false): void {
+    if (this.#heldWrite && (asked ? this.#runs.length < workerRunsAhead : this.#mayTakeMore())) {
+      const callback = this.#heldWrite;
+      this.#heldWrite = undefined;
+      callback();
+    }
   }
 
   /** Calls `then(callback)` once every run submitted so far is delivered (at once if none is out). */
@@ -268,11 +307,7 @@ abstract class PayloadTransform extends Transform {
       }
     }
     if (this.#failed) return;
-    if (this.#heldWrite && this.#runs.length < workerRunsAhead) {
-      const callback = this.#heldWrite;
-      this.#heldWrite = undefined;
-      callback();
-    }
+    this.#releaseWrite();
     if (this.#heldFlush && this.#runs.length === 0) {
       const callback = this.#heldFlush;
       const then = this.#afterRuns;
@@ -542,9 +577,25 @@ export class AgeDecryptStream extends PayloadTransform {
   readonly #stage = Buffer.allocUnsafe(sealedChunkSize);
   #staged = 0;
   #consumed = 0;
+  /** With a worker: ciphertext gathered for the next run (held back when full: maybe final). */
+  readonly #batching: boolean;
+  #batch: Buffer | undefined;
+  #batched = 0;
+  /** The plaintext's count and hash: here (inline), or on the worker under `#hashId`. */
+  #outBytes = 0;
+  #hash: Hash | undefined;
+  #hashId: number | undefined;
+  #digest: string | undefined;
+  /** With a worker: all runs go to one worker (see runInWorker's `lane`). */
+  readonly #lane = newOutputHashId();
 
-  constructor(identities: readonly string[], options: AgeStreamOptions = {}) {
+  constructor(identities: readonly string[], options: AgeDecryptOptions = {}) {
     super(options);
+    this.#batching = options.worker === true;
+    if (options.hashOutput === true) {
+      if (this.#batching) this.#hashId = newOutputHashId();
+      else this.#hash = createHash('sha256');
+    }
     if (identities.length === 0) {
       throw new AgeError(
         'AGE_BAD_IDENTITY',
@@ -554,10 +605,34 @@ export class AgeDecryptStream extends PayloadTransform {
     this.#identities = identities.map((identity) => x25519Unwrapper(parseIdentity(identity)));
   }
 
+  /** Bytes of plaintext put out so far. */
+  get plaintextBytes(): number {
+    return this.#outBytes;
+  }
+
+  /** SHA-256 (hex) of the whole decrypted output, with `hashOutput`, once the stream ended. */
+  plaintextDigest(): string {
+    if (this.#digest === undefined) throw new Error('The plaintext was not hashed, or has not ended.');
+    return this.#digest;
+  }
+
   protected override deliver(result: ChunkResult, final: boolean): void {
     if ('failure' in result) throw this.#openError(result.failure, result.chunk);
+    this.#outBytes += result.out.length;
+    this.#hash?.update(result.out);
+    if (final) {
+      this.#digest = result.digest ?? this.#hash?.digest('hex');
+      this.#hashId = undefined;
+      this.#key?.fill(0);
+    }
     if (result.out.length > 0) this.push(result.out);
-    if (final) this.#key?.fill(0);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#hashId !== undefined) forgetOutputHash(this.#hashId);
+    this.#hashId = undefined;
+    forgetOutputHash(this.#lane);
+    super._destroy(error, callback);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -595,13 +670,81 @@ export class AgeDecryptStream extends PayloadTransform {
         done(error);
         return;
       }
+      if (this.#batching) {
+        const batch = this.#batch ?? Buffer.allocUnsafeSlow(0);
+        const filled = this.#batched;
+        this.#batch = undefined;
+        this.#batched = 0;
+        const run = batch.subarray(0, filled);
+        this.submit(
+          'open',
+          this.#key!,
+          this.#counter,
+          [run],
+          true,
+          done,
+          this.#nextHash(),
+          run,
+          undefined,
+          this.#lane,
+        );
+        return;
+      }
       const sealed = this.#stage.subarray(0, this.#staged);
       this.#staged = 0;
       this.submit('open', this.#key!, this.#counter, [sealed], true, done);
     });
   }
 
+  #nextHash(): OutputHash | undefined {
+    return this.#hashId === undefined ? undefined : { id: this.#hashId };
+  }
+
+  /**
+   * Copies ciphertext into batch buffers, each sent to the
+   * worker as one run of whole chunks once it is full and more input follows: the final run,
+   * which may end with a full chunk, is sent by the flush.
+   */
+  #gather(data: Buffer, from: number, callback: TransformCallback): void {
+    let offset = from;
+    while (offset < data.length) {
+      if (this.#batch !== undefined && this.#batched === workerOpenBatch) {
+        const batch = this.#batch;
+        this.#batch = undefined;
+        this.#batched = 0;
+        const counter = this.#counter;
+        this.#counter += workerOpenBatch / sealedChunkSize;
+        this.submit(
+          'open',
+          this.#key!,
+          counter,
+          [batch],
+          false,
+          (error) => {
+            if (error) callback(error);
+            else this.#gather(data, offset, callback);
+          },
+          this.#nextHash(),
+          batch,
+          undefined,
+          this.#lane,
+        );
+        return;
+      }
+      // A new buffer each run: it is opened in place and goes downstream holding the plaintext.
+      this.#batch ??= Buffer.allocUnsafeSlow(workerOpenBatch);
+      const n = data.copy(this.#batch, this.#batched, offset);
+      offset += n;
+      this.#batched += n;
+    }
+    callback();
+  }
+
   #takePayload(data: Buffer, callback: TransformCallback): void {
+    if (this.#batching) {
+      this.#gather(data, 0, callback);
+      return;
+    }
     const parts: Buffer[] = [];
     let offset = 0;
     if (this.#staged > 0) {
@@ -745,6 +888,22 @@ export class AgeDecryptStream extends PayloadTransform {
     }
     if (this.#phase === 'nonce')
       return new AgeError('AGE_TRUNCATED', `The input ends inside the payload nonce; ${again}`);
+    if (this.#batching && this.#batched > 0) {
+      // Whole chunks before the last one of the batch are fine; the last must hold a tag.
+      const before = Math.ceil(this.#batched / sealedChunkSize) - 1;
+      const last = this.#batched - before * sealedChunkSize;
+      if (last >= tagLength) return undefined;
+      if (before > 0) {
+        // As inline: the whole chunks first, so that bytes after a final chunk read as trailing data.
+        const whole = this.#batch!.subarray(0, before * sealedChunkSize);
+        const opened = openChunks(this.#key!, this.#counter, [whole], false);
+        if (opened.failure !== undefined) return this.#openError(opened.failure, opened.chunk);
+      }
+      return new AgeError(
+        'AGE_TRUNCATED',
+        `The input ends ${last} bytes into payload chunk ${this.#counter + before}, too few for a chunk; ${again}`,
+      );
+    }
     if (this.#staged === 0) {
       return new AgeError(
         'AGE_TRUNCATED',

@@ -1,13 +1,15 @@
 /**
- * One shared worker thread that seals and opens payload chunks for every age stream of the
- * process, so the crypto runs beside the caller's hashing and I/O on the main thread. Referenced
- * only while jobs are pending: an idle worker never keeps the process alive.
+ * Two shared worker threads (one per core of the machines agents run on) that seal and open
+ * payload chunks, and hash, for every age stream and file digest of the process, so the crypto
+ * runs beside the caller's I/O on the main thread. A stream that keeps a running hash on a worker
+ * stays on that worker (its lane); two streams at once go to different workers. Each worker is
+ * referenced only while jobs are pending: an idle worker never keeps the process alive.
  */
 
 import { Worker } from 'node:worker_threads';
 import type { OpenFailure } from './payload-chunks.mjs';
 
-export type ChunkOp = 'seal' | 'open';
+export type ChunkOp = 'seal' | 'open' | 'hash';
 
 /** What a run of chunks came to: the output, or (opening) why and where it failed. */
 export type ChunkResult =
@@ -36,7 +38,9 @@ class PayloadWorker {
   #nextId = 0;
 
   constructor() {
-    this.#worker = new Worker(new URL('./payload-worker.mjs', import.meta.url));
+    this.#worker = new Worker(new URL('./payload-worker.mjs', import.meta.url), {
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     this.#worker.unref();
     this.#worker.on('message', (reply: Reply) => this.#settle(reply));
     this.#worker.on('error', (error) => this.#fail(error));
@@ -74,6 +78,8 @@ class PayloadWorker {
           hashPrefix: hash?.prefix,
           inHash: inputHash,
           returnInput,
+          // Opening, the input's own buffer comes back holding the plaintext.
+          inPlace: op === 'open' && returnInput,
           into,
         },
         transfer,
@@ -83,6 +89,11 @@ class PayloadWorker {
 
   forget(hash: number): void {
     this.#worker.postMessage({ op: 'forget', hash });
+  }
+
+  /** Jobs sent and not yet answered. */
+  get load(): number {
+    return this.#pending.size;
   }
 
   #settle(reply: Reply): void {
@@ -107,13 +118,43 @@ class PayloadWorker {
   }
 
   #fail(error: Error): void {
-    if (shared === this) shared = undefined;
+    const at = workers.indexOf(this);
+    if (at >= 0) workers[at] = undefined;
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
   }
 }
 
-let shared: PayloadWorker | undefined;
+/** Worker threads: two, so that two streams (or a stream and a file digest) run side by side. */
+const poolSize = 2;
+const workers: (PayloadWorker | undefined)[] = [];
+/** Running-hash id → the worker holding that hash. */
+const lanes = new Map<number, number>();
+
+/**
+ * The worker for a job: the one holding its running hash, else the least busy (pending jobs and
+ * running hashes held), started on demand.
+ */
+function workerFor(lane: number | undefined): PayloadWorker {
+  let index = lane === undefined ? undefined : lanes.get(lane);
+  if (index === undefined) {
+    const busy = new Array<number>(poolSize).fill(0);
+    for (const i of lanes.values()) busy[i]!++;
+    index = 0;
+    for (let i = 0; i < poolSize; i++) {
+      busy[i]! += workers[i]?.load ?? 0;
+      if (busy[i]! < busy[index]! || (busy[i] === busy[index] && workers[index] === undefined && workers[i]))
+        index = i;
+    }
+    if (lane !== undefined) lanes.set(lane, index);
+  }
+  let worker = workers[index];
+  if (worker === undefined) {
+    worker = new PayloadWorker();
+    workers[index] = worker;
+  }
+  return worker;
+}
 
 /**
  * Hash the sealed output of a stream on the worker: `id` names the stream's running SHA-256,
@@ -134,14 +175,20 @@ export function newOutputHashId(): number {
 
 /** Drops a stream's running hashes (output and input) on the worker (the stream ended early). */
 export function forgetOutputHash(id: number): void {
-  shared?.forget(id);
+  const index = lanes.get(id);
+  lanes.delete(id);
+  if (index !== undefined) workers[index]?.forget(id);
 }
 
 /**
- * Runs one job on the shared worker. `data` is moved to the worker (transferred): it must be a
+ * Runs one job on a shared worker. `data` is moved to the worker (transferred): it must be a
  * buffer of its own (`Buffer.allocUnsafeSlow`) that the caller no longer uses. With `inputHash`
  * (an id like OutputHash's, sealing only) the worker also hashes `data` before sealing it, into
  * that stream's running plaintext SHA-256, whose digest comes with the final job's result.
+ * Opening, `hash` is the running SHA-256 of the opened plaintext; op `hash` only adds `data` to
+ * the running hash `hash` (its `out` is empty). Jobs of one running hash go to one worker, in order;
+ * so do jobs of one `lane` (an id from newOutputHashId; default the hash's), to keep a stream on one
+ * worker (the other stays free for another stream, and its memory is not spent).
  */
 export function runInWorker(
   op: ChunkOp,
@@ -153,7 +200,15 @@ export function runInWorker(
   returnInput = false,
   into?: Buffer,
   inputHash?: number,
+  lane: number | undefined = hash?.id ?? inputHash,
 ): Promise<ChunkResult> {
-  shared ??= new PayloadWorker();
-  return shared.run(op, key, counter, data, final, hash, returnInput, into, inputHash);
+  const worker = workerFor(lane);
+  if (inputHash !== undefined && hash !== undefined && !lanes.has(inputHash))
+    lanes.set(inputHash, lanes.get(hash.id)!);
+  if (final) {
+    lanes.delete(lane!);
+    if (hash !== undefined) lanes.delete(hash.id);
+    if (inputHash !== undefined) lanes.delete(inputHash);
+  }
+  return worker.run(op, key, counter, data, final, hash, returnInput, into, inputHash);
 }

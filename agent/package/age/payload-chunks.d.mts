@@ -22,12 +22,17 @@ export declare function sealChunks(
 /** Why a run of chunks did not open, and at which chunk. */
 export type OpenFailure = 'auth' | 'trailing' | 'truncated' | 'empty-final';
 
-/** Opens sealed chunks like `sealChunks` wrote them; all plaintext in one buffer, or the failure. */
+/**
+ * Opens sealed chunks like `sealChunks` wrote them; all plaintext in one buffer, or the failure.
+ * With `into` (large enough; it may be the only part itself: opening in place), the plaintext is
+ * written there.
+ */
 export declare function openChunks(
   key: Uint8Array,
   counter: number,
   parts: readonly Uint8Array[],
   final: boolean,
+  into?: Uint8Array,
 ):
   | { readonly out: Buffer; readonly failure?: undefined }
   | { readonly failure: OpenFailure; readonly chunk: number };

@@ -68,13 +68,18 @@ function open(key, nonce, sealed) {
   return plain;
 }
 
-export function openChunks(key, counter, parts, final) {
+export function openChunks(key, counter, parts, final, into) {
   let total = 0;
   for (let p = 0; p < parts.length; p++) {
     const n = chunkCount(parts[p].length, sealedChunkSize, final && p === parts.length - 1);
     total += parts[p].length - n * tagLength;
   }
-  const out = Buffer.allocUnsafeSlow(Math.max(0, total));
+  // `into` may be the one part itself: each chunk's plaintext lands below its own ciphertext, over
+  // ciphertext already opened, so opening in place is safe.
+  const out =
+    into !== undefined && into.byteLength >= total
+      ? Buffer.from(into.buffer, into.byteOffset, Math.max(0, total))
+      : Buffer.allocUnsafeSlow(Math.max(0, total));
   const nonce = Buffer.alloc(12);
   let written = 0;
   for (let p = 0; p < parts.length; p++) {

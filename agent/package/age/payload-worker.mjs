@@ -1,5 +1,5 @@
-// Worker-thread entry: seals or opens one run of payload chunks per message, in arrival order.
-// Stateless (the key comes with each job), so one worker serves every stream of the process.
+// Worker-thread entry: seals or opens one run of payload chunks, or hashes a piece of a file, per
+// message, in arrival order. The key comes with each job; running hashes are kept per stream id.
 
 import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
@@ -18,6 +18,13 @@ const collect = runInNewContext('gc');
 let sinceCollect = 0;
 const outHashes = new Map();
 const inHashes = new Map();
+
+function collectSome(bytes) {
+  sinceCollect += bytes;
+  if (sinceCollect < 8 << 20) return;
+  sinceCollect = 0;
+  collect({ type: 'minor' });
+}
 
 function running(hashes, id, prefix) {
   let hash = hashes.get(id);
@@ -51,11 +58,7 @@ parentPort.on('message', (job) => {
         inDigest = finish(inHashes, job.inHash, hash, job.final);
       }
       const out = sealChunks(job.key, job.counter, parts, job.final, job.into);
-      sinceCollect += job.data.length;
-      if (sinceCollect >= 8 << 20) {
-        sinceCollect = 0;
-        collect({ type: 'minor' });
-      }
+      collectSome(job.data.length);
       let digest;
       if (job.hash !== undefined) {
         const hash = running(outHashes, job.hash, job.hashPrefix);
@@ -70,10 +73,28 @@ parentPort.on('message', (job) => {
       );
       return;
     }
-    const result = openChunks(job.key, job.counter, parts, job.final);
+    if (job.op === 'hash') {
+      // A file's digest: the bytes only go into the running hash, and come back for reuse.
+      const hash = running(outHashes, job.hash, job.hashPrefix);
+      hash.update(job.data);
+      const digest = finish(outHashes, job.hash, hash, job.final);
+      parentPort.postMessage({ id: job.id, digest, input: job.data }, [job.data.buffer]);
+      return;
+    }
+    // Opened in place: the plaintext goes back in the input's own buffer.
+    const result = openChunks(job.key, job.counter, parts, job.final, job.inPlace ? job.data : undefined);
+    collectSome(job.data.length);
     if (result.failure === undefined) {
-      parentPort.postMessage({ id: job.id, out: result.out }, [result.out.buffer]);
+      // Opening, the running hash is the plaintext's.
+      let digest;
+      if (job.hash !== undefined) {
+        const hash = running(outHashes, job.hash, job.hashPrefix);
+        hash.update(result.out);
+        digest = finish(outHashes, job.hash, hash, job.final);
+      }
+      parentPort.postMessage({ id: job.id, out: result.out, digest }, [result.out.buffer]);
     } else {
+      outHashes.delete(job.hash);
       parentPort.postMessage({ id: job.id, failure: result.failure, chunk: result.chunk });
     }
   } catch (error) {
