@@ -147,19 +147,29 @@ export class TransferService {
     const failed = failedItems(current);
     if (failed.length === 0) throw new ForbiddenError(`Transfer ${id} has no failed items to retry.`);
     const wait: WorkflowWait = afterReceipt ? 'wipe' : 'export-decision';
-    const t = await this.mutate(id, (t) => ({
-      ...t,
-      decision: { wait, value: 'retry' },
-      history: [
-        ...t.history,
-        {
-          at: this.deps.clock.now().toISOString(),
-          actor,
-          phase: t.phase,
-          note: `retry ${failed.length} failed item(s)`,
-        },
-      ],
-    }));
+    const t = await this.mutate(id, (t) => {
+      // One retry per round: a second click (another Slack container, the CLI) is refused with
+      // who asked, atomically, since this runs inside the conditional write.
+      if (t.decision?.value === 'retry') {
+        const asked = t.history.findLast((h) => h.note?.startsWith('retry '));
+        throw new ForbiddenError(
+          `A retry of the failed items of ${id} was already asked for${asked ? ` by ${asked.actor} at ${asked.at}` : ''}; it starts when the agent takes the task.`,
+        );
+      }
+      return {
+        ...t,
+        decision: { wait, value: 'retry' },
+        history: [
+          ...t.history,
+          {
+            at: this.deps.clock.now().toISOString(),
+            actor,
+            phase: t.phase,
+            note: `retry ${failed.length} failed item(s)`,
+          },
+        ],
+      };
+    });
     await this.completeWait(t, wait, { decision: 'retry' });
     return t;
   }

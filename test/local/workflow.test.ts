@@ -153,7 +153,12 @@ describe('the workflow on the embedded engine', () => {
       state: 'failed',
       reason: 'VM is powered on; power it off',
     });
-    await p.service.retry(id, 'alice');
+    // Two retries at once (two Slack clicks in two processes): one round, the other is refused.
+    const both = await Promise.allSettled([p.service.retry(id, 'alice'), p.service.retry(id, 'bob')]);
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(String(refused.reason)).toMatch(/already asked for by (alice|bob)/);
+    expect((await p.service.get(id)).history.filter((h) => h.note?.startsWith('retry '))).toHaveLength(1);
     const second = await agentDoes(p, 'acme', 'agent-a', allOk());
     expect(second.itemIds).toEqual(['item-2']);
     await until(
