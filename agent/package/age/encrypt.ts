@@ -180,8 +180,7 @@ abstract class PayloadTransform extends Transform {
   #failed = false;
 
   constructor(options: AgeStreamOptions) {
-    // With a worker, room for two runs of output before the input waits (see #mayTakeMore).
-    super(options.worker === true ? { readableHighWaterMark: 2 * sealedBatch } : {});
+    super();
     this.#worker = options.worker === true;
   }
 
@@ -214,6 +213,8 @@ abstract class PayloadTransform extends Transform {
     lane?: number,
   ): void {
     if (!this.#worker) {
+      // Inline too, each run's output (and a download's or read's input) is garbage soon after.
+      collectYoung(parts.reduce((n, part) => n + part.length, 0));
       try {
         const result =
           op === 'seal'
@@ -254,34 +255,8 @@ abstract class PayloadTransform extends Transform {
       },
     );
     if (final) this.#heldFlush = callback;
-    else if (this.#mayTakeMore()) callback();
+    else if (this.#runs.length < workerRunsAhead) callback();
     else this.#heldWrite = callback;
-  }
-
-  /**
-   * Whether the next write may come: few enough runs out, and the output not piling up. Results
-   * are pushed when they come back, after the write's callback, so Transform's own backpressure
-   * (which looks at pushes made during the callback) never holds: a slow consumer (an upload)
-   * would let the output grow without bound.
-   */
-  #mayTakeMore(): boolean {
-    return this.#runs.length < workerRunsAhead && this.readableLength < this.readableHighWaterMark;
-  }
-
-  override _read(size: number): void {
-    // Asked for output: the next write may come even if some is still buffered (Readable may not
-    // ask again until something is pushed). Then Transform's own held callback, which that write
-    // may have set (it holds one whenever output was pushed meanwhile and is buffered).
-    this.#releaseWrite(true);
-    super._read(size);
-  }
-
-  #releaseWrite(asked = false): void {
-    if (this.#heldWrite && (asked ? this.#runs.length < workerRunsAhead : this.#mayTakeMore())) {
-      const callback = this.#heldWrite;
-      this.#heldWrite = undefined;
-      callback();
-    }
   }
 
   /** Calls `then(callback)` once every run submitted so far is delivered (at once if none is out). */
@@ -307,7 +282,11 @@ abstract class PayloadTransform extends Transform {
       }
     }
     if (this.#failed) return;
-    this.#releaseWrite();
+    if (this.#heldWrite && this.#runs.length < workerRunsAhead) {
+      const callback = this.#heldWrite;
+      this.#heldWrite = undefined;
+      callback();
+    }
     if (this.#heldFlush && this.#runs.length === 0) {
       const callback = this.#heldFlush;
       const then = this.#afterRuns;

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   chunkSize,
@@ -199,6 +200,53 @@ describe.each([
       source.destroy();
       stream.destroy();
     });
+    it.each([
+      ['encrypting', () => createEncryptStream([alice.recipient], { worker })],
+      ['decrypting', () => createDecryptStream([alice.identity], { worker })],
+    ] as const)(
+      'keeps its output bounded %s for a consumer slower than the crypto (an upload)',
+      async (_, make) => {
+        // Encrypting: 24 MiB of plaintext. Decrypting: the same, sealed first.
+        const plain = Buffer.alloc(24 * MiB, 7);
+        const input = _ === 'encrypting' ? plain : await encrypt(plain);
+        const stream = make();
+        let most = 0;
+        let got = 0;
+        const sink = new Writable({
+          highWaterMark: 16 * 1024,
+          write(chunk: Buffer, _e, callback) {
+            most = Math.max(most, stream.readableLength);
+            got += chunk.length;
+            setTimeout(callback, 2);
+          },
+        });
+        const source = Readable.from(
+          (function* () {
+            for (let at = 0; at < input.length; at += MiB) yield input.subarray(at, at + MiB);
+          })(),
+        );
+        await pipeline(source, stream, sink);
+
+        expect(got).toBeGreaterThan(20 * MiB);
+        // Two runs of output may wait (a run is about 1 MiB), not the whole input.
+        expect(most).toBeLessThanOrEqual(4 * MiB);
+      },
+    );
+
+    it.each([0, chunkSize, 3 * MiB + 12_345])(
+      'counts and hashes the plaintext it puts out (%i bytes)',
+      async (size) => {
+        const plain = randomBytes(size);
+        const sealed = await encrypt(plain);
+        const stream = createDecryptStream([alice.identity], { worker, hashOutput: true });
+
+        const opened = await drive(stream, sealed, { writeSizes: [100_000] });
+
+        expect(opened.equals(plain)).toBe(true);
+        expect(stream.plaintextBytes).toBe(size);
+        expect(stream.plaintextDigest()).toBe(createHash('sha256').update(plain).digest('hex'));
+      },
+    );
   });
 
   describe('rejects, with a specific code,', () => {
