@@ -39,7 +39,7 @@ const payloadInfo = Buffer.from('payload');
 /** Largest header the decryptor buffers before giving up (thousands of stanzas). */
 const maxHeaderLength = 1024 * 1024;
 /** Runs handed to the worker before a write waits for the oldest to come back. */
-const workerRunsAhead = 3;
+const workerRunsAhead = 2;
 /** Plaintext gathered per worker run when encrypting: 16 chunks. */
 const workerBatch = 16 * chunkSize;
 /** Batch buffers the worker handed back, kept for reuse (one per run in flight, and one filling). */
@@ -51,7 +51,7 @@ const workerOpenBatch = 16 * sealedChunkSize;
 const sealedBatch = (workerBatch / chunkSize) * sealedChunkSize;
 /** Output buffers given back by the consumer (`releaseSealedBuffer`), for the worker to seal into. */
 const sealedPool: Buffer[] = [];
-const sealedPoolSize = 8;
+const sealedPoolSize = 4;
 /** Output ArrayBuffers handed out and not yet given back, so only those are taken back. */
 const sealedOwned = new WeakSet<ArrayBufferLike>();
 
@@ -147,7 +147,7 @@ function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
  * every few batches (well under a millisecond: little is alive) keeps RSS low and flat. `gc` is
  * exposed for contexts made from now on (process-wide; harmless) and taken from a throwaway one.
  */
-const collectEvery = 8 << 20;
+const collectEvery = 4 << 20;
 let sinceCollect = 0;
 let collect: ((options: { type: 'minor' }) => void) | undefined;
 function collectYoung(bytes: number): void {

@@ -21,7 +21,7 @@ const inHashes = new Map();
 
 function collectSome(bytes) {
   sinceCollect += bytes;
-  if (sinceCollect < 8 << 20) return;
+  if (sinceCollect < 2 << 20) return;
   sinceCollect = 0;
   collect({ type: 'minor' });
 }

@@ -1,0 +1,93 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDecryptStream, encryptedSize } from '../../../agent/package/age/encrypt.ts';
+import { generateIdentity } from '../../../agent/package/age/keys.ts';
+import { writeEncryptedFile } from '../../../agent/package/encrypted-file.ts';
+
+const MiB = 1024 * 1024;
+const keys = generateIdentity();
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'encrypted-file-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** `total` bytes in 1 MiB pieces of one random block, each piece marked with its index. */
+function source(total: number): { stream: Readable; sha256: string } {
+  const block = randomBytes(MiB);
+  const hash = createHash('sha256');
+  const pieces: Buffer[] = [];
+  for (let at = 0, i = 0; at < total; at += MiB, i++) {
+    const piece = Buffer.from(block.subarray(0, Math.min(MiB, total - at)));
+    piece.writeUInt32BE(i, 0);
+    hash.update(piece);
+    pieces.push(piece);
+  }
+  return { stream: Readable.from(pieces), sha256: hash.digest('hex') };
+}
+
+describe('writeEncryptedFile', () => {
+  // Past 64 MiB the sink starts fdatasyncs while it writes: the file must still be whole and exact.
+  it('writes a file larger than the flush interval whole, exactly, and under its final name only', async () => {
+    const total = 150 * MiB + 12_345;
+    const { stream, sha256 } = source(total);
+
+    const record = await writeEncryptedFile({
+      source: stream,
+      root: dir,
+      path: 'big.age',
+      name: 'big',
+      recipients: [keys.recipient],
+      worker: true,
+    });
+
+    expect(record.size).toBe(total);
+    expect(record.sha256).toBe(sha256);
+    expect((await stat(join(dir, 'big.age'))).size).toBe(encryptedSize(total));
+    expect(record.encryptedSize).toBe(encryptedSize(total));
+    expect(await readdir(dir)).toEqual(['big.age']);
+    const plain = createHash('sha256');
+    const cipher = createHash('sha256');
+    await pipeline(
+      createReadStream(join(dir, 'big.age')).on('data', (c) => cipher.update(c as Buffer)),
+      createDecryptStream([keys.identity]),
+      new Writable({
+        write(c: Buffer, _e, callback) {
+          plain.update(c);
+          callback();
+        },
+      }),
+    );
+    expect(plain.digest('hex')).toBe(sha256);
+    expect(cipher.digest('hex')).toBe(record.encryptedSha256);
+  });
+
+  it('leaves no file when the source fails after the first flush', async () => {
+    let sent = 0;
+    const failing = new Readable({
+      read() {
+        sent += MiB;
+        if (sent > 80 * MiB) this.destroy(new Error('the download broke'));
+        else this.push(Buffer.alloc(MiB, 1));
+      },
+    });
+
+    await expect(
+      writeEncryptedFile({
+        source: failing,
+        root: dir,
+        path: 'broken.age',
+        name: 'broken',
+        recipients: [keys.recipient],
+        worker: true,
+      }),
+    ).rejects.toThrow(/the download broke/);
+    expect((await readdir(dir)).filter((f) => f.startsWith('broken'))).toEqual([]);
+  });
+});
