@@ -7,6 +7,7 @@ import { App, type AppOptions, type Receiver } from '@slack/bolt';
 import type { ShippingEvent, Transfer, TransferService } from '../core/index.ts';
 import type { AgentRegistry } from '../core/ports/agents.ts';
 import type { Approvers } from '../core/ports/approvers.ts';
+import { agentsUsage, listAgentsReply, revokeAgentReply } from './agents.ts';
 import {
   approversFromEntries,
   SlackApprovers,
@@ -28,7 +29,7 @@ import {
   statusBlocks,
 } from './blocks.ts';
 import { registerChatListeners } from './chat-listeners.ts';
-import { enrollReply, enrollUsage } from './enroll.ts';
+import { enrollReply } from './enroll.ts';
 import type { MessageRefs } from './message-refs.ts';
 import { type BotRegistry, openRequestModal, registerRequestModal } from './request-modal.ts';
 
@@ -190,8 +191,24 @@ export function createBotApp(options: BotOptions): App {
           await openRequestModal(client, command.trigger_id, requestDeps);
           return;
         case 'agent': {
-          if ((rest[0] ?? '').toLowerCase() !== 'enroll') {
-            await reply(`Agents: ${enrollUsage} (approvers only).`);
+          const verb = (rest[0] ?? '').toLowerCase();
+          if (verb === 'list' || verb === 'revoke') {
+            const deps = { registry: options.registry, approvers, now: () => new Date() };
+            const answer =
+              verb === 'list'
+                ? await listAgentsReply(command.user_id, rest.slice(1), deps)
+                : await revokeAgentReply(command.user_id, rest.slice(1), deps);
+            await reply(answer.text, answer.blocks);
+            if (answer.announce)
+              await client.chat.postMessage({
+                channel: approversChannel,
+                text: answer.announce,
+                blocks: [section(answer.announce)],
+              });
+            return;
+          }
+          if (verb !== 'enroll') {
+            await reply(`Agents (approvers only): ${agentsUsage}.`);
             return;
           }
           const answer = await enrollReply(command.user_id, rest.slice(1), {

@@ -174,6 +174,7 @@ export const helpText = [
   '• `/odt list` — open transfers',
   '• `/odt cancel <id>` — cancel a transfer that has not shipped',
   '• `/odt agent enroll <site> [export|import]` — approvers: a one-time code to enroll a site’s agent',
+  '• `/odt agent list [site]`, `/odt agent revoke <agent id>` — approvers: the enrolled agents; stop one',
   '• `/odt help` — this text',
 ].join('\n');
 

@@ -28,7 +28,8 @@ import {
 
 type WebClient = App['client'];
 
-export type BotRegistry = Pick<AgentRegistry, 'issueCode' | 'getInventory' | 'list'>;
+export type BotRegistry = Pick<AgentRegistry, 'issueCode' | 'getInventory' | 'list'> &
+  Partial<Pick<AgentRegistry, 'get' | 'revoke'>>;
 
 export interface RequestModalDeps {
   readonly service: Pick<TransferService, 'request'>;
