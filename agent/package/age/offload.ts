@@ -1,7 +1,7 @@
 /**
  * Two shared worker threads (one per core of the machines agents run on) that seal and open
- * payload chunks, and hash, for every age stream and file digest of the process, so the crypto
- * runs beside the caller's I/O on the main thread. A stream that keeps a running hash on a worker
+ * payload chunks, and hash them, for every age stream of the process, so the crypto runs beside
+ * the caller's I/O on the main thread. A stream that keeps a running hash on a worker
  * stays on that worker (its lane); two streams at once go to different workers. Each worker is
  * referenced only while jobs are pending: an idle worker never keeps the process alive.
  */
@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import type { OpenFailure } from './payload-chunks.mjs';
 
-export type ChunkOp = 'seal' | 'open' | 'hash';
+export type ChunkOp = 'seal' | 'open';
 
 /** What a run of chunks came to: the output, or (opening) why and where it failed. */
 export type ChunkResult =
@@ -185,10 +185,9 @@ export function forgetOutputHash(id: number): void {
  * buffer of its own (`Buffer.allocUnsafeSlow`) that the caller no longer uses. With `inputHash`
  * (an id like OutputHash's, sealing only) the worker also hashes `data` before sealing it, into
  * that stream's running plaintext SHA-256, whose digest comes with the final job's result.
- * Opening, `hash` is the running SHA-256 of the opened plaintext; op `hash` only adds `data` to
- * the running hash `hash` (its `out` is empty). Jobs of one running hash go to one worker, in order;
- * so do jobs of one `lane` (an id from newOutputHashId; default the hash's), to keep a stream on one
- * worker (the other stays free for another stream, and its memory is not spent).
+ * Opening, `hash` is the running SHA-256 of the opened plaintext. Jobs of one running hash go to
+ * one worker, in order; so do jobs of one `lane` (an id from newOutputHashId; default the hash's),
+ * to keep a stream on one worker (the other stays free for another stream).
  */
 export function runInWorker(
   op: ChunkOp,
@@ -203,12 +202,11 @@ export function runInWorker(
   lane: number | undefined = hash?.id ?? inputHash,
 ): Promise<ChunkResult> {
   const worker = workerFor(lane);
-  if (inputHash !== undefined && hash !== undefined && !lanes.has(inputHash))
-    lanes.set(inputHash, lanes.get(hash.id)!);
-  if (final) {
-    lanes.delete(lane!);
-    if (hash !== undefined) lanes.delete(hash.id);
-    if (inputHash !== undefined) lanes.delete(inputHash);
+  // The stream's running hashes live on its lane's worker: forgetting them goes there too.
+  const ids = [lane, hash?.id, inputHash].filter((id) => id !== undefined);
+  for (const id of ids) {
+    if (final) lanes.delete(id);
+    else if (!lanes.has(id)) lanes.set(id, workers.indexOf(worker));
   }
   return worker.run(op, key, counter, data, final, hash, returnInput, into, inputHash);
 }

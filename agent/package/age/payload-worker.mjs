@@ -1,5 +1,5 @@
-// Worker-thread entry: seals or opens one run of payload chunks, or hashes a piece of a file, per
-// message, in arrival order. The key comes with each job; running hashes are kept per stream id.
+// Worker-thread entry: seals or opens one run of payload chunks per message, in arrival order.
+// The key comes with each job; running hashes are kept per stream id.
 
 import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
@@ -71,14 +71,6 @@ parentPort.on('message', (job) => {
         { id: job.id, out, digest, inDigest, input },
         input ? [out.buffer, input.buffer] : [out.buffer],
       );
-      return;
-    }
-    if (job.op === 'hash') {
-      // A file's digest: the bytes only go into the running hash, and come back for reuse.
-      const hash = running(outHashes, job.hash, job.hashPrefix);
-      hash.update(job.data);
-      const digest = finish(outHashes, job.hash, hash, job.final);
-      parentPort.postMessage({ id: job.id, digest, input: job.data }, [job.data.buffer]);
       return;
     }
     // Opened in place: the plaintext goes back in the input's own buffer.

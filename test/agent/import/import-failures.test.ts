@@ -168,7 +168,7 @@ describe('import: lease keep-alive', () => {
     const transfer = 'tr-import-ka';
     const customer = await startSimulator({
       binary: inject('vcsimBinary'),
-      diskSize: '256MiB',
+      diskSize: '512MiB',
       disksPerVm: 4,
       diskContent: 'zero',
       apps: 0,
