@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Approvers,
@@ -11,6 +11,7 @@ import {
   TransferService,
   type WorkflowWait,
 } from '../core/index.ts';
+import { adminToken } from './admin-token.ts';
 import { type AgentApi, startAgentApi } from './agent-api/agent-api.ts';
 import { type ControlApi, startControlApi } from './control-api.ts';
 import { DurableRunner } from './durable-runner.ts';
@@ -48,17 +49,6 @@ export interface ControlPlane {
   readonly registry: SqliteAgentRegistry;
   readonly resumed: number;
   close(): Promise<void>;
-}
-
-/** The admin token of a state folder (created on first use, mode 0600). */
-export function adminToken(stateDir: string): string {
-  const file = join(stateDir, 'admin-token');
-  if (!existsSync(file)) {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
-  }
-  return readFileSync(file, 'utf8').trim();
 }
 
 /** The events log, and a second chat (e.g. Slack) when one is given: both are told of each change. */
@@ -151,3 +141,5 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     },
   };
 }
+
+export { adminToken };

@@ -1,15 +1,22 @@
 // Bundles the `odt` CLI into dist/odt.mjs (esbuild, ESM, Node 20) for installing agents and
 // ODT nodes without a TypeScript toolchain. The age worker's plain-JS files ship beside it.
-import { cp, mkdir } from 'node:fs/promises';
+import { cp, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+await rm(join(root, 'dist'), { recursive: true, force: true });
 await mkdir(join(root, 'dist'), { recursive: true });
 await build({
   entryPoints: [join(root, 'cli/entry.ts')],
-  outfile: join(root, 'dist/odt.mjs'),
+  // Code splitting: a command loads only what it uses (`odt export` does not load Slack or the
+  // control plane); the chunks live in dist/chunks/ beside dist/odt.mjs.
+  outdir: join(root, 'dist'),
+  entryNames: 'odt',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -20,7 +27,12 @@ await build({
   },
   logLevel: 'warning',
 });
-for (const f of ['payload-worker.mjs', 'payload-chunks.mjs']) {
-  await cp(join(root, 'agent/package/age', f), join(root, 'dist', f));
+// The age worker is found beside the module that starts it (new URL(…, import.meta.url)): that
+// module may be the entry or a chunk, so the worker's files go to both folders.
+for (const dir of ['dist', 'dist/chunks']) {
+  await mkdir(join(root, dir), { recursive: true });
+  for (const f of ['payload-worker.mjs', 'payload-chunks.mjs']) {
+    await cp(join(root, 'agent/package/age', f), join(root, dir, f));
+  }
 }
 console.log('built dist/odt.mjs');

@@ -2,13 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parseRecipient } from '../../agent/package/age/keys.ts';
-import { type Endpoint, exportRole, importRole } from '../../agent/runtime/roles.ts';
-import { type AgentRole, runAgent } from '../../agent/runtime/run-agent.ts';
+import type { Endpoint } from '../../agent/runtime/roles.ts';
+import type { AgentRole } from '../../agent/runtime/run-agent.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { parseDuration } from '../../core/ports/agents.ts';
-import { SqliteAgentRegistry } from '../../local/store/agent-registry.ts';
-import { SqliteStore } from '../../local/store/sqlite-store.ts';
+import type { SqliteAgentRegistry } from '../../local/store/agent-registry.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
 import type { Io } from '../main.ts';
 
@@ -16,6 +15,10 @@ const defaultStateDir = './.odt';
 
 /** The registry of a state folder, opened directly on its SQLite file (works with or without odt serve). */
 async function withRegistry<T>(stateDir: string, f: (r: SqliteAgentRegistry) => Promise<T>): Promise<T> {
+  const [{ SqliteStore }, { SqliteAgentRegistry }] = await Promise.all([
+    import('../../local/store/sqlite-store.ts'),
+    import('../../local/store/agent-registry.ts'),
+  ]);
   const store = SqliteStore.open(stateDir);
   try {
     return await f(new SqliteAgentRegistry(store.db));
@@ -195,6 +198,11 @@ export function registerAgentRun(program: Command, io: Io): void {
         password: vcenterPassword(env),
         trust: trust(o.thumbprint, o.insecure),
       };
+      // The agent's code is loaded when an agent runs, not for every command.
+      const [{ exportRole, importRole }, { runAgent }] = await Promise.all([
+        import('../../agent/runtime/roles.ts'),
+        import('../../agent/runtime/run-agent.ts'),
+      ]);
       let role: AgentRole;
       if (o.role === 'export') {
         if (!o.recipient)

@@ -1,10 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { approversFromEntries } from '../../bot/approvers-group.ts';
-import { serveSlack } from '../../bot/serve.ts';
 import { shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
-import { adminToken, startControlPlane } from '../../local/control-plane.ts';
+import { adminToken } from '../../local/admin-token.ts';
 import type { Io } from '../main.ts';
 
 const defaultStateDir = './.odt';
@@ -79,6 +77,12 @@ export function registerControl(program: Command, io: Io): void {
           { path: 'approvers', message: 'name at least one approver with --approvers or ODT_APPROVERS' },
         ]);
       }
+      // Loaded here, not at start: the control plane and Slack are heavy for the other commands.
+      const [{ approversFromEntries }, { serveSlack }, { startControlPlane }] = await Promise.all([
+        import('../../bot/approvers-group.ts'),
+        import('../../bot/serve.ts'),
+        import('../../local/control-plane.ts'),
+      ]);
       const slack = serveSlack(o.stateDir, approvers, process.env, o.slackPort);
       const plane = await startControlPlane({
         stateDir: o.stateDir,

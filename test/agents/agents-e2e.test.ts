@@ -221,7 +221,8 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     const dir = join(work, 'agent-acme-2');
     const code = (await cli('agent', 'enroll', '--site', 'acme')).trim();
     const env = { ODT_VCENTER_PASSWORD: customer.password };
-    const a = startAgent(exportArgs(dir, code), env);
+    // One disk at a time: the state "one disk complete, the next partial" lasts a whole disk.
+    const a = startAgent([...exportArgs(dir, code), '--parallel', '1'], env);
     agents.push(a);
     const id = await request(join(work, 'request-2.json'), 'DC0_H0_VM1');
     const item = join(work, 'nas', id, 'item-1');
@@ -240,7 +241,7 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     await a.exited;
     const before = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
 
-    const again = startAgent(exportArgs(dir), env);
+    const again = startAgent([...exportArgs(dir), '--parallel', '1'], env);
     agents.push(again);
     await phase(id, 'exported');
     expect(again.log()).toMatch(new RegExp(`resuming task ${id}-export-1`));

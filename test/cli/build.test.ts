@@ -3,26 +3,75 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/cli.ts';
+import { describe, expect, inject, it } from 'vitest';
+import { startSimulator } from '../peers/vsphere/simulator.ts';
+import { initParties, repoRoot } from '../support/cli.ts';
 
 const exec = promisify(execFile);
+const dist = join(repoRoot, 'dist/odt.mjs');
 
 describe('npm run build', () => {
   it('bundles a dist/odt.mjs that runs without the TypeScript toolchain', async () => {
     await exec('node', [join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot });
     const work = await mkdtemp(join(tmpdir(), 'odt-dist-'));
     try {
-      const { stdout } = await exec('node', [
-        join(repoRoot, 'dist/odt.mjs'),
-        'node',
-        'init',
-        '--dir',
-        join(work, 'n'),
-      ]);
+      const { stdout } = await exec('node', [dist, 'node', 'init', '--dir', join(work, 'n')]);
       expect(stdout.trim().split('\n').at(-1)).toMatch(/^age1[02-9ac-hj-np-z]{58}$/);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
   });
+
+  it('exports and verifies from the bundle: its chunks and the age worker beside them load', async () => {
+    await exec('node', [join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot });
+    const sim = await startSimulator({
+      binary: inject('vcsimBinary'),
+      diskSize: '2MiB',
+      apps: 0,
+      templates: 0,
+    });
+    const work = await mkdtemp(join(tmpdir(), 'odt-dist-export-'));
+    try {
+      const recipient = await initParties(work);
+      const nas = join(work, 'nas');
+      const env = { ...process.env, ODT_VCENTER_PASSWORD: sim.password };
+      await exec(
+        'node',
+        [
+          dist,
+          'export',
+          '--vcenter',
+          sim.url,
+          '--username',
+          sim.username,
+          '--insecure',
+          '--item',
+          'DC0_H0_VM1',
+          '--nas',
+          nas,
+          '--recipient',
+          recipient,
+          '--transfer',
+          'tr-dist-1',
+          '--agent-dir',
+          join(work, 'agent'),
+        ],
+        { env },
+      );
+      const verified = await exec('node', [
+        dist,
+        'verify',
+        '--nas',
+        nas,
+        '--transfer',
+        'tr-dist-1',
+        '--identity',
+        join(work, 'node', 'identity.txt'),
+      ]);
+      expect(verified.stdout).toMatch(/^ok +item-1\/DC0_H0_VM1-disk-0.vmdk.age$/m);
+    } finally {
+      await sim.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
