@@ -60,7 +60,10 @@ export class NfcLease {
   /** Polls until the lease leaves `initializing`; throws LeaseError when it ends in `error`. */
   async waitReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<LeaseInfo> {
     const deadline = Date.now() + (options.timeoutMs ?? 300_000);
-    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+    // Every 50 ms for the first second (a lease is often ready in a fraction of one, and the
+    // transfer waits for it), then backing off to every 2 s.
+    const started = Date.now();
+    for (let delay = 50; ; delay = Date.now() - started < 1_000 ? 50 : Math.min(delay * 2, 2_000)) {
       const props = await this.client.properties(this.ref, 'HttpNfcLease', ['state', 'error', 'info']);
       const state = props.get('state')?.text;
       if (state === 'ready') return this.parseInfo(props.get('info'));
