@@ -10,9 +10,11 @@
 // package's descriptor, takes the lease's device URL and uploads the decrypted disk (decrypted
 // once beforehand with `age -d`) with `curl -T`; then aborts that lease.
 //
-// `odt import` does more than the upload: it verifies the whole transfer first (signature, every
-// file decrypted and hashed), then decrypts again while uploading. Both times are printed: the
-// whole command, and the upload phase alone (from the first to the last progress event of --json).
+// `odt import` does more than the upload: it verifies the whole transfer first (signature, the
+// ciphertext SHA-256 of every file, the small files decrypted), creates the import lease, then
+// decrypts each disk while uploading it. Both times are printed: the whole command, and the upload
+// phase alone (from the first to the last progress event of --json). The `curl -T` reference
+// varies a lot on a shared machine (840-1,360 MB/s seen): compare ratios from one run only.
 import { execFile, spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
