@@ -2,9 +2,9 @@
 //
 //   npx tsx bench/export/bench-export.ts [--size-gib 2] [--rss-sizes 1,4] [--dir <folder>]
 //
-// The export runs as agents run it: from the esbuild bundle (`npm run build` → dist/odt.mjs, built
-// at the start), here as run-export.ts bundled the same way beside the age worker files, so peak RSS
-// is the export's own and not tsx's TypeScript loading (~100 MB).
+// The export runs as agents run it: the bundle `npm run build` makes (dist/odt.mjs, built at the
+// start), with max-rss.mjs preloaded to print the process's peak RSS as it exits, so the figure is
+// the installed `odt`'s own and not tsx's TypeScript loading (~100 MB).
 //
 // One VM with one disk of random data in the vSphere simulator. For the same device URL, into the
 // same folder, it times: `curl -o` (the user-space copy a transforming pipeline can hope to reach;
@@ -12,11 +12,10 @@
 // (`curl | tee >(sha256sum) | age -r`), and `odt export` (hash, age-encrypt, hash, write, fsync).
 // Then peak RSS of the export process for each of --rss-sizes. Prints ratios, not only MB/s.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { build } from 'esbuild';
 import { VimClient } from '../../agent/vsphere/client.ts';
 import { NfcLease } from '../../agent/vsphere/lease.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
@@ -68,28 +67,10 @@ async function withSim<T>(sizeBytes: number, f: (sim: RunningSimulator) => Promi
   }
 }
 
-/**
- * Builds dist/odt.mjs (`npm run build`), and bundles run-export.ts like it into `work`, with the age
- * worker files beside it: the export process the benchmark times. Returns its path.
- */
-async function bundleExport(work: string): Promise<string> {
+/** Builds dist/odt.mjs (`npm run build`): the export process the benchmark times. Returns its path. */
+async function buildOdt(): Promise<string> {
   await sh(process.execPath, [join(repo, 'scripts/build.mjs')]);
-  const out = join(work, 'bundle');
-  await mkdir(out, { recursive: true });
-  await build({
-    entryPoints: [join(repo, 'bench/export/run-export.ts')],
-    outfile: join(out, 'run-export.mjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: {
-      js: "import { createRequire as __odtRequire } from 'node:module'; const require = __odtRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
-  });
-  for (const f of ['payload-worker.mjs', 'payload-chunks.mjs']) await cp(join(repo, 'dist', f), join(out, f));
-  return join(out, 'run-export.mjs');
+  return join(repo, 'dist', 'odt.mjs');
 }
 
 async function runExport(
@@ -105,6 +86,8 @@ async function runExport(
         const p = spawn(
           process.execPath,
           [
+            '--import',
+            join(import.meta.dirname, 'max-rss.mjs'),
             entry,
             'export',
             '--vcenter',
@@ -146,7 +129,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(values.dir ?? tmpdir(), 'odt-bench-'));
   const nas = join(work, 'nas');
   await mkdir(nas, { recursive: true });
-  const entry = await bundleExport(work);
+  const entry = await buildOdt();
   const node = await sh(process.execPath, [
     join(repo, 'bin/odt.mjs'),
     'node',

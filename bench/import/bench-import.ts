@@ -4,9 +4,9 @@
 //   npx tsx bench/import/bench-import.ts [--size-gib 1] [--rss-sizes 1,4] [--runs 3] [--dir <folder>]
 //
 // One VM with one disk of random data is exported (`odt export`, bundled) from a first vSphere
-// simulator into a NAS folder, then imported into a second simulator. The import runs from an
-// esbuild bundle of run-import.ts (as bench/export does), so its peak RSS is the import's own and
-// not tsx's. For the reference, the benchmark itself runs CreateImportSpec + ImportVApp with the
+// simulator into a NAS folder, then imported into a second simulator. Both run from the bundle
+// `npm run build` makes (dist/odt.mjs) with bench/export/max-rss.mjs preloaded, so peak RSS is the
+// installed `odt`'s own and not tsx's. For the reference, the benchmark itself runs CreateImportSpec + ImportVApp with the
 // package's descriptor, takes the lease's device URL and uploads the decrypted disk (decrypted
 // once beforehand with `age -d`) with `curl -T`; then aborts that lease.
 //
@@ -16,11 +16,10 @@
 // phase alone (from the first to the last progress event of --json). The `curl -T` reference
 // varies a lot on a shared machine (840-1,360 MB/s seen): compare ratios from one run only.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { build } from 'esbuild';
 import { ovfNetworks } from '../../agent/import/import-item.ts';
 import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
 import { VimClient } from '../../agent/vsphere/client.ts';
@@ -64,26 +63,13 @@ async function dropCaches(): Promise<void> {
 const simulator = async (opts: Parameters<typeof startSimulator>[0]) =>
   startSimulator({ binary: await buildSimulator(), apps: 0, templates: 0, vms: 1, ...opts });
 
-/** Builds dist/ and bundles run-import.ts beside the age worker files. Returns its path. */
-async function bundle(work: string): Promise<string> {
+/** Builds dist/odt.mjs (`npm run build`). Returns its path. */
+async function buildOdt(): Promise<string> {
   await sh(process.execPath, [join(repo, 'scripts/build.mjs')]);
-  const out = join(work, 'bundle');
-  await mkdir(out, { recursive: true });
-  await build({
-    entryPoints: [join(repo, 'bench/import/run-import.ts')],
-    outfile: join(out, 'run-odt.mjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: {
-      js: "import { createRequire as __odtRequire } from 'node:module'; const require = __odtRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
-  });
-  for (const f of ['payload-worker.mjs', 'payload-chunks.mjs']) await cp(join(repo, 'dist', f), join(out, f));
-  return join(out, 'run-odt.mjs');
+  return join(repo, 'dist', 'odt.mjs');
 }
+
+const maxRss = join(import.meta.dirname, '..', 'export', 'max-rss.mjs');
 
 interface Run {
   ms: number;
@@ -95,7 +81,7 @@ interface Run {
 function runOdt(entry: string, args: string[], password: string): Promise<Run> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [entry, ...args], {
+    const p = spawn(process.execPath, ['--import', maxRss, entry, ...args], {
       env: { ...process.env, ODT_VCENTER_PASSWORD: password },
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: repo,
@@ -240,7 +226,7 @@ async function main(): Promise<void> {
   const size = Math.round(Number(values['size-gib']) * GiB);
   const runs = Number(values.runs);
   const work = await mkdtemp(join(values.dir ?? tmpdir(), 'odt-bench-import-'));
-  const entry = await bundle(work);
+  const entry = await buildOdt();
   const odtBin = join(repo, 'bin/odt.mjs');
   const node = await sh(process.execPath, [odtBin, 'node', 'init', '--dir', join(work, 'node')]);
   const recipient = node.stdout.trim().split('\n').at(-1)!;
