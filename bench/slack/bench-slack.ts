@@ -153,5 +153,5 @@ for (const r of results)
   );
 const rss = process.memoryUsage().rss / 1e6;
 console.log(
-  `peak RSS of the bench process (bot, control plane and fakes in one): ${rss.toFixed(0)} MB (current)`,
+  `RSS of the bench process at the end (bot, control plane and fakes in one): ${rss.toFixed(0)} MB`,
 );
