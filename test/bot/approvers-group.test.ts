@@ -17,7 +17,7 @@ import { parseConfig } from '../../functions/config.ts';
 import { createRuntime } from '../../functions/runtime.ts';
 import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
-import { type Dynalite, startDynalite, startFakeSfn } from '../functions/support.ts';
+import { type Dynalite, signedSlackEvent, startDynalite, startFakeSfn } from '../functions/support.ts';
 import { defaultScopes, type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import { buttonClick, CHANNEL, REQUESTER, SECRET, sign, startTestBot } from './harness.ts';
 
@@ -417,23 +417,7 @@ describe('the approvers group on AWS (the Slack function)', () => {
     await db?.close();
   });
 
-  const signed = (body: string, type: string) => {
-    const at = Math.floor(Date.now() / 1000);
-    return {
-      version: '2.0',
-      routeKey: 'POST /slack/events',
-      rawPath: '/slack/events',
-      rawQueryString: '',
-      headers: {
-        'content-type': type,
-        'x-slack-request-timestamp': String(at),
-        'x-slack-signature': sign(SIGNING, at, body),
-      },
-      requestContext: { http: { method: 'POST', path: '/slack/events' } },
-      body,
-      isBase64Encoded: false,
-    };
-  };
+  const signed = (body: string, type: string) => signedSlackEvent(body, SIGNING, undefined, type);
   const click = async (user: string, id: string) => {
     const posted = (await fetch(`${slack.url}chat.postMessage`, {
       method: 'POST',

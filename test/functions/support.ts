@@ -133,15 +133,23 @@ export async function startFakeSfn(
   };
 }
 
-/** An API Gateway HTTP API event (payload 2.0) of a Slack request, signed as Slack signs it. */
-export function signedSlackEvent(body: string, signingSecret: string, at = Math.floor(Date.now() / 1000)) {
+/**
+ * An API Gateway HTTP API event (payload 2.0) of a Slack request, signed as Slack signs it: a form
+ * body (commands, interactions) or, with `application/json`, an Events API callback.
+ */
+export function signedSlackEvent(
+  body: string,
+  signingSecret: string,
+  at = Math.floor(Date.now() / 1000),
+  contentType = 'application/x-www-form-urlencoded',
+) {
   return {
     version: '2.0',
     routeKey: 'POST /slack/events',
     rawPath: '/slack/events',
     rawQueryString: '',
     headers: {
-      'content-type': 'application/x-www-form-urlencoded',
+      'content-type': contentType,
       'x-slack-request-timestamp': String(at),
       'x-slack-signature': `v0=${createHmac('sha256', signingSecret).update(`v0:${at}:${body}`).digest('hex')}`,
     },
