@@ -18,6 +18,7 @@ import {
   actions,
   approvalMessage,
   callbacks,
+  esc,
   helpText,
   listBlocks,
   type ModalRef,
@@ -84,6 +85,11 @@ export interface BotOptions {
    */
   readonly nonces?: Pick<AgentRegistry, 'useNonce'>;
 }
+
+const slackUser = (id: string): boolean => /^[UW][A-Z0-9]+$/.test(id);
+
+const shippedRefusal = (t: Transfer): string =>
+  `Only ${mention(t.requester)} (who asked for \`${t.id}\`) or an approver may report that the NAS was shipped back; nothing changed.`;
 
 interface CodedError {
   code?: string;
@@ -159,11 +165,39 @@ export function createBotApp(options: BotOptions): App {
     await args.next();
   });
 
-  const refuse = (client: WebClient, channel: string, user: string, text: string) =>
-    client.chat.postEphemeral({ channel, user, text, blocks: [section(text)] });
+  /**
+   * An ephemeral note in the channel of the click; a DM when the click came from the Home tab
+   * (no channel: the person may not be in the approvers' channel, where an ephemeral would fail).
+   */
+  const refuse = (client: WebClient, channel: string | undefined, user: string, text: string) =>
+    channel
+      ? client.chat.postEphemeral({ channel, user, text, blocks: [section(text)] })
+      : client.chat.postMessage({ channel: user, text, blocks: [section(text)] });
 
-  const tell = (client: WebClient, user: string, text: string) =>
-    client.chat.postMessage({ channel: user, text, blocks: [section(text)] });
+  /**
+   * A DM to a transfer's requester. A requester that is no Slack user (a transfer asked for with
+   * the CLI) gets none; a failed DM is logged, never reported to the clicker as if their step failed.
+   */
+  const tell = async (client: WebClient, user: string, text: string) => {
+    if (!slackUser(user)) return;
+    await client.chat
+      .postMessage({ channel: user, text, blocks: [section(text)] })
+      .catch((error: unknown) => {
+        app.logger.warn(`odt bot: could not tell ${user}: ${coded(error).message}`);
+      });
+  };
+
+  /**
+   * What a person sees for a coded service error about transfer `id`: user-supplied text escaped,
+   * a missing transfer with the Slack command that lists them. Uncoded errors are rethrown.
+   */
+  const problem = (id: string, error: unknown): string => {
+    const e = coded(error);
+    if (e.code === undefined) throw error;
+    if (e.code === 'NOT_FOUND')
+      return `Transfer \`${esc(id)}\` does not exist; check the id (\`/odt list\` lists transfers, \`/odt status\` yours).`;
+    return esc(e.message);
+  };
 
   /** "already approved by …" when a decision exists, else the service's message. */
   async function explain(id: string, error: unknown): Promise<string> {
@@ -175,9 +209,12 @@ export function createBotApp(options: BotOptions): App {
         return `Transfer \`${t.id}\` was already ${what} by ${mention(t.approver)}; nothing changed.`;
       }
     }
-    if (e.code === undefined) throw error;
-    return e.message;
+    return problem(id, error);
   }
+
+  /** Whether `user` may report a shipping step of `t`: approvers always, the requester for `party` steps. */
+  const mayReport = async (t: Transfer, user: string, who: 'approver' | 'party'): Promise<boolean> =>
+    (who === 'party' && t.requester === user) || (await approvers.has(user));
 
   // ---- /odt ---------------------------------------------------------------------------------
   app.command('/odt', async ({ command, ack, client }) => {
@@ -243,6 +280,13 @@ export function createBotApp(options: BotOptions): App {
             await reply('Which transfer? `/odt cancel <id>`');
             return;
           }
+          const current = await service.get(id);
+          if (current.requester !== command.user_id && !(await approvers.has(command.user_id))) {
+            await reply(
+              `:no_entry: Only ${mention(current.requester)} (who asked for \`${current.id}\`) or an approver may cancel it; nothing changed.`,
+            );
+            return;
+          }
           const t = await service.cancel(
             id,
             command.user_id,
@@ -258,9 +302,7 @@ export function createBotApp(options: BotOptions): App {
           await reply(`I do not know \`${sub}\`.\n\n${helpText}`);
       }
     } catch (error) {
-      const e = coded(error);
-      if (e.code === undefined) throw error;
-      await reply(`:warning: ${e.message}`);
+      await reply(`:warning: ${problem(rest[0] ?? '', error)}`);
     }
   });
 
@@ -273,18 +315,21 @@ export function createBotApp(options: BotOptions): App {
     const id = (action as { value: string }).value;
     const b = body as { user: { id: string }; channel?: { id: string }; message?: { ts: string } };
     const channel = b.channel?.id ?? approversChannel;
+    let t: Transfer;
     try {
-      const t = await service.approve(id, b.user.id);
-      if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...approvalMessage(t) });
-      await client.chat.postMessage({
-        channel,
-        ...(b.message ? { thread_ts: b.message.ts } : {}),
-        ...shippingMessage(t),
-      });
-      await tell(client, t.requester, `Your transfer \`${t.id}\` was approved by ${mention(b.user.id)}.`);
+      t = await service.approve(id, b.user.id);
     } catch (error) {
-      await refuse(client, channel, b.user.id, await explain(id, error));
+      await refuse(client, b.channel?.id, b.user.id, await explain(id, error));
+      return;
     }
+    // Approved: a Slack error from here on goes to app.error, never to the approver as a refusal.
+    if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...approvalMessage(t) });
+    await client.chat.postMessage({
+      channel,
+      ...(b.message ? { thread_ts: b.message.ts } : {}),
+      ...shippingMessage(t),
+    });
+    await tell(client, t.requester, `Your transfer \`${t.id}\` was approved by ${mention(b.user.id)}.`);
   });
 
   app.action(actions.reject, async ({ ack, body, action, client }) => {
@@ -296,10 +341,12 @@ export function createBotApp(options: BotOptions): App {
       channel?: { id: string };
       message?: { ts: string };
     };
-    const channel = b.channel?.id ?? approversChannel;
+    const channel = b.channel?.id;
     let isApprover: boolean;
+    let t: Transfer;
     try {
       isApprover = await approvers.has(b.user.id);
+      t = await service.get(id);
     } catch (error) {
       await refuse(client, channel, b.user.id, await explain(id, error));
       return;
@@ -313,12 +360,15 @@ export function createBotApp(options: BotOptions): App {
       );
       return;
     }
-    const t = await service.get(id);
     if (t.phase !== 'requested') {
       await refuse(client, channel, b.user.id, await explain(id, { code: 'FORBIDDEN', message: '' }));
       return;
     }
-    const ref: ModalRef = { id, channel, ...(b.message ? { ts: b.message.ts } : {}) };
+    const ref: ModalRef = {
+      id,
+      channel: channel ?? approversChannel,
+      ...(b.message ? { ts: b.message.ts } : {}),
+    };
     await client.views.open({ trigger_id: b.trigger_id, view: rejectModal(ref) as never });
   });
 
@@ -338,7 +388,7 @@ export function createBotApp(options: BotOptions): App {
     await tell(
       client,
       t.requester,
-      `Your transfer \`${t.id}\` was rejected by ${mention(body.user.id)}: ${t.rejectReason ?? reason}`,
+      `Your transfer \`${t.id}\` was rejected by ${mention(body.user.id)}: ${esc(t.rejectReason ?? reason)}`,
     );
   });
 
@@ -354,31 +404,46 @@ export function createBotApp(options: BotOptions): App {
       const id = (action as { value: string }).value;
       const b = body as { user: { id: string }; channel?: { id: string }; message?: { ts: string } };
       const channel = b.channel?.id ?? approversChannel;
+      let t: Transfer;
       try {
         const current = await service.get(id);
-        const allowed =
-          (who === 'party' && current.requester === b.user.id) || (await approvers.has(b.user.id));
-        if (!allowed) {
+        if (!(await mayReport(current, b.user.id, who))) {
           await refuse(
             client,
-            channel,
+            b.channel?.id,
             b.user.id,
             `Only ${who === 'approver' ? 'an approver' : 'the requester or an approver'} may report this step.`,
           );
           return;
         }
-        const t = await service.event(id, event, b.user.id);
-        if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...shippingMessage(t) });
+        t = await service.event(id, event, b.user.id);
       } catch (error) {
-        await refuse(client, channel, b.user.id, await explain(id, error));
+        await refuse(client, b.channel?.id, b.user.id, await explain(id, error));
+        return;
       }
+      if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...shippingMessage(t) });
     });
   }
 
   app.action(actions.shipped, async ({ ack, body, action, client }) => {
     await ack();
     const id = (action as { value: string }).value;
-    const b = body as { trigger_id: string; channel?: { id: string }; message?: { ts: string } };
+    const b = body as {
+      user: { id: string };
+      trigger_id: string;
+      channel?: { id: string };
+      message?: { ts: string };
+    };
+    try {
+      const t = await service.get(id);
+      if (!(await mayReport(t, b.user.id, 'party'))) {
+        await refuse(client, b.channel?.id, b.user.id, shippedRefusal(t));
+        return;
+      }
+    } catch (error) {
+      await refuse(client, b.channel?.id, b.user.id, await explain(id, error));
+      return;
+    }
     const ref: ModalRef = {
       id,
       ...(b.channel ? { channel: b.channel.id } : {}),
@@ -400,6 +465,15 @@ export function createBotApp(options: BotOptions): App {
     }
     let t: Transfer;
     try {
+      const current = await service.get(ref.id);
+      if (!(await mayReport(current, body.user.id, 'party'))) {
+        // Field errors are plain text: no mention markup.
+        await ack({
+          response_action: 'errors',
+          errors: { tracking: 'Only the requester or an approver may report this; nothing changed.' },
+        });
+        return;
+      }
       t = await service.event(ref.id, 'shipped', body.user.id, shipping);
     } catch (error) {
       const e = coded(error);

@@ -1,0 +1,155 @@
+/**
+ * Issue #7 review: what a Slack user or a security reviewer would trip over — a button on a
+ * transfer that does not exist, user text that could ping a channel, state changes by people who
+ * may not make them, clicks from the Home tab, a requester that is no Slack user.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  APPROVERS,
+  buttonClick,
+  CHANNEL,
+  type Harness,
+  REQUESTER,
+  requestValues,
+  startHarness,
+  submission,
+  text,
+  visible,
+} from './harness.ts';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h?.close();
+});
+
+const [APPROVER] = APPROVERS as [string, string];
+const STRANGER = 'USTRANGER';
+
+async function requestTransfer(user = REQUESTER) {
+  await h.interaction(submission(user, 'odt_request_modal', requestValues()));
+  const posted = h.slack.ok('chat.postMessage').find((c) => c.args.channel === CHANNEL)!;
+  const id = (await h.plane.service.list()).at(-1)!.id;
+  return { id, message: { channel: CHANNEL, ts: posted.response.ts as string } };
+}
+
+const ephemeralsTo = (user: string) => h.slack.ok('chat.postEphemeral').filter((c) => c.args.user === user);
+const dmsTo = (user: string) => h.slack.ok('chat.postMessage').filter((c) => c.args.channel === user);
+const json = async (res: Response) => (await res.json()) as { text: string; blocks: unknown[] };
+
+/** A button click on the Home tab: no channel, no message, the view instead. */
+function homeClick(user: string, actionId: string, value: string): Record<string, unknown> {
+  const click = buttonClick(user, actionId, value, { channel: CHANNEL, ts: '1.1' });
+  const { channel: _c, message: _m, ...rest } = click;
+  return { ...rest, container: { type: 'view', view_id: 'VHOME' }, view: { id: 'VHOME', type: 'home' } };
+}
+
+describe('a user mistake gets a clear message, never an error into Bolt', () => {
+  it('Reject on a transfer that does not exist says so and opens no modal', async () => {
+    const res = await h.interaction(
+      buttonClick(APPROVER, 'odt_reject', 'tr-gone', { channel: CHANNEL, ts: '1.1' }),
+    );
+    expect(res.status).toBe(200);
+    expect(h.slack.ok('views.open')).toHaveLength(0);
+    const [note] = ephemeralsTo(APPROVER);
+    expect(note?.args.text).toContain('`tr-gone` does not exist');
+    expect(note?.args.text).toContain('`/odt list`');
+  });
+
+  it('Shipped back on a transfer that does not exist says so and opens no modal', async () => {
+    await h.interaction(buttonClick(REQUESTER, 'odt_shipped', 'tr-gone', { channel: CHANNEL, ts: '1.1' }));
+    expect(h.slack.ok('views.open')).toHaveLength(0);
+    expect(ephemeralsTo(REQUESTER)[0]?.args.text).toContain('`tr-gone` does not exist');
+  });
+
+  it('`/odt status` of an unknown id names the Slack command that lists transfers, with the id escaped', async () => {
+    const body = await json(await h.command('status <!channel>'));
+    expect(body.text).toContain('does not exist');
+    expect(body.text).toContain('`/odt list`');
+    expect(body.text).not.toContain('odt transfer list');
+    expect(JSON.stringify(body.blocks)).not.toContain('<!channel>');
+    expect(visible(body.blocks)).toContain('&lt;!channel&gt;');
+  });
+});
+
+describe('who may change a transfer', () => {
+  it('`/odt cancel` by someone who is neither the requester nor an approver changes nothing', async () => {
+    const { id } = await requestTransfer();
+    const refused = await json(await h.command(`cancel ${id}`, STRANGER));
+    expect(refused.text).toContain('or an approver may cancel it; nothing changed');
+    expect((await h.plane.service.get(id)).phase).toBe('requested');
+    const byApprover = await json(await h.command(`cancel ${id} duplicate request`, APPROVER));
+    expect(byApprover.text).toContain('is cancelled');
+    expect((await h.plane.service.get(id)).phase).toBe('cancelled');
+  });
+
+  it('Shipped back by a stranger opens no modal, and a submission from one changes nothing', async () => {
+    const { id, message } = await requestTransfer();
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
+    await h.interaction(buttonClick(STRANGER, 'odt_shipped', id, message));
+    expect(h.slack.ok('views.open')).toHaveLength(0);
+    expect(ephemeralsTo(STRANGER)[0]?.args.text).toContain('or an approver may report');
+    const res = await h.interaction(
+      submission(
+        STRANGER,
+        'odt_shipped_modal',
+        { carrier: text('DHL'), tracking: text('JD0001') },
+        JSON.stringify({ id, ...message }),
+      ),
+    );
+    const body = (await res.json()) as { errors: Record<string, string> };
+    expect(body.errors.tracking).toContain('Only the requester or an approver');
+    const t = await h.plane.service.get(id);
+    expect(t.phase).toBe('approved');
+    expect(t.shipping).toBeUndefined();
+  });
+});
+
+describe('user-supplied text cannot ping anyone', () => {
+  it('a rejection reason with <!channel> and <@U…> reaches the requester escaped', async () => {
+    const { id, message } = await requestTransfer();
+    await h.interaction(buttonClick(APPROVER, 'odt_reject', id, message));
+    const view = h.slack.ok('views.open').at(-1)!.args.view as { private_metadata: string };
+    await h.interaction(
+      submission(
+        APPROVER,
+        'odt_reject_modal',
+        { reason: text('<!channel> ask <@U999> & retry') },
+        view.private_metadata,
+      ),
+    );
+    const dm = JSON.stringify(dmsTo(REQUESTER).at(-1)?.args.blocks);
+    expect(dm).toContain('&lt;!channel&gt; ask &lt;@U999&gt; &amp; retry');
+    expect(dm).not.toContain('<!channel>');
+    expect(dm).not.toContain('<@U999>');
+  });
+});
+
+describe('clicks from the Home tab and requesters outside Slack', () => {
+  it('a refusal of a Home tab click is a DM, not an ephemeral in a channel the person may not be in', async () => {
+    const { id } = await requestTransfer();
+    await h.interaction(homeClick(STRANGER, 'odt_approve', id));
+    expect(ephemeralsTo(STRANGER)).toHaveLength(0);
+    expect(dmsTo(STRANGER)[0]?.args.text).toContain('not an approver');
+    expect((await h.plane.service.get(id)).phase).toBe('requested');
+  });
+
+  it('approving a transfer asked for with the CLI (no Slack requester) shows the approver no error', async () => {
+    const t = await h.plane.service.request({
+      site: 'acme-dc1',
+      requester: 'alice',
+      items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
+    });
+    const posted = (await fetch(`${h.slack.url}chat.postMessage`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
+    }).then((r) => r.json())) as { ts: string };
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', t.id, { channel: CHANNEL, ts: posted.ts }));
+    expect((await h.plane.service.get(t.id)).phase).toBe('approved');
+    expect(ephemeralsTo(APPROVER)).toEqual([]);
+    expect(h.slack.failed().filter((c) => c.method === 'chat.postMessage')).toEqual([]);
+  });
+});
