@@ -262,6 +262,13 @@ export function createBotApp(options: BotOptions): App {
           const id = rest[0];
           if (id) {
             const t = await service.get(id);
+            // A transfer names a customer's VMs and sites: its requester and the approvers see it.
+            if (t.requester !== command.user_id && !(await approvers.has(command.user_id))) {
+              await reply(
+                `:no_entry: Transfer \`${t.id}\` is not yours; only its requester and the approvers see it. \`/odt status\` lists your transfers.`,
+              );
+              return;
+            }
             await reply(`Transfer ${t.id}: ${t.phase}`, statusBlocks(t));
           } else {
             const mine = (await service.list()).filter((t) => t.requester === command.user_id);
@@ -270,6 +277,12 @@ export function createBotApp(options: BotOptions): App {
           return;
         }
         case 'list': {
+          // Approvers see every transfer; anyone else their own (others' name their VMs and sites).
+          if (!(await approvers.has(command.user_id))) {
+            const mine = (await service.list()).filter((t) => t.requester === command.user_id);
+            await reply(`Your transfers: ${mine.length}`, listBlocks(mine, 'Your transfers'));
+            return;
+          }
           const all = await service.list();
           await reply(`Transfers: ${all.length}`, listBlocks(all, 'Transfers'));
           return;

@@ -155,23 +155,39 @@ export function statusBlocks(t: Transfer): Block[] {
   return [...summary(t), section(`*History*\n${history || '—'}`)];
 }
 
+/** Transfers newest first, at most 40 lines, packed into sections of at most 3,000 characters. */
 export function listBlocks(transfers: readonly Transfer[], title: string): Block[] {
   if (transfers.length === 0) return [section(`${title}: none.`)];
   const limit = 40;
-  const lines = transfers
+  const newest = [...transfers].reverse().sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const lines = newest
     .slice(0, limit)
-    .map(
-      (t) => `• \`${t.id}\` ${t.phase} — ${esc(t.site)}, ${t.items.length} item(s), by ${user(t.requester)}`,
+    .map((t) =>
+      clip(
+        `• \`${t.id}\` ${t.phase} — ${esc(t.site)}, ${t.items.length} item(s), by ${user(t.requester)}`,
+        500,
+      ),
     );
-  const more = transfers.length > limit ? `\n…and ${transfers.length - limit} more` : '';
-  return [section(`*${title}*`), section(clip(`${lines.join('\n')}${more}`))];
+  const sections: string[] = [];
+  for (const line of lines) {
+    const last = sections.at(-1);
+    if (last !== undefined && last.length + 1 + line.length <= MAX_TEXT)
+      sections[sections.length - 1] = `${last}\n${line}`;
+    else sections.push(line);
+  }
+  const blocks = [section(`*${title}*`), ...sections.map(section)];
+  if (transfers.length > limit)
+    blocks.push(
+      context(`…and ${transfers.length - limit} older; \`/odt status <id>\` shows any one of them.`),
+    );
+  return blocks;
 }
 
 export const helpText = [
   '*`/odt` — offline data transfer on a shipped NAS*',
   '• `/odt request` — ask for a transfer (opens a form)',
   '• `/odt status [id]` — one transfer, or your transfers',
-  '• `/odt list` — open transfers',
+  '• `/odt list` — your transfers (approvers: everyone’s)',
   '• `/odt cancel <id>` — cancel a transfer that has not shipped',
   '• `/odt agent enroll <site> [export|import]` — approvers: a one-time code to enroll a site’s agent',
   '• `/odt agent list [site]`, `/odt agent revoke <agent id>` — approvers: the enrolled agents; stop one',

@@ -153,3 +153,46 @@ describe('clicks from the Home tab and requesters outside Slack', () => {
     expect(h.slack.failed().filter((c) => c.method === 'chat.postMessage')).toEqual([]);
   });
 });
+
+describe('who sees a transfer', () => {
+  it('`/odt status <id>` of another person’s transfer is refused; the requester and approvers see it', async () => {
+    const { id } = await requestTransfer();
+    const stranger = await json(await h.command(`status ${id}`, STRANGER));
+    expect(stranger.text).toContain('is not yours');
+    expect(visible(stranger.blocks)).not.toContain('web-01');
+    const approver = await json(await h.command(`status ${id}`, APPROVER));
+    expect(visible(approver.blocks)).toContain('web-01');
+    const requester = await json(await h.command(`status ${id}`));
+    expect(visible(requester.blocks)).toContain('web-01');
+  });
+
+  it('`/odt list` shows a non-approver their own transfers only, an approver all', async () => {
+    const { id } = await requestTransfer();
+    const stranger = await json(await h.command('list', STRANGER));
+    expect(visible(stranger.blocks)).not.toContain(id);
+    expect(visible(stranger.blocks)).toContain('Your transfers: none');
+    expect(visible((await json(await h.command('list'))).blocks)).toContain(id);
+    expect(visible((await json(await h.command('list', APPROVER))).blocks)).toContain(id);
+  });
+
+  it('`/odt list` with many transfers shows the newest first, whole lines, and counts the older', async () => {
+    const ids: string[] = [];
+    for (let n = 0; n < 45; n++) {
+      const t = await h.plane.service.request({
+        site: 'acme-dc1',
+        requester: REQUESTER,
+        items: [{ kind: 'vm', source: `vm-${n}`, target: { vdc: 'acme-vdc' } }],
+      });
+      ids.push(t.id);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const body = await json(await h.command('list', APPROVER));
+    const seen = visible(body.blocks);
+    expect(seen).toContain(ids.at(-1));
+    expect(seen).not.toContain(ids[0]);
+    expect(seen).toContain('…and 5 older');
+    const texts = (body.blocks as { text?: { text: string } }[]).map((b) => b.text?.text ?? '');
+    for (const t of texts) expect(t.length).toBeLessThanOrEqual(3000);
+    expect(seen).not.toContain('…\n');
+  });
+});
