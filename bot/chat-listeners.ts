@@ -6,7 +6,7 @@
 import type { App } from '@slack/bolt';
 import type { Transfer, TransferService } from '../core/index.ts';
 import type { Approvers } from '../core/ports/approvers.ts';
-import { type Block, mention, section } from './blocks.ts';
+import { type Block, esc, mention, section } from './blocks.ts';
 import { homeView } from './home.ts';
 import type { MessageRefs } from './message-refs.ts';
 import { canRetry, parseRetryValue, reportMessage, retriedReport, retryAction } from './progress-blocks.ts';
@@ -116,13 +116,15 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
       try {
         t = await service.get(id);
       } catch (error) {
-        return (error as Error).message;
+        if ((error as { code?: string }).code !== 'NOT_FOUND') throw error;
+        return `Transfer \`${id}\` does not exist any more; \`/odt list\` lists transfers.`;
       }
       let mayRetry = t.requester === user;
       try {
         mayRetry ||= await approvers.has(user);
       } catch (error) {
-        return (error as Error).message;
+        if ((error as { code?: string }).code === undefined) throw error;
+        return esc((error as Error).message);
       }
       if (!mayRetry)
         return `Only ${mention(t.requester)} (who asked for \`${t.id}\`) or an approver may retry its failed items; nothing changed.`;

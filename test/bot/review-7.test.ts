@@ -196,3 +196,13 @@ describe('who sees a transfer', () => {
     expect(seen).not.toContain('…\n');
   });
 });
+
+describe('Retry failed items on a transfer that is gone', () => {
+  it('says the transfer does not exist and names the Slack command, not the CLI one', async () => {
+    await h.interaction(buttonClick(APPROVER, 'odt_retry', 'tr-gone:3', { channel: CHANNEL, ts: '1.1' }));
+    const [note] = ephemeralsTo(APPROVER);
+    expect(note?.args.text).toContain('`tr-gone` does not exist');
+    expect(note?.args.text).toContain('`/odt list`');
+    expect(note?.args.text).not.toContain('odt transfer list');
+  });
+});
