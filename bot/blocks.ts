@@ -140,7 +140,12 @@ export function shippingMessage(t: Transfer): { text: string; blocks: Block[] } 
       elements: [button(due[1], due[2], t.id, 'primary')],
     });
   const last = t.history.at(-1);
-  if (last) blocks.push(context(`Last step: ${last.phase} by ${user(last.actor)} at ${last.at}`));
+  if (last)
+    blocks.push(
+      context(
+        `Last step: ${last.phase} by ${user(last.actor)} at ${last.at.slice(0, 16).replace('T', ' ')} UTC`,
+      ),
+    );
   return { text: `Shipping of ${t.id}: ${t.phase}`, blocks };
 }
 
@@ -188,7 +193,7 @@ export const helpText = [
   '• `/odt request` — ask for a transfer (opens a form)',
   '• `/odt status [id]` — one transfer, or your transfers',
   '• `/odt list` — your transfers (approvers: everyone’s)',
-  '• `/odt cancel <id>` — cancel a transfer that has not shipped',
+  '• `/odt cancel <id> [reason]` — cancel your transfer (approvers: any) before its import starts',
   '• `/odt agent enroll <site> [export|import]` — approvers: a one-time code to enroll a site’s agent',
   '• `/odt agent list [site]`, `/odt agent revoke <agent id>` — approvers: the enrolled agents; stop one',
   '• `/odt help` — this text',

@@ -206,3 +206,19 @@ describe('Retry failed items on a transfer that is gone', () => {
     expect(note?.args.text).not.toContain('odt transfer list');
   });
 });
+
+describe('messages read well', () => {
+  it('the shipping steps say when the last step happened in UTC minutes, not a raw ISO timestamp', async () => {
+    const { id, message } = await requestTransfer();
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
+    const steps = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === message.ts)!;
+    const seen = visible(steps.args.blocks);
+    expect(seen).toMatch(/Last step: approved by <@UAPPROVER1> at \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    expect(seen).not.toMatch(/T\d\d:\d\d:\d\d/);
+  });
+
+  it('help says who may cancel and until when (the service allows it until the import starts)', async () => {
+    const body = await json(await h.command('help'));
+    expect(visible(body.blocks)).toContain('cancel your transfer (approvers: any) before its import starts');
+  });
+});
