@@ -29,7 +29,7 @@ import {
   shippingMessage,
   statusBlocks,
 } from './blocks.ts';
-import { registerChatListeners } from './chat-listeners.ts';
+import { publishHome, registerChatListeners } from './chat-listeners.ts';
 import { enrollReply } from './enroll.ts';
 import type { MessageRefs } from './message-refs.ts';
 import { type BotRegistry, openRequestModal, registerRequestModal } from './request-modal.ts';
@@ -300,12 +300,15 @@ export function createBotApp(options: BotOptions): App {
             );
             return;
           }
-          const t = await service.cancel(
-            id,
-            command.user_id,
-            rest.slice(1).join(' ') || 'cancelled in Slack',
-          );
+          const reason = rest.slice(1).join(' ') || 'cancelled in Slack';
+          const t = await service.cancel(id, command.user_id, reason);
           await reply(`Transfer \`${t.id}\` is cancelled.`);
+          if (t.requester !== command.user_id)
+            await tell(
+              client,
+              t.requester,
+              `Your transfer \`${t.id}\` was cancelled by ${mention(command.user_id)}: ${esc(reason)}`,
+            );
           return;
         }
         case 'help':
@@ -353,6 +356,7 @@ export function createBotApp(options: BotOptions): App {
       trigger_id: string;
       channel?: { id: string };
       message?: { ts: string };
+      view?: { type?: string };
     };
     const channel = b.channel?.id;
     let isApprover: boolean;
@@ -381,6 +385,7 @@ export function createBotApp(options: BotOptions): App {
       id,
       channel: channel ?? approversChannel,
       ...(b.message ? { ts: b.message.ts } : {}),
+      ...(b.view?.type === 'home' ? { home: true } : {}),
     };
     await client.views.open({ trigger_id: b.trigger_id, view: rejectModal(ref) as never });
   });
@@ -398,6 +403,8 @@ export function createBotApp(options: BotOptions): App {
     await ack();
     if (ref.channel && ref.ts)
       await client.chat.update({ channel: ref.channel, ts: ref.ts, ...approvalMessage(t) });
+    // Opened from the Home tab: the tab refreshed on the click, before the decision; again now.
+    if (ref.home) await publishHome(client, { service, approvers }, body.user.id);
     await tell(
       client,
       t.requester,
@@ -446,6 +453,7 @@ export function createBotApp(options: BotOptions): App {
       trigger_id: string;
       channel?: { id: string };
       message?: { ts: string };
+      view?: { type?: string };
     };
     try {
       const t = await service.get(id);
@@ -461,6 +469,7 @@ export function createBotApp(options: BotOptions): App {
       id,
       ...(b.channel ? { channel: b.channel.id } : {}),
       ...(b.message ? { ts: b.message.ts } : {}),
+      ...(b.view?.type === 'home' ? { home: true } : {}),
     };
     await client.views.open({ trigger_id: b.trigger_id, view: shippedModal(ref) as never });
   });
@@ -497,6 +506,7 @@ export function createBotApp(options: BotOptions): App {
     await ack();
     if (ref.channel && ref.ts)
       await client.chat.update({ channel: ref.channel, ts: ref.ts, ...shippingMessage(t) });
+    if (ref.home) await publishHome(client, { service, approvers }, body.user.id);
   });
 
   // ---- the approvers group: Slack says when its members change ---------------------------------

@@ -218,6 +218,8 @@ export interface ModalRef {
   readonly id: string;
   readonly channel?: string;
   readonly ts?: string;
+  /** The modal was opened from the Home tab, which is published again after the submission. */
+  readonly home?: boolean;
 }
 
 export function rejectModal(ref: ModalRef): Block {

@@ -83,6 +83,10 @@ describe('who may change a transfer', () => {
     const byApprover = await json(await h.command(`cancel ${id} duplicate request`, APPROVER));
     expect(byApprover.text).toContain('is cancelled');
     expect((await h.plane.service.get(id)).phase).toBe('cancelled');
+    // The requester hears who cancelled and why.
+    expect(dmsTo(REQUESTER).at(-1)?.args.text).toBe(
+      `Your transfer \`${id}\` was cancelled by <@${APPROVER}>: duplicate request`,
+    );
   });
 
   it('Shipped back by a stranger opens no modal, and a submission from one changes nothing', async () => {
@@ -220,5 +224,20 @@ describe('messages read well', () => {
   it('help says who may cancel and until when (the service allows it until the import starts)', async () => {
     const body = await json(await h.command('help'));
     expect(visible(body.blocks)).toContain('cancel your transfer (approvers: any) before its import starts');
+  });
+});
+
+describe('a modal opened from the Home tab', () => {
+  it('a rejection from the Home tab publishes the tab again without the decided request', async () => {
+    const { id } = await requestTransfer();
+    await h.interaction(homeClick(APPROVER, 'odt_reject', id));
+    // The tab refreshed on the click, while the request still waited.
+    expect(JSON.stringify(h.slack.home(APPROVER))).toContain(`home-decide-${id}`);
+    const view = h.slack.ok('views.open').at(-1)!.args.view as { private_metadata: string };
+    await h.interaction(
+      submission(APPROVER, 'odt_reject_modal', { reason: text('no NAS free') }, view.private_metadata),
+    );
+    expect((await h.plane.service.get(id)).phase).toBe('rejected');
+    expect(JSON.stringify(h.slack.home(APPROVER))).not.toContain(`home-decide-${id}`);
   });
 });
