@@ -345,7 +345,11 @@ export function createBotApp(options: BotOptions): App {
       ...(b.message ? { thread_ts: b.message.ts } : {}),
       ...shippingMessage(t),
     });
-    await tell(client, t.requester, `Your transfer \`${t.id}\` was approved by ${mention(b.user.id)}.`);
+    await tell(
+      client,
+      t.requester,
+      `Your transfer \`${t.id}\` was approved by ${mention(b.user.id)}. The NAS is sent to you next; I will tell you when it is on its way.`,
+    );
   });
 
   app.action(actions.reject, async ({ ack, body, action, client }) => {
@@ -442,6 +446,13 @@ export function createBotApp(options: BotOptions): App {
         return;
       }
       if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...shippingMessage(t) });
+      // The customer's next step is theirs: say what it is and where the button is.
+      if (event === 'appliance-sent')
+        await tell(
+          client,
+          t.requester,
+          `The NAS for your transfer \`${t.id}\` is on its way. When it is connected at your site, press *NAS connected* on this app's Home tab.`,
+        );
     });
   }
 

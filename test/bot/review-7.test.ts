@@ -241,3 +241,19 @@ describe('a modal opened from the Home tab', () => {
     expect(JSON.stringify(h.slack.home(APPROVER))).not.toContain(`home-decide-${id}`);
   });
 });
+
+describe('the requester is told what to do next', () => {
+  it('approval and NAS sent each reach the requester with the next step and where its button is', async () => {
+    const { id, message } = await requestTransfer();
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
+    expect(dmsTo(REQUESTER).at(-1)?.args.text).toContain('The NAS is sent to you next');
+    const steps = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === message.ts)!;
+    await h.interaction(
+      buttonClick(APPROVER, 'odt_appliance_sent', id, { channel: CHANNEL, ts: steps.response.ts as string }),
+    );
+    expect((await h.plane.service.get(id)).phase).toBe('appliance-sent');
+    const dm = dmsTo(REQUESTER).at(-1)?.args.text as string;
+    expect(dm).toContain(`The NAS for your transfer \`${id}\` is on its way`);
+    expect(dm).toContain("*NAS connected* on this app's Home tab");
+  });
+});
