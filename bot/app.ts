@@ -149,6 +149,20 @@ export function createBotApp(options: BotOptions): App {
     approversChannel,
     defaultLinkMbps: options.defaultLinkMbps ?? 100,
     turnaroundDays: options.shippingTurnaroundDays ?? 5,
+    ...(options.messageRefs ? { refs: options.messageRefs } : {}),
+  };
+
+  /**
+   * The approval request of transfer `id`: the clicked message, else (a click on the Home tab) the
+   * one recorded when the request was posted, so that the channel never shows stale buttons.
+   */
+  const approvalRequest = async (
+    id: string,
+    b: { channel?: { id: string }; message?: { ts: string } },
+  ): Promise<{ channel: string; ts?: string }> => {
+    if (b.message) return { channel: b.channel?.id ?? approversChannel, ts: b.message.ts };
+    const ref = await options.messageRefs?.get(id);
+    return { channel: ref?.channel ?? approversChannel, ...(ref?.threadTs ? { ts: ref.threadTs } : {}) };
   };
 
   // Slack retries (X-Slack-Retry-Num) and replays of a request already handled are acknowledged
@@ -330,7 +344,6 @@ export function createBotApp(options: BotOptions): App {
     await ack();
     const id = (action as { value: string }).value;
     const b = body as { user: { id: string }; channel?: { id: string }; message?: { ts: string } };
-    const channel = b.channel?.id ?? approversChannel;
     let t: Transfer;
     try {
       t = await service.approve(id, b.user.id);
@@ -339,10 +352,12 @@ export function createBotApp(options: BotOptions): App {
       return;
     }
     // Approved: a Slack error from here on goes to app.error, never to the approver as a refusal.
-    if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...approvalMessage(t) });
+    const request = await approvalRequest(id, b);
+    if (request.ts)
+      await client.chat.update({ channel: request.channel, ts: request.ts, ...approvalMessage(t) });
     await client.chat.postMessage({
-      channel,
-      ...(b.message ? { thread_ts: b.message.ts } : {}),
+      channel: request.channel,
+      ...(request.ts ? { thread_ts: request.ts } : {}),
       ...shippingMessage(t),
     });
     await tell(
@@ -385,10 +400,11 @@ export function createBotApp(options: BotOptions): App {
       await refuse(client, channel, b.user.id, await explain(id, { code: 'FORBIDDEN', message: '' }));
       return;
     }
+    const request = await approvalRequest(id, b);
     const ref: ModalRef = {
       id,
-      channel: channel ?? approversChannel,
-      ...(b.message ? { ts: b.message.ts } : {}),
+      channel: request.channel,
+      ...(request.ts ? { ts: request.ts } : {}),
       ...(b.view?.type === 'home' ? { home: true } : {}),
     };
     await client.views.open({ trigger_id: b.trigger_id, view: rejectModal(ref) as never });

@@ -7,6 +7,7 @@ import type { App } from '@slack/bolt';
 import type { Transfer, TransferService } from '../core/index.ts';
 import type { AgentRegistry, SiteInventory } from '../core/ports/agents.ts';
 import { approvalMessage, section } from './blocks.ts';
+import type { MessageRefs } from './message-refs.ts';
 import { requestModalView } from './request-blocks.ts';
 import {
   blockOfIssue,
@@ -37,6 +38,8 @@ export interface RequestModalDeps {
   readonly approversChannel: string;
   readonly defaultLinkMbps: number;
   readonly turnaroundDays: number;
+  /** Where the approval request is recorded as the transfer's thread (decisions from the Home tab update it). */
+  readonly refs?: MessageRefs;
 }
 
 const noRegistry =
@@ -193,7 +196,12 @@ export function registerRequestModal(app: App, deps: RequestModalDeps): void {
       return;
     }
     await ack();
-    await client.chat.postMessage({ channel: deps.approversChannel, ...approvalMessage(t, parsed.estimate) });
+    const posted = await client.chat.postMessage({
+      channel: deps.approversChannel,
+      ...approvalMessage(t, parsed.estimate),
+    });
+    if (deps.refs && posted.ts)
+      await deps.refs.update(t.id, { channel: posted.channel ?? deps.approversChannel, threadTs: posted.ts });
     const text = `Your transfer \`${t.id}\` was requested; the approvers were asked.`;
     await client.chat.postMessage({
       channel: t.requester,

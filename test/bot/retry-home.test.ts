@@ -210,19 +210,22 @@ describe('App Home', () => {
     await h.interaction(homeClick(APPROVER, 'odt_appliance_sent', id));
     await h.event({ type: 'app_home_opened', user: REQUESTER, channel: 'DCUSTOMER1', tab: 'home' });
     expect(buttonsOf(homeOf(REQUESTER)!)).toEqual([['odt_appliance_connected', id]]);
-    // Approved from Home, the shipping steps went to the channel itself; a click on them makes that
-    // message the transfer's thread, where progress and the report will go.
+    // Approved from Home, the shipping steps still go to the transfer's thread: the approval
+    // request, recorded when it was posted, where progress and the report will go too.
+    const request = h.slack
+      .ok('chat.postMessage')
+      .find((c) => String(c.args.text).startsWith(`Transfer request ${id}`))!;
     const steps = h.slack
       .ok('chat.postMessage')
       .find((c) => String(c.args.text).startsWith(`Shipping of ${id}`))!;
-    expect(steps.args.thread_ts).toBeUndefined();
+    expect(steps.args.thread_ts).toBe(request.response.ts);
     await h.interaction(
       buttonClick(REQUESTER, 'odt_appliance_connected', id, {
         channel: CHANNEL,
         ts: steps.response.ts as string,
       }),
     );
-    expect(await h.refs.get(id)).toMatchObject({ channel: CHANNEL, threadTs: steps.response.ts });
+    expect(await h.refs.get(id)).toMatchObject({ channel: CHANNEL, threadTs: request.response.ts });
     expect(h.slack.failed()).toEqual([]);
   });
 

@@ -4,6 +4,7 @@
  * may not make them, clicks from the Home tab, a requester that is no Slack user.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryMessageRefs } from '../../bot/message-refs.ts';
 import {
   APPROVERS,
   buttonClick,
@@ -255,5 +256,20 @@ describe('the requester is told what to do next', () => {
     const dm = dmsTo(REQUESTER).at(-1)?.args.text as string;
     expect(dm).toContain(`The NAS for your transfer \`${id}\` is on its way`);
     expect(dm).toContain("*NAS connected* on this app's Home tab");
+  });
+});
+
+describe('a decision on the Home tab', () => {
+  it('updates the approval request in the channel and threads the shipping steps under it', async () => {
+    await h.close();
+    h = await startHarness({ bot: { messageRefs: new MemoryMessageRefs() } });
+    const { id, message } = await requestTransfer();
+    await h.interaction(homeClick(APPROVER, 'odt_approve', id));
+    expect((await h.plane.service.get(id)).phase).toBe('approved');
+    const request = h.slack.message(message.channel, message.ts);
+    expect(JSON.stringify(request?.blocks)).not.toContain('odt_approve');
+    expect(visible(request?.blocks)).toContain(`Approved by <@${APPROVER}>`);
+    const steps = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === message.ts);
+    expect(visible(steps?.args.blocks)).toContain(`Shipping of \`${id}\``);
   });
 });
