@@ -218,6 +218,10 @@ export function createBotApp(options: BotOptions): App {
     const e = coded(error);
     if (e.code === 'FORBIDDEN' || e.code === 'ILLEGAL_TRANSITION') {
       const t = await service.get(id).catch(() => undefined);
+      if (t?.phase === 'cancelled') {
+        const by = t.history.findLast((h) => h.phase === 'cancelled')?.actor;
+        return `Transfer \`${t.id}\` was cancelled${by ? ` by ${mention(by)}` : ''}; nothing changed.`;
+      }
       if (t?.approver && t.phase !== 'requested') {
         const what = t.phase === 'rejected' ? 'rejected' : 'approved';
         return `Transfer \`${t.id}\` was already ${what} by ${mention(t.approver)}; nothing changed.`;
@@ -317,6 +321,14 @@ export function createBotApp(options: BotOptions): App {
           const reason = rest.slice(1).join(' ') || 'cancelled in Slack';
           const t = await service.cancel(id, command.user_id, reason);
           await reply(`Transfer \`${t.id}\` is cancelled.`);
+          // The approval request loses its buttons (when the bot knows where it is).
+          const request = await options.messageRefs?.get(t.id);
+          if (request?.threadTs && request.channel && current.phase === 'requested')
+            await client.chat
+              .update({ channel: request.channel, ts: request.threadTs, ...approvalMessage(t) })
+              .catch((error: unknown) =>
+                app.logger.warn(`odt bot: approval request of ${t.id}: ${coded(error).message}`),
+              );
           if (t.requester !== command.user_id)
             await tell(
               client,

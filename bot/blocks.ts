@@ -111,6 +111,13 @@ export function approvalMessage(t: Transfer, estimate?: Estimate): { text: strin
     });
   } else if (t.phase === 'rejected') {
     blocks.push(context(`:x: Rejected by ${user(t.approver ?? '?')}: ${esc(t.rejectReason ?? '')}`));
+  } else if (t.phase === 'cancelled') {
+    const by = t.history.findLast((h) => h.phase === 'cancelled');
+    blocks.push(
+      context(
+        `:no_entry_sign: Cancelled${by ? ` by ${user(by.actor)}${by.note ? `: ${esc(by.note)}` : ''}` : ''}`,
+      ),
+    );
   } else if (t.approver) {
     blocks.push(context(`:white_check_mark: Approved by ${user(t.approver)}`));
   } else {

@@ -273,3 +273,20 @@ describe('a decision on the Home tab', () => {
     expect(visible(steps?.args.blocks)).toContain(`Shipping of \`${id}\``);
   });
 });
+
+describe('a cancelled request', () => {
+  it('loses its buttons in the channel, and a late Approve says who cancelled it', async () => {
+    await h.close();
+    h = await startHarness({ bot: { messageRefs: new MemoryMessageRefs() } });
+    const { id, message } = await requestTransfer();
+    await h.command(`cancel ${id} <!here> wrong site`);
+    const request = h.slack.message(message.channel, message.ts);
+    expect(JSON.stringify(request?.blocks)).not.toContain('odt_approve');
+    expect(visible(request?.blocks)).toContain(`Cancelled by <@${REQUESTER}>: &lt;!here&gt; wrong site`);
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
+    expect(ephemeralsTo(APPROVER)[0]?.args.text).toBe(
+      `Transfer \`${id}\` was cancelled by <@${REQUESTER}>; nothing changed.`,
+    );
+    expect((await h.plane.service.get(id)).phase).toBe('cancelled');
+  });
+});
