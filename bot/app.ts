@@ -139,6 +139,7 @@ export function createBotApp(options: BotOptions): App {
       : {}),
     ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    extendedErrorHandler: true,
   });
   const seen = new Seen();
   const firstTime = (key: string): Promise<boolean> | boolean =>
@@ -564,6 +565,23 @@ export function createBotApp(options: BotOptions): App {
     approvers,
     approversChannel,
     ...(options.messageRefs ? { refs: options.messageRefs } : {}),
+  });
+
+  // The one place errors end up: logged (the error, never the payload), and the person whose
+  // command or click failed is told, instead of silence or Slack's generic failure alone. Rethrown
+  // so that the receiver answers as it would without this handler.
+  app.error(async ({ error, logger, body }: { error: Error; logger: App['logger']; body: unknown }) => {
+    logger.error(`odt bot: a listener failed: ${error.name}: ${error.message}`);
+    const b = body as { user?: { id?: string }; user_id?: string } | undefined;
+    const user = b?.user?.id ?? b?.user_id;
+    if (user && slackUser(user)) {
+      const text =
+        ':warning: Something went wrong on our side, so your last `/odt` command or click may not have taken effect. Check with `/odt status`, try again in a minute, and tell an ODT administrator if it keeps failing.';
+      await app.client.chat
+        .postMessage({ channel: user, text, blocks: [section(text)] })
+        .catch((e: unknown) => logger.warn(`odt bot: could not tell ${user}: ${coded(e).message}`));
+    }
+    throw error;
   });
 
   return app;

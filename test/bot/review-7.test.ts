@@ -290,3 +290,21 @@ describe('a cancelled request', () => {
     expect((await h.plane.service.get(id)).phase).toBe('cancelled');
   });
 });
+
+describe('an unexpected failure', () => {
+  it('tells the person whose click failed, instead of silence', async () => {
+    await h.close();
+    // A service whose store fails as a disk or a network would (no coded error to explain).
+    const failing = {
+      approve: async () => {
+        throw new Error('SQLITE_IOERR: disk I/O error');
+      },
+    };
+    h = await startHarness({ bot: { service: failing as never } });
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', 'tr-any', { channel: CHANNEL, ts: '1.1' }));
+    const dm = dmsTo(APPROVER).at(-1)?.args.text as string;
+    expect(dm).toContain('Something went wrong on our side');
+    expect(dm).toContain('`/odt status`');
+    expect(dm).not.toContain('SQLITE');
+  });
+});
