@@ -376,7 +376,7 @@ export function createBotApp(options: BotOptions): App {
     await tell(
       client,
       t.requester,
-      `Your transfer \`${t.id}\` was approved by ${mention(b.user.id)}. The NAS is sent to you next; I will tell you when it is on its way.`,
+      `Your transfer \`${t.id}\` was approved by ${mention(b.user.id)}. Next, the NAS is sent to you; when it is connected at your site, press *NAS connected* on this app's Home tab.`,
     );
   });
 

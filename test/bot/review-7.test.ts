@@ -247,7 +247,9 @@ describe('the requester is told what to do next', () => {
   it('approval and NAS sent each reach the requester with the next step and where its button is', async () => {
     const { id, message } = await requestTransfer();
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
-    expect(dmsTo(REQUESTER).at(-1)?.args.text).toContain('The NAS is sent to you next');
+    expect(dmsTo(REQUESTER).at(-1)?.args.text).toContain(
+      'Next, the NAS is sent to you; when it is connected at your site, press *NAS connected*',
+    );
     const steps = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === message.ts)!;
     await h.interaction(
       buttonClick(APPROVER, 'odt_appliance_sent', id, { channel: CHANNEL, ts: steps.response.ts as string }),
