@@ -297,9 +297,22 @@ export function createBotApp(options: BotOptions): App {
         }
         case 'list': {
           // Approvers see every transfer; anyone else their own (others' name their VMs and sites).
-          if (!(await approvers.has(command.user_id))) {
+          // An approvers group that cannot be read counts as "not an approver" here: the person
+          // still sees their own transfers, and the reason is said with them.
+          let unreadable: string | undefined;
+          const isApprover = await approvers.has(command.user_id).catch((error: unknown) => {
+            unreadable = (error as Error).message;
+            return false;
+          });
+          if (!isApprover) {
             const mine = (await service.list()).filter((t) => t.requester === command.user_id);
-            await reply(`Your transfers: ${mine.length}`, listBlocks(mine, 'Your transfers'));
+            const blocks = listBlocks(mine, 'Your transfers');
+            await reply(
+              `Your transfers: ${mine.length}`,
+              unreadable
+                ? [...blocks, section(`:warning: Only your own transfers: ${esc(unreadable)}`)]
+                : blocks,
+            );
             return;
           }
           const all = await service.list();

@@ -19,7 +19,16 @@ import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts'
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type Dynalite, signedSlackEvent, startDynalite, startFakeSfn } from '../functions/support.ts';
 import { defaultScopes, type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { buttonClick, CHANNEL, REQUESTER, SECRET, sign, startTestBot } from './harness.ts';
+import {
+  buttonClick,
+  CHANNEL,
+  commandFields,
+  REQUESTER,
+  SECRET,
+  sign,
+  startTestBot,
+  visible,
+} from './harness.ts';
 
 const GROUP = 'S0APPROVE1';
 const MEMBER = 'UMEMBER01';
@@ -46,6 +55,8 @@ interface Setup {
   deliver(event: Record<string, unknown>): Promise<void>;
   /** What `user` was told ephemerally, latest last. */
   ephemeral(user: string): string[];
+  /** `/odt <text>` as `user`: the ephemeral answer. */
+  command(text: string, user: string): Promise<{ text: string; blocks: unknown[] }>;
 }
 
 let events = 0;
@@ -84,6 +95,7 @@ async function setUp(opts: {
       body,
     });
     expect(res.status).toBe(200);
+    return res;
   };
   return {
     slack,
@@ -103,17 +115,18 @@ async function setUp(opts: {
       }).then((r) => r.json())) as { ts: string };
       return { id: t.id, ts: posted.ts };
     },
-    approve: (user, message) =>
-      post(
+    approve: async (user, message) => {
+      await post(
         new URLSearchParams({
           payload: JSON.stringify(
             buttonClick(user, 'odt_approve', message.id, { channel: CHANNEL, ts: message.ts }),
           ),
         }).toString(),
         'application/x-www-form-urlencoded',
-      ),
-    deliver: (event) =>
-      post(
+      );
+    },
+    deliver: async (event) => {
+      await post(
         JSON.stringify({
           token: 'legacy',
           team_id: 'TFAKE',
@@ -125,7 +138,15 @@ async function setUp(opts: {
           authorizations: [{ team_id: 'TFAKE', user_id: 'UBOT', is_bot: true, is_enterprise_install: false }],
         }),
         'application/json',
-      ),
+      );
+    },
+    command: async (text, user) =>
+      (await (
+        await post(
+          new URLSearchParams(commandFields(text, user)).toString(),
+          'application/x-www-form-urlencoded',
+        )
+      ).json()) as { text: string; blocks: unknown[] },
     ephemeral: (user) =>
       slack
         .ok('chat.postEphemeral')
@@ -234,6 +255,18 @@ describe('a Slack user group as the approvers group', () => {
     expect(said).toContain('Copy group ID');
     expect(said).toContain('Nothing changed');
     expect(s.logs).toContainEqual(expect.objectContaining({ group: 'S0NOSUCH1', error: 'no_such_subteam' }));
+  });
+
+  it('/odt list with an unreadable group: the person still sees their own transfers, and why only those', async () => {
+    const s = await setUp({ entries: ['S0NOSUCH1'] });
+    const mine = await s.requested();
+    const answer = await s.command('list', REQUESTER);
+    expect(answer.text).toBe('Your transfers: 1');
+    expect(visible(answer.blocks)).toContain(mine.id);
+    expect(visible(answer.blocks)).toContain(
+      'Only your own transfers: The approvers group S0NOSUCH1 cannot be read',
+    );
+    expect((await s.command('list', MEMBER)).text).toBe('Your transfers: 0');
   });
 
   it('without the usergroups:read scope members are refused (never let through); plain user ids still approve', async () => {
