@@ -231,7 +231,8 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
       async () => {
         const names = await readdir(item).catch(() => [] as string[]);
         const done = names.filter((n) => n.endsWith('.vmdk.age'));
-        return done.length >= 1 && names.some((n) => n.endsWith('.partial')) ? done : undefined;
+        // A disk's partial, not the journal's own `.journal.json.partial` written between them.
+        return done.length >= 1 && names.some((n) => n.endsWith('.vmdk.age.partial')) ? done : undefined;
       },
       'a complete disk and a partial one',
       120_000,
