@@ -23,6 +23,7 @@ import {
   listBlocks,
   type ModalRef,
   mention,
+  plainText,
   rejectModal,
   section,
   shippedModal,
@@ -443,7 +444,8 @@ export function createBotApp(options: BotOptions): App {
     try {
       t = await service.reject(ref.id, body.user.id, reason);
     } catch (error) {
-      await ack({ response_action: 'errors', errors: { reason: await explain(ref.id, error) } });
+      // A field's error is plain text in Slack: no mention markup there.
+      await ack({ response_action: 'errors', errors: { reason: plainText(await explain(ref.id, error)) } });
       return;
     }
     await ack();

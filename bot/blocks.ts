@@ -26,6 +26,19 @@ export const callbacks = {
   shipped: 'odt_shipped_modal',
 } as const;
 
+/**
+ * mrkdwn → plain text, for what Slack shows as plain text (a modal field's error): a mention
+ * `<@U123>` becomes `@U123`, a link `<url|label>` its label, code and bold marks go.
+ */
+export const plainText = (text: string): string =>
+  text
+    .replace(/<@([A-Z0-9]+)>/g, '@$1')
+    .replace(/<([^|>]+)\|([^>]+)>/g, '$2')
+    .replace(/[`*]/g, '')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+
 export const clip = (text: string, max = MAX_TEXT): string =>
   text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 

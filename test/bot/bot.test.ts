@@ -201,6 +201,12 @@ describe('approval', () => {
     // Approving afterwards says who decided.
     await h.interaction(buttonClick(OTHER_APPROVER, 'odt_approve', id, message));
     expect(ephemeralsTo(OTHER_APPROVER)[0]?.args.text).toContain(`already rejected by <@${APPROVER}>`);
+    // A second reject form, submitted late: the field error is plain text (no mention markup).
+    const late = await h.interaction(
+      submission(OTHER_APPROVER, 'odt_reject_modal', { reason: text('late') }, view.private_metadata),
+    );
+    const { errors } = (await late.json()) as { errors: { reason: string } };
+    expect(errors.reason).toBe(`Transfer ${id} was already rejected by @${APPROVER}; nothing changed.`);
   });
 
   it("a non-approver's Reject gets a refusal, not a modal", async () => {
