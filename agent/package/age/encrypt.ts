@@ -45,8 +45,6 @@ const workerBatch = 16 * chunkSize;
 /** Batch buffers the worker handed back, kept for reuse (one per run in flight, and one filling). */
 const batchPool: Buffer[] = [];
 const batchPoolSize = workerRunsAhead + 1;
-/** Ciphertext gathered per worker run when decrypting: 16 sealed chunks. */
-const workerOpenBatch = 16 * sealedChunkSize;
 /** Sealed output of one full batch. */
 const sealedBatch = (workerBatch / chunkSize) * sealedChunkSize;
 /** Output buffers given back by the consumer (`releaseSealedBuffer`), for the worker to seal into. */
@@ -107,8 +105,8 @@ export function createEncryptStream(
 /** Options of the decrypting stream. */
 export interface AgeDecryptOptions extends AgeStreamOptions {
   /**
-   * Count and SHA-256 the decrypted output, for `plaintextBytes` and `plaintextDigest()`: with
-   * `worker`, on the worker thread, right after each run is opened. Default false.
+   * SHA-256 the decrypted output as it is put out, for `plaintextDigest()` (`plaintextBytes`
+   * counts it either way). Default false.
    */
   readonly hashOutput?: boolean;
 }
@@ -556,25 +554,14 @@ export class AgeDecryptStream extends PayloadTransform {
   readonly #stage = Buffer.allocUnsafe(sealedChunkSize);
   #staged = 0;
   #consumed = 0;
-  /** With a worker: ciphertext gathered for the next run (held back when full: maybe final). */
-  readonly #batching: boolean;
-  #batch: Buffer | undefined;
-  #batched = 0;
-  /** The plaintext's count and hash: here (inline), or on the worker under `#hashId`. */
+  /** The plaintext's count and (with `hashOutput`) hash, taken as it is put out. */
   #outBytes = 0;
-  #hash: Hash | undefined;
-  #hashId: number | undefined;
+  readonly #hash: Hash | undefined;
   #digest: string | undefined;
-  /** With a worker: all runs go to one worker (see runInWorker's `lane`). */
-  readonly #lane = newOutputHashId();
 
   constructor(identities: readonly string[], options: AgeDecryptOptions = {}) {
     super(options);
-    this.#batching = options.worker === true;
-    if (options.hashOutput === true) {
-      if (this.#batching) this.#hashId = newOutputHashId();
-      else this.#hash = createHash('sha256');
-    }
+    this.#hash = options.hashOutput === true ? createHash('sha256') : undefined;
     if (identities.length === 0) {
       throw new AgeError(
         'AGE_BAD_IDENTITY',
@@ -600,18 +587,10 @@ export class AgeDecryptStream extends PayloadTransform {
     this.#outBytes += result.out.length;
     this.#hash?.update(result.out);
     if (final) {
-      this.#digest = result.digest ?? this.#hash?.digest('hex');
-      this.#hashId = undefined;
+      this.#digest = this.#hash?.digest('hex');
       this.#key?.fill(0);
     }
     if (result.out.length > 0) this.push(result.out);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.#hashId !== undefined) forgetOutputHash(this.#hashId);
-    this.#hashId = undefined;
-    forgetOutputHash(this.#lane);
-    super._destroy(error, callback);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -649,81 +628,13 @@ export class AgeDecryptStream extends PayloadTransform {
         done(error);
         return;
       }
-      if (this.#batching) {
-        const batch = this.#batch ?? Buffer.allocUnsafeSlow(0);
-        const filled = this.#batched;
-        this.#batch = undefined;
-        this.#batched = 0;
-        const run = batch.subarray(0, filled);
-        this.submit(
-          'open',
-          this.#key!,
-          this.#counter,
-          [run],
-          true,
-          done,
-          this.#nextHash(),
-          run,
-          undefined,
-          this.#lane,
-        );
-        return;
-      }
       const sealed = this.#stage.subarray(0, this.#staged);
       this.#staged = 0;
       this.submit('open', this.#key!, this.#counter, [sealed], true, done);
     });
   }
 
-  #nextHash(): OutputHash | undefined {
-    return this.#hashId === undefined ? undefined : { id: this.#hashId };
-  }
-
-  /**
-   * Copies ciphertext into batch buffers, each sent to the
-   * worker as one run of whole chunks once it is full and more input follows: the final run,
-   * which may end with a full chunk, is sent by the flush.
-   */
-  #gather(data: Buffer, from: number, callback: TransformCallback): void {
-    let offset = from;
-    while (offset < data.length) {
-      if (this.#batch !== undefined && this.#batched === workerOpenBatch) {
-        const batch = this.#batch;
-        this.#batch = undefined;
-        this.#batched = 0;
-        const counter = this.#counter;
-        this.#counter += workerOpenBatch / sealedChunkSize;
-        this.submit(
-          'open',
-          this.#key!,
-          counter,
-          [batch],
-          false,
-          (error) => {
-            if (error) callback(error);
-            else this.#gather(data, offset, callback);
-          },
-          this.#nextHash(),
-          batch,
-          undefined,
-          this.#lane,
-        );
-        return;
-      }
-      // A new buffer each run: it is opened in place and goes downstream holding the plaintext.
-      this.#batch ??= Buffer.allocUnsafeSlow(workerOpenBatch);
-      const n = data.copy(this.#batch, this.#batched, offset);
-      offset += n;
-      this.#batched += n;
-    }
-    callback();
-  }
-
   #takePayload(data: Buffer, callback: TransformCallback): void {
-    if (this.#batching) {
-      this.#gather(data, 0, callback);
-      return;
-    }
     const parts: Buffer[] = [];
     let offset = 0;
     if (this.#staged > 0) {
@@ -867,22 +778,6 @@ export class AgeDecryptStream extends PayloadTransform {
     }
     if (this.#phase === 'nonce')
       return new AgeError('AGE_TRUNCATED', `The input ends inside the payload nonce; ${again}`);
-    if (this.#batching && this.#batched > 0) {
-      // Whole chunks before the last one of the batch are fine; the last must hold a tag.
-      const before = Math.ceil(this.#batched / sealedChunkSize) - 1;
-      const last = this.#batched - before * sealedChunkSize;
-      if (last >= tagLength) return undefined;
-      if (before > 0) {
-        // As inline: the whole chunks first, so that bytes after a final chunk read as trailing data.
-        const whole = this.#batch!.subarray(0, before * sealedChunkSize);
-        const opened = openChunks(this.#key!, this.#counter, [whole], false);
-        if (opened.failure !== undefined) return this.#openError(opened.failure, opened.chunk);
-      }
-      return new AgeError(
-        'AGE_TRUNCATED',
-        `The input ends ${last} bytes into payload chunk ${this.#counter + before}, too few for a chunk; ${again}`,
-      );
-    }
     if (this.#staged === 0) {
       return new AgeError(
         'AGE_TRUNCATED',
