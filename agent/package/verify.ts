@@ -59,8 +59,8 @@ export interface VerifyOptions {
   readonly agentCertPem?: string;
   /**
    * With identities: decrypt every file (default), or only descriptors and `.mf` files, leaving
-   * the disks to their ciphertext digest (the importer then checks each disk's plaintext hash
-   * while it streams it, and aborts on a mismatch).
+   * the disks to their ciphertext digest (the importer then reads each disk again only if it
+   * starts with the header hashed here, `heads`, and aborts when a chunk fails to authenticate).
    */
   readonly decrypt?: 'all' | 'small';
 }
@@ -132,7 +132,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     return fail();
   }
 
-  // Two files at a time: their digests run on two worker threads (see file-digest.ts).
+  // Two files at a time: one file's reads overlap the other's hashing (see file-digest.ts).
   const all = manifest.items.flatMap((item) => item.files);
   const checked = new Array<{ decrypting: boolean; problems: VerifyProblem[] }>(all.length);
   const heads = new Map<string, Buffer>();
