@@ -18,7 +18,7 @@
  *   than half the heartbeat interval, per site (Service+Site) and in all (Service). infra/ alarms
  *   when the total is ≥ 1, and when the metric is missing (the sweep itself stopped).
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import type { AgentRegistry } from '../core/ports/agents.ts';
 import type { Clock } from '../core/ports/clock.ts';
@@ -27,6 +27,7 @@ import type { TransferService } from '../core/service/transfer-service.ts';
 import { type AgentApiResponse, createAgentApiHandler } from '../local/agent-api/agent-api.ts';
 import { ConfigError, config } from './config.ts';
 import { createRuntime } from './runtime.ts';
+import { cachedSecret } from './secrets.ts';
 
 /** The part of an API Gateway HTTP API (payload format 2.0) event that the handler reads. */
 export interface HttpApiEvent {
@@ -97,21 +98,11 @@ export function secretReader(
   client: Pick<SecretsManagerClient, 'send'>,
   secretArn: string,
 ): () => Promise<string> {
-  let cached: Promise<string> | undefined;
-  return () => {
-    cached ??= client.send(new GetSecretValueCommand({ SecretId: secretArn })).then(
-      (out) => {
-        const token = out.SecretString?.trim();
-        if (!token) throw new Error(`the admin token secret ${secretArn} has no string value`);
-        return token;
-      },
-      (error: unknown) => {
-        cached = undefined;
-        throw error;
-      },
-    );
-    return cached;
-  };
+  return cachedSecret(client, secretArn, (value) => {
+    const token = value?.trim();
+    if (!token) throw new Error(`the admin token secret ${secretArn} has no string value`);
+    return token;
+  });
 }
 
 function toRequest(event: HttpApiEvent) {

@@ -7,7 +7,7 @@
  * workflow.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { webApi } from '@slack/bolt';
 import type { MessageRefs } from '../bot/message-refs.ts';
 import { createSlackChat, type SlackChat } from '../bot/slack-chat.ts';
@@ -15,6 +15,7 @@ import type { Transfer } from '../core/model/transfer.ts';
 import type { ChatNotifier } from '../core/ports/chat.ts';
 import type { TaskProgress } from '../core/ports/task-queue.ts';
 import type { SlackConfig } from './config.ts';
+import { cachedSecret } from './secrets.ts';
 import { DynamoMessageRefs } from './store/dynamodb-message-refs.ts';
 
 /** The Slack app's secret: a JSON object in Secrets Manager. */
@@ -23,40 +24,30 @@ export interface SlackSecret {
   readonly signingSecret: string;
 }
 
-/** Reads and checks the secret once per container (a failed read is retried on the next call). */
+/** Reads and checks the secret once per container (a failed read or bad value is read again next time). */
 export function slackSecretReader(
   client: Pick<SecretsManagerClient, 'send'>,
   secretArn: string,
 ): () => Promise<SlackSecret> {
-  let cached: Promise<SlackSecret> | undefined;
-  return () => {
-    cached ??= client.send(new GetSecretValueCommand({ SecretId: secretArn })).then(
-      (out) => {
-        let value: Partial<SlackSecret>;
-        try {
-          value = JSON.parse(out.SecretString ?? '') as Partial<SlackSecret>;
-        } catch {
-          value = {};
-        }
-        const missing = (['botToken', 'signingSecret'] as const).filter(
-          (k) => typeof value[k] !== 'string' || value[k] === '',
-        );
-        if (missing.length > 0 || !value.botToken?.startsWith('xoxb-')) {
-          throw new Error(
-            `the Slack secret ${secretArn} must be JSON {"botToken": "xoxb-…", "signingSecret": "…"} ` +
-              `(from the Slack app's OAuth and Basic Information pages); ${missing.length > 0 ? `missing ${missing.join(', ')}` : 'botToken is not a bot token'}. ` +
-              `Set it with: aws secretsmanager put-secret-value --secret-id ${secretArn} --secret-string '{"botToken":"xoxb-…","signingSecret":"…"}'`,
-          );
-        }
-        return value as SlackSecret;
-      },
-      (error: unknown) => {
-        cached = undefined;
-        throw error;
-      },
+  return cachedSecret(client, secretArn, (raw) => {
+    let value: Partial<SlackSecret>;
+    try {
+      value = JSON.parse(raw ?? '') as Partial<SlackSecret>;
+    } catch {
+      value = {};
+    }
+    const missing = (['botToken', 'signingSecret'] as const).filter(
+      (k) => typeof value[k] !== 'string' || value[k] === '',
     );
-    return cached;
-  };
+    if (missing.length > 0 || !value.botToken?.startsWith('xoxb-')) {
+      throw new Error(
+        `the Slack secret ${secretArn} must be JSON {"botToken": "xoxb-…", "signingSecret": "…"} ` +
+          `(from the Slack app's OAuth and Basic Information pages); ${missing.length > 0 ? `missing ${missing.join(', ')}` : 'botToken is not a bot token'}. ` +
+          `Set it with: aws secretsmanager put-secret-value --secret-id ${secretArn} --secret-string '{"botToken":"xoxb-…","signingSecret":"…"}'`,
+      );
+    }
+    return value as SlackSecret;
+  });
 }
 
 export interface LambdaSlackChatOptions {

@@ -170,3 +170,24 @@ describe('the functions’ Slack chat', () => {
     expect(log.some((l) => l.includes('no Slack client'))).toBe(true);
   });
 });
+
+describe('the Slack secret', () => {
+  it('a placeholder value is refused with how to set it, and read again once it is set (warm containers recover)', async () => {
+    let value = JSON.stringify({ botToken: 'set-me', signingSecret: 'x' });
+    let reads = 0;
+    const read = slackSecretReader(
+      {
+        send: async () => {
+          reads++;
+          return { SecretString: value };
+        },
+      },
+      SECRET_ARN,
+    );
+    await expect(read()).rejects.toThrow(/botToken is not a bot token.*put-secret-value/);
+    value = JSON.stringify({ botToken: 'xoxb-real', signingSecret: 'real' });
+    await expect(read()).resolves.toEqual({ botToken: 'xoxb-real', signingSecret: 'real' });
+    await read();
+    expect(reads).toBe(2);
+  });
+});
