@@ -26,33 +26,43 @@ export interface AgentsReply {
 
 const say = (text: string): AgentsReply => ({ text, blocks: [section(text)] });
 
-async function refusal(user: string, deps: AgentsDeps): Promise<AgentsReply | undefined> {
-  try {
-    if (!(await deps.approvers.has(user))) return say(':no_entry: Only approvers may list or revoke agents.');
-  } catch (error) {
-    return say(`:warning: ${(error as Error).message}`);
-  }
-  if (!deps.registry)
-    return say(
-      ':warning: This bot was started without the agent registry; use `odt agent list` on the control plane.',
-    );
-  return undefined;
-}
+type AgentsCommand = (user: string, args: readonly string[], deps: AgentsDeps) => Promise<AgentsReply>;
+
+/**
+ * An agent command for approvers only, run with the registry: a person who is not an approver,
+ * an approvers lookup that fails, or a bot without the registry gets the reason instead.
+ */
+const forApprovers =
+  (
+    run: (
+      user: string,
+      args: readonly string[],
+      registry: BotRegistry,
+      deps: AgentsDeps,
+    ) => Promise<AgentsReply>,
+  ): AgentsCommand =>
+  async (user, args, deps) => {
+    try {
+      if (!(await deps.approvers.has(user)))
+        return say(':no_entry: Only approvers may list or revoke agents.');
+    } catch (error) {
+      return say(`:warning: ${(error as Error).message}`);
+    }
+    if (!deps.registry)
+      return say(
+        ':warning: This bot was started without the agent registry; use `odt agent list` on the control plane.',
+      );
+    return run(user, args, deps.registry, deps);
+  };
 
 const line = (a: AgentRecord): string =>
   `\`${a.id}\` *${esc(a.name)}* — site \`${esc(a.site)}\`, enrolled ${a.enrolledAt.slice(0, 16).replace('T', ' ')} UTC` +
   (a.revoked ? `, :no_entry: revoked ${a.revokedAt?.slice(0, 16).replace('T', ' ') ?? ''} UTC` : '');
 
 /** The ephemeral answer to `/odt agent list [site]`: one line per agent, newest last. */
-export async function listAgentsReply(
-  user: string,
-  args: readonly string[],
-  deps: AgentsDeps,
-): Promise<AgentsReply> {
-  const refused = await refusal(user, deps);
-  if (refused) return refused;
+export const listAgentsReply: AgentsCommand = forApprovers(async (_user, args, registry) => {
   const site = args[0];
-  const agents = await deps.registry!.list(site);
+  const agents = await registry.list(site);
   if (agents.length === 0)
     return say(
       site
@@ -78,20 +88,13 @@ export async function listAgentsReply(
     blocks.push(context(`…and more; narrow it with \`/odt agent list <site>\`.`));
   blocks.push(context('`/odt agent revoke <agent id>` stops an agent at its next call.'));
   return { text: head, blocks };
-}
+});
 
 /** The ephemeral answer to `/odt agent revoke <agent id>`, and the channel note when it revoked. */
-export async function revokeAgentReply(
-  user: string,
-  args: readonly string[],
-  deps: AgentsDeps,
-): Promise<AgentsReply> {
-  const refused = await refusal(user, deps);
-  if (refused) return refused;
+export const revokeAgentReply: AgentsCommand = forApprovers(async (user, args, registry, deps) => {
   const [id, ...extra] = args;
   if (!id || extra.length > 0)
     return say('Which agent? `/odt agent revoke <agent id>` (`/odt agent list` shows the ids).');
-  const registry = deps.registry!;
   if (!registry.revoke || !registry.get) return say(':warning: This registry cannot revoke agents.');
   const before = await registry.get(id);
   if (!before)
@@ -107,4 +110,4 @@ export async function revokeAgentReply(
     blocks: [section(`:no_entry: ${text}`)],
     announce: `:no_entry: ${mention(user)} revoked agent \`${esc(id)}\` (${esc(before.name)}) of site \`${esc(before.site)}\`.`,
   };
-}
+});

@@ -37,6 +37,21 @@ import { type BotRegistry, openRequestModal, registerRequestModal } from './requ
 
 type WebClient = App['client'];
 
+/** The fields of a click on one of the bot's transfer buttons (a block_actions payload) it reads. */
+interface TransferClick {
+  readonly user: { id: string };
+  readonly trigger_id: string;
+  readonly channel?: { id: string };
+  readonly message?: { ts: string };
+  readonly view?: { type?: string };
+}
+
+/** A transfer button's click: the transfer id is the button's value. */
+const clicked = (body: unknown, action: unknown): { id: string; b: TransferClick } => ({
+  id: (action as { value: string }).value,
+  b: body as TransferClick,
+});
+
 export type BotService = Pick<
   TransferService,
   'request' | 'approve' | 'reject' | 'event' | 'cancel' | 'get' | 'list' | 'retry'
@@ -369,8 +384,7 @@ export function createBotApp(options: BotOptions): App {
   // ---- approval -------------------------------------------------------------------------------
   app.action(actions.approve, async ({ ack, body, action, client }) => {
     await ack();
-    const id = (action as { value: string }).value;
-    const b = body as { user: { id: string }; channel?: { id: string }; message?: { ts: string } };
+    const { id, b } = clicked(body, action);
     let t: Transfer;
     try {
       t = await service.approve(id, b.user.id);
@@ -396,14 +410,7 @@ export function createBotApp(options: BotOptions): App {
 
   app.action(actions.reject, async ({ ack, body, action, client }) => {
     await ack();
-    const id = (action as { value: string }).value;
-    const b = body as {
-      user: { id: string };
-      trigger_id: string;
-      channel?: { id: string };
-      message?: { ts: string };
-      view?: { type?: string };
-    };
+    const { id, b } = clicked(body, action);
     const channel = b.channel?.id;
     let isApprover: boolean;
     let t: Transfer;
@@ -469,8 +476,7 @@ export function createBotApp(options: BotOptions): App {
   for (const [actionId, event, who] of steps) {
     app.action(actionId, async ({ ack, body, action, client }) => {
       await ack();
-      const id = (action as { value: string }).value;
-      const b = body as { user: { id: string }; channel?: { id: string }; message?: { ts: string } };
+      const { id, b } = clicked(body, action);
       const channel = b.channel?.id ?? approversChannel;
       let t: Transfer;
       try {
@@ -502,14 +508,7 @@ export function createBotApp(options: BotOptions): App {
 
   app.action(actions.shipped, async ({ ack, body, action, client }) => {
     await ack();
-    const id = (action as { value: string }).value;
-    const b = body as {
-      user: { id: string };
-      trigger_id: string;
-      channel?: { id: string };
-      message?: { ts: string };
-      view?: { type?: string };
-    };
+    const { id, b } = clicked(body, action);
     try {
       const t = await service.get(id);
       if (!(await mayReport(t, b.user.id, 'party'))) {

@@ -4,7 +4,10 @@
  * the transfer id only — never a task token or a secret).
  */
 import type { Transfer } from '../core/index.ts';
-import { type Estimate, estimateText, requestIds } from './request-form.ts';
+import { type Estimate, estimateText, formatBytes, requestIds } from './request-form.ts';
+
+// One byte formatter for the bot; the request modal's logic holds it (blocks.ts depends on it).
+export { formatBytes };
 
 export type Block = { type: string; [key: string]: unknown };
 
@@ -57,18 +60,6 @@ const button = (text: string, actionId: string, value: string, style?: 'primary'
 /** Slack escaping of user-supplied text inside mrkdwn. */
 export const esc = (s: string): string =>
   s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-
-export function formatBytes(bytes: number | undefined): string {
-  if (bytes === undefined) return 'size unknown';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v.toFixed(v >= 10 || u === 0 ? 0 : 1)} ${units[u]}`;
-}
 
 const totalBytes = (t: Transfer): number | undefined =>
   t.items.every((i) => i.sizeBytes !== undefined)

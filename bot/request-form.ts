@@ -82,7 +82,9 @@ export function optionValue(e: InventoryEntry): string {
     : `${e.kind}#${createHash('sha256').update(e.path).digest('base64url')}`;
 }
 
-export function formatSize(bytes: number): string {
+/** "40 GB", "1.5 TB": decimal units, as vCenter and the NAS label show them. */
+export function formatBytes(bytes: number | undefined): string {
+  if (bytes === undefined) return 'size unknown';
   const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
   let v = bytes;
   let u = 0;
@@ -104,7 +106,7 @@ const clipText = (text: string, max: number): string =>
 export function optionText(e: InventoryEntry, ambiguous = false): string {
   const head = `${kindLabel[e.kind]} `;
   const members = e.vms !== undefined ? ` (${e.vms} VM${e.vms === 1 ? '' : 's'})` : '';
-  const tail = `${members} · ${formatSize(e.sizeBytes)}`;
+  const tail = `${members} · ${formatBytes(e.sizeBytes)}`;
   const room = optionLimits.text - head.length - tail.length;
   const label = ambiguous ? e.path : e.name;
   const shown =
@@ -228,9 +230,9 @@ export function estimateText(e: Estimate): string {
   const verdict =
     e.verdict === 'ship'
       ? `:package: *Ship the NAS*: the link would take ${formatDuration(e.linkSeconds - e.shippingSeconds)} longer.`
-      : `:globe_with_meridians: *The link is faster* for this selection; shipping pays off above ${formatSize(e.breakEvenBytes)}.`;
+      : `:globe_with_meridians: *The link is faster* for this selection; shipping pays off above ${formatBytes(e.breakEvenBytes)}.`;
   return [
-    `*Total:* ${formatSize(e.totalBytes)} in ${e.items} item${e.items === 1 ? '' : 's'}`,
+    `*Total:* ${formatBytes(e.totalBytes)} in ${e.items} item${e.items === 1 ? '' : 's'}`,
     `*Over the site's ${mbps(e.linkMbps)} link:* ${formatDuration(e.linkSeconds)} (at full line rate)`,
     `*Shipping the NAS:* ${formatDuration(e.shippingSeconds)} turnaround`,
     verdict,

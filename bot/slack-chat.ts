@@ -16,6 +16,7 @@ import {
   type TaskProgress,
   type Transfer,
   type TransferPhase,
+  transferTransitions,
 } from '../core/index.ts';
 import { mention, section } from './blocks.ts';
 import type { MessageRefs, TransferMessageRef } from './message-refs.ts';
@@ -50,24 +51,27 @@ export interface SlackChatOptions {
   readonly log?: (meta: Record<string, unknown>, message: string) => void;
 }
 
-/** Phases from which a transfer has a progress message (the work has started). */
-const shown: ReadonlySet<TransferPhase> = new Set<TransferPhase>([
-  'exporting',
-  'exported',
-  'shipped',
-  'received',
-  'importing',
-  'onboarding',
-  'completed',
-  'completed-with-errors',
-  'failed',
-]);
+/**
+ * Phases that end this notifier's work on a transfer: no progress message follows (a cancelled
+ * transfer only goes on to be wiped). Not core's end phases: a completed or failed transfer may
+ * still be wiped or retried, and its report stays in use.
+ */
 const final: ReadonlySet<TransferPhase> = new Set<TransferPhase>([
   'wiped',
   'cancelled',
   'rejected',
   'expired',
 ]);
+
+/**
+ * Phases in which a transfer has a progress message: the work has started (exporting and every
+ * phase core's lifecycle can reach from it), apart from the final ones.
+ */
+const shown: ReadonlySet<TransferPhase> = (() => {
+  const reached = new Set<TransferPhase>(['exporting']);
+  for (const phase of reached) for (const next of transferTransitions[phase]) reached.add(next);
+  return new Set([...reached].filter((phase) => !final.has(phase)));
+})();
 
 const slackUser = (id: string): boolean => /^[UW][A-Z0-9]+$/.test(id);
 
