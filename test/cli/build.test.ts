@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import { startSimulator } from '../peers/vsphere/simulator.ts';
-import { initParties, repoRoot } from '../support/cli.ts';
+import { exportArgs, initParties, repoRoot } from '../support/cli.ts';
 
 const exec = promisify(execFile);
 const dist = join(repoRoot, 'dist/odt.mjs');
@@ -37,25 +37,7 @@ describe('npm run build', () => {
       const env = { ...process.env, ODT_VCENTER_PASSWORD: sim.password };
       await exec(
         'node',
-        [
-          dist,
-          'export',
-          '--vcenter',
-          sim.url,
-          '--username',
-          sim.username,
-          '--insecure',
-          '--item',
-          'DC0_H0_VM1',
-          '--nas',
-          nas,
-          '--recipient',
-          recipient,
-          '--transfer',
-          'tr-dist-1',
-          '--agent-dir',
-          join(work, 'agent'),
-        ],
+        [dist, ...exportArgs(sim, work, recipient, ['DC0_H0_VM1'], nas, 'tr-dist-1'), '--insecure'],
         { env },
       );
       const verified = await exec('node', [

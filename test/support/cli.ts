@@ -69,6 +69,37 @@ export async function initParties(work: string): Promise<string> {
 }
 
 /**
+ * The arguments of `odt export` of `items` from a vCenter into `nas` as `transfer`, encrypted to
+ * `recipient`, with the agent of `<work>/agent` (see initParties). The password goes in
+ * ODT_VCENTER_PASSWORD; add flags such as `--parallel` after these.
+ */
+export function exportArgs(
+  vcenter: { url: string; username: string },
+  work: string,
+  recipient: string,
+  items: readonly string[],
+  nas: string,
+  transfer: string,
+): string[] {
+  return [
+    'export',
+    '--vcenter',
+    vcenter.url,
+    '--username',
+    vcenter.username,
+    ...items.flatMap((i) => ['--item', i]),
+    '--nas',
+    nas,
+    '--recipient',
+    recipient,
+    '--transfer',
+    transfer,
+    '--agent-dir',
+    join(work, 'agent'),
+  ];
+}
+
+/**
  * `odt export` of `items` from a simulator into `nas` as `transfer`, with the agent of
  * `<work>/agent` (see initParties); throws with what odt printed unless it exported cleanly.
  */
@@ -80,24 +111,39 @@ export async function exportItems(
   nas: string,
   transfer: string,
 ): Promise<void> {
-  const r = await odt(
-    [
-      'export',
-      '--vcenter',
-      sim.url,
-      '--username',
-      sim.username,
-      ...items.flatMap((i) => ['--item', i]),
-      '--nas',
-      nas,
-      '--recipient',
-      recipient,
-      '--transfer',
-      transfer,
-      '--agent-dir',
-      join(work, 'agent'),
-    ],
-    { ODT_VCENTER_PASSWORD: sim.password },
-  );
+  const r = await odt(exportArgs(sim, work, recipient, items, nas, transfer), {
+    ODT_VCENTER_PASSWORD: sim.password,
+  });
   if (r.code !== 0 || r.err !== '') throw new Error(`odt export failed (${r.code}): ${r.err}`);
+}
+
+/**
+ * The arguments of `odt import` of `transfer` from `nas` into a vCenter, with the node identity
+ * and agent certificate that initParties made under `work`, keeping its state in `state`. The
+ * password goes in ODT_VCENTER_PASSWORD; add flags such as `--json` after these.
+ */
+export function importArgs(
+  vcenter: { url: string; username: string },
+  work: string,
+  nas: string,
+  transfer: string,
+  state: string,
+): string[] {
+  return [
+    'import',
+    '--vcenter',
+    vcenter.url,
+    '--username',
+    vcenter.username,
+    '--nas',
+    nas,
+    '--transfer',
+    transfer,
+    '--identity',
+    join(work, 'node', 'identity.txt'),
+    '--agent-cert',
+    join(work, 'agent', 'agent.crt.pem'),
+    '--state-dir',
+    state,
+  ];
 }

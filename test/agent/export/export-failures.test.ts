@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { initParties, odt, repoRoot, run } from '../../support/cli.ts';
+import { exportArgs as exportArgsOf, initParties, odt, repoRoot, run } from '../../support/cli.ts';
 
 const sh = promisify(execFile);
 
@@ -33,7 +33,6 @@ describe('export failures are clear and leave nothing that looks complete', () =
   let sim: RunningSimulator;
   let work: string;
   let recipient: string;
-  const vc = () => ['--vcenter', sim.url, '--username', sim.username];
 
   beforeAll(async () => {
     sim = await startSimulator({ binary: inject('vcsimBinary'), diskSize: '2MiB' });
@@ -45,19 +44,8 @@ describe('export failures are clear and leave nothing that looks complete', () =
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  const exportArgs = (nas: string, items: string[], transfer = 'tr-fail-1') => [
-    'export',
-    ...vc(),
-    ...items.flatMap((i) => ['--item', i]),
-    '--nas',
-    nas,
-    '--recipient',
-    recipient,
-    '--transfer',
-    transfer,
-    '--agent-dir',
-    join(work, 'agent'),
-  ];
+  const exportArgs = (nas: string, items: string[], transfer = 'tr-fail-1') =>
+    exportArgsOf(sim, work, recipient, items, nas, transfer);
 
   it('a powered-on VM: says to power it off', async () => {
     const nas = join(work, 'nas-on');
@@ -145,25 +133,7 @@ describe('the NFC lease', () => {
       await odt(['agent', 'init', '--dir', join(work, 'agent')]);
       const nas = join(work, 'nas');
       const r = await odt(
-        [
-          'export',
-          '--vcenter',
-          sim.url,
-          '--username',
-          sim.username,
-          '--item',
-          'DC0_H0_VM1',
-          '--nas',
-          nas,
-          '--recipient',
-          recipient,
-          '--transfer',
-          'tr-abort-1',
-          '--agent-dir',
-          join(work, 'agent'),
-          '--parallel',
-          '1',
-        ],
+        [...exportArgsOf(sim, work, recipient, ['DC0_H0_VM1'], nas, 'tr-abort-1'), '--parallel', '1'],
         { ODT_VCENTER_PASSWORD: sim.password },
       );
       expect(r.code).not.toBe(0);
@@ -199,21 +169,7 @@ describe('the NFC lease', () => {
       const started = Date.now();
       const r = await odt(
         [
-          'export',
-          '--vcenter',
-          sim.url,
-          '--username',
-          sim.username,
-          '--item',
-          'DC0_H0_VM1',
-          '--nas',
-          join(work, 'nas'),
-          '--recipient',
-          recipient,
-          '--transfer',
-          'tr-ka-1',
-          '--agent-dir',
-          join(work, 'agent'),
+          ...exportArgsOf(sim, work, recipient, ['DC0_H0_VM1'], join(work, 'nas'), 'tr-ka-1'),
           '--parallel',
           '1',
         ],
@@ -252,21 +208,7 @@ describe('resume after SIGKILL', () => {
       const root = join(nas, 'tr-resume-1', 'item-1');
       const args = [
         join(repoRoot, 'bin', 'odt.mjs'),
-        'export',
-        '--vcenter',
-        sim.url,
-        '--username',
-        sim.username,
-        '--item',
-        'DC0_H0_VM1',
-        '--nas',
-        nas,
-        '--recipient',
-        recipient,
-        '--transfer',
-        'tr-resume-1',
-        '--agent-dir',
-        join(work, 'agent'),
+        ...exportArgsOf(sim, work, recipient, ['DC0_H0_VM1'], nas, 'tr-resume-1'),
         '--parallel',
         '1',
         '--json',

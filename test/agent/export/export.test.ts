@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { odt, run } from '../../support/cli.ts';
+import { exportArgs, odt, run } from '../../support/cli.ts';
 
 // Issue 3: export of a powered-off VM with two disks, a template and a vApp, checked with the
 // standard tools (age, sha256sum) and `odt verify`; then every way a NAS can be damaged.
@@ -14,7 +14,6 @@ describe('odt export → age → odt verify', () => {
   let nas: string;
   const transfer = 'tr-export-1';
   const env = (): Record<string, string> => ({ ODT_VCENTER_PASSWORD: sim.password });
-  const vc = () => ['--vcenter', sim.url, '--username', sim.username];
 
   beforeAll(async () => {
     // An odd disk size exercises a last age chunk shorter than 64 KiB.
@@ -26,24 +25,7 @@ describe('odt export → age → odt verify', () => {
     recipient = node.out.trim().split('\n').at(-1)!;
     expect((await odt(['agent', 'init', '--dir', join(work, 'agent')])).code).toBe(0);
     const res = await odt(
-      [
-        'export',
-        ...vc(),
-        '--item',
-        'DC0_H0_VM1',
-        '--item',
-        'DC0_C0_TPL0',
-        '--item',
-        'DC0_C0_APP0',
-        '--nas',
-        nas,
-        '--recipient',
-        recipient,
-        '--transfer',
-        transfer,
-        '--agent-dir',
-        join(work, 'agent'),
-      ],
+      exportArgs(sim, work, recipient, ['DC0_H0_VM1', 'DC0_C0_TPL0', 'DC0_C0_APP0'], nas, transfer),
       env(),
     );
     expect(res.err).toBe('');

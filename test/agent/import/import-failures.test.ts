@@ -8,7 +8,7 @@ import { importTransfer } from '../../../agent/import/import-transfer.ts';
 import { parseIdentityFile } from '../../../agent/package/age/keys.ts';
 import { VimClient } from '../../../agent/vsphere/client.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { exportItems, initParties, odt } from '../../support/cli.ts';
+import { exportItems, importArgs, initParties, odt } from '../../support/cli.ts';
 
 interface LeaseStatus {
   id: string;
@@ -55,21 +55,7 @@ async function exportOne(customer: RunningSimulator, work: string, transfer: str
   const recipient = await initParties(work);
   await exportItems(customer, work, recipient, ['DC0_H0_VM1'], join(work, 'nas'), transfer);
   return (sim: RunningSimulator, state: string, extra: string[] = []) => [
-    'import',
-    '--vcenter',
-    sim.url,
-    '--username',
-    sim.username,
-    '--nas',
-    join(work, 'nas'),
-    '--transfer',
-    transfer,
-    '--identity',
-    join(work, 'node', 'identity.txt'),
-    '--agent-cert',
-    join(work, 'agent', 'agent.crt.pem'),
-    '--state-dir',
-    state,
+    ...importArgs(sim, work, join(work, 'nas'), transfer, state),
     ...extra,
   ];
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { exportItems, initParties, odt } from '../../support/cli.ts';
+import { exportItems, importArgs as importArgsOf, initParties, odt } from '../../support/cli.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -26,23 +26,8 @@ describe('odt import into the provider vCenter', () => {
   let nas: string;
   const transfer = 'tr-import-1';
 
-  const importArgs = (sim: RunningSimulator, where = nas, state = join(work, 'state')) => [
-    'import',
-    '--vcenter',
-    sim.url,
-    '--username',
-    sim.username,
-    '--nas',
-    where,
-    '--transfer',
-    transfer,
-    '--identity',
-    join(work, 'node', 'identity.txt'),
-    '--agent-cert',
-    join(work, 'agent', 'agent.crt.pem'),
-    '--state-dir',
-    state,
-  ];
+  const importArgs = (sim: RunningSimulator, where = nas, state = join(work, 'state')) =>
+    importArgsOf(sim, work, where, transfer, state);
 
   beforeAll(async () => {
     customer = await startSimulator({ binary: inject('vcsimBinary'), diskSize: 1024 * 1024 + 7 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningFakeVcd, startFakeVcd } from '../../peers/vcd/fake-vcd.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { exportItems, initParties, odt } from '../../support/cli.ts';
+import { exportItems, importArgs as importArgsOf, initParties, odt } from '../../support/cli.ts';
 
 // Issue 4: after the vCenter import, vCloud Director takes each item: a VM as a vApp on the
 // requested network, powered on; a template into the catalog; a vApp's members as one vApp.
@@ -43,21 +43,7 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
   });
 
   const importArgs = () => [
-    'import',
-    '--vcenter',
-    provider.url,
-    '--username',
-    provider.username,
-    '--nas',
-    join(work, 'nas'),
-    '--transfer',
-    transfer,
-    '--identity',
-    join(work, 'node', 'identity.txt'),
-    '--agent-cert',
-    join(work, 'agent', 'agent.crt.pem'),
-    '--state-dir',
-    join(work, 'state'),
+    ...importArgsOf(provider, work, join(work, 'nas'), transfer, join(work, 'state')),
     '--vcd',
     vcd.url,
     '--vcd-username',
