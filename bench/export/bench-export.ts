@@ -11,17 +11,26 @@
 // see shared notes on why not cp), the standard-tool pipeline doing our job
 // (`curl | tee >(sha256sum) | age -r`), and `odt export` (hash, age-encrypt, hash, write, fsync).
 // Then peak RSS of the export process for each of --rss-sizes. Prints ratios, not only MB/s.
-import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { VimClient } from '../../agent/vsphere/client.ts';
 import { NfcLease } from '../../agent/vsphere/lease.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
+import { exportArgs, initParties } from '../../test/support/cli.ts';
+import {
+  type BundleRun,
+  bash,
+  buildOdt,
+  dropCaches,
+  GiB,
+  mbps,
+  median,
+  runBundle,
+  timed,
+} from '../support.ts';
 
-const sh = promisify(execFile);
-const repo = join(import.meta.dirname, '..', '..');
 const { values } = parseArgs({
   options: {
     'size-gib': { type: 'string', default: '2' },
@@ -29,26 +38,6 @@ const { values } = parseArgs({
     dir: { type: 'string' },
   },
 });
-const GiB = 2 ** 30;
-const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
-
-async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const t = performance.now();
-  const value = await f();
-  return { ms: performance.now() - t, value };
-}
-
-function bash(script: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', ['-o', 'pipefail', '-c', script], { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`bash exited ${code}: ${script}`))));
-  });
-}
-
-async function dropCaches(): Promise<void> {
-  await sh('sync');
-  await sh('bash', ['-c', 'echo 1 > /proc/sys/vm/drop_caches']).catch(() => undefined);
-}
 
 async function withSim<T>(sizeBytes: number, f: (sim: RunningSimulator) => Promise<T>): Promise<T> {
   const sim = await startSimulator({
@@ -67,62 +56,18 @@ async function withSim<T>(sizeBytes: number, f: (sim: RunningSimulator) => Promi
   }
 }
 
-/** Builds dist/odt.mjs (`npm run build`): the export process the benchmark times. Returns its path. */
-async function buildOdt(): Promise<string> {
-  await sh(process.execPath, [join(repo, 'scripts/build.mjs')]);
-  return join(repo, 'dist', 'odt.mjs');
-}
-
-async function runExport(
+const runExport = (
   entry: string,
   sim: RunningSimulator,
   work: string,
   nas: string,
   recipient: string,
-): Promise<{ ms: number; rss: number }> {
-  return timed(
-    () =>
-      new Promise<number>((resolve, reject) => {
-        const p = spawn(
-          process.execPath,
-          [
-            '--import',
-            join(import.meta.dirname, 'max-rss.mjs'),
-            entry,
-            'export',
-            '--vcenter',
-            sim.url,
-            '--username',
-            sim.username,
-            '--item',
-            'DC0_C0_RP0_VM0',
-            '--nas',
-            nas,
-            '--recipient',
-            recipient,
-            '--transfer',
-            `tr-bench-${Date.now()}`,
-            '--agent-dir',
-            join(work, 'agent'),
-          ],
-          {
-            env: { ...process.env, ODT_VCENTER_PASSWORD: sim.password },
-            stdio: ['ignore', 'ignore', 'pipe'],
-            cwd: repo,
-          },
-        );
-        let err = '';
-        p.stderr.on('data', (c) => {
-          err += String(c);
-        });
-        p.on('close', (code) => {
-          const m = /\{"maxRssBytes":(\d+)\}/.exec(err);
-          if (code !== 0 || !m) reject(new Error(`export failed (${code}): ${err}`));
-          else resolve(Number(m[1]));
-        });
-      }),
-  ).then(({ ms, value }) => ({ ms, rss: value }));
-}
+): Promise<BundleRun> =>
+  runBundle(
+    entry,
+    exportArgs(sim, work, recipient, ['DC0_C0_RP0_VM0'], nas, `tr-bench-${Date.now()}`),
+    sim.password,
+  );
 
 async function main(): Promise<void> {
   const size = Math.round(Number(values['size-gib']) * GiB);
@@ -130,15 +75,7 @@ async function main(): Promise<void> {
   const nas = join(work, 'nas');
   await mkdir(nas, { recursive: true });
   const entry = await buildOdt();
-  const node = await sh(process.execPath, [
-    join(repo, 'bin/odt.mjs'),
-    'node',
-    'init',
-    '--dir',
-    join(work, 'node'),
-  ]);
-  const recipient = node.stdout.trim().split('\n').at(-1)!;
-  await sh(process.execPath, [join(repo, 'bin/odt.mjs'), 'agent', 'init', '--dir', join(work, 'agent')]);
+  const recipient = await initParties(work);
   try {
     await withSim(size, async (sim) => {
       // A lease to read the device URL with curl, like a user would.
@@ -158,7 +95,7 @@ async function main(): Promise<void> {
       const runs = 3;
       const curl: number[] = [];
       const tools: number[] = [];
-      const ours: { ms: number; rss: number }[] = [];
+      const ours: BundleRun[] = [];
       for (let i = 0; i < runs; i++) {
         await dropCaches();
         curl.push(
@@ -188,10 +125,9 @@ async function main(): Promise<void> {
       clearInterval(keep);
       await lease.abort();
       await client.logout();
-      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-      const c = med(curl);
-      const t = med(tools);
-      const o = med(ours.map((x) => x.ms));
+      const c = median(curl);
+      const t = median(tools);
+      const o = median(ours.map((x) => x.ms));
       console.log(`disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each, medians, MB = 10^6 bytes`);
       console.log(`curl -o (physical limit)         ${mbps(size, c).toFixed(0).padStart(5)} MB/s`);
       console.log(

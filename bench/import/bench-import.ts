@@ -15,20 +15,30 @@
 // decrypts each disk while uploading it. Both times are printed: the whole command, and the upload
 // phase alone (from the first to the last progress event of --json). The `curl -T` reference
 // varies a lot on a shared machine (840-1,360 MB/s seen): compare ratios from one run only.
-import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { ovfNetworks } from '../../agent/import/import-item.ts';
 import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
 import { VimClient } from '../../agent/vsphere/client.ts';
 import { NfcLease } from '../../agent/vsphere/lease.ts';
 import { resolvePlacement } from '../../agent/vsphere/placement.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
+import { exportArgs, importArgs, initParties } from '../../test/support/cli.ts';
+import {
+  type BundleRun,
+  bash,
+  buildOdt,
+  dropCaches,
+  GiB,
+  mbps,
+  median,
+  runBundle,
+  sh,
+  timed,
+} from '../support.ts';
 
-const sh = promisify(execFile);
-const repo = join(import.meta.dirname, '..', '..');
 const { values } = parseArgs({
   options: {
     'size-gib': { type: 'string', default: '1' },
@@ -37,80 +47,27 @@ const { values } = parseArgs({
     dir: { type: 'string' },
   },
 });
-const GiB = 2 ** 30;
 const VM = 'DC0_C0_RP0_VM0';
-const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const t = performance.now();
-  const value = await f();
-  return { ms: performance.now() - t, value };
-}
-
-function bash(script: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', ['-o', 'pipefail', '-c', script], { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`bash exited ${code}: ${script}`))));
-  });
-}
-
-async function dropCaches(): Promise<void> {
-  await sh('sync');
-  await sh('bash', ['-c', 'echo 1 > /proc/sys/vm/drop_caches']).catch(() => undefined);
-}
 
 const simulator = async (opts: Parameters<typeof startSimulator>[0]) =>
   startSimulator({ binary: await buildSimulator(), apps: 0, templates: 0, vms: 1, ...opts });
 
-/** Builds dist/odt.mjs (`npm run build`). Returns its path. */
-async function buildOdt(): Promise<string> {
-  await sh(process.execPath, [join(repo, 'scripts/build.mjs')]);
-  return join(repo, 'dist', 'odt.mjs');
-}
-
-const maxRss = join(import.meta.dirname, '..', 'export', 'max-rss.mjs');
-
-interface Run {
-  ms: number;
-  rss: number;
+interface Run extends BundleRun {
   /** First to last upload progress event (the upload phase), ms. */
   uploadMs: number;
 }
 
-function runOdt(entry: string, args: string[], password: string): Promise<Run> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', maxRss, entry, ...args], {
-      env: { ...process.env, ODT_VCENTER_PASSWORD: password },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: repo,
-    });
-    let err = '';
-    let firstUpload: number | undefined;
-    let lastUpload = 0;
-    let buf = '';
-    p.stdout.on('data', (c) => {
-      buf += String(c);
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) {
-        if (!l.includes('"bytes"')) continue;
-        const now = performance.now();
-        firstUpload ??= now;
-        lastUpload = now;
-      }
-    });
-    p.stderr.on('data', (c) => {
-      err += String(c);
-    });
-    p.on('close', (code) => {
-      const ms = performance.now() - t0;
-      const m = /\{"maxRssBytes":(\d+)\}/.exec(err);
-      if (code !== 0 || !m) reject(new Error(`odt ${args[0]} failed (${code}): ${err}`));
-      else resolve({ ms, rss: Number(m[1]), uploadMs: firstUpload ? lastUpload - firstUpload : Number.NaN });
-    });
+/** Runs `odt import` (bundled) with --json and times its upload phase from the progress events. */
+async function runImport(entry: string, args: string[], password: string): Promise<Run> {
+  let firstUpload: number | undefined;
+  let lastUpload = 0;
+  const r = await runBundle(entry, [...args, '--json'], password, (line) => {
+    if (!line.includes('"bytes"')) return;
+    const now = performance.now();
+    firstUpload ??= now;
+    lastUpload = now;
   });
+  return { ...r, uploadMs: firstUpload ? lastUpload - firstUpload : Number.NaN };
 }
 
 interface Exported {
@@ -125,27 +82,7 @@ async function exportOne(entry: string, work: string, size: number, recipient: s
   const transfer = `tr-bench-${size}`;
   const customer = await simulator({ diskSize: size, disksPerVm: 1, diskContent: 'random' });
   try {
-    await runOdt(
-      entry,
-      [
-        'export',
-        '--vcenter',
-        customer.url,
-        '--username',
-        customer.username,
-        '--item',
-        VM,
-        '--nas',
-        nas,
-        '--recipient',
-        recipient,
-        '--transfer',
-        transfer,
-        '--agent-dir',
-        join(work, 'agent'),
-      ],
-      customer.password,
-    );
+    await runBundle(entry, exportArgs(customer, work, recipient, [VM], nas, transfer), customer.password);
   } finally {
     await customer.stop();
   }
@@ -160,25 +97,6 @@ async function exportOne(entry: string, work: string, size: number, recipient: s
     descriptorFile: join(nas, transfer, files.find((f) => f.role === 'descriptor')!.path),
   };
 }
-
-const importArgs = (sim: RunningSimulator, work: string, x: Exported, state: string) => [
-  'import',
-  '--vcenter',
-  sim.url,
-  '--username',
-  sim.username,
-  '--nas',
-  x.nas,
-  '--transfer',
-  x.transfer,
-  '--identity',
-  join(work, 'node', 'identity.txt'),
-  '--agent-cert',
-  join(work, 'agent', 'agent.crt.pem'),
-  '--state-dir',
-  state,
-  '--json',
-];
 
 /** CreateImportSpec + ImportVApp of the package's descriptor: a ready import lease and its device URL. */
 async function importLease(sim: RunningSimulator, descriptor: string) {
@@ -227,10 +145,7 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const work = await mkdtemp(join(values.dir ?? tmpdir(), 'odt-bench-import-'));
   const entry = await buildOdt();
-  const odtBin = join(repo, 'bin/odt.mjs');
-  const node = await sh(process.execPath, [odtBin, 'node', 'init', '--dir', join(work, 'node')]);
-  const recipient = node.stdout.trim().split('\n').at(-1)!;
-  await sh(process.execPath, [odtBin, 'agent', 'init', '--dir', join(work, 'agent')]);
+  const recipient = await initParties(work);
   const identity = join(work, 'node', 'identity.txt');
   try {
     const x = await exportOne(entry, work, size, recipient);
@@ -256,13 +171,17 @@ async function main(): Promise<void> {
         await dropCaches();
         // A fresh state folder each time: the VM of the previous run is a leftover to remove first.
         ours.push(
-          await runOdt(entry, importArgs(provider, work, x, join(work, `state-${i}`)), provider.password),
+          await runImport(
+            entry,
+            importArgs(provider, work, x.nas, x.transfer, join(work, `state-${i}`)),
+            provider.password,
+          ),
         );
         await rm(provider.uploadsDir, { recursive: true, force: true });
       }
-      const c = med(curl);
-      const o = med(ours.map((r) => r.ms));
-      const u = med(ours.map((r) => r.uploadMs));
+      const c = median(curl);
+      const o = median(ours.map((r) => r.ms));
+      const u = median(ours.map((r) => r.uploadMs));
       console.log(`disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each, medians, MB = 10^6 bytes`);
       console.log(`curl -T decrypted disk (reference)   ${mbps(size, c).toFixed(0).padStart(5)} MB/s`);
       console.log(
@@ -283,7 +202,11 @@ async function main(): Promise<void> {
       const y = await exportOne(entry, work, gib * GiB, recipient);
       const sim = await simulator({});
       try {
-        const r = await runOdt(entry, importArgs(sim, work, y, join(work, `state-rss-${gib}`)), sim.password);
+        const r = await runImport(
+          entry,
+          importArgs(sim, work, y.nas, y.transfer, join(work, `state-rss-${gib}`)),
+          sim.password,
+        );
         console.log(
           `odt import peak RSS, ${gib} GiB disk: ${(r.rss / 1e6).toFixed(0)} MB (${mbps(gib * GiB, r.ms).toFixed(0)} MB/s whole command)`,
         );

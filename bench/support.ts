@@ -1,0 +1,86 @@
+// What the export and import benchmarks share: the bundle they time, how they run it and read its
+// peak RSS, wall-clock timing, page-cache dropping and medians.
+import { execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+export const sh = promisify(execFile);
+export const repo = join(import.meta.dirname, '..');
+export const GiB = 2 ** 30;
+/** MB/s with MB = 10^6 bytes. */
+export const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Preloaded into the bundle: prints `{"maxRssBytes":N}` on stderr as the process exits. */
+const maxRss = join(import.meta.dirname, 'export', 'max-rss.mjs');
+
+export async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t = performance.now();
+  const value = await f();
+  return { ms: performance.now() - t, value };
+}
+
+/** Runs a bash script with pipefail; rejects with the script when it fails. */
+export function bash(script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', ['-o', 'pipefail', '-c', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`bash exited ${code}: ${script}`))));
+  });
+}
+
+/** Flushes and, when allowed (root), drops the page cache so a read comes from the disk. */
+export async function dropCaches(): Promise<void> {
+  await sh('sync');
+  await sh('bash', ['-c', 'echo 1 > /proc/sys/vm/drop_caches']).catch(() => undefined);
+}
+
+/** Builds dist/odt.mjs (`npm run build`): the `odt` the benchmarks time. Returns its path. */
+export async function buildOdt(): Promise<string> {
+  await sh(process.execPath, [join(repo, 'scripts/build.mjs')]);
+  return join(repo, 'dist', 'odt.mjs');
+}
+
+export interface BundleRun {
+  /** Wall clock of the whole process, ms. */
+  ms: number;
+  /** Peak RSS of the process, bytes. */
+  rss: number;
+}
+
+/**
+ * Runs the bundle `entry` with `args` and max-rss.mjs preloaded, the vCenter password in
+ * ODT_VCENTER_PASSWORD; `onLine` sees each line it prints on stdout, as it comes. Rejects with
+ * its stderr unless it exits 0 and reports its peak RSS.
+ */
+export function runBundle(
+  entry: string,
+  args: readonly string[],
+  password: string,
+  onLine: (line: string) => void = () => undefined,
+): Promise<BundleRun> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', maxRss, entry, ...args], {
+      env: { ...process.env, ODT_VCENTER_PASSWORD: password },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: repo,
+    });
+    let err = '';
+    let buf = '';
+    p.stdout.on('data', (c) => {
+      buf += String(c);
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const l of lines) onLine(l);
+    });
+    p.stderr.on('data', (c) => {
+      err += String(c);
+    });
+    p.on('close', (code) => {
+      const ms = performance.now() - t0;
+      const m = /\{"maxRssBytes":(\d+)\}/.exec(err);
+      if (code !== 0 || !m) reject(new Error(`odt ${args[0]} failed (${code}): ${err}`));
+      else resolve({ ms, rss: Number(m[1]) });
+    });
+  });
+}
