@@ -8,16 +8,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { webApi } from '@slack/bolt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { approversFromEntries, SlackApprovers } from '../../bot/approvers-group.ts';
 import { serveSlack } from '../../bot/serve.ts';
 import { parseConfig } from '../../functions/config.ts';
 import { createRuntime } from '../../functions/runtime.ts';
-import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
-import { type Dynalite, signedSlackEvent, startDynalite, startFakeSfn } from '../functions/support.ts';
+import { type SlackFunction, signedSlackEvent, startSlackFunction } from '../functions/support.ts';
 import { defaultScopes, type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import {
   buttonClick,
@@ -406,53 +404,22 @@ describe('the approvers group in odt serve', () => {
 });
 
 describe('the approvers group on AWS (the Slack function)', () => {
-  const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:odt-slack-AbCdEf';
   const SIGNING = 'lambda-signing-secret';
-  let db: Dynalite;
-  let sfn: Awaited<ReturnType<typeof startFakeSfn>>;
-  let slack: FakeSlackApi;
-  let handler: SlackHandler;
-  const saved = { ...process.env };
-  const secrets = {
-    async send(command: GetSecretValueCommand) {
-      expect(command.input.SecretId).toBe(SECRET_ARN);
-      return { SecretString: JSON.stringify({ botToken: 'xoxb-test', signingSecret: SIGNING }) };
-    },
-  };
-  const cfg = () =>
-    parseConfig({
-      TABLE_NAME: db.tableName,
-      STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:Sneakernet-transfer',
-      APPROVERS: `${PLAIN}, ${GROUP}`,
-      SLACK_SECRET_ARN: SECRET_ARN,
-      APPROVERS_CHANNEL: CHANNEL,
-      SLACK_API_URL: slack.url,
-    });
-
+  let fn: SlackFunction;
   beforeAll(async () => {
-    db = await startDynalite('odt-approvers-group');
-    sfn = await startFakeSfn((call) =>
-      call.op === 'StartExecution' ? { executionArn: 'arn:x', startDate: 1 } : {},
-    );
-    slack = await startFakeSlackApi({ usergroups: { [GROUP]: [MEMBER, LEAVER] } });
-    Object.assign(process.env, {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+    fn = await startSlackFunction({
+      tableName: 'odt-approvers-group',
+      approvers: `${PLAIN}, ${GROUP}`,
+      approversChannel: CHANNEL,
+      signingSecret: SIGNING,
+      slack: { usergroups: { [GROUP]: [MEMBER, LEAVER] } },
     });
-    handler = await createSlackHandler(cfg(), { dynamodb: db.client(), secrets });
   });
-  afterAll(async () => {
-    process.env = saved;
-    await slack?.close();
-    await sfn?.close();
-    await db?.close();
-  });
+  afterAll(() => fn?.close());
 
   const signed = (body: string, type: string) => signedSlackEvent(body, SIGNING, undefined, type);
   const click = async (user: string, id: string) => {
-    const posted = (await fetch(`${slack.url}chat.postMessage`, {
+    const posted = (await fetch(`${fn.slack.url}chat.postMessage`, {
       method: 'POST',
       headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
       body: JSON.stringify({ channel: CHANNEL, text: `approve ${id}?` }),
@@ -460,7 +427,7 @@ describe('the approvers group on AWS (the Slack function)', () => {
     const body = new URLSearchParams({
       payload: JSON.stringify(buttonClick(user, 'odt_approve', id, { channel: CHANNEL, ts: posted.ts })),
     }).toString();
-    expect((await handler(signed(body, 'application/x-www-form-urlencoded'), {})).statusCode).toBe(200);
+    expect((await fn.handler(signed(body, 'application/x-www-form-urlencoded'), {})).statusCode).toBe(200);
   };
 
   it('refuses a user group in APPROVERS without the Slack secret, naming the variable', () => {
@@ -474,7 +441,7 @@ describe('the approvers group on AWS (the Slack function)', () => {
   });
 
   it('reads the group with the bot token of the Slack secret: a member approves, someone else is refused', async () => {
-    const runtime = createRuntime(cfg(), { dynamodb: db.client(), secrets });
+    const runtime = createRuntime(fn.cfg(), { dynamodb: fn.db.client(), secrets: fn.secrets });
     const a = await runtime.service.request({
       site: 'acme',
       providerSite: 'cloud',
@@ -484,20 +451,20 @@ describe('the approvers group on AWS (the Slack function)', () => {
     await runtime.service.onWait(a.id, 'approval', 'token-group-1');
     await click(OUTSIDER, a.id);
     expect((await runtime.service.get(a.id)).phase).toBe('requested');
-    const refusal = slack.ok('chat.postEphemeral').find((c) => c.args.user === OUTSIDER);
+    const refusal = fn.slack.ok('chat.postEphemeral').find((c) => c.args.user === OUTSIDER);
     expect(String(refusal?.args.text)).toContain(`${OUTSIDER} is not an approver`);
 
     await click(MEMBER, a.id);
     expect((await runtime.service.get(a.id)).phase).toBe('approved');
-    expect(sfn.calls.filter((c) => c.op === 'SendTaskSuccess').map((c) => c.body.taskToken)).toEqual([
+    expect(fn.sfn.calls.filter((c) => c.op === 'SendTaskSuccess').map((c) => c.body.taskToken)).toEqual([
       'token-group-1',
     ]);
-    const reads = groupReads(slack);
+    const reads = groupReads(fn.slack);
     expect(reads.length).toBeGreaterThan(0);
     expect(reads.every((c) => c.token === 'xoxb-test' && c.args.usergroup === GROUP)).toBe(true);
 
     // Slack tells the function that LEAVER left: the container's next decision refuses them.
-    slack.setUsergroup(GROUP, [MEMBER]);
+    fn.slack.setUsergroup(GROUP, [MEMBER]);
     const event = JSON.stringify({
       token: 'legacy',
       team_id: 'TFAKE',
@@ -507,7 +474,7 @@ describe('the approvers group on AWS (the Slack function)', () => {
       event_id: `EvLambda${Date.now()}`,
       event_time: Math.floor(Date.now() / 1000),
     });
-    expect((await handler(signed(event, 'application/json'), {})).statusCode).toBe(200);
+    expect((await fn.handler(signed(event, 'application/json'), {})).statusCode).toBe(200);
     const b = await runtime.service.request({
       site: 'acme',
       providerSite: 'cloud',

@@ -139,27 +139,62 @@ export function commandFields(text: string, user = REQUESTER): Record<string, st
   };
 }
 
-/** A block_actions payload for a button on a message. */
+/** What every interaction payload of the fake workspace carries: its type, team, user and app. */
+const interaction = (type: string, user: string): Record<string, unknown> => ({
+  type,
+  team: { id: 'TFAKE', domain: 'fake' },
+  user: { id: user, username: user.toLowerCase(), team_id: 'TFAKE' },
+  api_app_id: 'AODT',
+  token: 'legacy',
+  trigger_id: trigger(),
+});
+
+/**
+ * A block_actions payload for a button on a message, or on the Home tab (`'home'`: no channel,
+ * no message; the view instead).
+ */
 export function buttonClick(
   user: string,
   actionId: string,
   value: string,
-  message: { channel: string; ts: string },
+  where: { channel: string; ts: string } | 'home',
 ): Record<string, unknown> {
+  const on =
+    where === 'home'
+      ? {
+          container: { type: 'view', view_id: `VHOME${user}` },
+          view: { id: `VHOME${user}`, type: 'home', blocks: [], hash: '1.1', state: { values: {} } },
+        }
+      : {
+          container: { type: 'message', message_ts: where.ts, channel_id: where.channel },
+          channel: { id: where.channel, name: 'approvers' },
+          message: { type: 'message', ts: where.ts, text: '' },
+          response_url: 'https://hooks.slack.test/actions/1',
+        };
   return {
-    type: 'block_actions',
-    team: { id: 'TFAKE', domain: 'fake' },
-    user: { id: user, username: user.toLowerCase(), team_id: 'TFAKE' },
-    api_app_id: 'AODT',
-    token: 'legacy',
-    trigger_id: trigger(),
-    container: { type: 'message', message_ts: message.ts, channel_id: message.channel },
-    channel: { id: message.channel, name: 'approvers' },
-    message: { type: 'message', ts: message.ts, text: '' },
-    response_url: 'https://hooks.slack.test/actions/1',
+    ...interaction('block_actions', user),
+    ...on,
     actions: [
       { type: 'button', action_id: actionId, block_id: 'b', value, action_ts: `${Date.now() / 1000}` },
     ],
+  };
+}
+
+/** A block_suggestion payload: the request modal's items select of `site` opened, `value` typed. */
+export function itemsSuggestion(
+  view: Record<string, unknown>,
+  value: string,
+  site = SITE,
+  user = REQUESTER,
+): Record<string, unknown> {
+  const { trigger_id: _none, ...fields } = interaction('block_suggestion', user);
+  return {
+    ...fields,
+    container: { type: 'view', view_id: view.id },
+    action_id: 'odt_req_items',
+    block_id: `items:${site}`,
+    value,
+    view: { ...view, state: { values: {} } },
   };
 }
 
@@ -173,12 +208,7 @@ export function submission(
   privateMetadata = '',
 ): Record<string, unknown> {
   return {
-    type: 'view_submission',
-    team: { id: 'TFAKE', domain: 'fake' },
-    user: { id: user, username: user.toLowerCase(), team_id: 'TFAKE' },
-    api_app_id: 'AODT',
-    token: 'legacy',
-    trigger_id: trigger(),
+    ...interaction('view_submission', user),
     view: {
       id: `V${Date.now()}${triggers}`,
       team_id: 'TFAKE',

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { exportRole } from '../../agent/runtime/roles.ts';
 import { checkOptionsResponse } from '../peers/slack/fake-slack-api.ts';
 import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
-import { type Harness, REQUESTER, SITE, startHarness, submission, text } from './harness.ts';
+import { type Harness, itemsSuggestion, REQUESTER, SITE, startHarness, submission, text } from './harness.ts';
 
 // The request modal on what a real export agent reports: the agent's inventory read from the
 // vSphere simulator (vim25), reported over the signed agent API, offered in the items select.
@@ -34,18 +34,7 @@ describe('the request modal on a simulated vCenter', () => {
   it('offers every VM, template and vApp the agent reported, with kind and size', async () => {
     expect((await h.command('request')).status).toBe(200);
     const view = h.slack.ok('views.open').at(-1)!.response.view as Record<string, unknown>;
-    const res = await h.interaction({
-      type: 'block_suggestion',
-      user: { id: REQUESTER, name: 'c' },
-      team: { id: 'TFAKE', domain: 'fake' },
-      api_app_id: 'AODT',
-      token: 'legacy',
-      container: {},
-      action_id: 'odt_req_items',
-      block_id: `items:${SITE}`,
-      value: '',
-      view: { ...view, state: { values: {} } },
-    });
+    const res = await h.interaction(itemsSuggestion(view, ''));
     const options = checkOptionsResponse(await res.json());
     const kinds = new Set(reported.map((i) => i.kind));
     expect(kinds).toEqual(new Set(['vm', 'template', 'vapp']));

@@ -4,6 +4,7 @@ import {
   CHANNEL,
   type Harness,
   type HarnessOptions,
+  itemsSuggestion,
   itemValue,
   REQUESTER,
   requestValues,
@@ -50,18 +51,7 @@ const block = (v: View, id: string) => v.blocks.find((b) => b.block_id === id);
 
 /** A block_suggestion request as Slack sends it when the items select opens or the person types. */
 async function suggest(view: View, value: string) {
-  const res = await h.interaction({
-    type: 'block_suggestion',
-    user: { id: REQUESTER, name: 'customer', team_id: 'TFAKE' },
-    team: { id: 'TFAKE', domain: 'fake' },
-    api_app_id: 'AODT',
-    token: 'legacy',
-    container: { type: 'view', view_id: view.id },
-    action_id: 'odt_req_items',
-    block_id: `items:${SITE}`,
-    value,
-    view: { ...view, state: { values: {} } },
-  });
+  const res = await h.interaction(itemsSuggestion(view, value));
   expect(res.status).toBe(200);
   return checkOptionsResponse(await res.json());
 }
@@ -171,18 +161,7 @@ describe('the items select (options load URL)', () => {
       'VM db-01 · 120 GB',
       'VM web-01 · 40 GB',
     ]);
-    const none = await h.interaction({
-      type: 'block_suggestion',
-      user: { id: REQUESTER, name: 'c' },
-      team: { id: 'TFAKE', domain: 'fake' },
-      api_app_id: 'AODT',
-      token: 'legacy',
-      container: {},
-      action_id: 'odt_req_items',
-      block_id: `items:${SITE}`,
-      value: 'nothing-like-this',
-      view: { ...view, state: { values: {} } },
-    });
+    const none = await h.interaction(itemsSuggestion(view, 'nothing-like-this'));
     expect(await none.json()).toEqual({ options: [] });
   });
 

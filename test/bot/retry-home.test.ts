@@ -10,16 +10,7 @@ import { startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import { exporting, transferOf } from './chat-fixtures.ts';
 import { APPROVER, exportShipImport, reports, requestAndApprove, work } from './chat-flow.ts';
 import { type ChatHarness, phase, startChatHarness, until } from './chat-harness.ts';
-import {
-  APPROVERS,
-  buttonClick,
-  CHANNEL,
-  REQUESTER,
-  requestValues,
-  submission,
-  trigger,
-  visible,
-} from './harness.ts';
+import { APPROVERS, buttonClick, CHANNEL, REQUESTER, requestValues, submission, visible } from './harness.ts';
 
 const OTHER = 'UOUTSIDER9';
 let h: ChatHarness;
@@ -128,23 +119,6 @@ describe('Retry failed exports before shipping', () => {
   });
 });
 
-/** A block_actions payload for a button on the Home tab (no channel, no message). */
-function homeClick(user: string, actionId: string, value: string): Record<string, unknown> {
-  return {
-    type: 'block_actions',
-    team: { id: 'TFAKE', domain: 'fake' },
-    user: { id: user, username: user.toLowerCase(), team_id: 'TFAKE' },
-    api_app_id: 'AODT',
-    token: 'legacy',
-    trigger_id: trigger(),
-    container: { type: 'view', view_id: `VHOME${user}` },
-    view: { id: `VHOME${user}`, type: 'home', blocks: [], hash: '1.1', state: { values: {} } },
-    actions: [
-      { type: 'button', action_id: actionId, block_id: 'b', value, action_ts: `${Date.now() / 1000}` },
-    ],
-  };
-}
-
 const homeOf = (user: string) =>
   h.slack
     .ok('views.publish')
@@ -201,13 +175,13 @@ describe('App Home', () => {
   it('Approve on the Home tab approves and the tab then offers the next step (NAS sent)', async () => {
     await h.interaction(submission(REQUESTER, 'odt_request_modal', requestValues()));
     const id = (await h.plane.service.list()).at(-1)!.id;
-    await h.interaction(homeClick(APPROVER, 'odt_approve', id));
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', id, 'home'));
     expect((await h.plane.service.get(id)).phase).toBe('approved');
     const home = homeOf(APPROVER)!;
     expect(visible(home.blocks)).toContain('Next: send the NAS to the customer.');
     expect(buttonsOf(home)).toEqual([['odt_appliance_sent', id]]);
     // The requester's own Home offers "NAS connected" once the NAS is sent.
-    await h.interaction(homeClick(APPROVER, 'odt_appliance_sent', id));
+    await h.interaction(buttonClick(APPROVER, 'odt_appliance_sent', id, 'home'));
     await h.event({ type: 'app_home_opened', user: REQUESTER, channel: 'DCUSTOMER1', tab: 'home' });
     expect(buttonsOf(homeOf(REQUESTER)!)).toEqual([['odt_appliance_connected', id]]);
     // Approved from Home, the shipping steps still go to the transfer's thread: the approval

@@ -40,13 +40,6 @@ const ephemeralsTo = (user: string) => h.slack.ok('chat.postEphemeral').filter((
 const dmsTo = (user: string) => h.slack.ok('chat.postMessage').filter((c) => c.args.channel === user);
 const json = async (res: Response) => (await res.json()) as { text: string; blocks: unknown[] };
 
-/** A button click on the Home tab: no channel, no message, the view instead. */
-function homeClick(user: string, actionId: string, value: string): Record<string, unknown> {
-  const click = buttonClick(user, actionId, value, { channel: CHANNEL, ts: '1.1' });
-  const { channel: _c, message: _m, ...rest } = click;
-  return { ...rest, container: { type: 'view', view_id: 'VHOME' }, view: { id: 'VHOME', type: 'home' } };
-}
-
 describe('a user mistake gets a clear message, never an error into Bolt', () => {
   it('Reject on a transfer that does not exist says so and opens no modal', async () => {
     const res = await h.interaction(
@@ -135,7 +128,7 @@ describe('user-supplied text cannot ping anyone', () => {
 describe('clicks from the Home tab and requesters outside Slack', () => {
   it('a refusal of a Home tab click is a DM, not an ephemeral in a channel the person may not be in', async () => {
     const { id } = await requestTransfer();
-    await h.interaction(homeClick(STRANGER, 'odt_approve', id));
+    await h.interaction(buttonClick(STRANGER, 'odt_approve', id, 'home'));
     expect(ephemeralsTo(STRANGER)).toHaveLength(0);
     expect(dmsTo(STRANGER)[0]?.args.text).toContain('not an approver');
     expect((await h.plane.service.get(id)).phase).toBe('requested');
@@ -231,7 +224,7 @@ describe('messages read well', () => {
 describe('a modal opened from the Home tab', () => {
   it('a rejection from the Home tab publishes the tab again without the decided request', async () => {
     const { id } = await requestTransfer();
-    await h.interaction(homeClick(APPROVER, 'odt_reject', id));
+    await h.interaction(buttonClick(APPROVER, 'odt_reject', id, 'home'));
     // The tab refreshed on the click, while the request still waited.
     expect(JSON.stringify(h.slack.home(APPROVER))).toContain(`home-decide-${id}`);
     const view = h.slack.ok('views.open').at(-1)!.args.view as { private_metadata: string };
@@ -266,7 +259,7 @@ describe('a decision on the Home tab', () => {
     await h.close();
     h = await startHarness({ bot: { messageRefs: new MemoryMessageRefs() } });
     const { id, message } = await requestTransfer();
-    await h.interaction(homeClick(APPROVER, 'odt_approve', id));
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', id, 'home'));
     expect((await h.plane.service.get(id)).phase).toBe('approved');
     const request = h.slack.message(message.channel, message.ts);
     expect(JSON.stringify(request?.blocks)).not.toContain('odt_approve');

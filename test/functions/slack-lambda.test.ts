@@ -3,69 +3,34 @@
  * signed as Slack signs them, through Bolt's AwsLambdaReceiver, over DynamoDB (dynalite), a Step
  * Functions endpoint stand-in, the fake Slack Web API and a Secrets Manager stand-in.
  */
-import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../functions/config.ts';
 import { createRuntime } from '../../functions/runtime.ts';
-import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
 import { LambdaSlackChat, slackSecretReader } from '../../functions/slack-chat.ts';
 import { DynamoMessageRefs } from '../../functions/store/dynamodb-message-refs.ts';
 import { commandFields } from '../bot/harness.ts';
-import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { type Dynalite, request, signedSlackEvent, startDynalite, startFakeSfn } from './support.ts';
+import {
+  request,
+  type SlackFunction,
+  signedSlackEvent,
+  slackSecretArn,
+  startSlackFunction,
+} from './support.ts';
 
-const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:odt-slack-AbCdEf';
 const SIGNING = 'lambda-signing-secret';
 const APPROVER = 'UAPPROVER1';
 const CHANNEL = 'CAPPROVERS';
 
-let db: Dynalite;
-let sfn: Awaited<ReturnType<typeof startFakeSfn>>;
-let slack: FakeSlackApi;
-let handler: SlackHandler;
-const saved = { ...process.env };
-const secrets = {
-  reads: 0,
-  value: JSON.stringify({ botToken: 'xoxb-test', signingSecret: SIGNING }),
-  async send(command: GetSecretValueCommand) {
-    expect(command).toBeInstanceOf(GetSecretValueCommand);
-    expect(command.input.SecretId).toBe(SECRET_ARN);
-    this.reads++;
-    return { SecretString: this.value };
-  },
-};
-const cfg = () =>
-  parseConfig({
-    TABLE_NAME: db.tableName,
-    STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:Sneakernet-transfer',
-    APPROVERS: APPROVER,
-    SLACK_SECRET_ARN: SECRET_ARN,
-    APPROVERS_CHANNEL: CHANNEL,
-    SLACK_API_URL: slack.url,
-  });
-
+let fn: SlackFunction;
 beforeAll(async () => {
-  db = await startDynalite('odt-slack-lambda');
-  sfn = await startFakeSfn((call) =>
-    call.op === 'StartExecution' ? { executionArn: 'arn:x', startDate: 1 } : {},
-  );
-  slack = await startFakeSlackApi();
-  Object.assign(process.env, {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+  fn = await startSlackFunction({
+    tableName: 'odt-slack-lambda',
+    approvers: APPROVER,
+    approversChannel: CHANNEL,
+    signingSecret: SIGNING,
   });
-  handler = await createSlackHandler(cfg(), { dynamodb: db.client(), secrets });
 });
-afterAll(async () => {
-  process.env = saved;
-  await slack?.close();
-  await sfn?.close();
-  await db?.close();
-});
+afterAll(() => fn?.close());
 
-const _triggers = 0;
 const event = (body: string, opts: { secret?: string; at?: number } = {}) =>
   signedSlackEvent(body, opts.secret ?? SIGNING, opts.at);
 const command = (text: string, user = 'UCUSTOMER1') =>
@@ -73,7 +38,7 @@ const command = (text: string, user = 'UCUSTOMER1') =>
 
 describe('the Slack function', () => {
   it('answers a signed /odt with help, ephemerally', async () => {
-    const res = await handler(event(command('help')), {});
+    const res = await fn.handler(event(command('help')), {});
     expect(res.statusCode).toBe(200);
     const body = JSON.parse(res.body) as { response_type: string; text: string };
     expect(body.response_type).toBe('ephemeral');
@@ -81,17 +46,17 @@ describe('the Slack function', () => {
   });
 
   it('refuses a forged signature and a stale timestamp with 401', async () => {
-    expect((await handler(event(command('list'), { secret: 'wrong' }), {})).statusCode).toBe(401);
+    expect((await fn.handler(event(command('list'), { secret: 'wrong' }), {})).statusCode).toBe(401);
     const stale = Math.floor(Date.now() / 1000) - 6 * 60;
-    expect((await handler(event(command('list'), { at: stale }), {})).statusCode).toBe(401);
+    expect((await fn.handler(event(command('list'), { at: stale }), {})).statusCode).toBe(401);
   });
 
   it('an approval click sends the task success to Step Functions, once, even when replayed', async () => {
-    const runtime = createRuntime(cfg(), { dynamodb: db.client(), secrets });
+    const runtime = createRuntime(fn.cfg(), { dynamodb: fn.db.client(), secrets: fn.secrets });
     const t = await runtime.service.request({ ...request(), requester: 'UCUSTOMER1' });
-    expect(sfn.calls.some((c) => c.op === 'StartExecution')).toBe(true);
+    expect(fn.sfn.calls.some((c) => c.op === 'StartExecution')).toBe(true);
     await runtime.service.onWait(t.id, 'approval', 'token-approval-1');
-    const posted = (await fetch(`${slack.url}chat.postMessage`, {
+    const posted = (await fetch(`${fn.slack.url}chat.postMessage`, {
       method: 'POST',
       headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
       body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
@@ -111,16 +76,18 @@ describe('the Slack function', () => {
       }),
     }).toString();
     const signed = event(click);
-    expect((await handler(signed, {})).statusCode).toBe(200);
-    const successes = () => sfn.calls.filter((c) => c.op === 'SendTaskSuccess');
+    expect((await fn.handler(signed, {})).statusCode).toBe(200);
+    const successes = () => fn.sfn.calls.filter((c) => c.op === 'SendTaskSuccess');
     expect(successes().map((c) => c.body.taskToken)).toEqual(['token-approval-1']);
     expect((await runtime.service.get(t.id)).phase).toBe('approved');
-    expect(JSON.stringify(slack.message(CHANNEL, posted.ts)?.blocks)).toContain(`Approved by <@${APPROVER}>`);
+    expect(JSON.stringify(fn.slack.message(CHANNEL, posted.ts)?.blocks)).toContain(
+      `Approved by <@${APPROVER}>`,
+    );
     // The thread is remembered in DynamoDB, where every function's notifier finds it.
-    const ref = await new DynamoMessageRefs(db.client(), db.tableName).get(t.id);
+    const ref = await new DynamoMessageRefs(fn.db.client(), fn.db.tableName).get(t.id);
     expect(ref).toMatchObject({ channel: CHANNEL, threadTs: posted.ts });
     // The same signed request again (another container would see the same DynamoDB nonce).
-    expect((await handler(signed, {})).statusCode).toBe(200);
+    expect((await fn.handler(signed, {})).statusCode).toBe(200);
     expect(successes()).toHaveLength(1);
   });
 });
@@ -128,29 +95,29 @@ describe('the Slack function', () => {
 describe('the functions’ Slack chat', () => {
   it('posts a phase change, skips progress inside the interval, and never throws on a bad secret', async () => {
     let now = 1_000_000;
-    const refs = new DynamoMessageRefs(db.client(), db.tableName, () => now);
+    const refs = new DynamoMessageRefs(fn.db.client(), fn.db.tableName, () => now);
     const log: string[] = [];
     const chat = new LambdaSlackChat({
-      slack: { secretArn: SECRET_ARN, approversChannel: CHANNEL, apiUrl: slack.url },
-      secret: slackSecretReader(secrets, SECRET_ARN),
+      slack: { secretArn: slackSecretArn, approversChannel: CHANNEL, apiUrl: fn.slack.url },
+      secret: slackSecretReader(fn.secrets, slackSecretArn),
       refs,
       now: () => now,
       log: (_m, msg) => log.push(msg),
     });
-    const runtime = createRuntime(cfg(), { dynamodb: db.client(), secrets, chat });
+    const runtime = createRuntime(fn.cfg(), { dynamodb: fn.db.client(), secrets: fn.secrets, chat });
     const t = await runtime.service.request({ ...request(), requester: 'UCUSTOMER1' });
     const exporting = {
       ...t,
       phase: 'exporting' as const,
       items: t.items.map((i) => ({ ...i, result: { ...i.result, state: 'exporting' as const } })),
     };
-    const before = slack.ok('chat.postMessage').length;
+    const before = fn.slack.ok('chat.postMessage').length;
     await chat.transferChanged(exporting);
-    expect(slack.ok('chat.postMessage').length).toBe(before + 1);
+    expect(fn.slack.ok('chat.postMessage').length).toBe(before + 1);
     const ref = await refs.get(t.id);
     expect(ref?.progressTs).toBeDefined();
     const item = t.items[0]!.id;
-    const updates = () => slack.ok('chat.update').filter((c) => c.args.ts === ref?.progressTs).length;
+    const updates = () => fn.slack.ok('chat.update').filter((c) => c.args.ts === ref?.progressTs).length;
     // lastUpdateAt is the real clock of SlackChat; move the chat's clock into the interval after it.
     now = (ref?.lastUpdateAt ?? 0) + 1000;
     await chat.progress(exporting, [{ itemId: item, bytesDone: 10, bytesTotal: 100 }]);
@@ -158,11 +125,11 @@ describe('the functions’ Slack chat', () => {
     now = (ref?.lastUpdateAt ?? 0) + 6000;
     await chat.progress(exporting, [{ itemId: item, bytesDone: 50, bytesTotal: 100 }]);
     expect(updates()).toBe(1);
-    expect(JSON.stringify(slack.message(CHANNEL, ref!.progressTs!)?.blocks)).toContain('50');
+    expect(JSON.stringify(fn.slack.message(CHANNEL, ref!.progressTs!)?.blocks)).toContain('50');
 
     const broken = new LambdaSlackChat({
-      slack: { secretArn: SECRET_ARN, approversChannel: CHANNEL, apiUrl: slack.url },
-      secret: slackSecretReader({ send: async () => ({ SecretString: '{"botToken":""}' }) }, SECRET_ARN),
+      slack: { secretArn: slackSecretArn, approversChannel: CHANNEL, apiUrl: fn.slack.url },
+      secret: slackSecretReader({ send: async () => ({ SecretString: '{"botToken":""}' }) }, slackSecretArn),
       refs,
       log: (_m, msg) => log.push(msg),
     });
@@ -182,7 +149,7 @@ describe('the Slack secret', () => {
           return { SecretString: value };
         },
       },
-      SECRET_ARN,
+      slackSecretArn,
     );
     await expect(read()).rejects.toThrow(/botToken is not a bot token.*put-secret-value/);
     value = JSON.stringify({ botToken: 'xoxb-real', signingSecret: 'real' });

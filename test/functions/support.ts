@@ -2,10 +2,18 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import dynalite from 'dynalite';
 import type { TransferRequest } from '../../core/model/transfer.ts';
 import type { WorkflowEngine } from '../../core/ports/workflow.ts';
+import { type FunctionConfig, parseConfig } from '../../functions/config.ts';
+import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
 import { tableDefinition } from '../../functions/store/dynamodb-store.ts';
+import {
+  type FakeSlackApi,
+  type FakeSlackOptions,
+  startFakeSlackApi,
+} from '../peers/slack/fake-slack-api.ts';
 
 export const request = (): TransferRequest => ({
   site: 'acme',
@@ -156,5 +164,79 @@ export function signedSlackEvent(
     requestContext: { http: { method: 'POST', path: '/slack/events' } },
     body,
     isBase64Encoded: false,
+  };
+}
+
+export const slackSecretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:odt-slack-AbCdEf';
+
+/** The Slack function (functions/slack.ts) with what it talks to, for one test file. */
+export interface SlackFunction {
+  readonly db: Dynalite;
+  readonly sfn: Awaited<ReturnType<typeof startFakeSfn>>;
+  readonly slack: FakeSlackApi;
+  /** A Secrets Manager stand-in holding the Slack secret at `slackSecretArn` (any other id fails). */
+  readonly secrets: { send(command: GetSecretValueCommand): Promise<{ SecretString: string }> };
+  /** The function's configuration from its environment variables. */
+  cfg(): FunctionConfig;
+  readonly handler: SlackHandler;
+  /** Stops the stand-ins and restores process.env. */
+  close(): Promise<void>;
+}
+
+/**
+ * The Slack function over dynalite, a Step Functions endpoint that starts executions, the fake
+ * Slack Web API and a Secrets Manager stand-in; the AWS variables it reads are set in process.env
+ * until `close()`.
+ */
+export async function startSlackFunction(o: {
+  readonly tableName: string;
+  readonly approvers: string;
+  readonly approversChannel: string;
+  readonly signingSecret: string;
+  readonly slack?: FakeSlackOptions;
+}): Promise<SlackFunction> {
+  const saved = { ...process.env };
+  const db = await startDynalite(o.tableName);
+  const sfn = await startFakeSfn((call) =>
+    call.op === 'StartExecution' ? { executionArn: 'arn:x', startDate: 1 } : {},
+  );
+  const slack = await startFakeSlackApi(o.slack);
+  const secretString = JSON.stringify({ botToken: 'xoxb-test', signingSecret: o.signingSecret });
+  const secrets = {
+    async send(command: GetSecretValueCommand) {
+      if (!(command instanceof GetSecretValueCommand) || command.input.SecretId !== slackSecretArn)
+        throw new Error(`the Secrets Manager stand-in holds ${slackSecretArn} only`);
+      return { SecretString: secretString };
+    },
+  };
+  const cfg = () =>
+    parseConfig({
+      TABLE_NAME: db.tableName,
+      STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:Sneakernet-transfer',
+      APPROVERS: o.approvers,
+      SLACK_SECRET_ARN: slackSecretArn,
+      APPROVERS_CHANNEL: o.approversChannel,
+      SLACK_API_URL: slack.url,
+    });
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+  });
+  const handler = await createSlackHandler(cfg(), { dynamodb: db.client(), secrets });
+  return {
+    db,
+    sfn,
+    slack,
+    secrets,
+    cfg,
+    handler,
+    async close() {
+      process.env = saved;
+      await slack.close();
+      await sfn.close();
+      await db.close();
+    },
   };
 }
