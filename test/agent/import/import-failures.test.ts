@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { importTransfer } from '../../../agent/import/import-transfer.ts';
 import { parseIdentityFile } from '../../../agent/package/age/keys.ts';
-import { VimClient } from '../../../agent/vsphere/client.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, importArgs, initParties, odt } from '../../support/cli.ts';
+import { connectTo } from '../../support/vsphere.ts';
 
 interface LeaseStatus {
   id: string;
@@ -36,12 +36,7 @@ async function leases(sim: RunningSimulator): Promise<LeaseStatus[]> {
 }
 
 async function vmNames(sim: RunningSimulator): Promise<string[]> {
-  const client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    trust: { kind: 'system' },
-  });
+  const client = await connectTo(sim);
   try {
     const vms = await client.listByType(['VirtualMachine', 'VirtualApp'], ['name']);
     return vms.map((v) => v.props.get('name')?.text ?? '');
@@ -92,12 +87,7 @@ describe('import: the server drops the upload half-way', () => {
     const state = join(work, 'state');
     const vcName = `DC0_H0_VM1 (${transfer})`;
     let abort: Promise<{ status: number; lease: LeaseStatus | undefined }> | undefined;
-    const client = await VimClient.connect({
-      url: provider.url,
-      username: provider.username,
-      password: provider.password,
-      trust: { kind: 'system' },
-    });
+    const client = await connectTo(provider);
     let results: Awaited<ReturnType<typeof importTransfer>>;
     try {
       results = await importTransfer({

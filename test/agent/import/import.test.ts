@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, importArgs as importArgsOf, initParties, odt } from '../../support/cli.ts';
+import { connectTo } from '../../support/vsphere.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -136,18 +137,12 @@ describe('odt import into the provider vCenter', () => {
   it('fails at once and keeps no VM when a file changes on the NAS after verification', async () => {
     const { decryptFile, importItem } = await import('../../../agent/import/import-item.ts');
     const { ImportJournal } = await import('../../../agent/import/import-journal.ts');
-    const { VimClient } = await import('../../../agent/vsphere/client.ts');
     const { resolvePlacement } = await import('../../../agent/vsphere/placement.ts');
     const { parseIdentityFile } = await import('../../../agent/package/age/keys.ts');
     const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
     const changed = join(work, 'changed');
     await cp(nas, changed, { recursive: true });
-    const client = await VimClient.connect({
-      url: target.url,
-      username: target.username,
-      password: target.password,
-      trust: { kind: 'system' },
-    });
+    const client = await connectTo(target);
     try {
       const manifest = JSON.parse(await readFile(join(changed, transfer, 'transfer.json'), 'utf8'));
       const file = join(changed, transfer, 'item-1', 'DC0_H0_VM1-disk-1.vmdk.age');
@@ -187,7 +182,6 @@ describe('odt import into the provider vCenter', () => {
     const { verifyTransfer } = await import('../../../agent/package/verify.ts');
     const { createEncryptStream } = await import('../../../agent/package/age/encrypt.ts');
     const { parseIdentityFile, recipientFromIdentity } = await import('../../../agent/package/age/keys.ts');
-    const { VimClient } = await import('../../../agent/vsphere/client.ts');
     const { resolvePlacement } = await import('../../../agent/vsphere/placement.ts');
     const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
     const replaced = join(work, 'replaced');
@@ -212,12 +206,7 @@ describe('odt import into the provider vCenter', () => {
     enc.end(other);
     await new Promise((resolve) => enc.on('end', resolve));
     await writeFile(join(root, disk.path), Buffer.concat(sealed));
-    const client = await VimClient.connect({
-      url: target.url,
-      username: target.username,
-      password: target.password,
-      trust: { kind: 'system' },
-    });
+    const client = await connectTo(target);
     try {
       await expect(
         importItem({
