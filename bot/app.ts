@@ -320,8 +320,9 @@ export function createBotApp(options: BotOptions): App {
             unreadable = (error as Error).message;
             return false;
           });
+          const all = await service.list();
           if (!isApprover) {
-            const mine = (await service.list()).filter((t) => t.requester === command.user_id);
+            const mine = all.filter((t) => t.requester === command.user_id);
             const blocks = listBlocks(mine, 'Your transfers');
             await reply(
               `Your transfers: ${mine.length}`,
@@ -331,7 +332,6 @@ export function createBotApp(options: BotOptions): App {
             );
             return;
           }
-          const all = await service.list();
           await reply(`Transfers: ${all.length}`, listBlocks(all, 'Transfers'));
           return;
         }
