@@ -113,15 +113,17 @@ export async function importItem(options: ImportItemOptions): Promise<ImportReco
 }
 
 /**
- * Imports one single-VM descriptor: CreateImportSpec, ImportVApp, uploads, complete. On failure
- * the lease is aborted and the VM destroyed. Returns the new VM.
+ * CreateImportSpec of `descriptor` (every network mapped to the placement's network, thin disks)
+ * and ImportVApp into the placement: the import lease, not yet ready, and the files it expects.
+ * `what` names the item in errors. The benchmark's `curl -T` reference opens its lease here too.
  */
-async function importDescriptor(
-  options: ImportItemOptions,
-  name: string,
+export async function openImportLease(
+  client: VimClient,
+  placement: Placement,
+  entityName: string,
   descriptor: string,
-): Promise<Moref> {
-  const { client, placement, item } = options;
+  what = entityName,
+): Promise<{ lease: NfcLease; fileItems: { deviceId: string; path: string; size: number }[] }> {
   const networks = ovfNetworks(descriptor);
   const specRes = await client.invoke('CreateImportSpec', {
     _this: client.serviceContent.ovfManager,
@@ -131,7 +133,7 @@ async function importDescriptor(
     cisp: {
       locale: '',
       deploymentOption: '',
-      entityName: name,
+      entityName,
       networkMapping: networks.map((n) => ({ name: n, network: placement.network.ref })),
       diskProvisioning: 'thin',
     },
@@ -141,7 +143,7 @@ async function importDescriptor(
   if (!result?.child('importSpec') || errors.length > 0) {
     throw new ImportError(
       'IMPORT_SPEC_FAILED',
-      `vCenter refused the descriptor of ${item.name}: ${errors.map(faultText).join('; ') || 'no import spec returned'}`,
+      `vCenter refused the descriptor of ${what}: ${errors.map(faultText).join('; ') || 'no import spec returned'}`,
     );
   }
   const fileItems = result.all('fileItem').map((f) => ({
@@ -155,7 +157,20 @@ async function importDescriptor(
     spec: result.child('importSpec')!,
     folder: placement.folder,
   });
-  const lease = new NfcLease(client, leaseRes.child('returnval')!.moref);
+  return { lease: new NfcLease(client, leaseRes.child('returnval')!.moref), fileItems };
+}
+
+/**
+ * Imports one single-VM descriptor: CreateImportSpec, ImportVApp, uploads, complete. On failure
+ * the lease is aborted and the VM destroyed. Returns the new VM.
+ */
+async function importDescriptor(
+  options: ImportItemOptions,
+  name: string,
+  descriptor: string,
+): Promise<Moref> {
+  const { client, placement, item } = options;
+  const { lease, fileItems } = await openImportLease(client, placement, name, descriptor, item.name);
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   let entity: Moref | undefined;
@@ -261,7 +276,7 @@ async function importDescriptor(
 const fileOfName = (item: ManifestItem, name: string) => item.files.find((f) => f.name === name);
 
 /** Network names of an OVF descriptor's NetworkSection. */
-export function ovfNetworks(descriptor: string): string[] {
+function ovfNetworks(descriptor: string): string[] {
   const section = /<(?:\w+:)?NetworkSection[\s\S]*?<\/(?:\w+:)?NetworkSection>/.exec(descriptor)?.[0] ?? '';
   return [...section.matchAll(/<(?:\w+:)?Network\s[^>]*?(?:\w+:)?name="([^"]+)"/g)].map((m) => m[1]!);
 }

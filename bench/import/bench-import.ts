@@ -19,10 +19,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ovfNetworks } from '../../agent/import/import-item.ts';
+import { openImportLease } from '../../agent/import/import-item.ts';
 import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
 import { VimClient } from '../../agent/vsphere/client.ts';
-import { NfcLease } from '../../agent/vsphere/lease.ts';
 import { resolvePlacement } from '../../agent/vsphere/placement.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
 import { exportArgs, importArgs, initParties } from '../../test/support/cli.ts';
@@ -98,7 +97,7 @@ async function exportOne(entry: string, work: string, size: number, recipient: s
   };
 }
 
-/** CreateImportSpec + ImportVApp of the package's descriptor: a ready import lease and its device URL. */
+/** The import lease `odt import` opens for the package's descriptor, ready, and its device URL. */
 async function importLease(sim: RunningSimulator, descriptor: string) {
   const client = await VimClient.connect({
     url: sim.url,
@@ -107,25 +106,8 @@ async function importLease(sim: RunningSimulator, descriptor: string) {
     trust: { kind: 'insecure' },
   });
   const placement = await resolvePlacement(client);
-  const spec = await client.invoke('CreateImportSpec', {
-    _this: client.serviceContent.ovfManager,
-    ovfDescriptor: descriptor,
-    resourcePool: placement.pool,
-    datastore: placement.datastore.ref,
-    cisp: {
-      locale: '',
-      deploymentOption: '',
-      entityName: `curl reference ${Date.now()}`,
-      networkMapping: ovfNetworks(descriptor).map((n) => ({ name: n, network: placement.network.ref })),
-      diskProvisioning: 'thin',
-    },
-  });
-  const res = await client.invoke('ImportVApp', {
-    _this: placement.pool,
-    spec: spec.child('returnval')!.child('importSpec')!,
-    folder: placement.folder,
-  });
-  const lease = new NfcLease(client, res.child('returnval')!.moref);
+  // The same CreateImportSpec + ImportVApp as `odt import`, so the reference cannot drift from it.
+  const { lease } = await openImportLease(client, placement, `curl reference ${Date.now()}`, descriptor);
   const info = await lease.waitReady();
   const url = info.deviceUrls.find((d) => d.disk)?.url.href ?? info.deviceUrls[0]!.url.href;
   const keep = setInterval(() => void lease.progress(0).catch(() => undefined), 2000);
