@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryMessageRefs, type MessageRefs, SqliteMessageRefs } from '../../bot/message-refs.ts';
 import { formatDuration, progressBar } from '../../bot/progress-blocks.ts';
 import { createSlackChat, type SlackChat } from '../../bot/slack-chat.ts';
-import type { Transfer } from '../../core/index.ts';
+import { type Transfer, type TransferPhase, transferPhases } from '../../core/index.ts';
 import { type FakeSlackApi, type SlackCall, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import { CHANNEL, exporting, FakeTime, REQUESTER, throughImport, transferOf } from './chat-fixtures.ts';
 import { visible } from './harness.ts';
@@ -148,6 +148,30 @@ describe('the progress message', () => {
     await chat.idle();
     expect(slack.failed().map((c) => c.response.error)).toEqual(['channel_not_found']);
     expect(warnings.join('\n')).toContain('channel_not_found');
+  });
+
+  it('is posted from the phase the work starts in on, but not for a transfer that ends before or is cancelled', async () => {
+    const posted = new Map<TransferPhase, boolean>();
+    for (const phase of transferPhases) {
+      const refs = new MemoryMessageRefs();
+      const chat = chatWith(refs);
+      const before = posts().length;
+      // The phase as the notifier is told it, items untouched: no task progress to show.
+      await chat.transferChanged({ ...transferOf(1, time.now(), { id: `tr-20261126-${phase}` }), phase });
+      await chat.idle();
+      posted.set(phase, posts().length > before);
+    }
+    expect([...posted].filter(([, p]) => p).map(([phase]) => phase)).toEqual([
+      'exporting',
+      'exported',
+      'shipped',
+      'received',
+      'importing',
+      'onboarding',
+      'completed',
+      'completed-with-errors',
+      'failed',
+    ]);
   });
 });
 
