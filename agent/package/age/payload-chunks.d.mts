@@ -36,3 +36,12 @@ export declare function openChunks(
 ):
   | { readonly out: Buffer; readonly failure?: undefined }
   | { readonly failure: OpenFailure; readonly chunk: number };
+
+/** Whether runs are sealed and opened by the native addon (native/age_payload.c). */
+export declare const nativePayload: boolean;
+
+/** sealChunks and openChunks with Node's own ciphers even where the addon is loaded: for tests. */
+export declare const portable: {
+  readonly sealChunks: typeof sealChunks;
+  readonly openChunks: typeof openChunks;
+};

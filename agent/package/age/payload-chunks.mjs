@@ -3,6 +3,10 @@
 // where no TypeScript loader is available on Node 20; types are in payload-chunks.d.mts.
 
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const chunkSize = 64 * 1024;
 export const tagLength = 16;
@@ -10,6 +14,29 @@ export const sealedChunkSize = chunkSize + tagLength;
 
 const algorithm = 'chacha20-poly1305';
 const options = { authTagLength: tagLength };
+
+/**
+ * The native sealer/opener (native/age_payload.c, built by `npm install` into build/Release), found
+ * in the nearest build/Release above this module (the source tree, dist/ or dist/chunks/). Absent
+ * when it was not built or ODT_NATIVE=0: then Node's own cipher objects do the same work, at about
+ * half the speed (see docs/decisions.md).
+ */
+function loadNative() {
+  if (process.env.ODT_NATIVE === '0') return undefined;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = join(dir, 'build', 'Release', 'age_payload.node');
+    if (existsSync(file)) return createRequire(import.meta.url)(file);
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+const native = loadNative();
+
+/** Whether runs are sealed and opened by the native addon (for tests and `odt --version`). */
+export const nativePayload = native !== undefined;
 
 /** The STREAM nonce: an 11-byte big-endian chunk counter, then 0x01 for the final chunk. */
 function setNonce(nonce, counter, last) {
@@ -27,6 +54,20 @@ function chunkCount(length, size, final) {
 }
 
 export function sealChunks(key, counter, parts, final, into) {
+  return sealRuns(key, counter, parts, final, into, native);
+}
+
+export function openChunks(key, counter, parts, final, into) {
+  return openRuns(key, counter, parts, final, into, native);
+}
+
+/** The same two functions without the addon, whether or not it is loaded: for tests. */
+export const portable = {
+  sealChunks: (key, counter, parts, final, into) => sealRuns(key, counter, parts, final, into, undefined),
+  openChunks: (key, counter, parts, final, into) => openRuns(key, counter, parts, final, into, undefined),
+};
+
+function sealRuns(key, counter, parts, final, into, native) {
   let total = 0;
   for (let p = 0; p < parts.length; p++) {
     const n = chunkCount(parts[p].length, chunkSize, final && p === parts.length - 1);
@@ -38,6 +79,15 @@ export function sealChunks(key, counter, parts, final, into) {
     into !== undefined && into.byteLength >= total
       ? Buffer.from(into.buffer, into.byteOffset, total)
       : Buffer.allocUnsafeSlow(total);
+  if (native !== undefined) {
+    let at = 0;
+    for (let p = 0; p < parts.length; p++) {
+      const lastPart = final && p === parts.length - 1;
+      at += native.sealInto(key, counter, parts[p], lastPart, out.subarray(at));
+      counter += chunkCount(parts[p].length, chunkSize, lastPart);
+    }
+    return out;
+  }
   const nonce = Buffer.alloc(12);
   let written = 0;
   for (let p = 0; p < parts.length; p++) {
@@ -57,6 +107,7 @@ export function sealChunks(key, counter, parts, final, into) {
 }
 
 function open(key, nonce, sealed) {
+  if (sealed.length < tagLength) return undefined;
   const decipher = createDecipheriv(algorithm, key, nonce, options);
   decipher.setAuthTag(sealed.subarray(sealed.length - tagLength));
   const plain = decipher.update(sealed.subarray(0, sealed.length - tagLength));
@@ -68,7 +119,7 @@ function open(key, nonce, sealed) {
   return plain;
 }
 
-export function openChunks(key, counter, parts, final, into) {
+function openRuns(key, counter, parts, final, into, native) {
   let total = 0;
   for (let p = 0; p < parts.length; p++) {
     const n = chunkCount(parts[p].length, sealedChunkSize, final && p === parts.length - 1);
@@ -80,6 +131,7 @@ export function openChunks(key, counter, parts, final, into) {
     into !== undefined && into.byteLength >= total
       ? Buffer.from(into.buffer, into.byteOffset, Math.max(0, total))
       : Buffer.allocUnsafeSlow(Math.max(0, total));
+  if (native !== undefined) return openNative(native, key, counter, parts, final, out);
   const nonce = Buffer.alloc(12);
   let written = 0;
   for (let p = 0; p < parts.length; p++) {
@@ -102,6 +154,25 @@ export function openChunks(key, counter, parts, final, into) {
       written += plain.copy(out, written);
       counter++;
     }
+  }
+  return { out };
+}
+
+const nativeFailures = ['auth', 'truncated', 'trailing', 'empty-final'];
+
+/** openChunks with the addon; its failures carry the chunk and why (see native/age_payload.c). */
+function openNative(native, key, counter, parts, final, out) {
+  let at = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const lastPart = final && p === parts.length - 1;
+    // A part the addon may overwrite (in place) only where its own plaintext goes.
+    const r = native.openInto(key, counter, parts[p], lastPart, out.subarray(at));
+    if (r < 0) {
+      const code = -r - 1;
+      return { failure: nativeFailures[code % 4], chunk: counter + Math.floor(code / 4) };
+    }
+    at += r;
+    counter += chunkCount(parts[p].length, sealedChunkSize, lastPart);
   }
   return { out };
 }

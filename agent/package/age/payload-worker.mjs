@@ -5,14 +5,15 @@ import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
-import { openChunks, sealChunks } from './payload-chunks.mjs';
+import { nativePayload, openChunks, sealChunks } from './payload-chunks.mjs';
 
 // SHA-256s of a stream's plaintext input and of its sealed output (with its header, `hashPrefix`),
 // kept here across jobs so the hashing runs beside the caller's work; the final job's reply carries
 // the hex digests.
 // Each chunk sealed leaves a 64 KiB buffer (the cipher's output, copied into `out`) as garbage, which
 // V8 collects only after ~64 MB piled up: a young-generation collection every few batches (cheap,
-// little is alive) keeps the RSS low and flat. See collectYoung in encrypt.ts.
+// little is alive) keeps the RSS low and flat. See collectYoung in encrypt.ts. The native addon
+// seals and opens into the buffers it is given and leaves no such garbage: then no collections.
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc');
 let sinceCollect = 0;
@@ -20,6 +21,7 @@ const outHashes = new Map();
 const inHashes = new Map();
 
 function collectSome(bytes) {
+  if (nativePayload) return;
   sinceCollect += bytes;
   if (sinceCollect < 2 << 20) return;
   sinceCollect = 0;
