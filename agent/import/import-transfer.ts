@@ -57,6 +57,10 @@ export interface ImportTransferOptions {
  */
 export async function importTransfer(options: ImportTransferOptions): Promise<readonly ItemImportResult[]> {
   const root = join(options.nas, options.transferId);
+  // Where the items go is read from vCenter's inventory while the transfer is verified: reading
+  // sends nothing of the package (nothing is created until the last file has checked out).
+  const placing = resolvePlacement(options.client, options.placement);
+  placing.catch(() => undefined);
   const report = await verifyTransfer({
     root,
     identities: options.identities,
@@ -87,7 +91,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
   }
   if (unsafe.length > 0)
     throw new TransferNotTrustedError({ ...report, ok: false, problems: unsafe as never });
-  const placement = await resolvePlacement(options.client, options.placement);
+  const placement = await placing;
   const journal = await ImportJournal.open(options.stateDir, options.transferId);
   const results: ItemImportResult[] = [];
   for (const item of report.manifest.items) {
