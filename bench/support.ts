@@ -28,10 +28,30 @@ export function bash(script: string): Promise<void> {
   });
 }
 
-/** Flushes and, when allowed (root), drops the page cache so a read comes from the disk. */
+/**
+ * Flushes and, when allowed (root), drops the page cache so a read comes from the disk; then
+ * waits a second, for the discards of files just deleted to reach the disk (this machine's root
+ * is mounted with `discard`) instead of slowing down whatever is timed next.
+ */
 export async function dropCaches(): Promise<void> {
   await sh('sync');
   await sh('bash', ['-c', 'echo 1 > /proc/sys/vm/drop_caches']).catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+}
+
+/**
+ * Runs each of `contenders` `runs` times, each run in another order (rotated), so that none is
+ * always the one timed right after another's output was deleted. Returns each one's results.
+ */
+export async function rotate<T>(runs: number, contenders: readonly (() => Promise<T>)[]): Promise<T[][]> {
+  const results: T[][] = contenders.map(() => []);
+  for (let i = 0; i < runs; i++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const c = (i + k) % contenders.length;
+      results[c]!.push(await contenders[c]!());
+    }
+  }
+  return results;
 }
 
 /** Builds dist/odt.mjs (`npm run build`): the `odt` the benchmarks time. Returns its path. */

@@ -12,7 +12,8 @@
 // `curl | tee >(sha256sum) | age -r` (plaintext hash and encryption), and the same with
 // `| tee >(sha256sum)` after age, which does all of our job (transfer.json records the SHA-256 of
 // each encrypted file too); and `odt export` (hash, age-encrypt, hash, write, fsync). Every one
-// ends with its output flushed to disk. Then peak RSS of the export process for each of
+// ends with its output flushed to disk; each starts with the page cache dropped, and the order
+// rotates from run to run (bench/support.ts, rotate). Then peak RSS of the export process for each of
 // --rss-sizes. Prints ratios, not only MB/s.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,7 @@ import {
   GiB,
   mbps,
   median,
+  rotate,
   runBundle,
   timed,
 } from '../support.ts';
@@ -96,55 +98,47 @@ async function main(): Promise<void> {
       const cookie = client.connection.sessionCookie ?? '';
       const keep = setInterval(() => void lease.progress(0).catch(() => undefined), 2000);
       const runs = 3;
-      const curl: number[] = [];
-      const tools: number[] = [];
-      const toolsAll: number[] = [];
       const ours: BundleRun[] = [];
-      for (let i = 0; i < runs; i++) {
+      const pipe = async (script: string, output: string): Promise<number> => {
         await dropCaches();
-        curl.push(
-          (
-            await timed(() =>
-              bash(`curl -sf -H 'Cookie: ${cookie}' -o '${nas}/curl.bin' '${url}' && sync '${nas}/curl.bin'`),
-            )
-          ).ms,
-        );
-        await rm(join(nas, 'curl.bin'));
-        await dropCaches();
-        tools.push(
-          (
-            await timed(() =>
-              bash(
-                `curl -sf -H 'Cookie: ${cookie}' '${url}' | tee >(sha256sum > '${nas}/tools.sha') | age -r ${recipient} > '${nas}/tools.age' && sync '${nas}/tools.age'`,
-              ),
-            )
-          ).ms,
-        );
-        await rm(join(nas, 'tools.age'));
-        await dropCaches();
-        toolsAll.push(
-          (
-            await timed(() =>
-              bash(
-                `curl -sf -H 'Cookie: ${cookie}' '${url}' | tee >(sha256sum > '${nas}/tools.sha') | age -r ${recipient} | tee >(sha256sum > '${nas}/tools.age.sha') > '${nas}/tools.age' && sync '${nas}/tools.age'`,
-              ),
-            )
-          ).ms,
-        );
-        await rm(join(nas, 'tools.age'));
-        await dropCaches();
-        ours.push(await runExport(entry, sim, work, nas, recipient));
-        await rm(nas, { recursive: true });
-        await mkdir(nas);
-      }
+        const { ms } = await timed(() => bash(`${script} && sync '${output}'`));
+        await rm(output);
+        return ms;
+      };
+      const get = `curl -sf -H 'Cookie: ${cookie}'`;
+      const [curl, tools, toolsAll, oursMs] = await rotate(runs, [
+        () => pipe(`${get} -o '${nas}/curl.bin' '${url}'`, `${nas}/curl.bin`),
+        () =>
+          pipe(
+            `${get} '${url}' | tee >(sha256sum > '${nas}/tools.sha') | age -r ${recipient} > '${nas}/tools.age'`,
+            `${nas}/tools.age`,
+          ),
+        () =>
+          pipe(
+            `${get} '${url}' | tee >(sha256sum > '${nas}/tools.sha') | age -r ${recipient} | tee >(sha256sum > '${nas}/tools.age.sha') > '${nas}/tools.age'`,
+            `${nas}/tools.age`,
+          ),
+        async () => {
+          await dropCaches();
+          const r = await runExport(entry, sim, work, nas, recipient);
+          await rm(nas, { recursive: true });
+          await mkdir(nas);
+          ours.push(r);
+          return r.ms;
+        },
+      ]);
       clearInterval(keep);
       await lease.abort();
       await client.logout();
-      const c = median(curl);
-      const t = median(tools);
-      const ta = median(toolsAll);
-      const o = median(ours.map((x) => x.ms));
+      const c = median(curl!);
+      const t = median(tools!);
+      const ta = median(toolsAll!);
+      const o = median(oursMs!);
       console.log(`disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each, medians, MB = 10^6 bytes`);
+      const each = (xs: number[]) => xs.map((ms) => mbps(size, ms).toFixed(0)).join(', ');
+      console.log(
+        `each run, MB/s: curl -o ${each(curl!)}; tools ${each(tools!)}; tools, same work ${each(toolsAll!)}; odt export ${each(oursMs!)}`,
+      );
       console.log(`curl -o (physical limit)         ${mbps(size, c).toFixed(0).padStart(5)} MB/s`);
       console.log(
         `curl | tee >(sha256sum) | age -r ${mbps(size, t).toFixed(0).padStart(5)} MB/s   ratio to curl ${(c / t).toFixed(2)}`,

@@ -45,6 +45,24 @@ const workerBatch = 16 * chunkSize;
 /** Batch buffers the worker handed back, kept for reuse (one per run in flight, and one filling). */
 const batchPool: Buffer[] = [];
 const batchPoolSize = workerRunsAhead + 1;
+/** Batch buffers handed out by `batchBuffer()`: given to an encrypting stream whole, not copied. */
+const donated = new WeakSet<ArrayBufferLike>();
+
+/**
+ * A buffer of exactly one worker run of plaintext (1 MiB), for a source that reads straight into
+ * memory it then gives away (the NFC download): pushed into an encrypting stream with `worker`
+ * when full, it becomes that run's batch without being copied, and goes to the worker thread (the
+ * source must not touch it again). Reuses the buffers the worker handed back.
+ */
+export function batchBuffer(): Buffer {
+  const b = batchPool.pop() ?? Buffer.allocUnsafeSlow(workerBatch);
+  donated.add(b.buffer);
+  return b;
+}
+
+/** Plaintext bytes in one worker run when encrypting (the size of `batchBuffer()`). */
+export const encryptRunBytes = workerBatch;
+
 /** Sealed output of one full batch. */
 const sealedBatch = (workerBatch / chunkSize) * sealedChunkSize;
 /** Output buffers given back by the consumer (`releaseSealedBuffer`), for the worker to seal into. */
@@ -472,6 +490,19 @@ export class AgeEncryptStream extends PayloadTransform {
    */
   #gather(chunk: Buffer, from: number, callback: TransformCallback): void {
     let offset = from;
+    if (
+      offset === 0 &&
+      this.#batch === undefined &&
+      chunk.length === workerBatch &&
+      chunk.byteOffset === 0 &&
+      donated.delete(chunk.buffer)
+    ) {
+      // A whole run in a buffer given to us (batchBuffer): it is the batch, no copy.
+      this.#batch = chunk;
+      this.#batched = workerBatch;
+      callback();
+      return;
+    }
     while (offset < chunk.length) {
       if (this.#batch !== undefined && this.#batched === workerBatch) {
         const batch = this.#batch;
