@@ -13,7 +13,8 @@
 // `odt import` does more than the upload: it verifies the whole transfer first (signature, the
 // ciphertext SHA-256 of every file, the small files decrypted), creates the import lease, then
 // decrypts each disk while uploading it. Both times are printed: the whole command, and the upload
-// phase alone (from the first to the last progress event of --json). The `curl -T` reference
+// phase alone (from the first to the last progress event of --json). The two alternate, in a
+// rotating order, each after the page cache was dropped. The `curl -T` reference
 // varies a lot on a shared machine (840-1,360 MB/s seen): compare ratios from one run only.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,7 @@ import {
   GiB,
   mbps,
   median,
+  rotate,
   runBundle,
   sh,
   timed,
@@ -136,35 +138,39 @@ async function main(): Promise<void> {
     const descriptor = (await sh('age', ['-d', '-i', identity, x.descriptorFile])).stdout;
     const provider = await simulator({});
     try {
-      const curl: number[] = [];
-      const ours: Run[] = [];
-      for (let i = 0; i < runs; i++) {
-        const lease = await importLease(provider, descriptor);
-        await dropCaches();
-        curl.push(
-          (
-            await timed(() =>
-              bash(`curl -sfk -H 'Cookie: ${lease.cookie}' -T '${plain}' '${lease.url}' -o /dev/null`),
-            )
-          ).ms,
-        );
-        await lease.close();
-        await rm(provider.uploadsDir, { recursive: true, force: true });
-        await dropCaches();
-        // A fresh state folder each time: the VM of the previous run is a leftover to remove first.
-        ours.push(
-          await runImport(
+      let run = 0;
+      const [curl, oursRuns] = await rotate<number | Run>(runs, [
+        async () => {
+          const lease = await importLease(provider, descriptor);
+          await dropCaches();
+          const { ms } = await timed(() =>
+            bash(`curl -sfk -H 'Cookie: ${lease.cookie}' -T '${plain}' '${lease.url}' -o /dev/null`),
+          );
+          await lease.close();
+          await rm(provider.uploadsDir, { recursive: true, force: true });
+          return ms;
+        },
+        async () => {
+          await dropCaches();
+          // A fresh state folder each time: the VM of the previous run is a leftover to remove first.
+          const r = await runImport(
             entry,
-            importArgs(provider, work, x.nas, x.transfer, join(work, `state-${i}`)),
+            importArgs(provider, work, x.nas, x.transfer, join(work, `state-${run++}`)),
             provider.password,
-          ),
-        );
-        await rm(provider.uploadsDir, { recursive: true, force: true });
-      }
-      const c = median(curl);
+          );
+          await rm(provider.uploadsDir, { recursive: true, force: true });
+          return r;
+        },
+      ]);
+      const ours = oursRuns as Run[];
+      const each = (xs: number[]) => xs.map((ms) => mbps(size, ms).toFixed(0)).join(', ');
+      const c = median(curl as number[]);
       const o = median(ours.map((r) => r.ms));
       const u = median(ours.map((r) => r.uploadMs));
       console.log(`disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each, medians, MB = 10^6 bytes`);
+      console.log(
+        `each run, MB/s: curl -T ${each(curl as number[])}; odt import ${each(ours.map((r) => r.ms))}; its upload phase ${each(ours.map((r) => r.uploadMs))}`,
+      );
       console.log(`curl -T decrypted disk (reference)   ${mbps(size, c).toFixed(0).padStart(5)} MB/s`);
       console.log(
         `odt import, whole command            ${mbps(size, o).toFixed(0).padStart(5)} MB/s   ratio to curl ${(c / o).toFixed(2)}   (verify + decrypt/upload + complete)`,

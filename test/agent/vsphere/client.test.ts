@@ -1,6 +1,10 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { odt } from '../../support/cli.ts';
+import { exportArgs, initParties, odt } from '../../support/cli.ts';
+import { runCliOk } from '../package/age/age-cli.ts';
 
 // The vim25 client and `odt inventory` against the simulator: inventory, TLS trust modes.
 describe('odt inventory', () => {
@@ -98,5 +102,31 @@ describe('TLS trust', () => {
     const r = await odt(args('--insecure', '--thumbprint', sim.thumbprint!), env());
     expect(r.code).not.toBe(0);
     expect(r.err).toContain('cannot be used with');
+  });
+
+  it('exports over https with the pinned thumbprint: the device URLs are read through the same pin', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'odt-tls-export-'));
+    try {
+      const recipient = await initParties(work);
+      const nas = join(work, 'nas');
+      const r = await odt(
+        [...exportArgs(sim, work, recipient, ['DC0_H0_VM1'], nas, 'tr-tls'), '--thumbprint', sim.thumbprint!],
+        env(),
+      );
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      const vm = (await sim.readInventory()).vms.find((v) => v.name === 'DC0_H0_VM1')!;
+      for (const [i, disk] of vm.disks.entries()) {
+        const plain = await runCliOk('age', [
+          '-d',
+          '-i',
+          join(work, 'node', 'identity.txt'),
+          join(nas, 'tr-tls', 'item-1', `DC0_H0_VM1-disk-${i}.vmdk.age`),
+        ]);
+        expect(plain.equals(await readFile(disk.path))).toBe(true);
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
