@@ -158,6 +158,8 @@ describe('the NFC lease', () => {
       apps: 0,
       templates: 0,
       leaseTimeoutMs,
+      // 1 GiB at 256 MiB/s: four seconds, however fast the export gets.
+      nfcBytesPerSecond: 256 * 2 ** 20,
     });
     const work = await mkdtemp(join(tmpdir(), 'odt-keepalive-'));
     try {

@@ -44,6 +44,8 @@ export interface SimulatorOptions {
   leaseReadyDelayMs?: number;
   /** The server aborts any lease after this many NFC bytes (-abort-after-bytes). */
   abortAfterBytes?: number;
+  /** At most this many NFC bytes per second per lease (-nfc-rate): a slow host or link. */
+  nfcBytesPerSecond?: number;
   /** SOAP trace on the simulator's stderr. */
   trace?: boolean;
   /** Echo the simulator's stderr to this process's stderr (also: env VCSIM_LOG=1). */
@@ -166,6 +168,7 @@ function flagsFor(opts: SimulatorOptions, dataDir: string): string[] {
   if (opts.leaseTimeoutMs !== undefined) add('-lease-timeout', `${opts.leaseTimeoutMs}ms`);
   if (opts.leaseReadyDelayMs !== undefined) add('-lease-ready-delay', `${opts.leaseReadyDelayMs}ms`);
   add('-abort-after-bytes', opts.abortAfterBytes);
+  add('-nfc-rate', opts.nfcBytesPerSecond);
   if (opts.trace) args.push('-trace');
   return args;
 }

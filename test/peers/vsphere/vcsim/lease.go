@@ -59,6 +59,8 @@ type nfcLease struct {
 	open int32
 	// transferred counts bytes through all device URLs, for -abort-after-bytes.
 	transferred int64
+	// firstByte is when the lease's first NFC byte went through (UnixNano), for -nfc-rate.
+	firstByte int64
 	// conns holds the connections of transfers in flight, cut when the lease dies.
 	conns map[net.Conn]int
 }

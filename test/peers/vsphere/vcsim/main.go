@@ -67,6 +67,7 @@ type config struct {
 	leaseTimeout    time.Duration
 	leaseReadyDelay time.Duration
 	abortAfterBytes int64
+	nfcRate         int64
 	trace           bool
 
 	// Filled in at start-up.
@@ -95,6 +96,7 @@ func parseFlags() error {
 	fs.DurationVar(&cfg.leaseTimeout, "lease-timeout", 300*time.Second, "an NFC lease without HttpNfcLeaseProgress/GetManifest for this long goes to state error (Timedout)")
 	fs.DurationVar(&cfg.leaseReadyDelay, "lease-ready-delay", 200*time.Millisecond, "time a new NFC lease stays in state initializing")
 	fs.Int64Var(&cfg.abortAfterBytes, "abort-after-bytes", 0, "if > 0, the server aborts any NFC lease once this many bytes went through its device URLs (state error, connection closed)")
+	fs.Int64Var(&cfg.nfcRate, "nfc-rate", 0, "if > 0, each NFC lease moves at most this many bytes per second through its device URLs (a slow host or link)")
 	fs.BoolVar(&cfg.trace, "trace", false, "write SOAP requests and responses to stderr")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -123,7 +124,17 @@ func (m *meter) allowN(n int64) (int64, error) {
 }
 
 func (m *meter) count(n int) {
-	atomic.AddInt64(&m.l.transferred, int64(n))
+	total := atomic.AddInt64(&m.l.transferred, int64(n))
+	if cfg.nfcRate <= 0 || n <= 0 {
+		return
+	}
+	// -nfc-rate: sleep until the lease's bytes so far are due at that rate.
+	now := time.Now().UnixNano()
+	atomic.CompareAndSwapInt64(&m.l.firstByte, 0, now)
+	due := atomic.LoadInt64(&m.l.firstByte) + int64(float64(total)/float64(cfg.nfcRate)*1e9)
+	if due > now {
+		time.Sleep(time.Duration(due - now))
+	}
 }
 
 type meteredFile struct {
