@@ -15,14 +15,6 @@
 // `counter` is the STREAM counter of the first chunk (a JS number below 2^53). A run that is not
 // final is whole chunks; a final run ends with the final chunk (at least one, maybe empty).
 // `out` may be `input` itself when opening (each plaintext lands below its own ciphertext).
-//
-// And a SHA-256 whose updates run on libuv's thread pool, so that a thread busy sealing can have
-// its input hashed meanwhile on another core:
-//
-//   sha256()                     -> a hash object
-//   sha256Update(hash, data)     -> Promise<void>; the next update or the digest only after it
-//                                   settled, and `data` left unchanged until then
-//   sha256Digest(hash)           -> the 32-byte digest; the hash then starts over
 #include <node_api.h>
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -203,153 +195,11 @@ fail:
   return NULL;
 }
 
-typedef struct {
-  EVP_MD_CTX *md;
-  int busy;
-} hash_state;
-
-static void hash_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  hash_state *h = data;
-  EVP_MD_CTX_free(h->md);
-  free(h);
-}
-
-static napi_value sha256_new(napi_env env, napi_callback_info info) {
-  (void)info;
-  hash_state *h = calloc(1, sizeof *h);
-  if (h == NULL || (h->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
-    if (h != NULL) EVP_MD_CTX_free(h->md);
-    free(h);
-    napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "SHA-256 could not be set up in OpenSSL");
-    return NULL;
-  }
-  napi_value obj;
-  napi_create_object(env, &obj);
-  if (napi_wrap(env, obj, h, hash_finalize, NULL, NULL) != napi_ok) {
-    hash_finalize(env, h, NULL);
-    napi_throw_error(env, NULL, "could not wrap the hash");
-    return NULL;
-  }
-  return obj;
-}
-
-static hash_state *unwrap_hash(napi_env env, napi_value v) {
-  void *p = NULL;
-  if (napi_unwrap(env, v, &p) != napi_ok || p == NULL) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a hash made by sha256()");
-    return NULL;
-  }
-  return p;
-}
-
-typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  napi_ref data_ref;
-  napi_ref hash_ref;
-  hash_state *h;
-  unsigned char *data;
-  size_t len;
-  int ok;
-} update_job;
-
-static void update_execute(napi_env env, void *data) {
-  (void)env;
-  update_job *j = data;
-  j->ok = EVP_DigestUpdate(j->h->md, j->data, j->len) == 1;
-}
-
-static void update_complete(napi_env env, napi_status status, void *data) {
-  update_job *j = data;
-  j->h->busy = 0;
-  napi_delete_reference(env, j->data_ref);
-  napi_delete_reference(env, j->hash_ref);
-  napi_value undefined;
-  napi_get_undefined(env, &undefined);
-  if (status == napi_ok && j->ok) {
-    napi_resolve_deferred(env, j->deferred, undefined);
-  } else {
-    napi_value msg, err;
-    napi_create_string_utf8(env, "SHA-256 update failed in OpenSSL", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &err);
-    napi_reject_deferred(env, j->deferred, err);
-  }
-  napi_delete_async_work(env, j->work);
-  free(j);
-}
-
-static napi_value sha256_update(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected (hash, data: Buffer)");
-    return NULL;
-  }
-  hash_state *h = unwrap_hash(env, argv[0]);
-  if (h == NULL) return NULL;
-  if (h->busy) {
-    napi_throw_error(env, "ERR_INVALID_STATE", "an update of this hash is still running");
-    return NULL;
-  }
-  update_job *j = calloc(1, sizeof *j);
-  if (j == NULL || !get_buffer(env, argv[1], &j->data, &j->len)) {
-    free(j);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected (hash, data: Buffer)");
-    return NULL;
-  }
-  j->h = h;
-  napi_value promise, name;
-  napi_create_promise(env, &j->deferred, &promise);
-  // The buffer and the hash stay alive until the update is done.
-  napi_create_reference(env, argv[1], 1, &j->data_ref);
-  napi_create_reference(env, argv[0], 1, &j->hash_ref);
-  napi_create_string_utf8(env, "sha256Update", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, update_execute, update_complete, j, &j->work);
-  h->busy = 1;
-  napi_queue_async_work(env, j->work);
-  return promise;
-}
-
-static napi_value sha256_digest(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected (hash)");
-    return NULL;
-  }
-  hash_state *h = unwrap_hash(env, argv[0]);
-  if (h == NULL) return NULL;
-  if (h->busy) {
-    napi_throw_error(env, "ERR_INVALID_STATE", "an update of this hash is still running");
-    return NULL;
-  }
-  unsigned char md[32];
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(h->md, md, &len) != 1 || len != 32) {
-    napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", "SHA-256 could not be finished in OpenSSL");
-    return NULL;
-  }
-  // Spent: a further update or digest starts a new hash, as a fresh sha256() would.
-  EVP_DigestInit_ex(h->md, EVP_sha256(), NULL);
-  void *copy;
-  napi_value out;
-  napi_create_buffer_copy(env, 32, md, &copy, &out);
-  return out;
-}
-
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "sealInto", NAPI_AUTO_LENGTH, seal_into, NULL, &fn);
   napi_set_named_property(env, exports, "sealInto", fn);
   napi_create_function(env, "openInto", NAPI_AUTO_LENGTH, open_into, NULL, &fn);
   napi_set_named_property(env, exports, "openInto", fn);
-  napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, sha256_new, NULL, &fn);
-  napi_set_named_property(env, exports, "sha256", fn);
-  napi_create_function(env, "sha256Update", NAPI_AUTO_LENGTH, sha256_update, NULL, &fn);
-  napi_set_named_property(env, exports, "sha256Update", fn);
-  napi_create_function(env, "sha256Digest", NAPI_AUTO_LENGTH, sha256_digest, NULL, &fn);
-  napi_set_named_property(env, exports, "sha256Digest", fn);
   return exports;
 }

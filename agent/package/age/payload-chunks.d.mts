@@ -45,18 +45,3 @@ export declare const portable: {
   readonly sealChunks: typeof sealChunks;
   readonly openChunks: typeof openChunks;
 };
-
-/** An opaque SHA-256 state of the addon. */
-export type PoolHash = { readonly __poolHash: unique symbol };
-
-/**
- * SHA-256 with updates on libuv's thread pool (the addon), or undefined without it. One update
- * at a time per hash, `data` unchanged until its promise settled.
- */
-export declare const poolSha256:
-  | {
-      readonly create: () => PoolHash;
-      readonly update: (hash: PoolHash, data: Uint8Array) => Promise<void>;
-      readonly digest: (hash: PoolHash) => Buffer;
-    }
-  | undefined;

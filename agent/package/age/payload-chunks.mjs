@@ -38,19 +38,6 @@ const native = loadNative();
 /** Whether runs are sealed and opened by the native addon (for tests and `odt --version`). */
 export const nativePayload = native !== undefined;
 
-/**
- * The addon's SHA-256 whose updates run on libuv's thread pool (another core), when loaded:
- * `update` returns a promise, and the next update or `digest` must wait for it.
- */
-export const poolSha256 =
-  native === undefined
-    ? undefined
-    : {
-        create: () => native.sha256(),
-        update: (hash, data) => native.sha256Update(hash, data),
-        digest: (hash) => native.sha256Digest(hash),
-      };
-
 /** The STREAM nonce: an 11-byte big-endian chunk counter, then 0x01 for the final chunk. */
 function setNonce(nonce, counter, last) {
   nonce.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), 3);

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
-import { nativePayload, openChunks, poolSha256, sealChunks } from './payload-chunks.mjs';
+import { nativePayload, openChunks, sealChunks } from './payload-chunks.mjs';
 
 // SHA-256s of a stream's plaintext input and of its sealed output (with its header, `hashPrefix`),
 // kept here across jobs so the hashing runs beside the caller's work; the final job's reply carries
@@ -44,35 +44,17 @@ function finish(hashes, id, hash, final) {
   return hash.digest('hex');
 }
 
-// Jobs run one after the other, each maybe waiting for its input's hash (below).
-let queue = Promise.resolve();
 parentPort.on('message', (job) => {
-  queue = queue.then(() => handle(job));
-});
-
-async function handle(job) {
   if (job.op === 'forget') {
     outHashes.delete(job.hash);
     inHashes.delete(job.hash);
     return;
   }
-  // With the addon, the input's SHA-256 runs on libuv's thread pool while this thread seals and
-  // hashes the output: the two hashes of an export on two cores. The input stays here (not
-  // transferred back) until its hash is done.
-  let pending;
   try {
     const parts = [job.data];
     if (job.op === 'seal') {
       let inDigest;
-      let inHash;
-      if (job.inHash !== undefined && poolSha256 !== undefined) {
-        inHash = inHashes.get(job.inHash);
-        if (inHash === undefined) {
-          inHash = poolSha256.create();
-          inHashes.set(job.inHash, inHash);
-        }
-        pending = poolSha256.update(inHash, job.data);
-      } else if (job.inHash !== undefined) {
+      if (job.inHash !== undefined) {
         const hash = running(inHashes, job.inHash);
         hash.update(job.data);
         inDigest = finish(inHashes, job.inHash, hash, job.final);
@@ -84,14 +66,6 @@ async function handle(job) {
         const hash = running(outHashes, job.hash, job.hashPrefix);
         hash.update(out);
         digest = finish(outHashes, job.hash, hash, job.final);
-      }
-      if (pending !== undefined) {
-        await pending;
-        pending = undefined;
-        if (job.final) {
-          inDigest = poolSha256.digest(inHash).toString('hex');
-          inHashes.delete(job.inHash);
-        }
       }
       // The input goes back too, for the caller to reuse (its own ArrayBuffer, never the output's).
       const input = job.returnInput ? job.data : undefined;
@@ -118,7 +92,6 @@ async function handle(job) {
       parentPort.postMessage({ id: job.id, failure: result.failure, chunk: result.chunk });
     }
   } catch (error) {
-    await pending?.catch(() => undefined);
     parentPort.postMessage({ id: job.id, error: error instanceof Error ? error.message : String(error) });
   }
-}
+});

@@ -1,13 +1,12 @@
 // The native sealer/opener (native/age_payload.c) against Node's own ciphers (`portable`): the
 // same bytes out, the same failures found at the same chunk, opening in place included. The
 // stream tests (encrypt.test.ts) run on whichever is loaded, and on both in CI (see vitest.config).
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   chunkSize,
   nativePayload,
   openChunks,
-  poolSha256,
   portable,
   sealChunks,
   sealedChunkSize,
@@ -106,22 +105,5 @@ describe('age payload chunks, native addon', () => {
   it.runIf(nativePayload)('refuses arguments of the wrong kind by name instead of crashing', () => {
     expect(() => sealChunks(Buffer.alloc(16), 0, [Buffer.alloc(1)], true)).toThrow(/32-byte Buffer/);
     expect(() => sealChunks(key, 0, [Buffer.alloc(5)], false)).toThrow(/not a multiple of 65536/);
-  });
-
-  it.runIf(nativePayload)('hashes on the thread pool to the same SHA-256, one update at a time', async () => {
-    const pool = poolSha256!;
-    const parts = [randomBytes(1 << 20), randomBytes(0), randomBytes(12345), randomBytes(3 << 20)];
-    const hash = pool.create();
-    const reference = createHash('sha256');
-    for (const part of parts) {
-      const pending = pool.update(hash, part);
-      expect(() => pool.update(hash, part)).toThrow(/still running/);
-      expect(() => pool.digest(hash)).toThrow(/still running/);
-      await pending;
-      reference.update(part);
-    }
-    expect(pool.digest(hash).toString('hex')).toBe(reference.digest('hex'));
-    // Spent, it starts over: the digest of nothing.
-    expect(pool.digest(hash).toString('hex')).toBe(createHash('sha256').digest('hex'));
   });
 });
