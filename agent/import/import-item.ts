@@ -209,8 +209,9 @@ async function importDescriptor(
           'CONTENT_MISMATCH',
           `${file.path} changed on the NAS after verification; nothing of ${item.name} was kept.`,
         );
-      // 256 KiB reads: as fast here as 1 MiB, and fewer bytes wait in the upload (peak RSS).
-      const body = createReadStream(join(options.root, file.path), { highWaterMark: 256 * 1024 });
+      // 1 MiB reads: with the age payload opened natively, 256 KiB reads left the upload at ~0.65 of
+      // a plain upload of the same bytes (fewer, larger writes to the socket).
+      const body = createReadStream(join(options.root, file.path), { highWaterMark: 1024 * 1024 });
       // A file verified by its digest must start with the header that was hashed; then age's
       // authentication of every chunk proves the rest unchanged (HeadCheck), and the plaintext is
       // not hashed again. Otherwise its plaintext hash is checked. Decrypted on this thread: a
