@@ -1,6 +1,6 @@
 import type { ItemTarget } from '../../core/index.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
-import type { VcdClient, VcdRef } from '../vcd/client.ts';
+import type { VAppSummary, VcdClient, VcdRef } from '../vcd/client.ts';
 import type { ImportJournal, ImportRecord } from './import-journal.ts';
 
 export interface OnboardResult {
@@ -102,41 +102,28 @@ async function onboardTemplate(
   if (!wantsVApp) return { templateHref, vmHrefs: [], poweredOn: false, skipped: false };
 
   const marker = instantiationMarker(record, item, templateHref);
-  let vappHref = done?.vappHref ?? (await instantiatedEarlier(vcd, vdc, item.name, marker));
-  let vmHrefs: string[];
-  if (vappHref) {
-    const vapp = await vcd.getVApp(vappHref);
-    vmHrefs = vapp.vms.map((v) => v.href);
-    // Deployed (and powered on, when asked) by an earlier run whose journal write was lost.
-    if (vapp.deployed && (!powerOn || vapp.status === 4)) {
-      await journal.record({
-        ...record,
-        onboarded: {
-          templateHref,
-          vappHref,
-          ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}),
-          poweredOn: powerOn,
-        },
+  const earlierVApp = done?.vappHref
+    ? await vcd.getVApp(done.vappHref)
+    : await instantiatedEarlier(vcd, vdc, item.name, marker);
+  // Deployed (and powered on, when asked) by an earlier run whose last journal write was lost.
+  const running = earlierVApp?.deployed === true && (!powerOn || earlierVApp.status === 4);
+  const { vappHref, vmHrefs } = earlierVApp
+    ? { vappHref: earlierVApp.href, vmHrefs: earlierVApp.vms.map((v) => v.href) }
+    : await vcd.instantiateVAppTemplate({
+        templateHref,
+        vdc,
+        name: item.name,
+        description: marker,
+        ...(target.network ? { network: target.network } : {}),
       });
-      return { templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: true };
-    }
-  } else {
-    const r = await vcd.instantiateVAppTemplate({
-      templateHref,
-      vdc,
-      name: item.name,
-      description: marker,
-      ...(target.network ? { network: target.network } : {}),
-    });
-    vappHref = r.vappHref;
-    vmHrefs = r.vmHrefs;
-  }
   const step = { templateHref, vappHref, ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}) };
-  await journal.record({ ...record, onboarded: { ...step, poweredOn: false } });
-  if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
-  await vcd.deploy(vappHref, { powerOn });
+  if (!running) {
+    await journal.record({ ...record, onboarded: { ...step, poweredOn: false } });
+    if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
+    await vcd.deploy(vappHref, { powerOn });
+  }
   await journal.record({ ...record, onboarded: { ...step, poweredOn: powerOn } });
-  return { templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: false };
+  return { templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: running };
 }
 
 /** The description that marks a vApp as this item's instantiation, so that a rerun can adopt it. */
@@ -149,11 +136,11 @@ async function instantiatedEarlier(
   vdc: VcdRef,
   name: string,
   marker: string,
-): Promise<string | undefined> {
+): Promise<VAppSummary | undefined> {
   const found = await vcd.findVApp(vdc, name);
   if (!found) return undefined;
   const vapp = await vcd.getVApp(found.href);
-  return vapp.description === marker ? found.href : undefined;
+  return vapp.description === marker ? vapp : undefined;
 }
 
 function earlier(done: NonNullable<ImportRecord['onboarded']>): OnboardResult {

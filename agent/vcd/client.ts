@@ -290,10 +290,11 @@ export class VcdClient {
 
   async getVApp(href: string): Promise<VAppSummary> {
     const doc = await this.connection.xml('GET', href);
+    const description = doc.str('Description');
     return {
       href: doc.attr('href') ?? href,
       name: doc.attr('name') ?? '',
-      ...(doc.str('Description') === undefined ? {} : { description: doc.str('Description')! }),
+      ...(description === undefined ? {} : { description }),
       status: Number(doc.attr('status') ?? '0'),
       deployed: doc.attr('deployed') === 'true',
       vms: (doc.child('Children')?.all('Vm') ?? []).map((vm) => ({

@@ -141,6 +141,20 @@ describe('onboarding a template that runs, resumed', () => {
     expect(vcd.state().vapps).toMatchObject([{ name: 'DC0_C0_TPL0', deployed: true, status: 4 }]);
   });
 
+  it('only journals a vApp that is already running when the last journal write was lost', async () => {
+    const { journal, record } = await setUp();
+    const first = await onboardItem(client, item, record, target, journal);
+    const writes = vcd.state().calls.filter((c) => c.method !== 'GET').length;
+    const lost = {
+      ...journal.get(item.id)!,
+      onboarded: { ...journal.get(item.id)!.onboarded!, poweredOn: false },
+    };
+    const r = await onboardItem(client, item, lost, target, journal);
+    expect(r).toMatchObject({ poweredOn: true, skipped: true, vappHref: first.vappHref });
+    expect(vcd.state().calls.filter((c) => c.method !== 'GET').length).toBe(writes);
+    expect(journal.get(item.id)!.onboarded).toMatchObject({ poweredOn: true, vappHref: first.vappHref });
+  });
+
   it('does not take over a vApp of the same name that it did not create', async () => {
     const { journal, record } = await setUp();
     const r1 = await onboardItem(client, item, record, { ...target, deploy: false, powerOn: false }, journal);
