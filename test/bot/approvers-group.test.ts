@@ -21,9 +21,12 @@ import {
   buttonClick,
   CHANNEL,
   commandFields,
+  ephemeralsTo,
+  eventCallback,
+  postApprovalMessage,
   REQUESTER,
   SECRET,
-  sign,
+  signedPost,
   startTestBot,
   visible,
 } from './harness.ts';
@@ -57,7 +60,6 @@ interface Setup {
   command(text: string, user: string): Promise<{ text: string; blocks: unknown[] }>;
 }
 
-let events = 0;
 async function setUp(opts: {
   entries: readonly string[];
   scopes?: readonly string[];
@@ -81,17 +83,8 @@ async function setUp(opts: {
     await slack.close();
     rmSync(stateDir, { recursive: true, force: true });
   });
-  const post = async (body: string, type: string) => {
-    const at = Math.floor(Date.now() / 1000);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': type,
-        'x-slack-request-timestamp': String(at),
-        'x-slack-signature': sign(SECRET, at, body),
-      },
-      body,
-    });
+  const post = async (body: string, contentType: string) => {
+    const res = await signedPost(url, body, { contentType });
     expect(res.status).toBe(200);
     return res;
   };
@@ -106,12 +99,7 @@ async function setUp(opts: {
         requester: REQUESTER,
         items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
       });
-      const posted = (await fetch(`${slack.url}chat.postMessage`, {
-        method: 'POST',
-        headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
-        body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
-      }).then((r) => r.json())) as { ts: string };
-      return { id: t.id, ts: posted.ts };
+      return { id: t.id, ts: await postApprovalMessage(slack, t.id) };
     },
     approve: async (user, message) => {
       await post(
@@ -125,14 +113,7 @@ async function setUp(opts: {
     },
     deliver: async (event) => {
       await post(
-        JSON.stringify({
-          token: 'legacy',
-          team_id: 'TFAKE',
-          api_app_id: 'AODT',
-          event: { ...event, event_ts: `${Date.now() / 1000}` },
-          type: 'event_callback',
-          event_id: `Ev${Date.now()}${++events}`,
-          event_time: Math.floor(Date.now() / 1000),
+        eventCallback(event, {
           authorizations: [{ team_id: 'TFAKE', user_id: 'UBOT', is_bot: true, is_enterprise_install: false }],
         }),
         'application/json',
@@ -145,11 +126,7 @@ async function setUp(opts: {
           'application/x-www-form-urlencoded',
         )
       ).json()) as { text: string; blocks: unknown[] },
-    ephemeral: (user) =>
-      slack
-        .ok('chat.postEphemeral')
-        .filter((c) => c.args.user === user)
-        .map((c) => String(c.args.text)),
+    ephemeral: (user) => ephemeralsTo(slack, user).map((c) => String(c.args.text)),
   };
 }
 
@@ -371,25 +348,12 @@ describe('the approvers group in odt serve', () => {
     expect(await plane.service.isApprover(OUTSIDER)).toBe(false);
     // Slack says OUTSIDER joined: the bot's listener updates what the service asks.
     slack.setUsergroup(GROUP, [MEMBER, OUTSIDER]);
-    const body = JSON.stringify({
-      token: 'legacy',
-      team_id: 'TFAKE',
-      api_app_id: 'AODT',
-      event: { type: 'subteam_members_changed', subteam_id: GROUP, added_users: [OUTSIDER], event_ts: '1.3' },
-      type: 'event_callback',
-      event_id: `EvServe${Date.now()}`,
-      event_time: Math.floor(Date.now() / 1000),
+    const body = eventCallback({
+      type: 'subteam_members_changed',
+      subteam_id: GROUP,
+      added_users: [OUTSIDER],
     });
-    const at = Math.floor(Date.now() / 1000);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-slack-request-timestamp': String(at),
-        'x-slack-signature': sign(SECRET, at, body),
-      },
-      body,
-    });
+    const res = await signedPost(url, body, { contentType: 'application/json' });
     expect(res.status).toBe(200);
     // The HTTP entry point acknowledges first and works after: wait for the listener's read.
     await expect.poll(() => groupReads(slack).length).toBe(2);
@@ -419,13 +383,9 @@ describe('the approvers group on AWS (the Slack function)', () => {
 
   const signed = (body: string, type: string) => signedSlackEvent(body, SIGNING, undefined, type);
   const click = async (user: string, id: string) => {
-    const posted = (await fetch(`${fn.slack.url}chat.postMessage`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
-      body: JSON.stringify({ channel: CHANNEL, text: `approve ${id}?` }),
-    }).then((r) => r.json())) as { ts: string };
+    const ts = await postApprovalMessage(fn.slack, id);
     const body = new URLSearchParams({
-      payload: JSON.stringify(buttonClick(user, 'odt_approve', id, { channel: CHANNEL, ts: posted.ts })),
+      payload: JSON.stringify(buttonClick(user, 'odt_approve', id, { channel: CHANNEL, ts })),
     }).toString();
     expect((await fn.handler(signed(body, 'application/x-www-form-urlencoded'), {})).statusCode).toBe(200);
   };
@@ -451,7 +411,7 @@ describe('the approvers group on AWS (the Slack function)', () => {
     await runtime.service.onWait(a.id, 'approval', 'token-group-1');
     await click(OUTSIDER, a.id);
     expect((await runtime.service.get(a.id)).phase).toBe('requested');
-    const refusal = fn.slack.ok('chat.postEphemeral').find((c) => c.args.user === OUTSIDER);
+    const [refusal] = ephemeralsTo(fn.slack, OUTSIDER);
     expect(String(refusal?.args.text)).toContain(`${OUTSIDER} is not an approver`);
 
     await click(MEMBER, a.id);
@@ -465,14 +425,10 @@ describe('the approvers group on AWS (the Slack function)', () => {
 
     // Slack tells the function that LEAVER left: the container's next decision refuses them.
     fn.slack.setUsergroup(GROUP, [MEMBER]);
-    const event = JSON.stringify({
-      token: 'legacy',
-      team_id: 'TFAKE',
-      api_app_id: 'AODT',
-      event: { type: 'subteam_members_changed', subteam_id: GROUP, removed_users: [LEAVER], event_ts: '1.2' },
-      type: 'event_callback',
-      event_id: `EvLambda${Date.now()}`,
-      event_time: Math.floor(Date.now() / 1000),
+    const event = eventCallback({
+      type: 'subteam_members_changed',
+      subteam_id: GROUP,
+      removed_users: [LEAVER],
     });
     expect((await fn.handler(signed(event, 'application/json'), {})).statusCode).toBe(200);
     const b = await runtime.service.request({

@@ -3,8 +3,11 @@ import {
   APPROVERS,
   buttonClick,
   CHANNEL,
+  dmsTo,
+  ephemeralsTo,
   type Harness,
   REQUESTER,
+  requestTransfer,
   requestValues,
   startHarness,
   submission,
@@ -21,21 +24,6 @@ afterEach(async () => {
 });
 
 const [APPROVER, OTHER_APPROVER] = APPROVERS as [string, string];
-
-/** Submits the request modal; returns the transfer id and the approval message's coordinates. */
-async function requestTransfer(user = REQUESTER) {
-  const res = await h.interaction(submission(user, 'odt_request_modal', requestValues()));
-  expect(res.status).toBe(200);
-  const posted = h.slack.ok('chat.postMessage').find((c) => c.args.channel === CHANNEL);
-  expect(posted).toBeDefined();
-  const ts = posted!.response.ts as string;
-  const transfers = await h.plane.service.list();
-  const id = transfers.at(-1)!.id;
-  return { id, message: { channel: CHANNEL, ts } };
-}
-
-const ephemeralsTo = (user: string) => h.slack.ok('chat.postEphemeral').filter((c) => c.args.user === user);
-const dmsTo = (user: string) => h.slack.ok('chat.postMessage').filter((c) => c.args.channel === user);
 
 describe('/odt', () => {
   it('help answers with the commands, ephemerally', async () => {
@@ -69,7 +57,7 @@ describe('/odt', () => {
   });
 
   it('status, list and cancel talk to the service', async () => {
-    const { id } = await requestTransfer();
+    const { id } = await requestTransfer(h);
     const status = (await (await h.command(`status ${id}`)).json()) as { blocks: unknown[] };
     expect(visible(status.blocks)).toContain(id);
     expect(visible(status.blocks)).toContain('requested');
@@ -87,7 +75,7 @@ describe('/odt', () => {
 
 describe('the request modal', () => {
   it('a submission creates the transfer, posts the approval message and tells the requester', async () => {
-    const { id } = await requestTransfer();
+    const { id } = await requestTransfer(h);
     const t = await h.plane.service.get(id);
     expect(t.phase).toBe('requested');
     expect(t.requester).toBe(REQUESTER);
@@ -107,7 +95,7 @@ describe('the request modal', () => {
       ['odt_reject', id],
     ]);
     expect(visible(blocks)).toContain('160 GB');
-    expect(visible(dmsTo(REQUESTER)[0]?.args.blocks)).toContain(id);
+    expect(visible(dmsTo(h.slack, REQUESTER)[0]?.args.blocks)).toContain(id);
   });
 
   it('validation errors are shown on the fields', async () => {
@@ -134,7 +122,7 @@ describe('the request modal', () => {
 
 describe('approval', () => {
   it('an approver approves: transfer approved, message updated, requester told, shipping steps posted', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     const res = await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
     expect(res.status).toBe(200);
     const t = await h.plane.service.get(id);
@@ -143,40 +131,42 @@ describe('approval', () => {
     const updated = h.slack.message(message.channel, message.ts)!;
     expect(visible(updated.blocks)).toContain(`Approved by <@${APPROVER}>`);
     expect(JSON.stringify(updated.blocks)).not.toContain('odt_approve');
-    expect(visible(dmsTo(REQUESTER).at(-1)?.args.blocks)).toContain(`approved by <@${APPROVER}>`);
+    expect(visible(dmsTo(h.slack, REQUESTER).at(-1)?.args.blocks)).toContain(`approved by <@${APPROVER}>`);
     const steps = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === message.ts)!;
     expect(JSON.stringify(steps.args.blocks)).toContain('odt_appliance_sent');
   });
 
   it("a non-approver's click gets an ephemeral refusal and changes nothing", async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick('USTRANGER', 'odt_approve', id, message));
     expect((await h.plane.service.get(id)).phase).toBe('requested');
-    const [refusal] = ephemeralsTo('USTRANGER');
+    const [refusal] = ephemeralsTo(h.slack, 'USTRANGER');
     expect(refusal?.args.channel).toBe(CHANNEL);
     expect(refusal?.args.text).toContain('not an approver');
   });
 
   it('self-approval is refused (four eyes)', async () => {
-    const { id, message } = await requestTransfer(OTHER_APPROVER);
+    const { id, message } = await requestTransfer(h, OTHER_APPROVER);
     await h.interaction(buttonClick(OTHER_APPROVER, 'odt_approve', id, message));
     expect((await h.plane.service.get(id)).phase).toBe('requested');
-    expect(ephemeralsTo(OTHER_APPROVER)[0]?.args.text).toContain('four eyes');
+    expect(ephemeralsTo(h.slack, OTHER_APPROVER)[0]?.args.text).toContain('four eyes');
   });
 
   it('a double click makes one transition and says who decided', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
     await h.interaction(buttonClick(OTHER_APPROVER, 'odt_approve', id, message));
     const t = await h.plane.service.get(id);
     expect(t.history.filter((e) => e.phase === 'approved')).toHaveLength(1);
-    expect(ephemeralsTo(APPROVER)[0]?.args.text).toContain(`already approved by <@${APPROVER}>`);
-    expect(ephemeralsTo(OTHER_APPROVER)[0]?.args.text).toContain(`already approved by <@${APPROVER}>`);
+    expect(ephemeralsTo(h.slack, APPROVER)[0]?.args.text).toContain(`already approved by <@${APPROVER}>`);
+    expect(ephemeralsTo(h.slack, OTHER_APPROVER)[0]?.args.text).toContain(
+      `already approved by <@${APPROVER}>`,
+    );
   });
 
   it('reject opens a reason modal; its submission rejects and tells the requester', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_reject', id, message));
     const open = h.slack.ok('views.open').at(-1)!;
     const view = open.args.view as { callback_id: string; private_metadata: string };
@@ -197,10 +187,12 @@ describe('approval', () => {
     expect(visible(h.slack.message(message.channel, message.ts)?.blocks)).toContain(
       `Rejected by <@${APPROVER}>`,
     );
-    expect(visible(dmsTo(REQUESTER).at(-1)?.args.blocks)).toContain('no NAS free until May');
+    expect(visible(dmsTo(h.slack, REQUESTER).at(-1)?.args.blocks)).toContain('no NAS free until May');
     // Approving afterwards says who decided.
     await h.interaction(buttonClick(OTHER_APPROVER, 'odt_approve', id, message));
-    expect(ephemeralsTo(OTHER_APPROVER)[0]?.args.text).toContain(`already rejected by <@${APPROVER}>`);
+    expect(ephemeralsTo(h.slack, OTHER_APPROVER)[0]?.args.text).toContain(
+      `already rejected by <@${APPROVER}>`,
+    );
     // A second reject form, submitted late: the field error is plain text (no mention markup).
     const late = await h.interaction(
       submission(OTHER_APPROVER, 'odt_reject_modal', { reason: text('late') }, view.private_metadata),
@@ -210,21 +202,21 @@ describe('approval', () => {
   });
 
   it("a non-approver's Reject gets a refusal, not a modal", async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick('USTRANGER', 'odt_reject', id, message));
     expect(h.slack.ok('views.open')).toHaveLength(0);
-    expect(ephemeralsTo('USTRANGER')[0]?.args.text).toContain('not an approver');
+    expect(ephemeralsTo(h.slack, 'USTRANGER')[0]?.args.text).toContain('not an approver');
   });
 });
 
 describe('shipping steps', () => {
   it('NAS sent by an approver, NAS connected by the requester', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
     const steps = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === message.ts)!;
     const stepMsg = { channel: CHANNEL, ts: steps.response.ts as string };
     await h.interaction(buttonClick(REQUESTER, 'odt_appliance_sent', id, stepMsg));
-    expect(ephemeralsTo(REQUESTER)[0]?.args.text).toContain('Only an approver');
+    expect(ephemeralsTo(h.slack, REQUESTER)[0]?.args.text).toContain('Only an approver');
     await h.interaction(buttonClick(APPROVER, 'odt_appliance_sent', id, stepMsg));
     expect((await h.plane.service.get(id)).phase).toBe('appliance-sent');
     expect(JSON.stringify(h.slack.message(stepMsg.channel, stepMsg.ts)?.blocks)).toContain(
@@ -240,7 +232,7 @@ describe('shipping steps', () => {
 
 describe('shipped back', () => {
   it('opens the carrier and tracking modal; missing fields and an early step are shown on the fields', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
     await h.interaction(buttonClick(REQUESTER, 'odt_shipped', id, message));
     const view = h.slack.ok('views.open').at(-1)!.args.view as {

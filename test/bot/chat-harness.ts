@@ -15,7 +15,7 @@ import { createSlackChat, type SlackChat } from '../../bot/slack-chat.ts';
 import type { Transfer } from '../../core/index.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { APPROVERS, CHANNEL, SECRET, SITE, sign, startTestBot } from './harness.ts';
+import { APPROVERS, CHANNEL, eventCallback, SITE, signedPost, startTestBot } from './harness.ts';
 import { defaultInventory, enrollExportAgent } from './inventory.ts';
 
 export const PROVIDER_SITE = 'provider';
@@ -35,8 +35,6 @@ export interface ChatHarness {
   event(event: Record<string, unknown>): Promise<Response>;
   close(): Promise<void>;
 }
-
-let events = 0;
 
 export interface ChatHarnessOptions {
   readonly minIntervalMs?: number;
@@ -92,18 +90,6 @@ export async function startChatHarness(opts: ChatHarnessOptions = {}): Promise<C
     agentApiUrl: plane.agentApi.url,
     messageRefs: refs,
   });
-  const post = (body: string, contentType: string) => {
-    const at = Math.floor(Date.now() / 1000);
-    return fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': contentType,
-        'x-slack-request-timestamp': String(at),
-        'x-slack-signature': sign(SECRET, at, body),
-      },
-      body,
-    });
-  };
   return {
     slack,
     plane,
@@ -114,23 +100,8 @@ export async function startChatHarness(opts: ChatHarnessOptions = {}): Promise<C
     importAgent: importAgent ?? noAgent('import'),
     stateDir,
     interaction: (payload) =>
-      post(
-        new URLSearchParams({ payload: JSON.stringify(payload) }).toString(),
-        'application/x-www-form-urlencoded',
-      ),
-    event: (event) =>
-      post(
-        JSON.stringify({
-          token: 'legacy',
-          team_id: 'TFAKE',
-          api_app_id: 'AODT',
-          type: 'event_callback',
-          event_id: `Ev${Date.now()}${++events}`,
-          event_time: Math.floor(Date.now() / 1000),
-          event: { event_ts: `${Date.now() / 1000}`, ...event },
-        }),
-        'application/json',
-      ),
+      signedPost(url, new URLSearchParams({ payload: JSON.stringify(payload) }).toString()),
+    event: (event) => signedPost(url, eventCallback(event), { contentType: 'application/json' }),
     async close() {
       await app.stop();
       await chat.flush();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { type App, HTTPReceiver } from '@slack/bolt';
 import { type BotOptions, createBotApp } from '../../bot/app.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
-import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
+import { type FakeSlackApi, type SlackCall, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import { defaultInventory, enrollExportAgent } from './inventory.ts';
 
 export const SECRET = 'test-signing-secret';
@@ -42,6 +42,84 @@ export function sign(secret: string, ts: number, body: string): string {
   return `v0=${createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex')}`;
 }
 
+/**
+ * POSTs `body` to the bot's events URL signed as Slack signs it (with SECRET unless `secret`);
+ * `at` is the signing time in seconds, default now.
+ */
+export function signedPost(
+  url: string,
+  body: string,
+  opts: { at?: number; secret?: string; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  const at = opts.at ?? Math.floor(Date.now() / 1000);
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': opts.contentType ?? 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(at),
+      'x-slack-signature': sign(opts.secret ?? SECRET, at, body),
+      ...opts.headers,
+    },
+    body,
+  });
+}
+
+let events = 0;
+/** The JSON body of an Events API delivery (event_callback) of `event` in the fake workspace. */
+export function eventCallback(event: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    token: 'legacy',
+    team_id: 'TFAKE',
+    api_app_id: 'AODT',
+    type: 'event_callback',
+    event_id: `Ev${Date.now()}${++events}`,
+    event_time: Math.floor(Date.now() / 1000),
+    event: { event_ts: `${Date.now() / 1000}`, ...event },
+    ...extra,
+  });
+}
+
+/**
+ * Posts "approve <id>?" to the approvers' channel straight to the fake Web API, as the bot would
+ * post the approval request; returns its ts (for a click on it).
+ */
+export async function postApprovalMessage(slack: FakeSlackApi, id: string): Promise<string> {
+  const res = await fetch(`${slack.url}chat.postMessage`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
+    body: JSON.stringify({ channel: CHANNEL, text: `approve ${id}?` }),
+  });
+  return ((await res.json()) as { ts: string }).ts;
+}
+
+/**
+ * Submits the request modal as `user`; returns the new transfer's id and its approval message in
+ * the approvers' channel. Throws when the submission is refused or no approval request is posted.
+ */
+export async function requestTransfer(
+  h: Harness,
+  user = REQUESTER,
+): Promise<{ id: string; message: { channel: string; ts: string } }> {
+  const res = await h.interaction(submission(user, 'odt_request_modal', requestValues()));
+  if (res.status !== 200) throw new Error(`the request modal's submission answered ${res.status}`);
+  const posted = h.slack
+    .ok('chat.postMessage')
+    .filter((c) => c.args.channel === CHANNEL && c.args.thread_ts === undefined)
+    .at(-1);
+  if (!posted)
+    throw new Error(`no approval request posted (Slack errors: ${JSON.stringify(h.slack.failed())})`);
+  const id = (await h.plane.service.list()).at(-1)!.id;
+  return { id, message: { channel: CHANNEL, ts: posted.response.ts as string } };
+}
+
+/** What `user` was told ephemerally, oldest first. */
+export const ephemeralsTo = (slack: FakeSlackApi, user: string): SlackCall[] =>
+  slack.ok('chat.postEphemeral').filter((c) => c.args.user === user);
+
+/** The bot's direct messages to `user`, oldest first. */
+export const dmsTo = (slack: FakeSlackApi, user: string): SlackCall[] =>
+  slack.ok('chat.postMessage').filter((c) => c.args.channel === user);
+
 let triggers = 0;
 export const trigger = (): string => `${Date.now()}.${++triggers}.abcdef`;
 
@@ -65,19 +143,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     agentApiUrl: plane.agentApi.url,
     ...opts.bot,
   });
-  const post: Harness['post'] = (body, opts = {}) => {
-    const at = opts.at ?? Math.floor(Date.now() / 1000);
-    return fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-slack-request-timestamp': String(at),
-        'x-slack-signature': sign(opts.secret ?? SECRET, at, body),
-        ...opts.headers,
-      },
-      body,
-    });
-  };
+  const post: Harness['post'] = (body, opts = {}) => signedPost(url, body, opts);
   return {
     slack,
     plane,

@@ -9,7 +9,16 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { APPROVERS, buttonClick, CHANNEL, REQUESTER, SECRET, sign, startTestBot } from './harness.ts';
+import {
+  APPROVERS,
+  buttonClick,
+  CHANNEL,
+  dmsTo,
+  postApprovalMessage,
+  REQUESTER,
+  signedPost,
+  startTestBot,
+} from './harness.ts';
 
 let cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -23,16 +32,7 @@ async function bot(plane: ControlPlane, slack: FakeSlackApi): Promise<string> {
   return url;
 }
 
-const deliver = (url: string, body: string, at: number) =>
-  fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      'x-slack-request-timestamp': String(at),
-      'x-slack-signature': sign(SECRET, at, body),
-    },
-    body,
-  });
+const deliver = (url: string, body: string, at: number) => signedPost(url, body, { at });
 
 describe('replay protection', () => {
   it('a request replayed to another bot process over the same store acts once', async () => {
@@ -52,20 +52,15 @@ describe('replay protection', () => {
       requester: REQUESTER,
       items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
     });
-    const posted = await fetch(`${slack.url}chat.postMessage`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
-      body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
-    }).then((r) => r.json() as Promise<{ ts: string }>);
-    const click = buttonClick(APPROVERS[0]!, 'odt_approve', t.id, { channel: CHANNEL, ts: posted.ts });
+    const ts = await postApprovalMessage(slack, t.id);
+    const click = buttonClick(APPROVERS[0]!, 'odt_approve', t.id, { channel: CHANNEL, ts });
     const body = new URLSearchParams({ payload: JSON.stringify(click) }).toString();
     const at = Math.floor(Date.now() / 1000);
 
     expect((await deliver(first, body, at)).status).toBe(200);
     expect((await plane.service.get(t.id)).phase).toBe('approved');
-    const dms = () => slack.ok('chat.postMessage').filter((c) => c.args.channel === REQUESTER).length;
-    const threadPosts = () =>
-      slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === posted.ts).length;
+    const dms = () => dmsTo(slack, REQUESTER).length;
+    const threadPosts = () => slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === ts).length;
     expect([dms(), threadPosts()]).toEqual([1, 1]);
 
     // The same signed bytes, inside Slack's five minutes, to the other process: acknowledged, dropped.

@@ -10,7 +10,16 @@ import { startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import { exporting, transferOf } from './chat-fixtures.ts';
 import { APPROVER, exportShipImport, reports, requestAndApprove, work } from './chat-flow.ts';
 import { type ChatHarness, phase, startChatHarness, until } from './chat-harness.ts';
-import { APPROVERS, buttonClick, CHANNEL, REQUESTER, requestValues, submission, visible } from './harness.ts';
+import {
+  APPROVERS,
+  buttonClick,
+  CHANNEL,
+  ephemeralsTo,
+  REQUESTER,
+  requestValues,
+  submission,
+  visible,
+} from './harness.ts';
 
 const OTHER = 'UOUTSIDER9';
 let h: ChatHarness;
@@ -21,8 +30,7 @@ afterEach(async () => {
   await h?.close();
 });
 
-const ephemeralsTo = (user: string) => h.slack.ok('chat.postEphemeral').filter((c) => c.args.user === user);
-const lastSaidTo = (user: string) => visible(ephemeralsTo(user).at(-1)?.args.blocks);
+const lastSaidTo = (user: string) => visible(ephemeralsTo(h.slack, user).at(-1)?.args.blocks);
 const retryNotes = (t: Transfer) => t.history.filter((e) => /^retry \d+ failed item/.test(e.note ?? ''));
 
 describe('Retry failed items', () => {
@@ -60,7 +68,7 @@ describe('Retry failed items', () => {
       h.interaction(buttonClick(REQUESTER, 'odt_retry', value, inDm)),
       h.interaction(buttonClick(REQUESTER, 'odt_retry', value, inDm)),
     ]);
-    const said = ephemeralsTo(REQUESTER).map((c) => visible(c.args.blocks));
+    const said = ephemeralsTo(h.slack, REQUESTER).map((c) => visible(c.args.blocks));
     expect(said.filter((s) => s.includes('Retrying 1 failed item(s)'))).toHaveLength(1);
     expect(said.filter((s) => s.includes('was already requested by'))).toHaveLength(1);
     let t = await h.plane.service.get(flow.id);

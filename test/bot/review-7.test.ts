@@ -9,9 +9,11 @@ import {
   APPROVERS,
   buttonClick,
   CHANNEL,
+  dmsTo,
+  ephemeralsTo,
   type Harness,
   REQUESTER,
-  requestValues,
+  requestTransfer,
   startHarness,
   submission,
   text,
@@ -29,15 +31,6 @@ afterEach(async () => {
 const [APPROVER] = APPROVERS as [string, string];
 const STRANGER = 'USTRANGER';
 
-async function requestTransfer(user = REQUESTER) {
-  await h.interaction(submission(user, 'odt_request_modal', requestValues()));
-  const posted = h.slack.ok('chat.postMessage').find((c) => c.args.channel === CHANNEL)!;
-  const id = (await h.plane.service.list()).at(-1)!.id;
-  return { id, message: { channel: CHANNEL, ts: posted.response.ts as string } };
-}
-
-const ephemeralsTo = (user: string) => h.slack.ok('chat.postEphemeral').filter((c) => c.args.user === user);
-const dmsTo = (user: string) => h.slack.ok('chat.postMessage').filter((c) => c.args.channel === user);
 const json = async (res: Response) => (await res.json()) as { text: string; blocks: unknown[] };
 
 describe('a user mistake gets a clear message, never an error into Bolt', () => {
@@ -47,7 +40,7 @@ describe('a user mistake gets a clear message, never an error into Bolt', () => 
     );
     expect(res.status).toBe(200);
     expect(h.slack.ok('views.open')).toHaveLength(0);
-    const [note] = ephemeralsTo(APPROVER);
+    const [note] = ephemeralsTo(h.slack, APPROVER);
     expect(note?.args.text).toContain('`tr-gone` does not exist');
     expect(note?.args.text).toContain('`/odt list`');
   });
@@ -55,7 +48,7 @@ describe('a user mistake gets a clear message, never an error into Bolt', () => 
   it('Shipped back on a transfer that does not exist says so and opens no modal', async () => {
     await h.interaction(buttonClick(REQUESTER, 'odt_shipped', 'tr-gone', { channel: CHANNEL, ts: '1.1' }));
     expect(h.slack.ok('views.open')).toHaveLength(0);
-    expect(ephemeralsTo(REQUESTER)[0]?.args.text).toContain('`tr-gone` does not exist');
+    expect(ephemeralsTo(h.slack, REQUESTER)[0]?.args.text).toContain('`tr-gone` does not exist');
   });
 
   it('`/odt status` of an unknown id names the Slack command that lists transfers, with the id escaped', async () => {
@@ -70,7 +63,7 @@ describe('a user mistake gets a clear message, never an error into Bolt', () => 
 
 describe('who may change a transfer', () => {
   it('`/odt cancel` by someone who is neither the requester nor an approver changes nothing', async () => {
-    const { id } = await requestTransfer();
+    const { id } = await requestTransfer(h);
     const refused = await json(await h.command(`cancel ${id}`, STRANGER));
     expect(refused.text).toContain('or an approver may cancel it; nothing changed');
     expect((await h.plane.service.get(id)).phase).toBe('requested');
@@ -78,17 +71,17 @@ describe('who may change a transfer', () => {
     expect(byApprover.text).toContain('is cancelled');
     expect((await h.plane.service.get(id)).phase).toBe('cancelled');
     // The requester hears who cancelled and why.
-    expect(dmsTo(REQUESTER).at(-1)?.args.text).toBe(
+    expect(dmsTo(h.slack, REQUESTER).at(-1)?.args.text).toBe(
       `Your transfer \`${id}\` was cancelled by <@${APPROVER}>: duplicate request`,
     );
   });
 
   it('Shipped back by a stranger opens no modal, and a submission from one changes nothing', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
     await h.interaction(buttonClick(STRANGER, 'odt_shipped', id, message));
     expect(h.slack.ok('views.open')).toHaveLength(0);
-    expect(ephemeralsTo(STRANGER)[0]?.args.text).toContain('or an approver may report');
+    expect(ephemeralsTo(h.slack, STRANGER)[0]?.args.text).toContain('or an approver may report');
     const res = await h.interaction(
       submission(
         STRANGER,
@@ -107,7 +100,7 @@ describe('who may change a transfer', () => {
 
 describe('user-supplied text cannot ping anyone', () => {
   it('a rejection reason with <!channel> and <@U…> reaches the requester escaped', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_reject', id, message));
     const view = h.slack.ok('views.open').at(-1)!.args.view as { private_metadata: string };
     await h.interaction(
@@ -118,7 +111,7 @@ describe('user-supplied text cannot ping anyone', () => {
         view.private_metadata,
       ),
     );
-    const dm = JSON.stringify(dmsTo(REQUESTER).at(-1)?.args.blocks);
+    const dm = JSON.stringify(dmsTo(h.slack, REQUESTER).at(-1)?.args.blocks);
     expect(dm).toContain('&lt;!channel&gt; ask &lt;@U999&gt; &amp; retry');
     expect(dm).not.toContain('<!channel>');
     expect(dm).not.toContain('<@U999>');
@@ -127,10 +120,10 @@ describe('user-supplied text cannot ping anyone', () => {
 
 describe('clicks from the Home tab and requesters outside Slack', () => {
   it('a refusal of a Home tab click is a DM, not an ephemeral in a channel the person may not be in', async () => {
-    const { id } = await requestTransfer();
+    const { id } = await requestTransfer(h);
     await h.interaction(buttonClick(STRANGER, 'odt_approve', id, 'home'));
-    expect(ephemeralsTo(STRANGER)).toHaveLength(0);
-    expect(dmsTo(STRANGER)[0]?.args.text).toContain('not an approver');
+    expect(ephemeralsTo(h.slack, STRANGER)).toHaveLength(0);
+    expect(dmsTo(h.slack, STRANGER)[0]?.args.text).toContain('not an approver');
     expect((await h.plane.service.get(id)).phase).toBe('requested');
   });
 
@@ -147,14 +140,14 @@ describe('clicks from the Home tab and requesters outside Slack', () => {
     }).then((r) => r.json())) as { ts: string };
     await h.interaction(buttonClick(APPROVER, 'odt_approve', t.id, { channel: CHANNEL, ts: posted.ts }));
     expect((await h.plane.service.get(t.id)).phase).toBe('approved');
-    expect(ephemeralsTo(APPROVER)).toEqual([]);
+    expect(ephemeralsTo(h.slack, APPROVER)).toEqual([]);
     expect(h.slack.failed().filter((c) => c.method === 'chat.postMessage')).toEqual([]);
   });
 });
 
 describe('who sees a transfer', () => {
   it('`/odt status <id>` of another person’s transfer is refused; the requester and approvers see it', async () => {
-    const { id } = await requestTransfer();
+    const { id } = await requestTransfer(h);
     const stranger = await json(await h.command(`status ${id}`, STRANGER));
     expect(stranger.text).toContain('is not yours');
     expect(visible(stranger.blocks)).not.toContain('web-01');
@@ -165,7 +158,7 @@ describe('who sees a transfer', () => {
   });
 
   it('`/odt list` shows a non-approver their own transfers only, an approver all', async () => {
-    const { id } = await requestTransfer();
+    const { id } = await requestTransfer(h);
     const stranger = await json(await h.command('list', STRANGER));
     expect(visible(stranger.blocks)).not.toContain(id);
     expect(visible(stranger.blocks)).toContain('Your transfers: none');
@@ -198,7 +191,7 @@ describe('who sees a transfer', () => {
 describe('Retry failed items on a transfer that is gone', () => {
   it('says the transfer does not exist and names the Slack command, not the CLI one', async () => {
     await h.interaction(buttonClick(APPROVER, 'odt_retry', 'tr-gone:3', { channel: CHANNEL, ts: '1.1' }));
-    const [note] = ephemeralsTo(APPROVER);
+    const [note] = ephemeralsTo(h.slack, APPROVER);
     expect(note?.args.text).toContain('`tr-gone` does not exist');
     expect(note?.args.text).toContain('`/odt list`');
     expect(note?.args.text).not.toContain('odt transfer list');
@@ -207,7 +200,7 @@ describe('Retry failed items on a transfer that is gone', () => {
 
 describe('messages read well', () => {
   it('the shipping steps say when the last step happened in UTC minutes, not a raw ISO timestamp', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
     const steps = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === message.ts)!;
     const seen = visible(steps.args.blocks);
@@ -223,7 +216,7 @@ describe('messages read well', () => {
 
 describe('a modal opened from the Home tab', () => {
   it('a rejection from the Home tab publishes the tab again without the decided request', async () => {
-    const { id } = await requestTransfer();
+    const { id } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_reject', id, 'home'));
     // The tab refreshed on the click, while the request still waited.
     expect(JSON.stringify(h.slack.home(APPROVER))).toContain(`home-decide-${id}`);
@@ -238,9 +231,9 @@ describe('a modal opened from the Home tab', () => {
 
 describe('the requester is told what to do next', () => {
   it('approval and NAS sent each reach the requester with the next step and where its button is', async () => {
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
-    expect(dmsTo(REQUESTER).at(-1)?.args.text).toContain(
+    expect(dmsTo(h.slack, REQUESTER).at(-1)?.args.text).toContain(
       'Next, the NAS is sent to you; when it is connected at your site, press *NAS connected*',
     );
     const steps = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === message.ts)!;
@@ -248,7 +241,7 @@ describe('the requester is told what to do next', () => {
       buttonClick(APPROVER, 'odt_appliance_sent', id, { channel: CHANNEL, ts: steps.response.ts as string }),
     );
     expect((await h.plane.service.get(id)).phase).toBe('appliance-sent');
-    const dm = dmsTo(REQUESTER).at(-1)?.args.text as string;
+    const dm = dmsTo(h.slack, REQUESTER).at(-1)?.args.text as string;
     expect(dm).toContain(`The NAS for your transfer \`${id}\` is on its way`);
     expect(dm).toContain("*NAS connected* on this app's Home tab");
   });
@@ -258,7 +251,7 @@ describe('a decision on the Home tab', () => {
   it('updates the approval request in the channel and threads the shipping steps under it', async () => {
     await h.close();
     h = await startHarness({ bot: { messageRefs: new MemoryMessageRefs() } });
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, 'home'));
     expect((await h.plane.service.get(id)).phase).toBe('approved');
     const request = h.slack.message(message.channel, message.ts);
@@ -273,13 +266,13 @@ describe('a cancelled request', () => {
   it('loses its buttons in the channel, and a late Approve says who cancelled it', async () => {
     await h.close();
     h = await startHarness({ bot: { messageRefs: new MemoryMessageRefs() } });
-    const { id, message } = await requestTransfer();
+    const { id, message } = await requestTransfer(h);
     await h.command(`cancel ${id} <!here> wrong site`);
     const request = h.slack.message(message.channel, message.ts);
     expect(JSON.stringify(request?.blocks)).not.toContain('odt_approve');
     expect(visible(request?.blocks)).toContain(`Cancelled by <@${REQUESTER}>: &lt;!here&gt; wrong site`);
     await h.interaction(buttonClick(APPROVER, 'odt_approve', id, message));
-    expect(ephemeralsTo(APPROVER)[0]?.args.text).toBe(
+    expect(ephemeralsTo(h.slack, APPROVER)[0]?.args.text).toBe(
       `Transfer \`${id}\` was cancelled by <@${REQUESTER}>; nothing changed.`,
     );
     expect((await h.plane.service.get(id)).phase).toBe('cancelled');
@@ -297,7 +290,7 @@ describe('an unexpected failure', () => {
     };
     h = await startHarness({ bot: { service: failing as never } });
     await h.interaction(buttonClick(APPROVER, 'odt_approve', 'tr-any', { channel: CHANNEL, ts: '1.1' }));
-    const dm = dmsTo(APPROVER).at(-1)?.args.text as string;
+    const dm = dmsTo(h.slack, APPROVER).at(-1)?.args.text as string;
     expect(dm).toContain('Something went wrong on our side');
     expect(dm).toContain('`/odt status`');
     expect(dm).not.toContain('SQLITE');
