@@ -1,14 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { FileProgress } from '../file-progress.ts';
 import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
 import { createDecryptStream } from '../package/age/encrypt.ts';
-import { HashTap } from '../package/hash-tap.ts';
 import { HeadCheck } from '../package/head-check.ts';
-import type { ManifestFile, ManifestItem } from '../package/transfer-manifest.ts';
+import type { ManifestItem } from '../package/transfer-manifest.ts';
 import type { VimClient } from '../vsphere/client.ts';
 import { NfcLease } from '../vsphere/lease.ts';
 import { nfcPut } from '../vsphere/nfc.ts';
@@ -280,31 +277,6 @@ const fileOfName = (item: ManifestItem, name: string) => item.files.find((f) => 
 function ovfNetworks(descriptor: string): string[] {
   const section = /<(?:\w+:)?NetworkSection[\s\S]*?<\/(?:\w+:)?NetworkSection>/.exec(descriptor)?.[0] ?? '';
   return [...section.matchAll(/<(?:\w+:)?Network\s[^>]*?(?:\w+:)?name="([^"]+)"/g)].map((m) => m[1]!);
-}
-
-/** Decrypts a small file (a descriptor) into memory, checking its plaintext SHA-256. */
-export async function decryptFile(
-  root: string,
-  file: ManifestFile,
-  identities: readonly string[],
-): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const hash = new HashTap();
-  await pipeline(
-    createReadStream(join(root, file.path)),
-    createDecryptStream(identities),
-    hash,
-    new Writable({
-      write(c: Buffer, _e, cb) {
-        chunks.push(c);
-        cb();
-      },
-    }),
-  );
-  if (hash.digest() !== file.sha256) {
-    throw new ImportError('CONTENT_MISMATCH', `${file.path} changed on the NAS after verification.`);
-  }
-  return Buffer.concat(chunks);
 }
 
 const faultText = (e: XmlNode): string => e.str('localizedMessage') || e.child('fault')?.typeName || 'error';

@@ -6,7 +6,7 @@ import type { VcdClient } from '../vcd/client.ts';
 import type { VimClient } from '../vsphere/client.ts';
 import { type PlacementInput, resolvePlacement } from '../vsphere/placement.ts';
 import { checkDescriptor } from './descriptor-check.ts';
-import { decryptFile, type ImportProgress, importItem } from './import-item.ts';
+import { type ImportProgress, importItem } from './import-item.ts';
 import { ImportJournal, type ImportRecord } from './import-journal.ts';
 import { type OnboardResult, onboardItem } from './onboard.ts';
 
@@ -85,7 +85,9 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
       });
       continue;
     }
-    const text = (await decryptFile(root, d, options.identities)).toString('utf8');
+    // Decrypted and checked against the signed manifest by the verification just done.
+    const text = report.opened?.get(d.path)?.toString('utf8');
+    if (text === undefined) throw new TransferNotTrustedError({ ...report, ok: false });
     unsafe.push(...checkDescriptor(text, item, d.path));
     descriptors.set(item.id, text);
   }

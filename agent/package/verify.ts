@@ -49,6 +49,12 @@ export interface VerifyReport {
    * decrypts is the same file (see HeadCheck). Keyed by the file's path in the manifest.
    */
   readonly heads?: ReadonlyMap<string, Buffer>;
+  /**
+   * With identities: the plaintext of each descriptor and `.mf` file, decrypted and checked
+   * against the manifest's SHA-256 here (small files), so that nobody decrypts them again.
+   * Keyed by the file's path in the manifest.
+   */
+  readonly opened?: ReadonlyMap<string, Buffer>;
 }
 
 export interface VerifyOptions {
@@ -136,6 +142,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
   const all = manifest.items.flatMap((item) => item.files);
   const checked = new Array<{ decrypting: boolean; problems: VerifyProblem[] }>(all.length);
   const heads = new Map<string, Buffer>();
+  const opened = new Map<string, Buffer>();
   await forEachLimit(
     all.map((_, i) => i),
     2,
@@ -145,7 +152,13 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
         options.identities !== undefined && (options.decrypt !== 'small' || f.role !== 'disk');
       checked[i] = {
         decrypting,
-        problems: await checkFile(options.root, f, decrypting ? options.identities : undefined, heads),
+        problems: await checkFile(
+          options.root,
+          f,
+          decrypting ? options.identities : undefined,
+          heads,
+          opened,
+        ),
       };
     },
   );
@@ -156,8 +169,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
       files.push({ file: f.path, ok: result.length === 0, decrypted: decrypting });
       problems.push(...result);
     }
-    if (options.identities)
-      problems.push(...(await checkOvfManifest(options.root, item.files, options.identities)));
+    if (options.identities) problems.push(...checkOvfManifest(item.files, opened));
   }
   return {
     ok: problems.length === 0,
@@ -166,6 +178,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     problems,
     signerPinned: options.agentCertPem !== undefined,
     heads,
+    opened,
   };
 }
 
@@ -177,6 +190,7 @@ async function checkFile(
   f: ManifestFile,
   identities: readonly string[] | undefined,
   heads: Map<string, Buffer>,
+  opened: Map<string, Buffer>,
 ): Promise<VerifyProblem[]> {
   const path = join(root, f.path);
   const st = await stat(path).catch(() => undefined);
@@ -198,14 +212,21 @@ async function checkFile(
     return [];
   }
   const cipher = new HashTap();
-  const plain = new HashTap();
+  const plain = createDecryptStream(identities, { hashOutput: true });
+  // Descriptors and .mf files are small: their plaintext is kept for the .mf check and the import.
+  const kept: Buffer[] | undefined = f.role === 'disk' ? undefined : [];
   try {
     await pipeline(
       createReadStream(path, { highWaterMark: 1 << 20 }),
       cipher,
-      createDecryptStream(identities),
       plain,
-      sink(),
+      new Writable({
+        highWaterMark: 1 << 20,
+        write(c: Buffer, _e, done) {
+          kept?.push(c);
+          done();
+        },
+      }),
     );
   } catch (error) {
     // Decryption stopped the read early: hash the whole file to tell damage from a wrong key.
@@ -221,7 +242,7 @@ async function checkFile(
   }
   const digest = cipher.digest();
   if (digest !== f.encryptedSha256) return [digestProblem(f, digest)];
-  if (plain.bytes !== f.size || plain.digest() !== f.sha256) {
+  if (plain.plaintextBytes !== f.size || plain.plaintextDigest() !== f.sha256) {
     return [
       {
         file: f.path,
@@ -230,6 +251,7 @@ async function checkFile(
       },
     ];
   }
+  if (kept) opened.set(f.path, Buffer.concat(kept));
   return [];
 }
 
@@ -240,32 +262,18 @@ const digestProblem = (f: ManifestFile, digest: string): VerifyProblem => ({
 });
 
 /** The package's own `.mf` must list the descriptor and every disk with the same SHA-256. */
-async function checkOvfManifest(
-  root: string,
+function checkOvfManifest(
   items: readonly ManifestFile[],
-  identities: readonly string[],
-): Promise<VerifyProblem[]> {
+  opened: ReadonlyMap<string, Buffer>,
+): VerifyProblem[] {
   const mf = items.find((f) => f.role === 'manifest');
   if (!mf)
     return [
       { file: items[0]?.path ?? '?', code: 'OVF_MANIFEST_MISMATCH', message: 'The package has no .mf file.' },
     ];
-  const chunks: Buffer[] = [];
-  try {
-    await pipeline(
-      createReadStream(join(root, mf.path)),
-      createDecryptStream(identities),
-      new Writable({
-        write(c: Buffer, _e, done) {
-          chunks.push(c);
-          done();
-        },
-      }),
-    );
-  } catch {
-    return []; // already reported by checkFile
-  }
-  const entries = parseOvfManifest(Buffer.concat(chunks).toString('utf8'));
+  const text = opened.get(mf.path);
+  if (text === undefined) return []; // did not decrypt or check out: already reported by checkFile
+  const entries = parseOvfManifest(text.toString('utf8'));
   const problems: VerifyProblem[] = [];
   for (const f of items) {
     if (f.role === 'manifest') continue;
@@ -280,14 +288,6 @@ async function checkOvfManifest(
   }
   return problems;
 }
-
-const sink = () =>
-  new Writable({
-    highWaterMark: 1 << 20,
-    write(_c, _e, done) {
-      done();
-    },
-  });
 
 /** zod's issues as `path: message` pairs, or the error's message. */
 function manifestIssues(error: unknown): string {

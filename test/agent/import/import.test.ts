@@ -135,8 +135,9 @@ describe('odt import into the provider vCenter', () => {
   });
 
   it('fails at once and keeps no VM when a file changes on the NAS after verification', async () => {
-    const { decryptFile, importItem } = await import('../../../agent/import/import-item.ts');
+    const { importItem } = await import('../../../agent/import/import-item.ts');
     const { ImportJournal } = await import('../../../agent/import/import-journal.ts');
+    const { verifyTransfer } = await import('../../../agent/package/verify.ts');
     const { resolvePlacement } = await import('../../../agent/vsphere/placement.ts');
     const { parseIdentityFile } = await import('../../../agent/package/age/keys.ts');
     const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
@@ -145,6 +146,13 @@ describe('odt import into the provider vCenter', () => {
     const client = await connectTo(target);
     try {
       const manifest = JSON.parse(await readFile(join(changed, transfer, 'transfer.json'), 'utf8'));
+      const identities = parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8'));
+      // Verified first (the descriptor comes out of that), then a disk changes.
+      const verified = await verifyTransfer({ root: join(changed, transfer), identities, decrypt: 'small' });
+      expect(verified.ok).toBe(true);
+      const descriptorPath = manifest.items[0].files.find(
+        (f: { role: string }) => f.role === 'descriptor',
+      ).path;
       const file = join(changed, transfer, 'item-1', 'DC0_H0_VM1-disk-1.vmdk.age');
       const bytes = await readFile(file);
       bytes[bytes.length - 5000]! ^= 0x55; // inside the last payload chunk: decryption fails late
@@ -156,15 +164,9 @@ describe('odt import into the provider vCenter', () => {
           root: join(changed, transfer),
           transferId: transfer,
           item: manifest.items[0],
-          identities: parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8')),
+          identities,
           journal: await ImportJournal.open(join(work, 'state-changed'), transfer),
-          descriptor: (
-            await decryptFile(
-              join(changed, transfer),
-              manifest.items[0].files.find((f: { role: string }) => f.role === 'descriptor'),
-              parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8')),
-            )
-          ).toString('utf8'),
+          descriptor: verified.opened!.get(descriptorPath)!.toString('utf8'),
           parallel: 1,
         }),
       ).rejects.toThrow(/AGE_AUTH_FAILED|authenticat|changed on the NAS/i);
@@ -177,7 +179,7 @@ describe('odt import into the provider vCenter', () => {
   });
 
   it('refuses a disk replaced after verification by another valid encryption to the node (#4), keeping no VM', async () => {
-    const { decryptFile, importItem } = await import('../../../agent/import/import-item.ts');
+    const { importItem } = await import('../../../agent/import/import-item.ts');
     const { ImportJournal } = await import('../../../agent/import/import-journal.ts');
     const { verifyTransfer } = await import('../../../agent/package/verify.ts');
     const { createEncryptStream } = await import('../../../agent/package/age/encrypt.ts');
@@ -217,9 +219,9 @@ describe('odt import into the provider vCenter', () => {
           item,
           identities,
           journal: await ImportJournal.open(join(work, 'state-replaced'), transfer),
-          descriptor: (
-            await decryptFile(root, item.files.find((f) => f.role === 'descriptor')!, identities)
-          ).toString('utf8'),
+          descriptor: report
+            .opened!.get(item.files.find((f) => f.role === 'descriptor')!.path)!
+            .toString('utf8'),
           heads: report.heads!,
           parallel: 1,
         }),
