@@ -162,6 +162,35 @@ describe('odt import refuses, before anything reaches vCenter', () => {
     );
   });
 
+  it('a package .mf that disagrees with the signed manifest (even signed by the agent)', async () => {
+    const err = await refused(async (root) => {
+      const mfAge = join(root, 'item-1', 'DC0_H0_VM1.mf.age');
+      const identity = join(work, 'node', 'identity.txt');
+      const recipient = (await readFile(identity, 'utf8')).match(/public key: (age1\w+)/)![1]!;
+      const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+      const mf = (await run('age', ['-d', '-i', identity, mfAge])).stdout
+        .toString()
+        .replace(
+          /^SHA256\(DC0_H0_VM1-disk-0\.vmdk\)= \w+$/m,
+          `SHA256(DC0_H0_VM1-disk-0.vmdk)= ${'0'.repeat(64)}`,
+        );
+      const mfEnc = (await run('age', ['-r', recipient], { input: Buffer.from(mf) })).stdout;
+      await writeFile(mfAge, mfEnc);
+      await resign(root, (m) => {
+        const g = (m.items as { files: Record<string, unknown>[] }[])[0]!.files.find(
+          (x) => x.role === 'manifest',
+        )!;
+        g.size = Buffer.byteLength(mf);
+        g.sha256 = sha(mf);
+        g.encryptedSize = mfEnc.length;
+        g.encryptedSha256 = sha(mfEnc);
+      });
+    });
+    expect(err).toMatch(
+      /item-1\/DC0_H0_VM1\.mf\.age: DC0_H0_VM1\.mf has SHA256 0000000000000000… DC0_H0_VM1-disk-0\.vmdk.*\[OVF_MANIFEST_MISMATCH\]/,
+    );
+  });
+
   it('a missing file', async () => {
     const err = await refused((root) => rm(join(root, 'item-1', 'DC0_H0_VM1-disk-0.vmdk.age')));
     expect(err).toMatch(/item-1\/DC0_H0_VM1-disk-0\.vmdk\.age: .*\[MISSING\]/);
