@@ -32,12 +32,15 @@ export interface Flow {
 
 const posted = (h: ChatHarness, pred: (c: SlackCall) => boolean) => h.slack.ok('chat.postMessage').find(pred);
 
-/** Request (modal), approve, NAS sent, NAS connected. */
-export async function requestAndApprove(h: ChatHarness, items = ['web-01', 'db-01']): Promise<Flow> {
-  const res = await h.interaction(submission(REQUESTER, 'odt_request_modal', requestValues({ items })));
+/** Request (modal, with `values`), approve, NAS sent, NAS connected. */
+export async function requestAndApprove(h: ChatHarness, values = requestValues()): Promise<Flow> {
+  const res = await h.interaction(submission(REQUESTER, 'odt_request_modal', values));
   expect(res.status).toBe(200);
   const request = posted(h, (c) => c.args.channel === CHANNEL && c.args.thread_ts === undefined);
-  expect(request, 'the approval request in the approvers channel').toBeDefined();
+  expect(
+    request,
+    `the approval request in the approvers channel (Slack errors: ${JSON.stringify(h.slack.failed())})`,
+  ).toBeDefined();
   const root = request!.response.ts as string;
   const id = (await h.plane.service.list()).at(-1)!.id;
   await h.interaction(buttonClick(APPROVER, 'odt_approve', id, { channel: CHANNEL, ts: root }));
@@ -95,9 +98,19 @@ export async function exportShipImport(
     exportTask.itemIds.map((itemId) => ({ itemId, ok: true, bytes: sizes[itemId]! })),
   );
   await phase(h, flow.id, 'exported');
-  await h.interaction(
-    buttonClick(REQUESTER, 'odt_shipped', flow.id, { channel: CHANNEL, ts: flow.shipping }),
+  await shipBackAndReceive(h, flow);
+  const importTask = await work(h.importAgent, flow.id, pace);
+  await h.importAgent.complete(
+    importTask.id,
+    importTask.itemIds.map((itemId) => opts.outcome(itemId, sizes[itemId]!)),
   );
+  await until('the report', () => reports(h).length > 0);
+}
+
+/** "Shipped back" clicked and its modal submitted (carrier, tracking), then "Received and mounted". */
+export async function shipBackAndReceive(h: ChatHarness, flow: Flow): Promise<void> {
+  const at = { channel: CHANNEL, ts: flow.shipping };
+  await h.interaction(buttonClick(REQUESTER, 'odt_shipped', flow.id, at));
   const modal = h.slack.ok('views.open').at(-1)!.args.view as { private_metadata: string };
   await h.interaction(
     submission(
@@ -108,15 +121,7 @@ export async function exportShipImport(
     ),
   );
   await phase(h, flow.id, 'shipped');
-  await h.interaction(
-    buttonClick(APPROVER, 'odt_received', flow.id, { channel: CHANNEL, ts: flow.shipping }),
-  );
-  const importTask = await work(h.importAgent, flow.id, pace);
-  await h.importAgent.complete(
-    importTask.id,
-    importTask.itemIds.map((itemId) => opts.outcome(itemId, sizes[itemId]!)),
-  );
-  await until('the report', () => reports(h).length > 0);
+  await h.interaction(buttonClick(APPROVER, 'odt_received', flow.id, at));
 }
 
 /** Report messages in the approvers' channel. */

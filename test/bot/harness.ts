@@ -292,15 +292,20 @@ export function submission(
 export const text = (v: string) => ({ value: { type: 'plain_text_input', value: v } });
 
 /** The option value of an inventory item, as the request modal's items select carries it. */
-export const itemValue = (name: string): string => {
-  const item = defaultInventory.find((i) => i.name === name);
+export const itemValue = (
+  name: string,
+  inventory: readonly { kind: string; name: string; path: string }[] = defaultInventory,
+): string => {
+  const item = inventory.find((i) => i.name === name);
   return item ? `${item.kind}:${item.path}` : `vm:/DC0/vm/${name}`;
 };
 
 export interface RequestOverrides {
   readonly site?: string;
-  /** Names of the default inventory's items (others become values no inventory has). */
+  /** Names of `inventory`'s items (others become values no inventory has). */
   readonly items?: readonly string[];
+  /** The inventory the items are picked from; default `defaultInventory`. */
+  readonly inventory?: readonly { kind: string; name: string; path: string }[];
   readonly vdc?: string;
   readonly network?: string;
   readonly catalog?: string;
@@ -315,6 +320,7 @@ export interface RequestOverrides {
 export const requestValues = (over: RequestOverrides = {}): Values => {
   const site = over.site ?? SITE;
   const items = over.items ?? ['web-01', 'db-01'];
+  const value = (name: string) => itemValue(name, over.inventory);
   const values: Values = {
     site: {
       odt_req_site: {
@@ -325,7 +331,7 @@ export const requestValues = (over: RequestOverrides = {}): Values => {
     [`items:${site}`]: {
       odt_req_items: {
         type: 'multi_external_select',
-        selected_options: items.map((n) => ({ text: { type: 'plain_text', text: n }, value: itemValue(n) })),
+        selected_options: items.map((n) => ({ text: { type: 'plain_text', text: n }, value: value(n) })),
       },
     },
     vdc: text(over.vdc ?? 'acme-vdc'),
@@ -335,7 +341,7 @@ export const requestValues = (over: RequestOverrides = {}): Values => {
     link: { odt_req_link: { type: 'number_input', value: over.link ?? '100' } },
   };
   for (const [name, ticked] of Object.entries(over.choices ?? {}))
-    values[`item:${itemValue(name)}`] = {
+    values[`item:${value(name)}`] = {
       odt_req_item_opts: { type: 'checkboxes', selected_options: ticked.map((v) => ({ value: v })) },
     };
   return values;

@@ -14,11 +14,10 @@ import { exportRole, importRole } from '../../agent/runtime/roles.ts';
 import { runAgent } from '../../agent/runtime/run-agent.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
-import { reports } from './chat-flow.ts';
+import { reports, requestAndApprove, shipBackAndReceive } from './chat-flow.ts';
 import { type ChatHarness, phase, startChatHarness, until } from './chat-harness.ts';
-import { APPROVERS, buttonClick, CHANNEL, REQUESTER, submission, text, visible } from './harness.ts';
+import { CHANNEL, requestValues, visible } from './harness.ts';
 
-const APPROVER = APPROVERS[0]!;
 let h: ChatHarness;
 let customer: RunningSimulator;
 let provider: RunningSimulator;
@@ -118,68 +117,27 @@ describe('Slack end to end with the real agents (#7)', () => {
       'the inventory of acme',
       async () => (await h.plane.registry.getInventory('acme')) ?? undefined,
     );
-    const pick = (name: string) => {
-      const e = (inventory.items as { kind: string; name: string; path: string }[]).find(
-        (i) => i.name === name,
-      );
-      expect(e, `${name} in the reported inventory`).toBeDefined();
-      return `${e!.kind}:${e!.path}`;
-    };
-    const chosen = ['DC0_H0_VM1', 'DC0_C0_APP0'].map(pick);
-    const values: Record<string, Record<string, unknown>> = {
-      site: {
-        odt_req_site: {
-          type: 'static_select',
-          selected_option: { text: { type: 'plain_text', text: 'acme' }, value: 'acme' },
-        },
-      },
-      'items:acme': {
-        odt_req_items: {
-          type: 'multi_external_select',
-          selected_options: chosen.map((value) => ({ text: { type: 'plain_text', text: value }, value })),
-        },
-      },
-      vdc: text('acme-vdc'),
-      catalog: text(''),
-      network: text('acme-net'),
-      provider_site: text('cloud'),
-      link: { odt_req_link: { type: 'number_input', value: '100' } },
-    };
-    for (const v of chosen)
-      values[`item:${v}`] = {
-        odt_req_item_opts: {
-          type: 'checkboxes',
-          selected_options: [{ value: 'deploy' }, { value: 'powerOn' }],
-        },
-      };
-    const res = await h.interaction(submission(REQUESTER, 'odt_request_modal', values));
-    expect(res.status).toBe(200);
-    const request = h.slack
-      .ok('chat.postMessage')
-      .find((c) => c.args.channel === CHANNEL && !c.args.thread_ts);
-    expect(request, `the approval request (Slack errors: ${JSON.stringify(h.slack.failed())})`).toBeDefined();
-    const root = request!.response.ts as string;
-    const id = (await h.plane.service.list()).at(-1)!.id;
-    await h.interaction(buttonClick(APPROVER, 'odt_approve', id, { channel: CHANNEL, ts: root }));
-    const shipping = h.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === root)!.response
-      .ts as string;
-    const at = { channel: CHANNEL, ts: shipping };
-    await h.interaction(buttonClick(APPROVER, 'odt_appliance_sent', id, at));
-    await h.interaction(buttonClick(REQUESTER, 'odt_appliance_connected', id, at));
+    const items = ['DC0_H0_VM1', 'DC0_C0_APP0'];
+    const reported = inventory.items as { kind: string; name: string; path: string }[];
+    for (const name of items)
+      expect(
+        reported.some((i) => i.name === name),
+        `${name} in the reported inventory`,
+      ).toBe(true);
+    const values = requestValues({
+      site: 'acme',
+      inventory: reported,
+      items,
+      network: 'acme-net',
+      provider_site: 'cloud',
+      choices: Object.fromEntries(items.map((name) => [name, ['deploy', 'powerOn']])),
+    });
+    const flow = await requestAndApprove(h, values);
+    const { id, root } = flow;
     await phase(h, id, 'exported').catch((error: Error) => {
       throw new Error(`${error.message}\nagents:\n${agentLog.join('\n')}`);
     });
-    await h.interaction(buttonClick(REQUESTER, 'odt_shipped', id, at));
-    const modal = h.slack.ok('views.open').at(-1)!.args.view as { private_metadata: string };
-    await h.interaction(
-      submission(
-        REQUESTER,
-        'odt_shipped_modal',
-        { carrier: text('DHL'), tracking: text('JD0146') },
-        modal.private_metadata,
-      ),
-    );
-    await h.interaction(buttonClick(APPROVER, 'odt_received', id, at));
+    await shipBackAndReceive(h, flow);
     await until('the report', () => reports(h).length > 0, 120_000);
 
     const t = await h.plane.service.get(id);

@@ -199,6 +199,17 @@ function checkOptions(options: unknown, at: string, max = 100): Json[] {
 
 const sameOption = (a: Json, b: Json): boolean => a.value === b.value && textOf(a.text) === textOf(b.text);
 
+/** A select's or checkboxes' initial option(s) must be among its options, text and value alike. */
+function checkInitialAmong(el: Json, options: Json[], at: string): void {
+  const initial = [
+    ...(el.initial_option ? [el.initial_option as Json] : []),
+    ...((el.initial_options as Json[] | undefined) ?? []),
+  ];
+  for (const i of initial)
+    if (!options.some((o) => sameOption(o, i)))
+      throw blockError(`initial option must match one of the options exactly ${at}`);
+}
+
 /** Elements of input blocks (block elements reference): selects, checkboxes, number input. */
 function checkInputElement(el: Json, at: string): void {
   const type = el.type;
@@ -210,13 +221,7 @@ function checkInputElement(el: Json, at: string): void {
       ? (el.option_groups as Json[]).flatMap((g) => checkOptions(g.options, at))
       : checkOptions(el.options, at);
     if (options.length > 100) throw blockError(`no more than 100 options allowed ${at}`);
-    const initial = [
-      ...(el.initial_option ? [el.initial_option as Json] : []),
-      ...((el.initial_options as Json[] | undefined) ?? []),
-    ];
-    for (const i of initial)
-      if (!options.some((o) => sameOption(o, i)))
-        throw blockError(`initial option must match one of the options exactly ${at}`);
+    checkInitialAmong(el, options, at);
   }
   if (type === 'external_select' || type === 'multi_external_select') {
     if (
@@ -239,13 +244,7 @@ function checkInputElement(el: Json, at: string): void {
   }
   if (type === 'checkboxes' || type === 'radio_buttons') {
     const options = checkOptions(el.options, at, 10);
-    const initial = [
-      ...(el.initial_option ? [el.initial_option as Json] : []),
-      ...((el.initial_options as Json[] | undefined) ?? []),
-    ];
-    for (const i of initial)
-      if (!options.some((o) => sameOption(o, i)))
-        throw blockError(`initial option must match one of the options exactly ${at}`);
+    checkInitialAmong(el, options, at);
   }
   if (type === 'number_input') {
     if (typeof el.is_decimal_allowed !== 'boolean') throw blockError(`is_decimal_allowed is required ${at}`);
