@@ -60,12 +60,12 @@ class Download {
   #settled = false;
   /** The response head, until it is complete. */
   #head: Buffer[] = [];
-  #headBytes = 0;
   #framing: Framing | undefined;
   /** The buffer the socket reads into, and how much of it holds body bytes. */
   #buffer = batchBuffer();
   #filled = 0;
   #ended = false;
+  #unlisten: (() => void) | undefined;
   readonly body: Readable;
 
   constructor(
@@ -92,7 +92,11 @@ class Download {
       this.#fail(signal.reason as Error);
       return;
     }
-    signal?.addEventListener('abort', () => this.#fail(signal.reason as Error), { once: true });
+    if (signal) {
+      const onAbort = () => this.#fail(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     const onread = {
       buffer: () => this.#buffer.subarray(this.#filled),
@@ -145,7 +149,7 @@ class Download {
 
   /** `n` bytes arrived at `#filled` in `#buffer`. Returns false to pause the socket. */
   #onRead(n: number): boolean {
-    if (this.#settled && this.#framing === undefined) return false;
+    if (this.#ended) return false;
     const at = this.#filled;
     if (this.#framing === undefined) return this.#onHead(at, n);
     return this.#onBody(at, n);
@@ -154,12 +158,10 @@ class Download {
   #onHead(at: number, n: number): boolean {
     const bytes = Buffer.from(this.#buffer.subarray(at, at + n));
     this.#head.push(bytes);
-    this.#headBytes += n;
     const all = Buffer.concat(this.#head);
     const end = all.indexOf('\r\n\r\n');
     if (end < 0) {
-      if (this.#headBytes > maxHead)
-        this.#fail(new NfcTransferError(`${this.#what()}: no HTTP response head`));
+      if (all.length > maxHead) this.#fail(new NfcTransferError(`${this.#what()}: no HTTP response head`));
       return true;
     }
     this.#head = [];
@@ -213,7 +215,6 @@ class Download {
   /** Body bytes at [at, at + n) of the buffer: frames them, hands on full buffers. */
   #onBody(at: number, n: number): boolean {
     const f = this.#framing!;
-    if (this.#ended) return false;
     let end = at + n;
     if (f.kind === 'length') {
       if (n > f.left) end = at + f.left;
@@ -305,6 +306,7 @@ class Download {
   #finish(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#unlisten?.();
     if (this.#filled > 0) this.body.push(this.#buffer.subarray(0, this.#filled));
     this.#filled = 0;
     this.body.push(null);
@@ -328,6 +330,7 @@ class Download {
 
   #fail(error: Error): void {
     this.#ended = true;
+    this.#unlisten?.();
     this.#socket?.destroy();
     if (!this.#settled) {
       this.#settled = true;

@@ -165,7 +165,7 @@ describe('nfcGet', () => {
     const error = await drain(body).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(NfcTransferError);
-    expect((error as Error).message).toMatch(/disk|\/x: the server closed the connection mid-body/);
+    expect((error as Error).message).toBe('/x: the server closed the connection mid-body');
   });
 
   it('fails a chunked body cut before its last chunk, and malformed chunking', async () => {
