@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../functions/runtime.ts';
 import { LambdaSlackChat, slackSecretReader } from '../../functions/slack-chat.ts';
 import { DynamoMessageRefs } from '../../functions/store/dynamodb-message-refs.ts';
-import { commandFields } from '../bot/harness.ts';
+import { APPROVERS, buttonClick, CHANNEL, commandFields, postApprovalMessage } from '../bot/harness.ts';
 import {
   request,
   type SlackFunction,
@@ -17,8 +17,7 @@ import {
 } from './support.ts';
 
 const SIGNING = 'lambda-signing-secret';
-const APPROVER = 'UAPPROVER1';
-const CHANNEL = 'CAPPROVERS';
+const APPROVER = APPROVERS[0]!;
 
 let fn: SlackFunction;
 beforeAll(async () => {
@@ -56,36 +55,19 @@ describe('the Slack function', () => {
     const t = await runtime.service.request({ ...request(), requester: 'UCUSTOMER1' });
     expect(fn.sfn.calls.some((c) => c.op === 'StartExecution')).toBe(true);
     await runtime.service.onWait(t.id, 'approval', 'token-approval-1');
-    const posted = (await fetch(`${fn.slack.url}chat.postMessage`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
-      body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
-    }).then((r) => r.json())) as { ts: string };
+    const ts = await postApprovalMessage(fn.slack, t.id);
     const click = new URLSearchParams({
-      payload: JSON.stringify({
-        type: 'block_actions',
-        team: { id: 'TFAKE', domain: 'fake' },
-        user: { id: APPROVER, username: 'approver', team_id: 'TFAKE' },
-        api_app_id: 'AODT',
-        token: 'legacy',
-        trigger_id: `${Date.now()}.click.lambda`,
-        container: { type: 'message', message_ts: posted.ts, channel_id: CHANNEL },
-        channel: { id: CHANNEL, name: 'approvers' },
-        message: { type: 'message', ts: posted.ts, text: '' },
-        actions: [{ type: 'button', action_id: 'odt_approve', block_id: 'b', value: t.id, action_ts: '1' }],
-      }),
+      payload: JSON.stringify(buttonClick(APPROVER, 'odt_approve', t.id, { channel: CHANNEL, ts })),
     }).toString();
     const signed = event(click);
     expect((await fn.handler(signed, {})).statusCode).toBe(200);
     const successes = () => fn.sfn.calls.filter((c) => c.op === 'SendTaskSuccess');
     expect(successes().map((c) => c.body.taskToken)).toEqual(['token-approval-1']);
     expect((await runtime.service.get(t.id)).phase).toBe('approved');
-    expect(JSON.stringify(fn.slack.message(CHANNEL, posted.ts)?.blocks)).toContain(
-      `Approved by <@${APPROVER}>`,
-    );
+    expect(JSON.stringify(fn.slack.message(CHANNEL, ts)?.blocks)).toContain(`Approved by <@${APPROVER}>`);
     // The thread is remembered in DynamoDB, where every function's notifier finds it.
     const ref = await new DynamoMessageRefs(fn.db.client(), fn.db.tableName).get(t.id);
-    expect(ref).toMatchObject({ channel: CHANNEL, threadTs: posted.ts });
+    expect(ref).toMatchObject({ channel: CHANNEL, threadTs: ts });
     // The same signed request again (another container would see the same DynamoDB nonce).
     expect((await fn.handler(signed, {})).statusCode).toBe(200);
     expect(successes()).toHaveLength(1);

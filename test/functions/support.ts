@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -9,6 +8,7 @@ import type { WorkflowEngine } from '../../core/ports/workflow.ts';
 import { type FunctionConfig, parseConfig } from '../../functions/config.ts';
 import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
 import { tableDefinition } from '../../functions/store/dynamodb-store.ts';
+import { sign } from '../bot/harness.ts';
 import {
   type FakeSlackApi,
   type FakeSlackOptions,
@@ -159,7 +159,7 @@ export function signedSlackEvent(
     headers: {
       'content-type': contentType,
       'x-slack-request-timestamp': String(at),
-      'x-slack-signature': `v0=${createHmac('sha256', signingSecret).update(`v0:${at}:${body}`).digest('hex')}`,
+      'x-slack-signature': sign(signingSecret, at, body),
     },
     requestContext: { http: { method: 'POST', path: '/slack/events' } },
     body,
