@@ -35,7 +35,7 @@ function loadNative() {
 
 const native = loadNative();
 
-/** Whether runs are sealed and opened by the native addon (for tests and `odt --version`). */
+/** Whether runs are sealed and opened by the native addon (the worker then needs no forced GCs). */
 export const nativePayload = native !== undefined;
 
 /** The STREAM nonce: an 11-byte big-endian chunk counter, then 0x01 for the final chunk. */
