@@ -5,7 +5,7 @@
  */
 import type { AgentRecord } from '../core/ports/agents.ts';
 import type { Approvers } from '../core/ports/approvers.ts';
-import { type Block, clip, context, esc, mention, section } from './blocks.ts';
+import { type Block, clip, context, esc, mention, section, utcMinute } from './blocks.ts';
 import type { BotRegistry } from './request-modal.ts';
 
 export const agentsUsage =
@@ -29,9 +29,24 @@ const say = (text: string): AgentsReply => ({ text, blocks: [section(text)] });
 type AgentsCommand = (user: string, args: readonly string[], deps: AgentsDeps) => Promise<AgentsReply>;
 
 /**
- * An agent command for approvers only, run with the registry: a person who is not an approver,
- * an approvers lookup that fails, or a bot without the registry gets the reason instead.
+ * The registry for an approver's agent command, or why `user` may not run it: `refused` for a
+ * person who is not an approver, the reason of an approvers lookup that fails, `noRegistry` for
+ * a bot without the registry.
  */
+export async function approverGate(
+  user: string,
+  deps: Pick<AgentsDeps, 'registry' | 'approvers'>,
+  texts: { readonly refused: string; readonly noRegistry: string },
+): Promise<{ registry: BotRegistry } | { refusal: string }> {
+  try {
+    if (!(await deps.approvers.has(user))) return { refusal: texts.refused };
+  } catch (error) {
+    return { refusal: `:warning: ${(error as Error).message}` };
+  }
+  return deps.registry ? { registry: deps.registry } : { refusal: texts.noRegistry };
+}
+
+/** An agent command for approvers only, run with the registry (approverGate). */
 const forApprovers =
   (
     run: (
@@ -42,22 +57,17 @@ const forApprovers =
     ) => Promise<AgentsReply>,
   ): AgentsCommand =>
   async (user, args, deps) => {
-    try {
-      if (!(await deps.approvers.has(user)))
-        return say(':no_entry: Only approvers may list or revoke agents.');
-    } catch (error) {
-      return say(`:warning: ${(error as Error).message}`);
-    }
-    if (!deps.registry)
-      return say(
+    const gate = await approverGate(user, deps, {
+      refused: ':no_entry: Only approvers may list or revoke agents.',
+      noRegistry:
         ':warning: This bot was started without the agent registry; use `odt agent list` on the control plane.',
-      );
-    return run(user, args, deps.registry, deps);
+    });
+    return 'refusal' in gate ? say(gate.refusal) : run(user, args, gate.registry, deps);
   };
 
 const line = (a: AgentRecord): string =>
-  `\`${a.id}\` *${esc(a.name)}* — site \`${esc(a.site)}\`, enrolled ${a.enrolledAt.slice(0, 16).replace('T', ' ')} UTC` +
-  (a.revoked ? `, :no_entry: revoked ${a.revokedAt?.slice(0, 16).replace('T', ' ') ?? ''} UTC` : '');
+  `\`${a.id}\` *${esc(a.name)}* — site \`${esc(a.site)}\`, enrolled ${utcMinute(a.enrolledAt)} UTC` +
+  (a.revoked ? `, :no_entry: revoked ${a.revokedAt ? utcMinute(a.revokedAt) : ''} UTC` : '');
 
 /** The ephemeral answer to `/odt agent list [site]`: one line per agent, newest last. */
 export const listAgentsReply: AgentsCommand = forApprovers(async (_user, args, registry) => {

@@ -20,6 +20,7 @@ import {
   callbacks,
   esc,
   helpText,
+  isSlackUser,
   listBlocks,
   type ModalRef,
   mention,
@@ -30,7 +31,7 @@ import {
   shippingMessage,
   statusBlocks,
 } from './blocks.ts';
-import { publishHome, registerChatListeners } from './chat-listeners.ts';
+import { answerClick, publishHome, registerChatListeners } from './chat-listeners.ts';
 import { enrollReply } from './enroll.ts';
 import type { MessageRefs } from './message-refs.ts';
 import { type BotRegistry, openRequestModal, registerRequestModal } from './request-modal.ts';
@@ -70,9 +71,8 @@ export interface BotOptions {
   readonly approvers: readonly string[] | Approvers;
   /** Channel id where approval requests are posted. */
   readonly approversChannel: string;
+  /** Default: Bolt's HTTP receiver with `signingSecret` (Socket Mode passes its own receiver). */
   readonly receiver?: Receiver;
-  readonly socketMode?: boolean;
-  readonly appToken?: string;
   readonly botId?: string;
   readonly botUserId?: string;
   /** Offline tests: false, so that the first request does not call auth.test. */
@@ -101,8 +101,6 @@ export interface BotOptions {
    */
   readonly nonces?: Pick<AgentRegistry, 'useNonce'>;
 }
-
-const slackUser = (id: string): boolean => /^[UW][A-Z0-9]+$/.test(id);
 
 const shippedRefusal = (t: Transfer): string =>
   `Only ${mention(t.requester)} (who asked for \`${t.id}\`) or an approver may report that the NAS was shipped back; nothing changed.`;
@@ -143,11 +141,7 @@ export function createBotApp(options: BotOptions): App {
     : (options.approvers as Approvers);
   const app = new App({
     token: options.token,
-    ...(options.receiver
-      ? { receiver: options.receiver }
-      : options.socketMode
-        ? { socketMode: true, appToken: options.appToken }
-        : { signingSecret: options.signingSecret }),
+    ...(options.receiver ? { receiver: options.receiver } : { signingSecret: options.signingSecret }),
     ...(options.botId ? { botId: options.botId } : {}),
     ...(options.botUserId ? { botUserId: options.botUserId } : {}),
     ...(options.tokenVerificationEnabled !== undefined
@@ -197,20 +191,11 @@ export function createBotApp(options: BotOptions): App {
   });
 
   /**
-   * An ephemeral note in the channel of the click; a DM when the click came from the Home tab
-   * (no channel: the person may not be in the approvers' channel, where an ephemeral would fail).
-   */
-  const refuse = (client: WebClient, channel: string | undefined, user: string, text: string) =>
-    channel
-      ? client.chat.postEphemeral({ channel, user, text, blocks: [section(text)] })
-      : client.chat.postMessage({ channel: user, text, blocks: [section(text)] });
-
-  /**
    * A DM to a transfer's requester. A requester that is no Slack user (a transfer asked for with
    * the CLI) gets none; a failed DM is logged, never reported to the clicker as if their step failed.
    */
   const tell = async (client: WebClient, user: string, text: string) => {
-    if (!slackUser(user)) return;
+    if (!isSlackUser(user)) return;
     await client.chat
       .postMessage({ channel: user, text, blocks: [section(text)] })
       .catch((error: unknown) => {
@@ -389,7 +374,7 @@ export function createBotApp(options: BotOptions): App {
     try {
       t = await service.approve(id, b.user.id);
     } catch (error) {
-      await refuse(client, b.channel?.id, b.user.id, await explain(id, error));
+      await answerClick(client, b.channel?.id, b.user.id, await explain(id, error));
       return;
     }
     // Approved: a Slack error from here on goes to app.error, never to the approver as a refusal.
@@ -418,11 +403,11 @@ export function createBotApp(options: BotOptions): App {
       isApprover = await approvers.has(b.user.id);
       t = await service.get(id);
     } catch (error) {
-      await refuse(client, channel, b.user.id, await explain(id, error));
+      await answerClick(client, channel, b.user.id, await explain(id, error));
       return;
     }
     if (!isApprover) {
-      await refuse(
+      await answerClick(
         client,
         channel,
         b.user.id,
@@ -431,7 +416,7 @@ export function createBotApp(options: BotOptions): App {
       return;
     }
     if (t.phase !== 'requested') {
-      await refuse(client, channel, b.user.id, await explain(id, { code: 'FORBIDDEN', message: '' }));
+      await answerClick(client, channel, b.user.id, await explain(id, { code: 'FORBIDDEN', message: '' }));
       return;
     }
     const request = await approvalRequest(id, b);
@@ -482,7 +467,7 @@ export function createBotApp(options: BotOptions): App {
       try {
         const current = await service.get(id);
         if (!(await mayReport(current, b.user.id, who))) {
-          await refuse(
+          await answerClick(
             client,
             b.channel?.id,
             b.user.id,
@@ -492,7 +477,7 @@ export function createBotApp(options: BotOptions): App {
         }
         t = await service.event(id, event, b.user.id);
       } catch (error) {
-        await refuse(client, b.channel?.id, b.user.id, await explain(id, error));
+        await answerClick(client, b.channel?.id, b.user.id, await explain(id, error));
         return;
       }
       if (b.message) await client.chat.update({ channel, ts: b.message.ts, ...shippingMessage(t) });
@@ -512,11 +497,11 @@ export function createBotApp(options: BotOptions): App {
     try {
       const t = await service.get(id);
       if (!(await mayReport(t, b.user.id, 'party'))) {
-        await refuse(client, b.channel?.id, b.user.id, shippedRefusal(t));
+        await answerClick(client, b.channel?.id, b.user.id, shippedRefusal(t));
         return;
       }
     } catch (error) {
-      await refuse(client, b.channel?.id, b.user.id, await explain(id, error));
+      await answerClick(client, b.channel?.id, b.user.id, await explain(id, error));
       return;
     }
     const ref: ModalRef = {
@@ -588,7 +573,7 @@ export function createBotApp(options: BotOptions): App {
     logger.error(`odt bot: a listener failed: ${error.name}: ${error.message}`);
     const b = body as { user?: { id?: string }; user_id?: string } | undefined;
     const user = b?.user?.id ?? b?.user_id;
-    if (user && slackUser(user)) {
+    if (user && isSlackUser(user)) {
       const text =
         ':warning: Something went wrong on our side, so your last `/odt` command or click may not have taken effect. Check with `/odt status`, try again in a minute, and tell an ODT administrator if it keeps failing.';
       await app.client.chat

@@ -49,7 +49,12 @@ const plain = (text: string) => ({ type: 'plain_text', text: clip(text, 150), em
 const md = (text: string) => ({ type: 'mrkdwn', text: clip(text) });
 export const section = (text: string): Block => ({ type: 'section', text: md(text) });
 export const context = (text: string): Block => ({ type: 'context', elements: [md(text)] });
-const button = (text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Block => ({
+export const button = (
+  text: string,
+  actionId: string,
+  value: string,
+  style?: 'primary' | 'danger',
+): Block => ({
   type: 'button',
   text: plain(text),
   action_id: actionId,
@@ -61,12 +66,19 @@ const button = (text: string, actionId: string, value: string, style?: 'primary'
 export const esc = (s: string): string =>
   s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 
-const totalBytes = (t: Transfer): number | undefined =>
+/** The sum of the items' sizes; undefined when any size is unknown. */
+export const totalBytes = (t: Transfer): number | undefined =>
   t.items.every((i) => i.sizeBytes !== undefined)
     ? t.items.reduce((n, i) => n + (i.sizeBytes ?? 0), 0)
     : undefined;
 
-const user = (id: string): string => (/^[UW][A-Z0-9]+$/.test(id) ? `<@${id}>` : esc(id));
+/** A Slack user id (`U…`, `W…`), as opposed to a CLI user name: it can be mentioned and DM'd. */
+export const isSlackUser = (id: string): boolean => /^[UW][A-Z0-9]+$/.test(id);
+
+/** "2026-11-26 14:05" of an ISO timestamp (UTC, to the minute). */
+export const utcMinute = (iso: string): string => iso.slice(0, 16).replace('T', ' ');
+
+const user = (id: string): string => (isSlackUser(id) ? `<@${id}>` : esc(id));
 
 export { user as mention };
 
@@ -152,21 +164,14 @@ export function shippingMessage(t: Transfer): { text: string; blocks: Block[] } 
     });
   const last = t.history.at(-1);
   if (last)
-    blocks.push(
-      context(
-        `Last step: ${last.phase} by ${user(last.actor)} at ${last.at.slice(0, 16).replace('T', ' ')} UTC`,
-      ),
-    );
+    blocks.push(context(`Last step: ${last.phase} by ${user(last.actor)} at ${utcMinute(last.at)} UTC`));
   return { text: `Shipping of ${t.id}: ${t.phase}`, blocks };
 }
 
 export function statusBlocks(t: Transfer): Block[] {
   const history = t.history
     .slice(-10)
-    .map(
-      (h) =>
-        `• ${h.at.slice(0, 16).replace('T', ' ')} ${h.phase} — ${user(h.actor)}${h.note ? `: ${esc(h.note)}` : ''}`,
-    )
+    .map((h) => `• ${utcMinute(h.at)} ${h.phase} — ${user(h.actor)}${h.note ? `: ${esc(h.note)}` : ''}`)
     .join('\n');
   return [...summary(t), section(`*History*\n${history || '—'}`)];
 }

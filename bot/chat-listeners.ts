@@ -6,7 +6,7 @@
 import type { App } from '@slack/bolt';
 import type { Transfer, TransferService } from '../core/index.ts';
 import type { Approvers } from '../core/ports/approvers.ts';
-import { type Block, esc, mention, section } from './blocks.ts';
+import { type Block, esc, mention, section, utcMinute } from './blocks.ts';
 import { homeView } from './home.ts';
 import type { MessageRefs } from './message-refs.ts';
 import { canRetry, parseRetryValue, reportMessage, retriedReport, retryAction } from './progress-blocks.ts';
@@ -48,6 +48,15 @@ class KeyedLock {
   }
 }
 
+/**
+ * An ephemeral note to `user` in the channel of their click; a DM when the click came from the Home
+ * tab (no channel: the person may not be in the approvers' channel, where an ephemeral would fail).
+ */
+export const answerClick = (client: WebClient, channel: string | undefined, user: string, text: string) =>
+  channel
+    ? client.chat.postEphemeral({ channel, user, text, blocks: [section(text)] })
+    : client.chat.postMessage({ channel: user, text, blocks: [section(text)] });
+
 export async function publishHome(
   client: WebClient,
   options: Pick<ChatListenerOptions, 'service' | 'approvers'>,
@@ -65,12 +74,6 @@ export async function publishHome(
 export function registerChatListeners(app: App, options: ChatListenerOptions): void {
   const { service, approvers, approversChannel, refs } = options;
   const lock = new KeyedLock();
-
-  /** An ephemeral note in the channel of the click, or a DM when the click came from the Home tab. */
-  const tell = (client: WebClient, b: ActionBody, user: string, text: string) =>
-    b.channel
-      ? client.chat.postEphemeral({ channel: b.channel.id, user, text, blocks: [section(text)] })
-      : client.chat.postMessage({ channel: user, text, blocks: [section(text)] });
 
   app.use(async ({ body, next, client }) => {
     const b = body as ActionBody;
@@ -107,7 +110,12 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
     const user = b.user!.id;
     const parsed = parseRetryValue((action as { value?: string }).value ?? '');
     if (!parsed) {
-      await tell(client, b, user, 'This button is not valid; use `/odt status <id>` to see the transfer.');
+      await answerClick(
+        client,
+        b.channel?.id,
+        user,
+        'This button is not valid; use `/odt status <id>` to see the transfer.',
+      );
       return;
     }
     const { id, round } = parsed;
@@ -130,7 +138,7 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
         return `Only ${mention(t.requester)} (who asked for \`${t.id}\`) or an approver may retry its failed items; nothing changed.`;
       const earlier = t.history.slice(round).find((h) => retryNote.test(h.note ?? ''));
       if (earlier)
-        return `The retry of the failed items of \`${t.id}\` was already requested by ${mention(earlier.actor)} at ${earlier.at.slice(0, 16).replace('T', ' ')} UTC; nothing changed.`;
+        return `The retry of the failed items of \`${t.id}\` was already requested by ${mention(earlier.actor)} at ${utcMinute(earlier.at)} UTC; nothing changed.`;
       const failed = t.items.filter((i) => i.result.state === 'failed').length;
       if (!canRetry(t))
         return `Transfer \`${t.id}\` is now *${t.phase}* with ${failed} failed item(s); there is nothing to retry.`;
@@ -153,6 +161,6 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
       }
       return `Retrying ${failed} failed item(s) of \`${t.id}\`; the progress message shows how it goes.`;
     });
-    await tell(client, b, user, text);
+    await answerClick(client, b.channel?.id, user, text);
   });
 }

@@ -6,6 +6,7 @@
 import { idSchema } from '../core/index.ts';
 import type { EnrollmentCode } from '../core/ports/agents.ts';
 import type { Approvers } from '../core/ports/approvers.ts';
+import { approverGate } from './agents.ts';
 import { type Block, context, esc, section } from './blocks.ts';
 import type { BotRegistry } from './request-modal.ts';
 
@@ -52,20 +53,12 @@ export async function enrollReply(
   deps: EnrollDeps,
 ): Promise<{ text: string; blocks: Block[] }> {
   const say = (text: string) => ({ text, blocks: [section(text)] });
-  let isApprover: boolean;
-  try {
-    isApprover = await deps.approvers.has(user);
-  } catch (error) {
-    return say(`:warning: ${(error as Error).message}`);
-  }
-  if (!isApprover) {
-    return say(':no_entry: Only approvers may enroll agents; ask an approver to run `/odt agent enroll`.');
-  }
-  if (!deps.registry) {
-    return say(
+  const gate = await approverGate(user, deps, {
+    refused: ':no_entry: Only approvers may enroll agents; ask an approver to run `/odt agent enroll`.',
+    noRegistry:
       ':warning: This bot was started without the agent registry; use `odt agent enroll --site <site>` on the control plane instead.',
-    );
-  }
+  });
+  if ('refusal' in gate) return say(gate.refusal);
   const [site, roleArg = 'export', ...extra] = args;
   if (!site) return say(`Which site? ${enrollUsage}`);
   const parsed = idSchema.safeParse(site);
@@ -80,7 +73,7 @@ export async function enrollReply(
       `:warning: The role is \`export\` (the customer's export agent, the default) or \`import\` (the ODT node). ${enrollUsage}`,
     );
   }
-  const code = await deps.registry.issueCode(site, deps.ttlMs, deps.now());
+  const code = await gate.registry.issueCode(site, deps.ttlMs, deps.now());
   const minutes = Math.round(deps.ttlMs / 60_000);
   const text = `Enrollment code for a ${role} agent of ${site}: ${code.code} (valid once, until ${code.expiresAt})`;
   return {

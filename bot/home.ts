@@ -4,7 +4,18 @@
  * Home tab's limit of 100 blocks whatever the numbers; buttons carry transfer ids only.
  */
 import type { Transfer, TransferPhase } from '../core/index.ts';
-import { actions, type Block, clip, context, esc, formatBytes, mention, section } from './blocks.ts';
+import {
+  actions,
+  type Block,
+  button,
+  clip,
+  context,
+  esc,
+  formatBytes,
+  mention,
+  section,
+  totalBytes,
+} from './blocks.ts';
 import { canRetry, retryAction, retryValue } from './progress-blocks.ts';
 
 export const MAX_HOME_BLOCKS = 100;
@@ -29,19 +40,10 @@ const closed: ReadonlySet<TransferPhase> = new Set<TransferPhase>([
   'cancelled',
 ]);
 
-const button = (text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Block => ({
-  type: 'button',
-  text: { type: 'plain_text', text, emoji: true },
-  action_id: actionId,
-  value,
-  ...(style ? { style } : {}),
-});
-
 function line(t: Transfer): string {
   const failed = t.items.filter((i) => i.result.state === 'failed').length;
-  const size = t.items.every((i) => i.sizeBytes !== undefined)
-    ? `, ${formatBytes(t.items.reduce((n, i) => n + (i.sizeBytes ?? 0), 0))}`
-    : '';
+  const total = totalBytes(t);
+  const size = total !== undefined ? `, ${formatBytes(total)}` : '';
   return clip(
     `\`${t.id}\` — *${t.phase}* · ${esc(t.site)} → ${esc(t.providerSite)} · ${t.items.length} item(s)${size}${failed ? ` · ${failed} failed` : ''}`,
     1000,

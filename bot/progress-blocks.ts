@@ -7,6 +7,7 @@
 import type { Item, TaskProgress, Transfer, TransferPhase } from '../core/index.ts';
 import {
   type Block,
+  button,
   clip,
   context,
   esc,
@@ -16,6 +17,7 @@ import {
   mention,
   section,
 } from './blocks.ts';
+import { kindLabel } from './request-form.ts';
 
 export const retryAction = 'odt_retry';
 
@@ -49,8 +51,7 @@ export function formatDuration(seconds: number): string {
 
 export const formatRate = (bytesPerSecond: number): string => `${formatBytes(bytesPerSecond)}/s`;
 
-const kindLabel = (i: Item): string => ({ vm: 'VM', template: 'Template', vapp: 'vApp' })[i.kind];
-const name = (i: Item): string => `*${kindLabel(i)}* \`${esc(clip(i.source, 120))}\``;
+const name = (i: Item): string => `*${kindLabel[i.kind]}* \`${esc(clip(i.source, 120))}\``;
 const reasonOf = (i: Item): string =>
   esc(clip(`${i.result.reason ?? 'no reason given'}${i.result.code ? ` (${i.result.code})` : ''}`, 300));
 
@@ -185,15 +186,7 @@ function retryButtons(t: Transfer, blockId: string): Block {
   return {
     type: 'actions',
     block_id: blockId,
-    elements: [
-      {
-        type: 'button',
-        text: { type: 'plain_text', text: `Retry failed items (${failed})`, emoji: true },
-        action_id: retryAction,
-        value: retryValue(t),
-        style: 'primary',
-      },
-    ],
+    elements: [button(`Retry failed items (${failed})`, retryAction, retryValue(t), 'primary')],
   };
 }
 

@@ -4,7 +4,7 @@
  * speed and the ship-or-send estimate. Stays within Slack's limits: 100 blocks per view, 100
  * options per static select, 75 characters per option text, 150 per option value.
  */
-import type { Block } from './blocks.ts';
+import { type Block, clip, section, utcMinute } from './blocks.ts';
 import {
   type Estimate,
   estimateText,
@@ -23,10 +23,7 @@ import {
 /** At most this many items per request in the modal (each gets its own options block). */
 export const maxSelectedItems = 50;
 
-const clip = (text: string, max: number): string =>
-  text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 const plain = (text: string, max = 150) => ({ type: 'plain_text', text: clip(text, max), emoji: true });
-const md = (text: string) => ({ type: 'mrkdwn', text: clip(text, 3000) });
 
 const input = (
   blockId: string,
@@ -81,12 +78,9 @@ export function requestModalView(m: RequestModalInput): Block {
     return {
       ...base,
       blocks: [
-        {
-          type: 'section',
-          text: md(
-            'No site has reported an inventory yet. An approver enrolls the site’s export agent with `/odt agent enroll <site>`; once the agent runs, its VMs, templates and vApps appear here.',
-          ),
-        },
+        section(
+          'No site has reported an inventory yet. An approver enrolls the site’s export agent with `/odt agent enroll <site>`; once the agent runs, its VMs, templates and vApps appear here.',
+        ),
       ],
     };
   }
@@ -122,7 +116,7 @@ export function requestModalView(m: RequestModalInput): Block {
       {
         dispatch: true,
         hint: m.site
-          ? `From ${m.site}'s vCenter as its export agent reported it${m.reportedAt ? ` at ${m.reportedAt.slice(0, 16).replace('T', ' ')} UTC` : ''}.`
+          ? `From ${m.site}'s vCenter as its export agent reported it${m.reportedAt ? ` at ${utcMinute(m.reportedAt)} UTC` : ''}.`
           : 'Choose the site first.',
       },
     ),
@@ -174,15 +168,14 @@ export function requestModalView(m: RequestModalInput): Block {
       { dispatch: true, hint: 'Press Enter to update the estimate.' },
     ),
     {
-      type: 'section',
-      block_id: requestIds.estimateBlock,
-      text: md(
+      ...section(
         m.estimate
           ? estimateText(m.estimate)
           : m.linkMbps === undefined && m.selected.length > 0
             ? 'Give the link speed to see whether shipping beats the link.'
             : 'Choose items to see their total size and whether shipping beats the link.',
       ),
+      block_id: requestIds.estimateBlock,
     },
   );
   return { ...base, submit: plain('Request', 24), blocks };

@@ -18,7 +18,7 @@ import {
   type TransferPhase,
   transferTransitions,
 } from '../core/index.ts';
-import { mention, section } from './blocks.ts';
+import { isSlackUser, mention, section } from './blocks.ts';
 import type { MessageRefs, TransferMessageRef } from './message-refs.ts';
 import { type ItemProgress, progressMessage, reportMessage, reportRound } from './progress-blocks.ts';
 
@@ -72,8 +72,6 @@ const shown: ReadonlySet<TransferPhase> = (() => {
   for (const phase of reached) for (const next of transferTransitions[phase]) reached.add(next);
   return new Set([...reached].filter((phase) => !final.has(phase)));
 })();
-
-const slackUser = (id: string): boolean => /^[UW][A-Z0-9]+$/.test(id);
 
 interface Entry {
   readonly id: string;
@@ -237,7 +235,7 @@ export class SlackChat implements ChatNotifier {
       ...(res.ts ? { reportTs: res.ts } : {}),
       reportKey: key,
     });
-    if (!slackUser(transfer.requester)) return;
+    if (!isSlackUser(transfer.requester)) return;
     const lead = `${mention(transfer.requester)}, your transfer \`${transfer.id}\` has its report: *${transfer.phase}*.`;
     await this.options.client.chat.postMessage({
       channel: transfer.requester,

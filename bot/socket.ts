@@ -11,7 +11,7 @@ export function socketModeConfigured(env: NodeJS.ProcessEnv = process.env): bool
 }
 
 /** Options of the bot other than the service, the environment and the receiver. */
-export type SocketBotExtras = Omit<BotOptions, 'service' | 'receiver' | 'socketMode' | keyof BotEnv>;
+export type SocketBotExtras = Omit<BotOptions, 'service' | 'receiver' | keyof BotEnv>;
 
 /**
  * Connects to Slack over Socket Mode (`apps.connections.open`, then the WebSocket) and resolves

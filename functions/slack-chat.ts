@@ -50,6 +50,10 @@ export function slackSecretReader(
   });
 }
 
+/** A Web API client with `token`, at the configured API URL (SLACK_API_URL) if any. */
+const webClient = (slack: SlackConfig, token: string): InstanceType<typeof webApi.WebClient> =>
+  new webApi.WebClient(token, slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {});
+
 export interface LambdaSlackChatOptions {
   readonly slack: SlackConfig;
   readonly secret: () => Promise<SlackSecret>;
@@ -76,9 +80,7 @@ export class LambdaSlackChat implements ChatNotifier {
   private async slack(): Promise<SlackChat | undefined> {
     this.chat ??= this.options.secret().then((s) =>
       createSlackChat({
-        client: new webApi.WebClient(s.botToken, {
-          ...(this.options.slack.apiUrl ? { slackApiUrl: this.options.slack.apiUrl } : {}),
-        }),
+        client: webClient(this.options.slack, s.botToken),
         approversChannel: this.options.slack.approversChannel,
         refs: this.options.refs,
         minIntervalMs: this.minIntervalMs,
@@ -147,8 +149,5 @@ export function lambdaSlackClient(
   slack: SlackConfig,
   secret: () => Promise<SlackSecret>,
 ): () => Promise<InstanceType<typeof webApi.WebClient>> {
-  return async () => {
-    const s = await secret();
-    return new webApi.WebClient(s.botToken, { ...(slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {}) });
-  };
+  return async () => webClient(slack, (await secret()).botToken);
 }
