@@ -6,10 +6,6 @@ import { type App, SocketModeReceiver } from '@slack/bolt';
 import { type BotOptions, type BotService, createBotApp } from './app.ts';
 import { type BotEnv, botEnv } from './config.ts';
 
-export function socketModeConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(env.SLACK_BOT_TOKEN && env.SLACK_APP_TOKEN);
-}
-
 /** Options of the bot other than the service, the environment and the receiver. */
 export type SocketBotExtras = Omit<BotOptions, 'service' | 'receiver' | keyof BotEnv>;
 
