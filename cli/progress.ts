@@ -5,8 +5,15 @@ export interface ProgressSink {
   end(): void;
 }
 
-/** One JSON line per progress event, for the control plane and scripts (`--json`). */
-export function jsonProgress(out: NodeJS.WritableStream, now: () => number = Date.now): ProgressSink {
+/**
+ * One JSON line per progress event, for the control plane and scripts (`--json`): `progress` for
+ * data moved, `verify` for a file of a transfer checked before an import.
+ */
+export function jsonProgress(
+  out: NodeJS.WritableStream,
+  now: () => number = Date.now,
+  event: 'progress' | 'verify' = 'progress',
+): ProgressSink {
   const started = new Map<string, number>();
   let last = 0;
   return {
@@ -20,7 +27,7 @@ export function jsonProgress(out: NodeJS.WritableStream, now: () => number = Dat
       last = t;
       const secs = Math.max(0.001, (t - started.get(key)!) / 1000);
       out.write(
-        `${JSON.stringify({ event: 'progress', item: p.item, file: p.file, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: Math.round(p.bytes / secs), done: p.done ?? false, skipped: p.skipped ?? false })}\n`,
+        `${JSON.stringify({ event, item: p.item, file: p.file, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: Math.round(p.bytes / secs), done: p.done ?? false, skipped: p.skipped ?? false })}\n`,
       );
     },
     end() {},

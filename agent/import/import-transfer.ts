@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ItemTarget } from '../../core/index.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
-import { type VerifyReport, verifyTransfer } from '../package/verify.ts';
+import { type VerifyProgress, type VerifyReport, verifyTransfer } from '../package/verify.ts';
 import type { VcdClient } from '../vcd/client.ts';
 import type { VimClient } from '../vsphere/client.ts';
 import { type PlacementInput, resolvePlacement } from '../vsphere/placement.ts';
@@ -46,6 +46,8 @@ export interface ImportTransferOptions {
   readonly parallel?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ImportProgress) => void;
+  /** How far the verification of each file got, before the first call that creates anything. */
+  readonly onVerifyProgress?: (p: VerifyProgress) => void;
   readonly onItem?: (r: ItemImportResult) => void;
   /** With it, each imported item is onboarded into vCloud Director as its target says. */
   readonly vcd?: { readonly client: VcdClient; readonly target: (item: ManifestItem) => ItemTarget };
@@ -70,6 +72,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
     // they are decrypted once, not twice. See docs/decisions.md.
     decrypt: 'small',
     ...(options.agentCertPem ? { agentCertPem: options.agentCertPem } : {}),
+    ...(options.onVerifyProgress ? { onProgress: options.onVerifyProgress } : {}),
   });
   if (!report.ok || !report.manifest) throw new TransferNotTrustedError(report);
   // Every descriptor is checked before the first call to vCenter.

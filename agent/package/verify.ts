@@ -69,6 +69,20 @@ export interface VerifyOptions {
    * starts with the header hashed here, `heads`, and aborts when a chunk fails to authenticate).
    */
   readonly decrypt?: 'all' | 'small';
+  /** Hears how far the check of each file got: bytes read and hashed, then once when it is done. */
+  readonly onProgress?: (p: VerifyProgress) => void;
+}
+
+/** How far the check of one file got. */
+export interface VerifyProgress {
+  /** The file, relative to the transfer folder. */
+  readonly file: string;
+  /** Bytes of the file as it lies on the NAS read and hashed so far. */
+  readonly bytes: number;
+  readonly total: number;
+  readonly done?: boolean;
+  /** With done: whether the file checked out. */
+  readonly ok?: boolean;
 }
 
 /**
@@ -150,16 +164,25 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
       const f = all[i]!;
       const decrypting =
         options.identities !== undefined && (options.decrypt !== 'small' || f.role !== 'disk');
-      checked[i] = {
-        decrypting,
-        problems: await checkFile(
-          options.root,
-          f,
-          decrypting ? options.identities : undefined,
-          heads,
-          opened,
-        ),
-      };
+      const onBytes = options.onProgress
+        ? (bytes: number) => options.onProgress!({ file: f.path, bytes, total: f.encryptedSize })
+        : undefined;
+      const found = await checkFile(
+        options.root,
+        f,
+        decrypting ? options.identities : undefined,
+        heads,
+        opened,
+        onBytes,
+      );
+      checked[i] = { decrypting, problems: found };
+      options.onProgress?.({
+        file: f.path,
+        bytes: f.encryptedSize,
+        total: f.encryptedSize,
+        done: true,
+        ok: found.length === 0,
+      });
     },
   );
   let at = 0;
@@ -191,6 +214,7 @@ async function checkFile(
   identities: readonly string[] | undefined,
   heads: Map<string, Buffer>,
   opened: Map<string, Buffer>,
+  onBytes?: (position: number) => void,
 ): Promise<VerifyProblem[]> {
   const path = join(root, f.path);
   const st = await stat(path).catch(() => undefined);
@@ -205,13 +229,13 @@ async function checkFile(
     ];
   }
   if (!identities) {
-    const { sha256, head } = await fileSha256(path, { headBytes });
+    const { sha256, head } = await fileSha256(path, { headBytes, ...(onBytes ? { onBytes } : {}) });
     if (sha256 !== f.encryptedSha256) return [digestProblem(f, sha256)];
     const ageHeader = ageHead(head);
     if (ageHeader) heads.set(f.path, ageHeader);
     return [];
   }
-  const cipher = new HashTap();
+  const cipher: HashTap = new HashTap(onBytes ? () => onBytes(cipher.bytes) : undefined);
   const plain = createDecryptStream(identities, { hashOutput: true });
   // Descriptors and .mf files are small: their plaintext is kept for the .mf check and the import.
   const kept: Buffer[] | undefined = f.role === 'disk' ? undefined : [];

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { FileProgress } from '../../agent/file-progress.ts';
 import { type ItemImportResult, importTransfer } from '../../agent/import/import-transfer.ts';
 import { parseIdentityFile } from '../../agent/package/age/keys.ts';
+import type { VerifyProgress } from '../../agent/package/verify.ts';
 import { VcdClient } from '../../agent/vcd/client.ts';
 import { idSchema, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
@@ -75,6 +77,9 @@ export function registerImport(program: Command, io: Io): void {
         : tty
           ? ttyProgress(io.out as NodeJS.WriteStream)
           : undefined;
+      // The check of the NAS reads every byte once before the import: its progress is shown too
+      // (with --json as `verify` events; on a terminal as `verify/<item>/<file>.age` lines).
+      const verifySink = o.json ? jsonProgress(io.out, Date.now, 'verify') : sink;
       try {
         const results = await importTransfer({
           client,
@@ -107,6 +112,7 @@ export function registerImport(program: Command, io: Io): void {
               }
             : {}),
           ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
+          ...(verifySink ? { onVerifyProgress: (p) => verifySink.update(verifyProgress(p, o.json)) } : {}),
           onItem: (r) => {
             if (o.json) io.out.write(`${JSON.stringify(itemEvent(r))}\n`);
           },
@@ -182,4 +188,16 @@ async function connectVcd(o: ImportFlags): Promise<VcdClient> {
         ? { kind: 'insecure' }
         : { kind: 'system' },
   });
+}
+
+/** A file's verification as a progress line: `<item>` and `<file>.age` with --json, else one key. */
+function verifyProgress(p: VerifyProgress, json: boolean | undefined): FileProgress {
+  const at = p.file.indexOf('/');
+  return {
+    item: json ? p.file.slice(0, at) : 'verify',
+    file: json ? p.file.slice(at + 1) : p.file,
+    bytes: p.bytes,
+    total: p.total,
+    ...(p.done ? { done: true } : {}),
+  };
 }

@@ -91,6 +91,43 @@ describe('odt import into the provider vCenter', () => {
     expect(await uploadedFiles(provider)).toEqual(before);
   });
 
+  it('reports the check of every file (--json verify events) before the first upload', async () => {
+    const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    try {
+      const r = await odt([...importArgs(target, nas, join(work, 'state-json')), '--json'], {
+        ODT_VCENTER_PASSWORD: target.password,
+      });
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      const events = r.out
+        .trim()
+        .split('\n')
+        .map(
+          (l) => JSON.parse(l) as { event: string; item: string; file: string; bytes: number; done: boolean },
+        );
+      const manifest = JSON.parse(await readFile(join(nas, transfer, 'transfer.json'), 'utf8')) as {
+        items: { files: { path: string; encryptedSize: number }[] }[];
+      };
+      const files = manifest.items.flatMap((i) => i.files);
+      const checked = events.filter((e) => e.event === 'verify' && e.done);
+      expect(
+        checked
+          .map((e) => ({ path: `${e.item}/${e.file}`, bytes: e.bytes }))
+          .sort((a, b) => a.path.localeCompare(b.path)),
+      ).toEqual(
+        files
+          .map((f) => ({ path: f.path, bytes: f.encryptedSize }))
+          .sort((a, b) => a.path.localeCompare(b.path)),
+      );
+      const lastCheck = events.findLastIndex((e) => e.event === 'verify');
+      const firstUpload = events.findIndex((e) => e.event === 'progress');
+      expect(firstUpload).toBeGreaterThan(-1);
+      expect(lastCheck).toBeLessThan(firstUpload);
+    } finally {
+      await target.stop();
+    }
+  });
+
   it('imports nothing from a tampered NAS and names the problem', async () => {
     const damaged = join(work, 'damaged');
     await cp(nas, damaged, { recursive: true });

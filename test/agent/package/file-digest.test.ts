@@ -18,11 +18,16 @@ describe('fileSha256', () => {
     const path = join(dir, `f-${size}`);
     await writeFile(path, bytes);
 
-    const result = await fileSha256(path, { headBytes: 100 });
+    const heard: number[] = [];
+    const result = await fileSha256(path, { headBytes: 100, onBytes: (n) => heard.push(n) });
 
     expect(result.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(result.bytes).toBe(size);
     expect(result.head.equals(bytes.subarray(0, 100))).toBe(true);
+    // Progress: one report per read, rising to the whole file.
+    expect(heard).toEqual(
+      Array.from({ length: Math.ceil(size / MiB) }, (_, i) => Math.min(size, (i + 1) * MiB)),
+    );
   });
 
   it('fails for a missing file, naming it', async () => {
