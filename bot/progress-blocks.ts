@@ -96,8 +96,10 @@ function progressLine(
   } else {
     const total = live.bytesTotal ?? i.sizeBytes;
     const fraction = total ? live.bytesDone / total : 0;
+    // An import first reads and hashes every byte of the returned NAS: said so, not shown as the upload.
+    const doing = live.stage === 'verifying' ? 'verifying the NAS' : phase;
     const parts = [
-      `:arrows_counterclockwise: ${name(i)} — ${phase} \`${progressBar(fraction)}\` ${total ? `${Math.min(99, Math.floor(fraction * 100))}%` : formatBytes(live.bytesDone)}`,
+      `:arrows_counterclockwise: ${name(i)} — ${doing} \`${progressBar(fraction)}\` ${total ? `${Math.min(99, Math.floor(fraction * 100))}%` : formatBytes(live.bytesDone)}`,
     ];
     if (live.bytesPerSecond && live.bytesPerSecond > 0) {
       parts.push(formatRate(live.bytesPerSecond));

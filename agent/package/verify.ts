@@ -154,6 +154,8 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
 
   // Two files at a time: one file's reads overlap the other's hashing (see file-digest.ts).
   const all = manifest.items.flatMap((item) => item.files);
+  // Every file's size is known from here: a listener can show the whole check from the start.
+  for (const f of all) options.onProgress?.({ file: f.path, bytes: 0, total: f.encryptedSize });
   const checked = new Array<{ decrypting: boolean; problems: VerifyProblem[] }>(all.length);
   const heads = new Map<string, Buffer>();
   const opened = new Map<string, Buffer>();

@@ -147,6 +147,15 @@ export function importRole(options: ImportRoleOptions): AgentRole {
           ...(options.parallel ? { parallel: options.parallel } : {}),
           signal,
           onProgress,
+          // The check of the NAS, file by file (`<item>/<file>.age`), before anything reaches vCenter.
+          onVerifyProgress: (p) =>
+            onProgress({
+              item: p.file.slice(0, p.file.indexOf('/')),
+              file: p.file,
+              bytes: p.bytes,
+              total: p.total,
+              stage: 'verifying',
+            }),
           ...(vcd ? { vcd: { client: vcd, target: (item) => targetOf(item.id) } } : {}),
         });
         return task.itemIds.map((itemId): ItemOutcome => {

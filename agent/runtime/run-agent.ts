@@ -18,12 +18,65 @@ import { AgentApiClient, AgentApiError } from './api-client.ts';
  * task is never lost: if the release itself fails, the hold lapses after `heartbeatSeconds`.
  */
 
+/** One file's progress as a role reports it. */
+export interface RoleProgress {
+  readonly item: string;
+  readonly file: string;
+  readonly bytes: number;
+  readonly total?: number;
+  /** `verifying` while an import checks the NAS; absent while the data moves. */
+  readonly stage?: 'verifying';
+}
+
+/**
+ * Per item, the files of its current stage (an import's check of the NAS, then the upload), summed
+ * for the heartbeat; a new stage starts the item's count and its rate afresh.
+ */
+export class ProgressTally {
+  readonly #items = new Map<
+    string,
+    { stage: 'verifying' | undefined; started: number; files: Map<string, { bytes: number; total?: number }> }
+  >();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  note(p: RoleProgress): void {
+    let item = this.#items.get(p.item);
+    if (!item || item.stage !== p.stage) {
+      item = { stage: p.stage, started: this.now(), files: new Map() };
+      this.#items.set(p.item, item);
+    }
+    item.files.set(p.file, { bytes: p.bytes, ...(p.total !== undefined ? { total: p.total } : {}) });
+  }
+
+  report(): TaskProgress[] {
+    const now = this.now();
+    return [...this.#items.entries()].map(([itemId, { stage, started, files }]) => {
+      let bytesDone = 0;
+      let bytesTotal = 0;
+      let known = true;
+      for (const f of files.values()) {
+        bytesDone += f.bytes;
+        if (f.total === undefined) known = false;
+        else bytesTotal += f.total;
+      }
+      return {
+        itemId,
+        bytesDone,
+        ...(known ? { bytesTotal } : {}),
+        bytesPerSecond: Math.round(bytesDone / Math.max(0.001, (now - started) / 1000)),
+        ...(stage ? { stage } : {}),
+      };
+    });
+  }
+}
+
 /** What a role does with one claimed task. */
 export interface RoleWork {
   readonly task: TaskRecord;
   readonly transfer: AgentTransferView;
   readonly signal: AbortSignal;
-  readonly onProgress: (p: { item: string; file: string; bytes: number; total?: number }) => void;
+  readonly onProgress: (p: RoleProgress) => void;
   readonly log: (line: string) => void;
 }
 
@@ -230,27 +283,8 @@ async function work(
   const onStop = () => controller.abort(new Error('the agent is stopping (SIGTERM)'));
   options.signal.addEventListener('abort', onStop, { once: true });
   if (options.signal.aborted) onStop();
-  const files = new Map<string, Map<string, { bytes: number; total?: number }>>();
-  const started = Date.now();
-  const progress = (): TaskProgress[] => {
-    const elapsed = Math.max(0.001, (Date.now() - started) / 1000);
-    return [...files.entries()].map(([itemId, byFile]) => {
-      let bytesDone = 0;
-      let bytesTotal = 0;
-      let known = true;
-      for (const f of byFile.values()) {
-        bytesDone += f.bytes;
-        if (f.total === undefined) known = false;
-        else bytesTotal += f.total;
-      }
-      return {
-        itemId,
-        bytesDone,
-        ...(known ? { bytesTotal } : {}),
-        bytesPerSecond: Math.round(bytesDone / elapsed),
-      };
-    });
-  };
+  const tally = new ProgressTally();
+  const progress = () => tally.report();
   let lostReason: string | undefined;
   const keepAlive = startKeepAlive({
     intervalMs: Math.max(200, (task.heartbeatSeconds * 1000) / 3),
@@ -277,11 +311,7 @@ async function work(
       transfer,
       signal: controller.signal,
       log,
-      onProgress: (p) => {
-        const byFile = files.get(p.item) ?? new Map<string, { bytes: number; total?: number }>();
-        files.set(p.item, byFile);
-        byFile.set(p.file, { bytes: p.bytes, ...(p.total !== undefined ? { total: p.total } : {}) });
-      },
+      onProgress: (p) => tally.note(p),
     });
     await keepAlive.stop();
     if (controller.signal.aborted) return await aborted();

@@ -26,6 +26,11 @@ export interface TaskProgress {
   readonly bytesDone: number;
   readonly bytesTotal?: number;
   readonly bytesPerSecond?: number;
+  /**
+   * `verifying`: an import's check of the returned NAS, before anything reaches vCenter (the
+   * bytes are of the item's encrypted files, read and hashed). Absent: the data moves.
+   */
+  readonly stage?: 'verifying';
 }
 
 export interface ItemOutcome {

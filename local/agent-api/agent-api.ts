@@ -353,11 +353,17 @@ function progressOf(v: unknown): TaskProgress[] {
         { path: `progress.${i}`, message: 'needs itemId (string) and bytesDone (number)' },
       ]);
     }
+    if (p.stage !== undefined && p.stage !== 'verifying') {
+      throw new ValidationError('The heartbeat', [
+        { path: `progress.${i}.stage`, message: "must be 'verifying' or absent" },
+      ]);
+    }
     return {
       itemId: p.itemId,
       bytesDone: p.bytesDone,
       ...(typeof p.bytesTotal === 'number' ? { bytesTotal: p.bytesTotal } : {}),
       ...(typeof p.bytesPerSecond === 'number' ? { bytesPerSecond: p.bytesPerSecond } : {}),
+      ...(p.stage === 'verifying' ? { stage: 'verifying' as const } : {}),
     };
   });
 }

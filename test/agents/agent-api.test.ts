@@ -175,6 +175,17 @@ describe('two sites, two agents', () => {
     await refused(globex.transfer('tr-nope-000'), 404);
   });
 
+  it('takes a heartbeat that says an import is verifying the NAS, and refuses any other stage by name', async () => {
+    await acme.heartbeat(acmeTask, [{ itemId: 'item-1', bytesDone: 5, bytesTotal: 20, stage: 'verifying' }]);
+    await refused(
+      acme.heartbeat(acmeTask, [
+        { itemId: 'item-1', bytesDone: 5, stage: 'uploading' as unknown as 'verifying' },
+      ]),
+      400,
+      /progress\.0\.stage.*must be 'verifying' or absent/,
+    );
+  });
+
   it('the holder heartbeats and completes its own task', async () => {
     await acme.heartbeat(acmeTask, [{ itemId: 'item-1', bytesDone: 10, bytesTotal: 20 }]);
     await acme.complete(acmeTask, [{ itemId: 'item-1', ok: true, bytes: 20 }]);

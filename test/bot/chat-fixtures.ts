@@ -98,6 +98,17 @@ export function exporting(t: Transfer, at: Date): Transfer {
   return later(x, at);
 }
 
+/** An exporting transfer whose items all exported, shipped and received: now importing. */
+export function importingNow(t: Transfer, at: Date): Transfer {
+  let x = t;
+  for (const i of x.items) x = updateItem(x, i.id, { state: 'exported', bytes: 40e9 }, at);
+  x = transition(x, 'exported', { actor: 'workflow', at });
+  x = transition(x, 'shipped', { actor: REQUESTER, at, note: 'DHL 123' });
+  x = transition(x, 'received', { actor: APPROVER, at });
+  x = transition(x, 'importing', { actor: 'workflow', at });
+  return later(x, at);
+}
+
 /** Each step of the rest of the path at its own time, so that durations come from the history. */
 export function throughImport(
   t: Transfer,

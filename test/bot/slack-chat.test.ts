@@ -10,11 +10,19 @@ import { join } from 'node:path';
 import { webApi } from '@slack/bolt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryMessageRefs, type MessageRefs, SqliteMessageRefs } from '../../bot/message-refs.ts';
-import { formatDuration, progressBar } from '../../bot/progress-blocks.ts';
+import { formatDuration, formatRate, progressBar } from '../../bot/progress-blocks.ts';
 import { createSlackChat, type SlackChat } from '../../bot/slack-chat.ts';
 import { type Transfer, type TransferPhase, transferPhases } from '../../core/index.ts';
 import { type FakeSlackApi, type SlackCall, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
-import { CHANNEL, exporting, FakeTime, REQUESTER, throughImport, transferOf } from './chat-fixtures.ts';
+import {
+  CHANNEL,
+  exporting,
+  FakeTime,
+  importingNow,
+  REQUESTER,
+  throughImport,
+  transferOf,
+} from './chat-fixtures.ts';
 import { visible } from './harness.ts';
 
 const GB = 1e9;
@@ -90,6 +98,31 @@ describe('the progress message', () => {
     // The message the channel shows is the updated one.
     expect(visible(slack.message(CHANNEL, post.response.ts as string)?.blocks)).toContain('25%');
     expect(slack.failed()).toEqual([]);
+  });
+
+  it('shows an import checking the returned NAS as such, then its upload as importing', async () => {
+    const refs = new MemoryMessageRefs();
+    const chat = chatWith(refs);
+    const t = importingNow(await exportingTransfer(refs, 1), time.now());
+    await chat.transferChanged(t);
+    await chat.idle();
+    await time.advance(INTERVAL);
+    await chat.progress(t, [
+      { itemId: 'item-1', bytesDone: 20 * GB, bytesTotal: 40 * GB, bytesPerSecond: 1e9, stage: 'verifying' },
+    ]);
+    await chat.idle();
+    expect(seen(updates().at(-1))).toContain(
+      `verifying the NAS \`${progressBar(0.5)}\` 50% · ${formatRate(1e9)} · ETA ${formatDuration(20)}`,
+    );
+
+    await time.advance(INTERVAL);
+    await chat.progress(t, [
+      { itemId: 'item-1', bytesDone: 10 * GB, bytesTotal: 40 * GB, bytesPerSecond: 1e8 },
+    ]);
+    await chat.idle();
+    const text = seen(updates().at(-1));
+    expect(text).toContain(`importing \`${progressBar(0.25)}\` 25% · ${formatRate(1e8)}`);
+    expect(text).not.toContain('verifying');
   });
 
   it('is updated at most once per interval; the last state is flushed, not dropped', async () => {
