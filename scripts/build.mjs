@@ -31,7 +31,7 @@ await build({
 // module may be the entry or a chunk, so the worker's files go to both folders.
 for (const dir of ['dist', 'dist/chunks']) {
   await mkdir(join(root, dir), { recursive: true });
-  for (const f of ['payload-worker.mjs', 'payload-chunks.mjs']) {
+  for (const f of ['payload-worker.mjs', 'payload-chunks.mjs', 'segment-hash.mjs']) {
     await cp(join(root, 'agent/package/age', f), join(root, dir, f));
   }
 }

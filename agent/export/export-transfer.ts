@@ -1,6 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentIdentity } from '../identity/agent-identity.ts';
+import { segmentSize } from '../package/age/segment-hash.mjs';
 import {
   certificateFile,
   type ManifestItem,
@@ -80,6 +81,8 @@ export async function exportTransfer(options: ExportTransferOptions): Promise<Ex
       createdAt: (options.now?.() ?? new Date()).toISOString(),
       recipient: options.recipient,
       agent: { commonName: options.agent.commonName, certificateSha256: options.agent.certSha256 },
+      // Every file was encrypted with the default segment size (writeEncryptedFile).
+      segmentSize,
       items: results,
     };
     const bytes = manifestBytes(manifest);

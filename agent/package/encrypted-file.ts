@@ -13,9 +13,12 @@ export interface FileRecord {
   /** Plaintext size in bytes and SHA-256 (hex). */
   readonly size: number;
   readonly sha256: string;
-  /** Size and SHA-256 of the encrypted file as it lies on the NAS: checkable without the key. */
+  /**
+   * Size of the encrypted file as it lies on the NAS, and the SHA-256 of each of its segments
+   * (`segmentSize` bytes, the last shorter): checkable without the key, a segment at a time.
+   */
   readonly encryptedSize: number;
-  readonly encryptedSha256: string;
+  readonly encryptedSegmentSha256: string[];
 }
 
 export interface WriteEncryptedOptions {
@@ -39,6 +42,8 @@ export interface WriteEncryptedOptions {
    * returns fails the write (a download cut short), and no file is left.
    */
   readonly checkSize?: (size: number) => Error | undefined;
+  /** Bytes per segment of the encrypted file's digests (default 64 MiB; the manifest says which). */
+  readonly segmentSize?: number;
 }
 
 /**
@@ -57,6 +62,7 @@ export async function writeEncryptedFile(options: WriteEncryptedOptions): Promis
     hashInput: true,
     ...(options.onBytes ? { onInput: options.onBytes } : {}),
     ...(options.checkSize ? { checkInput: options.checkSize } : {}),
+    ...(options.segmentSize ? { segmentSize: options.segmentSize } : {}),
   });
   try {
     await pipeline(
@@ -82,7 +88,7 @@ export async function writeEncryptedFile(options: WriteEncryptedOptions): Promis
     size: cipher.plaintextBytes,
     sha256: cipher.plaintextDigest(),
     encryptedSize: cipher.encryptedBytes,
-    encryptedSha256: cipher.encryptedDigest(),
+    encryptedSegmentSha256: cipher.encryptedSegments(),
   };
 }
 

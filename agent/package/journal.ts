@@ -1,11 +1,11 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ManifestFile } from './transfer-manifest.ts';
+import { fileRecordSchema, type ManifestFile } from './transfer-manifest.ts';
 
 /**
  * Per item, the files already complete on the NAS with their hashes, so that a second run after a
  * crash keeps them and re-sends only the rest. Written atomically after each completed file; an
- * entry whose file is missing or has another size is dropped on load.
+ * entry whose file is missing or has another size, or that is not a valid record, is dropped on load.
  */
 export class ItemJournal {
   private constructor(
@@ -17,8 +17,12 @@ export class ItemJournal {
     const path = join(root, itemId, '.journal.json');
     const entries = new Map<string, ManifestFile>();
     try {
-      const saved = JSON.parse(await readFile(path, 'utf8')) as { files?: ManifestFile[] };
-      for (const f of saved.files ?? []) {
+      const saved = JSON.parse(await readFile(path, 'utf8')) as { files?: unknown[] };
+      for (const entry of saved.files ?? []) {
+        // An entry of another format (an older odt's) is dropped: its file is exported again.
+        const parsed = fileRecordSchema.safeParse(entry);
+        if (!parsed.success) continue;
+        const f = parsed.data;
         const st = await stat(join(root, f.path)).catch(() => undefined);
         if (st?.isFile() && st.size === f.encryptedSize) entries.set(f.name, f);
       }

@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { signDetached, verifyDetached } from '../identity/agent-identity.ts';
 
-export const manifestFormat = 'sneakernet-transfer/1';
+/**
+ * /2: each encrypted file's digest is a list, one SHA-256 per `segmentSize` bytes (/1 had one
+ * SHA-256 of the whole file): a node checks a file in parallel and names a damaged region.
+ */
+export const manifestFormat = 'sneakernet-transfer/2';
 export const manifestFile = 'transfer.json';
 export const signatureFile = 'transfer.json.sig';
 export const certificateFile = 'agent.crt.pem';
@@ -20,7 +24,8 @@ export const fileRecordSchema = z.object({
   size: z.number().int().nonnegative(),
   sha256: hex64,
   encryptedSize: z.number().int().nonnegative(),
-  encryptedSha256: hex64,
+  /** SHA-256 of each `segmentSize` bytes of the encrypted file, in order; the last may be shorter. */
+  encryptedSegmentSha256: z.array(hex64).min(1),
 });
 export type ManifestFile = z.infer<typeof fileRecordSchema>;
 
@@ -43,6 +48,13 @@ export const transferManifestSchema = z.object({
   /** The age recipient every file is encrypted to (the ODT node's). */
   recipient: z.string().startsWith('age1'),
   agent: z.object({ commonName: z.string(), certificateSha256: z.string().regex(/^[0-9A-F]{64}$/) }),
+  /** Bytes per segment of the encrypted files' digests: a power of two from 64 KiB to 1 GiB. */
+  segmentSize: z
+    .number()
+    .int()
+    .min(1 << 16)
+    .max(1 << 30)
+    .refine((n) => (n & (n - 1)) === 0, 'must be a power of two'),
   items: z.array(manifestItemSchema).min(1),
 });
 export type TransferManifest = z.infer<typeof transferManifestSchema>;

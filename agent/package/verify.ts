@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { forEachLimit } from '../for-each-limit.ts';
 import { certificateSha256 } from '../identity/agent-identity.ts';
 import { createDecryptStream } from './age/encrypt.ts';
-import { fileSha256 } from './file-digest.ts';
+import { hashSegments, type SegmentDigest, segmentsOf } from './file-digest.ts';
 import { HashTap } from './hash-tap.ts';
 import { ageHead } from './head-check.ts';
 import {
@@ -69,6 +70,8 @@ export interface VerifyOptions {
    * starts with the header hashed here, `heads`, and aborts when a chunk fails to authenticate).
    */
   readonly decrypt?: 'all' | 'small';
+  /** Segments of files hashed at the same time (default: one per core, two to four). */
+  readonly lanes?: number;
   /** Hears how far the check of each file got: bytes read and hashed, then once when it is done. */
   readonly onProgress?: (p: VerifyProgress) => void;
 }
@@ -152,41 +155,64 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     return fail();
   }
 
-  // Two files at a time: one file's reads overlap the other's hashing (see file-digest.ts).
   const all = manifest.items.flatMap((item) => item.files);
   // Every file's size is known from here: a listener can show the whole check from the start.
   for (const f of all) options.onProgress?.({ file: f.path, bytes: 0, total: f.encryptedSize });
   const checked = new Array<{ decrypting: boolean; problems: VerifyProblem[] }>(all.length);
   const heads = new Map<string, Buffer>();
   const opened = new Map<string, Buffer>();
-  await forEachLimit(
-    all.map((_, i) => i),
-    2,
-    async (i) => {
+  const size = manifest.segmentSize;
+  const decrypting = (f: ManifestFile) =>
+    options.identities !== undefined && (options.decrypt !== 'small' || f.role !== 'disk');
+  const settle = (i: number, found: VerifyProblem[]) => {
+    const f = all[i]!;
+    checked[i] = { decrypting: decrypting(f), problems: found };
+    options.onProgress?.({
+      file: f.path,
+      bytes: f.encryptedSize,
+      total: f.encryptedSize,
+      done: true,
+      ok: found.length === 0,
+    });
+  };
+  // What tells without reading: a missing file, another size, a digest list of the wrong length.
+  const readable: number[] = [];
+  await Promise.all(
+    all.map(async (f, i) => {
+      const found = await precheck(options.root, f, size);
+      if (found) settle(i, [found]);
+      else readable.push(i);
+    }),
+  );
+  readable.sort((a, b) => a - b);
+  const byDigest = readable.filter((i) => !decrypting(all[i]!));
+  const byDecryption = readable.filter((i) => decrypting(all[i]!));
+  await Promise.all([
+    checkDigests(
+      options.root,
+      byDigest.map((i) => all[i]!),
+      size,
+      {
+        lanes: options.lanes ?? defaultLanes(),
+        heads,
+        onBytes: (k, bytes) =>
+          options.onProgress?.({
+            file: all[byDigest[k]!]!.path,
+            bytes,
+            total: all[byDigest[k]!]!.encryptedSize,
+          }),
+        onFile: (k, found) => settle(byDigest[k]!, found),
+      },
+    ),
+    // Decrypting runs on this thread too: two files at a time overlap one's reads with the other's work.
+    forEachLimit(byDecryption, 2, async (i) => {
       const f = all[i]!;
-      const decrypting =
-        options.identities !== undefined && (options.decrypt !== 'small' || f.role !== 'disk');
       const onBytes = options.onProgress
         ? (bytes: number) => options.onProgress!({ file: f.path, bytes, total: f.encryptedSize })
         : undefined;
-      const found = await checkFile(
-        options.root,
-        f,
-        decrypting ? options.identities : undefined,
-        heads,
-        opened,
-        onBytes,
-      );
-      checked[i] = { decrypting, problems: found };
-      options.onProgress?.({
-        file: f.path,
-        bytes: f.encryptedSize,
-        total: f.encryptedSize,
-        done: true,
-        ok: found.length === 0,
-      });
-    },
-  );
+      settle(i, await checkDecrypting(options.root, f, size, options.identities!, opened, onBytes));
+    }),
+  ]);
   let at = 0;
   for (const item of manifest.items) {
     for (const f of item.files) {
@@ -210,34 +236,114 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
 /** Bytes kept of each file checked by digest, to find its age header in: 64 KiB (hundreds of stanzas). */
 const headBytes = 64 * 1024;
 
-async function checkFile(
+/** Segments hashed at once: one per core, two to four (each lane is one reader of the disk). */
+const defaultLanes = () => Math.max(2, Math.min(4, availableParallelism()));
+
+/** The file's problem that shows without reading it, if any. */
+async function precheck(root: string, f: ManifestFile, size: number): Promise<VerifyProblem | undefined> {
+  const st = await stat(join(root, f.path)).catch(() => undefined);
+  if (!st?.isFile()) return { file: f.path, code: 'MISSING', message: `${f.path} is missing.` };
+  if (st.size !== f.encryptedSize) {
+    return {
+      file: f.path,
+      code: 'SIZE_MISMATCH',
+      message: `${f.path} has ${st.size} bytes, the manifest says ${f.encryptedSize}.`,
+    };
+  }
+  const count = segmentsOf(f.path, f.encryptedSize, size).length;
+  if (f.encryptedSegmentSha256.length !== count) {
+    return {
+      file: f.path,
+      code: 'BAD_MANIFEST',
+      message: `${manifestFile} lists ${f.encryptedSegmentSha256.length} segment digest(s) for ${f.path}, which has ${count} segment(s) of ${size} bytes.`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Hashes the segments of `files` (see hashSegments: lanes far apart on the disk) and reports each
+ * file once its last segment is done; keeps each file's age header from its first segment.
+ */
+async function checkDigests(
+  root: string,
+  files: readonly ManifestFile[],
+  size: number,
+  options: {
+    readonly lanes: number;
+    readonly heads: Map<string, Buffer>;
+    readonly onBytes: (file: number, bytes: number) => void;
+    readonly onFile: (file: number, problems: VerifyProblem[]) => void;
+  },
+): Promise<void> {
+  const jobs = files.flatMap((f, file) =>
+    segmentsOf(join(root, f.path), f.encryptedSize, size, headBytes).map((job, index) => ({
+      file,
+      index,
+      job,
+    })),
+  );
+  const left = files.map((f) => f.encryptedSegmentSha256.length);
+  const bytes = files.map(() => 0);
+  const jobBytes = jobs.map(() => 0);
+  const results: SegmentDigest[][] = files.map(() => []);
+  await hashSegments(
+    jobs.map((j) => j.job),
+    {
+      lanes: options.lanes,
+      onBytes: (k, n) => {
+        const { file } = jobs[k]!;
+        bytes[file]! += n - jobBytes[k]!;
+        jobBytes[k] = n;
+        options.onBytes(file, bytes[file]!);
+      },
+      onDone: (k, result) => {
+        const { file, index } = jobs[k]!;
+        results[file]![index] = result;
+        if (--left[file]! > 0) return;
+        const f = files[file]!;
+        const found = compareSegments(f, results[file]!, size);
+        const first = results[file]![0];
+        if (found.length === 0 && first && 'head' in first) {
+          const header = ageHead(first.head);
+          if (header) options.heads.set(f.path, header);
+        }
+        options.onFile(file, found);
+      },
+    },
+  );
+}
+
+/** The file's digest problem, if a segment was not read whole or hashes to another SHA-256. */
+function compareSegments(f: ManifestFile, got: readonly SegmentDigest[], size: number): VerifyProblem[] {
+  const failed = got.find((g): g is { error: Error } => 'error' in g);
+  if (failed) {
+    return [
+      { file: f.path, code: 'MISSING', message: `${f.path} could not be read: ${failed.error.message}` },
+    ];
+  }
+  const bad: number[] = [];
+  f.encryptedSegmentSha256.forEach((want, i) => {
+    const g = got[i];
+    const length = Math.min(size, f.encryptedSize - i * size);
+    if (!g || !('sha256' in g) || g.bytes !== length || g.sha256 !== want) bad.push(i);
+  });
+  // More read than the manifest lists: the file grew; its last segment is the place to look.
+  if (bad.length === 0 && got.length > f.encryptedSegmentSha256.length)
+    bad.push(f.encryptedSegmentSha256.length - 1);
+  return bad.length === 0 ? [] : [digestProblem(f, bad, size)];
+}
+
+async function checkDecrypting(
   root: string,
   f: ManifestFile,
-  identities: readonly string[] | undefined,
-  heads: Map<string, Buffer>,
+  size: number,
+  identities: readonly string[],
   opened: Map<string, Buffer>,
   onBytes?: (position: number) => void,
 ): Promise<VerifyProblem[]> {
   const path = join(root, f.path);
-  const st = await stat(path).catch(() => undefined);
-  if (!st?.isFile()) return [{ file: f.path, code: 'MISSING', message: `${f.path} is missing.` }];
-  if (st.size !== f.encryptedSize) {
-    return [
-      {
-        file: f.path,
-        code: 'SIZE_MISMATCH',
-        message: `${f.path} has ${st.size} bytes, the manifest says ${f.encryptedSize}.`,
-      },
-    ];
-  }
-  if (!identities) {
-    const { sha256, head } = await fileSha256(path, { headBytes, ...(onBytes ? { onBytes } : {}) });
-    if (sha256 !== f.encryptedSha256) return [digestProblem(f, sha256)];
-    const ageHeader = ageHead(head);
-    if (ageHeader) heads.set(f.path, ageHeader);
-    return [];
-  }
-  const cipher: HashTap = new HashTap(onBytes ? () => onBytes(cipher.bytes) : undefined);
+  const cipher: HashTap = new HashTap(onBytes ? () => onBytes(cipher.bytes) : undefined, size);
   const plain = createDecryptStream(identities, { hashOutput: true });
   // Descriptors and .mf files are small: their plaintext is kept for the .mf check and the import.
   const kept: Buffer[] | undefined = f.role === 'disk' ? undefined : [];
@@ -256,8 +362,9 @@ async function checkFile(
     );
   } catch (error) {
     // Decryption stopped the read early: hash the whole file to tell damage from a wrong key.
-    const { sha256: digest } = await fileSha256(path);
-    if (digest !== f.encryptedSha256) return [digestProblem(f, digest)];
+    const digests = await hashSegments(segmentsOf(path, f.encryptedSize, size));
+    const damaged = compareSegments(f, digests, size);
+    if (damaged.length > 0) return damaged;
     return [
       {
         file: f.path,
@@ -266,8 +373,17 @@ async function checkFile(
       },
     ];
   }
-  const digest = cipher.digest();
-  if (digest !== f.encryptedSha256) return [digestProblem(f, digest)];
+  const digests = cipher.digests();
+  const damaged = compareSegments(
+    f,
+    digests.map((sha256, i) => ({
+      sha256,
+      bytes: Math.max(0, Math.min(size, cipher.bytes - i * size)),
+      head: Buffer.alloc(0),
+    })),
+    size,
+  );
+  if (damaged.length > 0) return damaged;
   if (plain.plaintextBytes !== f.size || plain.plaintextDigest() !== f.sha256) {
     return [
       {
@@ -281,11 +397,22 @@ async function checkFile(
   return [];
 }
 
-const digestProblem = (f: ManifestFile, digest: string): VerifyProblem => ({
-  file: f.path,
-  code: 'DIGEST_MISMATCH',
-  message: `${f.path} is damaged or replaced: SHA-256 ${digest.slice(0, 16)}… instead of ${f.encryptedSha256.slice(0, 16)}….`,
-});
+/** A file some of whose segments (`bad`, indexes) differ from the signed manifest. */
+function digestProblem(f: ManifestFile, bad: readonly number[], size: number): VerifyProblem {
+  const n = f.encryptedSegmentSha256.length;
+  const range = (i: number) => `bytes ${i * size}-${Math.min(f.encryptedSize, (i + 1) * size) - 1}`;
+  const where =
+    n === 1
+      ? 'the file'
+      : bad.length === 1
+        ? `${range(bad[0]!)} (segment ${bad[0]! + 1} of ${n})`
+        : `${bad.length} of its ${n} segments (the first: ${range(bad[0]!)})`;
+  return {
+    file: f.path,
+    code: 'DIGEST_MISMATCH',
+    message: `${f.path}: the SHA-256 of ${where} is not the signed manifest's: the file was damaged or changed after the export. Do not import it; re-ship or re-export it.`,
+  };
+}
 
 /** The package's own `.mf` must list the descriptor and every disk with the same SHA-256. */
 function checkOvfManifest(

@@ -30,6 +30,7 @@ import {
   runInWorker,
 } from './offload.ts';
 import { chunkSize, openChunks, sealChunks, sealedChunkSize, tagLength } from './payload-chunks.mjs';
+import { SegmentHash, segmentSize } from './segment-hash.mjs';
 import { fileKeyLength, isX25519Stanza, unwrapFileKey, wrapFileKey, x25519Unwrapper } from './x25519.ts';
 
 export { chunkSize, sealedChunkSize };
@@ -91,10 +92,12 @@ export interface AgeStreamOptions {
 /** Options of the encrypting stream. */
 export interface AgeEncryptOptions extends AgeStreamOptions {
   /**
-   * Count and SHA-256 the encrypted output (header included), for `encryptedDigest()`: with
-   * `worker`, on the worker thread, beside the sealing. Default false.
+   * Count and SHA-256 the encrypted output (header included), one digest per `segmentSize` bytes,
+   * for `encryptedSegments()`: with `worker`, on the worker thread, beside the sealing. Default false.
    */
   readonly hashOutput?: boolean;
+  /** Bytes per segment of the output's digests (default 64 MiB, segment-hash.mjs). */
+  readonly segmentSize?: number;
   /**
    * Count and SHA-256 the plaintext input, for `plaintextBytes` and `plaintextDigest()`: with
    * `worker`, on the worker thread, each run hashed just before it is sealed. Default false.
@@ -337,10 +340,11 @@ export class AgeEncryptStream extends PayloadTransform {
   #batch: Buffer | undefined;
   #batched = 0;
   /** The output hash: computed here (inline), or on the worker (first job carries `#prefix`). */
-  #hash: Hash | undefined;
+  #hash: SegmentHash | undefined;
   #hashId: number | undefined;
   #prefix: Buffer | undefined;
-  #digest: string | undefined;
+  readonly #segmentSize: number;
+  #segments: string[] | undefined;
   #outBytes = 0;
   /** The input's count and hash: here (inline), or on the worker under `#inHashId`. */
   #inBytes = 0;
@@ -363,11 +367,12 @@ export class AgeEncryptStream extends PayloadTransform {
     const header = Buffer.concat([encodeHeader(stanzas, fileKey), nonce]);
     this.#batching = options.worker === true;
     this.#workerHash = options.hashOutput === true && options.worker === true;
+    this.#segmentSize = options.segmentSize ?? segmentSize;
     if (this.#workerHash) {
       this.#hashId = newOutputHashId();
       this.#prefix = header;
     } else if (options.hashOutput === true) {
-      this.#hash = createHash('sha256').update(header);
+      this.#hash = new SegmentHash(this.#segmentSize).update(header);
     }
     if (options.hashInput === true) {
       if (this.#batching) this.#inHashId = newOutputHashId();
@@ -396,10 +401,16 @@ export class AgeEncryptStream extends PayloadTransform {
     return this.#inDigest;
   }
 
-  /** SHA-256 (hex) of the whole encrypted output, with `hashOutput`, once the stream ended. */
-  encryptedDigest(): string {
-    if (this.#digest === undefined) throw new Error('The encrypted output was not hashed, or has not ended.');
-    return this.#digest;
+  /** SHA-256 (hex) of each `segmentSize` bytes of the encrypted output, with `hashOutput`, once it ended. */
+  encryptedSegments(): string[] {
+    if (this.#segments === undefined)
+      throw new Error('The encrypted output was not hashed, or has not ended.');
+    return this.#segments;
+  }
+
+  /** Bytes per segment of `encryptedSegments()`. */
+  get segmentSize(): number {
+    return this.#segmentSize;
   }
 
   protected override deliver(result: ChunkResult, final: boolean): void {
@@ -407,7 +418,7 @@ export class AgeEncryptStream extends PayloadTransform {
       this.#outBytes += result.out.length;
       this.#hash?.update(result.out);
       if (final) {
-        this.#digest = result.digest ?? this.#hash?.digest('hex');
+        this.#segments = result.segments ?? this.#hash?.digests();
         this.#inDigest = result.inputDigest ?? this.#inHash?.digest('hex');
       }
       this.push(result.out);
@@ -433,7 +444,8 @@ export class AgeEncryptStream extends PayloadTransform {
     if (!this.#workerHash || this.#hashId === undefined) return undefined;
     const prefix = this.#prefix;
     this.#prefix = undefined;
-    return prefix === undefined ? { id: this.#hashId } : { id: this.#hashId, prefix };
+    const segment = { id: this.#hashId, segmentSize: this.#segmentSize };
+    return prefix === undefined ? segment : { ...segment, prefix };
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -13,13 +13,22 @@ export type ChunkOp = 'seal' | 'open';
 
 /** What a run of chunks came to: the output, or (opening) why and where it failed. */
 export type ChunkResult =
-  | { readonly out: Buffer; readonly digest?: string; readonly inputDigest?: string; readonly input?: Buffer }
+  | {
+      readonly out: Buffer;
+      /** Opening: the plaintext's SHA-256. */
+      readonly digest?: string;
+      /** Sealing: the output's SHA-256 per segment (OutputHash.segmentSize). */
+      readonly segments?: string[];
+      readonly inputDigest?: string;
+      readonly input?: Buffer;
+    }
   | { readonly failure: OpenFailure; readonly chunk: number };
 
 interface Reply {
   readonly id: number;
   readonly out?: Uint8Array;
   readonly digest?: string;
+  readonly segments?: string[];
   readonly inDigest?: string;
   readonly input?: Uint8Array;
   readonly failure?: OpenFailure;
@@ -76,6 +85,7 @@ class PayloadWorker {
           final,
           hash: hash?.id,
           hashPrefix: hash?.prefix,
+          segmentSize: hash?.segmentSize,
           inHash: inputHash,
           returnInput,
           // Opening, the input's own buffer comes back holding the plaintext.
@@ -111,6 +121,7 @@ class PayloadWorker {
       pending.resolve({
         out: buffer,
         ...(reply.digest === undefined ? {} : { digest: reply.digest }),
+        ...(reply.segments === undefined ? {} : { segments: reply.segments }),
         ...(reply.inDigest === undefined ? {} : { inputDigest: reply.inDigest }),
         ...(input === undefined ? {} : { input }),
       });
@@ -159,11 +170,13 @@ function workerFor(lane: number | undefined): PayloadWorker {
 /**
  * Hash the sealed output of a stream on the worker: `id` names the stream's running SHA-256,
  * started (with `prefix`, the bytes written before the payload) by the stream's first job; the
- * final job's result carries the digest.
+ * final job's result carries the digest (opening), or with `segmentSize` (sealing) the digest of
+ * each segment of that many bytes (see segment-hash.mjs).
  */
 export interface OutputHash {
   readonly id: number;
   readonly prefix?: Uint8Array;
+  readonly segmentSize?: number;
 }
 
 let nextHashId = 0;

@@ -6,10 +6,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { nativePayload, openChunks, sealChunks } from './payload-chunks.mjs';
+import { SegmentHash } from './segment-hash.mjs';
 
-// SHA-256s of a stream's plaintext input and of its sealed output (with its header, `hashPrefix`),
-// kept here across jobs so the hashing runs beside the caller's work; the final job's reply carries
-// the hex digests.
+// SHA-256s of a stream's plaintext input and of its sealed output (with its header, `hashPrefix`; one
+// per `segmentSize` bytes, see segment-hash.mjs), kept here across jobs so the hashing runs beside
+// the caller's work; the final job's reply carries the hex digests.
 // Each chunk sealed leaves a 64 KiB buffer (the cipher's output, copied into `out`) as garbage, which
 // V8 collects only after ~64 MB piled up: a young-generation collection every few batches (cheap,
 // little is alive) keeps the RSS low and flat. See collectYoung in encrypt.ts. The native addon
@@ -28,10 +29,10 @@ function collectSome(bytes) {
   collect({ type: 'minor' });
 }
 
-function running(hashes, id, prefix) {
+function running(hashes, id, prefix, segmentSize) {
   let hash = hashes.get(id);
   if (hash === undefined) {
-    hash = createHash('sha256');
+    hash = segmentSize === undefined ? createHash('sha256') : new SegmentHash(segmentSize);
     if (prefix) hash.update(prefix);
     hashes.set(id, hash);
   }
@@ -41,7 +42,7 @@ function running(hashes, id, prefix) {
 function finish(hashes, id, hash, final) {
   if (!final) return undefined;
   hashes.delete(id);
-  return hash.digest('hex');
+  return hash instanceof SegmentHash ? hash.digests() : hash.digest('hex');
 }
 
 parentPort.on('message', (job) => {
@@ -61,16 +62,16 @@ parentPort.on('message', (job) => {
       }
       const out = sealChunks(job.key, job.counter, parts, job.final, job.into);
       collectSome(job.data.length);
-      let digest;
+      let segments;
       if (job.hash !== undefined) {
-        const hash = running(outHashes, job.hash, job.hashPrefix);
+        const hash = running(outHashes, job.hash, job.hashPrefix, job.segmentSize);
         hash.update(out);
-        digest = finish(outHashes, job.hash, hash, job.final);
+        segments = finish(outHashes, job.hash, hash, job.final);
       }
       // The input goes back too, for the caller to reuse (its own ArrayBuffer, never the output's).
       const input = job.returnInput ? job.data : undefined;
       parentPort.postMessage(
-        { id: job.id, out, digest, inDigest, input },
+        { id: job.id, out, segments, inDigest, input },
         input ? [out.buffer, input.buffer] : [out.buffer],
       );
       return;

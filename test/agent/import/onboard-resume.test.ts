@@ -28,7 +28,7 @@ const item: ManifestItem = {
       size: 1,
       sha256: '0'.repeat(64),
       encryptedSize: 1,
-      encryptedSha256: '0'.repeat(64),
+      encryptedSegmentSha256: ['0'.repeat(64)],
     },
   ],
 };

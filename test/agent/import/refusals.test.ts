@@ -84,6 +84,42 @@ describe('odt import refuses, before anything reaches vCenter', () => {
     expect(err).toMatch(/item-1\/DC0_H0_VM1-disk-1\.vmdk\.age: .*\[DIGEST_MISMATCH\]/);
   });
 
+  it('a flipped byte, named by its segment (the agent signed 64 KiB segments)', async () => {
+    const seg = 64 * 1024;
+    const err = await refused(async (root) => {
+      const digests = new Map<string, string[]>();
+      const m = JSON.parse(await readFile(join(root, 'transfer.json'), 'utf8'));
+      for (const f of m.items[0].files as { path: string }[]) {
+        const b = await readFile(join(root, f.path));
+        const list: string[] = [];
+        for (let at = 0; at < b.length; at += seg)
+          list.push(
+            createHash('sha256')
+              .update(b.subarray(at, at + seg))
+              .digest('hex'),
+          );
+        digests.set(f.path, list);
+      }
+      await resign(root, (m) => {
+        m.segmentSize = seg;
+        for (const f of (m.items as { files: Record<string, unknown>[] }[])[0]!.files)
+          f.encryptedSegmentSha256 = digests.get(f.path as string);
+      });
+      const f = join(root, 'item-1', 'DC0_H0_VM1-disk-1.vmdk.age');
+      const b = await readFile(f);
+      expect(digests.get('item-1/DC0_H0_VM1-disk-1.vmdk.age')!.length).toBeGreaterThan(3);
+      b[2 * seg + 5]! ^= 1;
+      await writeFile(f, b);
+    });
+    expect(err).toMatch(
+      new RegExp(
+        `item-1/DC0_H0_VM1-disk-1\\.vmdk\\.age: the SHA-256 of bytes ${2 * seg}-${3 * seg - 1} \\(segment 3 of \\d+\\) is not the signed manifest's.*\\[DIGEST_MISMATCH\\]`,
+      ),
+    );
+    // The other files and segments checked out: only this one is named.
+    expect(err.match(/DIGEST_MISMATCH/g)).toHaveLength(1);
+  });
+
   it('a truncated file', async () => {
     const err = await refused((root) => truncate(join(root, 'item-1', 'DC0_H0_VM1-disk-0.vmdk.age'), 10));
     expect(err).toMatch(/item-1\/DC0_H0_VM1-disk-0\.vmdk\.age: .*\[SIZE_MISMATCH\]/);
@@ -149,12 +185,12 @@ describe('odt import refuses, before anything reaches vCenter', () => {
         f.size = Buffer.byteLength(evil);
         f.sha256 = sha(evil);
         f.encryptedSize = enc.length;
-        f.encryptedSha256 = sha(enc);
+        f.encryptedSegmentSha256 = [sha(enc)];
         const g = files.find((x) => x.role === 'manifest')!;
         g.size = Buffer.byteLength(mf);
         g.sha256 = sha(mf);
         g.encryptedSize = mfEnc.length;
-        g.encryptedSha256 = sha(mfEnc);
+        g.encryptedSegmentSha256 = [sha(mfEnc)];
       });
     });
     expect(err).toMatch(
@@ -183,7 +219,7 @@ describe('odt import refuses, before anything reaches vCenter', () => {
         g.size = Buffer.byteLength(mf);
         g.sha256 = sha(mf);
         g.encryptedSize = mfEnc.length;
-        g.encryptedSha256 = sha(mfEnc);
+        g.encryptedSegmentSha256 = [sha(mfEnc)];
       });
     });
     expect(err).toMatch(

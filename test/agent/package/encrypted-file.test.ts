@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDecryptStream, encryptedSize } from '../../../agent/package/age/encrypt.ts';
 import { generateIdentity } from '../../../agent/package/age/keys.ts';
+import { SegmentHash } from '../../../agent/package/age/segment-hash.mjs';
 import { writeEncryptedFile } from '../../../agent/package/encrypted-file.ts';
 
 const MiB = 1024 * 1024;
@@ -53,7 +54,8 @@ describe('writeEncryptedFile', () => {
     expect(record.encryptedSize).toBe(encryptedSize(total));
     expect(await readdir(dir)).toEqual(['big.age']);
     const plain = createHash('sha256');
-    const cipher = createHash('sha256');
+    // The encrypted file's digests are per 64 MiB segment (transfer.json, /2): this file has more than one.
+    const cipher = new SegmentHash(64 * MiB);
     await pipeline(
       createReadStream(join(dir, 'big.age')).on('data', (c) => cipher.update(c as Buffer)),
       createDecryptStream([keys.identity]),
@@ -65,8 +67,34 @@ describe('writeEncryptedFile', () => {
       }),
     );
     expect(plain.digest('hex')).toBe(sha256);
-    expect(cipher.digest('hex')).toBe(record.encryptedSha256);
+    expect(record.encryptedSegmentSha256).toEqual(cipher.digests());
+    expect(record.encryptedSegmentSha256.length).toBe(Math.ceil(encryptedSize(total) / (64 * MiB)));
   });
+
+  it.each([true, false])(
+    'records the SHA-256 of each segment of the encrypted file (worker: %s)',
+    async (worker) => {
+      const { stream } = source(3 * MiB + 5);
+      const record = await writeEncryptedFile({
+        source: stream,
+        root: dir,
+        path: `seg-${worker}.age`,
+        name: 'seg',
+        recipients: [keys.recipient],
+        worker,
+        segmentSize: 1 << 20,
+      });
+      const bytes = await readFile(join(dir, `seg-${worker}.age`));
+      const expected = Array.from({ length: Math.ceil(bytes.length / MiB) }, (_, i) =>
+        createHash('sha256')
+          .update(bytes.subarray(i * MiB, (i + 1) * MiB))
+          .digest('hex'),
+      );
+      expect(expected).toHaveLength(4);
+      expect(record.encryptedSegmentSha256).toEqual(expected);
+      await rm(join(dir, `seg-${worker}.age`));
+    },
+  );
 
   it('leaves no file when the source fails after the first flush', async () => {
     let sent = 0;

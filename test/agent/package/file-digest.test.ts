@@ -1,36 +1,93 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileSha256 } from '../../../agent/package/file-digest.ts';
+import { SegmentHash } from '../../../agent/package/age/segment-hash.mjs';
+import { hashSegments, segmentsOf } from '../../../agent/package/file-digest.ts';
 
 const MiB = 1024 * 1024;
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'file-digest-'));
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-describe('fileSha256', () => {
-  it.each([0, 1, MiB - 1, MiB, 3 * MiB + 12_345])('hashes every byte of a %i-byte file', async (size) => {
-    const bytes = randomBytes(size);
-    const path = join(dir, `f-${size}`);
+describe('SegmentHash', () => {
+  it.each([0, 1, 999, 1000, 1001, 5_432])(
+    'hashes each 1000 bytes of %i bytes on their own, whatever the pieces it is given',
+    (size) => {
+      const bytes = randomBytes(size);
+      const expected =
+        size === 0
+          ? [sha256(bytes)]
+          : Array.from({ length: Math.ceil(size / 1000) }, (_, i) =>
+              sha256(bytes.subarray(i * 1000, (i + 1) * 1000)),
+            );
+      const whole = new SegmentHash(1000).update(bytes).digests();
+      const pieces = new SegmentHash(1000);
+      for (let at = 0; at < size; at += 333) pieces.update(bytes.subarray(at, at + 333));
+      expect(whole).toEqual(expected);
+      expect(pieces.digests()).toEqual(expected);
+    },
+  );
+
+  it('gives what `split -b … --filter=sha256sum` prints, the by-hand check of a NAS file', async () => {
+    const bytes = randomBytes(3 * MiB + 12_345);
+    const path = join(dir, 'split-me');
     await writeFile(path, bytes);
-
-    const heard: number[] = [];
-    const result = await fileSha256(path, { headBytes: 100, onBytes: (n) => heard.push(n) });
-
-    expect(result.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
-    expect(result.bytes).toBe(size);
-    expect(result.head.equals(bytes.subarray(0, 100))).toBe(true);
-    // Progress: one report per read, rising to the whole file.
-    expect(heard).toEqual(
-      Array.from({ length: Math.ceil(size / MiB) }, (_, i) => Math.min(size, (i + 1) * MiB)),
-    );
+    const printed = execFileSync('split', ['-b', '1M', '--filter=sha256sum', path], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]);
+    expect(new SegmentHash(MiB).update(bytes).digests()).toEqual(printed);
+    expect(printed).toHaveLength(4);
   });
+});
 
-  it('fails for a missing file, naming it', async () => {
-    await expect(fileSha256(join(dir, 'nope'))).rejects.toThrow(/nope/);
+describe('hashSegments', () => {
+  it.each([1, 2, 3])(
+    'hashes every segment of two files with %i lane(s), and keeps the head',
+    async (lanes) => {
+      const a = randomBytes(5 * MiB + 17);
+      const b = randomBytes(MiB - 1);
+      await writeFile(join(dir, 'a'), a);
+      await writeFile(join(dir, 'b'), b);
+      const jobs = [
+        ...segmentsOf(join(dir, 'a'), a.length, 2 * MiB, 100),
+        ...segmentsOf(join(dir, 'b'), b.length, 2 * MiB),
+      ];
+      const heard = new Map<number, number>();
+      const done: number[] = [];
+      const results = await hashSegments(jobs, {
+        lanes,
+        onBytes: (job, bytes) => heard.set(job, bytes),
+        onDone: (job) => done.push(job),
+      });
+      const slices = [a.subarray(0, 2 * MiB), a.subarray(2 * MiB, 4 * MiB), a.subarray(4 * MiB), b];
+      expect(results).toEqual(
+        slices.map((s, i) => ({
+          sha256: sha256(s),
+          bytes: s.length,
+          head: i === 0 ? a.subarray(0, 100) : Buffer.alloc(0),
+        })),
+      );
+      expect([...heard.entries()].sort((x, y) => x[0] - y[0])).toEqual(slices.map((s, i) => [i, s.length]));
+      expect(done.sort()).toEqual([0, 1, 2, 3]);
+    },
+  );
+
+  it('reports a file shorter than its segments say by the bytes read, and a missing file as an error', async () => {
+    await writeFile(join(dir, 'short'), randomBytes(1000));
+    const [short, missing] = await hashSegments([
+      { path: join(dir, 'short'), offset: 0, length: 4096 },
+      { path: join(dir, 'nope'), offset: 0, length: 10 },
+    ]);
+    expect(short).toMatchObject({ bytes: 1000 });
+    expect(missing).toMatchObject({
+      error: expect.objectContaining({ message: expect.stringContaining('nope') }),
+    });
   });
 });
