@@ -15,6 +15,7 @@ import {
   checkManifestSignature,
   type ManifestFile,
   manifestFile,
+  manifestFormat,
   parseOvfManifest,
   signatureFile,
   type TransferManifest,
@@ -116,7 +117,20 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
   }
   let manifest: TransferManifest;
   try {
-    manifest = transferManifestSchema.parse(JSON.parse(bytes.toString('utf8')));
+    const json = JSON.parse(bytes.toString('utf8')) as { format?: unknown };
+    if (
+      typeof json?.format === 'string' &&
+      json.format !== manifestFormat &&
+      json.format.startsWith('sneakernet-transfer/')
+    ) {
+      problems.push({
+        file: manifestFile,
+        code: 'BAD_MANIFEST',
+        message: `${manifestFile} is format ${json.format}; this odt reads ${manifestFormat} (a SHA-256 per segment of each encrypted file, docs/package-format.md). Export the transfer again with this version of odt, or check and import it with the version that exported it.`,
+      });
+      return fail();
+    }
+    manifest = transferManifestSchema.parse(json);
   } catch (error) {
     problems.push({
       file: manifestFile,

@@ -120,6 +120,22 @@ describe('odt import refuses, before anything reaches vCenter', () => {
     expect(err.match(/DIGEST_MISMATCH/g)).toHaveLength(1);
   });
 
+  it('a manifest of the older format (/1, one SHA-256 per file), saying what to do', async () => {
+    const err = await refused((root) =>
+      resign(root, (m) => {
+        m.format = 'sneakernet-transfer/1';
+        delete m.segmentSize;
+        for (const f of (m.items as { files: Record<string, unknown>[] }[])[0]!.files) {
+          f.encryptedSha256 = (f.encryptedSegmentSha256 as string[])[0];
+          delete f.encryptedSegmentSha256;
+        }
+      }),
+    );
+    expect(err).toMatch(
+      /transfer\.json: transfer\.json is format sneakernet-transfer\/1; this odt reads sneakernet-transfer\/2 .*Export the transfer again .*\[BAD_MANIFEST\]/,
+    );
+  });
+
   it('a truncated file', async () => {
     const err = await refused((root) => truncate(join(root, 'item-1', 'DC0_H0_VM1-disk-0.vmdk.age'), 10));
     expect(err).toMatch(/item-1\/DC0_H0_VM1-disk-0\.vmdk\.age: .*\[SIZE_MISMATCH\]/);
