@@ -195,8 +195,11 @@ fail:
   return NULL;
 }
 
+napi_value range_digest_init(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  range_digest_init(env, exports);
   napi_create_function(env, "sealInto", NAPI_AUTO_LENGTH, seal_into, NULL, &fn);
   napi_set_named_property(env, exports, "sealInto", fn);
   napi_create_function(env, "openInto", NAPI_AUTO_LENGTH, open_into, NULL, &fn);

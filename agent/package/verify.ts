@@ -71,7 +71,7 @@ export interface VerifyOptions {
    * starts with the header hashed here, `heads`, and aborts when a chunk fails to authenticate).
    */
   readonly decrypt?: 'all' | 'small';
-  /** Segments of files hashed at the same time (default: one per core, two to four). */
+  /** Segments of files hashed at the same time (default: one more than the cores, two to four). */
   readonly lanes?: number;
   /** Hears how far the check of each file got: bytes read and hashed, then once when it is done. */
   readonly onProgress?: (p: VerifyProgress) => void;
@@ -250,8 +250,12 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
 /** Bytes kept of each file checked by digest, to find its age header in: 64 KiB (hundreds of stanzas). */
 const headBytes = 64 * 1024;
 
-/** Segments hashed at once: one per core, two to four (each lane is one reader of the disk). */
-const defaultLanes = () => Math.max(2, Math.min(4, availableParallelism()));
+/**
+ * Segments hashed at once: one more than the cores, two to four (each lane is one reader of the
+ * disk and, with the native addon, one hashing thread). 4 GiB read cold on 2 cores: 1.9-2.0 s
+ * with three lanes, 2.0-2.3 s with two.
+ */
+const defaultLanes = () => Math.max(2, Math.min(4, availableParallelism() + 1));
 
 /** The file's problem that shows without reading it, if any. */
 async function precheck(root: string, f: ManifestFile, size: number): Promise<VerifyProblem | undefined> {

@@ -2,7 +2,7 @@
 // of device URL, measured in the same run, and peak RSS of the import process.
 //
 //   npx tsx bench/import/bench-import.ts [--size-gib 1] [--rss-sizes 1,4] [--runs 3] [--dir <folder>]
-//                                        [--nfc-rate <MB/s>]
+//                                        [--nfc-rate <MB/s>] [--sink-dir <folder>]
 //
 // One VM with one disk of random data is exported (`odt export`, bundled) from a first vSphere
 // simulator into a NAS folder, then imported into a second simulator. Both run from the bundle
@@ -61,6 +61,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     dir: { type: 'string' },
     'nfc-rate': { type: 'string' },
+    'sink-dir': { type: 'string' },
   },
 });
 const VM = 'DC0_C0_RP0_VM0';
@@ -69,7 +70,16 @@ const simulator = async (opts: Parameters<typeof startSimulator>[0]) =>
   startSimulator({ binary: await buildSimulator(), apps: 0, templates: 0, vms: 1, ...opts });
 /** --nfc-rate: the provider's device URLs paced to this many MB/s (10^6 bytes), for both contenders. */
 const nfcRate = values['nfc-rate'] ? Math.round(Number(values['nfc-rate']) * 1e6) : undefined;
-const provider = () => simulator(nfcRate ? { nfcBytesPerSecond: nfcRate } : {});
+/**
+ * --sink-dir: where the provider simulator keeps what it is sent (its datastores), for both
+ * contenders; another device than the NAS, as an ESXi host's datastore is. Removed at the end.
+ */
+const sinks: string[] = [];
+const provider = async () => {
+  const dataDir = values['sink-dir'] ? await mkdtemp(join(values['sink-dir'], 'odt-bench-sink-')) : undefined;
+  if (dataDir) sinks.push(dataDir);
+  return simulator({ ...(nfcRate ? { nfcBytesPerSecond: nfcRate } : {}), ...(dataDir ? { dataDir } : {}) });
+};
 
 interface Run extends BundleRun {
   /** Start of the process to its last verify event (start-up, login, verification), ms. */
@@ -259,6 +269,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await rm(work, { recursive: true, force: true });
+    for (const dir of sinks) await rm(dir, { recursive: true, force: true });
   }
 }
 

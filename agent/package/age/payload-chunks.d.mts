@@ -45,3 +45,17 @@ export declare const portable: {
   readonly sealChunks: typeof sealChunks;
   readonly openChunks: typeof openChunks;
 };
+
+/**
+ * SHA-256 of the bytes [offset, offset + length) of the open file `fd`, read and hashed on the
+ * libuv thread pool; `bytes` is what was read (fewer when the file ended first), `head` a copy of
+ * the first `headLength` bytes (at most 1 MiB). Undefined without the native addon.
+ */
+export declare const nativeSha256Range:
+  | ((
+      fd: number,
+      offset: number,
+      length: number,
+      headLength: number,
+    ) => Promise<{ sha256: string; bytes: number; head: Buffer }>)
+  | undefined;

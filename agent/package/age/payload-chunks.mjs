@@ -38,6 +38,12 @@ const native = loadNative();
 /** Whether runs are sealed and opened by the native addon (the worker then needs no forced GCs). */
 export const nativePayload = native !== undefined;
 
+/**
+ * The addon's SHA-256 of a byte range of an open file, read and hashed on the thread pool
+ * (native/range_digest.c); undefined without the addon.
+ */
+export const nativeSha256Range = native?.sha256Range;
+
 /** The STREAM nonce: an 11-byte big-endian chunk counter, then 0x01 for the final chunk. */
 function setNonce(nonce, counter, last) {
   nonce.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), 3);

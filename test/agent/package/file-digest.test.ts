@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeSha256Range } from '../../../agent/package/age/payload-chunks.mjs';
 import { SegmentHash } from '../../../agent/package/age/segment-hash.mjs';
 import { hashSegments, segmentsOf } from '../../../agent/package/file-digest.ts';
 
@@ -48,9 +49,18 @@ describe('SegmentHash', () => {
 });
 
 describe('hashSegments', () => {
-  it.each([1, 2, 3])(
-    'hashes every segment of two files with %i lane(s), and keeps the head',
-    async (lanes) => {
+  it('has the native addon here (npm install builds it), so both ways below are tested', () => {
+    expect(nativeSha256Range).toBeTypeOf('function');
+  });
+
+  it.each([
+    [1, true],
+    [2, true],
+    [3, true],
+    [2, false],
+  ])(
+    'hashes every segment of two files with %i lane(s) (native addon: %s), and keeps the head',
+    async (lanes, native) => {
       const a = randomBytes(5 * MiB + 17);
       const b = randomBytes(MiB - 1);
       await writeFile(join(dir, 'a'), a);
@@ -63,6 +73,7 @@ describe('hashSegments', () => {
       const done: number[] = [];
       const results = await hashSegments(jobs, {
         lanes,
+        native,
         onBytes: (job, bytes) => heard.set(job, bytes),
         onDone: (job) => done.push(job),
       });
@@ -74,20 +85,28 @@ describe('hashSegments', () => {
           head: i === 0 ? a.subarray(0, 100) : Buffer.alloc(0),
         })),
       );
+      // Each job's last report is its whole length (the addon reports once, at the end).
       expect([...heard.entries()].sort((x, y) => x[0] - y[0])).toEqual(slices.map((s, i) => [i, s.length]));
       expect(done.sort()).toEqual([0, 1, 2, 3]);
     },
   );
 
-  it('reports a file shorter than its segments say by the bytes read, and a missing file as an error', async () => {
-    await writeFile(join(dir, 'short'), randomBytes(1000));
-    const [short, missing] = await hashSegments([
-      { path: join(dir, 'short'), offset: 0, length: 4096 },
-      { path: join(dir, 'nope'), offset: 0, length: 10 },
-    ]);
-    expect(short).toMatchObject({ bytes: 1000 });
-    expect(missing).toMatchObject({
-      error: expect.objectContaining({ message: expect.stringContaining('nope') }),
-    });
-  });
+  it.each([true, false])(
+    'reports a file shorter than its segments say by the bytes read, and a missing file as an error (native addon: %s)',
+    async (native) => {
+      const bytes = randomBytes(1000);
+      await writeFile(join(dir, 'short'), bytes);
+      const [short, missing] = await hashSegments(
+        [
+          { path: join(dir, 'short'), offset: 0, length: 4096, headBytes: 2000 },
+          { path: join(dir, 'nope'), offset: 0, length: 10 },
+        ],
+        { native },
+      );
+      expect(short).toEqual({ sha256: sha256(bytes), bytes: 1000, head: bytes });
+      expect(missing).toMatchObject({
+        error: expect.objectContaining({ message: expect.stringContaining('nope') }),
+      });
+    },
+  );
 });

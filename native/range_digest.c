@@ -1,0 +1,149 @@
+// SHA-256 of a byte range of an open file, read and hashed on a libuv thread-pool thread, with the
+// OpenSSL that Node.js links: the ODT node checks the segments of a transfer's files (transfer.json
+// /2) on as many cores as it has lanes, instead of hashing every byte on the JavaScript thread.
+//
+//   sha256Range(fd, offset, length, headLength) -> Promise<{ sha256, bytes, head }>
+//
+// `bytes` is what was read: fewer than `length` when the file ended first. `head` holds the first
+// `headLength` bytes read (a copy), for the age header check. A read error rejects with the
+// error's text and its code (`errno` name) set on the Error.
+#include <errno.h>
+#include <node_api.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_SIZE (1 << 20)
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int64_t offset;
+  int64_t length;
+  size_t head_len;
+  unsigned char *head;
+  size_t head_got;
+  int64_t done;
+  unsigned char md[32];
+  int err;
+  int failed_openssl;
+} range_job;
+
+static void range_execute(napi_env env, void *data) {
+  (void)env;
+  range_job *j = data;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  unsigned char *buf = malloc(READ_SIZE);
+  if (ctx == NULL || buf == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    j->failed_openssl = 1;
+    goto out;
+  }
+  while (j->done < j->length) {
+    int64_t left = j->length - j->done;
+    size_t want = left < READ_SIZE ? (size_t)left : READ_SIZE;
+    ssize_t n = pread(j->fd, buf, want, (off_t)(j->offset + j->done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      j->err = errno;
+      goto out;
+    }
+    if (n == 0) break;
+    if (j->head_got < j->head_len) {
+      size_t take = j->head_len - j->head_got < (size_t)n ? j->head_len - j->head_got : (size_t)n;
+      memcpy(j->head + j->head_got, buf, take);
+      j->head_got += take;
+    }
+    if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+      j->failed_openssl = 1;
+      goto out;
+    }
+    j->done += n;
+  }
+  if (EVP_DigestFinal_ex(ctx, j->md, NULL) != 1) j->failed_openssl = 1;
+out:
+  free(buf);
+  EVP_MD_CTX_free(ctx);
+}
+
+static void range_complete(napi_env env, napi_status status, void *data) {
+  range_job *j = data;
+  napi_value result, error, message, code;
+  if (status != napi_ok || j->failed_openssl || j->err != 0) {
+    const char *text = j->err != 0 ? strerror(j->err) : "SHA-256 failed in OpenSSL";
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    if (j->err != 0) {
+      napi_create_int32(env, j->err, &code);
+      napi_set_named_property(env, error, "errno", code);
+    }
+    napi_reject_deferred(env, j->deferred, error);
+  } else {
+    static const char hexdigits[] = "0123456789abcdef";
+    char hex[64];
+    for (int i = 0; i < 32; i++) {
+      hex[2 * i] = hexdigits[j->md[i] >> 4];
+      hex[2 * i + 1] = hexdigits[j->md[i] & 15];
+    }
+    napi_value sha, bytes, head;
+    void *copy = NULL;
+    napi_create_object(env, &result);
+    napi_create_string_utf8(env, hex, 64, &sha);
+    napi_create_double(env, (double)j->done, &bytes);
+    napi_create_buffer_copy(env, j->head_got, j->head_got ? j->head : (const void *)"", &copy, &head);
+    napi_set_named_property(env, result, "sha256", sha);
+    napi_set_named_property(env, result, "bytes", bytes);
+    napi_set_named_property(env, result, "head", head);
+    napi_resolve_deferred(env, j->deferred, result);
+  }
+  napi_delete_async_work(env, j->work);
+  free(j->head);
+  free(j);
+}
+
+static napi_value sha256_range(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  double offset = -1, length = -1, head_len = 0;
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[2], &length) != napi_ok ||
+      napi_get_value_double(env, argv[3], &head_len) != napi_ok || fd < 0 || offset < 0 || length < 0 ||
+      head_len < 0 || head_len > READ_SIZE) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                          "sha256Range(fd, offset, length, headLength) takes a file descriptor and three "
+                          "non-negative numbers (headLength at most 1 MiB)");
+    return NULL;
+  }
+  range_job *j = calloc(1, sizeof(range_job));
+  if (j == NULL) {
+    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
+    return NULL;
+  }
+  j->fd = fd;
+  j->offset = (int64_t)offset;
+  j->length = (int64_t)length;
+  j->head_len = (size_t)head_len;
+  if (j->head_len > 0 && (j->head = malloc(j->head_len)) == NULL) {
+    free(j);
+    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
+    return NULL;
+  }
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "odt:sha256Range", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, range_execute, range_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+napi_value range_digest_init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "sha256Range", NAPI_AUTO_LENGTH, sha256_range, NULL, &fn);
+  napi_set_named_property(env, exports, "sha256Range", fn);
+  return exports;
+}
