@@ -28,7 +28,8 @@
 // simulator on this disk) it is about 0.5-0.65. --nfc-rate paces
 // the provider simulator's device URLs (both contenders) to show the former.
 //
-// All contenders run in a rotating order, each after the page cache was dropped. The `curl -T`
+// All contenders run in a rotating order, each after the page cache was dropped; each upload goes
+// to a provider simulator started for it alone. The `curl -T`
 // reference varies a lot on a shared machine (820-1,580 MB/s seen): compare ratios from one run only.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -169,21 +170,31 @@ async function main(): Promise<void> {
     const plain = join(work, 'disk.bin');
     await bash(`age -d -i '${identity}' '${x.diskFile}' > '${plain}'`);
     const descriptor = (await sh('age', ['-d', '-i', identity, x.descriptorFile])).stdout;
-    const target = await provider();
+    // Each upload goes to a freshly started provider simulator (started before the clock), so neither
+    // contender meets the VMs and files the other runs left in it.
+    const fresh = async <T>(f: (sim: RunningSimulator) => Promise<T>): Promise<T> => {
+      const sim = await provider();
+      try {
+        return await f(sim);
+      } finally {
+        await sim.stop();
+        await rm(sim.uploadsDir, { recursive: true, force: true });
+      }
+    };
     try {
       let run = 0;
       const half = Math.floor(Math.ceil(size / (8 << 20)) / 2);
       const [curl, cold, cold2, oursRuns] = await rotate<number | Run>(runs, [
-        async () => {
-          const lease = await importLease(target, descriptor);
-          await dropCaches();
-          const { ms } = await timed(() =>
-            bash(`curl -sfk -H 'Cookie: ${lease.cookie}' -T '${plain}' '${lease.url}' -o /dev/null`),
-          );
-          await lease.close();
-          await rm(target.uploadsDir, { recursive: true, force: true });
-          return ms;
-        },
+        () =>
+          fresh(async (target) => {
+            const lease = await importLease(target, descriptor);
+            await dropCaches();
+            const { ms } = await timed(() =>
+              bash(`curl -sfk -H 'Cookie: ${lease.cookie}' -T '${plain}' '${lease.url}' -o /dev/null`),
+            );
+            await lease.close();
+            return ms;
+          }),
         async () => {
           await dropCaches();
           return (await timed(() => bash(`cat '${x.diskFile}' > /dev/null`))).ms;
@@ -193,17 +204,15 @@ async function main(): Promise<void> {
           const dd = `dd if='${x.diskFile}' of=/dev/null bs=8M status=none`;
           return (await timed(() => bash(`${dd} count=${half} & ${dd} skip=${half}; wait`))).ms;
         },
-        async () => {
-          await dropCaches();
-          // A fresh state folder each time: the VM of the previous run is a leftover to remove first.
-          const r = await runImport(
-            entry,
-            importArgs(target, work, x.nas, x.transfer, join(work, `state-${run++}`)),
-            target.password,
-          );
-          await rm(target.uploadsDir, { recursive: true, force: true });
-          return r;
-        },
+        () =>
+          fresh(async (target) => {
+            await dropCaches();
+            return runImport(
+              entry,
+              importArgs(target, work, x.nas, x.transfer, join(work, `state-${run++}`)),
+              target.password,
+            );
+          }),
       ]);
       const ours = oursRuns as Run[];
       const each = (xs: number[]) => xs.map((ms) => mbps(size, ms).toFixed(0)).join(', ');
@@ -246,7 +255,6 @@ async function main(): Promise<void> {
         `odt import peak RSS (this size)      ${(Math.max(...ours.map((x) => x.rss)) / 1e6).toFixed(0)} MB`,
       );
     } finally {
-      await target.stop();
       await rm(plain, { force: true });
       await rm(x.nas, { recursive: true, force: true });
     }
