@@ -258,20 +258,26 @@ async function waitFor(
   }
 }
 
-/** Prints each phase and item state change as it happens (polled, and at each milestone). */
+/**
+ * Prints each phase and item state change as it happens (polled, and at each milestone). Phases
+ * come from the transfer's history, so one that passed between two polls is printed too.
+ */
 function watch(
   svc: ControlPlane['service'],
   id: string,
   say: (l: string) => void,
   signal?: AbortSignal,
 ): { stop(): void; render(t: Transfer): void } {
+  // History entries read so far, and the last phase printed (a note, such as a retry, keeps it).
+  let read = 0;
   let last = '';
   const seen = new Map<string, string>();
   let stopped = false;
   const render = (t: Transfer) => {
-    if (t.phase !== last) {
-      say(`  transfer → ${t.phase}`);
-      last = t.phase;
+    for (; read < t.history.length; read++) {
+      const phase = t.history[read]!.phase;
+      if (phase !== last) say(`  transfer → ${phase}`);
+      last = phase;
     }
     for (const i of t.items) {
       const s = `${i.result.state}${i.result.reason ? ` (${i.result.reason})` : ''}`;
