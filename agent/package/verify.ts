@@ -79,6 +79,8 @@ export interface VerifyOptions {
 
 /** How far the check of one file got. */
 export interface VerifyProgress {
+  /** The item the file belongs to (its id in the manifest). */
+  readonly item: string;
   /** The file, relative to the transfer folder. */
   readonly file: string;
   /** Bytes of the file as it lies on the NAS read and hashed so far. */
@@ -170,8 +172,18 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
   }
 
   const all = manifest.items.flatMap((item) => item.files);
+  const itemOf = manifest.items.flatMap((item) => item.files.map(() => item.id));
+  /** Reports how far file `i` got. */
+  const tell = (i: number, bytes: number, ok?: boolean) =>
+    options.onProgress?.({
+      item: itemOf[i]!,
+      file: all[i]!.path,
+      bytes,
+      total: all[i]!.encryptedSize,
+      ...(ok === undefined ? {} : { done: true, ok }),
+    });
   // Every file's size is known from here: a listener can show the whole check from the start.
-  for (const f of all) options.onProgress?.({ file: f.path, bytes: 0, total: f.encryptedSize });
+  for (const i of all.keys()) tell(i, 0);
   const checked = new Array<{ decrypting: boolean; problems: VerifyProblem[] }>(all.length);
   const heads = new Map<string, Buffer>();
   const opened = new Map<string, Buffer>();
@@ -181,13 +193,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
   const settle = (i: number, found: VerifyProblem[]) => {
     const f = all[i]!;
     checked[i] = { decrypting: decrypting(f), problems: found };
-    options.onProgress?.({
-      file: f.path,
-      bytes: f.encryptedSize,
-      total: f.encryptedSize,
-      done: true,
-      ok: found.length === 0,
-    });
+    tell(i, f.encryptedSize, found.length === 0);
   };
   // What tells without reading: a missing file, another size, a digest list of the wrong length.
   const readable: number[] = [];
@@ -209,22 +215,14 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
       {
         lanes: options.lanes ?? defaultLanes(),
         heads,
-        onBytes: (k, bytes) =>
-          options.onProgress?.({
-            file: all[byDigest[k]!]!.path,
-            bytes,
-            total: all[byDigest[k]!]!.encryptedSize,
-          }),
+        onBytes: (k, bytes) => tell(byDigest[k]!, bytes),
         onFile: (k, found) => settle(byDigest[k]!, found),
       },
     ),
     // Decrypting runs on this thread too: two files at a time overlap one's reads with the other's work.
     forEachLimit(byDecryption, 2, async (i) => {
-      const f = all[i]!;
-      const onBytes = options.onProgress
-        ? (bytes: number) => options.onProgress!({ file: f.path, bytes, total: f.encryptedSize })
-        : undefined;
-      settle(i, await checkDecrypting(options.root, f, size, options.identities!, opened, onBytes));
+      const onBytes = options.onProgress ? (bytes: number) => tell(i, bytes) : undefined;
+      settle(i, await checkDecrypting(options.root, all[i]!, size, options.identities!, opened, onBytes));
     }),
   ]);
   let at = 0;

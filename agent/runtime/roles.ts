@@ -150,7 +150,7 @@ export function importRole(options: ImportRoleOptions): AgentRole {
           // The check of the NAS, file by file (`<item>/<file>.age`), before anything reaches vCenter.
           onVerifyProgress: (p) =>
             onProgress({
-              item: p.file.slice(0, p.file.indexOf('/')),
+              item: p.item,
               file: p.file,
               bytes: p.bytes,
               total: p.total,

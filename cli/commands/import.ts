@@ -190,12 +190,14 @@ async function connectVcd(o: ImportFlags): Promise<VcdClient> {
   });
 }
 
-/** A file's verification as a progress line: `<item>` and `<file>.age` with --json, else one key. */
+/**
+ * A file's verification as a progress line: with --json its item and its path in the transfer
+ * folder; on a terminal `verify/<path>`.
+ */
 function verifyProgress(p: VerifyProgress, json: boolean | undefined): FileProgress {
-  const at = p.file.indexOf('/');
   return {
-    item: json ? p.file.slice(0, at) : 'verify',
-    file: json ? p.file.slice(at + 1) : p.file,
+    item: json ? p.item : 'verify',
+    file: p.file,
     bytes: p.bytes,
     total: p.total,
     ...(p.done ? { done: true } : {}),

@@ -106,17 +106,17 @@ describe('odt import into the provider vCenter', () => {
           (l) => JSON.parse(l) as { event: string; item: string; file: string; bytes: number; done: boolean },
         );
       const manifest = JSON.parse(await readFile(join(nas, transfer, 'transfer.json'), 'utf8')) as {
-        items: { files: { path: string; encryptedSize: number }[] }[];
+        items: { id: string; files: { path: string; encryptedSize: number }[] }[];
       };
-      const files = manifest.items.flatMap((i) => i.files);
+      const files = manifest.items.flatMap((i) => i.files.map((f) => ({ ...f, item: i.id })));
       const checked = events.filter((e) => e.event === 'verify' && e.done);
       expect(
         checked
-          .map((e) => ({ path: `${e.item}/${e.file}`, bytes: e.bytes }))
+          .map((e) => ({ item: e.item, path: e.file, bytes: e.bytes }))
           .sort((a, b) => a.path.localeCompare(b.path)),
       ).toEqual(
         files
-          .map((f) => ({ path: f.path, bytes: f.encryptedSize }))
+          .map((f) => ({ item: f.item, path: f.path, bytes: f.encryptedSize }))
           .sort((a, b) => a.path.localeCompare(b.path)),
       );
       const lastCheck = events.findLastIndex((e) => e.event === 'verify');
