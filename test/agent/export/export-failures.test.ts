@@ -1,11 +1,18 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { exportArgs as exportArgsOf, initParties, odt, repoRoot, run } from '../../support/cli.ts';
+import {
+  expectDisksDecrypt,
+  exportArgs as exportArgsOf,
+  initParties,
+  odt,
+  repoRoot,
+  run,
+} from '../../support/cli.ts';
 
 const sh = promisify(execFile);
 
@@ -271,16 +278,7 @@ describe('resume after SIGKILL', () => {
       expect((await tree(root)).filter((f) => f.endsWith('.partial'))).toEqual([]);
 
       // Identical in content to an uninterrupted export: every disk decrypts to the source bytes.
-      const vm = (await sim.readInventory()).vms.find((v) => v.name === 'DC0_H0_VM1')!;
-      for (const [i, disk] of vm.disks.entries()) {
-        const plain = await run('age', [
-          '-d',
-          '-i',
-          join(work, 'node', 'identity.txt'),
-          join(root, `DC0_H0_VM1-disk-${i}.vmdk.age`),
-        ]);
-        expect(plain.stdout.equals(await readFile(disk.path)), `disk ${i}`).toBe(true);
-      }
+      await expectDisksDecrypt(sim, work, root, 'DC0_H0_VM1');
       const verify = await odt([
         'verify',
         '--nas',

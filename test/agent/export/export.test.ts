@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { exportArgs, odt, run } from '../../support/cli.ts';
+import { expectDisksDecrypt, exportArgs, odt, run } from '../../support/cli.ts';
 
 // Issue 3: export of a powered-off VM with two disks, a template and a vApp, checked with the
 // standard tools (age, sha256sum) and `odt verify`; then every way a NAS can be damaged.
@@ -45,13 +45,7 @@ describe('odt export → age → odt verify', () => {
   };
 
   it('writes disks that the age CLI decrypts to the exact bytes of the simulator disk files', async () => {
-    const inventory = await sim.readInventory();
-    const vm = inventory.vms.find((v) => v.name === 'DC0_H0_VM1')!;
-    expect(vm.disks).toHaveLength(2);
-    for (const [i, disk] of vm.disks.entries()) {
-      const plain = await decrypt(join(nas, transfer, 'item-1', `DC0_H0_VM1-disk-${i}.vmdk.age`));
-      expect(plain.equals(await readFile(disk.path)), `disk ${i}`).toBe(true);
-    }
+    await expectDisksDecrypt(sim, work, join(nas, transfer, 'item-1'), 'DC0_H0_VM1', 2);
   });
 
   it('packages the template and every disk of the vApp', async () => {

@@ -1,10 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { exportArgs, initParties, odt } from '../../support/cli.ts';
-import { runCliOk } from '../package/age/age-cli.ts';
+import { expectDisksDecrypt, exportArgs, initParties, odt } from '../../support/cli.ts';
 
 // The vim25 client and `odt inventory` against the simulator: inventory, TLS trust modes.
 describe('odt inventory', () => {
@@ -115,16 +114,7 @@ describe('TLS trust', () => {
       );
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
-      const vm = (await sim.readInventory()).vms.find((v) => v.name === 'DC0_H0_VM1')!;
-      for (const [i, disk] of vm.disks.entries()) {
-        const plain = await runCliOk('age', [
-          '-d',
-          '-i',
-          join(work, 'node', 'identity.txt'),
-          join(nas, 'tr-tls', 'item-1', `DC0_H0_VM1-disk-${i}.vmdk.age`),
-        ]);
-        expect(plain.equals(await readFile(disk.path))).toBe(true);
-      }
+      await expectDisksDecrypt(sim, work, join(nas, 'tr-tls', 'item-1'), 'DC0_H0_VM1');
     } finally {
       await rm(work, { recursive: true, force: true });
     }
