@@ -12,6 +12,7 @@ import {
   dmsTo,
   ephemeralsTo,
   type Harness,
+  postApprovalMessage,
   REQUESTER,
   requestTransfer,
   startHarness,
@@ -133,12 +134,8 @@ describe('clicks from the Home tab and requesters outside Slack', () => {
       requester: 'alice',
       items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
     });
-    const posted = (await fetch(`${h.slack.url}chat.postMessage`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer xoxb-test', 'content-type': 'application/json' },
-      body: JSON.stringify({ channel: CHANNEL, text: `approve ${t.id}?` }),
-    }).then((r) => r.json())) as { ts: string };
-    await h.interaction(buttonClick(APPROVER, 'odt_approve', t.id, { channel: CHANNEL, ts: posted.ts }));
+    const ts = await postApprovalMessage(h.slack, t.id);
+    await h.interaction(buttonClick(APPROVER, 'odt_approve', t.id, { channel: CHANNEL, ts }));
     expect((await h.plane.service.get(t.id)).phase).toBe('approved');
     expect(ephemeralsTo(h.slack, APPROVER)).toEqual([]);
     expect(h.slack.failed().filter((c) => c.method === 'chat.postMessage')).toEqual([]);
