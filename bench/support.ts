@@ -40,16 +40,17 @@ export async function dropCaches(): Promise<void> {
 }
 
 /**
- * Runs each of `contenders` `runs` times, each run in another order (rotated), so that none is
- * always the one timed right after another's output was deleted. Returns each one's results.
+ * Runs each of `contenders` `runs` times, each run in another order: rotated, and every other run
+ * reversed, so that no contender is always timed first, nor always right after the same other one
+ * (whose output was just deleted, or whose reads just filled the cache). Returns each one's results.
  */
 export async function rotate<T>(runs: number, contenders: readonly (() => Promise<T>)[]): Promise<T[][]> {
   const results: T[][] = contenders.map(() => []);
+  const n = contenders.length;
   for (let i = 0; i < runs; i++) {
-    for (let k = 0; k < contenders.length; k++) {
-      const c = (i + k) % contenders.length;
-      results[c]!.push(await contenders[c]!());
-    }
+    const order = Array.from({ length: n }, (_, k) => (i + k) % n);
+    if (i % 2 === 1) order.reverse();
+    for (const c of order) results[c]!.push(await contenders[c]!());
   }
   return results;
 }
