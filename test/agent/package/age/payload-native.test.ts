@@ -1,6 +1,6 @@
 // The native sealer/opener (native/age_payload.c) against Node's own ciphers (`portable`): the
 // same bytes out, the same failures found at the same chunk, opening in place included. The
-// stream tests (encrypt.test.ts) run on whichever is loaded, and on both in CI (see vitest.config).
+// stream tests (encrypt.test.ts) run on whichever is loaded (the addon, unless ODT_NATIVE=0).
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
