@@ -79,7 +79,11 @@ class Download {
     this.body = new Readable({
       highWaterMark: 2 * bufferBytes,
       read: () => this.#socket?.resume(),
+      // Torn down by its consumer (a failed pipeline, a full disk): the download ends here too, and
+      // stops listening to the signal, which outlives it.
       destroy: (error, callback) => {
+        this.#ended = true;
+        this.#unlisten?.();
         this.#socket?.destroy();
         callback(error);
       },
@@ -103,6 +107,11 @@ class Download {
       callback: (n: number) => this.#onRead(n),
     };
     const connected = (socket: Duplex) => {
+      // Aborted or torn down while a pinned TLS handshake was still going on: nothing to send.
+      if (this.#ended) {
+        socket.destroy();
+        return;
+      }
       this.#socket = socket;
       socket.on('error', (err) =>
         this.#fail(new NfcTransferError(`GET ${url.href} failed: ${err.message}`, { cause: err })),
@@ -261,8 +270,8 @@ class Download {
         continue;
       }
       // A line: a chunk size, the CRLF after a chunk's data, or a trailer field.
-      const nl = b.indexOf(10, r);
-      const stop = nl < 0 || nl >= end ? end : nl;
+      const nl = b.subarray(r, end).indexOf(10);
+      const stop = nl < 0 ? end : r + nl;
       f.line += b.toString('latin1', r, stop);
       r = stop;
       if (f.line.length > 1024) {

@@ -4,6 +4,7 @@
 // the same agents the vim25 client uses, a pinned thumbprint included.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -203,6 +204,26 @@ describe('nfcGet', () => {
     controller.abort(new Error('cancelled by the operator'));
 
     expect(((await reading) as Error).message).toBe('cancelled by the operator');
+  });
+
+  it('stops listening to its signal when the download ends, or when its consumer tears the body down', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Length': data.length * 10 });
+      res.write(data);
+    });
+    const controller = new AbortController();
+    // A whole download, then one whose reader gives up (a full disk, a failed pipeline).
+    const whole = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Length': data.length });
+      res.end(data);
+    });
+    await drain((await nfcGet({ url: whole, agent, signal: controller.signal })).body);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    const { body } = await nfcGet({ url, agent, signal: controller.signal });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    body.destroy(new Error('the NAS is full'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('reads over TLS through the pinned-thumbprint agent, and never sends the request to another certificate', async () => {
