@@ -131,13 +131,20 @@ async function hashSegment(
   }
 }
 
-/** The segments of a file of `size` bytes, `segmentSize` each (the last shorter; one if empty). */
+/** How many segments of `segmentSize` bytes a file of `size` bytes has (the last shorter; one if empty). */
+export const segmentCount = (size: number, segmentSize: number): number =>
+  Math.max(1, Math.ceil(size / segmentSize));
+
+/** The length of segment `i` of a file of `size` bytes. */
+export const segmentLength = (i: number, size: number, segmentSize: number): number =>
+  Math.max(0, Math.min(segmentSize, size - i * segmentSize));
+
+/** The segments of a file of `size` bytes, `segmentSize` each, to hash. */
 export function segmentsOf(path: string, size: number, segmentSize: number, headBytes = 0): SegmentJob[] {
-  const count = Math.max(1, Math.ceil(size / segmentSize));
-  return Array.from({ length: count }, (_, i) => ({
+  return Array.from({ length: segmentCount(size, segmentSize) }, (_, i) => ({
     path,
     offset: i * segmentSize,
-    length: Math.min(segmentSize, size - i * segmentSize),
+    length: segmentLength(i, size, segmentSize),
     ...(i === 0 && headBytes > 0 ? { headBytes } : {}),
   }));
 }
