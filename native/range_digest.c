@@ -6,8 +6,9 @@
 //
 // `bytes` is what was read: fewer than `length` when the file ended first. `head` holds the first
 // `headLength` bytes read (a copy), for the age header check. A read error rejects with the
-// error's text and its code (`errno` name) set on the Error.
+// error's text (strerror) and its number as the Error's `errno`.
 #include <errno.h>
+#include <math.h>
 #include <node_api.h>
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -112,8 +113,9 @@ static napi_value sha256_range(napi_env env, napi_callback_info info) {
   if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
       napi_get_value_double(env, argv[1], &offset) != napi_ok ||
       napi_get_value_double(env, argv[2], &length) != napi_ok ||
-      napi_get_value_double(env, argv[3], &head_len) != napi_ok || fd < 0 || offset < 0 || length < 0 ||
-      head_len < 0 || head_len > READ_SIZE) {
+      napi_get_value_double(env, argv[3], &head_len) != napi_ok || fd < 0 || !isfinite(offset) ||
+      !isfinite(length) || !isfinite(head_len) || offset < 0 || length < 0 || head_len < 0 ||
+      head_len > READ_SIZE) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
                           "sha256Range(fd, offset, length, headLength) takes a file descriptor and three "
                           "non-negative numbers (headLength at most 1 MiB)");

@@ -42,7 +42,10 @@ export interface WriteEncryptedOptions {
    * returns fails the write (a download cut short), and no file is left.
    */
   readonly checkSize?: (size: number) => Error | undefined;
-  /** Bytes per segment of the encrypted file's digests (default 64 MiB; the manifest says which). */
+  /**
+   * Bytes per segment of the encrypted file's digests (default 64 MiB). transfer.json states one
+   * size for all files (export-transfer.ts writes the default): only tests set another here.
+   */
   readonly segmentSize?: number;
 }
 

@@ -408,11 +408,6 @@ export class AgeEncryptStream extends PayloadTransform {
     return this.#segments;
   }
 
-  /** Bytes per segment of `encryptedSegments()`. */
-  get segmentSize(): number {
-    return this.#segmentSize;
-  }
-
   protected override deliver(result: ChunkResult, final: boolean): void {
     if ('out' in result) {
       this.#outBytes += result.out.length;
