@@ -221,7 +221,9 @@ describe('nfcGet', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     const { body } = await nfcGet({ url, agent, signal: controller.signal });
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    const failed = new Promise((resolve) => body.once('error', resolve));
     body.destroy(new Error('the NAS is full'));
+    expect(((await failed) as Error).message).toBe('the NAS is full');
     await new Promise((resolve) => setImmediate(resolve));
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
