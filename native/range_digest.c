@@ -2,15 +2,21 @@
 // OpenSSL that Node.js links: the ODT node checks the segments of a transfer's files (transfer.json
 // /2) on as many cores as it has lanes, instead of hashing every byte on the JavaScript thread.
 //
-//   sha256Range(fd, offset, length, headLength) -> Promise<{ sha256, bytes, head }>
+//   sha256Range(fd, offset, length, headLength, dropBehind) -> Promise<{ sha256, bytes, head }>
+//   dropCachedRange(fd, offset, length) -> 0 or an errno
 //
 // `bytes` is what was read: fewer than `length` when the file ended first. `head` holds the first
 // `headLength` bytes read (a copy), for the age header check. A read error rejects with the
-// error's text (strerror) and its number as the Error's `errno`.
+// error's text (strerror) and its number as the Error's `errno`. With `dropBehind`, each range
+// read is dropped from the page cache once hashed (posix_fadvise POSIX_FADV_DONTNEED), as
+// dropCachedRange does: for bytes read once, which the cache would only keep at the expense of
+// everything else (see docs/decisions.md, "Drop-behind on the NAS").
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <node_api.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,7 @@ typedef struct {
   unsigned char md[32];
   int err;
   int failed_openssl;
+  int drop_behind;
 } range_job;
 
 static void range_execute(napi_env env, void *data) {
@@ -61,6 +68,7 @@ static void range_execute(napi_env env, void *data) {
       j->failed_openssl = 1;
       goto out;
     }
+    if (j->drop_behind) posix_fadvise(j->fd, (off_t)(j->offset + j->done), (off_t)n, POSIX_FADV_DONTNEED);
     j->done += n;
   }
   if (EVP_DigestFinal_ex(ctx, j->md, NULL) != 1) j->failed_openssl = 1;
@@ -105,20 +113,21 @@ static void range_complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value sha256_range(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd = -1;
   double offset = -1, length = -1, head_len = 0;
+  bool drop_behind = false;
   if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
       napi_get_value_double(env, argv[1], &offset) != napi_ok ||
       napi_get_value_double(env, argv[2], &length) != napi_ok ||
       napi_get_value_double(env, argv[3], &head_len) != napi_ok || fd < 0 || !isfinite(offset) ||
       !isfinite(length) || !isfinite(head_len) || offset < 0 || length < 0 || head_len < 0 ||
-      head_len > READ_SIZE) {
+      head_len > READ_SIZE || (argc > 4 && napi_get_value_bool(env, argv[4], &drop_behind) != napi_ok)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "sha256Range(fd, offset, length, headLength) takes a file descriptor and three "
-                          "non-negative numbers (headLength at most 1 MiB)");
+                          "sha256Range(fd, offset, length, headLength, dropBehind) takes a file descriptor, "
+                          "three non-negative numbers (headLength at most 1 MiB) and a boolean");
     return NULL;
   }
   range_job *j = calloc(1, sizeof(range_job));
@@ -130,6 +139,7 @@ static napi_value sha256_range(napi_env env, napi_callback_info info) {
   j->offset = (int64_t)offset;
   j->length = (int64_t)length;
   j->head_len = (size_t)head_len;
+  j->drop_behind = drop_behind;
   if (j->head_len > 0 && (j->head = malloc(j->head_len)) == NULL) {
     free(j);
     napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
@@ -143,8 +153,31 @@ static napi_value sha256_range(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+static napi_value drop_cached_range(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  double offset = -1, length = -1;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_double(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_double(env, argv[2], &length) != napi_ok || fd < 0 || !isfinite(offset) ||
+      !isfinite(length) || offset < 0 || length < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                          "dropCachedRange(fd, offset, length) takes a file descriptor and two non-negative numbers");
+    return NULL;
+  }
+  // Clean pages only: the kernel starts writing dirty ones and keeps them. Cheap enough to run on
+  // the JavaScript thread (it frees pages, reads nothing).
+  napi_value result;
+  napi_create_int32(env, posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_DONTNEED), &result);
+  return result;
+}
+
 napi_value range_digest_init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "dropCachedRange", NAPI_AUTO_LENGTH, drop_cached_range, NULL, &fn);
+  napi_set_named_property(env, exports, "dropCachedRange", fn);
   napi_create_function(env, "sha256Range", NAPI_AUTO_LENGTH, sha256_range, NULL, &fn);
   napi_set_named_property(env, exports, "sha256Range", fn);
   return exports;

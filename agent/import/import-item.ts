@@ -1,9 +1,10 @@
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileProgress } from '../file-progress.ts';
 import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
 import { createDecryptStream } from '../package/age/encrypt.ts';
+import { dropBehind } from '../package/drop-behind.ts';
 import { HeadCheck } from '../package/head-check.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
 import type { VimClient } from '../vsphere/client.ts';
@@ -208,7 +209,8 @@ async function importDescriptor(
         );
       // 1 MiB reads: with the age payload opened natively, 256 KiB reads left the upload at ~0.65 of
       // a plain upload of the same bytes (fewer, larger writes to the socket).
-      const body = createReadStream(join(options.root, file.path), { highWaterMark: 1024 * 1024 });
+      const handle = await open(join(options.root, file.path), 'r');
+      const body = handle.createReadStream({ highWaterMark: 1024 * 1024 });
       // A file verified by its digest must start with the header that was hashed; then age's
       // authentication of every chunk proves the rest unchanged (HeadCheck), and the plaintext is
       // not hashed again. Otherwise its plaintext hash is checked. Decrypted on this thread: a
@@ -229,15 +231,23 @@ async function importDescriptor(
       // pipe() forwards no errors: a read, check or decryption failure must fail the upload at once.
       body.on('error', (e) => plain.destroy(e));
       check?.on('error', (e) => plain.destroy(e));
-      await nfcPut({
-        url: device.url,
-        agent: client.connection.agent,
-        ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
-        signal,
-        body: check ? body.pipe(check).pipe(plain) : body.pipe(plain),
-        size: file.size,
-        disk: file.role === 'disk',
-      });
+      const source = check ? body.pipe(check).pipe(plain) : body.pipe(plain);
+      // Read for the last time: dropped from the page cache behind the reader (see dropBehind).
+      dropBehind(body, handle.fd);
+      try {
+        await nfcPut({
+          url: device.url,
+          agent: client.connection.agent,
+          ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
+          signal,
+          body: source,
+          size: file.size,
+          disk: file.role === 'disk',
+        });
+      } finally {
+        // A failed upload unpipes the file but leaves it open; this closes it (no-op once read).
+        body.destroy();
+      }
       if (plain.plaintextBytes !== file.size || (!head && plain.plaintextDigest() !== file.sha256))
         throw changed();
       options.onProgress?.({

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { nativeSha256Range } from './age/payload-chunks.mjs';
+import { nativeDropCachedRange, nativeSha256Range } from './age/payload-chunks.mjs';
 
 /** Bytes per read: large enough that the read and hash calls cost little per byte. */
 const readSize = 1 << 20;
@@ -35,6 +35,11 @@ export interface HashSegmentsOptions {
   readonly onDone?: (job: number, result: SegmentDigest) => void;
   /** Read and hash on the thread pool with the native addon, when it is built (default true). */
   readonly native?: boolean;
+  /**
+   * Drop each MiB from the page cache once hashed (with the native addon; see dropBehind in
+   * drop-behind.ts): for files not read again soon. Default false.
+   */
+  readonly dropBehind?: boolean;
 }
 
 /**
@@ -60,11 +65,11 @@ export async function hashSegments(
       for (;;) {
         while (run.next < run.end) {
           const i = run.next++;
-          results[i] = await hashSegment(jobs[i]!, options.native !== false, (n) =>
-            options.onBytes?.(i, n),
-          ).catch((error: Error) => ({
-            error,
-          }));
+          results[i] = await hashSegment(jobs[i]!, options, (n) => options.onBytes?.(i, n)).catch(
+            (error: Error) => ({
+              error,
+            }),
+          );
           options.onDone?.(i, results[i]!);
         }
         const longest = runs.reduce((a, b) => (b.end - b.next > a.end - a.next ? b : a));
@@ -81,14 +86,15 @@ export async function hashSegments(
 
 async function hashSegment(
   job: SegmentJob,
-  native: boolean,
+  options: HashSegmentsOptions,
   onBytes: (bytes: number) => void,
 ): Promise<SegmentDigest> {
+  const dropBehind = options.dropBehind === true;
   // A file handle per segment: each has its own read-ahead in the kernel.
   const fh = await open(job.path, 'r');
-  if (nativeSha256Range && native) {
+  if (nativeSha256Range && options.native !== false) {
     try {
-      const r = await nativeSha256Range(fh.fd, job.offset, job.length, job.headBytes ?? 0);
+      const r = await nativeSha256Range(fh.fd, job.offset, job.length, job.headBytes ?? 0, dropBehind);
       onBytes(r.bytes);
       return r;
     } finally {
@@ -121,6 +127,7 @@ async function hashSegment(
       const data = buffer.subarray(0, bytesRead);
       if (head.length < headBytes) head = Buffer.concat([head, data.subarray(0, headBytes - head.length)]);
       hash.update(data);
+      if (dropBehind) nativeDropCachedRange?.(fh.fd, job.offset + done, bytesRead);
       done += bytesRead;
       onBytes(done);
     }

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -73,6 +73,13 @@ export interface VerifyOptions {
   readonly decrypt?: 'all' | 'small';
   /** Segments of files hashed at the same time (default: one more than the cores, two to three). */
   readonly lanes?: number;
+  /**
+   * Leave the files checked by digest in the page cache (true), or drop each MiB from it once
+   * hashed (false). Default: kept when they add up to at most a quarter of this machine's memory,
+   * so that an import that follows reads them from memory; a larger transfer could not stay
+   * cached until its upload anyway, and would only push everything else out (see dropBehind).
+   */
+  readonly keepInCache?: boolean;
   /** Hears how far the check of each file got: bytes read and hashed, then once when it is done. */
   readonly onProgress?: (p: VerifyProgress) => void;
 }
@@ -207,6 +214,8 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
   readable.sort((a, b) => a - b);
   const byDigest = readable.filter((i) => !decrypting(all[i]!));
   const byDecryption = readable.filter((i) => decrypting(all[i]!));
+  const digestBytes = byDigest.reduce((sum, i) => sum + all[i]!.encryptedSize, 0);
+  const keepInCache = options.keepInCache ?? keepsInCache(digestBytes);
   await Promise.all([
     checkDigests(
       options.root,
@@ -214,6 +223,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
       size,
       {
         lanes: options.lanes ?? defaultLanes(),
+        dropBehind: !keepInCache,
         heads,
         onBytes: (k, bytes) => tell(byDigest[k]!, bytes),
         onFile: (k, found) => settle(byDigest[k]!, found),
@@ -244,6 +254,12 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     opened,
   };
 }
+
+/**
+ * Whether the check leaves `bytes` it reads in the page cache by default (VerifyOptions.keepInCache):
+ * when they are at most a quarter of the machine's `memory`.
+ */
+export const keepsInCache = (bytes: number, memory = totalmem()): boolean => bytes <= memory / 4;
 
 /** Bytes kept of each file checked by digest, to find its age header in: 64 KiB (hundreds of stanzas). */
 const headBytes = 64 * 1024;
@@ -288,6 +304,7 @@ async function checkDigests(
   size: number,
   options: {
     readonly lanes: number;
+    readonly dropBehind: boolean;
     readonly heads: Map<string, Buffer>;
     readonly onBytes: (file: number, bytes: number) => void;
     readonly onFile: (file: number, problems: VerifyProblem[]) => void;
@@ -308,6 +325,7 @@ async function checkDigests(
     jobs.map((j) => j.job),
     {
       lanes: options.lanes,
+      dropBehind: options.dropBehind,
       onBytes: (k, n) => {
         const { file } = jobs[k]!;
         bytes[file]! += n - jobBytes[k]!;

@@ -49,7 +49,8 @@ export declare const portable: {
 /**
  * SHA-256 of the bytes [offset, offset + length) of the open file `fd`, read and hashed on the
  * libuv thread pool; `bytes` is what was read (fewer when the file ended first), `head` a copy of
- * the first `headLength` bytes (at most 1 MiB). Undefined without the native addon.
+ * the first `headLength` bytes (at most 1 MiB). With `dropBehind`, each MiB read is dropped from
+ * the page cache once hashed. Undefined without the native addon.
  */
 export declare const nativeSha256Range:
   | ((
@@ -57,5 +58,15 @@ export declare const nativeSha256Range:
       offset: number,
       length: number,
       headLength: number,
+      dropBehind?: boolean,
     ) => Promise<{ sha256: string; bytes: number; head: Buffer }>)
+  | undefined;
+
+/**
+ * Drops the clean pages of the bytes [offset, offset + length) of the open file `fd` from the page
+ * cache (posix_fadvise POSIX_FADV_DONTNEED); returns 0 or the error number. Undefined without the
+ * native addon.
+ */
+export declare const nativeDropCachedRange:
+  | ((fd: number, offset: number, length: number) => number)
   | undefined;

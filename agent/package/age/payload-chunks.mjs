@@ -44,6 +44,12 @@ export const nativePayload = native !== undefined;
  */
 export const nativeSha256Range = native?.sha256Range;
 
+/**
+ * The addon's posix_fadvise(POSIX_FADV_DONTNEED) of a byte range of an open file: drops its clean
+ * pages from the page cache. Undefined without the addon (Node.js has no such call).
+ */
+export const nativeDropCachedRange = native?.dropCachedRange;
+
 /** The STREAM nonce: an 11-byte big-endian chunk counter, then 0x01 for the final chunk. */
 function setNonce(nonce, counter, last) {
   nonce.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), 3);

@@ -3,8 +3,10 @@ import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { canDropBehind } from '../../../agent/package/drop-behind.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, importArgs as importArgsOf, initParties, odt } from '../../support/cli.ts';
+import { cachedBytes, inPages } from '../../support/page-cache.ts';
 import { connectTo } from '../../support/vsphere.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -17,6 +19,18 @@ async function uploadedFiles(sim: RunningSimulator): Promise<Map<string, string>
     }
   }
   return out;
+}
+
+/** The disks of a transfer on the NAS (their .age files) and their sizes, from its transfer.json. */
+async function diskFiles(root: string): Promise<{ path: string; size: number }[]> {
+  const manifest = JSON.parse(await readFile(join(root, 'transfer.json'), 'utf8')) as {
+    items: { files: { path: string; role: string; encryptedSize: number }[] }[];
+  };
+  return manifest.items.flatMap((i) =>
+    i.files
+      .filter((f) => f.role === 'disk')
+      .map((f) => ({ path: join(root, f.path), size: f.encryptedSize })),
+  );
 }
 
 // Issue 4: the ODT node verifies, decrypts and imports into the provider's vCenter.
@@ -45,6 +59,11 @@ describe('odt import into the provider vCenter', () => {
   });
 
   it('imports the VM, the template and the vApp members: the exact disk bytes arrive, NICs on VM Network, the template stays a template', async () => {
+    const disks = await diskFiles(join(nas, transfer));
+    for (const d of disks) await readFile(d.path);
+    expect(await Promise.all(disks.map((d) => cachedBytes(d.path)))).toEqual(
+      disks.map((d) => inPages(d.size)),
+    );
     const r = await odt(importArgs(provider), { ODT_VCENTER_PASSWORD: provider.password });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
@@ -79,6 +98,26 @@ describe('odt import into the provider vCenter', () => {
       ).toMatchObject({ kind: 'vm', networks: ['VM Network'] });
     }
     expect(tpl).toMatchObject({ kind: 'template' });
+    // Each disk was read for the last time as it uploaded: none of it is left in the page cache
+    // (with the addon; without it, Node.js cannot tell the kernel).
+    expect(await Promise.all(disks.map((d) => cachedBytes(d.path)))).toEqual(
+      disks.map((d) => (canDropBehind ? 0 : inPages(d.size))),
+    );
+  });
+
+  it('verification leaves the disks in the page cache for the upload, unless told not to or they are large against memory', async () => {
+    const { keepsInCache, verifyTransfer } = await import('../../../agent/package/verify.ts');
+    const root = join(nas, transfer);
+    const disks = await diskFiles(root);
+    const cached = () => Promise.all(disks.map((d) => cachedBytes(d.path)));
+    for (const d of disks) await readFile(d.path);
+    expect((await verifyTransfer({ root })).ok).toBe(true);
+    expect(await cached()).toEqual(disks.map((d) => inPages(d.size)));
+    expect((await verifyTransfer({ root, keepInCache: false })).ok).toBe(true);
+    expect(await cached()).toEqual(disks.map((d) => (canDropBehind ? 0 : inPages(d.size))));
+    // The default: kept up to a quarter of the machine's memory.
+    expect(keepsInCache(4 * 2 ** 30, 16 * 2 ** 30)).toBe(true);
+    expect(keepsInCache(4 * 2 ** 30 + 1, 16 * 2 ** 30)).toBe(false);
   });
 
   it('skips items already imported on a rerun', async () => {
