@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test peers need: Go and govmomi's source (to build the vSphere
-# simulator), the age CLI (the reference decrypter), and the compiler that npm install uses for
-# better-sqlite3 and the age payload addon (g++, make, python3). Idempotent; needs root or sudo.
+# simulator), the age CLI (the reference decrypter), util-linux-extra (fincore: which pages of a
+# file are in the page cache, for the drop-behind tests), and the compiler that npm install uses
+# for better-sqlite3 and the age payload addon (g++, make, python3). Idempotent; needs root or sudo.
 set -euo pipefail
 
-packages=(golang-go golang-github-vmware-govmomi-dev age g++ make python3)
+packages=(golang-go golang-github-vmware-govmomi-dev age util-linux-extra g++ make python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
