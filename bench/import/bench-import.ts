@@ -31,6 +31,12 @@
 // All contenders run in a rotating order, each after the page cache was dropped; each upload goes
 // to a provider simulator started for it alone. The `curl -T`
 // reference varies a lot on a shared machine (820-1,580 MB/s seen): compare ratios from one run only.
+//
+// Memory is part of the physical limit here: this VM gives free memory back to its host, so each
+// page the page cache grows by past what was used lately costs a host fault (~330-370 MB/s of
+// new cache). `curl -T` fills the cache with the file it reads, and the simulator with what it is
+// sent; `odt import` drops the disk from the cache as it uploads it (docs/decisions.md,
+// "Drop-behind on the NAS"), which is why its upload phase can outrun `curl -T`.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
