@@ -3,6 +3,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createEncryptStream, releaseSealedBuffer } from './age/encrypt.ts';
+import { nativeDropCachedRange } from './age/payload-chunks.mjs';
 
 /** What the transfer manifest records of one file. */
 export interface FileRecord {
@@ -77,6 +78,8 @@ export async function writeEncryptedFile(options: WriteEncryptedOptions): Promis
     const fh = await open(partial, 'r+');
     try {
       await fh.sync();
+      // On the disk now: its last pages leave the cache too (0: to the end of the file).
+      nativeDropCachedRange?.(fh.fd, 0, 0);
     } finally {
       await fh.close();
     }
@@ -109,6 +112,8 @@ class FileSink extends Writable {
   #fd: number | undefined;
   #unflushed = 0;
   #flushing: Promise<void> | undefined;
+  #written = 0;
+  #dropped = 0;
 
   constructor(private readonly path: string) {
     super({ highWaterMark: 1 << 20 });
@@ -126,6 +131,7 @@ class FileSink extends Writable {
     const next = (offset: number): void => {
       if (offset === chunk.length) {
         releaseSealedBuffer(chunk);
+        this.#written += chunk.length;
         this.#unflushed += chunk.length;
         if (this.#unflushed >= flushEvery && this.#flushing === undefined) this.#flush(fd);
         callback();
@@ -139,13 +145,23 @@ class FileSink extends Writable {
     next(0);
   }
 
-  /** Starts an fdatasync; its error (the disk failing) fails the next write or the end. */
+  /**
+   * Starts an fdatasync; its error (the disk failing) fails the next write or the end. Once it is
+   * done, what it flushed is dropped from the page cache: the agent never reads it again, and a
+   * NAS filled with terabytes would otherwise push everything else out of this host's cache
+   * (docs/decisions.md, "Drop-behind on the NAS").
+   */
   #flush(fd: number): void {
     this.#unflushed = 0;
+    const upTo = this.#written;
     this.#flushing = new Promise((resolve) => {
       fdatasync(fd, (error) => {
         this.#flushing = undefined;
         if (error) this.#flushError ??= error;
+        else {
+          nativeDropCachedRange?.(fd, this.#dropped, upTo - this.#dropped);
+          this.#dropped = upTo;
+        }
         resolve();
       });
     });

@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDecryptStream, encryptedSize } from '../../../agent/package/age/encrypt.ts';
 import { generateIdentity } from '../../../agent/package/age/keys.ts';
 import { SegmentHash } from '../../../agent/package/age/segment-hash.mjs';
+import { canDropBehind } from '../../../agent/package/drop-behind.ts';
 import { writeEncryptedFile } from '../../../agent/package/encrypted-file.ts';
+import { cachedBytes } from '../../support/page-cache.ts';
 
 const MiB = 1024 * 1024;
 const keys = generateIdentity();
@@ -34,6 +36,45 @@ function source(total: number): { stream: Readable; sha256: string } {
 }
 
 describe('writeEncryptedFile', () => {
+  it.skipIf(!canDropBehind)(
+    'leaves what it wrote out of the page cache: each 64 MiB once flushed, the rest at the end',
+    async () => {
+      const total = 150 * MiB;
+      const root = await mkdtemp(join(dir, 'drop-'));
+      try {
+        const partial = join(root, 'dropped.age.partial');
+        let midway: { cached: number; size: number } | undefined;
+        async function* pieces() {
+          const block = randomBytes(MiB);
+          for (let at = 0; at < total; at += MiB) {
+            if (at === 140 * MiB) {
+              // A flush was started at 64 MiB written: wait (5 s at most) for it to drop what it flushed.
+              for (let tries = 0; tries < 100; tries++) {
+                const size = (await stat(partial)).size;
+                midway = { cached: await cachedBytes(partial), size };
+                if (midway.cached <= size - 64 * MiB) break;
+                await new Promise((r) => setTimeout(r, 50));
+              }
+            }
+            yield block;
+          }
+        }
+        await writeEncryptedFile({
+          source: Readable.from(pieces()),
+          root,
+          path: 'dropped.age',
+          name: 'dropped',
+          recipients: [keys.recipient],
+        });
+        expect(midway!.size).toBeGreaterThan(64 * MiB);
+        expect(midway!.cached).toBeLessThanOrEqual(midway!.size - 64 * MiB);
+        expect(await cachedBytes(join(root, 'dropped.age'))).toBe(0);
+      } finally {
+        await rm(root, { recursive: true });
+      }
+    },
+  );
+
   // Past 64 MiB the sink starts fdatasyncs while it writes: the file must still be whole and exact.
   it('writes a file larger than the flush interval whole, exactly, and under its final name only', async () => {
     const total = 150 * MiB + 12_345;
