@@ -3,7 +3,7 @@
 // /2) on as many cores as it has lanes, instead of hashing every byte on the JavaScript thread.
 //
 //   sha256Range(fd, offset, length, headLength, dropBehind) -> Promise<{ sha256, bytes, head }>
-//   dropCachedRange(fd, offset, length) -> 0 or an errno
+//   dropCachedRange(fd, offset, length) -> 0 or an errno (length 0: to the end of the file)
 //
 // `bytes` is what was read: fewer than `length` when the file ended first. `head` holds the first
 // `headLength` bytes read (a copy), for the age header check. A read error rejects with the
@@ -23,6 +23,23 @@
 #include <unistd.h>
 
 #define READ_SIZE (1 << 20)
+
+// Offsets and lengths arrive as JavaScript numbers: whole, from 0 up to 2^53 - 1 (larger doubles
+// would not convert to off_t safely).
+static int is_byte_count(double v) { return isfinite(v) && v >= 0 && v <= 9007199254740991.0 && v == floor(v); }
+
+// Drops [offset, offset + length) of fd from the page cache (length 0: to the end of the file);
+// 0 or an errno. Without posix_fadvise (not Linux or a BSD), does nothing.
+static int drop_range(int fd, int64_t offset, int64_t length) {
+#ifdef POSIX_FADV_DONTNEED
+  return posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_DONTNEED);
+#else
+  (void)fd;
+  (void)offset;
+  (void)length;
+  return 0;
+#endif
+}
 
 typedef struct {
   napi_async_work work;
@@ -68,7 +85,7 @@ static void range_execute(napi_env env, void *data) {
       j->failed_openssl = 1;
       goto out;
     }
-    if (j->drop_behind) posix_fadvise(j->fd, (off_t)(j->offset + j->done), (off_t)n, POSIX_FADV_DONTNEED);
+    if (j->drop_behind) drop_range(j->fd, j->offset + j->done, n);
     j->done += n;
   }
   if (EVP_DigestFinal_ex(ctx, j->md, NULL) != 1) j->failed_openssl = 1;
@@ -119,12 +136,14 @@ static napi_value sha256_range(napi_env env, napi_callback_info info) {
   int32_t fd = -1;
   double offset = -1, length = -1, head_len = 0;
   bool drop_behind = false;
+  napi_valuetype fifth = napi_undefined;
+  if (argc > 4) napi_typeof(env, argv[4], &fifth);
   if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
       napi_get_value_double(env, argv[1], &offset) != napi_ok ||
       napi_get_value_double(env, argv[2], &length) != napi_ok ||
-      napi_get_value_double(env, argv[3], &head_len) != napi_ok || fd < 0 || !isfinite(offset) ||
-      !isfinite(length) || !isfinite(head_len) || offset < 0 || length < 0 || head_len < 0 ||
-      head_len > READ_SIZE || (argc > 4 && napi_get_value_bool(env, argv[4], &drop_behind) != napi_ok)) {
+      napi_get_value_double(env, argv[3], &head_len) != napi_ok || fd < 0 || !is_byte_count(offset) ||
+      !is_byte_count(length) || !is_byte_count(head_len) || head_len > READ_SIZE ||
+      (fifth != napi_undefined && napi_get_value_bool(env, argv[4], &drop_behind) != napi_ok)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
                           "sha256Range(fd, offset, length, headLength, dropBehind) takes a file descriptor, "
                           "three non-negative numbers (headLength at most 1 MiB) and a boolean");
@@ -161,8 +180,8 @@ static napi_value drop_cached_range(napi_env env, napi_callback_info info) {
   double offset = -1, length = -1;
   if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
       napi_get_value_double(env, argv[1], &offset) != napi_ok ||
-      napi_get_value_double(env, argv[2], &length) != napi_ok || fd < 0 || !isfinite(offset) ||
-      !isfinite(length) || offset < 0 || length < 0) {
+      napi_get_value_double(env, argv[2], &length) != napi_ok || fd < 0 || !is_byte_count(offset) ||
+      !is_byte_count(length)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
                           "dropCachedRange(fd, offset, length) takes a file descriptor and two non-negative numbers");
     return NULL;
@@ -170,7 +189,7 @@ static napi_value drop_cached_range(napi_env env, napi_callback_info info) {
   // Clean pages only: the kernel starts writing dirty ones and keeps them. Cheap enough to run on
   // the JavaScript thread (it frees pages, reads nothing).
   napi_value result;
-  napi_create_int32(env, posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_DONTNEED), &result);
+  napi_create_int32(env, drop_range(fd, (int64_t)offset, (int64_t)length), &result);
   return result;
 }
 

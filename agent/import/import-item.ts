@@ -207,10 +207,6 @@ async function importDescriptor(
           'CONTENT_MISMATCH',
           `${file.path} changed on the NAS after verification; nothing of ${item.name} was kept.`,
         );
-      // 1 MiB reads: with the age payload opened natively, 256 KiB reads left the upload at ~0.65 of
-      // a plain upload of the same bytes (fewer, larger writes to the socket).
-      const handle = await open(join(options.root, file.path), 'r');
-      const body = handle.createReadStream({ highWaterMark: 1024 * 1024 });
       // A file verified by its digest must start with the header that was hashed; then age's
       // authentication of every chunk proves the rest unchanged (HeadCheck), and the plaintext is
       // not hashed again. Otherwise its plaintext hash is checked. Decrypted on this thread: a
@@ -228,6 +224,11 @@ async function importDescriptor(
           total: file.size,
         });
       });
+      // Opened once nothing above can throw, so the handle is always closed (below). 1 MiB reads:
+      // with the age payload opened natively, 256 KiB reads left the upload at ~0.65 of a plain
+      // upload of the same bytes (fewer, larger writes to the socket).
+      const handle = await open(join(options.root, file.path), 'r');
+      const body = handle.createReadStream({ highWaterMark: 1024 * 1024 });
       // pipe() forwards no errors: a read, check or decryption failure must fail the upload at once.
       body.on('error', (e) => plain.destroy(e));
       check?.on('error', (e) => plain.destroy(e));

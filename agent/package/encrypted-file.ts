@@ -112,6 +112,7 @@ class FileSink extends Writable {
   #fd: number | undefined;
   #unflushed = 0;
   #flushing: Promise<void> | undefined;
+  #writing: Promise<void> | undefined;
   #written = 0;
   #dropped = 0;
 
@@ -128,17 +129,35 @@ class FileSink extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
     const fd = this.#fd!;
+    if (this.#flushError) {
+      callback(this.#flushError);
+      return;
+    }
+    let written!: () => void;
+    this.#writing = new Promise((resolve) => {
+      written = resolve;
+    });
+    const finish = (error?: Error | null): void => {
+      this.#writing = undefined;
+      written();
+      callback(error);
+    };
     const next = (offset: number): void => {
+      // Destroyed meanwhile: write no more, so the descriptor is closed only once this is done.
+      if (this.destroyed) {
+        finish();
+        return;
+      }
       if (offset === chunk.length) {
         releaseSealedBuffer(chunk);
         this.#written += chunk.length;
         this.#unflushed += chunk.length;
         if (this.#unflushed >= flushEvery && this.#flushing === undefined) this.#flush(fd);
-        callback();
+        finish();
         return;
       }
       write(fd, chunk, offset, chunk.length - offset, null, (error, n) => {
-        if (error) callback(error);
+        if (error) finish(error);
         else next(offset + n);
       });
     };
@@ -159,7 +178,10 @@ class FileSink extends Writable {
         this.#flushing = undefined;
         if (error) this.#flushError ??= error;
         else {
-          nativeDropCachedRange?.(fd, this.#dropped, upTo - this.#dropped);
+          // From the start of the 64 KiB block the last drop ended in: the kernel drops whole
+          // pages only, so the page that drop ended inside is dropped now.
+          const from = this.#dropped - (this.#dropped % 65_536);
+          nativeDropCachedRange?.(fd, from, upTo - from);
           this.#dropped = upTo;
         }
         resolve();
@@ -178,9 +200,13 @@ class FileSink extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    void (this.#flushing ?? Promise.resolve()).then(() =>
-      this.#close((closeError) => callback(error ?? closeError)),
-    );
+    // Destroyed with a write under way (a failed pipeline): the descriptor is closed once that
+    // write and any flush it started are done with it, never while another file could get its number.
+    void (async () => {
+      await this.#writing;
+      await this.#flushing;
+      this.#close((closeError) => callback(error ?? closeError));
+    })();
   }
 
   #close(callback: (error?: Error | null) => void): void {

@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { mkdir, mkdtemp, open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /**
  * Bytes of `path` in the page cache, as util-linux's `fincore` counts them (mincore(2) on a
@@ -33,4 +36,23 @@ export async function writeSynced(path: string, bytes: Uint8Array): Promise<void
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Whether files under `dir` can leave the page cache: not on tmpfs or ramfs, whose pages are the
+ * files themselves (TMPDIR is tmpfs on some systems).
+ */
+export async function dropsPages(dir: string): Promise<boolean> {
+  const { stdout } = await run('stat', ['-f', '-c', '%T', dir]);
+  return !['tmpfs', 'ramfs'].includes(stdout.trim());
+}
+
+/**
+ * A new folder on the disk the repository is on (under its ignored .cache/), for tests that need
+ * files to leave the page cache when asked, wherever TMPDIR is.
+ */
+export async function diskFolder(prefix: string): Promise<string> {
+  const parent = join(import.meta.dirname, '..', '..', '.cache', 'test-files');
+  await mkdir(parent, { recursive: true });
+  return mkdtemp(join(parent, prefix));
 }

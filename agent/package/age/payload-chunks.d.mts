@@ -64,8 +64,8 @@ export declare const nativeSha256Range:
 
 /**
  * Drops the clean pages of the bytes [offset, offset + length) of the open file `fd` from the page
- * cache (posix_fadvise POSIX_FADV_DONTNEED); returns 0 or the error number. Undefined without the
- * native addon.
+ * cache (posix_fadvise POSIX_FADV_DONTNEED; length 0: to the end of the file); returns 0 or the
+ * error number. Undefined without the native addon.
  */
 export declare const nativeDropCachedRange:
   | ((fd: number, offset: number, length: number) => number)

@@ -1,23 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeDropCachedRange, nativeSha256Range } from '../../../agent/package/age/payload-chunks.mjs';
 import { canDropBehind, dropBehind } from '../../../agent/package/drop-behind.ts';
 import { hashSegments, segmentsOf } from '../../../agent/package/file-digest.ts';
-import { cachedBytes, inPages, writeSynced } from '../../support/page-cache.ts';
+import { cachedBytes, diskFolder, inPages, writeSynced } from '../../support/page-cache.ts';
 
 const MiB = 1024 * 1024;
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'drop-behind-'));
+  dir = await diskFolder('drop-behind-');
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-// The cases below need the file system under TMPDIR to keep files in the page cache and drop
-// them when asked: a disk's (ext4 here and in CI), not tmpfs, which can drop nothing.
+// The files are on the repository's disk (diskFolder), not under TMPDIR, which may be tmpfs:
+// tmpfs can drop nothing from the cache.
 async function cachedFile(name: string, size: number): Promise<string> {
   const path = join(dir, name);
   await writeSynced(path, randomBytes(size));
@@ -57,6 +57,38 @@ describe('dropBehind', () => {
       expect(seen).toBe(size);
       expect(midway).toBeLessThanOrEqual(inPages(size - 16 * MiB));
       expect(await cachedBytes(path)).toBe(0);
+    },
+  );
+
+  it.skipIf(!canDropBehind)(
+    'the addon calls take whole byte counts up to 2^53 - 1 and name their arguments otherwise',
+    async () => {
+      const path = await cachedFile('args', 4096);
+      const fh = await open(path, 'r');
+      try {
+        const drop = nativeDropCachedRange!;
+        expect(drop(fh.fd, 0, 0)).toBe(0);
+        for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+          expect(() => drop(fh.fd, bad, 10), String(bad)).toThrow(/dropCachedRange\(fd, offset, length\)/);
+          expect(() => nativeSha256Range!(fh.fd, 0, bad, 0), String(bad)).toThrow(/sha256Range\(fd, offset/);
+        }
+        expect(() => (drop as (...a: unknown[]) => number)(fh.fd, 0)).toThrow(TypeError);
+        expect(() => (nativeSha256Range as (...a: unknown[]) => unknown)(fh.fd, 0, 10, 0, 'yes')).toThrow(
+          /and a boolean/,
+        );
+        // dropBehind left out: read and hashed, nothing dropped.
+        const r = await (nativeSha256Range as (...a: unknown[]) => Promise<{ bytes: number }>)(
+          fh.fd,
+          0,
+          4096,
+          0,
+          undefined,
+        );
+        expect(r.bytes).toBe(4096);
+        expect(await cachedBytes(path)).toBe(4096);
+      } finally {
+        await fh.close();
+      }
     },
   );
 

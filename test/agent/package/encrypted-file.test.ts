@@ -11,7 +11,7 @@ import { generateIdentity } from '../../../agent/package/age/keys.ts';
 import { SegmentHash } from '../../../agent/package/age/segment-hash.mjs';
 import { canDropBehind } from '../../../agent/package/drop-behind.ts';
 import { writeEncryptedFile } from '../../../agent/package/encrypted-file.ts';
-import { cachedBytes } from '../../support/page-cache.ts';
+import { cachedBytes, diskFolder } from '../../support/page-cache.ts';
 
 const MiB = 1024 * 1024;
 const keys = generateIdentity();
@@ -40,7 +40,8 @@ describe('writeEncryptedFile', () => {
     'leaves what it wrote out of the page cache: each 64 MiB once flushed, the rest at the end',
     async () => {
       const total = 150 * MiB;
-      const root = await mkdtemp(join(dir, 'drop-'));
+      // On the repository's disk: TMPDIR may be tmpfs, which can drop nothing from the cache.
+      const root = await diskFolder('encrypted-file-drop-');
       try {
         const partial = join(root, 'dropped.age.partial');
         let midway: { cached: number; size: number } | undefined;
@@ -48,8 +49,8 @@ describe('writeEncryptedFile', () => {
           const block = randomBytes(MiB);
           for (let at = 0; at < total; at += MiB) {
             if (at === 140 * MiB) {
-              // A flush was started at 64 MiB written: wait (5 s at most) for it to drop what it flushed.
-              for (let tries = 0; tries < 100; tries++) {
+              // A flush was started at 64 MiB written: wait (30 s at most) for it to drop what it flushed.
+              for (let tries = 0; tries < 600; tries++) {
                 const size = (await stat(partial)).size;
                 midway = { cached: await cachedBytes(partial), size };
                 if (midway.cached <= size - 64 * MiB) break;
