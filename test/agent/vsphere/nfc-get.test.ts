@@ -251,4 +251,65 @@ describe('nfcGet', () => {
     const insecure = createHttpAgent(url, { kind: 'insecure' });
     expect(sha((await drain((await nfcGet({ url, agent: insecure })).body)).bytes)).toBe(sha(data));
   });
+
+  it('sends nothing on a pinned TLS connection whose handshake ends after the download was aborted', async () => {
+    const { key, cert, thumbprint } = selfSignedCertificate();
+    let requested!: () => void;
+    const request = new Promise<void>((resolve) => {
+      requested = resolve;
+    });
+    const server = https.createServer({ key, cert }, (_req, res) => {
+      requested();
+      res.end();
+    });
+    let closed!: () => void;
+    const serverSocketClosed = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    // The TCP connection, not the TLS one: a client that closes at once may not finish its side.
+    server.on('connection', (socket: net.Socket) => socket.on('close', closed));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => server.close());
+    // Between the two, a proxy that holds the server's handshake bytes back until released.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let clientArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      clientArrived = resolve;
+    });
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+      client.pipe(upstream);
+      upstream.on('data', (c: Buffer) => void released.then(() => client.write(c)));
+      upstream.on('end', () => void released.then(() => client.end()));
+      for (const s of [client, upstream]) s.on('error', () => undefined);
+      client.on('close', () => upstream.destroy());
+      clientArrived();
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    closers.push(() => proxy.close());
+    const url = new URL(`https://127.0.0.1:${(proxy.address() as AddressInfo).port}/nfc/l/disk-0.vmdk`);
+
+    const controller = new AbortController();
+    const getting = nfcGet({
+      url,
+      agent: createHttpAgent(url, { kind: 'thumbprint', thumbprint }),
+      signal: controller.signal,
+    });
+    await arrived;
+    controller.abort(new Error('cancelled during the handshake'));
+    await expect(getting).rejects.toThrow('cancelled during the handshake');
+    // The handshake completes now, with the right certificate: the socket must be closed unused.
+    release();
+    await Promise.race([serverSocketClosed, request]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    let asked = false;
+    void request.then(() => {
+      asked = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(asked).toBe(false);
+  });
 });
