@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { truncateSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +106,38 @@ describe('odt import into the provider vCenter', () => {
     expect(await Promise.all(disks.map((d) => cachedBytes(d.path)))).toEqual(
       disks.map((d) => (drops ? 0 : inPages(d.size))),
     );
+  });
+
+  it('names a disk that shrinks while it is being decrypted a size change, not a decryption failure', async () => {
+    const { verifyTransfer } = await import('../../../agent/package/verify.ts');
+    const { parseIdentityFile } = await import('../../../agent/package/age/keys.ts');
+    const copy = join(work, 'shrinking');
+    await cp(nas, copy, { recursive: true });
+    const root = join(copy, transfer);
+    const [disk] = await diskFiles(root);
+    const identities = parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8'));
+    let cut = false;
+    const report = await verifyTransfer({
+      root,
+      identities,
+      decrypt: 'all',
+      onProgress: (p) => {
+        // After the first 1 MiB read of the file, its second half goes (a NAS being written to).
+        if (!cut && join(root, p.file) === disk!.path && p.bytes > 0 && !p.done) {
+          cut = true;
+          truncateSync(disk!.path, Math.floor(disk!.size / 2));
+        }
+      },
+    });
+    expect(cut).toBe(true);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([
+      {
+        file: disk!.path.slice(root.length + 1),
+        code: 'SIZE_MISMATCH',
+        message: expect.stringMatching(/changed while it was being checked: it now has \d+ bytes/),
+      },
+    ]);
   });
 
   it('verification leaves the disks in the page cache for the upload, unless told not to or they are large against memory', async () => {
