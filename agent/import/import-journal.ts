@@ -16,6 +16,8 @@ export interface ImportRecord {
     readonly vappHref?: string;
     readonly vmHref?: string;
     readonly templateHref?: string;
+    /** A template's vApp: deployed (a rerun then has nothing left to do unless it must power on). */
+    readonly deployed?: boolean;
     readonly poweredOn?: boolean;
   };
 }

@@ -81,7 +81,8 @@ async function onboardTemplate(
   const wantsVApp = target.deploy === true;
   const powerOn = wantsVApp && target.powerOn === true;
   const done = record.onboarded;
-  if (done && (!wantsVApp || done.poweredOn)) return earlier(done);
+  // Done earlier: in the catalog only, or its vApp deployed (and powered on, when asked).
+  if (done && (!wantsVApp || done.poweredOn || (done.deployed && !powerOn))) return earlier(done);
   if (!target.catalog) {
     throw new Error(`${item.name} is a template: give the catalog it goes into (--catalog).`);
   }
@@ -122,7 +123,7 @@ async function onboardTemplate(
     if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
     await vcd.deploy(vappHref, { powerOn });
   }
-  await journal.record({ ...record, onboarded: { ...step, poweredOn: powerOn } });
+  await journal.record({ ...record, onboarded: { ...step, deployed: true, poweredOn: powerOn } });
   return { templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: running };
 }
 

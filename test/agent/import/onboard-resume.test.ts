@@ -107,6 +107,21 @@ describe('onboarding a template that runs, resumed', () => {
     expect(journal.get(item.id)!.onboarded).toEqual({ templateHref: r.templateHref, poweredOn: false });
   });
 
+  it('deploys a template asked to run without power-on once, and a rerun asks vCloud Director nothing', async () => {
+    const { journal, record } = await setUp();
+    const deployOnly = { ...target, powerOn: false };
+    const r = await onboardItem(client, item, record, deployOnly, journal);
+    expect(r).toMatchObject({ poweredOn: false, skipped: false });
+    expect(vcd.state().vapps).toMatchObject([{ name: 'DC0_C0_TPL0', deployed: true }]);
+    expect(journal.get(item.id)!.onboarded).toMatchObject({ deployed: true, poweredOn: false });
+
+    const calls = vcd.state().calls.length;
+    const again = await onboardItem(client, item, journal.get(item.id)!, deployOnly, journal);
+    expect(again).toMatchObject({ poweredOn: false, skipped: true, vappHref: r.vappHref });
+    expect(vcd.state().calls.length).toBe(calls);
+    expect(instantiations()).toHaveLength(1);
+  });
+
   it('goes on from the journaled vApp after a stop between instantiation and deploy', async () => {
     const { journal, record } = await setUp();
     await expect(onboardItem(crashingAtDeploy(client), item, record, target, journal)).rejects.toThrow(
