@@ -25,7 +25,7 @@
 // reference). It is not a strict bound: the upload after the check reads from the page cache, and
 // can outrun a `curl -T` that waits on a cold disk. Where the device URL is much slower than the
 // disk (a real ESXi host's NFC), the reference nears 1; where both run at about the same speed (this
-// simulator on this disk) it is about 0.5-0.65. --nfc-rate paces
+// simulator on this disk) it was 0.5-0.8 in the runs so far. --nfc-rate paces
 // the provider simulator's device URLs (both contenders) to show the former.
 //
 // All contenders run in a rotating order, each after the page cache was dropped; each upload goes
