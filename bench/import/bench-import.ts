@@ -1,8 +1,8 @@
 // bench/import: throughput of `odt import` against `curl -T` of the decrypted disk to the same kind
 // of device URL, measured in the same run, and peak RSS of the import process.
 //
-//   npx tsx bench/import/bench-import.ts [--size-gib 1] [--rss-sizes 1,4] [--runs 3] [--dir <folder>]
-//                                        [--nfc-rate <MB/s>] [--sink-dir <folder>]
+//   npx tsx bench/import/bench-import.ts [--size-gib 1] [--rss-sizes 1,4] [--runs 3] [--warmup 1]
+//                                        [--dir <folder>] [--nfc-rate <MB/s>] [--sink-dir <folder>]
 //
 // One VM with one disk of random data is exported (`odt export`, bundled) from a first vSphere
 // simulator into a NAS folder, then imported into a second simulator. Both run from the bundle
@@ -28,8 +28,8 @@
 // simulator on this disk) it was 0.5-0.8 in the runs so far. --nfc-rate paces
 // the provider simulator's device URLs (both contenders) to show the former.
 //
-// All contenders run in a rotating order, each after the page cache was dropped; each upload goes
-// to a provider simulator started for it alone. The `curl -T`
+// All contenders run in a rotating order, each after the page cache was dropped, after one round
+// that is not counted (--warmup); each upload goes to a provider simulator started for it alone. The `curl -T`
 // reference varies a lot on a shared machine (820-1,580 MB/s seen): compare ratios from one run only.
 //
 // Memory is part of the physical limit here: this VM gives free memory back to its host, so each
@@ -66,6 +66,8 @@ const { values } = parseArgs({
     'size-gib': { type: 'string', default: '1' },
     'rss-sizes': { type: 'string', default: '1,4' },
     runs: { type: 'string', default: '3' },
+    /** Rounds of every contender run first and not counted (see rotate). */
+    warmup: { type: 'string', default: '1' },
     dir: { type: 'string' },
     'nfc-rate': { type: 'string' },
     'sink-dir': { type: 'string' },
@@ -190,36 +192,40 @@ async function main(): Promise<void> {
     try {
       let run = 0;
       const half = Math.floor(Math.ceil(size / (8 << 20)) / 2);
-      const [curl, cold, cold2, oursRuns] = await rotate<number | Run>(runs, [
-        () =>
-          fresh(async (target) => {
-            const lease = await importLease(target, descriptor);
+      const [curl, cold, cold2, oursRuns] = await rotate<number | Run>(
+        runs,
+        [
+          () =>
+            fresh(async (target) => {
+              const lease = await importLease(target, descriptor);
+              await dropCaches();
+              const { ms } = await timed(() =>
+                bash(`curl -sfk -H 'Cookie: ${lease.cookie}' -T '${plain}' '${lease.url}' -o /dev/null`),
+              );
+              await lease.close();
+              return ms;
+            }),
+          async () => {
             await dropCaches();
-            const { ms } = await timed(() =>
-              bash(`curl -sfk -H 'Cookie: ${lease.cookie}' -T '${plain}' '${lease.url}' -o /dev/null`),
-            );
-            await lease.close();
-            return ms;
-          }),
-        async () => {
-          await dropCaches();
-          return (await timed(() => bash(`cat '${x.diskFile}' > /dev/null`))).ms;
-        },
-        async () => {
-          await dropCaches();
-          const dd = `dd if='${x.diskFile}' of=/dev/null bs=8M status=none`;
-          return (await timed(() => bash(`${dd} count=${half} & ${dd} skip=${half}; wait`))).ms;
-        },
-        () =>
-          fresh(async (target) => {
+            return (await timed(() => bash(`cat '${x.diskFile}' > /dev/null`))).ms;
+          },
+          async () => {
             await dropCaches();
-            return runImport(
-              entry,
-              importArgs(target, work, x.nas, x.transfer, join(work, `state-${run++}`)),
-              target.password,
-            );
-          }),
-      ]);
+            const dd = `dd if='${x.diskFile}' of=/dev/null bs=8M status=none`;
+            return (await timed(() => bash(`${dd} count=${half} & ${dd} skip=${half}; wait`))).ms;
+          },
+          () =>
+            fresh(async (target) => {
+              await dropCaches();
+              return runImport(
+                entry,
+                importArgs(target, work, x.nas, x.transfer, join(work, `state-${run++}`)),
+                target.password,
+              );
+            }),
+        ],
+        Number(values.warmup),
+      );
       const ours = oursRuns as Run[];
       const each = (xs: number[]) => xs.map((ms) => mbps(size, ms).toFixed(0)).join(', ');
       const c = median(curl as number[]);
@@ -235,7 +241,7 @@ async function main(): Promise<void> {
           `${label.padEnd(40)} ${mbps(size, ms).toFixed(0).padStart(5)} MB/s  ${(ms / 1000).toFixed(2).padStart(6)} s   ${note}`,
         );
       console.log(
-        `disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each, medians, MB = 10^6 bytes${nfcRate ? `, device URLs paced to ${nfcRate / 1e6} MB/s` : ''}`,
+        `disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each after ${values.warmup} uncounted, medians, MB = 10^6 bytes${nfcRate ? `, device URLs paced to ${nfcRate / 1e6} MB/s` : ''}`,
       );
       console.log(
         `each run, MB/s: curl -T ${each(curl as number[])}; cold read cat ${each(cold as number[])}, two dd ${each(cold2 as number[])}; odt import ${each(ours.map((x) => x.ms))}; its upload phase ${each(ours.map((x) => x.uploadMs))}`,
