@@ -1,6 +1,6 @@
 // bench/export: throughput of `odt export` against the physical limit measured in the same run.
 //
-//   npx tsx bench/export/bench-export.ts [--size-gib 2] [--rss-sizes 1,4] [--dir <folder>]
+//   npx tsx bench/export/bench-export.ts [--size-gib 2] [--rss-sizes 1,4] [--warmup 1] [--dir <folder>]
 //
 // The export runs as agents run it: the bundle `npm run build` makes (dist/odt.mjs, built at the
 // start), with max-rss.mjs preloaded to print the process's peak RSS as it exits, so the figure is
@@ -13,7 +13,7 @@
 // `| tee >(split -b 64M --filter=sha256sum)` after age, which does all of our job (transfer.json
 // records the SHA-256 of each 64 MiB of each encrypted file too); and `odt export` (hash, age-encrypt, hash, write, fsync). Every one
 // ends with its output flushed to disk; each starts with the page cache dropped, and the order
-// rotates from run to run (bench/support.ts, rotate). Then peak RSS of the export process for each of
+// rotates from run to run after one round that is not counted (bench/support.ts, rotate). Then peak RSS of the export process for each of
 // --rss-sizes. Prints ratios, not only MB/s.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,8 @@ const { values } = parseArgs({
   options: {
     'size-gib': { type: 'string', default: '2' },
     'rss-sizes': { type: 'string', default: '1,4' },
+    /** Rounds of every contender run first and not counted (see rotate in bench/support.ts). */
+    warmup: { type: 'string', default: '1' },
     dir: { type: 'string' },
   },
 });
@@ -106,27 +108,31 @@ async function main(): Promise<void> {
         return ms;
       };
       const get = `curl -sf -H 'Cookie: ${cookie}'`;
-      const [curl, tools, toolsAll, oursMs] = await rotate(runs, [
-        () => pipe(`${get} -o '${nas}/curl.bin' '${url}'`, `${nas}/curl.bin`),
-        () =>
-          pipe(
-            `${get} '${url}' | tee >(sha256sum > '${nas}/tools.sha') | age -r ${recipient} > '${nas}/tools.age'`,
-            `${nas}/tools.age`,
-          ),
-        () =>
-          pipe(
-            `${get} '${url}' | tee >(sha256sum > '${nas}/tools.sha') | age -r ${recipient} | tee >(split -b 64M --filter=sha256sum > '${nas}/tools.age.sha') > '${nas}/tools.age'`,
-            `${nas}/tools.age`,
-          ),
-        async () => {
-          await dropCaches();
-          const r = await runExport(entry, sim, work, nas, recipient);
-          await rm(nas, { recursive: true });
-          await mkdir(nas);
-          ours.push(r);
-          return r.ms;
-        },
-      ]);
+      const [curl, tools, toolsAll, oursMs] = await rotate(
+        runs,
+        [
+          () => pipe(`${get} -o '${nas}/curl.bin' '${url}'`, `${nas}/curl.bin`),
+          () =>
+            pipe(
+              `${get} '${url}' | tee >(sha256sum > '${nas}/tools.sha') | age -r ${recipient} > '${nas}/tools.age'`,
+              `${nas}/tools.age`,
+            ),
+          () =>
+            pipe(
+              `${get} '${url}' | tee >(sha256sum > '${nas}/tools.sha') | age -r ${recipient} | tee >(split -b 64M --filter=sha256sum > '${nas}/tools.age.sha') > '${nas}/tools.age'`,
+              `${nas}/tools.age`,
+            ),
+          async () => {
+            await dropCaches();
+            const r = await runExport(entry, sim, work, nas, recipient);
+            await rm(nas, { recursive: true });
+            await mkdir(nas);
+            ours.push(r);
+            return r.ms;
+          },
+        ],
+        Number(values.warmup),
+      );
       clearInterval(keep);
       await lease.abort();
       await client.logout();
@@ -134,7 +140,9 @@ async function main(): Promise<void> {
       const t = median(tools!);
       const ta = median(toolsAll!);
       const o = median(oursMs!);
-      console.log(`disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each, medians, MB = 10^6 bytes`);
+      console.log(
+        `disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each after ${values.warmup} uncounted, medians, MB = 10^6 bytes`,
+      );
       const each = (xs: number[]) => xs.map((ms) => mbps(size, ms).toFixed(0)).join(', ');
       console.log(
         `each run, MB/s: curl -o ${each(curl!)}; tools ${each(tools!)}; tools, same work ${each(toolsAll!)}; odt export ${each(oursMs!)}`,
