@@ -350,7 +350,11 @@ async function checkDigests(
 }
 
 /** The file's digest problem, if a segment was not read whole or hashes to another SHA-256. */
-function compareSegments(f: ManifestFile, got: readonly SegmentDigest[], size: number): VerifyProblem[] {
+function compareSegments(
+  f: ManifestFile,
+  got: readonly ({ readonly sha256: string; readonly bytes: number } | { readonly error: Error })[],
+  size: number,
+): VerifyProblem[] {
   const failed = got.find((g): g is { error: Error } => 'error' in g);
   if (failed) {
     return [
@@ -416,14 +420,9 @@ async function checkDecrypting(
       },
     ];
   }
-  const digests = cipher.digests();
   const damaged = compareSegments(
     f,
-    digests.map((sha256, i) => ({
-      sha256,
-      bytes: segmentLength(i, cipher.bytes, size),
-      head: Buffer.alloc(0),
-    })),
+    cipher.digests().map((sha256, i) => ({ sha256, bytes: segmentLength(i, cipher.bytes, size) })),
     size,
   );
   if (damaged.length > 0) return damaged;
