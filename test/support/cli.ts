@@ -1,10 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { expect } from 'vitest';
 import { main } from '../../cli/main.ts';
-import type { RunningSimulator } from '../peers/vsphere/simulator.ts';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
 
@@ -60,33 +57,6 @@ export function run(
     child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr }));
     child.stdin.end(options.input);
   });
-}
-
-/**
- * Asserts that each disk of `vm` in the simulator, exported into the item folder `itemDir`,
- * decrypts with the age CLI (the node identity under `work`) to the simulator's own disk bytes.
- */
-export async function expectDisksDecrypt(
-  sim: Pick<RunningSimulator, 'readInventory'>,
-  work: string,
-  itemDir: string,
-  vm: string,
-  disks?: number,
-): Promise<void> {
-  const source = (await sim.readInventory()).vms.find((v) => v.name === vm);
-  expect(source, `${vm} in the simulator`).toBeDefined();
-  if (disks !== undefined) expect(source!.disks).toHaveLength(disks);
-  for (const [i, disk] of source!.disks.entries()) {
-    const r = await run('age', [
-      '-d',
-      '-i',
-      join(work, 'node', 'identity.txt'),
-      join(itemDir, `${vm}-disk-${i}.vmdk.age`),
-    ]);
-    expect(r.stderr, `disk ${i}`).toBe('');
-    expect(r.code, `disk ${i}`).toBe(0);
-    expect(r.stdout.equals(await readFile(disk.path)), `disk ${i} decrypts to the source bytes`).toBe(true);
-  }
 }
 
 /** Creates an ODT node identity and an export agent under `work`; returns the recipient. */

@@ -5,14 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import {
-  expectDisksDecrypt,
-  exportArgs as exportArgsOf,
-  initParties,
-  odt,
-  repoRoot,
-  run,
-} from '../../support/cli.ts';
+import { exportArgs as exportArgsOf, initParties, odt, repoRoot, run } from '../../support/cli.ts';
+import { expectDisksDecrypt } from '../../support/disks.ts';
 
 const sh = promisify(execFile);
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { expectDisksDecrypt, exportArgs, odt, run } from '../../support/cli.ts';
+import { exportArgs, odt, run } from '../../support/cli.ts';
+import { ageDecrypt, expectDisksDecrypt } from '../../support/disks.ts';
 
 // Issue 3: export of a powered-off VM with two disks, a template and a vApp, checked with the
 // standard tools (age, sha256sum) and `odt verify`; then every way a NAS can be damaged.
@@ -37,12 +38,7 @@ describe('odt export → age → odt verify', () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  const decrypt = async (file: string): Promise<Buffer> => {
-    const r = await run('age', ['-d', '-i', join(work, 'node', 'identity.txt'), file]);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    return r.stdout;
-  };
+  const decrypt = (file: string): Promise<Buffer> => ageDecrypt(work, file);
 
   it('writes disks that the age CLI decrypts to the exact bytes of the simulator disk files', async () => {
     await expectDisksDecrypt(sim, work, join(nas, transfer, 'item-1'), 'DC0_H0_VM1', 2);

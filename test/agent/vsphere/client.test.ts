@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { expectDisksDecrypt, exportArgs, initParties, odt } from '../../support/cli.ts';
+import { exportArgs, initParties, odt } from '../../support/cli.ts';
+import { expectDisksDecrypt } from '../../support/disks.ts';
 
 // The vim25 client and `odt inventory` against the simulator: inventory, TLS trust modes.
 describe('odt inventory', () => {
