@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { signManifest } from '../../../agent/package/transfer-manifest.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, initParties, odt, run } from '../../support/cli.ts';
+import { segmentDigests } from '../../support/digests.ts';
 
 // Issue 4: a damaged, forged or malicious package is refused before anything reaches vCenter,
 // with a per-file reason, and no VM is created.
@@ -90,15 +91,7 @@ describe('odt import refuses, before anything reaches vCenter', () => {
       const digests = new Map<string, string[]>();
       const m = JSON.parse(await readFile(join(root, 'transfer.json'), 'utf8'));
       for (const f of m.items[0].files as { path: string }[]) {
-        const b = await readFile(join(root, f.path));
-        const list: string[] = [];
-        for (let at = 0; at < b.length; at += seg)
-          list.push(
-            createHash('sha256')
-              .update(b.subarray(at, at + seg))
-              .digest('hex'),
-          );
-        digests.set(f.path, list);
+        digests.set(f.path, segmentDigests(await readFile(join(root, f.path)), seg));
       }
       await resign(root, (m) => {
         m.segmentSize = seg;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeSha256Range } from '../../../agent/package/age/payload-chunks.mjs';
 import { SegmentHash } from '../../../agent/package/age/segment-hash.mjs';
 import { hashSegments, segmentsOf } from '../../../agent/package/file-digest.ts';
+import { segmentDigests } from '../../support/digests.ts';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -21,12 +22,7 @@ describe('SegmentHash', () => {
     'hashes each 1000 bytes of %i bytes on their own, whatever the pieces it is given',
     (size) => {
       const bytes = randomBytes(size);
-      const expected =
-        size === 0
-          ? [sha256(bytes)]
-          : Array.from({ length: Math.ceil(size / 1000) }, (_, i) =>
-              sha256(bytes.subarray(i * 1000, (i + 1) * 1000)),
-            );
+      const expected = segmentDigests(bytes, 1000);
       const whole = new SegmentHash(1000).update(bytes).digests();
       const pieces = new SegmentHash(1000);
       for (let at = 0; at < size; at += 333) pieces.update(bytes.subarray(at, at + 333));
