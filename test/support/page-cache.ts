@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,18 +10,15 @@ const run = promisify(execFile);
  * mapping of the file): the peer that tells whether a read dropped its pages behind it.
  */
 export async function cachedBytes(path: string): Promise<number> {
-  const { stdout } = await promisify(execFile)('fincore', [
-    '--bytes',
-    '--noheadings',
-    '--output',
-    'RES',
-    path,
-  ]);
+  const { stdout } = await run('fincore', ['--bytes', '--noheadings', '--output', 'RES', path]);
   return Number(stdout.trim());
 }
 
-/** What fincore counts of a file of `size` bytes wholly in the cache: whole 4 KiB pages. */
-export const inPages = (size: number): number => Math.ceil(size / 4096) * 4096;
+/** This machine's page size (4 KiB here; 16 or 64 KiB on some arm64 kernels). */
+const pageSize = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
+
+/** What fincore counts of a file of `size` bytes wholly in the cache: whole pages. */
+export const inPages = (size: number): number => Math.ceil(size / pageSize) * pageSize;
 
 /**
  * Writes `bytes` to `path` and waits until they are on the disk: the kernel drops only clean

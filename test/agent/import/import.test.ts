@@ -59,7 +59,7 @@ describe('odt import into the provider vCenter', () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it('imports the VM, the template and the vApp members: the exact disk bytes arrive, NICs on VM Network, the template stays a template', async () => {
+  it('imports the VM, the template and the vApp members: the exact disk bytes arrive, NICs on VM Network, the template stays a template, and no disk is left in the page cache', async () => {
     const disks = await diskFiles(join(nas, transfer));
     for (const d of disks) await readFile(d.path);
     expect(await Promise.all(disks.map((d) => cachedBytes(d.path)))).toEqual(

@@ -92,12 +92,15 @@ describe('dropBehind', () => {
     },
   );
 
-  it('leaves a file cached without the addon, and with it when not asked to drop', async () => {
-    const path = await cachedFile('kept', 3 * MiB);
-    const [r] = await hashSegments(segmentsOf(path, 3 * MiB, 4 * MiB));
-    expect(r).toMatchObject({ bytes: 3 * MiB });
-    expect(await cachedBytes(path)).toBe(3 * MiB);
-  });
+  it.each(canDropBehind ? [true, false] : [false])(
+    'hashSegments leaves a file cached when not asked to drop (native addon: %s)',
+    async (native) => {
+      const path = await cachedFile(`kept-${native}`, 3 * MiB);
+      const [r] = await hashSegments(segmentsOf(path, 3 * MiB, 4 * MiB), { native });
+      expect(r).toMatchObject({ bytes: 3 * MiB });
+      expect(await cachedBytes(path)).toBe(3 * MiB);
+    },
+  );
 
   it.each(canDropBehind ? [true, false] : [])(
     'hashSegments with dropBehind leaves none of the file cached (native addon: %s)',

@@ -304,7 +304,6 @@ describe('nfcGet', () => {
     // The handshake completes now, with the right certificate: the socket must be closed unused.
     release();
     await Promise.race([serverSocketClosed, request]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
     let asked = false;
     void request.then(() => {
       asked = true;
