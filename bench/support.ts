@@ -40,13 +40,13 @@ export async function dropCaches(): Promise<void> {
 }
 
 /**
- * Runs each of `contenders` `runs` times, each run in another order: rotated, and every other run
- * reversed, so that no contender is always timed first, nor always right after the same other one
- * (whose output was just deleted, or whose reads just filled the cache). With `warmup`, that many
- * rounds run first and are not counted: the first contender after the benchmark's own set-up
- * otherwise runs in other conditions than all the rest (on this VM, memory the set-up just freed
- * is still fast to fill: one `curl -T` at ~1.2 GB/s where the others ran at ~0.6). Returns each
- * one's counted results.
+ * Runs each of `contenders` `runs` times, each rotation of their order twice, forward then
+ * reversed, so that every contender is timed first in turn and follows each of its neighbours
+ * (whose output was just deleted, or whose reads just filled the cache) as often as it precedes
+ * them. With `warmup`, that many rounds run first and are not counted: the first contender after
+ * the benchmark's own set-up otherwise runs in other conditions than all the rest (on this VM,
+ * memory the set-up just freed is still fast to fill: one `curl -T` at ~1.2 GB/s where the others
+ * ran at ~0.6). Returns each one's counted results.
  */
 export async function rotate<T>(
   runs: number,
@@ -56,7 +56,7 @@ export async function rotate<T>(
   const results: T[][] = contenders.map(() => []);
   const n = contenders.length;
   for (let i = 0; i < warmup + runs; i++) {
-    const order = Array.from({ length: n }, (_, k) => (i + k) % n);
+    const order = Array.from({ length: n }, (_, k) => (Math.floor(i / 2) + k) % n);
     if (i % 2 === 1) order.reverse();
     for (const c of order) {
       const result = await contenders[c]!();

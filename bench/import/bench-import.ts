@@ -30,7 +30,7 @@
 //
 // All contenders run in a rotating order, each after the page cache was dropped, after one round
 // that is not counted (--warmup); each upload goes to a provider simulator started for it alone. The `curl -T`
-// reference varies a lot on a shared machine (820-1,580 MB/s seen): compare ratios from one run only.
+// reference varies a lot on a shared machine (560-1,580 MB/s seen): compare ratios from one run only.
 //
 // Memory is part of the physical limit here: this VM gives free memory back to its host, so each
 // page the page cache grows by past what was used lately costs a host fault (~330-370 MB/s of
