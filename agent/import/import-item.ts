@@ -1,11 +1,8 @@
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileProgress } from '../file-progress.ts';
 import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
-import { createDecryptStream } from '../package/age/encrypt.ts';
-import { dropBehind } from '../package/drop-behind.ts';
-import { HeadCheck } from '../package/head-check.ts';
+import { AgeFileReader } from '../package/age/file-reader.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
 import type { VimClient } from '../vsphere/client.ts';
 import { NfcLease } from '../vsphere/lease.ts';
@@ -47,7 +44,7 @@ export interface ImportItemOptions {
   readonly descriptor: string;
   /**
    * Age header and payload nonce of each file verified by its ciphertext digest (VerifyReport's
-   * `heads`): such a file is read again only if it starts with them (HeadCheck), and its plaintext
+   * `heads`): such a file is read again only if it starts with them (AgeFileReader), and its plaintext
    * is not hashed again. A file without one has its plaintext SHA-256 checked while it uploads.
    */
   readonly heads?: ReadonlyMap<string, Buffer>;
@@ -208,46 +205,44 @@ async function importDescriptor(
           `${file.path} changed on the NAS after verification; nothing of ${item.name} was kept.`,
         );
       // A file verified by its digest must start with the header that was hashed; then age's
-      // authentication of every chunk proves the rest unchanged (HeadCheck), and the plaintext is
-      // not hashed again. Otherwise its plaintext hash is checked. Decrypted on this thread: a
-      // worker thread measured no faster here (reading, opening and sending are all this thread
-      // does) and cost ~50 MB more memory.
+      // authentication of every chunk proves the rest unchanged (see AgeFileReader), and the
+      // plaintext is not hashed again. Otherwise its plaintext hash is checked. Read and opened
+      // in place into a few reused buffers, dropped from the page cache behind the reads (read
+      // for the last time: docs/decisions.md, "Drop-behind on the NAS").
       const head = options.heads?.get(file.path);
-      const check = head ? new HeadCheck(head, changed) : undefined;
-      const plain = createDecryptStream(options.identities, { hashOutput: !head });
-      plain.on('data', (chunk: Buffer) => {
-        moved += chunk.length;
-        options.onProgress?.({
-          item: item.id,
-          file: file.name,
-          bytes: plain.plaintextBytes,
-          total: file.size,
-        });
+      const plain = await AgeFileReader.open(join(options.root, file.path), {
+        identities: options.identities,
+        ...(head ? { head, mismatch: changed } : {}),
+        hashPlaintext: !head,
+        dropBehind: true,
       });
-      // Opened once nothing above can throw, so the handle is always closed (below). 1 MiB reads:
-      // with the age payload opened natively, 256 KiB reads left the upload at ~0.65 of a plain
-      // upload of the same bytes (fewer, larger writes to the socket).
-      const handle = await open(join(options.root, file.path), 'r');
-      const body = handle.createReadStream({ highWaterMark: 1024 * 1024 });
-      // pipe() forwards no errors: a read, check or decryption failure must fail the upload at once.
-      body.on('error', (e) => plain.destroy(e));
-      check?.on('error', (e) => plain.destroy(e));
-      const source = check ? body.pipe(check).pipe(plain) : body.pipe(plain);
-      // Read for the last time: dropped from the page cache behind the reader (see dropBehind).
-      dropBehind(body, handle.fd);
       try {
         await nfcPut({
           url: device.url,
           agent: client.connection.agent,
           ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
           signal,
-          body: source,
+          body: {
+            next: async () => {
+              const chunk = await plain.next();
+              if (chunk) {
+                moved += chunk.length;
+                options.onProgress?.({
+                  item: item.id,
+                  file: file.name,
+                  bytes: plain.plaintextBytes,
+                  total: file.size,
+                });
+              }
+              return chunk;
+            },
+            release: (chunk) => plain.release(chunk),
+          },
           size: file.size,
           disk: file.role === 'disk',
         });
       } finally {
-        // A failed upload unpipes the file but leaves it open; this closes it (no-op once read).
-        body.destroy();
+        await plain.close();
       }
       if (plain.plaintextBytes !== file.size || (!head && plain.plaintextDigest() !== file.sha256))
         throw changed();

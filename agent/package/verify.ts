@@ -48,7 +48,7 @@ export interface VerifyReport {
   /**
    * Of each file checked by its ciphertext digest only (not decrypted), the age header and payload
    * nonce as they were hashed (`ageHead`): a later read that starts with the same bytes and
-   * decrypts is the same file (see HeadCheck). Keyed by the file's path in the manifest.
+   * decrypts is the same file (see ageHead). Keyed by the file's path in the manifest.
    */
   readonly heads?: ReadonlyMap<string, Buffer>;
   /**

@@ -369,12 +369,21 @@ export function lengthCheck(expected: number | undefined, what: string): (seen: 
       : new NfcTransferError(`${what} ended after ${seen} of ${expected} bytes`);
 }
 
+/**
+ * A body the upload pulls chunk by chunk (AgeFileReader): each chunk is handed back with
+ * `release` once the socket is done with it, so its buffer can take another read.
+ */
+export interface PulledBody {
+  next(): Promise<Buffer | undefined>;
+  release(chunk: Buffer): void;
+}
+
 export interface NfcPutOptions {
   readonly url: URL;
   readonly agent: http.Agent;
   readonly cookie?: string;
   readonly signal?: AbortSignal;
-  readonly body: Readable;
+  readonly body: Readable | PulledBody;
   readonly size: number;
   /** Disks go as a streamOptimized VMDK stream (POST), other files as PUT, as vCenter expects. */
   readonly disk: boolean;
@@ -405,7 +414,42 @@ export function nfcPut(options: NfcPutOptions): Promise<void> {
     req.on('error', (err) =>
       reject(new NfcTransferError(`upload to ${options.url.href} failed: ${err.message}`, { cause: err })),
     );
-    options.body.on('error', (err) => req.destroy(err));
-    options.body.pipe(req);
+    const body = options.body;
+    if (!('next' in body)) {
+      body.on('error', (err) => req.destroy(err));
+      body.pipe(req);
+      return;
+    }
+    pump(body, req).catch((err: Error) => req.destroy(err));
+  });
+}
+
+/** Writes `body` into `req` as the socket takes it, then ends the request. */
+async function pump(body: PulledBody, req: http.ClientRequest): Promise<void> {
+  for (;;) {
+    const chunk = await body.next();
+    if (chunk === undefined) break;
+    if (req.destroyed) return;
+    // Handed back only once written: until then the socket (or TLS) may still read from it.
+    const more = req.write(chunk, (error) => {
+      if (!error) body.release(chunk);
+    });
+    if (!more && !(await drained(req))) return;
+  }
+  req.end();
+}
+
+/** Resolves true at the request's next 'drain', false if it closes first. */
+function drained(req: http.ClientRequest): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      req.off('drain', onDrain);
+      req.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    req.on('drain', onDrain);
+    req.on('close', onClose);
   });
 }

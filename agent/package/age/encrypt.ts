@@ -31,14 +31,21 @@ import {
 } from './offload.ts';
 import { chunkSize, openChunks, sealChunks, sealedChunkSize, tagLength } from './payload-chunks.mjs';
 import { SegmentHash, segmentSize } from './segment-hash.mjs';
-import { fileKeyLength, isX25519Stanza, unwrapFileKey, wrapFileKey, x25519Unwrapper } from './x25519.ts';
+import {
+  fileKeyLength,
+  isX25519Stanza,
+  unwrapFileKey,
+  wrapFileKey,
+  type X25519Unwrapper,
+  x25519Unwrapper,
+} from './x25519.ts';
 
 export { chunkSize, sealedChunkSize };
 
-const payloadNonceLength = 16;
+export const payloadNonceLength = 16;
 const payloadInfo = Buffer.from('payload');
 /** Largest header the decryptor buffers before giving up (thousands of stanzas). */
-const maxHeaderLength = 1024 * 1024;
+export const maxHeaderLength = 1024 * 1024;
 /** Runs handed to the worker before a write waits for the oldest to come back. */
 const workerRunsAhead = 2;
 /** Plaintext gathered per worker run when encrypting: 16 chunks. */
@@ -155,7 +162,7 @@ export function encryptedSize(plaintextSize: number, recipients = 1): number {
   return header + plaintextSize + chunks * tagLength;
 }
 
-function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
+export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', fileKey, nonce, payloadInfo, 32));
 }
 
@@ -621,7 +628,7 @@ export class AgeDecryptStream extends PayloadTransform {
   }
 
   protected override deliver(result: ChunkResult, final: boolean): void {
-    if ('failure' in result) throw this.#openError(result.failure, result.chunk);
+    if ('failure' in result) throw payloadOpenError(result.failure, result.chunk);
     this.#outBytes += result.out.length;
     this.#hash?.update(result.out);
     if (final) {
@@ -718,7 +725,7 @@ export class AgeDecryptStream extends PayloadTransform {
       this.#headLength = length;
       head = this.#head.subarray(0, length);
     }
-    this.#checkMagic(head);
+    checkAgeMagic(head);
     const { end, resume } = findHeaderEnd(head, this.#searchFrom);
     this.#searchFrom = resume;
     if (end === undefined) {
@@ -734,7 +741,7 @@ export class AgeDecryptStream extends PayloadTransform {
       }
       return undefined;
     }
-    this.#fileKey = this.#unwrap(head.subarray(0, end));
+    this.#fileKey = unwrapHeader(head.subarray(0, end), this.#identities);
     this.#head = Buffer.alloc(0);
     this.#headLength = 0;
     this.#phase = 'nonce';
@@ -750,58 +757,6 @@ export class AgeDecryptStream extends PayloadTransform {
     this.#fileKey = undefined;
     this.#phase = 'payload';
     return data.subarray(taken);
-  }
-
-  /** Fails early on input that cannot become an age header, instead of buffering up to the limit. */
-  #checkMagic(head: Buffer): void {
-    const start = head.toString('latin1', 0, Math.min(head.length, armorBegin.length));
-    if (versionPrefix.startsWith(start) || start.startsWith(versionPrefix)) return;
-    if (start === armorBegin) {
-      throw new AgeError(
-        'AGE_UNSUPPORTED',
-        `The input is ASCII-armored (${armorBegin}); this codec reads binary age files. ` +
-          'Decrypt it with `age -d`, or write the files without `-a`.',
-      );
-    }
-    if (armorBegin.startsWith(start)) return;
-    throw new AgeError(
-      'AGE_BAD_HEADER',
-      `The input is not an age file: it starts with ${JSON.stringify(start.slice(0, 24))} instead of '${versionPrefix}v1'.`,
-    );
-  }
-
-  #unwrap(header: Buffer): Buffer {
-    const parsed = parseHeader(header);
-    const types = new Set<string>();
-    for (const stanza of parsed.stanzas) {
-      types.add(stanza.args[0]!);
-      if (stanza.args[0] === 'scrypt') {
-        throw new AgeError(
-          'AGE_UNSUPPORTED',
-          'The file is encrypted with a passphrase (scrypt); this codec only decrypts to X25519 identities.',
-        );
-      }
-      if (!isX25519Stanza(stanza)) continue;
-      for (const identity of this.#identities) {
-        const fileKey = unwrapFileKey(stanza, identity);
-        if (fileKey === undefined) continue;
-        if (!verifyHeaderMac(fileKey, parsed)) {
-          throw new AgeError(
-            'AGE_AUTH_FAILED',
-            'The header MAC does not match: the header was modified after encryption. Do not use this file; ' +
-              'copy it again from its source.',
-          );
-        }
-        return fileKey;
-      }
-    }
-    const ours = this.#identities.map((i) => formatRecipient(i.publicKey)).join(', ');
-    throw new AgeError(
-      'AGE_NO_MATCHING_IDENTITY',
-      `None of the ${this.#identities.length} identities given (recipients ${ours}) opens this file; its ` +
-        `${parsed.stanzas.length} stanza(s) are of type ${[...types].join(', ')}. It was encrypted to another ` +
-        'key: use the identity file of the node it was encrypted to.',
-    );
   }
 
   /** Why the input cannot end here, if it cannot. */
@@ -830,32 +785,89 @@ export class AgeDecryptStream extends PayloadTransform {
     }
     return undefined;
   }
+}
 
-  #openError(failure: string, chunk: number): AgeError {
-    const again = 'Copy it again from its source.';
-    switch (failure) {
-      case 'trailing':
-        return new AgeError(
-          'AGE_TRAILING_DATA',
-          `Data follows the final chunk (chunk ${chunk}) of the age payload: the file has bytes appended. ${again}`,
-        );
-      case 'truncated':
-        return new AgeError(
-          'AGE_TRUNCATED',
-          `The input ends after payload chunk ${chunk}, without a final chunk; the file is truncated. ${again}`,
-        );
-      case 'empty-final':
-        return new AgeError(
-          'AGE_BAD_PAYLOAD',
-          `The final payload chunk (chunk ${chunk}) is empty, which age v1 allows only for an empty payload; the ` +
-            'file was not written by a conforming encoder.',
-        );
-      default:
-        return new AgeError(
-          'AGE_AUTH_FAILED',
-          `Payload chunk ${chunk} (payload bytes from ${chunk * sealedChunkSize}) does not authenticate: the file ` +
-            `is damaged, tampered with, cut short inside a chunk, or has bytes appended. ${again}`,
-        );
+/** Fails early on input that cannot become an age header, instead of buffering up to the limit. */
+export function checkAgeMagic(head: Buffer): void {
+  const start = head.toString('latin1', 0, Math.min(head.length, armorBegin.length));
+  if (versionPrefix.startsWith(start) || start.startsWith(versionPrefix)) return;
+  if (start === armorBegin) {
+    throw new AgeError(
+      'AGE_UNSUPPORTED',
+      `The input is ASCII-armored (${armorBegin}); this codec reads binary age files. ` +
+        'Decrypt it with `age -d`, or write the files without `-a`.',
+    );
+  }
+  if (armorBegin.startsWith(start)) return;
+  throw new AgeError(
+    'AGE_BAD_HEADER',
+    `The input is not an age file: it starts with ${JSON.stringify(start.slice(0, 24))} instead of '${versionPrefix}v1'.`,
+  );
+}
+
+/**
+ * The file key of an age header (its bytes up to and including the MAC line) for the first of
+ * `identities` that opens one of its stanzas, its MAC checked. Throws AgeError naming why not.
+ */
+export function unwrapHeader(header: Buffer, identities: readonly X25519Unwrapper[]): Buffer {
+  const parsed = parseHeader(header);
+  const types = new Set<string>();
+  for (const stanza of parsed.stanzas) {
+    types.add(stanza.args[0]!);
+    if (stanza.args[0] === 'scrypt') {
+      throw new AgeError(
+        'AGE_UNSUPPORTED',
+        'The file is encrypted with a passphrase (scrypt); this codec only decrypts to X25519 identities.',
+      );
     }
+    if (!isX25519Stanza(stanza)) continue;
+    for (const identity of identities) {
+      const fileKey = unwrapFileKey(stanza, identity);
+      if (fileKey === undefined) continue;
+      if (!verifyHeaderMac(fileKey, parsed)) {
+        throw new AgeError(
+          'AGE_AUTH_FAILED',
+          'The header MAC does not match: the header was modified after encryption. Do not use this file; ' +
+            'copy it again from its source.',
+        );
+      }
+      return fileKey;
+    }
+  }
+  const ours = identities.map((i) => formatRecipient(i.publicKey)).join(', ');
+  throw new AgeError(
+    'AGE_NO_MATCHING_IDENTITY',
+    `None of the ${identities.length} identities given (recipients ${ours}) opens this file; its ` +
+      `${parsed.stanzas.length} stanza(s) are of type ${[...types].join(', ')}. It was encrypted to another ` +
+      'key: use the identity file of the node it was encrypted to.',
+  );
+}
+
+/** The error for a run of payload chunks that did not open (ChunkResult's failure and chunk). */
+export function payloadOpenError(failure: string, chunk: number): AgeError {
+  const again = 'Copy it again from its source.';
+  switch (failure) {
+    case 'trailing':
+      return new AgeError(
+        'AGE_TRAILING_DATA',
+        `Data follows the final chunk (chunk ${chunk}) of the age payload: the file has bytes appended. ${again}`,
+      );
+    case 'truncated':
+      return new AgeError(
+        'AGE_TRUNCATED',
+        `The input ends after payload chunk ${chunk}, without a final chunk; the file is truncated. ${again}`,
+      );
+    case 'empty-final':
+      return new AgeError(
+        'AGE_BAD_PAYLOAD',
+        `The final payload chunk (chunk ${chunk}) is empty, which age v1 allows only for an empty payload; the ` +
+          'file was not written by a conforming encoder.',
+      );
+    default:
+      return new AgeError(
+        'AGE_AUTH_FAILED',
+        `Payload chunk ${chunk} (payload bytes from ${chunk * sealedChunkSize}) does not authenticate: the file ` +
+          `is damaged, tampered with, cut short inside a chunk, or has bytes appended. ${again}`,
+      );
   }
 }
