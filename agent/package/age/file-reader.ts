@@ -75,6 +75,8 @@ export class AgeFileReader {
   #dropped: number;
   #digest: string | undefined;
   #closed: Promise<void> | undefined;
+  /** The read next() waits for (no longer in #inFlight). */
+  #waiting: Promise<Buffer> | undefined;
   #failure: Error | undefined;
 
   private constructor(
@@ -180,23 +182,29 @@ export class AgeFileReader {
     if (this.#delivered === this.#runs) return undefined;
     this.#fill();
     const run = this.#inFlight.shift()!;
+    this.#waiting = run.done;
+    let out: Buffer;
     try {
-      const out = await run.done;
-      this.#delivered++;
-      this.#plaintextBytes += out.length;
-      this.#out.add(out.buffer);
-      this.#hash?.update(out);
-      if (this.#delivered === this.#runs) {
-        this.#digest = this.#hash?.digest('hex');
-        this.#key.fill(0);
-      }
-      this.#dropBehind(false);
-      this.#fill();
-      return out;
+      out = await run.done;
     } catch (error) {
       this.#failure = error as Error;
       throw error;
+    } finally {
+      this.#waiting = undefined;
     }
+    // Closed while this read was out: the file is no longer ours to read or drop.
+    if (this.#closed) throw new Error('The age file reader is closed.');
+    this.#delivered++;
+    this.#plaintextBytes += out.length;
+    this.#out.add(out.buffer);
+    this.#hash?.update(out);
+    if (this.#delivered === this.#runs) {
+      this.#digest = this.#hash?.digest('hex');
+      this.#key.fill(0);
+    }
+    this.#dropBehind(false);
+    this.#fill();
+    return out;
   }
 
   /** Takes back a buffer `next()` handed out, for a later read. */
@@ -209,7 +217,7 @@ export class AgeFileReader {
   /** Waits for the reads still out, drops the rest behind (dropBehind) and closes the file. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await Promise.allSettled(this.#inFlight.map((r) => r.done));
+      await Promise.allSettled([...this.#inFlight.map((r) => r.done), this.#waiting]);
       this.#inFlight.length = 0;
       this.#key.fill(0);
       this.#dropBehind(true);

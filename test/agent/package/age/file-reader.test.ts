@@ -236,6 +236,18 @@ describe('AgeFileReader', () => {
     await expect(reader.next()).rejects.toThrow(/closed/);
   });
 
+  it('fails a next() under way when it is closed, touching the file no more', async () => {
+    const { path } = await ageFile(randomBytes(8 * MiB));
+    const reader = await AgeFileReader.open(path, { identities: [identity], dropBehind: true });
+    await reader.next();
+
+    const pending = reader.next();
+    const closing = reader.close();
+
+    await expect(pending).rejects.toThrow(/closed/);
+    await closing;
+  });
+
   it.skipIf(!canDropBehind)('with dropBehind, leaves none of the file in the page cache', async () => {
     const disk = await diskFolder('age-reader-');
     try {
