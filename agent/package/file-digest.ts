@@ -36,8 +36,8 @@ export interface HashSegmentsOptions {
   /** Read and hash on the thread pool with the native addon, when it is built (default true). */
   readonly native?: boolean;
   /**
-   * Drop each MiB from the page cache once hashed (with the native addon; see dropBehind in
-   * drop-behind.ts): for files not read again soon. Default false.
+   * Drop each MiB from the page cache once hashed (with the native addon; docs/decisions.md,
+   * "Drop-behind on the NAS"): for files not read again soon. Default false.
    */
   readonly dropBehind?: boolean;
 }

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeDropCachedRange, nativeSha256Range } from '../../../agent/package/age/payload-chunks.mjs';
-import { canDropBehind, dropBehind } from '../../../agent/package/drop-behind.ts';
+import { canDropBehind } from '../../../agent/package/drop-behind.ts';
 import { hashSegments, segmentsOf } from '../../../agent/package/file-digest.ts';
 import { cachedBytes, diskFolder, inPages, writeSynced } from '../../support/page-cache.ts';
 
@@ -25,40 +23,11 @@ async function cachedFile(name: string, size: number): Promise<string> {
   return path;
 }
 
-describe('dropBehind', () => {
+// The import's reads drop behind too: test/agent/package/age/file-reader.test.ts.
+describe('dropping from the page cache', () => {
   it('is there unless ODT_NATIVE=0 (the addon makes the call; Node.js has none)', () => {
     expect(canDropBehind).toBe(process.env.ODT_NATIVE !== '0');
   });
-
-  it.skipIf(!canDropBehind)(
-    'drops what the stream has read from the page cache as it goes, and the rest at its end',
-    async () => {
-      const size = 24 * MiB + 123;
-      const path = await cachedFile('stream', size);
-      const fh = await open(path, 'r');
-      const stream = fh.createReadStream({ highWaterMark: MiB });
-      let seen = 0;
-      let midway: number | undefined;
-      const sink = new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          seen += chunk.length;
-          // Past 16 MiB, the first two 8 MiB windows have been dropped.
-          if (midway === undefined && seen > 16 * MiB) {
-            void cachedBytes(path).then((n) => {
-              midway = n;
-              done();
-            }, done);
-          } else done();
-        },
-      });
-      const piped = pipeline(stream, sink);
-      dropBehind(stream, fh.fd);
-      await piped;
-      expect(seen).toBe(size);
-      expect(midway).toBeLessThanOrEqual(inPages(size - 16 * MiB));
-      expect(await cachedBytes(path)).toBe(0);
-    },
-  );
 
   it.skipIf(!canDropBehind)(
     'the addon calls take whole byte counts up to 2^53 - 1 and name their arguments otherwise',
