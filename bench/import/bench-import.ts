@@ -110,7 +110,10 @@ async function runImport(entry: string, args: string[], password: string): Promi
     firstUpload ??= now;
     lastUpload = now;
   });
-  return { ...r, verifiedMs: verified, uploadMs: firstUpload ? lastUpload - firstUpload : Number.NaN };
+  // Without these events the phases cannot be told apart: say so rather than print NaN.
+  if (Number.isNaN(verified) || firstUpload === undefined)
+    throw new Error(`odt import ${args.join(' ')} printed no verify or no progress event with --json`);
+  return { ...r, verifiedMs: verified, uploadMs: lastUpload - firstUpload };
 }
 
 interface Exported {
