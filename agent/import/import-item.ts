@@ -216,6 +216,8 @@ async function importDescriptor(
         hashPlaintext: !head,
         dropBehind: true,
       });
+      const whole = () =>
+        plain.plaintextBytes === file.size && (head !== undefined || plain.plaintextDigest() === file.sha256);
       try {
         await nfcPut({
           url: device.url,
@@ -225,6 +227,10 @@ async function importDescriptor(
           body: {
             next: async () => {
               const chunk = await plain.next();
+              // Checked before the last byte goes: a file that is not the one verified is cut
+              // short, never accepted whole by vCenter.
+              if (plain.plaintextBytes > file.size) throw changed();
+              if (chunk === undefined && !whole()) throw changed();
               if (chunk) {
                 moved += chunk.length;
                 options.onProgress?.({
@@ -244,8 +250,7 @@ async function importDescriptor(
       } finally {
         await plain.close();
       }
-      if (plain.plaintextBytes !== file.size || (!head && plain.plaintextDigest() !== file.sha256))
-        throw changed();
+      if (!whole()) throw changed();
       options.onProgress?.({
         item: item.id,
         file: file.name,

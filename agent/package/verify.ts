@@ -77,7 +77,7 @@ export interface VerifyOptions {
    * Leave the files checked by digest in the page cache (true), or drop each MiB from it once
    * hashed (false). Default: kept when they add up to at most a quarter of this machine's memory,
    * so that an import that follows reads them from memory; a larger transfer could not stay
-   * cached until its upload anyway, and would only push everything else out (see dropBehind).
+   * cached until its upload anyway, and would only push everything else out (docs/decisions.md, "Drop-behind on the NAS").
    */
   readonly keepInCache?: boolean;
   /** Hears how far the check of each file got: bytes read and hashed, then once when it is done. */

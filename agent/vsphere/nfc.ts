@@ -389,9 +389,14 @@ export interface NfcPutOptions {
   readonly disk: boolean;
 }
 
-/** Uploads one file to an import lease's device URL; resolves when the server accepted all of it. */
+/**
+ * Uploads one file to an import lease's device URL; resolves when the server accepted all of it.
+ * A body that fails fails the upload with its own error (the request is cut, so the server never
+ * sees a whole file); a pulled body must give exactly `size` bytes.
+ */
 export function nfcPut(options: NfcPutOptions): Promise<void> {
   const lib = options.url.protocol === 'https:' ? https : http;
+  const where = options.url.pathname;
   const headers: http.OutgoingHttpHeaders = {
     'Content-Length': options.size,
     'Content-Type': options.disk ? 'application/x-vnd.vmware-streamVmdk' : 'application/octet-stream',
@@ -399,44 +404,79 @@ export function nfcPut(options: NfcPutOptions): Promise<void> {
   };
   if (options.cookie) headers.Cookie = options.cookie;
   return new Promise((resolve, reject) => {
+    /** The body's own failure: the upload fails with it, not with the cut request it caused. */
+    let bodyError: Error | undefined;
+    let settled = false;
+    const settle = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      // Answered or failed with the body not all sent: stop sending (the pump sees it destroyed).
+      if (!req.writableFinished) req.destroy();
+      if (error) reject(bodyError ?? error);
+      else resolve();
+    };
     const req = lib.request(
       options.url,
       { method: options.disk ? 'POST' : 'PUT', agent: options.agent, headers, signal: options.signal },
       (res) => {
         res.resume();
         res.on('end', () => {
-          if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) resolve();
-          else
-            reject(new NfcTransferError(`upload to ${options.url.pathname} answered HTTP ${res.statusCode}`));
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300)
+            settle(new NfcTransferError(`upload to ${where} answered HTTP ${status}`));
+          else if (!req.writableEnded)
+            settle(
+              new NfcTransferError(
+                `upload to ${where} answered HTTP ${status} before the whole file was sent`,
+              ),
+            );
+          else settle();
         });
       },
     );
     req.on('error', (err) =>
-      reject(new NfcTransferError(`upload to ${options.url.href} failed: ${err.message}`, { cause: err })),
+      settle(new NfcTransferError(`upload to ${options.url.href} failed: ${err.message}`, { cause: err })),
     );
+    const failBody = (err: Error) => {
+      bodyError ??= err;
+      req.destroy(err);
+    };
     const body = options.body;
     if (!('next' in body)) {
-      body.on('error', (err) => req.destroy(err));
+      body.on('error', failBody);
       body.pipe(req);
       return;
     }
-    pump(body, req).catch((err: Error) => req.destroy(err));
+    pump(body, req, options.size, where).catch(failBody);
   });
 }
 
-/** Writes `body` into `req` as the socket takes it, then ends the request. */
-async function pump(body: PulledBody, req: http.ClientRequest): Promise<void> {
-  for (;;) {
-    const chunk = await body.next();
-    if (chunk === undefined) break;
+/** Writes `body` into `req` as the socket takes it, then ends the request: exactly `size` bytes. */
+async function pump(body: PulledBody, req: http.ClientRequest, size: number, where: string): Promise<void> {
+  const longer = () =>
+    new NfcTransferError(`upload to ${where}: the file is longer than the ${size} bytes announced`);
+  let sent = 0;
+  let chunk = await body.next();
+  while (chunk !== undefined) {
     if (req.destroyed) return;
+    sent += chunk.length;
+    // The last bytes go only once the body is known to end with them: the server takes a
+    // request whole at its Content-Length, so a longer body must fail before that.
+    if (sent > size || (sent === size && (await body.next()) !== undefined)) throw longer();
+    const written = chunk;
     // Handed back only once written: until then the socket (or TLS) may still read from it.
-    const more = req.write(chunk, (error) => {
-      if (!error) body.release(chunk);
+    const more = req.write(written, (error) => {
+      if (!error) body.release(written);
     });
     if (!more && !(await drained(req))) return;
+    chunk = sent === size ? undefined : await body.next();
   }
-  req.end();
+  if (sent < size) {
+    throw new NfcTransferError(
+      `upload to ${where}: the file ended after ${sent} of the ${size} bytes announced`,
+    );
+  }
+  if (!req.destroyed) req.end();
 }
 
 /** Resolves true at the request's next 'drain', false if it closes first. */

@@ -24,13 +24,16 @@ describe('npm run build', () => {
 
   it('loads at start-up no chunk that only some commands need (Slack, the AWS SDK, node-forge)', async () => {
     await exec('node', [join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot });
-    // Every chunk reachable from dist/odt.mjs by static imports: what any command loads first.
+    // Every chunk reachable from dist/odt.mjs by static imports (`import … from "./x"`, `export …
+    // from`, side-effect `import "./x"`): what any command loads first.
     const seen = new Set<string>();
     const walk = async (file: string) => {
       if (seen.has(file)) return;
       seen.add(file);
       const code = await readFile(file, 'utf8');
-      for (const m of code.matchAll(/(?:^|[;\n}])\s*(?:import|export)\s[^;'"]*?from\s*"(\.\/[^"]+)"/g))
+      for (const m of code.matchAll(
+        /(?:^|[;\n}])\s*(?:import|export)\s*(?:[^;'"]*?from\s*)?"(\.\.?\/[^"]+)"/g,
+      ))
         await walk(join(dirname(file), m[1]!));
     };
     await walk(dist);

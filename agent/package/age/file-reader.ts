@@ -124,7 +124,13 @@ export class AgeFileReader {
       checkAgeMagic(head);
       let found = findHeaderEnd(head);
       while (found.end === undefined && head.length < size && head.length < maxHeaderLength) {
+        const before = head.length;
         head = await readAt(handle, 0, Math.min(size, maxHeaderLength, head.length * 4));
+        if (head.length <= before) {
+          throw truncated(
+            `The file shrank below ${size} bytes while its header was read (it ends at byte ${head.length})`,
+          );
+        }
         found = findHeaderEnd(head);
       }
       const end = found.end;
@@ -141,6 +147,9 @@ export class AgeFileReader {
         head.length >= payloadStart
           ? head.subarray(end, payloadStart)
           : await readAt(handle, end, payloadNonceLength);
+      if (nonce.length < payloadNonceLength) {
+        throw truncated(`The file shrank below ${size} bytes while its payload nonce was read`);
+      }
       const fileKey = unwrapHeader(head.subarray(0, end), unwrappers);
       const key = payloadKey(fileKey, nonce);
       fileKey.fill(0);
@@ -163,10 +172,11 @@ export class AgeFileReader {
     return this.#plaintextBytes;
   }
 
-  /** The plaintext's SHA-256 (hex), with `hashPlaintext`, once `next()` returned undefined. */
-  plaintextDigest(): string {
-    if (this.#digest === undefined)
-      throw new Error('The plaintext was not hashed, or was not read to its end.');
+  /**
+   * The plaintext's SHA-256 (hex), with `hashPlaintext`, once the last run was handed out;
+   * undefined before, or without `hashPlaintext`.
+   */
+  plaintextDigest(): string | undefined {
     return this.#digest;
   }
 
@@ -226,7 +236,7 @@ export class AgeFileReader {
     return this.#closed;
   }
 
-  /** Starts reads until `readsAhead` are out or none is left to start. */
+  /** Starts reads until `readsAhead` past the one next() takes are out, or none is left to start. */
   #fill(): void {
     while (this.#inFlight.length < readsAhead + 1 && this.#issued < this.#runs) {
       const index = this.#issued++;

@@ -106,10 +106,53 @@ describe('nfcPut with a pulled body', () => {
 
     const upload = nfcPut({ url, agent, body, size: data.length, disk: false });
 
-    await expect(upload).rejects.toBeInstanceOf(NfcTransferError);
-    await expect(upload).rejects.toThrow(/payload chunk 20 does not authenticate/);
+    // The body's own error, not a transfer error wrapping it: the caller tells a damaged file
+    // from a failed network by it.
+    await expect(upload).rejects.not.toBeInstanceOf(NfcTransferError);
+    await expect(upload).rejects.toThrow(/^payload chunk 20 does not authenticate$/);
     const r = await received;
     expect(r.aborted).toBe(true);
-    expect(r.bytes).toBeLessThan(data.length);
+    expect(r.bytes).toBeLessThanOrEqual(3 * 1024 * 1024);
+  });
+
+  it.each([
+    ['shorter', -1, /the file ended after 4194303 of the 4194304 bytes announced/],
+    ['longer', +1, /the file is longer than the 4194304 bytes announced/],
+  ])('refuses a body %s than its Content-Length, cutting the request', async (_name, delta, message) => {
+    const size = 4 * 1024 * 1024;
+    const data = randomBytes(size + delta);
+    const { url, received } = await device();
+    const { body } = pulled(data, 1024 * 1024);
+
+    const upload = nfcPut({ url, agent, body, size, disk: true });
+
+    await expect(upload).rejects.toThrow(message);
+    const r = await received;
+    expect(r.aborted).toBe(true);
+    expect(r.bytes).toBeLessThan(size);
+  });
+
+  it('fails, not hangs, when the server answers before the whole file was sent and stops reading', async () => {
+    const server = http.createServer((req, res) => {
+      req.once('data', () => {
+        req.pause();
+        res.end('early');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/nfc/lease-1/disk-0.vmdk`);
+    const data = randomBytes(64 * 1024 * 1024);
+    const { body, out } = pulled(data, 1024 * 1024);
+
+    const upload = nfcPut({ url, agent, body, size: data.length, disk: true });
+
+    await expect(upload).rejects.toThrow(/answered HTTP 200 before the whole file was sent/);
+    // It stopped pulling: the rest of the body was never read.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(out.length).toBeLessThan(64);
   });
 });

@@ -82,11 +82,23 @@ describe('AgeFileReader', () => {
     const { path } = await ageFile(plain);
     const reader = await AgeFileReader.open(path, { identities: [identity], hashPlaintext: true });
 
+    reader.release((await reader.next())!);
+    // Not read to its end: no digest yet.
+    expect(reader.plaintextDigest()).toBeUndefined();
     await readAll(reader);
     await reader.close();
 
     expect(reader.plaintextBytes).toBe(plain.length);
     expect(reader.plaintextDigest()).toBe(createHash('sha256').update(plain).digest('hex'));
+  });
+
+  it('has no digest without hashPlaintext', async () => {
+    const { path } = await ageFile(randomBytes(1000));
+    const reader = await AgeFileReader.open(path, { identities: [identity] });
+    await readAll(reader);
+    await reader.close();
+
+    expect(reader.plaintextDigest()).toBeUndefined();
   });
 
   it('reads into a few buffers it takes back, not one new buffer per read', async () => {
@@ -221,7 +233,9 @@ describe('AgeFileReader', () => {
     await reader.next();
     await truncate(path, 5 * MiB);
 
-    await expect(readAll(reader)).rejects.toThrow(/shrank while it was read/);
+    const reading = readAll(reader);
+    await expect(reading).rejects.toMatchObject({ code: 'AGE_TRUNCATED' });
+    await expect(reading).rejects.toThrow(/shrank while it was read/);
     await reader.close();
   });
 
