@@ -383,7 +383,7 @@ export interface NfcPutOptions {
   readonly agent: http.Agent;
   readonly cookie?: string;
   readonly signal?: AbortSignal;
-  readonly body: Readable | PulledBody;
+  readonly body: PulledBody;
   readonly size: number;
   /** Disks go as a streamOptimized VMDK stream (POST), other files as PUT, as vCenter expects. */
   readonly disk: boolean;
@@ -437,17 +437,10 @@ export function nfcPut(options: NfcPutOptions): Promise<void> {
     req.on('error', (err) =>
       settle(new NfcTransferError(`upload to ${options.url.href} failed: ${err.message}`, { cause: err })),
     );
-    const failBody = (err: Error) => {
-      bodyError ??= err;
+    pump(options.body, req, options.size, where).catch((err: Error) => {
+      bodyError = err;
       req.destroy(err);
-    };
-    const body = options.body;
-    if (!('next' in body)) {
-      body.on('error', failBody);
-      body.pipe(req);
-      return;
-    }
-    pump(body, req, options.size, where).catch(failBody);
+    });
   });
 }
 
