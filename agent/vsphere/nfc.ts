@@ -371,7 +371,9 @@ export function lengthCheck(expected: number | undefined, what: string): (seen: 
 
 /**
  * A body the upload pulls chunk by chunk (AgeFileReader): each chunk is handed back with
- * `release` once the socket is done with it, so its buffer can take another read.
+ * `release` once the socket is done with it, or once it is not going to be sent (the upload
+ * failed or was answered first), so its buffer can take another read. A chunk whose write failed
+ * is not handed back: it is left to the garbage collector.
  */
 export interface PulledBody {
   next(): Promise<Buffer | undefined>;
@@ -432,6 +434,13 @@ export function nfcPut(options: NfcPutOptions): Promise<void> {
             );
           else settle();
         });
+        // Cut off mid-answer: no 'end', and no 'error' on the request either.
+        res.on('close', () => {
+          if (!res.complete)
+            settle(
+              new NfcTransferError(`upload to ${where}: its answer (HTTP ${res.statusCode}) was cut off`),
+            );
+        });
       },
     );
     req.on('error', (err) =>
@@ -444,22 +453,39 @@ export function nfcPut(options: NfcPutOptions): Promise<void> {
   });
 }
 
-/** Writes `body` into `req` as the socket takes it, then ends the request: exactly `size` bytes. */
+/**
+ * Writes `body` into `req` as the socket takes it, then ends the request: exactly `size` bytes.
+ * Stops, handing back what it pulled and did not write, once the request is destroyed (answered
+ * early, aborted, failed).
+ */
 async function pump(body: PulledBody, req: http.ClientRequest, size: number, where: string): Promise<void> {
   const longer = () =>
     new NfcTransferError(`upload to ${where}: the file is longer than the ${size} bytes announced`);
   let sent = 0;
   let chunk = await body.next();
   while (chunk !== undefined) {
-    if (req.destroyed) return;
-    sent += chunk.length;
+    const pulled = chunk;
+    if (req.destroyed) return body.release(pulled);
+    sent += pulled.length;
+    if (sent > size) {
+      body.release(pulled);
+      throw longer();
+    }
     // The last bytes go only once the body is known to end with them: the server takes a
     // request whole at its Content-Length, so a longer body must fail before that.
-    if (sent > size || (sent === size && (await body.next()) !== undefined)) throw longer();
-    const written = chunk;
+    if (sent === size) {
+      const extra = await body.next();
+      if (extra !== undefined) {
+        body.release(extra);
+        body.release(pulled);
+        throw longer();
+      }
+      // Answered or aborted while it looked ahead.
+      if (req.destroyed) return body.release(pulled);
+    }
     // Handed back only once written: until then the socket (or TLS) may still read from it.
-    const more = req.write(written, (error) => {
-      if (!error) body.release(written);
+    const more = req.write(pulled, (error) => {
+      if (!error) body.release(pulled);
     });
     if (!more && !(await drained(req))) return;
     chunk = sent === size ? undefined : await body.next();
@@ -472,8 +498,9 @@ async function pump(body: PulledBody, req: http.ClientRequest, size: number, whe
   if (!req.destroyed) req.end();
 }
 
-/** Resolves true at the request's next 'drain', false if it closes first. */
+/** Resolves true at the request's next 'drain', false if it is destroyed or closes first. */
 function drained(req: http.ClientRequest): Promise<boolean> {
+  if (req.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
       req.off('drain', onDrain);

@@ -290,60 +290,67 @@ describe('odt import into the provider vCenter', () => {
     }
   });
 
-  it('refuses a disk replaced after verification by another valid encryption to the node (#4), keeping no VM', async () => {
-    const { importItem } = await import('../../../agent/import/import-item.ts');
-    const { ImportJournal } = await import('../../../agent/import/import-journal.ts');
-    const { verifyTransfer } = await import('../../../agent/package/verify.ts');
-    const { createEncryptStream } = await import('../../../agent/package/age/encrypt.ts');
-    const { parseIdentityFile, recipientFromIdentity } = await import('../../../agent/package/age/keys.ts');
-    const { resolvePlacement } = await import('../../../agent/vsphere/placement.ts');
-    const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
-    const replaced = join(work, 'replaced');
-    await cp(nas, replaced, { recursive: true });
-    const root = join(replaced, transfer);
-    const identities = parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8'));
-    const report = await verifyTransfer({
-      root,
-      identities,
-      decrypt: 'small',
-      agentCertPem: await readFile(join(work, 'agent', 'agent.crt.pem'), 'utf8'),
-    });
-    expect(report.ok).toBe(true);
-    const item = report.manifest!.items[0]!;
-    const disk = item.files.find((f) => f.role === 'disk')!;
-    expect(report.heads?.get(disk.path)).toBeDefined();
-    // Anyone with the node's public key can write a valid age file of the same size.
-    const other = randomBytes(disk.size);
-    const sealed: Buffer[] = [];
-    const enc = createEncryptStream([recipientFromIdentity(identities[0]!)]);
-    enc.on('data', (c: Buffer) => sealed.push(c));
-    enc.end(other);
-    await new Promise((resolve) => enc.on('end', resolve));
-    await writeFile(join(root, disk.path), Buffer.concat(sealed));
-    const client = await connectTo(target);
-    try {
-      await expect(
-        importItem({
-          client,
-          placement: await resolvePlacement(client),
-          root,
-          transferId: transfer,
-          item,
-          identities,
-          journal: await ImportJournal.open(join(work, 'state-replaced'), transfer),
-          descriptor: report
-            .opened!.get(item.files.find((f) => f.role === 'descriptor')!.path)!
-            .toString('utf8'),
-          heads: report.heads!,
-          parallel: 1,
-        }),
-      ).rejects.toThrow(/changed on the NAS after verification/);
-      const vms = await client.listByType(['VirtualMachine'], ['name']);
-      expect(vms.map((v) => v.props.get('name')?.text)).not.toContain(`${item.name} (${transfer})`);
-      expect([...(await uploadedFiles(target)).values()]).not.toContain(sha256(other));
-    } finally {
-      await client.logout();
-      await target.stop();
-    }
-  });
+  it.each([
+    ['caught by its verified head', true],
+    ['without its head: caught by its plaintext SHA-256 before its last byte goes', false],
+  ])(
+    'refuses a disk replaced after verification by another valid encryption to the node (#4), keeping no VM: %s',
+    async (_name, withHeads) => {
+      const { importItem } = await import('../../../agent/import/import-item.ts');
+      const { ImportJournal } = await import('../../../agent/import/import-journal.ts');
+      const { verifyTransfer } = await import('../../../agent/package/verify.ts');
+      const { createEncryptStream } = await import('../../../agent/package/age/encrypt.ts');
+      const { parseIdentityFile, recipientFromIdentity } = await import('../../../agent/package/age/keys.ts');
+      const { resolvePlacement } = await import('../../../agent/vsphere/placement.ts');
+      const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+      const replaced = join(work, `replaced-${withHeads}`);
+      await cp(nas, replaced, { recursive: true });
+      const root = join(replaced, transfer);
+      const identities = parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8'));
+      const report = await verifyTransfer({
+        root,
+        identities,
+        decrypt: 'small',
+        agentCertPem: await readFile(join(work, 'agent', 'agent.crt.pem'), 'utf8'),
+      });
+      expect(report.ok).toBe(true);
+      const item = report.manifest!.items[0]!;
+      const disk = item.files.find((f) => f.role === 'disk')!;
+      expect(report.heads?.get(disk.path)).toBeDefined();
+      // Anyone with the node's public key can write a valid age file of the same size.
+      const other = randomBytes(disk.size);
+      const sealed: Buffer[] = [];
+      const enc = createEncryptStream([recipientFromIdentity(identities[0]!)]);
+      enc.on('data', (c: Buffer) => sealed.push(c));
+      enc.end(other);
+      await new Promise((resolve) => enc.on('end', resolve));
+      await writeFile(join(root, disk.path), Buffer.concat(sealed));
+      const client = await connectTo(target);
+      try {
+        await expect(
+          importItem({
+            client,
+            placement: await resolvePlacement(client),
+            root,
+            transferId: transfer,
+            item,
+            identities,
+            journal: await ImportJournal.open(join(work, `state-replaced-${withHeads}`), transfer),
+            descriptor: report
+              .opened!.get(item.files.find((f) => f.role === 'descriptor')!.path)!
+              .toString('utf8'),
+            ...(withHeads ? { heads: report.heads! } : {}),
+            parallel: 1,
+          }),
+        ).rejects.toThrow(/changed on the NAS after verification/);
+        const vms = await client.listByType(['VirtualMachine'], ['name']);
+        expect(vms.map((v) => v.props.get('name')?.text)).not.toContain(`${item.name} (${transfer})`);
+        // Not one whole copy of it reached the simulator, not even into the aborted lease.
+        expect([...(await uploadedFiles(target)).values()]).not.toContain(sha256(other));
+      } finally {
+        await client.logout();
+        await target.stop();
+      }
+    },
+  );
 });

@@ -3,7 +3,7 @@
 // done with it, and a body that fails mid-way cuts the request and fails the upload.
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NfcTransferError, nfcPut, type PulledBody } from '../../../agent/vsphere/nfc.ts';
 
@@ -132,27 +132,125 @@ describe('nfcPut with a pulled body', () => {
     expect(r.bytes).toBeLessThan(size);
   });
 
-  it('fails, not hangs, when the server answers before the whole file was sent and stops reading', async () => {
-    const server = http.createServer((req, res) => {
-      req.once('data', () => {
-        req.pause();
-        res.end('early');
-      });
+  it('holds back the last bytes until the body has ended: a body failing after them fails the upload, the file one chunk short', async () => {
+    const size = 4 * 1024 * 1024;
+    const data = randomBytes(size);
+    const { url, received } = await device();
+    const { body } = pulled(data, 1024 * 1024, size);
+
+    const upload = nfcPut({ url, agent, body, size, disk: true });
+
+    await expect(upload).rejects.toThrow(/^payload chunk 20 does not authenticate$/);
+    const r = await received;
+    expect(r.aborted).toBe(true);
+    expect(r.bytes).toBeLessThanOrEqual(size - 1024 * 1024);
+  });
+
+  /**
+   * A device URL that answers 200 at the first bytes of an upload and reads on, keeping the
+   * connection open (a plain socket: Node's HTTP server would close it, hiding a client that
+   * goes on sending).
+   */
+  async function earlyAnswer(): Promise<{ url: URL; cut: Promise<string> }> {
+    const sockets = new Set<net.Socket>();
+    let cut: (how: string) => void = () => undefined;
+    const closed = new Promise<string>((r) => {
+      cut = r;
+    });
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => cut('connection closed'));
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly'));
+      socket.on('error', () => undefined);
+      socket.resume();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(() => {
-      server.closeAllConnections();
+      for (const s of sockets) s.destroy();
       server.close();
     });
     const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/nfc/lease-1/disk-0.vmdk`);
-    const data = randomBytes(64 * 1024 * 1024);
-    const { body, out } = pulled(data, 1024 * 1024);
+    return { url, cut: closed };
+  }
 
-    const upload = nfcPut({ url, agent, body, size: data.length, disk: true });
+  it('fails when the server answers before the whole file was sent, cuts the request and pulls no more of the body', async () => {
+    const { url, cut } = await earlyAnswer();
+    // 1 GiB announced, pulled 1 MiB at a time (one buffer): at loopback speed all of it within a second.
+    const size = 1024 * 1024 * 1024;
+    const piece = Buffer.alloc(1024 * 1024);
+    let pulls = 0;
+    const body: PulledBody = {
+      async next() {
+        await new Promise((r) => setImmediate(r));
+        return pulls++ * piece.length < size ? piece : undefined;
+      },
+      release() {},
+    };
+
+    const upload = nfcPut({ url, agent, body, size, disk: true });
 
     await expect(upload).rejects.toThrow(/answered HTTP 200 before the whole file was sent/);
-    // It stopped pulling: the rest of the body was never read.
+    const atAnswer = pulls;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(pulls - atAnswer).toBeLessThanOrEqual(1);
+    expect(pulls).toBeLessThan(512);
+    // Cut, not left open half-sent on the agent's socket.
+    const timeout = new Promise<string>((r) => setTimeout(() => r('still open'), 1000));
+    expect(await Promise.race([cut, timeout])).toBe('connection closed');
+  });
+
+  it('stops, handing its last chunk back, when the server answers while it waits for the end of the body', async () => {
+    const { url } = await earlyAnswer();
+    const chunks = [randomBytes(256 * 1024), randomBytes(256 * 1024)];
+    const released: Buffer[] = [];
+    let pulls = 0;
+    let lookedAhead: () => void = () => undefined;
+    const lookAhead = new Promise<void>((r) => {
+      lookedAhead = r;
+    });
+    const body: PulledBody = {
+      async next() {
+        const i = pulls++;
+        // The look-ahead after the last chunk is slow: the answer comes while it is out.
+        if (i === chunks.length) {
+          await new Promise((r) => setTimeout(r, 200));
+          lookedAhead();
+        }
+        return chunks[i];
+      },
+      release(chunk) {
+        released.push(chunk);
+      },
+    };
+
+    const upload = nfcPut({ url, agent, body, size: 512 * 1024, disk: true });
+
+    await expect(upload).rejects.toThrow(/answered HTTP 200 before the whole file was sent/);
+    await lookAhead;
     await new Promise((r) => setTimeout(r, 50));
-    expect(out.length).toBeLessThan(64);
+    // Not written to the destroyed request (where it would have waited for a drain that never
+    // comes), but handed back.
+    expect(released).toContain(chunks[1]);
+    expect(pulls).toBe(3);
+  });
+
+  it('fails, not hangs, when the answer is cut off after its head', async () => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(500, { 'Content-Length': '100' });
+        res.write('0123456789');
+        setTimeout(() => res.socket?.destroy(), 20);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => server.close());
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/nfc/lease-1/disk-0.vmdk`);
+    const data = randomBytes(1024 * 1024);
+    const { body } = pulled(data, 256 * 1024);
+
+    await expect(nfcPut({ url, agent, body, size: data.length, disk: true })).rejects.toThrow(
+      /its answer \(HTTP 500\) was cut off/,
+    );
   });
 });
