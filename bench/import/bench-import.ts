@@ -31,6 +31,8 @@
 // All contenders run in a rotating order, each after the page cache was dropped, after one round
 // that is not counted (--warmup); each upload goes to a provider simulator started for it alone. The `curl -T`
 // reference varies a lot on a shared machine (560-1,580 MB/s seen): compare ratios from one run only.
+// The paired line gives the ratio within each round and its median, which follows the machine's
+// state less than the ratio of the two medians does.
 //
 // Memory is part of the physical limit here: this VM gives free memory back to its host, so each
 // page the page cache grows by past what was used lately costs a host fault (~330-370 MB/s of
@@ -265,6 +267,12 @@ async function main(): Promise<void> {
       );
       console.log(
         `verify-first reference: curl -T / (fastest cold read + curl -T) = ${reference.toFixed(2)}; odt import reaches ${(c / o / reference).toFixed(2)} of it`,
+      );
+      // The same ratio within each round (the two ran minutes apart at most, in one machine
+      // state), then its median: steadier than the ratio of the medians when curl -T swings.
+      const paired = (curl as number[]).map((ms, i) => ms / ours[i]!.ms);
+      console.log(
+        `paired: curl -T / odt import within each round ${paired.map((p) => p.toFixed(2)).join(', ')}; median ${median(paired).toFixed(2)}`,
       );
       console.log(
         `odt import peak RSS (this size)      ${(Math.max(...ours.map((x) => x.rss)) / 1e6).toFixed(0)} MB`,
