@@ -151,7 +151,7 @@ describe('nfcPut with a pulled body', () => {
    * connection open (a plain socket: Node's HTTP server would close it, hiding a client that
    * goes on sending).
    */
-  async function earlyAnswer(): Promise<{ url: URL; cut: Promise<string> }> {
+  async function earlyAnswer(when?: Promise<void>): Promise<{ url: URL; cut: Promise<string> }> {
     const sockets = new Set<net.Socket>();
     let cut: (how: string) => void = () => undefined;
     const closed = new Promise<string>((r) => {
@@ -160,7 +160,10 @@ describe('nfcPut with a pulled body', () => {
     const server = net.createServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => cut('connection closed'));
-      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly'));
+      socket.once('data', async () => {
+        await when;
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly');
+      });
       socket.on('error', () => undefined);
       socket.resume();
     });
@@ -200,10 +203,18 @@ describe('nfcPut with a pulled body', () => {
   });
 
   it('stops, handing its last chunk back, when the server answers while it waits for the end of the body', async () => {
-    const { url } = await earlyAnswer();
+    // The server answers once the look-ahead after the last chunk is out, and the look-ahead
+    // returns only once the upload has failed: the answer comes while it is out.
+    let answer: () => void = () => undefined;
+    const { url } = await earlyAnswer(
+      new Promise<void>((r) => {
+        answer = r;
+      }),
+    );
     const chunks = [randomBytes(256 * 1024), randomBytes(256 * 1024)];
     const released: Buffer[] = [];
     let pulls = 0;
+    let failed: Promise<unknown> = Promise.resolve();
     let lookedAhead: () => void = () => undefined;
     const lookAhead = new Promise<void>((r) => {
       lookedAhead = r;
@@ -211,9 +222,9 @@ describe('nfcPut with a pulled body', () => {
     const body: PulledBody = {
       async next() {
         const i = pulls++;
-        // The look-ahead after the last chunk is slow: the answer comes while it is out.
         if (i === chunks.length) {
-          await new Promise((r) => setTimeout(r, 200));
+          answer();
+          await failed;
           lookedAhead();
         }
         return chunks[i];
@@ -224,6 +235,7 @@ describe('nfcPut with a pulled body', () => {
     };
 
     const upload = nfcPut({ url, agent, body, size: 512 * 1024, disk: true });
+    failed = upload.catch(() => undefined);
 
     await expect(upload).rejects.toThrow(/answered HTTP 200 before the whole file was sent/);
     await lookAhead;
