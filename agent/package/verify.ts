@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { forEachLimit } from '../for-each-limit.ts';
@@ -99,6 +99,50 @@ export interface VerifyProgress {
 }
 
 /**
+ * What keeps the transfer folder `root` (`<NAS>/<transfer id>`) from being checked at all, said
+ * for a person: no such NAS folder (not mounted?), no such transfer on it (naming those it holds),
+ * or no transfer.json in it. Undefined when its transfer.json is there.
+ */
+export async function transferFolderProblem(root: string): Promise<string | undefined> {
+  const nas = dirname(root);
+  const id = basename(root);
+  const folder = await stat(root).catch((error: NodeJS.ErrnoException) => error);
+  if (folder instanceof Error) {
+    if (folder.code !== 'ENOENT') return `${root} cannot be read (${folder.code}); check its permissions.`;
+    const entries = await readdir(nas, { withFileTypes: true }).catch(() => undefined);
+    if (entries === undefined)
+      return `${nas} does not exist: mount the NAS there, or name the folder it is mounted at.`;
+    const transfers: string[] = [];
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      if (
+        await stat(join(nas, e.name, manifestFile)).then(
+          () => true,
+          () => false,
+        )
+      )
+        transfers.push(e.name);
+    }
+    transfers.sort();
+    const held = transfers.length
+      ? `it holds ${transfers.length > 10 ? `${transfers.slice(0, 10).join(', ')} and ${transfers.length - 10} more` : transfers.join(', ')}`
+      : 'it holds no transfer: is the NAS mounted there?';
+    return `No transfer ${id} in ${nas} (${held}); check the NAS folder and the transfer id.`;
+  }
+  if (!folder.isDirectory())
+    return `${root} is not a folder: name the NAS folder and the transfer id separately.`;
+  if (
+    await stat(join(root, manifestFile)).then(
+      () => false,
+      () => true,
+    )
+  ) {
+    return `${manifestFile} is missing in ${root}: the export did not finish; run it again.`;
+  }
+  return undefined;
+}
+
+/**
  * Checks a transfer on the NAS: the signature over transfer.json, then every file's size and
  * digest; with the node's identity also the decrypted bytes and each package's `.mf`.
  * Nothing is trusted before the signature is: a bad signature stops the check of the files.
@@ -120,7 +164,9 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     problems.push({
       file: manifestFile,
       code: 'MISSING',
-      message: `${manifestFile} is missing in ${options.root}: the export did not finish; run it again.`,
+      message:
+        (await transferFolderProblem(options.root)) ??
+        `${manifestFile} in ${options.root} cannot be read; check its permissions.`,
     });
     return fail();
   }

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { FileProgress } from '../../agent/file-progress.ts';
 import { type ItemImportResult, importTransfer } from '../../agent/import/import-transfer.ts';
 import { parseIdentityFile } from '../../agent/package/age/keys.ts';
-import type { VerifyProgress } from '../../agent/package/verify.ts';
+import { transferFolderProblem, type VerifyProgress } from '../../agent/package/verify.ts';
 import { VcdClient } from '../../agent/vcd/client.ts';
-import { idSchema, parseOrThrow, ValidationError } from '../../core/index.ts';
+import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
 import { withHint } from '../hints.ts';
 import type { Io } from '../main.ts';
@@ -70,6 +71,9 @@ export function registerImport(program: Command, io: Io): void {
       const identities = parseIdentityFile(await readFile(o.identity, 'utf8'));
       const agentCertPem = o.agentCert ? await readFile(o.agentCert, 'utf8') : undefined;
       const transferId = parseOrThrow(idSchema, o.transfer, '--transfer');
+      // The NAS first: a folder not mounted or a mistyped id is said before vCenter is asked.
+      const missing = await transferFolderProblem(join(o.nas, transferId));
+      if (missing) throw new OdtError('NOT_FOUND', `${missing} (--nas ${o.nas}, --transfer ${transferId})`);
       const client = await connect(o);
       const tty = !o.json && (io.out as NodeJS.WriteStream).isTTY === true;
       const sink: ProgressSink | undefined = o.json
