@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { exportTransfer } from '../../agent/export/export-transfer.ts';
@@ -12,6 +11,7 @@ import { readInventory } from '../../agent/vsphere/inventory.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
 import { idSchema, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
+import { agentCertHelp, identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
@@ -208,8 +208,12 @@ export function registerDataPath(program: Command, io: Io): void {
     .option('--json', 'the report as JSON')
     .action(
       async (o: { nas: string; transfer: string; identity?: string; agentCert?: string; json?: boolean }) => {
-        const identities = o.identity ? parseIdentityFile(await readFile(o.identity, 'utf8')) : undefined;
-        const agentCertPem = o.agentCert ? await readFile(o.agentCert, 'utf8') : undefined;
+        const identities = o.identity
+          ? parseIdentityFile(await readFlagFile('--identity', o.identity, identityFileHelp))
+          : undefined;
+        const agentCertPem = o.agentCert
+          ? await readFlagFile('--agent-cert', o.agentCert, agentCertHelp)
+          : undefined;
         const report = await verifyTransfer({
           root: join(o.nas, parseOrThrow(idSchema, o.transfer, '--transfer')),
           ...(identities ? { identities } : {}),

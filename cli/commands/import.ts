@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { FileProgress } from '../../agent/file-progress.ts';
@@ -8,6 +7,7 @@ import { transferFolderProblem, type VerifyProgress } from '../../agent/package/
 import { VcdClient } from '../../agent/vcd/client.ts';
 import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
+import { agentCertHelp, identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
@@ -68,8 +68,10 @@ export function registerImport(program: Command, io: Io): void {
           { path: 'parallel', message: 'must be a whole number from 1 to 32' },
         ]);
       }
-      const identities = parseIdentityFile(await readFile(o.identity, 'utf8'));
-      const agentCertPem = o.agentCert ? await readFile(o.agentCert, 'utf8') : undefined;
+      const identities = parseIdentityFile(await readFlagFile('--identity', o.identity, identityFileHelp));
+      const agentCertPem = o.agentCert
+        ? await readFlagFile('--agent-cert', o.agentCert, agentCertHelp)
+        : undefined;
       const transferId = parseOrThrow(idSchema, o.transfer, '--transfer');
       // The NAS first: a folder not mounted or a mistyped id is said before vCenter is asked.
       const missing = await transferFolderProblem(join(o.nas, transferId));

@@ -149,6 +149,18 @@ export function parseIdentityFile(text: string): string[] {
   for (let n = 0; n < lines.length; n++) {
     const line = lines[n]!.replace(/\r$/, '').trim();
     if (line === '' || line.startsWith('#')) continue;
+    // Not an identity at all (a certificate, a PEM key, a recipient): say what it looks like.
+    if (!/^AGE-SECRET-KEY-/i.test(line)) {
+      const looks = line.startsWith('-----BEGIN ')
+        ? `a PEM block (${line.slice(11, 40).replace(/-+$/, '')})`
+        : /^age1/i.test(line)
+          ? 'a recipient (the public key), not the identity'
+          : 'not an age identity (it does not start with AGE-SECRET-KEY-1)';
+      throw new AgeError(
+        'AGE_BAD_IDENTITY',
+        `Identity file line ${n + 1} is ${looks}: an identity file holds AGE-SECRET-KEY-1… lines, as age-keygen or \`odt node init\` write them.`,
+      );
+    }
     try {
       parseIdentity(line);
     } catch (cause) {

@@ -95,6 +95,32 @@ describe('age keys', () => {
     expect(bad.message).not.toContain(broken.slice(16, 40));
   });
 
+  it.each([
+    [
+      'a certificate',
+      '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+      /line 1 is a PEM block \(CERTIFICATE\)/,
+    ],
+    [
+      'a recipient',
+      `# public key\n${generateIdentity().recipient}\n`,
+      /line 2 is a recipient \(the public key\), not the identity/,
+    ],
+    [
+      'something else',
+      'hunter2-password\n',
+      /line 1 is not an age identity \(it does not start with AGE-SECRET-KEY-1\)/,
+    ],
+  ])('says what an identity file holds when it holds %s, showing none of it', (_name, text, message) => {
+    const e = ageError(() => parseIdentityFile(text));
+
+    expect(e.code).toBe('AGE_BAD_IDENTITY');
+    expect(e.message).toMatch(message);
+    expect(e.message).toMatch(/as age-keygen or `odt node init` write them/);
+    expect(e.message).not.toContain('hunter2');
+    expect(e.message).not.toContain('MIIB');
+  });
+
   it('tells a recipient from an identity and says what to give instead', () => {
     const { identity, recipient } = generateIdentity();
 
