@@ -11,11 +11,17 @@ import type { Placement } from '../vsphere/placement.ts';
 import type { Moref } from '../vsphere/wire/serialize.ts';
 import type { XmlNode } from '../vsphere/wire/xml.ts';
 import type { ImportJournal, ImportRecord } from './import-journal.ts';
+import { type ImportMark, readMark, setMark } from './import-mark.ts';
 import { splitVApp } from './ovf-split.ts';
 
 export class ImportError extends Error {
   constructor(
-    readonly code: 'IMPORT_SPEC_FAILED' | 'IMPORT_FAILED' | 'CONTENT_MISMATCH' | 'PACKAGE_INCOMPLETE',
+    readonly code:
+      | 'IMPORT_SPEC_FAILED'
+      | 'IMPORT_FAILED'
+      | 'CONTENT_MISMATCH'
+      | 'PACKAGE_INCOMPLETE'
+      | 'NAME_TAKEN',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -64,9 +70,6 @@ export async function importItem(options: ImportItemOptions): Promise<ImportReco
   const name = vcenterName(item, options.transferId);
   const done = journal.get(item.id);
   if (done && (await exists(client, done.entity))) return { ...done, skipped: true };
-  // Leftover of an import that crashed before it was recorded: remove it, then start clean.
-  const leftover = await findVmByName(client, placement.folder, name);
-  if (leftover) await destroy(client, leftover);
 
   const descriptor = options.descriptor;
   const vapp = splitVApp(descriptor);
@@ -77,32 +80,61 @@ export async function importItem(options: ImportItemOptions): Promise<ImportReco
         vmName: m.name,
       }))
     : [{ name, descriptor, vmName: item.name }];
-  const members: { name: string; vmName: string; entity: Moref }[] = [];
+  const recordOf = (entities: readonly Moref[]): ImportRecord => ({
+    itemId: item.id,
+    name: vapp ? `${vapp.name} (${options.transferId})` : name,
+    entity: entities[0]!,
+    ...(vapp
+      ? { members: units.map((u, i) => ({ name: u.name, vmName: u.vmName, entity: entities[i]! })) }
+      : {}),
+    importedAt: new Date().toISOString(),
+  });
+
+  // What is already there under these names: this item, whole (imported by a run whose journal
+  // is elsewhere: kept, and recorded here), what a crashed import of it left (removed), or a VM
+  // no import of this item made (kept, and the item refused).
+  const found = await Promise.all(units.map((u) => findVmByName(client, placement.folder, u.name)));
+  const marks = await Promise.all(found.map((vm) => (vm ? readMark(client, vm) : undefined)));
+  const ofThisItem = (m: ImportMark) => m?.transferId === options.transferId && m.itemId === item.id;
+  if (found.every((vm) => vm) && marks.every((m) => ofThisItem(m) && m?.state === 'imported')) {
+    const record = recordOf(found as Moref[]);
+    await journal.record(record);
+    return { ...record, skipped: true };
+  }
+  const begun = journal.begunNames(item.id);
+  const strangers = units.filter(
+    (u, i) => found[i] && !ofThisItem(marks[i]) && !(marks[i] === undefined && begun.includes(u.name)),
+  );
+  if (strangers.length > 0) {
+    const which = strangers.map((u) => `'${u.name}' (${found[units.indexOf(u)]!.value})`).join(', ');
+    throw new ImportError(
+      'NAME_TAKEN',
+      `${item.name}: a VM named ${which} is already in the target folder, and no unfinished import of this ` +
+        `item left it, so it is kept and the item is not imported. If an earlier import of this transfer made it, ` +
+        `rerun with that import's --state-dir; otherwise rename or remove it in vCenter.`,
+    );
+  }
+  // Leftovers of an import that crashed before it was recorded: removed, then a clean start.
+  for (const vm of found) if (vm) await destroy(client, vm);
+  await journal.begin(
+    item.id,
+    units.map((u) => u.name),
+  );
+
+  const members: Moref[] = [];
   try {
-    for (const unit of units) {
-      if (vapp) {
-        const leftoverMember = await findVmByName(client, placement.folder, unit.name);
-        if (leftoverMember) await destroy(client, leftoverMember);
-      }
-      members.push({
-        name: unit.name,
-        vmName: unit.vmName,
-        entity: await importDescriptor(options, unit.name, unit.descriptor),
-      });
+    for (const unit of units) members.push(await importDescriptor(options, unit.name, unit.descriptor));
+    if (item.kind === 'template') await client.invoke('MarkAsTemplate', { _this: members[0]! });
+    // Whole now: a rerun from anywhere keeps it.
+    for (const vm of members) {
+      await setMark(client, vm, { state: 'imported', transferId: options.transferId, itemId: item.id });
     }
   } catch (error) {
     // A vApp is imported whole or not at all: remove the members that made it.
-    for (const m of members) await destroy(client, m.entity).catch(() => undefined);
+    for (const vm of members) await destroy(client, vm).catch(() => undefined);
     throw error;
   }
-  if (item.kind === 'template') await client.invoke('MarkAsTemplate', { _this: members[0]!.entity });
-  const record: ImportRecord = {
-    itemId: item.id,
-    name: vapp ? `${vapp.name} (${options.transferId})` : name,
-    entity: members[0]!.entity,
-    ...(vapp ? { members } : {}),
-    importedAt: new Date().toISOString(),
-  };
+  const record = recordOf(members);
   await journal.record(record);
   return { ...record, skipped: false };
 }
@@ -173,6 +205,9 @@ async function importDescriptor(
   try {
     const info = await lease.waitReady({ signal });
     entity = info.entity;
+    if (entity) {
+      await setMark(client, entity, { state: 'importing', transferId: options.transferId, itemId: item.id });
+    }
     const total = Math.max(
       1,
       fileItems.reduce((s, f) => s + (fileOfName(item, f.path)?.size ?? 0), 0),

@@ -24,8 +24,9 @@ export interface ImportRecord {
 
 /**
  * On the ODT node, the items of a transfer already imported into vCenter (and onboarded into
- * vCloud Director): a rerun skips them. A VM that exists in vCenter without a record here is a
- * half-import from a crash and is removed before the item is imported again.
+ * vCloud Director): a rerun skips them. Also the VM names whose import began and was not
+ * recorded: a VM of such a name that a rerun finds was left by a crash here, even before the
+ * import lease handed it over and it could be marked (import-mark.ts), and is removed.
  */
 export class ImportJournal {
   private writes: Promise<void> = Promise.resolve();
@@ -33,6 +34,7 @@ export class ImportJournal {
   private constructor(
     private readonly path: string,
     private readonly records: Map<string, ImportRecord>,
+    private readonly begun: Map<string, readonly string[]>,
   ) {}
 
   static async open(stateDir: string, transferId: string): Promise<ImportJournal> {
@@ -40,22 +42,46 @@ export class ImportJournal {
     await mkdir(dir, { recursive: true });
     const path = join(dir, `${transferId}.json`);
     const records = new Map<string, ImportRecord>();
+    const begun = new Map<string, readonly string[]>();
     try {
-      for (const r of JSON.parse(await readFile(path, 'utf8')) as ImportRecord[]) records.set(r.itemId, r);
+      const saved = JSON.parse(await readFile(path, 'utf8')) as
+        | ImportRecord[]
+        | { imported: ImportRecord[]; begun?: Record<string, string[]> };
+      // An array: a journal written before it kept the imports begun.
+      for (const r of Array.isArray(saved) ? saved : saved.imported) records.set(r.itemId, r);
+      if (!Array.isArray(saved))
+        for (const [id, names] of Object.entries(saved.begun ?? {})) begun.set(id, names);
     } catch (error) {
       if ((error as { code?: string }).code !== 'ENOENT') throw error;
     }
-    return new ImportJournal(path, records);
+    return new ImportJournal(path, records, begun);
   }
 
   get(itemId: string): ImportRecord | undefined {
     return this.records.get(itemId);
   }
 
+  /** The VM names of an item whose import began here and was not recorded. */
+  begunNames(itemId: string): readonly string[] {
+    return this.begun.get(itemId) ?? [];
+  }
+
+  /** Notes, before the first call that creates a VM, the names the item's VMs get. */
+  begin(itemId: string, names: readonly string[]): Promise<void> {
+    this.begun.set(itemId, names);
+    return this.write();
+  }
+
   record(r: ImportRecord): Promise<void> {
     this.records.set(r.itemId, r);
+    this.begun.delete(r.itemId);
+    return this.write();
+  }
+
+  private write(): Promise<void> {
     const write = async () => {
-      await writeFile(`${this.path}.partial`, `${JSON.stringify([...this.records.values()], null, 2)}\n`);
+      const saved = { imported: [...this.records.values()], begun: Object.fromEntries(this.begun) };
+      await writeFile(`${this.path}.partial`, `${JSON.stringify(saved, null, 2)}\n`);
       await rename(`${this.path}.partial`, this.path);
     };
     this.writes = this.writes.then(write, write);

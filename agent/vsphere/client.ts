@@ -11,6 +11,7 @@ export interface ServiceContent {
   readonly ovfManager: Moref;
   readonly searchIndex: Moref;
   readonly fileManager?: Moref;
+  readonly customFieldsManager?: Moref;
   readonly about: { readonly apiVersion: string; readonly fullName: string; readonly apiType: string };
 }
 
@@ -77,6 +78,9 @@ export class VimClient {
         ovfManager: mor(sc.child('ovfManager'), 'ovfManager'),
         searchIndex: mor(sc.child('searchIndex'), 'searchIndex'),
         ...(sc.child('fileManager') ? { fileManager: sc.child('fileManager')!.moref } : {}),
+        ...(sc.child('customFieldsManager')
+          ? { customFieldsManager: sc.child('customFieldsManager')!.moref }
+          : {}),
         about: {
           apiVersion: about?.str('apiVersion') ?? '7.0',
           fullName: about?.str('fullName') ?? '',

@@ -153,6 +153,9 @@ export const vimMethods: Readonly<Record<string, readonly FieldDef[]>> = {
   PowerOnVM_Task: [f('_this', 'MOR'), f('host', 'MOR')],
   Destroy_Task: [f('_this', 'MOR')],
   MarkAsTemplate: [f('_this', 'MOR')],
+  Rename_Task: [f('_this', 'MOR'), f('newName', 'string')],
+  AddCustomFieldDef: [f('_this', 'MOR'), f('name', 'string'), f('moType', 'string')],
+  SetField: [f('_this', 'MOR'), f('entity', 'MOR'), f('key', 'int'), f('value', 'string')],
 };
 
 /** All fields of a type in schema order: the base type's first. */
