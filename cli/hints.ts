@@ -5,8 +5,10 @@ export const systemHints: Record<string, string> = {
   EACCES: 'permission denied; check the folder is writable by this user',
   EROFS: 'the file system is read-only; remount the NAS read-write',
   ENOENT: 'a file or folder does not exist; check the path',
-  ENOTDIR: 'a path that should be a folder is a file; check --nas (the mount point of the NAS)',
-  EEXIST: 'a path that should be a folder is a file; check --nas (the mount point of the NAS)',
+  ENOTDIR:
+    'a path that should be a folder is a file; check --nas (the mount point of the NAS), --dir or --state-dir',
+  EEXIST:
+    'a path that should be a folder is a file; check --nas (the mount point of the NAS), --dir or --state-dir',
   ECONNREFUSED: 'nothing listens there; check the URL and that the service runs',
 };
 

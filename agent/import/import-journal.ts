@@ -39,7 +39,16 @@ export class ImportJournal {
 
   static async open(stateDir: string, transferId: string): Promise<ImportJournal> {
     const dir = join(stateDir, 'imports');
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOTDIR' && error.code !== 'EEXIST') throw error;
+      throw Object.assign(
+        new Error(
+          `${stateDir} is not a folder (a file is in the way of ${dir}): the ODT node keeps its journal of imports in its state folder (--state-dir); give a folder.`,
+          { cause: error },
+        ),
+        { code: 'STATE_DIR_NOT_A_FOLDER' },
+      );
+    });
     const path = join(dir, `${transferId}.json`);
     const records = new Map<string, ImportRecord>();
     const begun = new Map<string, readonly string[]>();

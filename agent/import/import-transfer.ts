@@ -59,10 +59,11 @@ export interface ImportTransferOptions {
  */
 export async function importTransfer(options: ImportTransferOptions): Promise<readonly ItemImportResult[]> {
   const root = join(options.nas, options.transferId);
-  // Where the items go is read from vCenter's inventory while the transfer is verified: reading
-  // sends nothing of the package (nothing is created until the last file has checked out).
-  const placing = resolvePlacement(options.client, options.placement);
-  placing.catch(() => undefined);
+  // Where the items go, and the journal, before the NAS is read: a wrong datastore or state folder
+  // is said at once, not after hours of checking a large NAS. Reading the inventory sends nothing
+  // of the package (nothing is created until the last file has checked out).
+  const placement = await resolvePlacement(options.client, options.placement);
+  const journal = await ImportJournal.open(options.stateDir, options.transferId);
   const report = await verifyTransfer({
     root,
     identities: options.identities,
@@ -96,8 +97,6 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
   }
   if (unsafe.length > 0)
     throw new TransferNotTrustedError({ ...report, ok: false, problems: unsafe as never });
-  const placement = await placing;
-  const journal = await ImportJournal.open(options.stateDir, options.transferId);
   const results: ItemImportResult[] = [];
   for (const item of report.manifest.items) {
     try {

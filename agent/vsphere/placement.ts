@@ -53,16 +53,27 @@ export async function resolvePlacement(client: VimClient, input: PlacementInput 
     );
   }
   const dcName = dc.props.get('name')!.text;
-  const find = async (path: string, what: string): Promise<Moref> => {
+  const firstCluster = clusters.find((c) => c.obj.type === 'ClusterComputeResource') ?? clusters[0];
+  const examples: Record<string, string> = {
+    'resource pool': `/${dcName}/host/${firstCluster?.props.get('name')?.text ?? '<cluster>'}/Resources`,
+    'VM folder': `/${dcName}/vm`,
+  };
+  const find = async (path: string, what: string, types: readonly string[]): Promise<Moref> => {
     const res = await client.invoke('FindByInventoryPath', {
       _this: client.serviceContent.searchIndex,
       inventoryPath: path.replace(/^\//, ''),
     });
     const ref = res.child('returnval');
-    if (!ref)
+    if (!ref) {
       throw new PlacementError(
-        `No ${what} at '${path}'; give the inventory path as \`odt inventory\` and vCenter show it, e.g. /${dcName}/vm.`,
+        `No ${what} at '${path}'; give its inventory path as vCenter shows it, e.g. ${examples[what]}.`,
       );
+    }
+    if (!types.includes(ref.moref.type)) {
+      throw new PlacementError(
+        `'${path}' is a ${ref.moref.type}, not a ${what}; give a ${what}'s path, e.g. ${examples[what]}.`,
+      );
+    }
     return ref.moref;
   };
 
@@ -83,7 +94,7 @@ export async function resolvePlacement(client: VimClient, input: PlacementInput 
   let pool: Moref;
   let hostRefs: Moref[];
   if (input.pool) {
-    pool = await find(input.pool, 'resource pool');
+    pool = await find(input.pool, 'resource pool', ['ResourcePool', 'VirtualApp']);
     const owner = clusters.find((c) => poolIsUnder(pool, c, input.pool!));
     hostRefs = (owner?.props.get('host')?.children ?? []).map((h) => h.moref);
   } else {
@@ -92,7 +103,18 @@ export async function resolvePlacement(client: VimClient, input: PlacementInput 
     pool = cluster.props.get('resourcePool')!.moref;
     hostRefs = (cluster.props.get('host')?.children ?? []).map((h) => h.moref);
   }
-  const folder = input.folder ? await find(input.folder, 'VM folder') : dc.props.get('vmFolder')!.moref;
+  const folder = input.folder
+    ? await find(input.folder, 'VM folder', ['Folder'])
+    : dc.props.get('vmFolder')!.moref;
+  if (input.folder) {
+    // A host or datastore folder is a Folder too, but holds no VMs.
+    const kinds = (await client.properties(folder, 'Folder', ['childType'])).get('childType');
+    if (!(kinds?.children ?? []).some((c) => c.text === 'VirtualMachine')) {
+      throw new PlacementError(
+        `'${input.folder}' is not a VM folder (it holds ${(kinds?.children ?? []).map((c) => c.text).join(', ') || 'nothing'}); give a VM folder's path, e.g. ${examples['VM folder']}.`,
+      );
+    }
+  }
 
   const net = networks.find((n) => n.props.get('name')?.text === networkName);
   if (!net) {

@@ -150,7 +150,9 @@ describe('the NFC lease', () => {
   });
 
   it('survives a transfer longer than its enforced timeout, kept alive by HttpNfcLeaseProgress', async () => {
-    const leaseTimeoutMs = 1000;
+    // 1.5 s: keep-alives every 0.5 s, so a loaded CI machine may stall the event loop for up to a second
+    // without losing the lease; the transfer still outlives it more than twice.
+    const leaseTimeoutMs = 1500;
     const sim = await startSimulator({
       binary: inject('vcsimBinary'),
       diskSize: '256MiB',

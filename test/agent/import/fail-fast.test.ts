@@ -1,0 +1,105 @@
+// Issue 4: what odt import cannot do is said before it reads the NAS: checking a large NAS takes
+// hours, and a mistyped datastore, a resource pool path that names a folder or a state folder that
+// is a file must not wait for it. Placement paths are checked for what they name.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { VimClient } from '../../../agent/vsphere/client.ts';
+import { PlacementError, resolvePlacement } from '../../../agent/vsphere/placement.ts';
+import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
+import { exportItems, importArgs, initParties, odt } from '../../support/cli.ts';
+import { connectTo } from '../../support/vsphere.ts';
+
+const transfer = 'tr-fail-fast-1';
+let customer: RunningSimulator;
+let provider: RunningSimulator;
+let client: VimClient;
+let work: string;
+let nas: string;
+beforeAll(async () => {
+  customer = await startSimulator({ binary: inject('vcsimBinary'), diskSize: 1024 * 1024 });
+  provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+  client = await connectTo(provider);
+  work = await mkdtemp(join(tmpdir(), 'odt-fail-fast-'));
+  nas = join(work, 'nas');
+  const recipient = await initParties(work);
+  await exportItems(customer, work, recipient, ['DC0_H0_VM1'], nas, transfer);
+});
+afterAll(async () => {
+  await client?.logout();
+  await customer?.stop();
+  await provider?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+const importJson = (state: string, extra: string[]) =>
+  odt([...importArgs(provider, work, nas, transfer, state), '--json', ...extra], {
+    ODT_VCENTER_PASSWORD: provider.password,
+  });
+
+describe('odt import says what it cannot do before it checks the NAS', () => {
+  it.each([
+    [
+      'a datastore that does not exist',
+      ['--datastore', 'LocalDS_9'],
+      "No datastore 'LocalDS_9'. Datastores: LocalDS_0.",
+    ],
+    [
+      'a resource pool path that names a VM folder',
+      ['--pool', '/DC0/vm'],
+      "'/DC0/vm' is a Folder, not a resource pool; give a resource pool's path, e.g. /DC0/host/DC0_C0/Resources.",
+    ],
+  ])('%s', async (_name, extra, message) => {
+    const r = await importJson(join(work, 'state'), extra);
+
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain(message);
+    expect(r.out).not.toContain('"event":"verify"');
+  });
+
+  it('a state folder that is a file', async () => {
+    const file = join(work, 'state-file');
+    await writeFile(file, 'not a folder');
+
+    const r = await importJson(file, []);
+
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain(`${file} is not a folder`);
+    expect(r.err).toContain('(--state-dir); give a folder');
+    expect(r.out).not.toContain('"event":"verify"');
+  });
+});
+
+describe('resolvePlacement', () => {
+  it.each([
+    [
+      'a pool that does not exist',
+      { pool: '/DC0/host/DC0_C0/Resources/nope' },
+      "No resource pool at '/DC0/host/DC0_C0/Resources/nope'; give its inventory path as vCenter shows it, e.g. /DC0/host/DC0_C0/Resources.",
+    ],
+    ['a VM folder given as the pool', { pool: '/DC0/vm' }, "'/DC0/vm' is a Folder, not a resource pool"],
+    [
+      'a resource pool given as the folder',
+      { folder: '/DC0/host/DC0_C0/Resources' },
+      "'/DC0/host/DC0_C0/Resources' is a ResourcePool, not a VM folder",
+    ],
+    [
+      'the host folder given as the folder',
+      { folder: '/DC0/host' },
+      "'/DC0/host' is not a VM folder (it holds ComputeResource, Folder); give a VM folder's path, e.g. /DC0/vm.",
+    ],
+  ])('refuses %s, naming what the path is', async (_name, input, message) => {
+    const placing = resolvePlacement(client, input);
+
+    await expect(placing).rejects.toBeInstanceOf(PlacementError);
+    await expect(placing).rejects.toThrow(message);
+  });
+
+  it('takes a resource pool and a VM folder by their paths', async () => {
+    const p = await resolvePlacement(client, { pool: '/DC0/host/DC0_C0/Resources', folder: '/DC0/vm' });
+
+    expect(p.pool.type).toBe('ResourcePool');
+    expect(p.folder.type).toBe('Folder');
+  });
+});
