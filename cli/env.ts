@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/index.ts';
 
+// An empty password is taken as unset (`export ODT_VCENTER_PASSWORD=` of an unset variable), so
+// that the message says what to do rather than that a string is too short.
+const password = z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional());
 const envSchema = z.object({
-  ODT_VCENTER_PASSWORD: z.string().min(1).optional(),
-  ODT_VCD_PASSWORD: z.string().min(1).optional(),
+  ODT_VCENTER_PASSWORD: password,
+  ODT_VCD_PASSWORD: password,
 });
 export type OdtEnv = Readonly<z.infer<typeof envSchema>>;
 

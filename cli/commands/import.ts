@@ -62,6 +62,28 @@ export function registerImport(program: Command, io: Io): void {
     .option('--parallel <n>', 'files uploaded at once per item', (v) => Number.parseInt(v, 10), 2)
     .option('--json', 'one JSON line per progress event and per item')
     .action(async (o: ImportFlags) => {
+      // vCloud Director's options do nothing without --vcd: say so rather than import without them.
+      const vcdOnly = [
+        ['--vdc', o.vdc],
+        ['--catalog', o.catalog],
+        ['--vdc-network', o.vdcNetwork],
+        ['--vcd-username', o.vcdUsername],
+        ['--power-on', o.powerOn],
+      ].filter(([, v]) => v !== undefined && v !== false);
+      if (!o.vcd && vcdOnly.length > 0) {
+        throw new ValidationError(
+          'The vCloud Director options',
+          vcdOnly.map(([flag]) => ({
+            path: String(flag),
+            message: 'needs --vcd <url> (the items are onboarded into vCloud Director only with it)',
+          })),
+        );
+      }
+      if (!o.agentCert) {
+        io.err.write(
+          "odt: warning: no --agent-cert: the transfer is trusted on the signer's certificate found on the NAS, so a NAS re-encrypted and re-signed by anyone would pass; pass the exporting agent's certificate to pin it.\n",
+        );
+      }
       const vcd = o.vcd ? await connectVcd(o) : undefined;
       if (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 32) {
         throw new ValidationError('--parallel', [
