@@ -1,5 +1,5 @@
 import type { Moref, VimObject, VimValue } from './wire/serialize.ts';
-import { SoapConnection, VimFaultError } from './wire/soap-connection.ts';
+import { SoapConnection, VimFaultError, VimTransportError } from './wire/soap-connection.ts';
 import type { TlsTrust } from './wire/tls.ts';
 import type { XmlNode } from './wire/xml.ts';
 
@@ -32,8 +32,23 @@ export interface ObjectContent {
 
 /** Normalizes what people type for a vCenter into its SDK URL. */
 export function sdkUrl(input: string): URL {
-  const withScheme = /^[a-z]+:\/\//i.test(input) ? input : `https://${input}`;
-  const url = new URL(withScheme);
+  const bad = (why: string) =>
+    new VimTransportError(
+      `'${input}' is not a vCenter URL: ${why}; give https://<host>[:port][/sdk] or just the host.`,
+    );
+  // A scheme without its two slashes, or a misspelt one, would otherwise be taken for a host name.
+  if (/^[a-z][a-z0-9+.-]*:(?!\d+(?:\/|$))/i.test(input) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) {
+    throw bad(`'${input.split(':')[0]}:' is not followed by //`);
+  }
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(input) ? input : `https://${input}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw bad('it does not parse as a URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw bad(`the scheme is ${url.protocol} (only https: or http:)`);
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/sdk';
   url.username = '';
   url.password = '';

@@ -1,7 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import { envelope, serializeCall, type VimValue } from './serialize.ts';
-import { createHttpAgent, type TlsTrust } from './tls.ts';
+import {
+  colonHex,
+  createHttpAgent,
+  presentedThumbprint,
+  type TlsTrust,
+  untrustedCertificateCodes,
+} from './tls.ts';
 import { NS, parseXml, type XmlNode } from './xml.ts';
 
 /** A vim25 fault: `faultType` is the fault's type name (InvalidLogin, NotAuthenticated, …). */
@@ -121,6 +127,33 @@ export class SoapConnection {
           (err as { code?: string }).code === 'TLS_THUMBPRINT_MISMATCH'
         ) {
           reject(err);
+          return;
+        }
+        const code = (err as { code?: string }).code ?? '';
+        if (untrustedCertificateCodes.has(code)) {
+          // Reached, but its certificate is not one the system trusts (a vCenter's own self-signed
+          // one, most often): say how to pin it.
+          void presentedThumbprint(this.url).then((thumbprint) =>
+            reject(
+              new VimTransportError(
+                `${this.url.host} presents a certificate this system does not trust (${err.message})` +
+                  (thumbprint
+                    ? `; its SHA-256 thumbprint is ${colonHex(thumbprint)}. Check it with the vCenter's administrator, then pass --thumbprint ${colonHex(thumbprint)}`
+                    : '; pass its SHA-256 thumbprint with --thumbprint') +
+                  ' (or --insecure, in a lab only).',
+                { cause: err },
+              ),
+            ),
+          );
+          return;
+        }
+        if (code === 'EPROTO' && /wrong version number|packet length too long/i.test(err.message)) {
+          reject(
+            new VimTransportError(
+              `${this.url.host} does not answer TLS on this port: if it serves plain HTTP, give an http:// URL; otherwise check the port.`,
+              { cause: err },
+            ),
+          );
           return;
         }
         reject(new VimTransportError(`cannot reach ${this.url.host}: ${err.message}`, { cause: err }));

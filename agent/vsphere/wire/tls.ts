@@ -84,3 +84,40 @@ export function createHttpAgent(url: URL, trust: TlsTrust, maxSockets = 16): htt
   };
   return agent;
 }
+
+/** Errors of Node's TLS client for a certificate that the system CAs do not vouch for. */
+export const untrustedCertificateCodes = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The SHA-256 thumbprint of the certificate a TLS server presents, read without trusting it (for
+ * a message that tells the person what to check and pin); undefined if it cannot be read.
+ */
+export function presentedThumbprint(url: URL, timeoutMs = 5000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || 443),
+      servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname,
+      rejectUnauthorized: false,
+    });
+    const done = (value: string | undefined) => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(undefined));
+    socket.once('secureConnect', () => {
+      const raw = socket.getPeerCertificate()?.raw;
+      done(raw ? createHash('sha256').update(raw).digest('hex').toUpperCase() : undefined);
+    });
+    socket.once('error', () => done(undefined));
+  });
+}

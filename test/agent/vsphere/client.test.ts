@@ -90,12 +90,27 @@ describe('TLS trust', () => {
     expect(r.err).toContain('TLS_THUMBPRINT_MISMATCH');
   });
 
-  it('refuses a self-signed certificate by default (system CAs) and accepts it with --insecure', async () => {
+  it('refuses a self-signed certificate by default (system CAs), naming its thumbprint to pin, and accepts it with --insecure', async () => {
     const strict = await odt(args(), env());
     expect(strict.code).not.toBe(0);
-    expect(strict.err).toMatch(/self[- ]signed|certificate/i);
+    expect(strict.err).toContain(
+      `presents a certificate this system does not trust (self-signed certificate)`,
+    );
+    expect(strict.err).toContain(`then pass --thumbprint ${sim.thumbprint} (or --insecure, in a lab only)`);
     const insecure = await odt(args('--insecure'), env());
     expect(insecure.code).toBe(0);
+  });
+
+  it('says an https URL meets a plain HTTP server on that port', async () => {
+    const plain = new URL(inject('vcsimUrl'));
+    const r = await odt(
+      ['inventory', '--vcenter', `https://${plain.host}/sdk`, '--username', inject('vcsimUsername')],
+      { ODT_VCENTER_PASSWORD: inject('vcsimPassword') },
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain(
+      `${plain.host} does not answer TLS on this port: if it serves plain HTTP, give an http:// URL`,
+    );
   });
 
   it('refuses --thumbprint together with --insecure', async () => {
