@@ -27,6 +27,7 @@ export interface VerifyProblem {
   readonly file: string;
   readonly code:
     | 'MISSING'
+    | 'UNREADABLE'
     | 'SIZE_MISMATCH'
     | 'DIGEST_MISMATCH'
     | 'BAD_MANIFEST'
@@ -395,6 +396,29 @@ async function checkDigests(
   );
 }
 
+/**
+ * A file that could not be read: missing, or there but unreadable. The latter says nothing of the
+ * file's integrity, and is not to be taken for tampering: it names what to fix on this side.
+ */
+function readProblem(path: string, error: Error): VerifyProblem {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return {
+      file: path,
+      code: 'UNREADABLE',
+      message: `${path} cannot be read by this user (${code}): run odt as a user who can read the NAS, or fix the files' permissions; this says nothing of the file itself.`,
+    };
+  }
+  if (code === 'EIO') {
+    return {
+      file: path,
+      code: 'UNREADABLE',
+      message: `${path} could not be read: an I/O error on the NAS (${error.message}); check its disk, then copy the file again from its source.`,
+    };
+  }
+  return { file: path, code: 'MISSING', message: `${path} could not be read: ${error.message}` };
+}
+
 /** The file's digest problem, if a segment was not read whole or hashes to another SHA-256. */
 function compareSegments(
   f: ManifestFile,
@@ -402,11 +426,7 @@ function compareSegments(
   size: number,
 ): VerifyProblem[] {
   const failed = got.find((g): g is { error: Error } => 'error' in g);
-  if (failed) {
-    return [
-      { file: f.path, code: 'MISSING', message: `${f.path} could not be read: ${failed.error.message}` },
-    ];
-  }
+  if (failed) return [readProblem(f.path, failed.error)];
   const bad: number[] = [];
   f.encryptedSegmentSha256.forEach((want, i) => {
     const g = got[i];

@@ -6,10 +6,10 @@ import { initAgentIdentity, loadAgentIdentity } from '../../agent/identity/agent
 import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
 import { parseIdentityFile, parseRecipient } from '../../agent/package/age/keys.ts';
 import { verifyTransfer } from '../../agent/package/verify.ts';
-import { VimClient } from '../../agent/vsphere/client.ts';
+import { sdkUrl, VimClient } from '../../agent/vsphere/client.ts';
 import { readInventory } from '../../agent/vsphere/inventory.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
-import { idSchema, parseOrThrow, ValidationError } from '../../core/index.ts';
+import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
 import { agentCertHelp, identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
@@ -44,6 +44,12 @@ const trustOf = (f: VcenterFlags): TlsTrust =>
 
 export async function connect(f: VcenterFlags): Promise<VimClient> {
   const password = vcenterPassword(readEnv());
+  if (f.thumbprint && sdkUrl(f.vcenter).protocol === 'http:') {
+    throw new OdtError(
+      'VALIDATION_FAILED',
+      `--thumbprint pins a TLS certificate, and ${f.vcenter} is plain http: give its https:// URL, or drop --thumbprint.`,
+    );
+  }
   return VimClient.connect({ url: f.vcenter, username: f.username, password, trust: trustOf(f) });
 }
 

@@ -2,9 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
+import { transferFolderProblem } from '../../agent/package/verify.ts';
 import { VcdClient } from '../../agent/vcd/client.ts';
 import type { VimClient } from '../../agent/vsphere/client.ts';
 import { type Placement, resolvePlacement } from '../../agent/vsphere/placement.ts';
+import { idSchema, parseOrThrow } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
 import type { Io } from '../main.ts';
 import { addVcenterOptions, connect, type VcenterFlags } from './data-path.ts';
@@ -91,8 +93,11 @@ export async function runNodeChecks(
       );
       if (flags.nas && flags.transfer) {
         try {
+          const id = parseOrThrow(idSchema, flags.transfer, '--transfer');
+          const missingTransfer = await transferFolderProblem(join(flags.nas, id));
+          if (missingTransfer) throw new Error(missingTransfer);
           const manifest = transferManifestSchema.parse(
-            JSON.parse(await readFile(join(flags.nas, flags.transfer, 'transfer.json'), 'utf8')),
+            JSON.parse(await readFile(join(flags.nas, id, 'transfer.json'), 'utf8')),
           );
           const need = manifest.items.flatMap((i) => i.files).reduce((s, f) => s + f.size, 0);
           const free = placement.datastore.freeBytes;

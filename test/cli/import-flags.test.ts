@@ -56,3 +56,21 @@ describe('odt import flags', () => {
     expect(pinned.err).toContain('cannot reach 127.0.0.1:1');
   });
 });
+
+describe('--thumbprint', () => {
+  it('is refused with a plain http vCenter URL, which has no certificate to pin', async () => {
+    const args = base
+      .map((a) => (a === 'https://127.0.0.1:1' ? 'http://127.0.0.1:1' : a))
+      .filter((a) => a !== '--insecure');
+    const r = await odt(
+      [...args, '--agent-cert', join(dir, 'agent.crt.pem'), '--thumbprint', `${'AB:'.repeat(31)}AB`],
+      {
+        ODT_VCENTER_PASSWORD: 'x',
+      },
+    );
+
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('--thumbprint pins a TLS certificate, and http://127.0.0.1:1 is plain http');
+    expect(r.err).not.toContain('cannot reach');
+  });
+});

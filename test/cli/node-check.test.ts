@@ -121,7 +121,7 @@ describe('odt node check', () => {
         signManifest(bytes, await readFile(join(work, 'agent', 'agent.key.pem'), 'utf8')),
       );
 
-      const args = (network: string) => [
+      const args = (network: string, transfer = 'tr-big') => [
         'node',
         'check',
         '--vcenter',
@@ -133,7 +133,7 @@ describe('odt node check', () => {
         '--nas',
         nas,
         '--transfer',
-        'tr-big',
+        transfer,
         '--vcd',
         vcd.url,
         '--vcd-username',
@@ -158,6 +158,12 @@ describe('odt node check', () => {
       expect(ok.out).toMatch(/^ok +vcd /m);
       expect(ok.out).toMatch(/^FAIL datastore /m);
       expect(ok.out.match(/^FAIL/gm)).toHaveLength(1);
+
+      // A mistyped transfer id: the NAS folder's transfers are named.
+      const typo = await odt(args('VM Network', 'tr-bgi'), { ...env, ODT_VCD_PASSWORD: 'vcd-pass' });
+      expect(typo.out).toMatch(
+        /^FAIL datastore +cannot read the transfer's size: No transfer tr-bgi in .* \(it holds tr-big\)/m,
+      );
     } finally {
       await vcd.stop();
       await sim.stop();

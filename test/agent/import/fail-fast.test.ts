@@ -1,14 +1,15 @@
 // Issue 4: what odt import cannot do is said before it reads the NAS: checking a large NAS takes
 // hours, and a mistyped datastore, a resource pool path that names a folder or a state folder that
 // is a file must not wait for it. Placement paths are checked for what they name.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { VimClient } from '../../../agent/vsphere/client.ts';
 import { PlacementError, resolvePlacement } from '../../../agent/vsphere/placement.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { exportItems, importArgs, initParties, odt } from '../../support/cli.ts';
+import { exportItems, importArgs, initParties, odt, repoRoot } from '../../support/cli.ts';
 import { connectTo } from '../../support/vsphere.ts';
 
 const transfer = 'tr-fail-fast-1';
@@ -102,4 +103,81 @@ describe('resolvePlacement', () => {
     expect(p.pool.type).toBe('ResourcePool');
     expect(p.folder.type).toBe('Folder');
   });
+});
+
+// As root, the test runs odt as nobody, which needs to read this checkout (a clone under a
+// private home folder cannot be): found out once, up front.
+const asNobodyWorks =
+  process.getuid?.() !== 0 ||
+  (await new Promise<boolean>((resolve) => {
+    const probe = spawn(
+      process.execPath,
+      ['-e', `require('fs').accessSync(${JSON.stringify(join(repoRoot, 'cli/entry.ts'))})`],
+      {
+        uid: 65534,
+        gid: 65534,
+        stdio: 'ignore',
+      },
+    );
+    probe.on('error', () => resolve(false));
+    probe.on('close', (code) => resolve(code === 0));
+  }));
+
+describe('odt verify of a NAS this user cannot read', () => {
+  it.runIf(asNobodyWorks)(
+    'says the file cannot be read by this user (UNREADABLE), not that it is missing or damaged',
+    async () => {
+      const root = join(nas, transfer);
+      const disk = (await readdir(join(root, 'item-1'))).find((f) => f.endsWith('-disk-0.vmdk.age'))!;
+      const path = join(root, 'item-1', disk);
+      // As root (CI), run odt as nobody with the disk readable by root only; otherwise take the
+      // read permission away from this user.
+      const asRoot = process.getuid?.() === 0;
+      await chmod(work, 0o755);
+      await chmod(path, asRoot ? 0o600 : 0o000);
+      try {
+        const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              join(repoRoot, 'cli/entry.ts'),
+              'verify',
+              '--nas',
+              nas,
+              '--transfer',
+              transfer,
+              '--json',
+            ],
+            {
+              cwd: repoRoot,
+              env: { ...process.env, HOME: tmpdir() },
+              stdio: ['ignore', 'pipe', 'pipe'],
+              ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+            },
+          );
+          let out = '';
+          child.stdout.on('data', (c) => (out += String(c)));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, out }));
+        });
+
+        expect(r.code).not.toBe(0);
+        const report = JSON.parse(r.out) as { problems: { file: string; code: string; message: string }[] };
+        expect(report.problems).toEqual([
+          {
+            file: `item-1/${disk}`,
+            code: 'UNREADABLE',
+            message: expect.stringMatching(
+              /cannot be read by this user \(EACCES\): run odt as a user who can read the NAS, or fix the files' permissions; this says nothing of the file itself\.$/,
+            ),
+          },
+        ]);
+      } finally {
+        await chmod(path, 0o644);
+      }
+    },
+    60_000,
+  );
 });
