@@ -20,8 +20,11 @@ export type ImportMark =
 
 const keys = new WeakMap<VimClient, Promise<number>>();
 
-/** The key of the `sneakernet.import` attribute on VirtualMachine, defined on first use. */
-function fieldKey(client: VimClient): Promise<number> {
+/**
+ * The key of the `sneakernet.import` attribute on VirtualMachine, defined on first use (which
+ * takes the privilege to manage custom attributes; `odt node check` tries it).
+ */
+export function fieldKey(client: VimClient): Promise<number> {
   let key = keys.get(client);
   if (!key) {
     key = findOrAddField(client);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { fieldKey, markField } from '../../agent/import/import-mark.ts';
 import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
 import { transferFolderProblem } from '../../agent/package/verify.ts';
 import { VcdClient } from '../../agent/vcd/client.ts';
@@ -91,6 +92,20 @@ export async function runNodeChecks(
                   : `port group '${flags.network}' is missing on ${missing.join(', ')}; add it to every host (imported VMs attach to it first)`,
             },
       );
+      try {
+        const key = await fieldKey(client);
+        results.push({
+          name: 'attribute',
+          ok: true,
+          detail: `custom attribute '${markField}' (key ${key}) marks the VMs imports make`,
+        });
+      } catch (error) {
+        results.push({
+          name: 'attribute',
+          ok: false,
+          detail: `cannot define the custom attribute '${markField}' that marks imported VMs (${(error as Error).message}); give ${flags.username} the privileges to manage and set custom attributes`,
+        });
+      }
       if (flags.nas && flags.transfer) {
         try {
           const id = parseOrThrow(idSchema, flags.transfer, '--transfer');

@@ -32,9 +32,58 @@ describe('odt node check', () => {
       ['vcenter', true],
       ['placement', true],
       ['network', true],
+      ['attribute', true],
       ['datastore', true],
     ]);
     expect(results[2]!.detail).toMatch(/port group 'VM Network' on all \d+ hosts/);
+    expect(results[3]!.detail).toMatch(
+      /^custom attribute 'sneakernet\.import' \(key \d+\) marks the VMs imports make$/,
+    );
+  });
+
+  it('says what to fix when the user may not define custom attributes', async () => {
+    const { runNodeChecks } = await import('../../cli/commands/node-check.ts');
+    const { VimFaultError } = await import('../../agent/vsphere/wire/soap-connection.ts');
+    // The simulator grants every privilege: the refusal vCenter gives a user without it, here.
+    const refusing = async (f: { vcenter: string; username: string }) => {
+      const client = await VimClient.connect({
+        url: f.vcenter,
+        username: f.username,
+        password: inject('vcsimPassword'),
+        trust: { kind: 'system' },
+      });
+      // As a vCenter where the attribute is not defined yet (the shared simulator may have it from
+      // other tests) and this user may not define it.
+      const properties = client.properties.bind(client);
+      client.properties = async (obj, type, paths) =>
+        type === 'CustomFieldsManager' ? new Map() : properties(obj, type, paths);
+      const invoke = client.invoke.bind(client);
+      client.invoke = async (method, args) => {
+        if (method === 'AddCustomFieldDef') {
+          throw new VimFaultError(
+            method,
+            'NoPermission',
+            'Permission to perform this operation was denied.',
+            undefined,
+          );
+        }
+        return invoke(method, args);
+      };
+      return client;
+    };
+    const results = await runNodeChecks(
+      { vcenter: inject('vcsimUrl'), username: inject('vcsimUsername'), network: 'VM Network' } as never,
+      refusing,
+    );
+    expect(results.find((r) => r.name === 'attribute')).toEqual({
+      name: 'attribute',
+      ok: false,
+      detail: expect.stringMatching(
+        new RegExp(
+          `^cannot define the custom attribute 'sneakernet\\.import' that marks imported VMs \\(.*NoPermission.*\\); give ${inject('vcsimUsername')} the privileges to manage and set custom attributes$`,
+        ),
+      ),
+    });
   });
 
   it('says what to fix when the port group does not exist', async () => {
