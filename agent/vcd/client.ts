@@ -14,6 +14,7 @@ import {
   type VAppNetworkConfig,
 } from './documents.ts';
 import { VcdConnection, VcdError } from './wire/connection.ts';
+import { equalityFilterParams } from './wire/query-filter.ts';
 import { parseVcdXml, type VcdNode } from './wire/xml.ts';
 
 /** API versions this client speaks: provider sessions need ≥ 33.0; newest tested 38.0. */
@@ -205,13 +206,15 @@ export class VcdClient {
 
   // ---- look-ups -----------------------------------------------------------------------------
 
-  /** Runs a records query; `filter` is ANDed `attr==value` conditions (values are escaped here). */
+  /**
+   * Runs a records query; `filter` is ANDed `attr==value` conditions, given as plain values and
+   * encoded here once, separators escaped (see wire/query-filter.ts).
+   */
   async query(type: string, filter: Readonly<Record<string, string>> = {}): Promise<VcdRef[]> {
-    const params = new URLSearchParams({ type, format: 'records', pageSize: '128' });
-    const conditions = Object.entries(filter).map(([k, v]) => `${k}==${encodeURIComponent(v)}`);
-    if (conditions.length > 0) params.set('filter', conditions.join(';'));
+    const params = new URLSearchParams({ type, format: 'records', pageSize: '128' }).toString();
+    const filterParams = equalityFilterParams(filter, this.apiVersion);
     const out: VcdRef[] = [];
-    let next: string | undefined = `/api/query?${params.toString()}`;
+    let next: string | undefined = `/api/query?${params}${filterParams ? `&${filterParams}` : ''}`;
     while (next) {
       const doc = await this.connection.xml('GET', next);
       for (const r of doc.children) {
@@ -325,7 +328,7 @@ export class VcdClient {
           body: importVmAsVAppParams({ ...common, vappName: o.vapp ?? o.name, vdcHref: vdc.href }),
         });
         const vappHref = requireHref(doc, 'VApp');
-        await this.waitForEmbeddedTask(doc, timeoutMs);
+        await this.waitForEmbeddedTasks(doc, timeoutMs);
         const vapp = await this.getVApp(vappHref);
         const vm = vapp.vms.find((v) => v.name === o.name) ?? vapp.vms[0];
         return { vappHref, ...(vm ? { vmHref: vm.href } : {}) };
@@ -357,7 +360,7 @@ export class VcdClient {
         }),
       });
       const templateHref = requireHref(doc, 'VAppTemplate');
-      await this.waitForEmbeddedTask(doc, timeoutMs);
+      await this.waitForEmbeddedTasks(doc, timeoutMs);
       const tpl = await this.connection.xml('GET', templateHref);
       const vm = tpl.child('Children')?.all('Vm')[0];
       return { templateHref, ...(vm?.attr('href') ? { vmHref: vm.attr('href')! } : {}) };
@@ -398,7 +401,7 @@ export class VcdClient {
         }),
       });
       const vappHref = requireHref(doc, 'VApp');
-      await this.waitForEmbeddedTask(doc, o.timeoutMs ?? this.taskTimeoutMs);
+      await this.waitForEmbeddedTasks(doc, o.timeoutMs ?? this.taskTimeoutMs);
       const vapp = await this.getVApp(vappHref);
       return { vappHref, vmHrefs: vapp.vms.map((v) => v.href) };
     } catch (error) {
@@ -408,9 +411,27 @@ export class VcdClient {
 
   // ---- tasks --------------------------------------------------------------------------------
 
-  private async waitForEmbeddedTask(entity: VcdNode, timeoutMs: number): Promise<void> {
-    const task = entity.child('Tasks')?.all('Task')[0];
-    if (task) await this.waitForTask(task, timeoutMs);
+  /**
+   * Waits, one after the other and within one deadline, for every Task in the entity's Tasks (a
+   * created vApp may carry more than one; go-vcloud-director, govcd/vdc.go
+   * `CreateVappFromTemplate`, waits for each too). The first that does not succeed is reported
+   * with its place, operationName and href.
+   */
+  private async waitForEmbeddedTasks(entity: VcdNode, timeoutMs: number): Promise<void> {
+    const tasks = entity.child('Tasks')?.all('Task') ?? [];
+    const deadline = Date.now() + timeoutMs;
+    for (const [i, task] of tasks.entries()) {
+      try {
+        await this.waitForTask(task, Math.max(deadline - Date.now(), 0));
+      } catch (error) {
+        if (tasks.length === 1) throw error;
+        const name = task.attr('operationName') ?? task.attr('operation') ?? 'task';
+        throw inContext(
+          error,
+          `Task ${i + 1} of ${tasks.length} (${name}, ${task.attr('href') ?? 'no href'})`,
+        );
+      }
+    }
   }
 
   /** Polls a Task (node or href) with backoff until it ends; throws VcdError VCD_TASK unless it succeeded. */

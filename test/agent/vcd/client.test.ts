@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { VcdClient, VcdError } from '../../../agent/vcd/client.ts';
+import { parseVcdXml, type VcdNode } from '../../../agent/vcd/wire/xml.ts';
 import { type FakeVcdOptions, type RunningFakeVcd, startFakeVcd } from '../../peers/vcd/fake-vcd.ts';
 import { type Inventory, type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 
@@ -393,5 +394,225 @@ describe('VcdClient.instantiateVAppTemplate across organizations', () => {
     ).rejects.toMatchObject({ status: 403, minorErrorCode: 'ACCESS_TO_RESOURCE_IS_FORBIDDEN' });
     await c.instantiateVAppTemplate({ templateHref: templateHref!, vdc: 'acme-vdc', name: 'own' });
     expect(f.state().vapps.map((a) => [a.name, a.vdc])).toEqual([['own', 'acme-vdc']]);
+  });
+});
+
+describe('VcdClient with names that need escaping in query filters (issue #17)', () => {
+  it('imports into an existing vApp, connects a network and instantiates on one, all found by name and VDC href', async () => {
+    const f = await fake({
+      seed: {
+        orgs: [
+          {
+            name: 'Lab Org',
+            vdcs: [
+              { name: 'Lab VDC', networks: ['Lab Net (dmz)', 'a(b),c;d'] },
+              // Same network name in another VDC: a lookup that lost the VDC href would find two.
+              { name: 'Other VDC', networks: ['Lab Net (dmz)'] },
+            ],
+            catalogs: ['Cat, main; v2'],
+          },
+        ],
+      },
+    });
+    const c = await connect(f);
+    const vapp = 'App (blue), v2; final';
+    const first = await c.importVm({
+      vmMoRef: moref('DC0_C0_APP0_VM0'),
+      name: 'app-vm0',
+      vdc: 'Lab VDC',
+      placement: 'vapp',
+      vapp,
+    });
+    const second = await c.importVm({
+      vmMoRef: moref('DC0_C0_APP0_VM1'),
+      name: 'app-vm1',
+      vdc: 'Lab VDC',
+      placement: 'existing-vapp',
+      vapp,
+    });
+    expect(second.vappHref).toBe(first.vappHref);
+
+    await c.connectNetwork(first.vmHref!, 'Lab Net (dmz)');
+    await c.connectNetwork(second.vmHref!, 'a(b),c;d');
+    expect(
+      f
+        .state()
+        .vapps.find((a) => a.name === vapp)!
+        .networks.map((n) => n.name),
+    ).toEqual(['Lab Net (dmz)', 'a(b),c;d']);
+
+    const { templateHref } = await c.importVm({
+      vmMoRef: moref('DC0_C0_TPL0'),
+      name: 'golden (v2)',
+      vdc: 'Lab VDC',
+      placement: 'catalog',
+      catalog: 'Cat, main; v2',
+    });
+    const made = await c.instantiateVAppTemplate({
+      templateHref: templateHref!,
+      vdc: 'Lab VDC',
+      name: 'from golden; copy',
+      network: 'Lab Net (dmz)',
+    });
+    expect(f.state().vapps.find((a) => a.href === made.vappHref)).toMatchObject({
+      vdc: 'Lab VDC',
+      networks: [{ name: 'Lab Net (dmz)', parent: 'Lab Net (dmz)', fenceMode: 'bridged' }],
+    });
+    expect(f.state().calls.filter((x) => x.status >= 400)).toEqual([]);
+  });
+});
+
+describe('VcdClient requests, pinned to the independent clients for the same operations', () => {
+  // Facts from go-vcloud-director and pyvcloud files, cited per check; the checks are our own.
+  const names = (n: VcdNode | undefined) => (n?.children ?? []).map((c) => c.name);
+
+  it('sends the paths, media types, Accept and body element order that they send', async () => {
+    const f = await fake();
+    const c = await connect(f);
+    const r = await c.importVm({
+      vmMoRef: moref('DC0_H0_VM1'),
+      name: 'web-01',
+      vdc: 'acme-vdc',
+      placement: 'vapp',
+    });
+    await c.connectNetwork(r.vmHref!, 'acme-net', { allocation: 'POOL' });
+    await c.deploy(r.vappHref!, { powerOn: false });
+    await c.powerOn(r.vappHref!);
+    const { templateHref } = await c.importVm({
+      vmMoRef: moref('DC0_C0_TPL0'),
+      name: 'golden',
+      vdc: 'acme-vdc',
+      placement: 'catalog',
+      catalog: 'acme-catalog',
+    });
+    await c.instantiateVAppTemplate({
+      templateHref: templateHref!,
+      vdc: 'acme-vdc',
+      name: 'copy',
+      network: 'acme-net',
+      description: 'a copy',
+    });
+    const calls = f.state().calls;
+    const one = (method: string, re: RegExp) => {
+      const hits = calls.filter((x) => x.method === method && re.test(x.path));
+      expect(hits, `${method} ${re}`).toHaveLength(1);
+      return hits[0]!;
+    };
+
+    // Accept: application/*+xml;version=<negotiated> on every /api request (go-vcloud-director
+    // govcd/api.go newRequest; pyvcloud pyvcloud/vcd/client.py Client._do_request_prim).
+    const api = calls.filter((x) => x.path.startsWith('/api/') && x.path !== '/api/versions');
+    expect(api.length).toBeGreaterThan(10);
+    expect(new Set(api.map((x) => x.accept))).toEqual(new Set(['application/*+xml;version=38.0']));
+
+    // instantiateVAppTemplate: POST {non-admin vdc}/action/instantiateVAppTemplate (go
+    // govcd/vdc.go CreateVappFromTemplate; pyvcloud pyvcloud/vcd/vdc.py instantiate_vapp posts to
+    // the non-admin VDC), media type MimeInstantiateVappTemplateParams (go types/v56/constants.go) =
+    // EntityType.INSTANTIATE_VAPP_TEMPLATE_PARAMS (pyvcloud client.py).
+    const inst = one('POST', /^\/api\/vdc\/[0-9a-f-]+\/action\/instantiateVAppTemplate$/);
+    expect(inst.contentType).toBe('application/vnd.vmware.vcloud.instantiateVAppTemplateParams+xml');
+    // Body: attributes name, deploy, powerOn; Description, InstantiationParams, Source,
+    // AllEULAsAccepted in that order (go types/v56/types.go InstantiateVAppTemplateParams; pyvcloud
+    // vdc.py instantiate_vapp); the vApp network as NetworkConfigSection(Info, NetworkConfig(
+    // Configuration(ParentNetwork, FenceMode))) (pyvcloud vdc.py _configure_vapp_network; go
+    // types.go NetworkConfiguration).
+    const params = parseVcdXml(inst.body!);
+    expect(params.name).toBe('InstantiateVAppTemplateParams');
+    expect(params.attrs).toMatchObject({ name: 'copy', deploy: 'false', powerOn: 'false' });
+    expect(names(params)).toEqual(['Description', 'InstantiationParams', 'Source', 'AllEULAsAccepted']);
+    const section = params.child('InstantiationParams')?.child('NetworkConfigSection');
+    expect(names(section)).toEqual(['Info', 'NetworkConfig']);
+    expect(section?.child('NetworkConfig')?.attr('networkName')).toBe('acme-net');
+    expect(names(section?.child('NetworkConfig')?.child('Configuration'))).toEqual([
+      'ParentNetwork',
+      'FenceMode',
+    ]);
+
+    // NetworkConnectionSection: PUT {vm}/networkConnectionSection/ (go govcd/vm.go
+    // UpdateNetworkConnectionSection), MimeNetworkConnectionSection = pyvcloud
+    // EntityType.NETWORK_CONNECTION_SECTION; Info, PrimaryNetworkConnectionIndex, NetworkConnection*,
+    // each NetworkConnectionIndex, IsConnected, MACAddress, IpAddressAllocationMode,
+    // NetworkAdapterType in go types.go NetworkConnection's order.
+    const nics = one('PUT', /^\/api\/vApp\/vm-[0-9a-f-]+\/networkConnectionSection\/$/);
+    expect(nics.contentType).toBe('application/vnd.vmware.vcloud.networkConnectionSection+xml');
+    const nicDoc = parseVcdXml(nics.body!);
+    expect(names(nicDoc).slice(0, 2)).toEqual(['Info', 'PrimaryNetworkConnectionIndex']);
+    expect(new Set(names(nicDoc).slice(2))).toEqual(new Set(['NetworkConnection']));
+    expect(names(nicDoc.child('NetworkConnection'))).toEqual([
+      'NetworkConnectionIndex',
+      'IsConnected',
+      'MACAddress',
+      'IpAddressAllocationMode',
+      'NetworkAdapterType',
+    ]);
+
+    // NetworkConfigSection: PUT {vapp}/networkConfigSection/ (go govcd/vapp.go
+    // updateNetworkConfigurations). go spells the type ...networkconfigsection+xml, pyvcloud
+    // (EntityType.NETWORK_CONFIG_SECTION) ...networkConfigSection+xml: media types compare
+    // case-insensitively, so either.
+    const nets = one('PUT', /^\/api\/vApp\/vapp-[0-9a-f-]+\/networkConfigSection\/$/);
+    expect(nets.contentType?.toLowerCase()).toBe('application/vnd.vmware.vcloud.networkconfigsection+xml');
+    const netDoc = parseVcdXml(nets.body!);
+    expect(names(netDoc)).toEqual(['Info', 'NetworkConfig']);
+    expect(names(netDoc.child('NetworkConfig')?.child('Configuration'))).toEqual([
+      'ParentNetwork',
+      'FenceMode',
+    ]);
+
+    // deploy: POST {vapp}/action/deploy with DeployVAppParams, powerOn an attribute, no children
+    // (go govcd/vapp.go Deploy, types.go DeployVAppParams; pyvcloud vapp.py deploy, EntityType.DEPLOY).
+    const deploy = one('POST', /^\/api\/vApp\/vapp-[0-9a-f-]+\/action\/deploy$/);
+    expect(deploy.contentType).toBe('application/vnd.vmware.vcloud.deployVAppParams+xml');
+    const deployDoc = parseVcdXml(deploy.body!);
+    expect(deployDoc.name).toBe('DeployVAppParams');
+    expect(deployDoc.attrs.powerOn).toBe('false');
+    expect(deployDoc.children).toEqual([]);
+
+    // power on: POST {vapp}/power/action/powerOn without a body (go govcd/vapp.go PowerOn;
+    // pyvcloud vapp.py power_on posts the power:powerOn link with no contents).
+    const power = one('POST', /^\/api\/vApp\/vapp-[0-9a-f-]+\/power\/action\/powerOn$/);
+    expect(power.body).toBeUndefined();
+    expect(power.contentType).toBeUndefined();
+
+    // Neither independent client imports VMs from vCenter: the import requests follow the vCD API
+    // reference only (importVmAsVApp consumes application/vnd.vmware.admin.importVmAsVAppParams+xml;
+    // vmwextensions.xsd order VmName, VmMoRef, Vdc), which the fake checks.
+    const imp = one('POST', /\/importVmAsVApp$/);
+    expect(imp.contentType).toBe('application/vnd.vmware.admin.importVmAsVAppParams+xml');
+    expect(names(parseVcdXml(imp.body!))).toEqual(['VmName', 'VmMoRef', 'Vdc']);
+  });
+});
+
+describe('VcdClient waits for every task embedded in a created entity', () => {
+  it('returns only when the second embedded task has ended too', async () => {
+    const f = await fake({ companionTask: { operationName: 'vappUpdateLease' } });
+    const c = await connect(f);
+    await c.importVm({ vmMoRef: moref('DC0_H0_VM1'), name: 'web-01', vdc: 'acme-vdc', placement: 'vapp' });
+    expect(f.state().tasks.map((t) => [t.operationName, t.status])).toEqual([
+      ['vdcImportVmAsVApp', 'success'],
+      ['vappUpdateLease', 'success'],
+    ]);
+    const { templateHref } = await c.importVm({
+      vmMoRef: moref('DC0_C0_TPL0'),
+      name: 'golden',
+      vdc: 'acme-vdc',
+      placement: 'catalog',
+      catalog: 'acme-catalog',
+    });
+    await c.instantiateVAppTemplate({ templateHref: templateHref!, vdc: 'acme-vdc', name: 'copy' });
+    expect(f.state().tasks.filter((t) => t.status !== 'success')).toEqual([]);
+  });
+
+  it('reports a failure of the second embedded task by its place, operationName and href', async () => {
+    const f = await fake({ companionTask: { operationName: 'vappUpdateLease', fail: true } });
+    const c = await connect(f);
+    const err = await c
+      .importVm({ vmMoRef: moref('DC0_H0_VM1'), name: 'web-01', vdc: 'acme-vdc', placement: 'vapp' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VcdError);
+    expect(err).toMatchObject({ code: 'VCD_TASK', minorErrorCode: 'INTERNAL_SERVER_ERROR' });
+    const second = f.state().tasks.find((t) => t.operationName === 'vappUpdateLease')!;
+    expect((err as Error).message).toContain(`Task 2 of 2 (vappUpdateLease, ${second.href})`);
+    expect((err as Error).message).toContain('simulated failure of the second task');
   });
 });

@@ -419,3 +419,129 @@ describe('fake vCD: instantiating a vApp template', () => {
     expect(vapp.vms.every((v) => v.poweredOn)).toBe(true);
   });
 });
+
+describe('fake vCD: query filters, decoded once as vCD does (issue #17)', () => {
+  // A second fake with names that need escaping; it also speaks 34.0, where filterEncoded still
+  // has an effect.
+  let lab: RunningFakeVcd;
+  let token: string;
+
+  const query = async (type: string, qs: string, version = '38.0') => {
+    const r = await fetch(`${lab.url}/api/query?type=${type}&format=records&${qs}`, {
+      headers: { Accept: `application/*+xml;version=${version}`, Authorization: `Bearer ${token}` },
+    });
+    const text = await r.text();
+    return {
+      status: r.status,
+      text,
+      total: attr(text, 'QueryResultRecords', 'total'),
+      names: [...text.matchAll(/<AdminVdcRecord\b[^>]*\sname="([^"]*)"/g)].map((m) => m[1]),
+    };
+  };
+
+  beforeAll(async () => {
+    lab = await startFakeVcd({
+      username: 'admin@System',
+      password: 'secret',
+      vcenter: { url: sim.url, username: sim.username, password: sim.password },
+      apiVersions: ['34.0', '38.0'],
+      seed: {
+        orgs: [
+          {
+            name: 'Lab Org',
+            vdcs: [{ name: 'Lab VDC' }, { name: 'a(b),c;d' }, { name: 'A,name==B' }, { name: 'Other' }],
+          },
+        ],
+      },
+    });
+    const r = await fetch(`${lab.url}/cloudapi/1.0.0/sessions/provider`, {
+      method: 'POST',
+      headers: { Accept: 'application/json;version=38.0', Authorization: basic('admin@System', 'secret') },
+    });
+    token = r.headers.get('x-vmware-vcloud-access-token')!;
+  });
+
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  it('matches values encoded once, in the shapes of both independent clients', async () => {
+    // pyvcloud (pyvcloud/vcd/client.py, API 35.0+): quote()d value, ( ) , ; behind %5C.
+    expect((await query('adminOrgVdc', 'filter=name==Lab%20VDC')).names).toEqual(['Lab VDC']);
+    expect((await query('adminOrgVdc', 'filter=name==a%5C%28b%5C%29%5C%2Cc%5C%3Bd')).names).toEqual([
+      'a(b),c;d',
+    ]);
+    // go-vcloud-director (govcd/system.go QueryProviderVdcByName and others): url.QueryEscape
+    // writes the space as '+', and filterEncoded=true, which has no effect from 35.0.
+    expect((await query('adminOrgVdc', 'filter=name==Lab+VDC&filterEncoded=true')).names).toEqual([
+      'Lab VDC',
+    ]);
+  });
+
+  it('rejects a double-encoded value with a 400 Error naming the filter', async () => {
+    const r = await query('adminOrgVdc', 'filter=name==Lab%2520VDC');
+    expect(r.status).toBe(400);
+    expect(attr(r.text, 'Error', 'majorErrorCode')).toBe('400');
+    expect(attr(r.text, 'Error', 'minorErrorCode')).toBe('BAD_REQUEST');
+    expect(attr(r.text, 'Error', 'message')).toContain('name==Lab%20VDC');
+    // An href encoded twice, as the agent's client did before issue #17.
+    const href = await query('adminOrgVdc', 'filter=org%3D%3Dhttps%253A%252F%252Fhost%252Fapi%252Forg%252F1');
+    expect(href.status).toBe(400);
+  });
+
+  it('parses ; , ( ) as FIQL operators: an unescaped separator in a value is a 400 or a different filter', async () => {
+    // Grouping, AND and OR.
+    expect(
+      (await query('adminOrgVdc', 'filter=(name==Lab%20VDC;isEnabled==true),name==Other')).names.sort(),
+    ).toEqual(['Lab VDC', 'Other']);
+    // go-vcloud-director's shape for this name leaves ( , ; unescaped: not a filter.
+    const raw = await query('adminOrgVdc', 'filter=name==a%28b%29%2Cc%3Bd');
+    expect(raw.status).toBe(400);
+    expect(attr(raw.text, 'Error', 'message')?.replaceAll('&quot;', '"')).toMatch(
+      /^Cannot parse the supplied filter "name==a\(b\),c;d"/,
+    );
+    // Unescaped, "A,name==B" is name==A OR name==B: no such VDCs. Escaped, it is the name.
+    expect((await query('adminOrgVdc', 'filter=name==A,name==B')).total).toBe('0');
+    expect((await query('adminOrgVdc', 'filter=name==A%5C,name==B')).names).toEqual(['A,name==B']);
+  });
+
+  it('below API 35.0, decodes each value again when filterEncoded=true, and only then', async () => {
+    // pyvcloud client.py _build_query_uri, below 35.0: the whole filter encoded over encoded values.
+    const twice = await query(
+      'adminOrgVdc',
+      'filterEncoded=true&filter=name%3D%3Da%2528b%2529%252Cc%253Bd',
+      '34.0',
+    );
+    expect(twice.names).toEqual(['a(b),c;d']);
+    // From 35.0 filterEncoded has no effect, so the same request is a double-encoded value.
+    const at38 = await query('adminOrgVdc', 'filterEncoded=true&filter=name%3D%3DLab%2520VDC', '38.0');
+    expect(at38.status).toBe(400);
+    const without = await query('adminOrgVdc', 'filter=name==Lab%2520VDC', '34.0');
+    expect(without.status).toBe(400);
+  });
+
+  it('logs each request as it came: request-target, Accept, Content-Type and body', async () => {
+    await query('adminOrgVdc', 'filter=name==Lab%20VDC');
+    const q = lab
+      .state()
+      .calls.filter((c) => c.path.startsWith('/api/query'))
+      .at(-1);
+    expect(q).toMatchObject({
+      method: 'GET',
+      target: '/api/query?type=adminOrgVdc&format=records&filter=name==Lab%20VDC',
+      accept: 'application/*+xml;version=38.0',
+      status: 200,
+    });
+    await fetch(`${lab.url}/api/admin/extension/vimServer/${lab.vimServerId}/importVmAsVApp`, {
+      method: 'POST',
+      headers: { ...xmlHeaders(token, 'application/vnd.vmware.admin.importVmAsVAppParams+xml') },
+      body: '<not-xml',
+    });
+    expect(lab.state().calls.at(-1)).toMatchObject({
+      method: 'POST',
+      contentType: 'application/vnd.vmware.admin.importVmAsVAppParams+xml',
+      body: '<not-xml',
+      status: 400,
+    });
+  });
+});

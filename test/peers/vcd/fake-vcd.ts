@@ -1,42 +1,8 @@
 // A fake vCloud Director for tests: a node:http server that speaks the part of the vCloud API the
 // ODT node uses, attached to a vSphere simulator whose VMs it imports.
 //
-// Written from the public documentation, and following it where it is explicit:
-// - VMware Cloud Director API (XML) schema reference, developer.broadcom.com/xapis/vmware-cloud-director-api:
-//   operations GET /versions (SupportedVersions, VersionInfo), GET /admin/extension/vimServerReferences
-//   (VMWVimServerReferences), POST /admin/extension/vimServer/{id}/importVmAsVApp (→ 201 VApp with an
-//   embedded Task), importVmIntoExistingVApp (→ 202 Task), importVmAsVAppTemplate (→ 201 VAppTemplate
-//   with an embedded Task); types ImportVmAsVAppParams, ImportVmIntoExistingVAppParams,
-//   ImportVmAsVAppTemplateParams (element order as in vmwextensions.xsd), Task (status queued,
-//   preRunning, running, success, error, canceled, aborted; Owner; Error), Error (majorErrorCode =
-//   HTTP status, minorErrorCode, message), NetworkConnectionSection / NetworkConnection,
-//   NetworkConfigSection / VAppNetworkConfiguration (Configuration: ParentNetwork, FenceMode),
-//   DeployVAppParams (powerOn defaults to true); PUT /vApp/{id}/networkConnectionSection and
-//   /networkConfigSection, POST /vApp/{id}/action/deploy and /power/action/powerOn (→ 202 Task);
-//   query service types adminOrgVdc (AdminVdcRecord), adminCatalog, orgVdcNetwork, adminVApp.
-// - Same reference, operation POST /vdc/{id}/action/instantiateVAppTemplate (consumes
-//   application/vnd.vmware.vcloud.instantiateVAppTemplateParams+xml; → 201 VApp with status 0 and
-//   an embedded Task owned by the new vApp) and type InstantiateVAppTemplateParams (vApp.xsd;
-//   element order VCloudExtension*, Description?, VAppParent?, InstantiationParams?, Source,
-//   IsSourceDelete?, SourcedItem*, AllEULAsAccepted?, ComputePolicy?; attributes name, deploy and
-//   powerOn, both defaulting to true). vCloud API Programming Guide, "Deploy the vApp" and
-//   "Instantiate a vApp Template": name of the vApp required, Source references the vApp template,
-//   InstantiationParams may carry NetworkConfigSection (a vApp network whose ParentNetwork is an
-//   org VDC network), LeaseSettingsSection, StartupSection; the vApp's VMs are copies of the
-//   template's, with the template's NICs.
-// - VMware Cloud Director OpenAPI (CloudAPI): POST /cloudapi/1.0.0/sessions/provider (Basic
-//   user@System, token in X-VMWARE-VCLOUD-ACCESS-TOKEN, 401 otherwise), DELETE /sessions/{id}.
-// - VMware Cloud Director API Programming Guide, "REST requests/responses": status codes (400 body
-//   malformed or invalid, 401 login failed or no token, 403 object not found in its container or
-//   not allowed, 404 malformed URL, 405, 406 unacceptable Accept (API version), 415 unsupported
-//   Content-Type), request limits (512 KB, 4096 elements, depth 100), elements in schema order.
-//
-// Simplifications (not simulated): JSON bodies, references/idrecords query formats, OR filters,
-// storage profiles, guest customization, vApp leases, multisite, undeploy/power off, the
-// unmanagedVirtualMachines CloudAPI. A failed import removes the vApp/template it had created.
-// Instantiation copies the template's VMs in this fake's state only (vCenter is not asked to clone
-// them; their moRef is empty); SourcedItem, EULAs and compute policies are accepted and ignored,
-// LeaseSettingsSection and StartupSection too. A failed instantiation removes its vApp.
+// What each behaviour is written from (vCD API reference and Programming Guide, pyvcloud and
+// go-vcloud-director files), what is simplified, and what is still assumed: README.md beside this file.
 
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -77,6 +43,12 @@ export interface FakeVcdOptions {
   failImportOf?: string[];
   /** Names of vApp templates whose instantiation task ends in error. */
   failInstantiateOf?: string[];
+  /**
+   * A second task started on every vApp or vApp template that an import or an instantiation
+   * creates, embedded in the 201 answer next to the main one and ending after it (ten task steps
+   * later); `fail` makes it end in error. Off by default. See README.md (Tasks).
+   */
+  companionTask?: { operationName: string; fail?: boolean };
 }
 
 export interface FakeNic {
@@ -137,11 +109,18 @@ interface Task {
   error?: { major: number; minor: string; message: string };
 }
 
+/** One request as the fake received it, and the status it answered. */
 export interface FakeVcdCall {
   method: string;
+  /** Path and query after URL parsing (percent-escapes as sent). */
   path: string;
+  /** The request-target exactly as it came on the request line. */
+  target: string;
   status: number;
   contentType?: string;
+  accept?: string;
+  /** The request body, when there was one. */
+  body?: string;
 }
 
 export interface FakeVcdState {
@@ -387,6 +366,102 @@ function countElements(node: VcdNode, depth = 1): { count: number; depth: number
 
 const cmpVersion = (a: string, b: string) => Number(a) - Number(b);
 
+// ---- the query service's filter (FIQL) -----------------------------------------------------
+
+/** A parsed filter: constraints joined by ; (AND) and , (OR). */
+type Fiql =
+  | { kind: 'and' | 'or'; parts: Fiql[] }
+  | { kind: 'constraint'; field: string; op: string; value: string };
+
+const FIQL_OPERATORS = new Set(['==', '!=', '=gt=', '=lt=', '=ge=', '=le=']);
+
+/**
+ * Parses a filter as vCD does once the query string has been decoded: `;` AND (binding tighter than
+ * `,` OR, as in FIQL), parentheses group, and inside a value a backslash makes the next character
+ * literal, which is how `( ) , ; \` are written in a value. Anything else is a 400.
+ */
+function parseFiql(text: string): Fiql {
+  let i = 0;
+  const fail = (why: string): never => {
+    throw bad(`Cannot parse the supplied filter "${text}": ${why} at character ${i + 1}.`);
+  };
+  const orExpr = (): Fiql => {
+    const parts = [andExpr()];
+    while (text[i] === ',') {
+      i++;
+      parts.push(andExpr());
+    }
+    return parts.length === 1 ? parts[0]! : { kind: 'or', parts };
+  };
+  const andExpr = (): Fiql => {
+    const parts = [primary()];
+    while (text[i] === ';') {
+      i++;
+      parts.push(primary());
+    }
+    return parts.length === 1 ? parts[0]! : { kind: 'and', parts };
+  };
+  const primary = (): Fiql => {
+    if (text[i] !== '(') return constraint();
+    i++;
+    const inner = orExpr();
+    if (text[i] !== ')') fail('expected ")"');
+    i++;
+    return inner;
+  };
+  const constraint = (): Fiql => {
+    const field = /^[A-Za-z][A-Za-z0-9_.@:-]*/.exec(text.slice(i))?.[0] ?? fail('expected an attribute name');
+    i += field.length;
+    const op = /^(==|!=|=[a-z]+=)/.exec(text.slice(i))?.[0] ?? fail(`expected an operator after ${field}`);
+    if (!FIQL_OPERATORS.has(op)) fail(`unknown operator ${op}`);
+    i += op.length;
+    let value = '';
+    while (i < text.length && !'(),;'.includes(text[i]!)) {
+      if (text[i] === '\\') {
+        if (i + 1 >= text.length) fail('a backslash ends the filter');
+        value += text[i + 1];
+        i += 2;
+      } else {
+        value += text[i];
+        i++;
+      }
+    }
+    if (value === '') fail(`expected a value after ${field}${op}`);
+    return { kind: 'constraint', field, op, value };
+  };
+  const tree = orExpr();
+  if (i < text.length) fail(`unexpected "${text[i]}"`);
+  return tree;
+}
+
+const constraintsOf = (e: Fiql): Extract<Fiql, { kind: 'constraint' }>[] =>
+  e.kind === 'constraint' ? [e] : e.parts.flatMap(constraintsOf);
+
+function fiqlMatches(e: Fiql, row: Record<string, string | number | boolean>): boolean {
+  if (e.kind !== 'constraint') {
+    return e.kind === 'and'
+      ? e.parts.every((p) => fiqlMatches(p, row))
+      : e.parts.some((p) => fiqlMatches(p, row));
+  }
+  const actual = String(row[e.field] ?? '');
+  if (e.op === '==') {
+    if (!e.value.includes('*')) return actual === e.value;
+    // Asterisks are wildcards, and make the comparison case-insensitive.
+    const re = e.value
+      .split('*')
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*');
+    return new RegExp(`^${re}$`, 'i').test(actual);
+  }
+  if (e.op === '!=') return actual !== e.value;
+  const a = Number(actual);
+  const b = Number(e.value);
+  if (e.op === '=gt=') return a > b;
+  if (e.op === '=lt=') return a < b;
+  if (e.op === '=ge=') return a >= b;
+  return a <= b;
+}
+
 // ---- the server ---------------------------------------------------------------------------
 
 export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFakeVcd> {
@@ -511,6 +586,8 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
     owner: Task['owner'],
     complete: () => void | Promise<void>,
     failWith?: () => { minor: string; message: string } | undefined,
+    /** Task steps it stays queued before it runs (default 1). */
+    queuedSteps = 1,
   ): Task {
     const task: Task = {
       id: randomUUID(),
@@ -521,11 +598,11 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       startTime: new Date().toISOString(),
     };
     tasks.set(task.id, task);
-    const later = (fn: () => void) => {
+    const later = (fn: () => void, steps = 1) => {
       const t = setTimeout(() => {
         timers.delete(t);
         fn();
-      }, stepMs);
+      }, stepMs * steps);
       timers.add(t);
     };
     later(() => {
@@ -547,8 +624,28 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
           task.endTime = new Date().toISOString();
         })();
       });
-    });
+    }, queuedSteps);
     return task;
+  }
+
+  /** The option companionTask: a second task on a newly created vApp or template, ending after the main one. */
+  function startCompanionTask(owner: Task['owner']): void {
+    const c = options.companionTask;
+    if (!c) return;
+    startTask(
+      c.operationName,
+      `${c.operationName} on ${owner.name}`,
+      owner,
+      () => undefined,
+      () =>
+        c.fail
+          ? {
+              minor: 'INTERNAL_SERVER_ERROR',
+              message: `${c.operationName} on ${owner.name} failed (simulated failure of the second task).`,
+            }
+          : undefined,
+      10,
+    );
   }
 
   const taskXml = (t: Task, root = true): string =>
@@ -722,7 +819,7 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
     vAppTemplate: { record: 'VAppTemplateRecord', rows: templateRows },
   });
 
-  function query(url: URL): string {
+  function query(url: URL, version: string): string {
     const type = url.searchParams.get('type');
     if (!type) throw bad('Bad request: the query parameter "type" is required.');
     const qt = queryTypes[type];
@@ -731,27 +828,42 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
     if (format !== 'records')
       throw bad(`Bad request: this server answers format=records only, not "${format}".`);
     let rows = qt.rows();
+    // URL query parsing has decoded the filter once, as vCD's does; from here on it is FIQL text.
     const filter = url.searchParams.get('filter');
     if (filter) {
-      if (filter.includes(',') || filter.includes('('))
-        throw bad('Bad request: OR filters are not supported here.');
-      for (const cond of filter.split(';')) {
-        const m = /^([A-Za-z]+)==(.*)$/.exec(cond);
-        if (!m) throw bad(`Bad request: cannot parse the filter condition "${cond}".`);
-        const field = m[1]!;
-        const value = decodeURIComponent(m[2]!);
-        const sample = qt.rows()[0] ?? {};
-        if (rows.length > 0 && !(field in sample)) {
-          throw bad(`Bad request: "${field}" is not a field of query type ${type}.`);
+      const tree = parseFiql(filter);
+      // Below API 35.0, filterEncoded=true asks vCD to decode each value a second time (pyvcloud
+      // client.py _build_query_uri); from 35.0 on the parameter has no effect.
+      const valuesEncoded =
+        url.searchParams.get('filterEncoded') === 'true' && cmpVersion(version, '35.0') < 0;
+      const sample = qt.rows()[0];
+      for (const c of constraintsOf(tree)) {
+        if (sample && !(c.field in sample)) {
+          throw bad(`Bad request: "${c.field}" is not a field of query type ${type}.`);
         }
-        const re = new RegExp(
-          `^${value
-            .split('*')
-            .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-            .join('.*')}$`,
-        );
-        rows = rows.filter((r) => re.test(String(r[field] ?? '')));
+        if (valuesEncoded) {
+          try {
+            c.value = decodeURIComponent(c.value);
+          } catch {
+            throw bad(
+              `Bad request: the filter "${filter}" has a value that is not percent-encoded: "${c.value}".`,
+            );
+          }
+        } else if (/%[0-9A-Fa-f]{2}/.test(c.value)) {
+          throw bad(
+            `Bad request: the filter "${filter}" has the value "${c.value}", still percent-encoded after the query string was decoded; encode each filter value once.`,
+          );
+        }
+        if (c.op === '!=' && c.value.includes('*')) {
+          throw bad(`Bad request: the filter "${filter}" has a wildcard after !=, which allows none.`);
+        }
+        if (c.op !== '==' && c.op !== '!=' && Number.isNaN(Number(c.value))) {
+          throw bad(
+            `Bad request: ${c.op} compares numbers; "${c.value}" in the filter "${filter}" is not one.`,
+          );
+        }
       }
+      rows = rows.filter((r) => fiqlMatches(tree, r));
     }
     const pageSize = Math.min(Number(url.searchParams.get('pageSize') ?? '25') || 25, 128);
     const page = Math.max(Number(url.searchParams.get('page') ?? '1') || 1, 1);
@@ -920,7 +1032,7 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
 
     if (p === '/api/query') {
       allow('GET');
-      return xmlReply(200, 'application/vnd.vmware.vcloud.query.records+xml', query(url), version);
+      return xmlReply(200, 'application/vnd.vmware.vcloud.query.records+xml', query(url, version), version);
     }
     if (p === '/api/admin/extension/vimServerReferences') {
       allow('GET');
@@ -986,6 +1098,7 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
             return f;
           },
         );
+        startCompanionTask({ href: href.vapp(a.id), name, type: 'application/vnd.vmware.vcloud.vApp+xml' });
         return xmlReply(201, 'application/vnd.vmware.vcloud.vApp+xml', vappXml(a), version);
       }
       if (op === 'importVmIntoExistingVApp') {
@@ -1071,6 +1184,11 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
           return f;
         },
       );
+      startCompanionTask({
+        href: href.template(t.id),
+        name,
+        type: 'application/vnd.vmware.vcloud.vAppTemplate+xml',
+      });
       return xmlReply(201, 'application/vnd.vmware.vcloud.vAppTemplate+xml', templateXml(t), version);
     }
     g = /^\/api\/vdc\/([0-9a-f-]+)\/action\/instantiateVAppTemplate$/.exec(p);
@@ -1169,6 +1287,7 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
           };
         },
       );
+      startCompanionTask({ href: href.vapp(a.id), name, type: 'application/vnd.vmware.vcloud.vApp+xml' });
       return xmlReply(201, 'application/vnd.vmware.vcloud.vApp+xml', vappXml(a), version);
     }
     g = /^\/api\/task\/([0-9a-f-]+)$/.exec(p);
@@ -1475,8 +1594,11 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
         calls.push({
           method: req.method ?? 'GET',
           path: url.pathname + url.search,
+          target: req.url ?? '',
           status: r.status,
           ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
+          ...(req.headers.accept ? { accept: req.headers.accept } : {}),
+          ...(body ? { body } : {}),
         });
         const headers: http.OutgoingHttpHeaders = { ...r.headers };
         if (r.type) headers['Content-Type'] = r.type;
