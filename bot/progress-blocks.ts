@@ -243,15 +243,30 @@ const stepsTo: Record<string, string[]> = {
   'powered-on': ['exported', 'verified', 'imported', 'onboarded', 'powered on'],
 };
 
+/**
+ * What an imported item's VMs are called in vCenter, and its vApp or template in vCloud Director:
+ * two items of one name (from two folders) are told apart here.
+ */
+function placedAs(i: Item): string {
+  const n = i.result.names;
+  if (!n || n.vcenter.length === 0) return '';
+  const vcenter = n.vcenter.map((v) => `\`${esc(clip(v, 90))}\``).join(', ');
+  return ` — in vCenter ${vcenter}${n.vcd ? `, in vCloud Director \`${esc(clip(n.vcd, 130))}\`` : ''}`;
+}
+
 function reportLine(i: Item, index: number): Line {
   const size = i.result.bytes > 0 ? ` (${formatBytes(i.result.bytes)})` : '';
   if (i.result.state === 'failed') {
     const before = i.result.bytes > 0 ? `exported${size}, then ` : '';
-    return { index, priority: 0, text: clip(`• :x: ${name(i)} — ${before}failed: ${reasonOf(i)}`, MAX_LINE) };
+    return {
+      index,
+      priority: 0,
+      text: clip(`• :x: ${name(i)} — ${before}failed: ${reasonOf(i)}${placedAs(i)}`, MAX_LINE),
+    };
   }
   const steps = stepsTo[i.result.state];
   const text = steps
-    ? `• :white_check_mark: ${name(i)} — ${steps.join(' · ')}${size}`
+    ? `• :white_check_mark: ${name(i)} — ${steps.join(' · ')}${size}${placedAs(i)}`
     : `• :hourglass: ${name(i)} — ${i.result.state}`;
   return { index, priority: 1, text: clip(text, MAX_LINE) };
 }

@@ -12,6 +12,7 @@ import type { Moref } from '../vsphere/wire/serialize.ts';
 import type { XmlNode } from '../vsphere/wire/xml.ts';
 import type { ImportJournal, ImportRecord } from './import-journal.ts';
 import { type ImportMark, readMark, setMark } from './import-mark.ts';
+import { type ItemNames, importNames } from './import-names.ts';
 import { splitVApp } from './ovf-split.ts';
 
 export class ImportError extends Error {
@@ -54,10 +55,12 @@ export interface ImportItemOptions {
    * is not hashed again. A file without one has its plaintext SHA-256 checked while it uploads.
    */
   readonly heads?: ReadonlyMap<string, Buffer>;
+  /**
+   * The names its VMs get, worked out over the whole transfer (importNames). Default: as if the
+   * item were the transfer's only one.
+   */
+  readonly names?: ItemNames;
 }
-
-/** The name the item gets in vCenter: readable, and unique per transfer. */
-export const vcenterName = (item: ManifestItem, transferId: string): string => `${item.name} (${transferId})`;
 
 /**
  * Imports one verified package into vCenter: CreateImportSpec with every network mapped to the
@@ -67,22 +70,22 @@ export const vcenterName = (item: ManifestItem, transferId: string): string => `
  */
 export async function importItem(options: ImportItemOptions): Promise<ImportRecord & { skipped: boolean }> {
   const { client, placement, item, journal } = options;
-  const name = vcenterName(item, options.transferId);
   const done = journal.get(item.id);
   if (done && (await exists(client, done.entity))) return { ...done, skipped: true };
 
   const descriptor = options.descriptor;
+  const names = options.names ?? importNames(options.transferId, [{ item, descriptor }]).get(item.id)!;
   const vapp = splitVApp(descriptor);
   const units = vapp
-    ? vapp.members.map((m) => ({
-        name: `${m.name} (${options.transferId})`,
+    ? vapp.members.map((m, i) => ({
+        name: names.vms[i]!.vcenter,
         descriptor: m.descriptor,
         vmName: m.name,
       }))
-    : [{ name, descriptor, vmName: item.name }];
+    : [{ name: names.vms[0]!.vcenter, descriptor, vmName: item.name }];
   const recordOf = (entities: readonly Moref[]): ImportRecord => ({
     itemId: item.id,
-    name: vapp ? `${vapp.name} (${options.transferId})` : name,
+    name: names.vcenter,
     entity: entities[0]!,
     ...(vapp
       ? { members: units.map((u, i) => ({ name: u.name, vmName: u.vmName, entity: entities[i]! })) }

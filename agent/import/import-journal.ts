@@ -13,6 +13,8 @@ export interface ImportRecord {
   readonly importedAt: string;
   /** Set once vCloud Director took the VM, with what it became. */
   readonly onboarded?: {
+    /** The vApp's (or catalog template's, and its vApp's) name in vCloud Director. */
+    readonly name?: string;
     readonly vappHref?: string;
     readonly vmHref?: string;
     readonly templateHref?: string;

@@ -8,6 +8,7 @@ import { type PlacementInput, resolvePlacement } from '../vsphere/placement.ts';
 import { checkDescriptor } from './descriptor-check.ts';
 import { type ImportProgress, importItem } from './import-item.ts';
 import { ImportJournal, type ImportRecord } from './import-journal.ts';
+import { type ItemNames, importNames } from './import-names.ts';
 import { type OnboardResult, onboardItem } from './onboard.ts';
 
 export class TransferNotTrustedError extends Error {
@@ -22,6 +23,8 @@ export class TransferNotTrustedError extends Error {
 
 export interface ItemImportResult {
   readonly item: ManifestItem;
+  /** The names the item's VMs get in vCenter and in vCloud Director (also when it failed). */
+  readonly names: ItemNames;
   readonly ok: boolean;
   readonly record?: ImportRecord;
   readonly skipped?: boolean;
@@ -97,6 +100,11 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
   }
   if (unsafe.length > 0)
     throw new TransferNotTrustedError({ ...report, ok: false, problems: unsafe as never });
+  // Over the whole signed manifest, so that every run (and a retry of some items) names each the same.
+  const names = importNames(
+    options.transferId,
+    report.manifest.items.map((item) => ({ item, descriptor: descriptors.get(item.id)! })),
+  );
   const results: ItemImportResult[] = [];
   for (const item of report.manifest.items) {
     try {
@@ -109,6 +117,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
         identities: options.identities,
         journal,
         descriptor: descriptors.get(item.id)!,
+        names: names.get(item.id)!,
         ...(report.heads ? { heads: report.heads } : {}),
         ...(options.parallel ? { parallel: options.parallel } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
@@ -123,16 +132,31 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
             record,
             options.vcd.target(item),
             journal,
+            names.get(item.id),
           );
-          results.push({ item, ok: true, record, skipped, onboarded });
+          results.push({ item, names: names.get(item.id)!, ok: true, record, skipped, onboarded });
         } catch (error) {
-          results.push({ item, ok: false, record, skipped, failedAt: 'onboard', error: error as Error });
+          results.push({
+            item,
+            names: names.get(item.id)!,
+            ok: false,
+            record,
+            skipped,
+            failedAt: 'onboard',
+            error: error as Error,
+          });
         }
       } else {
-        results.push({ item, ok: true, record, skipped });
+        results.push({ item, names: names.get(item.id)!, ok: true, record, skipped });
       }
     } catch (error) {
-      results.push({ item, ok: false, failedAt: 'import', error: error as Error });
+      results.push({
+        item,
+        names: names.get(item.id)!,
+        ok: false,
+        failedAt: 'import',
+        error: error as Error,
+      });
       if (options.signal?.aborted) break;
     }
     options.onItem?.(results.at(-1)!);

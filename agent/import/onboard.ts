@@ -2,8 +2,11 @@ import type { ItemTarget } from '../../core/index.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
 import type { VAppSummary, VcdClient, VcdRef } from '../vcd/client.ts';
 import type { ImportJournal, ImportRecord } from './import-journal.ts';
+import type { ItemNames } from './import-names.ts';
 
 export interface OnboardResult {
+  /** The vApp's (or catalog template's, and its vApp's) name in vCloud Director. */
+  readonly name: string;
   readonly vappHref?: string;
   readonly vmHrefs: readonly string[];
   readonly templateHref?: string;
@@ -18,6 +21,8 @@ export interface OnboardResult {
  * connected to the requested org VDC network, and the vApp deployed and powered on where asked.
  * A catalog template asked to be deployed is, in addition, instantiated as a vApp of the VDC,
  * which is then connected, deployed and powered on the same way.
+ * Names come from `names` (importNames: unique among the transfer's items, so that two items of
+ * one name do not clash in the VDC or the catalog); without it, the item's own names.
  */
 export async function onboardItem(
   vcd: VcdClient,
@@ -25,21 +30,27 @@ export async function onboardItem(
   record: ImportRecord,
   target: ItemTarget,
   journal: ImportJournal,
+  names?: ItemNames,
 ): Promise<OnboardResult> {
-  if (item.kind === 'template' || target.placement === 'catalog') {
-    return onboardTemplate(vcd, item, record, target, journal);
-  }
-  if (record.onboarded) return earlier(record.onboarded);
-  const vdc = await vcd.findVdc(target.vdc);
   const members = record.members ?? [{ name: record.name, vmName: item.name, entity: record.entity }];
-  const vappName = target.placement === 'existing-vapp' ? target.vapp! : item.name;
+  const named = names ?? {
+    vcenter: record.name,
+    vcd: item.name,
+    vms: members.map((m) => ({ original: m.vmName, vcenter: m.name, vcd: m.vmName })),
+  };
+  if (item.kind === 'template' || target.placement === 'catalog') {
+    return onboardTemplate(vcd, item, record, target, journal, named.vcd);
+  }
+  const vappName = target.placement === 'existing-vapp' ? target.vapp! : named.vcd;
+  if (record.onboarded) return earlier(record.onboarded, record.onboarded.name ?? vappName);
+  const vdc = await vcd.findVdc(target.vdc);
   let vappHref: string | undefined;
   const vmHrefs: string[] = [];
   for (const [i, m] of members.entries()) {
     const joinExisting = target.placement === 'existing-vapp' || i > 0;
     const r = await vcd.importVm({
       vmMoRef: m.entity.value,
-      name: m.vmName,
+      name: named.vms[i]?.vcd ?? m.vmName,
       vdc,
       placement: joinExisting ? 'existing-vapp' : 'vapp',
       vapp: vappName,
@@ -57,19 +68,20 @@ export async function onboardItem(
   await journal.record({
     ...record,
     onboarded: {
+      name: vappName,
       ...(vappHref ? { vappHref } : {}),
       ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}),
       poweredOn: powerOn,
     },
   });
-  return { ...(vappHref ? { vappHref } : {}), vmHrefs, poweredOn: powerOn, skipped: false };
+  return { name: vappName, ...(vappHref ? { vappHref } : {}), vmHrefs, poweredOn: powerOn, skipped: false };
 }
 
 /**
  * A template: imported into the catalog (importVmAsVAppTemplate); with deploy, also instantiated
  * as a vApp of the VDC (instantiateVAppTemplate), its NICs connected, deployed and powered on as
  * asked. Each step is journaled as it completes, so a rerun resumes after the last one and never
- * imports or instantiates twice.
+ * imports or instantiates twice. The template, its VM and the vApp are all named `name`.
  */
 async function onboardTemplate(
   vcd: VcdClient,
@@ -77,12 +89,15 @@ async function onboardTemplate(
   record: ImportRecord,
   target: ItemTarget,
   journal: ImportJournal,
+  named: string,
 ): Promise<OnboardResult> {
   const wantsVApp = target.deploy === true;
   const powerOn = wantsVApp && target.powerOn === true;
   const done = record.onboarded;
+  // Once a step is journaled, the name it was taken under (a rerun resumes under it).
+  const name = done?.name ?? named;
   // Done earlier: in the catalog only, or its vApp deployed (and powered on, when asked).
-  if (done && (!wantsVApp || done.poweredOn || (done.deployed && !powerOn))) return earlier(done);
+  if (done && (!wantsVApp || done.poweredOn || (done.deployed && !powerOn))) return earlier(done, name);
   if (!target.catalog) {
     throw new Error(`${item.name} is a template: give the catalog it goes into (--catalog).`);
   }
@@ -91,21 +106,21 @@ async function onboardTemplate(
   if (!templateHref) {
     const r = await vcd.importVm({
       vmMoRef: record.entity.value,
-      name: item.name,
+      name,
       vdc,
       placement: 'catalog',
       catalog: target.catalog,
     });
     templateHref = r.templateHref;
     if (!templateHref) throw new Error(`vCloud Director named no vApp template for ${item.name}.`);
-    await journal.record({ ...record, onboarded: { templateHref, poweredOn: false } });
+    await journal.record({ ...record, onboarded: { name, templateHref, poweredOn: false } });
   }
-  if (!wantsVApp) return { templateHref, vmHrefs: [], poweredOn: false, skipped: false };
+  if (!wantsVApp) return { name, templateHref, vmHrefs: [], poweredOn: false, skipped: false };
 
   const marker = instantiationMarker(record, item, templateHref);
   const earlierVApp = done?.vappHref
     ? await vcd.getVApp(done.vappHref)
-    : await instantiatedEarlier(vcd, vdc, item.name, marker);
+    : await instantiatedEarlier(vcd, vdc, name, marker);
   // Deployed (and powered on, when asked) by an earlier run whose last journal write was lost.
   const running = earlierVApp?.deployed === true && (!powerOn || earlierVApp.status === 4);
   const { vappHref, vmHrefs } = earlierVApp
@@ -113,18 +128,18 @@ async function onboardTemplate(
     : await vcd.instantiateVAppTemplate({
         templateHref,
         vdc,
-        name: item.name,
+        name,
         description: marker,
         ...(target.network ? { network: target.network } : {}),
       });
-  const step = { templateHref, vappHref, ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}) };
+  const step = { name, templateHref, vappHref, ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}) };
   if (!running) {
     await journal.record({ ...record, onboarded: { ...step, poweredOn: false } });
     if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
     await vcd.deploy(vappHref, { powerOn });
   }
   await journal.record({ ...record, onboarded: { ...step, deployed: true, poweredOn: powerOn } });
-  return { templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: running };
+  return { name, templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: running };
 }
 
 /** The description that marks a vApp as this item's instantiation, so that a rerun can adopt it. */
@@ -144,8 +159,9 @@ async function instantiatedEarlier(
   return vapp.description === marker ? vapp : undefined;
 }
 
-function earlier(done: NonNullable<ImportRecord['onboarded']>): OnboardResult {
+function earlier(done: NonNullable<ImportRecord['onboarded']>, name: string): OnboardResult {
   return {
+    name,
     ...(done.vappHref ? { vappHref: done.vappHref } : {}),
     ...(done.templateHref ? { templateHref: done.templateHref } : {}),
     vmHrefs: done.vmHref ? [done.vmHref] : [],

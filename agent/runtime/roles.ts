@@ -167,6 +167,16 @@ export function importRole(options: ImportRoleOptions): AgentRole {
               reason: 'not imported (missing from the package, or stopped before it)',
             };
           const bytes = r.item.files.reduce((n, f) => n + f.size, 0);
+          // What its VMs are called in vCenter (and its vApp or template in vCloud Director): the
+          // report shows them, so that two items of one name can be told apart.
+          const names = r.record
+            ? {
+                names: {
+                  vcenter: (r.record.members ?? [r.record]).map((m) => m.name),
+                  ...(r.onboarded ? { vcd: r.onboarded.name } : {}),
+                },
+              }
+            : {};
           if (!r.ok) {
             const e = r.error ?? new Error('failed');
             return {
@@ -175,10 +185,11 @@ export function importRole(options: ImportRoleOptions): AgentRole {
               bytes,
               ...reasonOf(e),
               reason: `${r.failedAt ?? 'import'}: ${e.message}`,
+              ...names,
             };
           }
           const state = r.onboarded ? (r.onboarded.poweredOn ? 'powered-on' : 'onboarded') : 'imported';
-          return { itemId, ok: true, bytes, state };
+          return { itemId, ok: true, bytes, state, ...names };
         });
       } finally {
         await client.logout().catch(() => {});

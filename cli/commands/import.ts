@@ -151,7 +151,7 @@ export function registerImport(program: Command, io: Io): void {
           for (const r of results) {
             io.out.write(
               r.ok
-                ? `${r.item.id} ${r.item.name}: ${r.skipped ? 'already imported' : 'imported'} as '${r.record!.name}' (${r.record!.entity.value})${onboardText(r)}\n`
+                ? `${r.item.id} ${r.item.name}: ${r.skipped ? 'already imported' : 'imported'} as '${r.record!.name}' (${r.record!.entity.value})${membersText(r)}${onboardText(r)}\n`
                 : '',
             );
           }
@@ -176,10 +176,18 @@ const itemEvent = (r: ItemImportResult) => ({
   item: r.item.id,
   name: r.item.name,
   ok: r.ok,
-  ...(r.ok ? { vm: r.record!.entity.value, vcenterName: r.record!.name, skipped: r.skipped ?? false } : {}),
+  ...(r.ok
+    ? {
+        vm: r.record!.entity.value,
+        vcenterName: r.record!.name,
+        vcenterVms: vcenterVms(r),
+        skipped: r.skipped ?? false,
+      }
+    : {}),
   ...(r.onboarded
     ? {
         onboarded: {
+          name: r.onboarded.name,
           vapp: r.onboarded.vappHref ?? null,
           template: r.onboarded.templateHref ?? null,
           poweredOn: r.onboarded.poweredOn,
@@ -190,10 +198,23 @@ const itemEvent = (r: ItemImportResult) => ({
   ...(r.ok ? {} : { error: r.error!.message, code: (r.error as { code?: string }).code ?? null }),
 });
 
+/** The name and moref of every VM the item is in vCenter (a vApp: its members). */
+const vcenterVms = (r: ItemImportResult) =>
+  (r.record!.members ?? [{ name: r.record!.name, entity: r.record!.entity }]).map((m) => ({
+    name: m.name,
+    vm: m.entity.value,
+  }));
+
+/** A vApp's member VMs in vCenter, by name. */
+function membersText(r: ItemImportResult): string {
+  const members = r.record!.members;
+  return members ? `, VMs ${members.map((m) => `'${m.name}' (${m.entity.value})`).join(', ')}` : '';
+}
+
 function onboardText(r: ItemImportResult): string {
   if (!r.onboarded) return '';
   const where = r.onboarded.templateHref ? 'catalog template' : 'vApp';
-  return `; onboarded into vCloud Director as a ${where}${r.onboarded.poweredOn ? ', powered on' : ''}${r.onboarded.skipped ? ' (earlier)' : ''}`;
+  return `; onboarded into vCloud Director as the ${where} '${r.onboarded.name}'${r.onboarded.poweredOn ? ', powered on' : ''}${r.onboarded.skipped ? ' (earlier)' : ''}`;
 }
 
 async function connectVcd(o: ImportFlags): Promise<VcdClient> {

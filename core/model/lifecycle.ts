@@ -8,7 +8,13 @@ import {
   type TransferPhase,
   transferTransitions,
 } from './phases.ts';
-import { type Item, type Transfer, type TransferRequest, transferRequestSchema } from './transfer.ts';
+import {
+  type Item,
+  type PlacedNames,
+  type Transfer,
+  type TransferRequest,
+  transferRequestSchema,
+} from './transfer.ts';
 
 export interface Actor {
   /** Who acts: a Slack user id, an agent id, or `system`. */
@@ -117,6 +123,8 @@ export interface ItemUpdate {
   readonly reason?: string;
   readonly code?: string;
   readonly bytes?: number;
+  /** Where its VMs are, by name; kept from the item's last result when not given. */
+  readonly names?: PlacedNames;
 }
 
 /** Returns the transfer with one item moved to a new state; throws if the item's lifecycle forbids it. */
@@ -143,6 +151,7 @@ export function updateItem(transfer: Transfer, itemId: string, update: ItemUpdat
         updatedAt: iso,
         ...(update.reason === undefined ? {} : { reason: update.reason }),
         ...(update.code === undefined ? {} : { code: update.code }),
+        ...((update.names ?? item.result.names) ? { names: update.names ?? item.result.names } : {}),
       },
     };
   });

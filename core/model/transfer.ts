@@ -64,6 +64,17 @@ export const itemTargetSchema = z
   .transform((t) => ({ ...t, deploy: t.deploy ?? (t.placement !== 'catalog' || t.powerOn) }));
 export type ItemTarget = z.infer<typeof itemTargetSchema>;
 
+/**
+ * What an imported item is called where it landed: each of its VMs in the provider's vCenter (a
+ * vApp: its members), and its vApp or catalog template in vCloud Director once onboarded. Two items
+ * of one name get names told apart by the item id (docs/decisions.md, "Imported VM names").
+ */
+export const placedNamesSchema = z.object({
+  vcenter: z.array(z.string().min(1).max(255)).max(100),
+  vcd: z.string().min(1).max(255).optional(),
+});
+export type PlacedNames = z.infer<typeof placedNamesSchema>;
+
 export const itemResultSchema = z.object({
   state: z.enum(itemStates),
   /** Why the item failed, in words a person can act on. */
@@ -71,6 +82,8 @@ export const itemResultSchema = z.object({
   /** Stable error code of the failure, when there is one. */
   code: z.string().optional(),
   bytes: z.number().int().nonnegative().default(0),
+  /** Set by the import: where the item's VMs are, by name (kept through later states). */
+  names: placedNamesSchema.optional(),
   updatedAt: z.iso.datetime(),
 });
 export type ItemResult = z.infer<typeof itemResultSchema>;

@@ -1,4 +1,5 @@
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
+import type { PlacedNames } from '../model/transfer.ts';
 
 /**
  * Work for the on-prem agents, routed per site (an activity ARN cannot be; DESIGN.md).
@@ -41,6 +42,8 @@ export interface ItemOutcome {
   readonly bytes?: number;
   /** For an import: how far the item got (imported, onboarded or powered-on). */
   readonly state?: 'imported' | 'onboarded' | 'powered-on';
+  /** For an import: what its VMs are called in vCenter (and vCloud Director), also when it failed after. */
+  readonly names?: PlacedNames;
 }
 
 export const taskStatuses = ['open', 'claimed', 'completed', 'failed', 'cancelled'] as const;

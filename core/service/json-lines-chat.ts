@@ -39,6 +39,7 @@ export class JsonLinesChat implements ChatNotifier {
         state: i.result.state,
         reason: i.result.reason ?? null,
         bytes: i.result.bytes,
+        ...(i.result.names ? { names: i.result.names } : {}),
       })),
     });
   }

@@ -15,7 +15,7 @@ import {
   itemTransitions,
   type TransferPhase,
 } from '../model/phases.ts';
-import type { Item, Transfer, TransferRequest } from '../model/transfer.ts';
+import type { Item, PlacedNames, Transfer, TransferRequest } from '../model/transfer.ts';
 import type { Approvers } from '../ports/approvers.ts';
 import type { ChatNotifier } from '../ports/chat.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -391,14 +391,19 @@ export class TransferService {
           next = updateItem(
             next,
             item.id,
-            { state: 'failed', reason: o.reason ?? 'failed', ...(o.code ? { code: o.code } : {}) },
+            {
+              state: 'failed',
+              reason: o.reason ?? 'failed',
+              ...(o.code ? { code: o.code } : {}),
+              ...(o.names ? { names: o.names } : {}),
+            },
             now,
           );
           continue;
         }
         const target: ItemState =
           task.kind === 'export' ? 'exported' : ((o as { state?: ItemState }).state ?? 'imported');
-        next = advanceItem(next, item, target, o.bytes, now);
+        next = advanceItem(next, item, target, o.bytes, now, o.names);
       }
       return next;
     });
@@ -498,6 +503,7 @@ function advanceItem(
   target: ItemState,
   bytes: number | undefined,
   now: Date,
+  names?: PlacedNames,
 ): Transfer {
   let next = t;
   let state = item.result.state;
@@ -510,8 +516,15 @@ function advanceItem(
   for (let i = from + 1; i <= to; i++) {
     const s = itemPath[i]!;
     if (!itemTransitions[state].includes(s)) break;
-    next = updateItem(next, item.id, { state: s, ...(bytes !== undefined ? { bytes } : {}) }, now);
+    next = updateItem(
+      next,
+      item.id,
+      { state: s, ...(bytes !== undefined ? { bytes } : {}), ...(names ? { names } : {}) },
+      now,
+    );
     state = s;
   }
+  // Already there (a rerun): the names are still news.
+  if (names && state === item.result.state) next = updateItem(next, item.id, { state, names }, now);
   return next;
 }

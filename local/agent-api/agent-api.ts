@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { placedNamesSchema } from '../../core/model/transfer.ts';
 import {
   AgentAuthError,
   type AgentRecord,
@@ -384,6 +385,16 @@ function outcomesOf(v: unknown): ItemOutcome[] {
         { path: `outcomes.${i}.state`, message: 'is one of imported, onboarded, powered-on' },
       ]);
     }
+    const names = o.names === undefined ? undefined : placedNamesSchema.safeParse(o.names);
+    if (names && !names.success) {
+      throw new ValidationError(
+        'The result',
+        names.error.issues.map((issue) => ({
+          path: ['outcomes', i, 'names', ...issue.path].join('.'),
+          message: issue.message,
+        })),
+      );
+    }
     return {
       itemId: o.itemId,
       ok: o.ok,
@@ -391,6 +402,7 @@ function outcomesOf(v: unknown): ItemOutcome[] {
       ...(typeof o.code === 'string' ? { code: o.code } : {}),
       ...(typeof o.bytes === 'number' ? { bytes: o.bytes } : {}),
       ...(o.state ? { state: o.state as ItemOutcome['state'] } : {}),
+      ...(names?.success ? { names: names.data } : {}),
     } as ItemOutcome;
   });
 }

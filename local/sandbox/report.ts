@@ -17,14 +17,32 @@ function placedAs(i: Item): string {
 const resultOf = (i: Item): string =>
   `${i.result.state.replace('-', ' ')}${i.result.reason ? `: ${i.result.reason}` : ''}`;
 
+/** What the item's VMs are called in vCenter, and its vApp or template in vCloud Director. */
+function namedAs(i: Item): string {
+  const n = i.result.names;
+  if (!n) return '';
+  return [`vCenter ${n.vcenter.map((v) => `'${v}'`).join(', ')}`, ...(n.vcd ? [`vCD '${n.vcd}'`] : [])].join(
+    '; ',
+  );
+}
+
 /**
  * The sandbox's closing report: one row per item (where it went, how far it got, the bytes its
- * agents reported), the measured throughput, and where state, logs and the NAS folder are.
+ * agents reported, what it is called there), the measured throughput, and where state, logs and
+ * the NAS folder are.
  */
 export function formatReport(r: SandboxResult): string {
   const t = r.transfer;
-  const rows = t.items.map((i) => [i.id, i.kind, i.source, placedAs(i), resultOf(i), mb(i.result.bytes)]);
-  const head = ['ITEM', 'KIND', 'SOURCE', 'PLACED AS', 'RESULT', 'BYTES'];
+  const rows = t.items.map((i) => [
+    i.id,
+    i.kind,
+    i.source,
+    placedAs(i),
+    resultOf(i),
+    mb(i.result.bytes),
+    namedAs(i),
+  ]);
+  const head = ['ITEM', 'KIND', 'SOURCE', 'PLACED AS', 'RESULT', 'BYTES', 'NAMED'];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
   const table = [head, ...rows].map((row) =>
     `  ${row.map((v, c) => v.padEnd(widths[c]!)).join('  ')}`.trimEnd(),

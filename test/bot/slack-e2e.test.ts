@@ -27,14 +27,22 @@ describe('Slack end to end (#7)', () => {
   it('request → approval → workflow → progress updated in place → report with per-item states', async () => {
     const flow = await requestAndApprove(h);
     await exportShipImport(h, flow, {
+      // What the ODT node reports its VMs are called (#17: two items of one name are told apart).
       outcome: (itemId, bytes) =>
         itemId === 'item-1'
-          ? { itemId, ok: true, bytes, state: 'powered-on' }
+          ? {
+              itemId,
+              ok: true,
+              bytes,
+              state: 'powered-on',
+              names: { vcenter: [`web-01 (${flow.id} item-1)`], vcd: 'web-01 (item-1)' },
+            }
           : {
               itemId,
               ok: false,
               reason: 'vCloud Director: the org VDC has no storage left',
               code: 'VCD_QUOTA',
+              names: { vcenter: [`db-01 (${flow.id})`] },
             },
     });
 
@@ -64,9 +72,11 @@ describe('Slack end to end (#7)', () => {
     expect(report!.args).toMatchObject({ channel: CHANNEL, thread_ts: flow.root });
     const seen = visible(report!.args.blocks);
     expect(seen).toContain('*completed-with-errors*: 1 of 2 item(s) succeeded, 1 failed');
-    expect(seen).toContain('`web-01` — exported · verified · imported · onboarded · powered on (40 GB)');
     expect(seen).toContain(
-      '`db-01` — exported (120 GB), then failed: vCloud Director: the org VDC has no storage left (VCD_QUOTA)',
+      `\`web-01\` — exported · verified · imported · onboarded · powered on (40 GB) — in vCenter \`web-01 (${flow.id} item-1)\`, in vCloud Director \`web-01 (item-1)\``,
+    );
+    expect(seen).toContain(
+      `\`db-01\` — exported (120 GB), then failed: vCloud Director: the org VDC has no storage left (VCD_QUOTA) — in vCenter \`db-01 (${flow.id})\``,
     );
     expect(seen).toContain('160 GB exported');
     expect(seen).toContain('Retry failed items (1)');
@@ -74,6 +84,10 @@ describe('Slack end to end (#7)', () => {
     expect(visible(dm.at(-1)!.args.blocks)).toContain(`your transfer \`${flow.id}\` has its report`);
     const t = await h.plane.service.get(flow.id);
     expect(t.phase).toBe('completed-with-errors');
+    expect(t.items.map((i) => i.result.names)).toEqual([
+      { vcenter: [`web-01 (${flow.id} item-1)`], vcd: 'web-01 (item-1)' },
+      { vcenter: [`db-01 (${flow.id})`] },
+    ]);
 
     // Nothing Slack received carries a workflow task token (`<execution>:<state>:<uuid>`) or a secret.
     const everything = JSON.stringify(h.slack.calls.map((c) => c.args));

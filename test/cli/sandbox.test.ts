@@ -47,6 +47,13 @@ describe('odt sandbox', () => {
         /DC0_C0_TPL0\s+catalog acme-catalog, and a vApp in acme-vdc\s+powered on\s/,
       );
       expect(row('item-3')).toMatch(/DC0_C0_APP0\s+vApp in acme-vdc\s+powered on\s/);
+      // And what each is called in vCenter and in vCloud Director (#17), as the ODT node reported.
+      const id = r.transfer.id;
+      expect(row('item-1')).toContain(`vCenter 'DC0_H0_VM1 (${id})'; vCD 'DC0_H0_VM1'`);
+      expect(row('item-2')).toContain(`vCenter 'DC0_C0_TPL0 (${id})'; vCD 'DC0_C0_TPL0'`);
+      expect(row('item-3')).toContain(
+        `vCenter 'DC0_C0_APP0_VM0 (${id})', 'DC0_C0_APP0_VM1 (${id})'; vCD 'DC0_C0_APP0'`,
+      );
       expect(report).toContain(`Report for ${r.transfer.id} (wiped)`);
       // Measured, not constants: bytes are what the agents reported for the disks they moved.
       const disks = (2 + 2 + 4) * 4 * 1024 * 1024;

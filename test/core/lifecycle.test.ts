@@ -159,6 +159,18 @@ describe('items and outcome', () => {
     expect(outcome(t)).toBe('failed');
   });
 
+  it('keeps what an imported item is called through its later states, and in the schema (#17)', () => {
+    let t = createTransfer(request(), 'tr-0001', at);
+    for (const state of ['exporting', 'exported', 'verified', 'importing'] as const)
+      t = updateItem(t, 'item-1', { state }, at);
+    const names = { vcenter: ['DC0_H0_VM0 (tr-0001 item-1)'], vcd: 'DC0_H0_VM0 (item-1)' };
+    t = updateItem(t, 'item-1', { state: 'imported', names }, at);
+    t = updateItem(t, 'item-1', { state: 'failed', reason: 'vCloud Director refused it' }, at);
+
+    expect(t.items[0]!.result).toMatchObject({ state: 'failed', names });
+    expect(transferSchema.parse(t)).toEqual(t);
+  });
+
   it('refuses an item state jump and an unknown item', () => {
     const t = createTransfer(request(), 'tr-0001', at);
     expect(() => updateItem(t, 'item-1', { state: 'imported' }, at)).toThrow(IllegalTransitionError);

@@ -95,6 +95,7 @@ describe('the workflow on the embedded engine', () => {
         ok: true,
         bytes: 100,
         state: itemId === 'item-1' ? 'powered-on' : 'onboarded',
+        ...(itemId === 'item-1' ? { names: { vcenter: [`web-01 (${id})`], vcd: 'web-01' } } : {}),
       })),
     );
     expect(importTask.kind).toBe('import');
@@ -104,6 +105,8 @@ describe('the workflow on the embedded engine', () => {
     expect(t.shipping).toEqual({ carrier: 'DHL', tracking: 'JD0001' });
     const log = await readFile(join(dir!, 'events.log'), 'utf8');
     expect(log).toContain('"event":"report"');
+    // The report names what item-1's VM is called in vCenter and vCloud Director (#17).
+    expect(log).toContain(`"names":{"vcenter":["web-01 (${id})"],"vcd":"web-01"}`);
     await p.service.event(id, 'wiped', 'bob');
     await until(async () => p.runner && (await p.service.get(id)).phase === 'wiped', 'wiped');
     await p.runner.settled(id);

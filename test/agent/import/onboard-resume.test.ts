@@ -104,7 +104,11 @@ describe('onboarding a template that runs, resumed', () => {
     expect(r.vappHref).toBeUndefined();
     expect(vcd.state().templates.map((t) => t.name)).toEqual(['DC0_C0_TPL0']);
     expect(vcd.state().vapps).toEqual([]);
-    expect(journal.get(item.id)!.onboarded).toEqual({ templateHref: r.templateHref, poweredOn: false });
+    expect(journal.get(item.id)!.onboarded).toEqual({
+      name: 'DC0_C0_TPL0',
+      templateHref: r.templateHref,
+      poweredOn: false,
+    });
   });
 
   it('deploys a template asked to run without power-on once, and a rerun asks vCloud Director nothing', async () => {

@@ -63,9 +63,9 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toContain('item-1 DC0_H0_VM1: imported');
-    expect(r.out).toContain('onboarded into vCloud Director as a vApp, powered on');
+    expect(r.out).toContain("onboarded into vCloud Director as the vApp 'DC0_H0_VM1', powered on");
     expect(r.out).toContain('item-2 DC0_C0_TPL0: imported');
-    expect(r.out).toContain('onboarded into vCloud Director as a catalog template');
+    expect(r.out).toContain("onboarded into vCloud Director as the catalog template 'DC0_C0_TPL0'");
 
     const state = vcd.state();
     const vm = state.vapps.find((a) => a.name === 'DC0_H0_VM1')!;
@@ -85,7 +85,7 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
     expect(fromTemplate.vms).toHaveLength(1);
     expect(fromTemplate.vms[0]!.nics.length).toBeGreaterThan(0);
     expect(fromTemplate.vms[0]!.nics.every((n) => n.network === 'acme-net' && n.isConnected)).toBe(true);
-    expect(r.out).toMatch(/item-2 DC0_C0_TPL0: imported.*catalog template, powered on/);
+    expect(r.out).toMatch(/item-2 DC0_C0_TPL0: imported.*catalog template 'DC0_C0_TPL0', powered on/);
     expect(state.calls.filter((c) => c.path.endsWith('/action/instantiateVAppTemplate'))).toHaveLength(1);
   });
 
