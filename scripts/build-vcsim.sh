@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# Builds the vSphere test peer (test/peers/vsphere/vcsim, a Go main on govmomi 0.24.2's simulator)
-# once per source version and prints the binary's path as the last line of stdout.
+# Builds a Go program of the vSphere test peer once per source version and prints the binary's
+# path as the last line of stdout:
 #
-# The binary is .cache/vcsim/vcsim-<sha256 of the Go sources, the Go version and the govmomi
-# package version>; when it exists it is reused without running the Go tool at all. The Go build
-# cache lives in .cache/go-build so that a rebuild after a source change is fast (~4 s instead
-# of ~85 s cold).
+#   scripts/build-vcsim.sh                  the peer, test/peers/vsphere/vcsim (a Go main on
+#                                           govmomi 0.24.2's simulator)
+#   scripts/build-vcsim.sh govmomi-client   test/peers/vsphere/govmomi-client, which checks the
+#                                           peer with govmomi's own client
+#
+# The binary is .cache/<program>/<program>-<sha256 of the Go sources, the Go version and the
+# govmomi package version>; when it exists it is reused without running the Go tool at all. The
+# Go build cache lives in .cache/go-build (shared by both programs) so that a rebuild after a
+# source change is fast (~4 s instead of ~85 s cold).
 #
 # Needs the Debian packages golang-go and golang-github-vmware-govmomi-dev
 # (scripts/install-system-deps.sh installs them). GOVMOMI_GOPATH overrides /usr/share/gocode.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-src_dir="test/peers/vsphere/vcsim"
+program="${1:-vcsim}"
+case "$program" in
+  vcsim | govmomi-client) ;;
+  *)
+    echo "build-vcsim: unknown program '$program' (want vcsim or govmomi-client)" >&2
+    exit 2
+    ;;
+esac
+src_dir="test/peers/vsphere/$program"
 gopath="${GOVMOMI_GOPATH:-/usr/share/gocode}"
 govmomi="$gopath/src/github.com/vmware/govmomi"
 
@@ -47,8 +60,8 @@ hash="$(
   } | sha256sum | cut -d' ' -f1
 )"
 
-out_dir="$root/.cache/vcsim"
-bin="$out_dir/vcsim-$hash"
+out_dir="$root/.cache/$program"
+bin="$out_dir/$program-$hash"
 if [ -x "$bin" ]; then
   echo "build-vcsim: up to date ($bin)" >&2
   echo "$bin"
@@ -56,7 +69,7 @@ if [ -x "$bin" ]; then
 fi
 
 mkdir -p "$out_dir" "$root/.cache/go-build"
-tmp="$(mktemp "$out_dir/.vcsim-build.XXXXXX")"
+tmp="$(mktemp "$out_dir/.$program-build.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 
 echo "build-vcsim: building $src_dir (a cold Go cache takes about 1.5 minutes)" >&2
@@ -70,7 +83,7 @@ trap - EXIT
 echo "build-vcsim: built in $(($(date +%s) - start)) s" >&2
 
 # Binaries of older sources are of no further use.
-for old in "$out_dir"/vcsim-*; do
+for old in "$out_dir/$program"-*; do
   [ "$old" = "$bin" ] || rm -f "$old"
 done
 

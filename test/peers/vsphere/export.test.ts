@@ -72,6 +72,7 @@ beforeAll(async () => {
     password: inject('vcsimPassword'),
     dataDir: inject('vcsimDataDir'),
     inventoryPath: inject('vcsimInventoryPath'),
+    nfcUrl: inject('vcsimNfcUrl'),
     binary: inject('vcsimBinary'),
   });
   sdkUrl = sim.url;
@@ -134,7 +135,8 @@ describe('ExportVm', () => {
     expect(snap.deviceUrls.map((d) => d.key)).toEqual(vm.disks.map((d) => d.deviceKey));
 
     for (const [i, device] of snap.deviceUrls.entries()) {
-      expect(device.url).toBe(`https://*/nfc/${lease}/disk-${i}.vmdk`);
+      // The separate NFC host when the shared simulator has one, else the "*" host.
+      expect(device.url).toBe(`${sim.nfcUrl ?? 'https://*'}/nfc/${lease}/disk-${i}.vmdk`);
       expect(device.disk).toBe(true);
       expect(device.targetId).toBe(`disk-${i}.vmdk`);
       expect(device.importKey).toBe(`/${vm.name}/disk:${i}`);

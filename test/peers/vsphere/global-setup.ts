@@ -18,6 +18,8 @@ declare module 'vitest' {
     /** Its data directory (datastores, uploads/, inventory.json). */
     vcsimDataDir: string;
     vcsimInventoryPath: string;
+    /** Base URL of its separate NFC listener, or '' when it serves NFC directly (see NfcHost). */
+    vcsimNfcUrl: string;
   }
 }
 
@@ -32,6 +34,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('vcsimPassword', shared.password);
   project.provide('vcsimDataDir', shared.dataDir);
   project.provide('vcsimInventoryPath', shared.inventoryPath);
+  project.provide('vcsimNfcUrl', shared.nfcUrl ?? '');
 
   return async () => {
     await shared?.stop();

@@ -84,6 +84,7 @@ beforeAll(async () => {
     password: inject('vcsimPassword'),
     dataDir: inject('vcsimDataDir'),
     inventoryPath: inject('vcsimInventoryPath'),
+    nfcUrl: inject('vcsimNfcUrl'),
     binary: inject('vcsimBinary'),
   });
   sdkUrl = sim.url;

@@ -105,7 +105,8 @@ describe('lease life cycle (lease timeout 1.5 s)', () => {
     expect(early.state).toBe('initializing');
     expect(early.deviceUrls).toEqual([]);
     // Not ready yet: the device URL does not serve.
-    expect((await httpRequest(deviceHref(sim.url, `https://*/nfc/${lease}/disk-0.vmdk`))).status).toBe(404);
+    const early0 = `${sim.nfcUrl ?? 'https://*'}/nfc/${lease}/disk-0.vmdk`;
+    expect((await httpRequest(deviceHref(sim.url, early0))).status).toBe(404);
 
     const ready = await waitLease(client, lease);
     expect(ready.state).toBe('ready');

@@ -270,8 +270,12 @@ export async function waitLease(
   }
 }
 
-/** A device URL with the `*` host replaced by the host the SDK was reached at. */
+/**
+ * A device URL with the `*` host replaced by the host the SDK was reached at (and the scheme
+ * by the SDK's); a URL that names a host (a separate NFC listener) is used as it is.
+ */
 export function deviceHref(sdkUrl: string, deviceUrl: string): string {
+  if (!/^[a-z]+:\/\/\*[:/]/i.test(deviceUrl)) return deviceUrl;
   const sdk = new URL(sdkUrl);
   const u = new URL(deviceUrl.replace('://*/', '://placeholder/'));
   u.protocol = sdk.protocol;

@@ -2,14 +2,52 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export type DiskContent = 'random' | 'pattern' | 'sparse' | 'zero';
+
+/**
+ * Where NFC is served (-nfc-host): 'separate' = a second listener on 127.0.0.2 with its own
+ * certificate, named by the device URLs (vCenter handing out ESXi host URLs); 'direct' =
+ * `https://*` device URLs served by the SDK listener (an ESXi host connected to directly).
+ */
+export type NfcHost = 'separate' | 'direct';
+/** sslThumbprint of device URLs with TLS (-nfc-thumbprint). */
+export type NfcThumbprint = 'right' | 'wrong' | 'none';
+/** Framing of export downloads (-nfc-download). */
+export type NfcDownload = 'length' | 'chunked' | 'close';
+
+/**
+ * The nfcHost used when a test does not choose one. Flip to 'separate' once the project's client
+ * follows device URLs to their host (issue #17), with defaultNFCHost in vcsim/main.go.
+ * VCSIM_NFC_HOST=separate|direct overrides it for a whole run, to try the flip first.
+ */
+export const defaultNfcHost: NfcHost = 'direct';
+
+function nfcHostDefault(): NfcHost {
+  const env = process.env.VCSIM_NFC_HOST;
+  if (env === undefined || env === '') return defaultNfcHost;
+  if (env === 'separate' || env === 'direct') return env;
+  throw new Error(`VCSIM_NFC_HOST must be 'separate' or 'direct', got '${env}'`);
+}
+
+/** One entry of GET /_test/nfc-requests. */
+export interface NfcRequest {
+  /** 'nfc' = the separate NFC listener; 'sdk' = an /nfc/ request to the SDK listener. */
+  listener: 'nfc' | 'sdk';
+  method: string;
+  path: string;
+  /** The request carried a vmware_soap_session cookie (the vCenter session). */
+  sessionCookie: boolean;
+}
 
 export interface SimulatorOptions {
   /** A binary from buildSimulator(); built (or found in the cache) when omitted. */
@@ -46,6 +84,14 @@ export interface SimulatorOptions {
   abortAfterBytes?: number;
   /** At most this many NFC bytes per second per lease (-nfc-rate): a slow host or link. */
   nfcBytesPerSecond?: number;
+  /** Where NFC is served (-nfc-host); default defaultNfcHost (or env VCSIM_NFC_HOST). */
+  nfcHost?: NfcHost;
+  /** sslThumbprint of device URLs with TLS (-nfc-thumbprint, default 'right'). */
+  nfcThumbprint?: NfcThumbprint;
+  /** Framing of export downloads (-nfc-download, default 'length'). */
+  nfcDownload?: NfcDownload;
+  /** false: WaitForUpdatesEx/WaitForUpdates answer MethodNotFound (-no-wait-for-updates). Default true. */
+  waitForUpdates?: boolean;
   /** SOAP trace on the simulator's stderr. */
   trace?: boolean;
   /** Echo the simulator's stderr to this process's stderr (also: env VCSIM_LOG=1). */
@@ -97,7 +143,17 @@ export interface RunningSimulator {
   thumbprint?: string;
   /** SHA-1 of the certificate, the form device URLs carry in sslThumbprint; TLS only. */
   thumbprintSha1?: string;
+  /** Base URL of the separate NFC listener, e.g. https://127.0.0.2:40125; undefined in direct mode. */
+  nfcUrl?: string;
+  /** SHA-1 of the NFC listener's certificate (what sslThumbprint says with 'right'); separate mode with TLS. */
+  nfcThumbprintSha1?: string;
+  /** SHA-256 of the NFC listener's certificate (colon hex); separate mode with TLS. */
+  nfcThumbprint?: string;
   pid: number;
+  /** The NFC requests the simulator saw (GET /_test/nfc-requests), oldest first. */
+  nfcRequests(): Promise<NfcRequest[]>;
+  /** Forgets them (DELETE /_test/nfc-requests). */
+  clearNfcRequests(): Promise<void>;
   readInventory(): Promise<Inventory>;
   /** The last lines the simulator wrote to stderr (its log). */
   logTail(): string;
@@ -107,17 +163,14 @@ export interface RunningSimulator {
   stop(): Promise<void>;
 }
 
-let building: Promise<string> | undefined;
+const building = new Map<string, Promise<string>>();
 
-/**
- * Runs scripts/build-vcsim.sh (a no-op when the binary is current) and resolves with its path.
- * VCSIM_BINARY=/path/to/vcsim skips the build and uses that binary (e.g. one built with -race).
- */
-export function buildSimulator(): Promise<string> {
-  const override = process.env.VCSIM_BINARY;
-  if (override) return Promise.resolve(resolve(override));
-  building ??= new Promise<string>((resolvePath, reject) => {
-    const child = spawn('bash', [join(repoRoot, 'scripts/build-vcsim.sh')], {
+/** Runs scripts/build-vcsim.sh for one program (a no-op when current) and resolves with its path. */
+function buildProgram(program: 'vcsim' | 'govmomi-client'): Promise<string> {
+  let pending = building.get(program);
+  if (pending) return pending;
+  pending = new Promise<string>((resolvePath, reject) => {
+    const child = spawn('bash', [join(repoRoot, 'scripts/build-vcsim.sh'), program], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -134,13 +187,32 @@ export function buildSimulator(): Promise<string> {
     child.on('close', (code) => {
       const path = out.trim().split('\n').pop()?.trim();
       if (code === 0 && path) resolvePath(path);
-      else reject(new Error(`scripts/build-vcsim.sh failed (exit ${code}):\n${err.trim()}`));
+      else reject(new Error(`scripts/build-vcsim.sh ${program} failed (exit ${code}):\n${err.trim()}`));
     });
   });
-  building.catch(() => {
-    building = undefined;
+  building.set(program, pending);
+  pending.catch(() => {
+    building.delete(program);
   });
-  return building;
+  return pending;
+}
+
+/**
+ * Runs scripts/build-vcsim.sh (a no-op when the binary is current) and resolves with its path.
+ * VCSIM_BINARY=/path/to/vcsim skips the build and uses that binary (e.g. one built with -race).
+ */
+export function buildSimulator(): Promise<string> {
+  const override = process.env.VCSIM_BINARY;
+  if (override) return Promise.resolve(resolve(override));
+  return buildProgram('vcsim');
+}
+
+/**
+ * Builds test/peers/vsphere/govmomi-client (the peer checked with govmomi's own client) and
+ * resolves with its path; cached like the simulator.
+ */
+export function buildGovmomiClient(): Promise<string> {
+  return buildProgram('govmomi-client');
 }
 
 const running = new Set<ChildProcess>();
@@ -169,6 +241,10 @@ function flagsFor(opts: SimulatorOptions, dataDir: string): string[] {
   if (opts.leaseReadyDelayMs !== undefined) add('-lease-ready-delay', `${opts.leaseReadyDelayMs}ms`);
   add('-abort-after-bytes', opts.abortAfterBytes);
   add('-nfc-rate', opts.nfcBytesPerSecond);
+  add('-nfc-host', opts.nfcHost ?? nfcHostDefault());
+  add('-nfc-thumbprint', opts.nfcThumbprint);
+  add('-nfc-download', opts.nfcDownload);
+  if (opts.waitForUpdates === false) args.push('-no-wait-for-updates');
   if (opts.trace) args.push('-trace');
   return args;
 }
@@ -179,6 +255,51 @@ interface InfoLine {
   uploads: string;
   thumbprintSha1?: string;
   thumbprintSha256?: string;
+  nfcUrl?: string;
+  nfcThumbprintSha1?: string;
+  nfcThumbprintSha256?: string;
+}
+
+/**
+ * One request to the test control endpoint on the SDK listener. Over https the certificate must
+ * be the one the simulator reported (pinSha256).
+ */
+function controlRequest(
+  sdkUrl: string,
+  method: string,
+  path: string,
+  pinSha256: string | undefined,
+): Promise<{ status: number; body: string }> {
+  const u = new URL(path, sdkUrl);
+  const isTls = u.protocol === 'https:';
+  return new Promise((resolveResponse, reject) => {
+    const req = (isTls ? https : http).request(
+      u,
+      { method, agent: false, ...(isTls ? { rejectUnauthorized: false } : {}) },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolveResponse({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (isTls) {
+      req.on('socket', (socket) => {
+        socket.on('secureConnect', () => {
+          const seen = (socket as TLSSocket).getPeerCertificate().fingerprint256;
+          if (seen !== pinSha256)
+            req.destroy(
+              new Error(`the simulator's certificate ${seen} is not the one it reported (${pinSha256})`),
+            );
+        });
+      });
+    }
+    req.end();
+  });
 }
 
 /** Starts a simulator on 127.0.0.1 with a free port and resolves once it serves. */
@@ -259,7 +380,24 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     uploadsDir: info.uploads,
     thumbprint: info.thumbprintSha256,
     thumbprintSha1: info.thumbprintSha1,
+    nfcUrl: info.nfcUrl,
+    nfcThumbprintSha1: info.nfcThumbprintSha1,
+    nfcThumbprint: info.nfcThumbprintSha256,
     pid: child.pid ?? 0,
+    nfcRequests: async () => {
+      const res = await controlRequest(url.toString(), 'GET', '/_test/nfc-requests', info.thumbprintSha256);
+      if (res.status !== 200) throw new Error(`GET /_test/nfc-requests: HTTP ${res.status} ${res.body}`);
+      return JSON.parse(res.body) as NfcRequest[];
+    },
+    clearNfcRequests: async () => {
+      const res = await controlRequest(
+        url.toString(),
+        'DELETE',
+        '/_test/nfc-requests',
+        info.thumbprintSha256,
+      );
+      if (res.status !== 204) throw new Error(`DELETE /_test/nfc-requests: HTTP ${res.status} ${res.body}`);
+    },
     readInventory: async () => JSON.parse(await readFile(info.inventory, 'utf8')) as Inventory,
     logTail: () => tail.join('\n'),
     exitStatus: () =>
@@ -288,6 +426,8 @@ export interface SimulatorHandle {
   password: string;
   dataDir: string;
   inventoryPath: string;
+  /** Base URL of the separate NFC listener; undefined when NFC is served directly (see NfcHost). */
+  nfcUrl?: string;
   /** True when this is the globalSetup's simulator. */
   shared: boolean;
   readInventory(): Promise<Inventory>;
@@ -302,6 +442,8 @@ export interface ProvidedSimulator {
   password?: string;
   dataDir?: string;
   inventoryPath?: string;
+  /** '' or undefined when the shared simulator serves NFC directly. */
+  nfcUrl?: string;
   binary?: string;
 }
 
@@ -319,6 +461,7 @@ export async function sharedSimulator(provided: ProvidedSimulator): Promise<Simu
       password,
       dataDir,
       inventoryPath,
+      nfcUrl: provided.nfcUrl || undefined,
       shared: true,
       readInventory: async () => JSON.parse(await readFile(inventoryPath, 'utf8')) as Inventory,
       stop: async () => {},
@@ -331,6 +474,7 @@ export async function sharedSimulator(provided: ProvidedSimulator): Promise<Simu
     password: sim.password,
     dataDir: sim.dataDir,
     inventoryPath: sim.inventoryPath,
+    nfcUrl: sim.nfcUrl,
     shared: false,
     readInventory: sim.readInventory,
     stop: sim.stop,

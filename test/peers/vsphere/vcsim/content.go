@@ -166,9 +166,10 @@ func thumbprint(sum []byte) string {
 	return strings.Join(parts, ":")
 }
 
-// selfSignedCertificate makes a fresh ECDSA P-256 certificate for 127.0.0.1, ::1 and localhost,
-// and returns it with its SHA-1 and SHA-256 thumbprints (of the DER certificate).
-func selfSignedCertificate() (tls.Certificate, string, string, error) {
+// selfSignedCertificate makes a fresh ECDSA P-256 certificate named commonName for the given
+// IP addresses and localhost, and returns it with its SHA-1 and SHA-256 thumbprints (of the DER
+// certificate).
+func selfSignedCertificate(commonName string, ips []net.IP) (tls.Certificate, string, string, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, "", "", err
@@ -180,14 +181,14 @@ func selfSignedCertificate() (tls.Certificate, string, string, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "127.0.0.1", Organization: []string{"Sneakernet vcsim test peer"}},
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"Sneakernet vcsim test peer"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback},
+		IPAddresses:           ips,
 		DNSNames:              []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

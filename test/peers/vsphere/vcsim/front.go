@@ -16,6 +16,9 @@ package main
 //	ImportVApp        ResourcePool/vApp   → proxy.ImportVApp (the simulator's, then our lease)
 //	CreateImportSpec  OvfManager          → proxy.CreateImportSpec (the simulator's, but a fault
 //	                                        for descriptors that would make it dereference nil)
+//	WaitForUpdatesEx  PropertyCollector   → waitProxy (waitupdates.go): the simulator's, with
+//	WaitForUpdates                          versions that change, or MethodNotFound with
+//	                                        -no-wait-for-updates
 
 import (
 	"bytes"
@@ -23,7 +26,6 @@ import (
 	"io"
 	"log"
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -42,11 +44,17 @@ type frontHandler struct {
 
 var interceptedMethods = [][]byte{
 	[]byte("ExportVm"), []byte("ExportVApp"), []byte("CreateDescriptor"), []byte("ImportVApp"), []byte("CreateImportSpec"),
+	[]byte("WaitForUpdates"), // and WaitForUpdatesEx
 }
 
 const maxSOAPRequest = 64 << 20
 
 func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/nfc/") {
+		// Also in separate mode, where it gets a 404: a client that sends its transfers to the
+		// vCenter shows up in /_test/nfc-requests.
+		recordNFCRequest("sdk", r)
+	}
 	if r.Method == http.MethodPost && r.URL.Path == simulator.Map.Path {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxSOAPRequest))
 		_ = r.Body.Close()
@@ -97,6 +105,12 @@ func rewriteRequest(body []byte) []byte {
 	case *types.CreateImportSpec:
 		b.This = proxyFor(b.This)
 		req = &methods.CreateImportSpecBody{Req: b}
+	case *types.WaitForUpdatesEx:
+		b.This = waitProxyFor(b.This)
+		req = &methods.WaitForUpdatesExBody{Req: b}
+	case *types.WaitForUpdates:
+		b.This = waitProxyFor(b.This)
+		req = &methods.WaitForUpdatesBody{Req: b}
 	default:
 		return nil
 	}
@@ -213,11 +227,6 @@ func exportDevices(srcs []*exportSource, leaseID string) []*leaseDevice {
 		}
 	}
 	return devices
-}
-
-// deviceURL has the "*" host of a real vCenter: the client substitutes the host it called.
-func deviceURL(leaseID, name string) string {
-	return (&url.URL{Scheme: "https", Host: "*", Path: "/nfc/" + leaseID + "/" + name}).String()
 }
 
 func createExportLease(entity types.ManagedObjectReference, srcs []*exportSource) types.ManagedObjectReference {

@@ -103,7 +103,7 @@ func newLease(kind leaseKind, entity types.ManagedObjectReference, build func(id
 
 	var capacityKB int64
 	for _, d := range devices {
-		d.url.SslThumbprint = cfg.thumbprintSha1
+		d.url.SslThumbprint = cfg.deviceThumbprint
 		capacityKB += (d.capacity + 1023) / 1024
 	}
 	l.info = types.HttpNfcLeaseInfo{
@@ -182,7 +182,7 @@ func (l *nfcLease) fail(fault types.BaseMethodFault, msg string, keep net.Conn) 
 	})
 	for c := range l.conns {
 		if c != keep {
-			_ = c.Close()
+			cutTransfer(c)
 		}
 	}
 }

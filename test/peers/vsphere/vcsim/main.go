@@ -12,8 +12,15 @@
 //     under <data-dir>/uploads/<lease>/<file>;
 //   - disks with real content (-disk-size, -disk-content, -disks-per-vm), templates (-templates),
 //     vApps (-app) and a choice of powered-on VMs (-powered-on);
+//   - NFC served as vCenter does it, by a second listener standing for the ESXi host that holds
+//     the disks (-nfc-host separate: device URLs name that host, with its own certificate's
+//     SHA-1 in sslThumbprint), or as when connected to an ESXi host directly (-nfc-host direct:
+//     "*" device URLs on the SDK listener); -nfc-thumbprint and -nfc-download shape the NFC side;
 //   - optional TLS with a self-signed certificate (-tls) and enforced credentials;
-//   - a test control endpoint: POST /_test/lease/<id>/abort, GET /_test/lease/<id>.
+//   - -no-wait-for-updates: a vCenter without WaitForUpdatesEx (MethodNotFound), to test a
+//     client's fallback to polling;
+//   - a test control endpoint: POST /_test/lease/<id>/abort, GET /_test/lease/<id>,
+//     GET/DELETE /_test/nfc-requests.
 //
 // Build (no modules; govmomi's source comes from the Debian package golang-github-vmware-govmomi-dev):
 //
@@ -21,7 +28,8 @@
 //
 // Protocol on stdout: line 1 is the SDK URL with credentials (http://user:pass@127.0.0.1:PORT/sdk,
 // https with -tls); line 2 is one JSON object: {"dataDir", "inventory", "uploads",
-// "thumbprintSha1", "thumbprintSha256"} (the thumbprints only with -tls). Everything else goes to
+// "thumbprintSha1", "thumbprintSha256", "nfcUrl", "nfcThumbprintSha1", "nfcThumbprintSha256"}
+// (thumbprints only with -tls, nfc* only with -nfc-host separate). Everything else goes to
 // stderr. SIGTERM or SIGINT closes the listener and every connection and exits with status 0.
 //
 // See test/peers/vsphere/README.md for every flag and the file layout of the data directory.
@@ -47,6 +55,11 @@ import (
 	"github.com/vmware/govmomi/vim25"
 )
 
+// defaultNFCHost is the -nfc-host default. "direct" keeps the project's client, which still sends
+// NFC transfers to the vCenter, passing until it follows device URLs to their host (issue #17);
+// then flip it to "separate", together with defaultNfcHost in ../simulator.ts.
+const defaultNFCHost = "direct"
+
 // config holds the parsed command line; the lease and NFC code read it through the package
 // variable cfg, which is written once before the server starts.
 type config struct {
@@ -68,11 +81,20 @@ type config struct {
 	leaseReadyDelay time.Duration
 	abortAfterBytes int64
 	nfcRate         int64
+	nfcHost         string // "separate" or "direct"
+	nfcListen       string
+	nfcThumbprint   string // "right", "wrong" or "none"
+	nfcDownload     string // "length", "chunked" or "close"
+	waitForUpdates  bool   // false with -no-wait-for-updates
 	trace           bool
 
 	// Filled in at start-up.
-	thumbprintSha1   string
-	thumbprintSha256 string
+	thumbprintSha1      string
+	thumbprintSha256    string
+	nfcURL              string // scheme://host:port of the NFC listener, separate mode only
+	nfcThumbprintSha1   string // of the NFC listener's certificate, separate mode with -tls
+	nfcThumbprintSha256 string
+	deviceThumbprint    string // what device URLs carry in sslThumbprint
 }
 
 var cfg config
@@ -97,12 +119,21 @@ func parseFlags() error {
 	fs.DurationVar(&cfg.leaseReadyDelay, "lease-ready-delay", 200*time.Millisecond, "time a new NFC lease stays in state initializing")
 	fs.Int64Var(&cfg.abortAfterBytes, "abort-after-bytes", 0, "if > 0, the server aborts any NFC lease once this many bytes went through its device URLs (state error, connection closed)")
 	fs.Int64Var(&cfg.nfcRate, "nfc-rate", 0, "if > 0, each NFC lease moves at most this many bytes per second through its device URLs (a slow host or link)")
+	fs.StringVar(&cfg.nfcHost, "nfc-host", defaultNFCHost, "separate: NFC served by a second listener (-nfc-listen) with its own certificate, device URLs naming it, as vCenter hands out ESXi host URLs; direct: NFC on the SDK listener with https://*/nfc/... device URLs, as an ESXi host connected to directly")
+	fs.StringVar(&cfg.nfcListen, "nfc-listen", "127.0.0.2:0", "IP:port of the NFC listener in -nfc-host separate mode (another loopback address: another host)")
+	fs.StringVar(&cfg.nfcThumbprint, "nfc-thumbprint", "right", "sslThumbprint of device URLs with -tls: right (the NFC listener's SHA-1) | wrong (another certificate's) | none (empty)")
+	fs.StringVar(&cfg.nfcDownload, "nfc-download", "length", "export download framing: length (Content-Length) | chunked (Transfer-Encoding: chunked) | close (no length, the body ends when the connection closes)")
+	noWait := fs.Bool("no-wait-for-updates", false, "answer WaitForUpdatesEx and WaitForUpdates with the fault MethodNotFound (a client must poll RetrievePropertiesEx)")
 	fs.BoolVar(&cfg.trace, "trace", false, "write SOAP requests and responses to stderr")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	cfg.waitForUpdates = !*noWait
+	if err := checkNFCFlags(); err != nil {
+		return err
 	}
 	n, err := parseSize(diskSize)
 	if err != nil {
@@ -197,8 +228,21 @@ func run() error {
 		return err
 	}
 
+	var servers []*http.Server
+	if cfg.nfcHost == "separate" {
+		// First, so that leases (which take the URL and thumbprint from cfg) never see it unset.
+		nfcSrv, err := serveNFCHost()
+		if err != nil {
+			return fmt.Errorf("NFC listener %s: %w", cfg.nfcListen, err)
+		}
+		servers = append(servers, nfcSrv)
+	}
 	srv, listener, err := serve(model.Service)
 	if err != nil {
+		return err
+	}
+	servers = append(servers, srv)
+	if cfg.deviceThumbprint, err = advertisedThumbprint(); err != nil {
 		return err
 	}
 
@@ -221,6 +265,13 @@ func run() error {
 		info["thumbprintSha1"] = cfg.thumbprintSha1
 		info["thumbprintSha256"] = cfg.thumbprintSha256
 	}
+	if cfg.nfcHost == "separate" {
+		info["nfcUrl"] = cfg.nfcURL
+		if cfg.tls {
+			info["nfcThumbprintSha1"] = cfg.nfcThumbprintSha1
+			info["nfcThumbprintSha256"] = cfg.nfcThumbprintSha256
+		}
+	}
 	line, _ := json.Marshal(info)
 	fmt.Println(u.String())
 	fmt.Println(string(line))
@@ -231,7 +282,9 @@ func run() error {
 	log.Printf("vcsim: %s, shutting down", s)
 
 	// Close, not Shutdown: a test peer must not wait for a half-finished NFC stream.
-	_ = srv.Close()
+	for _, s := range servers {
+		_ = s.Close()
+	}
 	stopAllLeases()
 	if cfg.ownDataDir {
 		_ = os.RemoveAll(cfg.dataDir)
@@ -256,7 +309,10 @@ func serve(svc *simulator.Service) (*http.Server, net.Listener, error) {
 	mux.HandleFunc("/folder/", svc.ServeDatastore)
 	mux.HandleFunc("/guestFile", simulator.ServeGuest)
 	mux.HandleFunc("/about", svc.About)
-	mux.HandleFunc("/nfc/", serveNFC)
+	if cfg.nfcHost == "direct" {
+		// In separate mode the vCenter does not serve NFC: its /nfc/ answers 404.
+		mux.HandleFunc("/nfc/", serveNFC)
+	}
 	mux.HandleFunc("/_test/", serveTestControl)
 
 	l, err := net.Listen("tcp", cfg.listen)
@@ -264,7 +320,7 @@ func serve(svc *simulator.Service) (*http.Server, net.Listener, error) {
 		return nil, nil, err
 	}
 	if cfg.tls {
-		cert, sha1, sha256, err := selfSignedCertificate()
+		cert, sha1, sha256, err := selfSignedCertificate("127.0.0.1", sdkCertificateIPs())
 		if err != nil {
 			_ = l.Close()
 			return nil, nil, err

@@ -2,13 +2,26 @@ package main
 
 // The NFC data path (/nfc/<lease>/<file>) and the test control endpoint (/_test/).
 //
-// Downloads (GET/HEAD on export leases) behave like any static file server: 206 with
-// Content-Range for a satisfiable range, Content-Length always. A whole-file GET, or one from an
-// offset on (`Range: bytes=N-`, what a resuming client sends), is sent with sendfile(2) a few
-// MiB at a time, the meter checked between pieces, so the simulator spends little CPU on this
-// 2-core machine where the benchmarks run it beside the client they measure; anything else
-// (HEAD, If-Range, other range forms) goes through http.ServeContent. Uploads (PUT/POST on import leases) are written to
-// <data-dir>/uploads/<lease>/<file>, replacing any earlier upload of the same file.
+// Downloads (GET/HEAD on export leases) take one of three shapes (-nfc-download):
+//
+//	length   like any static file server: 206 with Content-Range for a satisfiable range,
+//	         Content-Length always. A whole-file GET, or one from an offset on
+//	         (`Range: bytes=N-`, what a resuming client sends), is sent with sendfile(2) a few
+//	         MiB at a time, the meter checked between pieces, so the simulator spends little CPU
+//	         on this 2-core machine where the benchmarks run it beside the client they measure;
+//	         anything else (HEAD, If-Range, other range forms) goes through http.ServeContent.
+//	chunked  Transfer-Encoding: chunked and no Content-Length, as an ESXi host streams a
+//	         streamOptimized VMDK whose size it does not know in advance.
+//	close    neither Content-Length nor chunking: the body ends when the server closes the
+//	         connection (HTTP/1.0 style, "Connection: close").
+//
+// In chunked and close mode a single range (`bytes=A-B`, `bytes=A-`, `bytes=-N`) is still
+// answered 206 with Content-Range (but no Content-Length), an unsatisfiable one 416; several
+// ranges, a malformed header or any If-Range get the whole file with 200. Whether a real ESXi
+// honours Range on an export stream is not documented anywhere we could find: assumed.
+//
+// Uploads (PUT/POST on import leases) are written to <data-dir>/uploads/<lease>/<file>,
+// replacing any earlier upload of the same file.
 //
 // A device URL serves only while its lease is ready. When the lease leaves that state (complete,
 // abort, timeout, server abort), new requests get 404 and transfers in flight are cut: the
@@ -184,6 +197,10 @@ func download(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDev
 	w.Header().Set("Content-Type", "application/octet-stream")
 	log.Printf("nfc: %s %s (%s) range=%q", r.Method, r.URL.Path, dev.path, r.Header.Get("Range"))
 	m := &meter{l: l, conn: conn}
+	if cfg.nfcDownload != "length" {
+		streamFile(w, r, f, st.Size(), m)
+		return
+	}
 	if start, ok := plainGetFrom(r, st.Size()); ok {
 		sendFrom(w, f, start, st.Size(), r.Header.Get("Range") != "", m)
 		return
@@ -248,6 +265,106 @@ func sendFrom(w http.ResponseWriter, f *os.File, start, size int64, ranged bool,
 	}
 }
 
+// streamFile answers a GET or HEAD without Content-Length: chunked, or ended by closing the
+// connection, per -nfc-download. A transfer the meter stops is cut (cutTransfer), never ended
+// the normal way, which in either framing would make the part sent look like the whole.
+func streamFile(w http.ResponseWriter, r *http.Request, f *os.File, size int64, m *meter) {
+	h := w.Header()
+	start, end, status := int64(0), size-1, http.StatusOK
+	if rng := r.Header.Get("Range"); rng != "" && r.Header.Get("If-Range") == "" {
+		a, b, ok, satisfiable := parseSingleRange(rng, size)
+		switch {
+		case ok && !satisfiable:
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			http.Error(w, "requested range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
+			return
+		case ok:
+			start, end, status = a, b, http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, size))
+		}
+	}
+	if cfg.nfcDownload == "chunked" {
+		h.Set("Transfer-Encoding", "chunked")
+	} else {
+		// net/http's spelling of "no framing": no chunking, close after the body (server.go,
+		// chunkWriter.writeHeader).
+		h.Set("Transfer-Encoding", "identity")
+	}
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		cutTransfer(m.conn)
+		return
+	}
+	buf := make([]byte, streamPiece)
+	for left := end - start + 1; left > 0; {
+		n, err := m.allowN(min64(left, streamPiece))
+		if err != nil {
+			cutTransfer(m.conn)
+			return
+		}
+		k, err := io.ReadFull(f, buf[:n])
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return
+			}
+			m.count(k)
+			left -= int64(k)
+		}
+		if err != nil {
+			log.Printf("nfc: %s: %s", r.URL.Path, err)
+			cutTransfer(m.conn)
+			return
+		}
+	}
+}
+
+// streamPiece is the size of each write in chunked and close mode (one chunk each, in chunked
+// mode).
+const streamPiece = 64 << 10
+
+// parseSingleRange reads a Range header of one byte range. ok is false when the header is to be
+// ignored (not bytes, several ranges, malformed); satisfiable is false when it asks for nothing
+// inside the file.
+func parseSingleRange(header string, size int64) (start, end int64, ok, satisfiable bool) {
+	spec := strings.TrimSpace(strings.TrimPrefix(header, "bytes="))
+	if spec == header || strings.Contains(spec, ",") {
+		return 0, 0, false, false
+	}
+	dash := strings.IndexByte(spec, '-')
+	if dash < 0 {
+		return 0, 0, false, false
+	}
+	first, last := strings.TrimSpace(spec[:dash]), strings.TrimSpace(spec[dash+1:])
+	if first == "" {
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, false, false
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, true, false
+		}
+		return size - min64(n, size), size - 1, true, true
+	}
+	a, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || a < 0 {
+		return 0, 0, false, false
+	}
+	b := size - 1
+	if last != "" {
+		if b, err = strconv.ParseInt(last, 10, 64); err != nil || b < a {
+			return 0, 0, false, false
+		}
+		b = min64(b, size-1)
+	}
+	if a >= size {
+		return 0, 0, true, false
+	}
+	return a, b, true, true
+}
+
 func upload(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDevice, conn net.Conn) {
 	if err := os.MkdirAll(filepath.Dir(dev.path), 0o755); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -266,7 +383,7 @@ func upload(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDevic
 		log.Printf("nfc: %s %s: %d bytes, then %s", r.Method, r.URL.Path, n, err)
 		if errors.Is(err, errLeaseClosed) && conn != nil {
 			// Like a host dropping the transfer: no response, the connection just ends.
-			_ = conn.Close()
+			cutTransfer(conn)
 			return
 		}
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -283,6 +400,8 @@ func upload(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDevic
 //	POST /_test/lease/<id>/abort  → the server aborts the lease (state error, fault SystemError,
 //	                                transfers cut); 200 with the status, 409 if the lease was
 //	                                already done or failed, 404 if unknown.
+//	GET  /_test/nfc-requests      → JSON array of the NFC requests seen (nfchost.go)
+//	DELETE /_test/nfc-requests    → forgets them; 204
 //
 // It needs no session: it is a test hook, not part of the vSphere API.
 func serveTestControl(w http.ResponseWriter, r *http.Request) {
@@ -293,6 +412,11 @@ func serveTestControl(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(v)
 	}
 	switch {
+	case len(p) == 1 && p[0] == "nfc-requests" && r.Method == http.MethodGet:
+		reply(http.StatusOK, listNFCRequests())
+	case len(p) == 1 && p[0] == "nfc-requests" && r.Method == http.MethodDelete:
+		clearNFCRequests()
+		w.WriteHeader(http.StatusNoContent)
 	case len(p) == 1 && p[0] == "leases" && r.Method == http.MethodGet:
 		all := []leaseStatus{}
 		leases.Range(func(_, v interface{}) bool {
