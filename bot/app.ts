@@ -215,19 +215,31 @@ export function createBotApp(options: BotOptions): App {
     return esc(e.message);
   };
 
+  /**
+   * Why transfer `t` no longer waits for a decision (cancelled, expired, or decided), or undefined
+   * while it still waits.
+   */
+  const decided = (t: Transfer): string | undefined => {
+    if (t.phase === 'cancelled') {
+      const by = t.history.findLast((h) => h.phase === 'cancelled')?.actor;
+      return `Transfer \`${t.id}\` was cancelled${by ? ` by ${mention(by)}` : ''}; nothing changed.`;
+    }
+    if (t.phase === 'expired')
+      return `Transfer \`${t.id}\` expired: nobody approved or rejected it in time; nothing changed. The requester may ask again with \`/odt request\`.`;
+    if (t.approver && t.phase !== 'requested') {
+      const what = t.phase === 'rejected' ? 'rejected' : 'approved';
+      return `Transfer \`${t.id}\` was already ${what} by ${mention(t.approver)}; nothing changed.`;
+    }
+    return undefined;
+  };
+
   /** "already approved by …" when a decision exists, else the service's message. */
   async function explain(id: string, error: unknown): Promise<string> {
     const e = coded(error);
     if (e.code === 'FORBIDDEN' || e.code === 'ILLEGAL_TRANSITION') {
       const t = await service.get(id).catch(() => undefined);
-      if (t?.phase === 'cancelled') {
-        const by = t.history.findLast((h) => h.phase === 'cancelled')?.actor;
-        return `Transfer \`${t.id}\` was cancelled${by ? ` by ${mention(by)}` : ''}; nothing changed.`;
-      }
-      if (t?.approver && t.phase !== 'requested') {
-        const what = t.phase === 'rejected' ? 'rejected' : 'approved';
-        return `Transfer \`${t.id}\` was already ${what} by ${mention(t.approver)}; nothing changed.`;
-      }
+      const why = t && decided(t);
+      if (why) return why;
     }
     return problem(id, error);
   }
@@ -237,13 +249,24 @@ export function createBotApp(options: BotOptions): App {
     (who === 'party' && t.requester === user) || (await approvers.has(user));
 
   // ---- /odt ---------------------------------------------------------------------------------
-  app.command('/odt', async ({ command, ack, client }) => {
+  app.command('/odt', async ({ command, ack, respond, client }) => {
     const [sub = 'help', ...rest] = command.text.trim().split(/\s+/).filter(Boolean);
-    const reply = (text: string, blocks = [section(text)]) =>
-      ack({ response_type: 'ephemeral', text, blocks });
+    // One ack per request (a second one throws in Bolt's HTTP receiver and is dropped unseen in
+    // Socket Mode): what is said after it goes to the command's response_url.
+    let acked = false;
+    const reply = async (text: string, blocks = [section(text)]) => {
+      const message = { response_type: 'ephemeral' as const, text, blocks };
+      if (acked) {
+        await respond(message);
+        return;
+      }
+      acked = true;
+      await ack(message);
+    };
     try {
       switch (sub.toLowerCase()) {
         case 'request':
+          acked = true;
           await ack();
           await openRequestModal(client, command.trigger_id, requestDeps);
           return;
@@ -416,7 +439,10 @@ export function createBotApp(options: BotOptions): App {
       return;
     }
     if (t.phase !== 'requested') {
-      await answerClick(client, channel, b.user.id, await explain(id, { code: 'FORBIDDEN', message: '' }));
+      const why =
+        decided(t) ??
+        `Transfer \`${t.id}\` is ${t.phase} and no longer waits for a decision; nothing changed.`;
+      await answerClick(client, channel, b.user.id, why);
       return;
     }
     const request = await approvalRequest(id, b);
