@@ -7,7 +7,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type App, HTTPReceiver } from '@slack/bolt';
-import { type BotService, createBotApp } from './app.ts';
+import { createBotApp } from './app.ts';
+import type { BotService } from './bot-context.ts';
 import type { BotEnv } from './config.ts';
 import type { SocketBotExtras } from './socket.ts';
 

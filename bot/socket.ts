@@ -3,7 +3,8 @@
  * are set; no public URL needed, one long-running process.
  */
 import { type App, SocketModeReceiver } from '@slack/bolt';
-import { type BotOptions, type BotService, createBotApp } from './app.ts';
+import { type BotOptions, createBotApp } from './app.ts';
+import type { BotService } from './bot-context.ts';
 import { type BotEnv, botEnv } from './config.ts';
 
 /** Options of the bot other than the service, the environment and the receiver. */

@@ -1,0 +1,56 @@
+/**
+ * What a person sees when a service call about a transfer is refused: user-supplied text escaped,
+ * a missing transfer with the Slack command that lists them, a decision already taken with who
+ * took it. Errors without a code are not the person's doing; they are rethrown to app.error.
+ */
+import type { Transfer } from '../core/index.ts';
+import { esc, mention } from './blocks.ts';
+import type { BotContext } from './bot-context.ts';
+
+export interface CodedError {
+  code?: string;
+  message: string;
+  issues?: readonly { path: string; message: string }[];
+}
+
+/** The error's code and message (a non-Error has neither code nor a message of its own). */
+export const coded = (e: unknown): CodedError =>
+  e instanceof Error ? (e as CodedError) : { message: String(e) };
+
+/** The text of a coded service error about transfer `id`; uncoded errors are rethrown. */
+export function problem(id: string, error: unknown): string {
+  const e = coded(error);
+  if (e.code === undefined) throw error;
+  if (e.code === 'NOT_FOUND')
+    return `Transfer \`${esc(id)}\` does not exist; check the id (\`/odt list\` lists transfers, \`/odt status\` yours).`;
+  return esc(e.message);
+}
+
+/**
+ * Why transfer `t` no longer waits for a decision (cancelled, expired, or decided), or undefined
+ * while it still waits.
+ */
+export function decided(t: Transfer): string | undefined {
+  if (t.phase === 'cancelled') {
+    const by = t.history.findLast((h) => h.phase === 'cancelled')?.actor;
+    return `Transfer \`${t.id}\` was cancelled${by ? ` by ${mention(by)}` : ''}; nothing changed.`;
+  }
+  if (t.phase === 'expired')
+    return `Transfer \`${t.id}\` expired: nobody approved or rejected it in time; nothing changed. The requester may ask again with \`/odt request\`.`;
+  if (t.approver && t.phase !== 'requested') {
+    const what = t.phase === 'rejected' ? 'rejected' : 'approved';
+    return `Transfer \`${t.id}\` was already ${what} by ${mention(t.approver)}; nothing changed.`;
+  }
+  return undefined;
+}
+
+/** "already approved by …" (decided) when a refusal comes from a decision, else problem(). */
+export async function explain(ctx: Pick<BotContext, 'service'>, id: string, error: unknown): Promise<string> {
+  const e = coded(error);
+  if (e.code === 'FORBIDDEN' || e.code === 'ILLEGAL_TRANSITION') {
+    const t = await ctx.service.get(id).catch(() => undefined);
+    const why = t && decided(t);
+    if (why) return why;
+  }
+  return problem(id, error);
+}
