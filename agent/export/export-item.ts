@@ -141,14 +141,17 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
       }
       const { body, length } = await nfcGet({
         url: device.url,
-        agent: client.connection.agent,
-        ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
+        ...client.deviceHosts.route(device),
         signal,
       });
       let bytes = 0;
       const record = await writeEncryptedFile({
         source: body,
         checkSize: lengthCheck(length, device.url.pathname),
+        // Without a Content-Length (an ESXi host streams a disk whose size it does not know ahead),
+        // a connection that ends early looks like the end of the body: the lease's manifest says
+        // what the host sent, and the file takes its name only when that is what arrived.
+        ...(length === undefined ? { confirm: (plain) => confirmDownload(lease, device, name, plain) } : {}),
         root,
         path: `${itemId}/${name}.age`,
         name,
@@ -193,6 +196,42 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     const reason = await explain(error, lease, controller.signal, item.path);
     await lease.abort();
     throw reason;
+  }
+}
+
+/**
+ * Checks a download that came without a length against the lease's manifest entry for its device:
+ * the size, and the SHA-256 where the server gives one (vSphere 6.7 and later; the SHA-1 every
+ * server gives is not computed here, as it would cost the export a second hash of every byte).
+ */
+async function confirmDownload(
+  lease: NfcLease,
+  device: DeviceUrl,
+  name: string,
+  plain: { readonly size: number; readonly sha256: string },
+): Promise<void> {
+  const entry = (await lease.manifest()).get(device.key);
+  const where = `${name} (${device.url.host})`;
+  if (!entry) {
+    throw new ExportError(
+      'EXPORT_FAILED',
+      `${where} came without a length and the lease's manifest has no entry for it (device ${device.key}), ` +
+        'so its end cannot be told from a cut connection; nothing of it was kept. Run the export again.',
+    );
+  }
+  if (entry.size !== plain.size) {
+    throw new ExportError(
+      'EXPORT_FAILED',
+      `${where} ended after ${plain.size} bytes, but the host sent ${entry.size} (lease manifest): the ` +
+        'connection was cut; nothing of it was kept. Run the export again, it resumes.',
+    );
+  }
+  if (entry.checksumType === 'sha256' && entry.checksum !== plain.sha256) {
+    throw new ExportError(
+      'EXPORT_FAILED',
+      `${where}: the bytes received hash to ${plain.sha256}, but the host sent ${entry.checksum} ` +
+        '(SHA-256, lease manifest); nothing of it was kept. Run the export again.',
+    );
   }
 }
 

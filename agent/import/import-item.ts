@@ -259,8 +259,7 @@ async function importDescriptor(
       try {
         await nfcPut({
           url: device.url,
-          agent: client.connection.agent,
-          ...(client.connection.sessionCookie ? { cookie: client.connection.sessionCookie } : {}),
+          ...client.deviceHosts.route(device),
           signal,
           body: {
             next: async () => {

@@ -44,6 +44,11 @@ export interface WriteEncryptedOptions {
    */
   readonly checkSize?: (size: number) => Error | undefined;
   /**
+   * Called once the whole file is sealed and on the disk, before it takes its final name, with
+   * the plaintext's size and SHA-256: a rejection fails the write, and no file is left.
+   */
+  readonly confirm?: (plain: { readonly size: number; readonly sha256: string }) => Promise<void>;
+  /**
    * Bytes per segment of the encrypted file's digests (default 64 MiB). transfer.json states one
    * size for all files (export-transfer.ts writes the default): only tests set another here.
    */
@@ -83,6 +88,7 @@ export async function writeEncryptedFile(options: WriteEncryptedOptions): Promis
     } finally {
       await fh.close();
     }
+    await options.confirm?.({ size: cipher.plaintextBytes, sha256: cipher.plaintextDigest() });
     await rename(partial, final);
   } catch (error) {
     await rm(partial, { force: true });

@@ -1,3 +1,4 @@
+import { DeviceHosts } from './device-hosts.ts';
 import type { Moref, VimObject, VimValue } from './wire/serialize.ts';
 import { SoapConnection, VimFaultError, VimTransportError } from './wire/soap-connection.ts';
 import type { TlsTrust } from './wire/tls.ts';
@@ -65,11 +66,21 @@ const mor = (node: XmlNode | undefined, what: string): Moref => {
  * expired or the server restarted) logs in again once and repeats the call.
  */
 export class VimClient {
+  /** The ESXi hosts NFC leases send transfers to, each reached with its own trust. */
+  readonly deviceHosts: DeviceHosts;
+  /**
+   * Whether the server answers WaitForUpdatesEx: unknown until a wait tries it, false once it
+   * answered MethodNotFound (waits then poll).
+   */
+  waitForUpdatesSupported: boolean | undefined;
+
   private constructor(
     readonly connection: SoapConnection,
     readonly serviceContent: ServiceContent,
     private readonly credentials: { username: string; password: string },
-  ) {}
+  ) {
+    this.deviceHosts = new DeviceHosts(connection);
+  }
 
   /** Connects, learns the API version, and logs in. */
   static async connect(options: VimClientOptions): Promise<VimClient> {
@@ -124,35 +135,43 @@ export class VimClient {
     });
   }
 
-  /** Calls a method; logs in again once when the session has expired. */
-  async invoke(method: string, args: Record<string, VimValue | undefined>): Promise<XmlNode> {
+  /** Calls a method; logs in again once when the session has expired. `signal` cuts the call. */
+  async invoke(
+    method: string,
+    args: Record<string, VimValue | undefined>,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<XmlNode> {
     try {
-      return await this.connection.call(method, args);
+      return await this.connection.call(method, args, options);
     } catch (error) {
       if (error instanceof VimFaultError && error.faultType === 'NotAuthenticated') {
         await this.login();
-        return this.connection.call(method, args);
+        return this.connection.call(method, args, options);
       }
       throw error;
     }
   }
 
   /** Retrieves objects' properties, following ContinueRetrievePropertiesEx tokens to the end. */
-  async retrieve(specSet: readonly VimObject[], maxObjects?: number): Promise<ObjectContent[]> {
+  async retrieve(
+    specSet: readonly VimObject[],
+    maxObjects?: number,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<ObjectContent[]> {
     const pc = this.serviceContent.propertyCollector;
     const results: ObjectContent[] = [];
-    let res = await this.invoke('RetrievePropertiesEx', {
-      _this: pc,
-      specSet,
-      options: maxObjects === undefined ? {} : { maxObjects },
-    });
+    let res = await this.invoke(
+      'RetrievePropertiesEx',
+      { _this: pc, specSet, options: maxObjects === undefined ? {} : { maxObjects } },
+      options,
+    );
     for (;;) {
       const rv = res.child('returnval');
       if (!rv) break;
       for (const oc of rv.all('objects')) results.push(toObjectContent(oc));
       const token = rv.str('token');
       if (!token) break;
-      res = await this.invoke('ContinueRetrievePropertiesEx', { _this: pc, token });
+      res = await this.invoke('ContinueRetrievePropertiesEx', { _this: pc, token }, options);
     }
     return results;
   }
@@ -162,8 +181,13 @@ export class VimClient {
     obj: Moref,
     type: string,
     pathSet: readonly string[],
+    options: { readonly signal?: AbortSignal } = {},
   ): Promise<ReadonlyMap<string, XmlNode>> {
-    const [oc] = await this.retrieve([{ propSet: [{ type, pathSet }], objectSet: [{ obj, skip: false }] }]);
+    const [oc] = await this.retrieve(
+      [{ propSet: [{ type, pathSet }], objectSet: [{ obj, skip: false }] }],
+      undefined,
+      options,
+    );
     return oc?.props ?? new Map();
   }
 
@@ -226,6 +250,7 @@ export class VimClient {
     } catch {
       // The session may already be gone; nothing to undo.
     } finally {
+      this.deviceHosts.close();
       this.connection.close();
     }
   }

@@ -23,6 +23,23 @@ export interface LeaseInfo {
   readonly totalDiskCapacityKB: number;
 }
 
+/** One file of HttpNfcLeaseGetManifest; `checksum` (lower-case hex) only where the server gives one. */
+export interface LeaseManifestEntry {
+  readonly size: number;
+  readonly sha1: string;
+  readonly checksum?: string;
+  readonly checksumType?: string;
+}
+
+/** How `waitReady` waits: WaitForUpdatesEx with polling as the fallback (auto), or only one of them. */
+export type LeaseWaitMethod = 'auto' | 'updates' | 'poll';
+
+export interface WaitReadyOptions {
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+  readonly method?: LeaseWaitMethod;
+}
+
 /** The lease ended in `error`: the server aborted it, it timed out, or it could not be set up. */
 export class LeaseError extends Error {
   readonly code = 'NFC_LEASE_ERROR';
@@ -57,26 +74,120 @@ export class NfcLease {
     readonly ref: Moref,
   ) {}
 
-  /** Polls until the lease leaves `initializing`; throws LeaseError when it ends in `error`. */
-  async waitReady(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<LeaseInfo> {
-    const deadline = Date.now() + (options.timeoutMs ?? 300_000);
-    // Every 50 ms for the first second (a lease is often ready in a fraction of one, and the
-    // transfer waits for it), then backing off to every 2 s.
+  /**
+   * Waits until the lease leaves `initializing` (default deadline 5 min); throws LeaseError when
+   * it ends in `error`. Waits with WaitForUpdatesEx on the lease's `state`, `error` and `info`
+   * (govmomi's `nfc.Lease.Wait` through `property.Wait` does the same), and polls where the
+   * server lacks it (MethodNotFound) or `method` says so. `signal` cuts a wait under way.
+   */
+  async waitReady(options: WaitReadyOptions = {}): Promise<LeaseInfo> {
+    const timeoutMs = options.timeoutMs ?? 300_000;
+    const deadline = Date.now() + timeoutMs;
+    const method = options.method ?? 'auto';
+    if (method === 'updates' || (method === 'auto' && this.client.waitForUpdatesSupported !== false)) {
+      try {
+        const info = await this.waitByUpdates(deadline, timeoutMs, options.signal);
+        this.client.waitForUpdatesSupported = true;
+        return info;
+      } catch (error) {
+        const missing = error instanceof VimFaultError && error.faultType === 'MethodNotFound';
+        if (!missing || method === 'updates') throw error;
+        this.client.waitForUpdatesSupported = false;
+      }
+    }
+    return this.waitByPolling(deadline, timeoutMs, options.signal);
+  }
+
+  /**
+   * A property collector of its own (the session's default one may serve other waits, and a
+   * collector has one wait at a time), a filter on the lease, then WaitForUpdatesEx with the
+   * version of the last answer until the state is no longer `initializing`.
+   */
+  private async waitByUpdates(deadline: number, timeoutMs: number, signal?: AbortSignal): Promise<LeaseInfo> {
+    const { client } = this;
+    const created = await client.invoke(
+      'CreatePropertyCollector',
+      { _this: client.serviceContent.propertyCollector },
+      signal ? { signal } : {},
+    );
+    const collector = created.child('returnval')!.moref;
+    try {
+      await client.invoke(
+        'CreateFilter',
+        {
+          _this: collector,
+          spec: {
+            propSet: [{ type: 'HttpNfcLease', pathSet: ['state', 'error', 'info'] }],
+            objectSet: [{ obj: this.ref, skip: false }],
+          },
+          partialUpdates: false,
+        },
+        signal ? { signal } : {},
+      );
+      const seen = new Map<string, XmlNode | undefined>();
+      let version = '';
+      for (;;) {
+        const state = seen.get('state')?.text;
+        if (state === 'ready') {
+          const info =
+            seen.get('info') ??
+            (await this.client.properties(this.ref, 'HttpNfcLease', ['info'])).get('info');
+          return this.parseInfo(info);
+        }
+        if (state === 'error' || state === 'done') throw this.errorFrom(seen.get('error'), state);
+        const left = deadline - Date.now();
+        if (left <= 0) throw this.stillInitializing(state, timeoutMs);
+        const res = await client.invoke(
+          'WaitForUpdatesEx',
+          { _this: collector, version, options: { maxWaitSeconds: Math.min(60, Math.ceil(left / 1000)) } },
+          signal ? { signal } : {},
+        );
+        // No returnval: maxWaitSeconds passed without a change.
+        const set = res.child('returnval');
+        if (!set) continue;
+        version = set.str('version') ?? version;
+        for (const object of set.all('filterSet').flatMap((f) => f.all('objectSet'))) {
+          if (object.str('kind') === 'leave') {
+            throw new LeaseError(this.ref.value, 'ManagedObjectNotFound', 'the lease no longer exists');
+          }
+          for (const change of object.all('changeSet')) {
+            const op = change.str('op');
+            seen.set(
+              change.str('name') ?? '',
+              op === 'remove' || op === 'indirectRemove' ? undefined : change.child('val'),
+            );
+          }
+        }
+      }
+    } finally {
+      await client.invoke('DestroyPropertyCollector', { _this: collector }).catch(() => undefined);
+    }
+  }
+
+  /** Every 50 ms for the first second (a lease is often ready in a fraction of one), then up to every 2 s. */
+  private async waitByPolling(deadline: number, timeoutMs: number, signal?: AbortSignal): Promise<LeaseInfo> {
     const started = Date.now();
     for (let delay = 50; ; delay = Date.now() - started < 1_000 ? 50 : Math.min(delay * 2, 2_000)) {
-      const props = await this.client.properties(this.ref, 'HttpNfcLease', ['state', 'error', 'info']);
+      const props = await this.client.properties(
+        this.ref,
+        'HttpNfcLease',
+        ['state', 'error', 'info'],
+        signal ? { signal } : {},
+      );
       const state = props.get('state')?.text;
       if (state === 'ready') return this.parseInfo(props.get('info'));
       if (state === 'error' || state === 'done') throw this.errorFrom(props.get('error'), state);
-      if (Date.now() > deadline) {
-        throw new LeaseError(
-          this.ref.value,
-          'Timeout',
-          `still '${state}' after ${options.timeoutMs ?? 300_000} ms`,
-        );
-      }
-      await sleep(delay, options.signal);
+      if (Date.now() > deadline) throw this.stillInitializing(state, timeoutMs);
+      await sleep(delay, signal);
     }
+  }
+
+  private stillInitializing(state: string | undefined, timeoutMs: number): LeaseError {
+    return new LeaseError(
+      this.ref.value,
+      'Timeout',
+      `still '${state ?? 'initializing'}' after ${timeoutMs} ms`,
+    );
   }
 
   /** Current state and error, for a transfer that wants to know why its stream broke. */
@@ -84,6 +195,31 @@ export class NfcLease {
     const props = await this.client.properties(this.ref, 'HttpNfcLease', ['state', 'error']);
     const state = props.get('state')?.text ?? 'unknown';
     return state === 'error' ? { state, error: this.errorFrom(props.get('error'), state) } : { state };
+  }
+
+  /**
+   * HttpNfcLeaseGetManifest: per device key, the size and checksums of the stream the server sent
+   * ("can be used to verify that the bytes received by the client match those sent by the HttpNfc
+   * server", vSphere API reference, HttpNfcLeaseManifestEntry). Counts as a keep-alive.
+   */
+  async manifest(): Promise<ReadonlyMap<string, LeaseManifestEntry>> {
+    let res: XmlNode;
+    try {
+      res = await this.client.invoke('HttpNfcLeaseGetManifest', { _this: this.ref });
+    } catch (error) {
+      throw this.wrap(error);
+    }
+    const entries = new Map<string, LeaseManifestEntry>();
+    for (const e of res.all('returnval')) {
+      const checksum = e.str('checksum');
+      const checksumType = e.str('checksumType');
+      entries.set(e.str('key') ?? '', {
+        size: Number(e.str('size') ?? Number.NaN),
+        sha1: (e.str('sha1') ?? '').toLowerCase(),
+        ...(checksum && checksumType ? { checksum: checksum.toLowerCase(), checksumType } : {}),
+      });
+    }
+    return entries;
   }
 
   /** Renews the lease and reports progress (0–100). */

@@ -96,8 +96,10 @@ async function main(): Promise<void> {
       const res = await client.invoke('ExportVm', { _this: { type: 'VirtualMachine', value: vm.moref } });
       const lease = new NfcLease(client, res.child('returnval')!.moref);
       const info = await lease.waitReady();
-      const url = info.deviceUrls.find((d) => d.disk)!.url.href;
-      const cookie = client.connection.sessionCookie ?? '';
+      const device = info.deviceUrls.find((d) => d.disk)!;
+      const url = device.url.href;
+      // The session cookie only where odt sends it: to the vCenter, never to an ESXi host.
+      const cookie = client.deviceHosts.route(device).cookie ?? '';
       const keep = setInterval(() => void lease.progress(0).catch(() => undefined), 2000);
       const runs = 3;
       const ours: BundleRun[] = [];

@@ -158,11 +158,13 @@ async function importLease(sim: RunningSimulator, descriptor: string) {
   // The same CreateImportSpec + ImportVApp as `odt import`, so the reference cannot drift from it.
   const { lease } = await openImportLease(client, placement, `curl reference ${Date.now()}`, descriptor);
   const info = await lease.waitReady();
-  const url = info.deviceUrls.find((d) => d.disk)?.url.href ?? info.deviceUrls[0]!.url.href;
+  const device = info.deviceUrls.find((d) => d.disk) ?? info.deviceUrls[0]!;
+  const url = device.url.href;
   const keep = setInterval(() => void lease.progress(0).catch(() => undefined), 2000);
   return {
     url,
-    cookie: client.connection.sessionCookie ?? '',
+    // The session cookie only where odt sends it: to the vCenter, never to an ESXi host.
+    cookie: client.deviceHosts.route(device).cookie ?? '',
     async close() {
       clearInterval(keep);
       await lease.abort().catch(() => undefined);

@@ -8,10 +8,10 @@ import { runSandbox } from '../../local/sandbox/run-sandbox.ts';
 import { repoRoot, run } from '../support/cli.ts';
 
 // Issue 8: the sandbox runs a whole transfer, every item ends powered on in the fake vCD and the
-// printed report says so; a newcomer can open its package by hand following the README's steps
+// printed report says so; a newcomer can open its package by hand following the steps in docs/package-format.md
 // literally.
 describe('odt sandbox', () => {
-  it('moves a VM with two disks, a template and a vApp from request to wipe, and the README steps open the package', async () => {
+  it('moves a VM with two disks, a template and a vApp from request to wipe, and the steps of docs/package-format.md open the package', async () => {
     const work = await mkdtemp(join(tmpdir(), 'odt-sandbox-'));
     let printed = '';
     const out = new Writable({
@@ -62,8 +62,10 @@ describe('odt sandbox', () => {
       expect(r.exportSeconds).toBeGreaterThan(0);
       expect(printed).toContain('transfer → completed');
 
-      const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
-      const section = readme.slice(readme.indexOf('### Open a package from the sandbox by hand'));
+      const doc = await readFile(join(repoRoot, 'docs', 'package-format.md'), 'utf8');
+      const at = doc.indexOf('## Opening a package from the sandbox by hand');
+      expect(at).toBeGreaterThanOrEqual(0);
+      const section = doc.slice(at);
       const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
       expect(block).toBeTruthy();
       const steps = await run('bash', ['-euo', 'pipefail', '-c', block!], { cwd: work });

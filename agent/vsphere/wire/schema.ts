@@ -60,6 +60,7 @@ export const vimTypes: Readonly<Record<string, TypeDef>> = {
     ],
   },
   RetrieveOptions: { base: 'DynamicData', fields: [f('maxObjects', 'int')] },
+  WaitOptions: { base: 'DynamicData', fields: [f('maxWaitSeconds', 'int'), f('maxObjectUpdates', 'int')] },
   KeyValue: { base: 'DynamicData', fields: [f('key', 'string'), f('value', 'string')] },
   OvfFile: {
     base: 'DynamicData',
@@ -126,6 +127,11 @@ export const vimMethods: Readonly<Record<string, readonly FieldDef[]>> = {
   ],
   ContinueRetrievePropertiesEx: [f('_this', 'MOR'), f('token', 'string')],
   CancelRetrievePropertiesEx: [f('_this', 'MOR'), f('token', 'string')],
+  CreatePropertyCollector: [f('_this', 'MOR')],
+  DestroyPropertyCollector: [f('_this', 'MOR')],
+  CreateFilter: [f('_this', 'MOR'), f('spec', 'PropertyFilterSpec'), f('partialUpdates', 'boolean')],
+  WaitForUpdatesEx: [f('_this', 'MOR'), f('version', 'string'), f('options', 'WaitOptions')],
+  CancelWaitForUpdates: [f('_this', 'MOR')],
   CreateContainerView: [
     f('_this', 'MOR'),
     f('container', 'MOR'),

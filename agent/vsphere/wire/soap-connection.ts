@@ -49,6 +49,8 @@ export interface SoapConnectionOptions {
  */
 export class SoapConnection {
   readonly url: URL;
+  /** How the server's certificate is trusted; device hosts of NFC leases fall back to it. */
+  readonly trust: TlsTrust;
   readonly agent: http.Agent;
   /** Sent as `SOAPAction: "urn:vim25/<apiVersion>"`; set from about.apiVersion after the first call. */
   apiVersion = '7.0';
@@ -57,6 +59,7 @@ export class SoapConnection {
 
   constructor(options: SoapConnectionOptions) {
     this.url = options.url;
+    this.trust = options.trust;
     this.agent = createHttpAgent(options.url, options.trust);
     this.timeoutMs = options.timeoutMs ?? 120_000;
   }
@@ -70,10 +73,17 @@ export class SoapConnection {
     this.cookie = undefined;
   }
 
-  /** Calls a method and returns its `<…Response>` element (read `returnval` from it). */
-  async call(method: string, args: Record<string, VimValue | undefined>): Promise<XmlNode> {
+  /**
+   * Calls a method and returns its `<…Response>` element (read `returnval` from it). An abort of
+   * `signal` cuts the request and rejects with the signal's reason.
+   */
+  async call(
+    method: string,
+    args: Record<string, VimValue | undefined>,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<XmlNode> {
     const body = envelope(serializeCall(method, args));
-    const { status, text, setCookie } = await this.post(body);
+    const { status, text, setCookie } = await this.post(body, options.signal);
     for (const c of setCookie) {
       const m = /^(vmware_soap_session=[^;]*)/.exec(c);
       if (m) this.cookie = m[1];
@@ -97,7 +107,10 @@ export class SoapConnection {
     return response;
   }
 
-  private post(body: string): Promise<{ status: number; text: string; setCookie: string[] }> {
+  private post(
+    body: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ status: number; text: string; setCookie: string[] }> {
     const lib = this.url.protocol === 'https:' ? https : http;
     const headers: http.OutgoingHttpHeaders = {
       'Content-Type': 'text/xml; charset=utf-8',
@@ -106,7 +119,11 @@ export class SoapConnection {
     };
     if (this.cookie) headers.Cookie = this.cookie;
     return new Promise((resolve, reject) => {
-      const req = lib.request(this.url, { method: 'POST', headers, agent: this.agent }, (res) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const req = lib.request(this.url, { method: 'POST', headers, agent: this.agent, signal }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
@@ -116,12 +133,16 @@ export class SoapConnection {
             setCookie: res.headers['set-cookie'] ?? [],
           }),
         );
-        res.on('error', reject);
+        res.on('error', (err) => reject(signal?.aborted ? signal.reason : err));
       });
       req.setTimeout(this.timeoutMs, () =>
         req.destroy(new VimTransportError(`no answer from ${this.url.host} within ${this.timeoutMs} ms`)),
       );
       req.on('error', (err) => {
+        if (signal?.aborted) {
+          reject(signal.reason);
+          return;
+        }
         if (
           err instanceof VimTransportError ||
           (err as { code?: string }).code === 'TLS_THUMBPRINT_MISMATCH'

@@ -43,12 +43,34 @@ export function thumbprintOf(der: Buffer, like: string): string {
 /** Formats a thumbprint as colon-separated pairs, the way vSphere and openssl print them. */
 export const colonHex = (hex: string): string => hex.match(/../g)?.join(':') ?? hex;
 
+/** What a pinned connection saw: the host, the certificate's thumbprint and the pinned one. */
+export interface ThumbprintMismatch {
+  readonly host: string;
+  readonly port: number;
+  readonly got: string;
+  readonly expected: string;
+}
+
+export interface HttpAgentOptions {
+  /** Sockets per host; default 16. */
+  readonly maxSockets?: number;
+  /** The message of the TlsTrustError for a certificate that is not the pinned one. */
+  readonly mismatch?: (seen: ThumbprintMismatch) => string;
+}
+
+const vcenterMismatch = ({ host, port, got, expected }: ThumbprintMismatch): string =>
+  `The certificate of ${host}:${port} has thumbprint ${colonHex(got)}, ` +
+  `not the pinned ${colonHex(expected)}. If the server's certificate was replaced on purpose, ` +
+  'pass its new SHA-256 thumbprint with --thumbprint; otherwise do not connect.';
+
 /**
  * An HTTP(S) agent that enforces the trust mode. With a pinned thumbprint the socket is handed to
  * the HTTP client only after the fingerprint matched, so no request byte (and no session cookie)
  * ever reaches an impostor.
  */
-export function createHttpAgent(url: URL, trust: TlsTrust, maxSockets = 16): http.Agent {
+export function createHttpAgent(url: URL, trust: TlsTrust, options: HttpAgentOptions = {}): http.Agent {
+  const maxSockets = options.maxSockets ?? 16;
+  const mismatch = options.mismatch ?? vcenterMismatch;
   if (url.protocol === 'http:') return new http.Agent({ keepAlive: true, maxSockets });
   if (trust.kind === 'system') return new https.Agent({ keepAlive: true, maxSockets });
   if (trust.kind === 'insecure')
@@ -71,9 +93,7 @@ export function createHttpAgent(url: URL, trust: TlsTrust, maxSockets = 16): htt
         socket.destroy();
         callback(
           new TlsTrustError(
-            `The certificate of ${options.host}:${options.port} has thumbprint ${colonHex(got)}, ` +
-              `not the pinned ${colonHex(expected)}. If the server's certificate was replaced on purpose, ` +
-              'pass its new SHA-256 thumbprint with --thumbprint; otherwise do not connect.',
+            mismatch({ host: String(options.host), port: Number(options.port), got, expected }),
           ),
         );
         return;

@@ -26,11 +26,11 @@ export type NfcThumbprint = 'right' | 'wrong' | 'none';
 export type NfcDownload = 'length' | 'chunked' | 'close';
 
 /**
- * The nfcHost used when a test does not choose one. Flip to 'separate' once the project's client
- * follows device URLs to their host (issue #17), with defaultNFCHost in vcsim/main.go.
- * VCSIM_NFC_HOST=separate|direct overrides it for a whole run, to try the flip first.
+ * The nfcHost used when a test does not choose one: 'separate', as a vCenter with ESXi hosts
+ * (issue #17); keep it in step with defaultNFCHost in vcsim/main.go. VCSIM_NFC_HOST=direct
+ * overrides it for a whole run.
  */
-export const defaultNfcHost: NfcHost = 'direct';
+export const defaultNfcHost: NfcHost = 'separate';
 
 function nfcHostDefault(): NfcHost {
   const env = process.env.VCSIM_NFC_HOST;
@@ -90,6 +90,11 @@ export interface SimulatorOptions {
   nfcThumbprint?: NfcThumbprint;
   /** Framing of export downloads (-nfc-download, default 'length'). */
   nfcDownload?: NfcDownload;
+  /**
+   * With nfcDownload chunked or close: each download ends the normal way after this many bytes,
+   * the lease still ready (-nfc-short-body): a cut the client cannot tell from the end.
+   */
+  nfcShortBody?: number;
   /** false: WaitForUpdatesEx/WaitForUpdates answer MethodNotFound (-no-wait-for-updates). Default true. */
   waitForUpdates?: boolean;
   /** SOAP trace on the simulator's stderr. */
@@ -244,6 +249,7 @@ function flagsFor(opts: SimulatorOptions, dataDir: string): string[] {
   add('-nfc-host', opts.nfcHost ?? nfcHostDefault());
   add('-nfc-thumbprint', opts.nfcThumbprint);
   add('-nfc-download', opts.nfcDownload);
+  add('-nfc-short-body', opts.nfcShortBody);
   if (opts.waitForUpdates === false) args.push('-no-wait-for-updates');
   if (opts.trace) args.push('-trace');
   return args;

@@ -55,10 +55,9 @@ import (
 	"github.com/vmware/govmomi/vim25"
 )
 
-// defaultNFCHost is the -nfc-host default. "direct" keeps the project's client, which still sends
-// NFC transfers to the vCenter, passing until it follows device URLs to their host (issue #17);
-// then flip it to "separate", together with defaultNfcHost in ../simulator.ts.
-const defaultNFCHost = "direct"
+// defaultNFCHost is the -nfc-host default: "separate", as a vCenter hands out device URLs of its
+// ESXi hosts (issue #17); keep it in step with defaultNfcHost in ../simulator.ts.
+const defaultNFCHost = "separate"
 
 // config holds the parsed command line; the lease and NFC code read it through the package
 // variable cfg, which is written once before the server starts.
@@ -85,6 +84,7 @@ type config struct {
 	nfcListen       string
 	nfcThumbprint   string // "right", "wrong" or "none"
 	nfcDownload     string // "length", "chunked" or "close"
+	nfcShortBody    int64  // chunked/close: end each download normally after this many bytes
 	waitForUpdates  bool   // false with -no-wait-for-updates
 	trace           bool
 
@@ -122,6 +122,7 @@ func parseFlags() error {
 	fs.StringVar(&cfg.nfcHost, "nfc-host", defaultNFCHost, "separate: NFC served by a second listener (-nfc-listen) with its own certificate, device URLs naming it, as vCenter hands out ESXi host URLs; direct: NFC on the SDK listener with https://*/nfc/... device URLs, as an ESXi host connected to directly")
 	fs.StringVar(&cfg.nfcListen, "nfc-listen", "127.0.0.2:0", "IP:port of the NFC listener in -nfc-host separate mode (another loopback address: another host)")
 	fs.StringVar(&cfg.nfcThumbprint, "nfc-thumbprint", "right", "sslThumbprint of device URLs with -tls: right (the NFC listener's SHA-1) | wrong (another certificate's) | none (empty)")
+	fs.Int64Var(&cfg.nfcShortBody, "nfc-short-body", 0, "with -nfc-download chunked or close: end each download the normal way after this many bytes, the lease still ready (a cut the client cannot tell from the end; the lease manifest still gives the whole size)")
 	fs.StringVar(&cfg.nfcDownload, "nfc-download", "length", "export download framing: length (Content-Length) | chunked (Transfer-Encoding: chunked) | close (no length, the body ends when the connection closes)")
 	noWait := fs.Bool("no-wait-for-updates", false, "answer WaitForUpdatesEx and WaitForUpdates with the fault MethodNotFound (a client must poll RetrievePropertiesEx)")
 	fs.BoolVar(&cfg.trace, "trace", false, "write SOAP requests and responses to stderr")

@@ -299,7 +299,15 @@ func streamFile(w http.ResponseWriter, r *http.Request, f *os.File, size int64, 
 		return
 	}
 	buf := make([]byte, streamPiece)
+	sent := int64(0)
 	for left := end - start + 1; left > 0; {
+		if cfg.nfcShortBody > 0 && sent >= cfg.nfcShortBody {
+			// -nfc-short-body: end the body the normal way (closing the connection in close mode,
+			// the last chunk in chunked mode) with the lease still ready, as a cut a client cannot
+			// tell from the end.
+			log.Printf("nfc: %s: ended after %d bytes (-nfc-short-body)", r.URL.Path, sent)
+			return
+		}
 		n, err := m.allowN(min64(left, streamPiece))
 		if err != nil {
 			cutTransfer(m.conn)
@@ -312,6 +320,7 @@ func streamFile(w http.ResponseWriter, r *http.Request, f *os.File, size int64, 
 			}
 			m.count(k)
 			left -= int64(k)
+			sent += int64(k)
 		}
 		if err != nil {
 			log.Printf("nfc: %s: %s", r.URL.Path, err)
