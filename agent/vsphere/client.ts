@@ -1,4 +1,5 @@
 import { DeviceHosts } from './device-hosts.ts';
+import type { VimArgs, VimMethod } from './wire/methods.ts';
 import type { Moref, VimObject, VimValue } from './wire/serialize.ts';
 import { SoapConnection, VimFaultError, VimTransportError } from './wire/soap-connection.ts';
 import type { TlsTrust } from './wire/tls.ts';
@@ -136,9 +137,9 @@ export class VimClient {
   }
 
   /** Calls a method; logs in again once when the session has expired. `signal` cuts the call. */
-  async invoke(
-    method: string,
-    args: Record<string, VimValue | undefined>,
+  async invoke<M extends VimMethod>(
+    method: M,
+    args: VimArgs<M>,
     options: { readonly signal?: AbortSignal } = {},
   ): Promise<XmlNode> {
     try {

@@ -17,7 +17,16 @@ export interface TypeDef {
   readonly fields: readonly FieldDef[];
 }
 
-const f = (name: string, type: string, array = false): FieldDef => ({ name, type, array });
+/** A field; the literal name and type are kept, so `VimArgs` (methods.ts) can type each call. */
+const f = <const N extends string, const T extends string, const A extends boolean = false>(
+  name: N,
+  type: T,
+  array?: A,
+): { readonly name: N; readonly type: T; readonly array: A } => ({
+  name,
+  type,
+  array: (array ?? false) as A,
+});
 
 export const primitives = new Set([
   'string',
@@ -114,8 +123,11 @@ export const vimTypes: Readonly<Record<string, TypeDef>> = {
   },
 };
 
-/** Parameters of each method we call, in schema order. `_this` is always first. */
-export const vimMethods: Readonly<Record<string, readonly FieldDef[]>> = {
+/**
+ * Parameters of each method we call, in schema order. `_this` is always first. Its type is kept
+ * literal: `VimClient.invoke` takes only these names, each with its own arguments (methods.ts).
+ */
+export const vimMethods = {
   RetrieveServiceContent: [f('_this', 'MOR')],
   Login: [f('_this', 'MOR'), f('userName', 'string'), f('password', 'string'), f('locale', 'string')],
   Logout: [f('_this', 'MOR')],
@@ -162,7 +174,7 @@ export const vimMethods: Readonly<Record<string, readonly FieldDef[]>> = {
   Rename_Task: [f('_this', 'MOR'), f('newName', 'string')],
   AddCustomFieldDef: [f('_this', 'MOR'), f('name', 'string'), f('moType', 'string')],
   SetField: [f('_this', 'MOR'), f('entity', 'MOR'), f('key', 'int'), f('value', 'string')],
-};
+} as const satisfies Readonly<Record<string, readonly FieldDef[]>>;
 
 /** All fields of a type in schema order: the base type's first. */
 export function fieldsOf(typeName: string): readonly FieldDef[] {

@@ -26,7 +26,7 @@ const isNode = (v: unknown): v is XmlNode =>
 
 /** Serializes one method call's body element, fields in schema order. */
 export function serializeCall(method: string, args: Record<string, VimValue | undefined>): string {
-  const params = vimMethods[method];
+  const params = (vimMethods as Readonly<Record<string, readonly FieldDef[]>>)[method];
   if (!params) throw new VimSchemaError(`vim25 method ${method} is not in agent/vsphere/wire/schema.ts`);
   const known = new Set(params.map((p) => p.name));
   for (const key of Object.keys(args)) {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readMark } from '../../../agent/import/import-mark.ts';
+import type { VimArgs, VimMethod } from '../../../agent/vsphere/wire/methods.ts';
 import type { VimClient } from '../../../agent/vsphere/client.ts';
 import type { Moref } from '../../../agent/vsphere/wire/serialize.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
@@ -48,8 +49,8 @@ async function powerState(client: VimClient, vm: Moref): Promise<string | undefi
     ?.text;
 }
 
-async function run(client: VimClient, method: string, args: Record<string, unknown>): Promise<void> {
-  const task = (await client.invoke(method, args as never)).child('returnval')!.moref;
+async function run<M extends VimMethod>(client: VimClient, method: M, args: VimArgs<M>): Promise<void> {
+  const task = (await client.invoke(method, args)).child('returnval')!.moref;
   await client.waitForTask(task);
 }
 
@@ -66,7 +67,7 @@ describe('a rerun of odt import', () => {
         transferId: transfer,
         itemId: 'item-1',
       });
-      await run(client, 'PowerOnVM_Task', { _this: vm });
+      await run(client, 'PowerOnVM_Task', { _this: vm! });
 
       const again = await importInto(sim, 'state-b');
 
@@ -91,7 +92,7 @@ describe('a rerun of odt import', () => {
     const client = await connectTo(sim);
     try {
       const [theirs] = await vmsNamed(client, 'DC0_H0_VM0');
-      await run(client, 'Rename_Task', { _this: theirs, newName: vmName });
+      await run(client, 'Rename_Task', { _this: theirs!, newName: vmName });
 
       const r = await importInto(sim, 'state-c');
 
@@ -165,7 +166,7 @@ describe('a rerun of odt import', () => {
     try {
       // As left by a crash between ImportVApp and the lease being ready: a VM of the name, no mark.
       const [left] = await vmsNamed(client, 'DC0_H0_VM0');
-      await run(client, 'Rename_Task', { _this: left, newName: vmName });
+      await run(client, 'Rename_Task', { _this: left!, newName: vmName });
       const journal = await ImportJournal.open(join(work, 'state-e'), transfer);
       await journal.begin('item-1', [vmName]);
 
