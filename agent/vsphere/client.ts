@@ -1,6 +1,6 @@
 import { DeviceHosts } from './device-hosts.ts';
 import type { VimArgs, VimMethod } from './wire/methods.ts';
-import type { Moref, VimObject, VimValue } from './wire/serialize.ts';
+import type { Moref, VimObject } from './wire/serialize.ts';
 import { SoapConnection, VimFaultError, VimTransportError } from './wire/soap-connection.ts';
 import type { TlsTrust } from './wire/tls.ts';
 import type { XmlNode } from './wire/xml.ts';
