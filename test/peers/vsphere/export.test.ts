@@ -2,7 +2,8 @@
 // other VM off, 2 disks of 1 MiB random bytes each, template DC0_C0_TPL0, vApp DC0_C0_APP0).
 
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportVm, faultOf, sharedSession } from './peer-session.ts';
 import {
   attr,
   decodeXml,
@@ -13,18 +14,11 @@ import {
   leaseCall,
   moRef,
   RawSoapClient,
-  SoapFault,
   text,
   texts,
   waitLease,
 } from './raw-soap.ts';
-import {
-  type Inventory,
-  type InventoryDisk,
-  type InventoryVm,
-  type SimulatorHandle,
-  sharedSimulator,
-} from './simulator.ts';
+import type { Inventory, InventoryDisk, InventoryVm, SimulatorHandle } from './simulator.ts';
 
 let sim: SimulatorHandle;
 let sdkUrl: string;
@@ -45,40 +39,9 @@ function diskByKey(key: string): InventoryDisk {
   throw new Error(`no disk with device key ${key}`);
 }
 
-async function exportVm(moref: string): Promise<string> {
-  const xml = await client.call(
-    `<ExportVm xmlns="urn:vim25">${moRef('_this', 'VirtualMachine', moref)}</ExportVm>`,
-  );
-  const lease = text(xml, 'returnval');
-  expect(attr(xml, 'returnval', 'type')).toBe('HttpNfcLease');
-  if (!lease) throw new Error('ExportVm returned no lease');
-  return lease;
-}
-
-async function faultOf(promise: Promise<unknown>): Promise<SoapFault> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof SoapFault) return err;
-    throw err;
-  }
-  throw new Error('expected a SOAP fault');
-}
-
 beforeAll(async () => {
-  sim = await sharedSimulator({
-    url: inject('vcsimUrl'),
-    username: inject('vcsimUsername'),
-    password: inject('vcsimPassword'),
-    dataDir: inject('vcsimDataDir'),
-    inventoryPath: inject('vcsimInventoryPath'),
-    nfcUrl: inject('vcsimNfcUrl'),
-    binary: inject('vcsimBinary'),
-  });
+  ({ sim, client, inventory } = await sharedSession());
   sdkUrl = sim.url;
-  client = new RawSoapClient(sdkUrl);
-  await client.login(sim.username, sim.password);
-  inventory = await sim.readInventory();
 });
 afterAll(async () => {
   await sim?.stop();
@@ -127,7 +90,7 @@ describe('the shared simulator', () => {
 describe('ExportVm', () => {
   it('serves the exact bytes of both disks of a powered-off VM, then completes', async () => {
     const vm = vmNamed('DC0_H0_VM1');
-    const lease = await exportVm(vm.moref);
+    const lease = await exportVm(client, vm.moref);
     const snap = await waitLease(client, lease);
     expect(snap.state).toBe('ready');
     expect(snap.entity).toBe(vm.moref);
@@ -159,7 +122,7 @@ describe('ExportVm', () => {
 
   it('answers Range requests with 206 and Content-Range', async () => {
     const vm = vmNamed('DC0_C0_RP0_VM1');
-    const lease = await exportVm(vm.moref);
+    const lease = await exportVm(client, vm.moref);
     const snap = await waitLease(client, lease);
     const device = snap.deviceUrls[1];
     if (!device) throw new Error('no second device URL');
@@ -193,7 +156,7 @@ describe('ExportVm', () => {
   });
 
   it('refuses a powered-on VM with InvalidPowerState, as vCenter does', async () => {
-    const fault = await faultOf(exportVm(vmNamed('DC0_H0_VM0').moref));
+    const fault = await faultOf(exportVm(client, vmNamed('DC0_H0_VM0').moref));
     expect(fault.faultType).toBe('InvalidPowerState');
     expect(text(fault.detail, 'requestedState')).toBe('poweredOff');
     expect(text(fault.detail, 'existingState')).toBe('poweredOn');
@@ -201,7 +164,7 @@ describe('ExportVm', () => {
 
   it('exports a template', async () => {
     const tpl = vmNamed('DC0_C0_TPL0');
-    const lease = await exportVm(tpl.moref);
+    const lease = await exportVm(client, tpl.moref);
     const snap = await waitLease(client, lease);
     expect(snap.state).toBe('ready');
     expect(snap.deviceUrls).toHaveLength(2);
@@ -213,7 +176,7 @@ describe('ExportVm', () => {
   });
 
   it('reports ManagedObjectNotFound for an unknown VM', async () => {
-    expect((await faultOf(exportVm('vm-999999'))).faultType).toBe('ManagedObjectNotFound');
+    expect((await faultOf(exportVm(client, 'vm-999999'))).faultType).toBe('ManagedObjectNotFound');
   });
 });
 
@@ -246,7 +209,7 @@ describe('ExportVApp', () => {
 describe('HttpNfcLeaseGetManifest', () => {
   it('gives the SHA-256, SHA-1 and size of each served disk', async () => {
     const vm = vmNamed('DC0_C0_RP0_VM0');
-    const lease = await exportVm(vm.moref);
+    const lease = await exportVm(client, vm.moref);
     await waitLease(client, lease);
     const xml = await client.call(leaseCall('HttpNfcLeaseGetManifest', lease));
     const entries = inners(xml, 'returnval');

@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { faultOf, sharedSession } from './peer-session.ts';
 import {
   deviceHref,
   elements,
@@ -15,12 +16,11 @@ import {
   leaseCall,
   leaseSnapshot,
   moRef,
-  RawSoapClient,
-  SoapFault,
+  type RawSoapClient,
   text,
   waitLease,
 } from './raw-soap.ts';
-import { type Inventory, type SimulatorHandle, sharedSimulator } from './simulator.ts';
+import type { Inventory, SimulatorHandle } from './simulator.ts';
 
 let sim: SimulatorHandle;
 let sdkUrl: string;
@@ -78,20 +78,9 @@ async function importVApp(importSpecResponse: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  sim = await sharedSimulator({
-    url: inject('vcsimUrl'),
-    username: inject('vcsimUsername'),
-    password: inject('vcsimPassword'),
-    dataDir: inject('vcsimDataDir'),
-    inventoryPath: inject('vcsimInventoryPath'),
-    nfcUrl: inject('vcsimNfcUrl'),
-    binary: inject('vcsimBinary'),
-  });
+  ({ sim, client, inventory } = await sharedSession());
   sdkUrl = sim.url;
   uploadsDir = join(sim.dataDir, 'uploads');
-  client = new RawSoapClient(sdkUrl);
-  await client.login(sim.username, sim.password);
-  inventory = await sim.readInventory();
   pool = await findByInventoryPath('DC0/host/DC0_C0/Resources');
   datastore = await findByInventoryPath('DC0/datastore/LocalDS_0');
   vmNetwork = await findByInventoryPath('DC0/network/VM Network');
@@ -236,14 +225,8 @@ describe('import through ImportVApp', () => {
         `${moRef('obj', 'VirtualApp', app.moref)}<cdp></cdp></CreateDescriptor>`,
     );
     const descriptor = text(xml, 'ovfDescriptor') ?? '';
-    let fault: unknown;
-    try {
-      await createImportSpec(descriptor, 'a-vapp');
-    } catch (err) {
-      fault = err;
-    }
-    expect(fault).toBeInstanceOf(SoapFault);
-    expect((fault as SoapFault).faultType).toBe('NotSupported');
+    const fault = await faultOf(createImportSpec(descriptor, 'a-vapp'));
+    expect(fault.faultType).toBe('NotSupported');
     // The simulator still answers.
     await client.call(
       `<CurrentTime xmlns="urn:vim25">${moRef('_this', 'ServiceInstance', 'ServiceInstance')}</CurrentTime>`,

@@ -3,8 +3,8 @@
 // lease timeout of about a second, so that expiry can be observed within a test.
 
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { drain, exportVm, faultOf, offVm, readyExport, usePeer } from './peer-session.ts';
 import {
   deviceHref,
   httpRequest,
@@ -12,59 +12,11 @@ import {
   type LeaseSnapshot,
   leaseCall,
   leaseSnapshot,
-  moRef,
-  RawSoapClient,
-  SoapFault,
   text,
   waitLease,
 } from './raw-soap.ts';
-import { type Inventory, type RunningSimulator, type SimulatorOptions, startSimulator } from './simulator.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Peer {
-  sim: RunningSimulator;
-  client: RawSoapClient;
-  inventory: Inventory;
-}
-
-/** Starts a simulator for one describe block, logged in, and stops it afterwards. */
-function usePeer(opts: SimulatorOptions): () => Peer {
-  let peer: Peer | undefined;
-  beforeAll(async () => {
-    const sim = await startSimulator({ binary: inject('vcsimBinary'), ...opts });
-    const client = new RawSoapClient(sim.url);
-    await client.login(sim.username, sim.password);
-    peer = { sim, client, inventory: await sim.readInventory() };
-  });
-  afterAll(async () => {
-    await peer?.sim.stop();
-  });
-  return () => {
-    if (!peer) throw new Error('the simulator did not start');
-    return peer;
-  };
-}
-
-/** Powered-off VMs of the default model, one per test so that leases do not interfere. */
-const offVms = (inv: Inventory) => inv.vms.filter((v) => v.powerState === 'poweredOff' && !v.template);
-
-async function exportVm(client: RawSoapClient, moref: string): Promise<string> {
-  const xml = await client.call(
-    `<ExportVm xmlns="urn:vim25">${moRef('_this', 'VirtualMachine', moref)}</ExportVm>`,
-  );
-  return text(xml, 'returnval') ?? '';
-}
-
-async function faultOf(promise: Promise<unknown>): Promise<SoapFault> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof SoapFault) return err;
-    throw err;
-  }
-  throw new Error('expected a SOAP fault');
-}
 
 function firstUrl(snap: LeaseSnapshot): string {
   const device = snap.deviceUrls[0];
@@ -72,35 +24,12 @@ function firstUrl(snap: LeaseSnapshot): string {
   return device.url;
 }
 
-/** Reads a response to its end or its breakage; reports how many bytes came and whether it completed. */
-async function drain(
-  res: IncomingMessage,
-  onFirstChunk?: () => Promise<void>,
-): Promise<{ bytes: number; complete: boolean }> {
-  let bytes = 0;
-  let first = true;
-  try {
-    for await (const chunk of res) {
-      bytes += (chunk as Buffer).length;
-      if (first && onFirstChunk) {
-        first = false;
-        await onFirstChunk();
-      }
-    }
-  } catch {
-    // "aborted" / ECONNRESET: the server cut the stream, which is what these tests look for.
-  }
-  return { bytes, complete: res.complete };
-}
-
 describe('lease life cycle (lease timeout 1.5 s)', () => {
   const peer = usePeer({ leaseTimeoutMs: 1500, leaseReadyDelayMs: 300 });
 
   it('starts initializing without info, then becomes ready with its device URLs', async () => {
     const { client, sim, inventory } = peer();
-    const vm = offVms(inventory)[0];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
+    const lease = await exportVm(client, offVm(inventory, 0).moref);
     const early = await leaseSnapshot(client, lease);
     expect(early.state).toBe('initializing');
     expect(early.deviceUrls).toEqual([]);
@@ -117,12 +46,8 @@ describe('lease life cycle (lease timeout 1.5 s)', () => {
   });
 
   it('expires without keep-alive: state error (Timedout) and the device URLs refuse', async () => {
-    const { client, sim, inventory } = peer();
-    const vm = offVms(inventory)[1];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
-    const ready = await waitLease(client, lease);
-    expect(ready.state).toBe('ready');
+    const { client, sim } = peer();
+    const { lease, snap: ready } = await readyExport(peer(), 1);
 
     await sleep(2000);
     const expired = await leaseSnapshot(client, lease);
@@ -141,11 +66,8 @@ describe('lease life cycle (lease timeout 1.5 s)', () => {
   });
 
   it('survives several timeouts with HttpNfcLeaseProgress every third of the timeout', async () => {
-    const { client, sim, inventory } = peer();
-    const vm = offVms(inventory)[2];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
-    const ready = await waitLease(client, lease);
+    const { client, sim } = peer();
+    const { vm, lease, snap: ready } = await readyExport(peer(), 2);
 
     const start = Date.now();
     for (let percent = 0; Date.now() - start < 5000; percent += 5) {
@@ -159,7 +81,7 @@ describe('lease life cycle (lease timeout 1.5 s)', () => {
     const progress = await client.properties('HttpNfcLease', lease, ['transferProgress']);
     expect(Number(text(progress.get('transferProgress') ?? '', 'val'))).toBeGreaterThan(0);
 
-    const disk = inventory.vms.find((v) => v.moref === vm.moref)?.disks[0];
+    const disk = vm.disks[0];
     const res = await httpRequest(deviceHref(sim.url, firstUrl(ready)));
     expect(res.status).toBe(200);
     expect(res.body.equals(await readFile(disk?.path ?? ''))).toBe(true);
@@ -174,11 +96,8 @@ describe('lease life cycle (lease timeout 1.5 s)', () => {
   });
 
   it('HttpNfcLeaseAbort ends the lease with RequestCanceled', async () => {
-    const { client, sim, inventory } = peer();
-    const vm = offVms(inventory)[3];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
-    const ready = await waitLease(client, lease);
+    const { client, sim } = peer();
+    const { lease, snap: ready } = await readyExport(peer(), 3);
     await client.call(leaseCall('HttpNfcLeaseAbort', lease));
     const aborted = await leaseSnapshot(client, lease);
     expect(aborted.state).toBe('error');
@@ -187,11 +106,8 @@ describe('lease life cycle (lease timeout 1.5 s)', () => {
   });
 
   it('rejects a percentage outside 0..100', async () => {
-    const { client, inventory } = peer();
-    const vm = offVms(inventory)[4];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
-    await waitLease(client, lease);
+    const { client } = peer();
+    const { lease } = await readyExport(peer(), 4);
     const fault = await faultOf(
       client.call(leaseCall('HttpNfcLeaseProgress', lease, '<percent>101</percent>')),
     );
@@ -207,11 +123,8 @@ describe('transfers cut in flight (64 MiB disks, lease timeout 1 s)', () => {
   const size = 64 * 1024 * 1024;
 
   it('the control endpoint aborts a lease in the middle of a download', async () => {
-    const { client, sim, inventory } = peer();
-    const vm = offVms(inventory)[0];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
-    const ready = await waitLease(client, lease);
+    const { client, sim } = peer();
+    const { lease, snap: ready } = await readyExport(peer(), 0);
 
     const res = await httpRequestStream(deviceHref(sim.url, firstUrl(ready)));
     expect(res.statusCode).toBe(200);
@@ -237,11 +150,8 @@ describe('transfers cut in flight (64 MiB disks, lease timeout 1 s)', () => {
   });
 
   it('a lease timeout cuts a download that is in flight', async () => {
-    const { client, sim, inventory } = peer();
-    const vm = offVms(inventory)[1];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
-    const ready = await waitLease(client, lease);
+    const { client, sim } = peer();
+    const { lease, snap: ready } = await readyExport(peer(), 1);
 
     const res = await httpRequestStream(deviceHref(sim.url, firstUrl(ready)));
     // Stall after the first chunk, sending no keep-alive, past the timeout.
@@ -254,11 +164,8 @@ describe('transfers cut in flight (64 MiB disks, lease timeout 1 s)', () => {
   });
 
   it('reports lease status on GET /_test/lease/<id>', async () => {
-    const { client, sim, inventory } = peer();
-    const vm = offVms(inventory)[2];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
-    await waitLease(client, lease);
+    const { client, sim } = peer();
+    const { vm, lease } = await readyExport(peer(), 2);
     const res = await httpRequest(new URL(`/_test/lease/${lease}`, sim.url).toString());
     expect(res.status).toBe(200);
     const status = JSON.parse(res.body.toString());
@@ -273,11 +180,8 @@ describe('-abort-after-bytes', () => {
   const peer = usePeer({ abortAfterBytes: 300_000 });
 
   it('breaks the transfer after that many bytes and fails the lease', async () => {
-    const { client, sim, inventory } = peer();
-    const vm = offVms(inventory)[0];
-    if (!vm) throw new Error('no powered-off VM');
-    const lease = await exportVm(client, vm.moref);
-    const ready = await waitLease(client, lease);
+    const { client, sim } = peer();
+    const { lease, snap: ready } = await readyExport(peer(), 0);
 
     const result = await drain(await httpRequestStream(deviceHref(sim.url, firstUrl(ready))));
     expect(result.complete).toBe(false);

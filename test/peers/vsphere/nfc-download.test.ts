@@ -11,88 +11,12 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  deviceHref,
-  httpRequest,
-  httpRequestStream,
-  type LeaseSnapshot,
-  leaseCall,
-  leaseSnapshot,
-  moRef,
-  RawSoapClient,
-  text,
-  waitLease,
-} from './raw-soap.ts';
-import {
-  type Inventory,
-  type InventoryVm,
-  type NfcDownload,
-  type RunningSimulator,
-  type SimulatorOptions,
-  startSimulator,
-} from './simulator.ts';
-
-interface Peer {
-  sim: RunningSimulator;
-  client: RawSoapClient;
-  inventory: Inventory;
-}
-
-function usePeer(opts: SimulatorOptions): () => Peer {
-  let peer: Peer | undefined;
-  beforeAll(async () => {
-    const sim = await startSimulator({ binary: inject('vcsimBinary'), ...opts });
-    const client = new RawSoapClient(sim.url, { pinSha256: sim.thumbprint });
-    await client.login(sim.username, sim.password);
-    peer = { sim, client, inventory: await sim.readInventory() };
-  });
-  afterAll(async () => {
-    await peer?.sim.stop();
-  });
-  return () => {
-    if (!peer) throw new Error('the simulator did not start');
-    return peer;
-  };
-}
-
-const offVms = (inv: Inventory) => inv.vms.filter((v) => v.powerState === 'poweredOff' && !v.template);
-
-async function readyExport(
-  peer: Peer,
-  n: number,
-): Promise<{ vm: InventoryVm; lease: string; snap: LeaseSnapshot }> {
-  const vm = offVms(peer.inventory)[n];
-  if (!vm) throw new Error(`no powered-off VM #${n}`);
-  const xml = await peer.client.call(
-    `<ExportVm xmlns="urn:vim25">${moRef('_this', 'VirtualMachine', vm.moref)}</ExportVm>`,
-  );
-  const lease = text(xml, 'returnval') ?? '';
-  const snap = await waitLease(peer.client, lease);
-  expect(snap.state).toBe('ready');
-  return { vm, lease, snap };
-}
+import { describe, expect, it } from 'vitest';
+import { drain, readyExport, usePeer } from './peer-session.ts';
+import { deviceHref, httpRequest, httpRequestStream, leaseCall, leaseSnapshot } from './raw-soap.ts';
+import type { NfcDownload } from './simulator.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** Reads a response to its end or its breakage. */
-async function drain(res: IncomingMessage, onFirstChunk?: () => Promise<void>) {
-  let bytes = 0;
-  let first = true;
-  let error: unknown;
-  try {
-    for await (const chunk of res) {
-      bytes += (chunk as Buffer).length;
-      if (first && onFirstChunk) {
-        first = false;
-        await onFirstChunk();
-      }
-    }
-  } catch (err) {
-    error = err;
-  }
-  return { bytes, complete: res.complete && error === undefined, error };
-}
 
 /**
  * GETs a URL over a bare TCP socket and reports how the connection ended: 'end' (FIN) or the

@@ -4,79 +4,9 @@
 // -nfc-host direct the second. Also -nfc-thumbprint and the /_test/nfc-requests log.
 
 import { readFile } from 'node:fs/promises';
-import { connect, type PeerCertificate } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  deviceHref,
-  envelope,
-  httpRequest,
-  type LeaseSnapshot,
-  leaseCall,
-  moRef,
-  RawSoapClient,
-  text,
-  waitLease,
-} from './raw-soap.ts';
-import {
-  type Inventory,
-  type InventoryVm,
-  type RunningSimulator,
-  type SimulatorOptions,
-  startSimulator,
-} from './simulator.ts';
-
-interface Peer {
-  sim: RunningSimulator;
-  client: RawSoapClient;
-  inventory: Inventory;
-}
-
-/** Starts a simulator for one describe block, logged in, and stops it afterwards. */
-function usePeer(opts: SimulatorOptions): () => Peer {
-  let peer: Peer | undefined;
-  beforeAll(async () => {
-    const sim = await startSimulator({ binary: inject('vcsimBinary'), ...opts });
-    const client = new RawSoapClient(sim.url, { pinSha256: sim.thumbprint });
-    await client.login(sim.username, sim.password);
-    peer = { sim, client, inventory: await sim.readInventory() };
-  });
-  afterAll(async () => {
-    await peer?.sim.stop();
-  });
-  return () => {
-    if (!peer) throw new Error('the simulator did not start');
-    return peer;
-  };
-}
-
-function peerCertificate(host: string, port: number): Promise<PeerCertificate> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, rejectUnauthorized: false }, () => {
-      const cert = socket.getPeerCertificate();
-      socket.end();
-      resolve(cert);
-    });
-    socket.on('error', reject);
-  });
-}
-
-const offVms = (inv: Inventory) => inv.vms.filter((v) => v.powerState === 'poweredOff' && !v.template);
-
-/** Exports the n-th powered-off VM and waits for its lease to be ready. */
-async function readyExport(
-  peer: Peer,
-  n: number,
-): Promise<{ vm: InventoryVm; lease: string; snap: LeaseSnapshot }> {
-  const vm = offVms(peer.inventory)[n];
-  if (!vm) throw new Error(`no powered-off VM #${n}`);
-  const xml = await peer.client.call(
-    `<ExportVm xmlns="urn:vim25">${moRef('_this', 'VirtualMachine', vm.moref)}</ExportVm>`,
-  );
-  const lease = text(xml, 'returnval') ?? '';
-  const snap = await waitLease(peer.client, lease);
-  expect(snap.state).toBe('ready');
-  return { vm, lease, snap };
-}
+import { describe, expect, it } from 'vitest';
+import { peerCertificate, readyExport, usePeer } from './peer-session.ts';
+import { deviceHref, envelope, httpRequest, leaseCall, moRef } from './raw-soap.ts';
 
 const sha1Pattern = /^([0-9A-F]{2}:){19}[0-9A-F]{2}$/;
 

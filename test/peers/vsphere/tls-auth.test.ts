@@ -1,30 +1,10 @@
 // TLS mode, credentials, and the launcher's start/stop contract.
 
 import { access, readFile } from 'node:fs/promises';
-import { connect, type PeerCertificate } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  deviceHref,
-  httpRequest,
-  leaseCall,
-  moRef,
-  RawSoapClient,
-  SoapFault,
-  text,
-  waitLease,
-} from './raw-soap.ts';
+import { exportVm, faultOf, peerCertificate } from './peer-session.ts';
+import { deviceHref, httpRequest, leaseCall, RawSoapClient, text, waitLease } from './raw-soap.ts';
 import { type RunningSimulator, startSimulator } from './simulator.ts';
-
-function peerCertificate(host: string, port: number): Promise<PeerCertificate> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, rejectUnauthorized: false }, () => {
-      const cert = socket.getPeerCertificate();
-      socket.end();
-      resolve(cert);
-    });
-    socket.on('error', reject);
-  });
-}
 
 describe('TLS with a self-signed certificate and enforced credentials', () => {
   // Characters that need escaping in XML and in a URL, to check both paths.
@@ -60,14 +40,7 @@ describe('TLS with a self-signed certificate and enforced credentials', () => {
       ['user', password],
       ['', ''],
     ] as const) {
-      let fault: unknown;
-      try {
-        await client.login(user, pass);
-      } catch (err) {
-        fault = err;
-      }
-      expect(fault).toBeInstanceOf(SoapFault);
-      expect((fault as SoapFault).faultType).toBe('InvalidLogin');
+      expect((await faultOf(client.login(user, pass))).faultType).toBe('InvalidLogin');
     }
     const ok = await client.login(username, password);
     expect(text(ok, 'userName')).toBe(username);
@@ -84,10 +57,7 @@ describe('TLS with a self-signed certificate and enforced credentials', () => {
     const inventory = await sim.readInventory();
     const vm = inventory.vms.find((v) => v.name === 'DC0_H0_VM1');
     if (!vm) throw new Error('no VM');
-    const xml = await client.call(
-      `<ExportVm xmlns="urn:vim25">${moRef('_this', 'VirtualMachine', vm.moref)}</ExportVm>`,
-    );
-    const lease = text(xml, 'returnval') ?? '';
+    const lease = await exportVm(client, vm.moref);
     const snap = await waitLease(client, lease);
     expect(snap.deviceUrls).toHaveLength(2);
     for (const [i, device] of snap.deviceUrls.entries()) {

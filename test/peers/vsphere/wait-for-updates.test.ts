@@ -3,63 +3,9 @@
 // state says what is wanted. And -no-wait-for-updates, a server without the method, where a
 // client must fall back to polling RetrievePropertiesEx.
 
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  attr,
-  elements,
-  inners,
-  leaseCall,
-  moRef,
-  RawSoapClient,
-  SoapFault,
-  text,
-  waitLease,
-} from './raw-soap.ts';
-import { type Inventory, type RunningSimulator, type SimulatorOptions, startSimulator } from './simulator.ts';
-
-interface Peer {
-  sim: RunningSimulator;
-  client: RawSoapClient;
-  inventory: Inventory;
-}
-
-function usePeer(opts: SimulatorOptions): () => Peer {
-  let peer: Peer | undefined;
-  beforeAll(async () => {
-    const sim = await startSimulator({ binary: inject('vcsimBinary'), ...opts });
-    const client = new RawSoapClient(sim.url);
-    await client.login(sim.username, sim.password);
-    peer = { sim, client, inventory: await sim.readInventory() };
-  });
-  afterAll(async () => {
-    await peer?.sim.stop();
-  });
-  return () => {
-    if (!peer) throw new Error('the simulator did not start');
-    return peer;
-  };
-}
-
-const offVms = (inv: Inventory) => inv.vms.filter((v) => v.powerState === 'poweredOff' && !v.template);
-
-async function exportVm(peer: Peer, n: number): Promise<string> {
-  const vm = offVms(peer.inventory)[n];
-  if (!vm) throw new Error(`no powered-off VM #${n}`);
-  const xml = await peer.client.call(
-    `<ExportVm xmlns="urn:vim25">${moRef('_this', 'VirtualMachine', vm.moref)}</ExportVm>`,
-  );
-  return text(xml, 'returnval') ?? '';
-}
-
-async function faultOf(promise: Promise<unknown>): Promise<SoapFault> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof SoapFault) return err;
-    throw err;
-  }
-  throw new Error('expected a SOAP fault');
-}
+import { describe, expect, it } from 'vitest';
+import { exportVm, faultOf, offVm, usePeer } from './peer-session.ts';
+import { attr, elements, inners, leaseCall, moRef, RawSoapClient, text, waitLease } from './raw-soap.ts';
 
 /** A property collector of its own with a filter on one lease's state, info and error. */
 async function leaseCollector(client: RawSoapClient, lease: string): Promise<string> {
@@ -113,7 +59,7 @@ describe('WaitForUpdatesEx on a lease', () => {
 
   it('reports initializing, then ready with the info, then done, each with a new version', async () => {
     const p = peer();
-    const lease = await exportVm(p, 0);
+    const lease = await exportVm(p.client, offVm(p.inventory, 0).moref);
     const pc = await leaseCollector(p.client, lease);
 
     const first = await waitForUpdatesEx(p.client, pc, '', 0);
@@ -139,7 +85,7 @@ describe('WaitForUpdatesEx on a lease', () => {
 
   it('reports an abort as state error with the fault', async () => {
     const p = peer();
-    const lease = await exportVm(p, 1);
+    const lease = await exportVm(p.client, offVm(p.inventory, 1).moref);
     await waitLease(p.client, lease);
     const pc = await leaseCollector(p.client, lease);
     const first = await waitForUpdatesEx(p.client, pc, '', 0);
@@ -154,7 +100,7 @@ describe('WaitForUpdatesEx on a lease', () => {
 
   it('returns no update set when maxWaitSeconds passes without a change', async () => {
     const p = peer();
-    const lease = await exportVm(p, 2);
+    const lease = await exportVm(p.client, offVm(p.inventory, 2).moref);
     await waitLease(p.client, lease);
     const pc = await leaseCollector(p.client, lease);
     const first = await waitForUpdatesEx(p.client, pc, '', 0);
@@ -171,7 +117,7 @@ describe('-no-wait-for-updates', () => {
 
   it('answers WaitForUpdatesEx and WaitForUpdates with MethodNotFound; polling still works', async () => {
     const p = peer();
-    const lease = await exportVm(p, 0);
+    const lease = await exportVm(p.client, offVm(p.inventory, 0).moref);
     const pc = await leaseCollector(p.client, lease);
 
     const ex = await faultOf(waitForUpdatesEx(p.client, pc, '', 0));
