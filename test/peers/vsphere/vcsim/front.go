@@ -33,6 +33,7 @@ import (
 	"github.com/vmware/govmomi/ovf"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vim25/xml"
@@ -130,16 +131,28 @@ type proxy struct {
 
 func (p *proxy) Reference() types.ManagedObjectReference { return p.Self }
 
-var proxyMu sync.Mutex
-
 const proxyType = "SneakernetProxy"
 
 func proxyFor(target types.ManagedObjectReference) types.ManagedObjectReference {
-	ref := types.ManagedObjectReference{Type: proxyType, Value: target.Type + ":" + target.Value}
-	proxyMu.Lock()
-	defer proxyMu.Unlock()
+	return standIn(proxyType, target, func(self types.ManagedObjectReference) mo.Reference {
+		return &proxy{Self: self, target: target}
+	})
+}
+
+var standInMu sync.Mutex
+
+// standIn returns the reference of the stand-in of type kind for target, registering the one
+// newStandIn makes the first time it is asked for (a stand-in lives as long as the simulator).
+func standIn(
+	kind string,
+	target types.ManagedObjectReference,
+	newStandIn func(self types.ManagedObjectReference) mo.Reference,
+) types.ManagedObjectReference {
+	ref := types.ManagedObjectReference{Type: kind, Value: target.Type + ":" + target.Value}
+	standInMu.Lock()
+	defer standInMu.Unlock()
 	if simulator.Map.Get(ref) == nil {
-		simulator.Map.Put(&proxy{Self: ref, target: target})
+		simulator.Map.Put(newStandIn(ref))
 	}
 	return ref
 }

@@ -150,34 +150,26 @@ func (m *meter) count(n int) {
 	}
 }
 
-type meteredFile struct {
-	*os.File
-	m *meter
-}
-
-func (f *meteredFile) Read(p []byte) (int, error) {
-	p, err := f.m.allow(p)
-	if err != nil {
-		return 0, err
-	}
-	n, err := f.File.Read(p)
-	f.m.count(n)
-	return n, err
-}
-
-type meteredBody struct {
+// meteredReader reads through a meter: an upload's body, or (in a meteredFile) a served disk.
+type meteredReader struct {
 	io.Reader
 	m *meter
 }
 
-func (b *meteredBody) Read(p []byte) (int, error) {
-	p, err := b.m.allow(p)
+func (r *meteredReader) Read(p []byte) (int, error) {
+	p, err := r.m.allow(p)
 	if err != nil {
 		return 0, err
 	}
-	n, err := b.Reader.Read(p)
-	b.m.count(n)
+	n, err := r.Reader.Read(p)
+	r.m.count(n)
 	return n, err
+}
+
+// meteredFile is a metered file that can also seek, as http.ServeContent needs for ranges.
+type meteredFile struct {
+	meteredReader
+	io.Seeker
 }
 
 func download(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDevice, conn net.Conn) {
@@ -205,7 +197,7 @@ func download(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDev
 		sendFrom(w, f, start, st.Size(), r.Header.Get("Range") != "", m)
 		return
 	}
-	http.ServeContent(w, r, dev.name, st.ModTime(), &meteredFile{File: f, m: m})
+	http.ServeContent(w, r, dev.name, st.ModTime(), &meteredFile{meteredReader{Reader: f, m: m}, f})
 }
 
 // plainGetFrom tells whether r is a GET that sendFrom can answer (no Range, or `bytes=N-` with N
@@ -384,7 +376,7 @@ func upload(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDevic
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	n, err := io.Copy(f, &meteredBody{Reader: r.Body, m: &meter{l: l, conn: conn}})
+	n, err := io.Copy(f, &meteredReader{Reader: r.Body, m: &meter{l: l, conn: conn}})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

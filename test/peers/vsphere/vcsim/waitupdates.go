@@ -15,11 +15,11 @@ package main
 
 import (
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -40,24 +40,22 @@ func (p *waitProxy) Reference() types.ManagedObjectReference { return p.Self }
 func (p *waitProxy) Lock()                                   {}
 func (p *waitProxy) Unlock()                                 {}
 
-var (
-	waitProxyMu   sync.Mutex
-	updateVersion int64
-)
+var updateVersion int64
 
 func waitProxyFor(target types.ManagedObjectReference) types.ManagedObjectReference {
-	ref := types.ManagedObjectReference{Type: waitProxyType, Value: target.Type + ":" + target.Value}
-	waitProxyMu.Lock()
-	defer waitProxyMu.Unlock()
-	if simulator.Map.Get(ref) == nil {
-		simulator.Map.Put(&waitProxy{Self: ref, target: target})
-	}
-	return ref
+	return standIn(waitProxyType, target, func(self types.ManagedObjectReference) mo.Reference {
+		return &waitProxy{Self: self, target: target}
+	})
 }
 
-// collector finds the PropertyCollector as the simulator's dispatch would: the session's own
-// objects first (each session has its own default collector), then the global registry.
-func (p *waitProxy) collector(ctx *simulator.Context) (*simulator.PropertyCollector, *soap.Fault) {
+// collector finds the PropertyCollector for a call of method as the simulator's dispatch would:
+// the session's own objects first (each session has its own default collector), then the global
+// registry; and names it as ctx.Caller. A fault when there is none, or when -no-wait-for-updates
+// turned the method off.
+func (p *waitProxy) collector(ctx *simulator.Context, method string) (*simulator.PropertyCollector, *soap.Fault) {
+	if !cfg.waitForUpdates {
+		return nil, notImplemented(p.target, method)
+	}
 	var obj interface{}
 	if ctx.Session != nil {
 		obj = ctx.Session.Get(p.target)
@@ -70,8 +68,9 @@ func (p *waitProxy) collector(ctx *simulator.Context) (*simulator.PropertyCollec
 	}
 	pc, ok := obj.(*simulator.PropertyCollector)
 	if !ok {
-		return nil, notImplemented(p.target, "WaitForUpdatesEx")
+		return nil, notImplemented(p.target, method)
 	}
+	ctx.Caller = &p.target
 	return pc, nil
 }
 
@@ -80,18 +79,11 @@ func nextUpdateVersion() string {
 }
 
 func (p *waitProxy) WaitForUpdatesEx(ctx *simulator.Context, req *types.WaitForUpdatesEx) soap.HasFault {
-	body := new(methods.WaitForUpdatesExBody)
-	if !cfg.waitForUpdates {
-		body.Fault_ = notImplemented(p.target, "WaitForUpdatesEx")
-		return body
-	}
-	pc, fault := p.collector(ctx)
+	pc, fault := p.collector(ctx, "WaitForUpdatesEx")
 	if fault != nil {
-		body.Fault_ = fault
-		return body
+		return &methods.WaitForUpdatesExBody{Fault_: fault}
 	}
 	req.This = p.target
-	ctx.Caller = &p.target
 	res := pc.WaitForUpdatesEx(ctx, req)
 	if b, ok := res.(*methods.WaitForUpdatesExBody); ok && b.Res != nil && b.Res.Returnval != nil {
 		b.Res.Returnval.Version = nextUpdateVersion()
@@ -100,18 +92,11 @@ func (p *waitProxy) WaitForUpdatesEx(ctx *simulator.Context, req *types.WaitForU
 }
 
 func (p *waitProxy) WaitForUpdates(ctx *simulator.Context, req *types.WaitForUpdates) soap.HasFault {
-	body := new(methods.WaitForUpdatesBody)
-	if !cfg.waitForUpdates {
-		body.Fault_ = notImplemented(p.target, "WaitForUpdates")
-		return body
-	}
-	pc, fault := p.collector(ctx)
+	pc, fault := p.collector(ctx, "WaitForUpdates")
 	if fault != nil {
-		body.Fault_ = fault
-		return body
+		return &methods.WaitForUpdatesBody{Fault_: fault}
 	}
 	req.This = p.target
-	ctx.Caller = &p.target
 	res := pc.WaitForUpdates(ctx, req)
 	if b, ok := res.(*methods.WaitForUpdatesBody); ok && b.Res != nil {
 		b.Res.Returnval.Version = nextUpdateVersion()
