@@ -47,6 +47,44 @@ async function connect(f: RunningFakeVcd, extra: { maxVersion?: string; password
   return c;
 }
 
+/** A fake vCD (with these options) and a client connected to it. */
+async function session(extra: Partial<FakeVcdOptions> = {}): Promise<{ f: RunningFakeVcd; c: VcdClient }> {
+  const f = await fake(extra);
+  return { f, c: await connect(f) };
+}
+
+/**
+ * Imports a simulator VM into a catalog as a vApp template (default: the template DC0_C0_TPL0 as
+ * "golden" into acme-catalog of acme-vdc) and resolves with the template's href.
+ */
+async function importTemplate(
+  c: VcdClient,
+  { vm = 'DC0_C0_TPL0', name = 'golden', vdc = 'acme-vdc', catalog = 'acme-catalog' } = {},
+): Promise<string> {
+  const r = await c.importVm({ vmMoRef: moref(vm), name, vdc, placement: 'catalog', catalog });
+  if (!r.templateHref) throw new Error(`importing ${vm} into ${catalog} gave no template href`);
+  return r.templateHref;
+}
+
+/** Imports DC0_C0_APP0_VM0 as a new vApp, then DC0_C0_APP0_VM1 into that vApp (placement existing-vapp). */
+async function importIntoOneVApp(c: VcdClient, vdc: string, vapp: string) {
+  const first = await c.importVm({
+    vmMoRef: moref('DC0_C0_APP0_VM0'),
+    name: 'app-vm0',
+    vdc,
+    placement: 'vapp',
+    vapp,
+  });
+  const second = await c.importVm({
+    vmMoRef: moref('DC0_C0_APP0_VM1'),
+    name: 'app-vm1',
+    vdc,
+    placement: 'existing-vapp',
+    vapp,
+  });
+  return { first, second };
+}
+
 beforeAll(async () => {
   sim = await startSimulator({ binary: inject('vcsimBinary') });
   inventory = await sim.readInventory();
@@ -63,8 +101,7 @@ afterAll(async () => {
 
 describe('VcdClient.connect', () => {
   it('negotiates the highest common API version and opens a provider session', async () => {
-    const f = await fake({ apiVersions: ['36.0', '37.0', '38.0', '39.0'] });
-    const c = await connect(f);
+    const { f, c } = await session({ apiVersions: ['36.0', '37.0', '38.0', '39.0'] });
     expect(c.apiVersion).toBe('38.0');
     expect(f.state().sessions).toBe(1);
     const older = await connect(f, { maxVersion: '37.0' });
@@ -112,8 +149,7 @@ describe('VcdClient.connect', () => {
 
 describe('VcdClient look-ups', () => {
   it('finds VDCs, catalogs, networks, vApps and the vCenter registration', async () => {
-    const f = await fake();
-    const c = await connect(f);
+    const { f, c } = await session();
     const vdc = await c.findVdc('acme-vdc');
     expect(vdc.href).toMatch(/\/api\/vdc\//);
     expect((await c.findCatalog('acme-catalog')).name).toBe('acme-catalog');
@@ -130,8 +166,7 @@ describe('VcdClient look-ups', () => {
 
 describe('VcdClient.importVm', () => {
   it('imports a VM as a vApp, connects it to a network, deploys and powers it on', async () => {
-    const f = await fake();
-    const c = await connect(f);
+    const { f, c } = await session();
     const vm = moref('DC0_H0_VM1');
     const r = await c.importVm({
       vmMoRef: vm,
@@ -179,8 +214,7 @@ describe('VcdClient.importVm', () => {
   });
 
   it('deploys with powerOn in one step', async () => {
-    const f = await fake();
-    const c = await connect(f);
+    const { f, c } = await session();
     const r = await c.importVm({
       vmMoRef: moref('DC0_C0_RP0_VM1'),
       name: 'db-01',
@@ -192,22 +226,8 @@ describe('VcdClient.importVm', () => {
   });
 
   it('imports a second VM into an existing vApp', async () => {
-    const f = await fake();
-    const c = await connect(f);
-    const first = await c.importVm({
-      vmMoRef: moref('DC0_C0_APP0_VM0'),
-      name: 'app-vm0',
-      vdc: 'acme-vdc',
-      placement: 'vapp',
-      vapp: 'app',
-    });
-    const second = await c.importVm({
-      vmMoRef: moref('DC0_C0_APP0_VM1'),
-      name: 'app-vm1',
-      vdc: 'acme-vdc',
-      placement: 'existing-vapp',
-      vapp: 'app',
-    });
+    const { f, c } = await session();
+    const { first, second } = await importIntoOneVApp(c, 'acme-vdc', 'app');
     expect(second.vappHref).toBe(first.vappHref);
     expect(second.vmHref).toBeDefined();
     expect(second.vmHref).not.toBe(first.vmHref);
@@ -221,8 +241,7 @@ describe('VcdClient.importVm', () => {
   });
 
   it('imports a template into a catalog', async () => {
-    const f = await fake();
-    const c = await connect(f);
+    const { f, c } = await session();
     const r = await c.importVm({
       vmMoRef: moref('DC0_C0_TPL0'),
       name: 'golden',
@@ -245,8 +264,7 @@ describe('VcdClient.importVm', () => {
 
   it('reports a failed import task per item, naming the VM and the reason', async () => {
     const bad = moref('DC0_H0_VM0');
-    const f = await fake({ failImportOf: [bad] });
-    const c = await connect(f);
+    const { f, c } = await session({ failImportOf: [bad] });
     const err = await c
       .importVm({ vmMoRef: bad, name: 'broken', vdc: 'acme-vdc', placement: 'vapp' })
       .catch((e: unknown) => e);
@@ -261,8 +279,7 @@ describe('VcdClient.importVm', () => {
   });
 
   it('passes on vCD refusals with the VM named: unknown moref, unknown VDC, unknown vApp', async () => {
-    const f = await fake();
-    const c = await connect(f);
+    const { c } = await session();
     const err = await c
       .importVm({ vmMoRef: 'vm-99999', name: 'ghost', vdc: 'acme-vdc', placement: 'vapp' })
       .catch((e: unknown) => e);
@@ -284,21 +301,9 @@ describe('VcdClient.importVm', () => {
 });
 
 describe('VcdClient.instantiateVAppTemplate', () => {
-  const template = async (c: VcdClient, name = 'golden') =>
-    (
-      await c.importVm({
-        vmMoRef: moref('DC0_C0_TPL0'),
-        name,
-        vdc: 'acme-vdc',
-        placement: 'catalog',
-        catalog: 'acme-catalog',
-      })
-    ).templateHref!;
-
   it('creates a vApp from a catalog template on the network, powered off, then connects, deploys and powers it on', async () => {
-    const f = await fake();
-    const c = await connect(f);
-    const templateHref = await template(c);
+    const { f, c } = await session();
+    const templateHref = await importTemplate(c);
     const r = await c.instantiateVAppTemplate({
       templateHref,
       vdc: 'acme-vdc',
@@ -334,9 +339,8 @@ describe('VcdClient.instantiateVAppTemplate', () => {
   });
 
   it('names the template and passes on vCD refusals and failed tasks', async () => {
-    const f = await fake({ failInstantiateOf: ['broken'] });
-    const c = await connect(f);
-    const good = await template(c);
+    const { f, c } = await session({ failInstantiateOf: ['broken'] });
+    const good = await importTemplate(c);
     await c.instantiateVAppTemplate({ templateHref: good, vdc: 'acme-vdc', name: 'taken' });
     const dup = await c
       .instantiateVAppTemplate({ templateHref: good, vdc: 'acme-vdc', name: 'taken' })
@@ -353,15 +357,7 @@ describe('VcdClient.instantiateVAppTemplate', () => {
       c.instantiateVAppTemplate({ templateHref: good, vdc: 'acme-vdc', name: 'x', network: 'nope' }),
     ).rejects.toMatchObject({ code: 'VCD_NOT_FOUND', message: expect.stringContaining('"nope"') });
 
-    const bad = (
-      await c.importVm({
-        vmMoRef: moref('DC0_H0_VM0'),
-        name: 'broken',
-        vdc: 'acme-vdc',
-        placement: 'catalog',
-        catalog: 'acme-catalog',
-      })
-    ).templateHref!;
+    const bad = await importTemplate(c, { vm: 'DC0_H0_VM0', name: 'broken' });
     const failed = await c
       .instantiateVAppTemplate({ templateHref: bad, vdc: 'acme-vdc', name: 'from-broken' })
       .catch((e: unknown) => e);
@@ -373,7 +369,7 @@ describe('VcdClient.instantiateVAppTemplate', () => {
 
 describe('VcdClient.instantiateVAppTemplate across organizations', () => {
   it("refuses (403) a template of another organization's catalog, as if it did not exist", async () => {
-    const f = await fake({
+    const { f, c } = await session({
       seed: {
         orgs: [
           { name: 'acme', vdcs: [{ name: 'acme-vdc' }], catalogs: ['acme-catalog'] },
@@ -381,18 +377,11 @@ describe('VcdClient.instantiateVAppTemplate across organizations', () => {
         ],
       },
     });
-    const c = await connect(f);
-    const { templateHref } = await c.importVm({
-      vmMoRef: moref('DC0_C0_TPL0'),
-      name: 'golden',
-      vdc: 'acme-vdc',
-      placement: 'catalog',
-      catalog: 'acme-catalog',
-    });
+    const templateHref = await importTemplate(c);
     await expect(
-      c.instantiateVAppTemplate({ templateHref: templateHref!, vdc: 'globex-vdc', name: 'stolen' }),
+      c.instantiateVAppTemplate({ templateHref, vdc: 'globex-vdc', name: 'stolen' }),
     ).rejects.toMatchObject({ status: 403, minorErrorCode: 'ACCESS_TO_RESOURCE_IS_FORBIDDEN' });
-    await c.instantiateVAppTemplate({ templateHref: templateHref!, vdc: 'acme-vdc', name: 'own' });
+    await c.instantiateVAppTemplate({ templateHref, vdc: 'acme-vdc', name: 'own' });
     expect(f.state().vapps.map((a) => [a.name, a.vdc])).toEqual([['own', 'acme-vdc']]);
   });
 });
@@ -416,20 +405,7 @@ describe('VcdClient with names that need escaping in query filters (issue #17)',
     });
     const c = await connect(f);
     const vapp = 'App (blue), v2; final';
-    const first = await c.importVm({
-      vmMoRef: moref('DC0_C0_APP0_VM0'),
-      name: 'app-vm0',
-      vdc: 'Lab VDC',
-      placement: 'vapp',
-      vapp,
-    });
-    const second = await c.importVm({
-      vmMoRef: moref('DC0_C0_APP0_VM1'),
-      name: 'app-vm1',
-      vdc: 'Lab VDC',
-      placement: 'existing-vapp',
-      vapp,
-    });
+    const { first, second } = await importIntoOneVApp(c, 'Lab VDC', vapp);
     expect(second.vappHref).toBe(first.vappHref);
 
     await c.connectNetwork(first.vmHref!, 'Lab Net (dmz)');
@@ -441,15 +417,13 @@ describe('VcdClient with names that need escaping in query filters (issue #17)',
         .networks.map((n) => n.name),
     ).toEqual(['Lab Net (dmz)', 'a(b),c;d']);
 
-    const { templateHref } = await c.importVm({
-      vmMoRef: moref('DC0_C0_TPL0'),
+    const templateHref = await importTemplate(c, {
       name: 'golden (v2)',
       vdc: 'Lab VDC',
-      placement: 'catalog',
       catalog: 'Cat, main; v2',
     });
     const made = await c.instantiateVAppTemplate({
-      templateHref: templateHref!,
+      templateHref,
       vdc: 'Lab VDC',
       name: 'from golden; copy',
       network: 'Lab Net (dmz)',
@@ -467,8 +441,7 @@ describe('VcdClient requests, pinned to the independent clients for the same ope
   const names = (n: VcdNode | undefined) => (n?.children ?? []).map((c) => c.name);
 
   it('sends the paths, media types, Accept and body element order that they send', async () => {
-    const f = await fake();
-    const c = await connect(f);
+    const { f, c } = await session();
     const r = await c.importVm({
       vmMoRef: moref('DC0_H0_VM1'),
       name: 'web-01',
@@ -478,15 +451,9 @@ describe('VcdClient requests, pinned to the independent clients for the same ope
     await c.connectNetwork(r.vmHref!, 'acme-net', { allocation: 'POOL' });
     await c.deploy(r.vappHref!, { powerOn: false });
     await c.powerOn(r.vappHref!);
-    const { templateHref } = await c.importVm({
-      vmMoRef: moref('DC0_C0_TPL0'),
-      name: 'golden',
-      vdc: 'acme-vdc',
-      placement: 'catalog',
-      catalog: 'acme-catalog',
-    });
+    const templateHref = await importTemplate(c);
     await c.instantiateVAppTemplate({
-      templateHref: templateHref!,
+      templateHref,
       vdc: 'acme-vdc',
       name: 'copy',
       network: 'acme-net',
@@ -585,27 +552,19 @@ describe('VcdClient requests, pinned to the independent clients for the same ope
 
 describe('VcdClient waits for every task embedded in a created entity', () => {
   it('returns only when the second embedded task has ended too', async () => {
-    const f = await fake({ companionTask: { operationName: 'vappUpdateLease' } });
-    const c = await connect(f);
+    const { f, c } = await session({ companionTask: { operationName: 'vappUpdateLease' } });
     await c.importVm({ vmMoRef: moref('DC0_H0_VM1'), name: 'web-01', vdc: 'acme-vdc', placement: 'vapp' });
     expect(f.state().tasks.map((t) => [t.operationName, t.status])).toEqual([
       ['vdcImportVmAsVApp', 'success'],
       ['vappUpdateLease', 'success'],
     ]);
-    const { templateHref } = await c.importVm({
-      vmMoRef: moref('DC0_C0_TPL0'),
-      name: 'golden',
-      vdc: 'acme-vdc',
-      placement: 'catalog',
-      catalog: 'acme-catalog',
-    });
-    await c.instantiateVAppTemplate({ templateHref: templateHref!, vdc: 'acme-vdc', name: 'copy' });
+    const templateHref = await importTemplate(c);
+    await c.instantiateVAppTemplate({ templateHref, vdc: 'acme-vdc', name: 'copy' });
     expect(f.state().tasks.filter((t) => t.status !== 'success')).toEqual([]);
   });
 
   it('reports a failure of the second embedded task by its place, operationName and href', async () => {
-    const f = await fake({ companionTask: { operationName: 'vappUpdateLease', fail: true } });
-    const c = await connect(f);
+    const { f, c } = await session({ companionTask: { operationName: 'vappUpdateLease', fail: true } });
     const err = await c
       .importVm({ vmMoRef: moref('DC0_H0_VM1'), name: 'web-01', vdc: 'acme-vdc', placement: 'vapp' })
       .catch((e: unknown) => e);
