@@ -1,62 +1,46 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type RunningFakeVcd, startFakeVcd } from '../../peers/vcd/fake-vcd.ts';
-import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, importArgs as importArgsOf, initParties, odt } from '../../support/cli.ts';
+import {
+  type OnboardingSites,
+  placeAndPowerOn,
+  startOnboardingSites,
+  vcdArgs,
+  vcdPassword,
+} from '../../support/onboarding-sites.ts';
 
 // Issue 4: after the vCenter import, vCloud Director takes each item: a VM as a vApp on the
 // requested network, powered on; a template into the catalog; a vApp's members as one vApp.
 // Issue 8: a template asked to be powered on also runs, as a vApp instantiated from the catalog.
 describe('odt import --vcd: onboarding into vCloud Director', () => {
-  let customer: RunningSimulator;
-  let provider: RunningSimulator;
-  let vcd: RunningFakeVcd;
-  let work: string;
+  let sites: OnboardingSites;
   const transfer = 'tr-onboard-1';
 
   beforeAll(async () => {
-    customer = await startSimulator({ binary: inject('vcsimBinary') });
-    provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
-    vcd = await startFakeVcd({
-      username: 'admin@System',
-      password: 'vcd-pass',
-      vcenter: { url: provider.url, username: provider.username, password: provider.password },
-    });
-    work = await mkdtemp(join(tmpdir(), 'odt-onboard-'));
-    const recipient = await initParties(work);
+    sites = await startOnboardingSites(inject('vcsimBinary'), 'odt-onboard-');
+    const recipient = await initParties(sites.work);
     await exportItems(
-      customer,
-      work,
+      sites.customer,
+      sites.work,
       recipient,
       ['DC0_H0_VM1', 'DC0_C0_TPL0', 'DC0_C0_APP0'],
-      join(work, 'nas'),
+      sites.nas,
       transfer,
     );
   });
   afterAll(async () => {
-    await vcd?.stop();
-    await customer?.stop();
-    await provider?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
+    await sites?.stop();
   });
 
-  const importArgs = () => [
-    ...importArgsOf(provider, work, join(work, 'nas'), transfer, join(work, 'state')),
-    '--vcd',
-    vcd.url,
-    '--vcd-username',
-    'admin@System',
-    '--vdc',
-    'acme-vdc',
-    '--catalog',
-    'acme-catalog',
-    '--vdc-network',
-    'acme-net',
-    '--power-on',
-  ];
-  const env = () => ({ ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: 'vcd-pass' });
+  const importArgs = () => {
+    const { provider, work, nas, vcd } = sites;
+    return [
+      ...importArgsOf(provider, work, nas, transfer, join(work, 'state')),
+      ...vcdArgs(vcd),
+      ...placeAndPowerOn,
+    ];
+  };
+  const env = () => ({ ODT_VCENTER_PASSWORD: sites.provider.password, ODT_VCD_PASSWORD: vcdPassword });
 
   it('places the VM, the template and the vApp as requested, connected and powered on', async () => {
     const r = await odt(importArgs(), env());
@@ -67,7 +51,7 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
     expect(r.out).toContain('item-2 DC0_C0_TPL0: imported');
     expect(r.out).toContain("onboarded into vCloud Director as the catalog template 'DC0_C0_TPL0'");
 
-    const state = vcd.state();
+    const state = sites.vcd.state();
     const vm = state.vapps.find((a) => a.name === 'DC0_H0_VM1')!;
     expect(vm).toMatchObject({ vdc: 'acme-vdc', deployed: true });
     expect(vm.vms).toHaveLength(1);
@@ -91,7 +75,7 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
 
   it('skips what is already imported and onboarded on a rerun', async () => {
     const changes = () =>
-      vcd.state().calls.filter((c) => c.method !== 'GET' && !c.path.includes('/sessions')).length;
+      sites.vcd.state().calls.filter((c) => c.method !== 'GET' && !c.path.includes('/sessions')).length;
     const before = changes();
     const r = await odt(importArgs(), env());
     expect(r.code).toBe(0);
@@ -105,42 +89,15 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
 
 describe('odt import --vcd: a failed item does not hide the others', () => {
   it('reports the template without a catalog as failed at onboarding, and onboards the VM', async () => {
-    const customer = await startSimulator({ binary: inject('vcsimBinary'), apps: 0 });
-    const provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
-    const vcd = await startFakeVcd({
-      username: 'admin@System',
-      password: 'vcd-pass',
-      vcenter: { url: provider.url, username: provider.username, password: provider.password },
-    });
-    const work = await mkdtemp(join(tmpdir(), 'odt-onboard-fail-'));
+    const sites = await startOnboardingSites(inject('vcsimBinary'), 'odt-onboard-fail-', { apps: 0 });
+    const { customer, provider, vcd, work, nas } = sites;
     try {
       const recipient = await initParties(work);
-      const nas = join(work, 'nas');
       await exportItems(customer, work, recipient, ['DC0_H0_VM1', 'DC0_C0_TPL0'], nas, 'tr-onb-2');
+      // No --catalog: the template cannot be placed.
       const r = await odt(
-        [
-          'import',
-          '--vcenter',
-          provider.url,
-          '--username',
-          provider.username,
-          '--nas',
-          nas,
-          '--transfer',
-          'tr-onb-2',
-          '--identity',
-          join(work, 'node', 'identity.txt'),
-          '--state-dir',
-          join(work, 'state'),
-          '--vcd',
-          vcd.url,
-          '--vcd-username',
-          'admin@System',
-          '--vdc',
-          'acme-vdc',
-          '--json',
-        ],
-        { ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: 'vcd-pass' },
+        [...importArgsOf(provider, work, nas, 'tr-onb-2', join(work, 'state')), ...vcdArgs(vcd), '--json'],
+        { ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: vcdPassword },
       );
       expect(r.code).not.toBe(0);
       const items = r.out
@@ -162,10 +119,7 @@ describe('odt import --vcd: a failed item does not hide the others', () => {
       expect(items.find((i) => i.item === 'item-2')!.error).toContain('give the catalog');
       expect(vcd.state().vapps.map((a) => a.name)).toEqual(['DC0_H0_VM1']);
     } finally {
-      await vcd.stop();
-      await customer.stop();
-      await provider.stop();
-      await rm(work, { recursive: true, force: true });
+      await sites.stop();
     }
   });
 });

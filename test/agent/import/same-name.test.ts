@@ -3,17 +3,21 @@
 // `web-01 (<transfer>)`. Each VM now gets a name of its own, the original first, the item id added
 // where names clash or must be shortened to vCenter's 80 characters; the output shows them, and
 // vCloud Director gets two vApps told apart the same way.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { vcenterLength, vcenterNameLimit } from '../../../agent/import/import-names.ts';
 import type { VimClient } from '../../../agent/vsphere/client.ts';
 import type { Moref } from '../../../agent/vsphere/wire/serialize.ts';
-import { type RunningFakeVcd, startFakeVcd } from '../../peers/vcd/fake-vcd.ts';
 import { moRef, RawSoapClient, text } from '../../peers/vsphere/raw-soap.ts';
-import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
+import type { RunningSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, importArgs, initParties, odt } from '../../support/cli.ts';
+import {
+  type OnboardingSites,
+  placeAndPowerOn,
+  startOnboardingSites,
+  vcdArgs,
+  vcdPassword,
+} from '../../support/onboarding-sites.ts';
 import { connectTo } from '../../support/vsphere.ts';
 
 const transfer = 'tr-same-name';
@@ -80,33 +84,24 @@ async function twoOfOneName(sim: RunningSimulator): Promise<void> {
 }
 
 describe('odt import of a transfer with two items of one name (#17)', () => {
-  let customer: RunningSimulator;
+  let sites: OnboardingSites;
   let provider: RunningSimulator;
-  let vcd: RunningFakeVcd;
   let work: string;
   let nas: string;
 
   beforeAll(async () => {
-    customer = await startSimulator({
-      binary: inject('vcsimBinary'),
+    sites = await startOnboardingSites(inject('vcsimBinary'), 'odt-same-name-', {
       apps: 0,
       poweredOn: [],
       disksPerVm: 1,
       diskSize: 256 * 1024,
     });
-    provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
-    vcd = await startFakeVcd({
-      username: 'admin@System',
-      password: 'vcd-pass',
-      vcenter: { url: provider.url, username: provider.username, password: provider.password },
-    });
-    work = await mkdtemp(join(tmpdir(), 'odt-same-name-'));
-    nas = join(work, 'nas');
+    ({ provider, work, nas } = sites);
     expect(long).toHaveLength(80);
-    await twoOfOneName(customer);
+    await twoOfOneName(sites.customer);
     const recipient = await initParties(work);
     await exportItems(
-      customer,
+      sites.customer,
       work,
       recipient,
       ['/DC0/vm/a/web-01', '/DC0/vm/b/web-01', long, '/DC0/vm/a/tpl-base', '/DC0/vm/b/tpl-base'],
@@ -115,27 +110,15 @@ describe('odt import of a transfer with two items of one name (#17)', () => {
     );
   });
   afterAll(async () => {
-    await vcd?.stop();
-    await customer?.stop();
-    await provider?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
+    await sites?.stop();
   });
 
   const withVcd = (state: string) => [
     ...importArgs(provider, work, nas, transfer, join(work, state)),
-    '--vcd',
-    vcd.url,
-    '--vcd-username',
-    'admin@System',
-    '--vdc',
-    'acme-vdc',
-    '--catalog',
-    'acme-catalog',
-    '--vdc-network',
-    'acme-net',
-    '--power-on',
+    ...vcdArgs(sites.vcd),
+    ...placeAndPowerOn,
   ];
-  const env = { ODT_VCENTER_PASSWORD: 'pass', ODT_VCD_PASSWORD: 'vcd-pass' };
+  const env = { ODT_VCENTER_PASSWORD: 'pass', ODT_VCD_PASSWORD: vcdPassword };
 
   it('imports both VMs and both templates of one name, each under a name with its item id, shortens an 80-character name keeping the suffix, and says so', async () => {
     const r = await odt(withVcd('state'), { ...env, ODT_VCENTER_PASSWORD: provider.password });
@@ -165,11 +148,11 @@ describe('odt import of a transfer with two items of one name (#17)', () => {
     expect(r.out).toContain(`item-3 ${long}: imported as '${shortened}'`);
     // vCloud Director: two vApps of the VDC told apart; the long name fits its 128 characters whole.
     // Two templates of one name: two catalog items, and two vApps instantiated from them.
-    const vapps = vcd.state().vapps;
+    const vapps = sites.vcd.state().vapps;
     expect(vapps.map((a) => a.name).sort()).toEqual(
       [long, 'web-01 (item-1)', 'web-01 (item-2)', 'tpl-base (item-4)', 'tpl-base (item-5)'].sort(),
     );
-    expect(vcd.state().templates.map((t) => [t.name, t.catalog])).toEqual([
+    expect(sites.vcd.state().templates.map((t) => [t.name, t.catalog])).toEqual([
       ['tpl-base (item-4)', 'acme-catalog'],
       ['tpl-base (item-5)', 'acme-catalog'],
     ]);
