@@ -9,23 +9,11 @@ import {
   transferPhases,
   transferTransitions,
 } from '../../core/index.ts';
+import { happyPath } from '../support/happy-path.ts';
 
 describe('transfer lifecycle', () => {
   it('follows the happy path of DESIGN.md from request to wipe', () => {
-    const path: TransferPhase[] = [
-      'requested',
-      'approved',
-      'appliance-sent',
-      'appliance-connected',
-      'exporting',
-      'exported',
-      'shipped',
-      'received',
-      'importing',
-      'onboarding',
-      'completed',
-      'wiped',
-    ];
+    const path: TransferPhase[] = [...happyPath, 'wiped'];
     for (let i = 1; i < path.length; i++) {
       expect(canTransition(path[i - 1]!, path[i]!), `${path[i - 1]} → ${path[i]}`).toBe(true);
     }

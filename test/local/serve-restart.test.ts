@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord, Transfer } from '../../core/index.ts';
 import { odt, repoRoot } from '../support/cli.ts';
+import { happyPath } from '../support/happy-path.ts';
 
 // Issue 5: `kill -9` of odt serve while a transfer waits for approval, while an export task is
 // claimed and heartbeating, and while the NAS is in the mail; each continues after a restart.
@@ -148,19 +149,7 @@ describe('odt serve survives kill -9', () => {
 
     const t = await show(id);
     // Nothing lost or repeated: each phase once, in order.
-    expect(t.history.map((h) => h.phase)).toEqual([
-      'requested',
-      'approved',
-      'appliance-sent',
-      'appliance-connected',
-      'exporting',
-      'exported',
-      'shipped',
-      'received',
-      'importing',
-      'onboarding',
-      'completed',
-    ]);
+    expect(t.history.map((h) => h.phase)).toEqual(happyPath);
     expect(t.items[0]!.result.state).toBe('powered-on');
   });
 
