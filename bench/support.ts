@@ -1,8 +1,20 @@
-// What the export and import benchmarks share: the bundle they time, how they run it and read its
-// peak RSS, wall-clock timing, page-cache dropping and medians.
+// What the export and import benchmarks share: their common options, the work folder and the
+// bundle they time, how they run it and read its peak RSS, the simulator and the lease the curl
+// references use, wall-clock timing, page-cache dropping and medians.
 import { execFile, spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { VimClient } from '../agent/vsphere/client.ts';
+import type { NfcLease } from '../agent/vsphere/lease.ts';
+import {
+  buildSimulator,
+  type RunningSimulator,
+  type SimulatorOptions,
+  startSimulator,
+} from '../test/peers/vsphere/simulator.ts';
+import { initParties } from '../test/support/cli.ts';
 
 export const sh = promisify(execFile);
 export const repo = join(import.meta.dirname, '..');
@@ -115,4 +127,73 @@ export function runBundle(
       else resolve({ ms, rss: Number(m[1]) });
     });
   });
+}
+
+/**
+ * The parseArgs options both transfer benchmarks take, besides --size-gib: --rss-sizes (GiB sizes
+ * to measure peak RSS at, default 1,4), --warmup (rounds of every contender run first and not
+ * counted, see rotate; default 1) and --dir (where the work folder goes; default the temp dir).
+ */
+export const transferBenchOptions = {
+  'rss-sizes': { type: 'string', default: '1,4' },
+  warmup: { type: 'string', default: '1' },
+  dir: { type: 'string' },
+} as const;
+
+/**
+ * A new work folder (named prefix…, under dir or the temp dir) with an ODT node identity and an
+ * export agent in it (initParties), and the bundle to time (buildOdt).
+ */
+export async function startBench(
+  prefix: string,
+  dir: string | undefined,
+): Promise<{ work: string; entry: string; recipient: string }> {
+  const work = await mkdtemp(join(dir ?? tmpdir(), prefix));
+  const entry = await buildOdt();
+  const recipient = await initParties(work);
+  return { work, entry, recipient };
+}
+
+/** A vSphere simulator with one VM (DC0_C0_RP0_VM0), no vApps and no templates; opts add to that. */
+export async function benchSimulator(opts: SimulatorOptions = {}): Promise<RunningSimulator> {
+  return startSimulator({ binary: await buildSimulator(), apps: 0, templates: 0, vms: 1, ...opts });
+}
+
+/** A session on a simulator, trusting any certificate (the benchmarks time data, not trust). */
+export function connectInsecure(sim: RunningSimulator): Promise<VimClient> {
+  return VimClient.connect({
+    url: sim.url,
+    username: sim.username,
+    password: sim.password,
+    trust: { kind: 'insecure' },
+  });
+}
+
+/** A lease held ready for a curl reference: its disk's device URL and the cookie to send with it. */
+export interface HeldLease {
+  url: string;
+  /** The session cookie where odt sends it (to the vCenter), '' for an ESXi host. */
+  cookie: string;
+  /** Stops the keep-alive, aborts the lease and logs the client out. */
+  close(): Promise<void>;
+}
+
+/**
+ * Waits for the lease to be ready and keeps it alive (HttpNfcLeaseProgress every 2 s) while a
+ * curl reference uses its first disk's device URL (or its first device URL when none is a disk).
+ */
+export async function holdLease(client: VimClient, lease: NfcLease): Promise<HeldLease> {
+  const info = await lease.waitReady();
+  const device = info.deviceUrls.find((d) => d.disk) ?? info.deviceUrls[0];
+  if (!device) throw new Error('the lease has no device URL');
+  const keep = setInterval(() => void lease.progress(0).catch(() => undefined), 2000);
+  return {
+    url: device.url.href,
+    cookie: client.deviceHosts.route(device).cookie ?? '',
+    async close() {
+      clearInterval(keep);
+      await lease.abort().catch(() => undefined);
+      await client.logout();
+    },
+  };
 }

@@ -15,47 +15,35 @@
 // ends with its output flushed to disk; each starts with the page cache dropped, and the order
 // rotates from run to run after one round that is not counted (bench/support.ts, rotate). Then peak RSS of the export process for each of
 // --rss-sizes. Prints ratios, not only MB/s.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { VimClient } from '../../agent/vsphere/client.ts';
 import { NfcLease } from '../../agent/vsphere/lease.ts';
-import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
-import { exportArgs, initParties } from '../../test/support/cli.ts';
+import type { RunningSimulator } from '../../test/peers/vsphere/simulator.ts';
+import { exportArgs } from '../../test/support/cli.ts';
 import {
   type BundleRun,
   bash,
-  buildOdt,
+  benchSimulator,
+  connectInsecure,
   dropCaches,
   GiB,
+  holdLease,
   mbps,
   median,
   rotate,
   runBundle,
+  startBench,
   timed,
+  transferBenchOptions,
 } from '../support.ts';
 
 const { values } = parseArgs({
-  options: {
-    'size-gib': { type: 'string', default: '2' },
-    'rss-sizes': { type: 'string', default: '1,4' },
-    /** Rounds of every contender run first and not counted (see rotate in bench/support.ts). */
-    warmup: { type: 'string', default: '1' },
-    dir: { type: 'string' },
-  },
+  options: { 'size-gib': { type: 'string', default: '2' }, ...transferBenchOptions },
 });
 
 async function withSim<T>(sizeBytes: number, f: (sim: RunningSimulator) => Promise<T>): Promise<T> {
-  const sim = await startSimulator({
-    binary: await buildSimulator(),
-    diskSize: sizeBytes,
-    disksPerVm: 1,
-    vms: 1,
-    apps: 0,
-    templates: 0,
-    diskContent: 'random',
-  });
+  const sim = await benchSimulator({ diskSize: sizeBytes, disksPerVm: 1, diskContent: 'random' });
   try {
     return await f(sim);
   } finally {
@@ -78,29 +66,19 @@ const runExport = (
 
 async function main(): Promise<void> {
   const size = Math.round(Number(values['size-gib']) * GiB);
-  const work = await mkdtemp(join(values.dir ?? tmpdir(), 'odt-bench-'));
+  const { work, entry, recipient } = await startBench('odt-bench-', values.dir);
   const nas = join(work, 'nas');
   await mkdir(nas, { recursive: true });
-  const entry = await buildOdt();
-  const recipient = await initParties(work);
   try {
     await withSim(size, async (sim) => {
       // A lease to read the device URL with curl, like a user would.
-      const client = await VimClient.connect({
-        url: sim.url,
-        username: sim.username,
-        password: sim.password,
-        trust: { kind: 'insecure' },
-      });
+      const client = await connectInsecure(sim);
       const vm = (await sim.readInventory()).vms.find((v) => v.name === 'DC0_C0_RP0_VM0')!;
       const res = await client.invoke('ExportVm', { _this: { type: 'VirtualMachine', value: vm.moref } });
-      const lease = new NfcLease(client, res.child('returnval')!.moref);
-      const info = await lease.waitReady();
-      const device = info.deviceUrls.find((d) => d.disk)!;
-      const url = device.url.href;
-      // The session cookie only where odt sends it: to the vCenter, never to an ESXi host.
-      const cookie = client.deviceHosts.route(device).cookie ?? '';
-      const keep = setInterval(() => void lease.progress(0).catch(() => undefined), 2000);
+      const { url, cookie, close } = await holdLease(
+        client,
+        new NfcLease(client, res.child('returnval')!.moref),
+      );
       const runs = 3;
       const ours: BundleRun[] = [];
       const pipe = async (script: string, output: string): Promise<number> => {
@@ -135,9 +113,7 @@ async function main(): Promise<void> {
         ],
         Number(values.warmup),
       );
-      clearInterval(keep);
-      await lease.abort();
-      await client.logout();
+      await close();
       const c = median(curl!);
       const t = median(tools!);
       const ta = median(toolsAll!);

@@ -40,45 +40,42 @@
 // sent; `odt import` drops the disk from the cache as it uploads it (docs/decisions.md,
 // "Drop-behind on the NAS"), which is why its upload phase can outrun `curl -T`.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openImportLease } from '../../agent/import/import-item.ts';
 import { transferManifestSchema } from '../../agent/package/transfer-manifest.ts';
-import { VimClient } from '../../agent/vsphere/client.ts';
 import { resolvePlacement } from '../../agent/vsphere/placement.ts';
-import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
-import { exportArgs, importArgs, initParties } from '../../test/support/cli.ts';
+import type { RunningSimulator } from '../../test/peers/vsphere/simulator.ts';
+import { exportArgs, importArgs } from '../../test/support/cli.ts';
 import {
   type BundleRun,
   bash,
-  buildOdt,
+  benchSimulator,
+  connectInsecure,
   dropCaches,
   GiB,
+  type HeldLease,
+  holdLease,
   mbps,
   median,
   rotate,
   runBundle,
   sh,
+  startBench,
   timed,
+  transferBenchOptions,
 } from '../support.ts';
 
 const { values } = parseArgs({
   options: {
     'size-gib': { type: 'string', default: '1' },
-    'rss-sizes': { type: 'string', default: '1,4' },
+    ...transferBenchOptions,
     runs: { type: 'string', default: '3' },
-    /** Rounds of every contender run first and not counted (see rotate). */
-    warmup: { type: 'string', default: '1' },
-    dir: { type: 'string' },
     'nfc-rate': { type: 'string' },
     'sink-dir': { type: 'string' },
   },
 });
 const VM = 'DC0_C0_RP0_VM0';
-
-const simulator = async (opts: Parameters<typeof startSimulator>[0]) =>
-  startSimulator({ binary: await buildSimulator(), apps: 0, templates: 0, vms: 1, ...opts });
 /** --nfc-rate: the provider's device URLs paced to this many MB/s (10^6 bytes), for both contenders. */
 const nfcRate = values['nfc-rate'] ? Math.round(Number(values['nfc-rate']) * 1e6) : undefined;
 /**
@@ -89,7 +86,10 @@ const sinks: string[] = [];
 const provider = async () => {
   const dataDir = values['sink-dir'] ? await mkdtemp(join(values['sink-dir'], 'odt-bench-sink-')) : undefined;
   if (dataDir) sinks.push(dataDir);
-  return simulator({ ...(nfcRate ? { nfcBytesPerSecond: nfcRate } : {}), ...(dataDir ? { dataDir } : {}) });
+  return benchSimulator({
+    ...(nfcRate ? { nfcBytesPerSecond: nfcRate } : {}),
+    ...(dataDir ? { dataDir } : {}),
+  });
 };
 
 interface Run extends BundleRun {
@@ -128,7 +128,7 @@ interface Exported {
 async function exportOne(entry: string, work: string, size: number, recipient: string): Promise<Exported> {
   const nas = join(work, `nas-${size}`);
   const transfer = `tr-bench-${size}`;
-  const customer = await simulator({ diskSize: size, disksPerVm: 1, diskContent: 'random' });
+  const customer = await benchSimulator({ diskSize: size, disksPerVm: 1, diskContent: 'random' });
   try {
     await runBundle(entry, exportArgs(customer, work, recipient, [VM], nas, transfer), customer.password);
   } finally {
@@ -146,39 +146,19 @@ async function exportOne(entry: string, work: string, size: number, recipient: s
   };
 }
 
-/** The import lease `odt import` opens for the package's descriptor, ready, and its device URL. */
-async function importLease(sim: RunningSimulator, descriptor: string) {
-  const client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    trust: { kind: 'insecure' },
-  });
+/** The import lease `odt import` opens for the package's descriptor, held ready (see holdLease). */
+async function importLease(sim: RunningSimulator, descriptor: string): Promise<HeldLease> {
+  const client = await connectInsecure(sim);
   const placement = await resolvePlacement(client);
   // The same CreateImportSpec + ImportVApp as `odt import`, so the reference cannot drift from it.
   const { lease } = await openImportLease(client, placement, `curl reference ${Date.now()}`, descriptor);
-  const info = await lease.waitReady();
-  const device = info.deviceUrls.find((d) => d.disk) ?? info.deviceUrls[0]!;
-  const url = device.url.href;
-  const keep = setInterval(() => void lease.progress(0).catch(() => undefined), 2000);
-  return {
-    url,
-    // The session cookie only where odt sends it: to the vCenter, never to an ESXi host.
-    cookie: client.deviceHosts.route(device).cookie ?? '',
-    async close() {
-      clearInterval(keep);
-      await lease.abort().catch(() => undefined);
-      await client.logout();
-    },
-  };
+  return holdLease(client, lease);
 }
 
 async function main(): Promise<void> {
   const size = Math.round(Number(values['size-gib']) * GiB);
   const runs = Number(values.runs);
-  const work = await mkdtemp(join(values.dir ?? tmpdir(), 'odt-bench-import-'));
-  const entry = await buildOdt();
-  const recipient = await initParties(work);
+  const { work, entry, recipient } = await startBench('odt-bench-import-', values.dir);
   const identity = join(work, 'node', 'identity.txt');
   try {
     const x = await exportOne(entry, work, size, recipient);
