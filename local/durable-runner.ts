@@ -37,6 +37,21 @@ class StatesError extends Error {
   }
 }
 
+/**
+ * What a callback task still waiting ends with when the runner stops: neither retried nor caught
+ * (the interpreter reads `isRetryable`/`isCatchable`, as of its own States.Runtime), so that no
+ * Retry re-enters the task and no Catch moves the execution on; the stored task stays, and the
+ * next start re-enters the wait with its token.
+ */
+class RunnerStoppedError extends StatesError {
+  readonly isRetryable = false;
+  readonly isCatchable = false;
+
+  constructor() {
+    super('States.Runtime', 'the runner stopped; the execution resumes at the next start');
+  }
+}
+
 interface Waiter {
   resolve(output: unknown): void;
   reject(error: Error): void;
@@ -99,12 +114,21 @@ export class DurableRunner implements WorkflowEngine {
     if (waiter) this.arm(task.executionId, task.state, token, waiter);
   }
 
-  /** Stops all executions in this process without marking them ended (a restart resumes them). */
+  /**
+   * Stops all executions in this process without marking them ended (a restart resumes them).
+   * Every callback task still waiting is settled (with RunnerStoppedError, after the abort, so the
+   * interpreter goes no further): the interpreter clears its TimeoutSeconds timer of a task only
+   * when the task settles, and one left armed keeps the process alive for weeks.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const w of this.waiters.values()) for (const t of w.timers) clearTimeout(t);
+    const waiters = [...this.waiters.values()];
     this.waiters.clear();
     for (const r of this.running.values()) r.abort();
+    for (const w of waiters) {
+      for (const t of w.timers) clearTimeout(t);
+      w.reject(new RunnerStoppedError());
+    }
     await Promise.allSettled([...this.running.values()].map((r) => r.done));
     this.running.clear();
   }
@@ -216,6 +240,7 @@ export class DurableRunner implements WorkflowEngine {
     state: string,
     params: { FunctionName: string; Payload: Record<string, unknown> },
   ): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new RunnerStoppedError());
     const handler = this.options.callbacks[params.FunctionName];
     if (!handler)
       return Promise.reject(

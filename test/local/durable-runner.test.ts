@@ -108,3 +108,38 @@ describe('the durable runner on the product definition', () => {
     await second.runner.stop();
   });
 });
+
+// Issue 23, point 3: stop() ends every wait it holds. The interpreter races each Task against a
+// timer of the state's TimeoutSeconds (21 days for most callbacks) that it clears only when the
+// task settles: a callback left unsettled kept that timer, and so the process (bench/slack, odt
+// serve after SIGTERM), alive.
+describe('the durable runner, stopped', () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('leaves no timer alive while callback tasks wait, and a restart resumes them', async () => {
+    const store = new MemoryRunnerStore();
+    const h = harness(store);
+    await wait(20);
+    const before = timers();
+    await h.runner.start('t-5');
+    await h.runner.start('t-6');
+    await h.until(() => h.waits.length === 2, 'both approval waits');
+    expect(timers()).toBeGreaterThan(before);
+
+    await h.runner.stop();
+
+    expect(timers()).toBeLessThanOrEqual(before);
+    // Stopped, not ended: both still wait for approval, with their tokens.
+    expect(h.ends).toEqual([]);
+    expect(store.getExecution('t-5')).toMatchObject({ state: 'AwaitApproval', status: 'running' });
+    expect(store.tasks.size).toBe(2);
+    const again = harness(store);
+    expect(again.runner.resumeAll()).toBe(2);
+    await again.until(() => again.waits.length === 2, 'the waits re-entered');
+    expect(again.waits.map((w) => w.token).sort()).toEqual(h.waits.map((w) => w.token).sort());
+    await again.runner.sendTaskSuccess(again.waits[0]!.token, { decision: 'rejected' });
+    await again.until(() => again.ends.length === 1, 'the end');
+    await again.runner.stop();
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+});
