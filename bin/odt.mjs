@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Launcher: runs the TypeScript CLI through tsx's loader so `odt` works from a checkout without a build step.
+import './expose-gc.mjs';
 import { register } from 'tsx/esm/api';
 
 register();

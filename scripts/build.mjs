@@ -22,17 +22,21 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
+  // expose-gc.mjs (see there) is the first import of the entry and of every chunk (a banner goes
+  // into each; the module runs once per folder), so gc is there before any code of odt runs.
   banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __odtRequire } from 'node:module'; const require = __odtRequire(import.meta.url);",
+    js: "#!/usr/bin/env node\nimport './expose-gc.mjs'; import { createRequire as __odtRequire } from 'node:module'; const require = __odtRequire(import.meta.url);",
   },
   logLevel: 'warning',
 });
 // The age worker is found beside the module that starts it (new URL(…, import.meta.url)): that
-// module may be the entry or a chunk, so the worker's files go to both folders.
+// module may be the entry or a chunk, so the worker's files go to both folders; so does the
+// banner's expose-gc.mjs.
 for (const dir of ['dist', 'dist/chunks']) {
   await mkdir(join(root, dir), { recursive: true });
   for (const f of ['payload-worker.mjs', 'payload-chunks.mjs', 'segment-hash.mjs']) {
     await cp(join(root, 'agent/package/age', f), join(root, dir, f));
   }
+  await cp(join(root, 'bin/expose-gc.mjs'), join(root, dir, 'expose-gc.mjs'));
 }
 console.log('built dist/odt.mjs');

@@ -222,6 +222,8 @@ function childCase(setup: Setup, scenario: string, worker: boolean): Case {
       new Promise((resolve, reject) => {
         const args = [
           ...process.execArgv,
+          // As odt runs: gc exposed, for the age streams' young-generation collections (encrypt.ts).
+          '--expose-gc',
           fileURLToPath(import.meta.url),
           '--child',
           JSON.stringify({ setup, scenario, worker }),

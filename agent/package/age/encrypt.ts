@@ -8,8 +8,6 @@
 
 import { createHash, type Hash, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { AgeError } from './errors.ts';
 import {
   armorBegin,
@@ -170,21 +168,18 @@ export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
  * Every socket read of a download is a fresh 64 KiB buffer: garbage once copied into a batch. V8
  * collects it only after ~64 MB of such memory piled up (per thread: the worker has its own, see
  * payload-worker.mjs), which was a third of the export's peak RSS. A young-generation collection
- * every few batches (well under a millisecond: little is alive) keeps RSS low and flat. `gc` is
- * exposed for contexts made from now on (process-wide; harmless) and taken from a throwaway one.
+ * every few batches (well under a millisecond: little is alive) keeps RSS low and flat. It needs
+ * the process's `gc`, which `odt` exposes at start (bin/expose-gc.mjs), as
+ * `node --expose-gc` does: V8 flags are the process's to set, not a library's. Without it V8
+ * collects on its own schedule, with the higher RSS.
  */
 const collectEvery = 4 << 20;
 let sinceCollect = 0;
-let collect: ((options: { type: 'minor' }) => void) | undefined;
 function collectYoung(bytes: number): void {
   sinceCollect += bytes;
   if (sinceCollect < collectEvery) return;
   sinceCollect = 0;
-  if (collect === undefined) {
-    setFlagsFromString('--expose-gc');
-    collect = runInNewContext('gc') as (options: { type: 'minor' }) => void;
-  }
-  collect({ type: 'minor' });
+  globalThis.gc?.({ type: 'minor' });
 }
 
 interface Run {

@@ -2,8 +2,6 @@
 // The key comes with each job; running hashes are kept per stream id.
 
 import { createHash } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { nativePayload, openChunks, sealChunks } from './payload-chunks.mjs';
 import { SegmentHash } from './segment-hash.mjs';
@@ -13,16 +11,16 @@ import { SegmentHash } from './segment-hash.mjs';
 // the caller's work; the final job's reply carries the hex digests.
 // Each chunk sealed leaves a 64 KiB buffer (the cipher's output, copied into `out`) as garbage, which
 // V8 collects only after ~64 MB piled up: a young-generation collection every few batches (cheap,
-// little is alive) keeps the RSS low and flat. See collectYoung in encrypt.ts. The native addon
-// seals and opens into the buffers it is given and leaves no such garbage: then no collections.
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc');
+// little is alive) keeps the RSS low and flat. See collectYoung in encrypt.ts: `gc` is there when
+// the process exposed it before starting this worker, as `odt` does. The native addon seals and
+// opens into the buffers it is given and leaves no such garbage: then no collections.
+const collect = globalThis.gc;
 let sinceCollect = 0;
 const outHashes = new Map();
 const inHashes = new Map();
 
 function collectSome(bytes) {
-  if (nativePayload) return;
+  if (nativePayload || collect === undefined) return;
   sinceCollect += bytes;
   if (sinceCollect < 2 << 20) return;
   sinceCollect = 0;
