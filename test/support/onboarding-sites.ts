@@ -20,6 +20,13 @@ export interface OnboardingSites {
   work: string;
   /** `<work>/nas`, the NAS folder the tests export to. */
   nas: string;
+  /**
+   * The `odt import` flags that onboard into the fake vCD's VDC acme-vdc; with placeAndPowerOn,
+   * templates also go into acme-catalog, VMs onto acme-net, and all of them are powered on.
+   */
+  vcdArgs(options?: { placeAndPowerOn?: boolean }): string[];
+  /** The environment of an `odt import` into the provider's vCenter and vCD: both passwords. */
+  importEnv(): Record<string, string>;
   /** Stops all three servers and removes the work folder. */
   stop(): Promise<void>;
 }
@@ -52,7 +59,16 @@ export async function startOnboardingSites(
     });
     started.push(vcd);
     work = await mkdtemp(join(tmpdir(), workPrefix));
-    return { customer, provider, vcd, work, nas: join(work, 'nas'), stop };
+    return {
+      customer,
+      provider,
+      vcd,
+      work,
+      nas: join(work, 'nas'),
+      vcdArgs: (options = {}) => [...vcdArgs(vcd), ...(options.placeAndPowerOn ? placeAndPowerOn : [])],
+      importEnv: () => ({ ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: vcdPassword }),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

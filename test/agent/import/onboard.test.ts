@@ -1,13 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { exportItems, importArgs as importArgsOf, initParties, odt } from '../../support/cli.ts';
-import {
-  type OnboardingSites,
-  placeAndPowerOn,
-  startOnboardingSites,
-  vcdArgs,
-  vcdPassword,
-} from '../../support/onboarding-sites.ts';
+import { type OnboardingSites, startOnboardingSites } from '../../support/onboarding-sites.ts';
 
 // Issue 4: after the vCenter import, vCloud Director takes each item: a VM as a vApp on the
 // requested network, powered on; a template into the catalog; a vApp's members as one vApp.
@@ -33,14 +27,13 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
   });
 
   const importArgs = () => {
-    const { provider, work, nas, vcd } = sites;
+    const { provider, work, nas } = sites;
     return [
       ...importArgsOf(provider, work, nas, transfer, join(work, 'state')),
-      ...vcdArgs(vcd),
-      ...placeAndPowerOn,
+      ...sites.vcdArgs({ placeAndPowerOn: true }),
     ];
   };
-  const env = () => ({ ODT_VCENTER_PASSWORD: sites.provider.password, ODT_VCD_PASSWORD: vcdPassword });
+  const env = () => sites.importEnv();
 
   it('places the VM, the template and the vApp as requested, connected and powered on', async () => {
     const r = await odt(importArgs(), env());
@@ -96,8 +89,8 @@ describe('odt import --vcd: a failed item does not hide the others', () => {
       await exportItems(customer, work, recipient, ['DC0_H0_VM1', 'DC0_C0_TPL0'], nas, 'tr-onb-2');
       // No --catalog: the template cannot be placed.
       const r = await odt(
-        [...importArgsOf(provider, work, nas, 'tr-onb-2', join(work, 'state')), ...vcdArgs(vcd), '--json'],
-        { ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: vcdPassword },
+        [...importArgsOf(provider, work, nas, 'tr-onb-2', join(work, 'state')), ...sites.vcdArgs(), '--json'],
+        sites.importEnv(),
       );
       expect(r.code).not.toBe(0);
       const items = r.out

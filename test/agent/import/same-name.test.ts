@@ -11,13 +11,7 @@ import type { Moref } from '../../../agent/vsphere/wire/serialize.ts';
 import { moRef, RawSoapClient, text } from '../../peers/vsphere/raw-soap.ts';
 import type { RunningSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, importArgs, initParties, odt } from '../../support/cli.ts';
-import {
-  type OnboardingSites,
-  placeAndPowerOn,
-  startOnboardingSites,
-  vcdArgs,
-  vcdPassword,
-} from '../../support/onboarding-sites.ts';
+import { type OnboardingSites, startOnboardingSites } from '../../support/onboarding-sites.ts';
 import { connectTo } from '../../support/vsphere.ts';
 
 const transfer = 'tr-same-name';
@@ -115,13 +109,11 @@ describe('odt import of a transfer with two items of one name (#17)', () => {
 
   const withVcd = (state: string) => [
     ...importArgs(provider, work, nas, transfer, join(work, state)),
-    ...vcdArgs(sites.vcd),
-    ...placeAndPowerOn,
+    ...sites.vcdArgs({ placeAndPowerOn: true }),
   ];
-  const env = { ODT_VCENTER_PASSWORD: 'pass', ODT_VCD_PASSWORD: vcdPassword };
 
   it('imports both VMs and both templates of one name, each under a name with its item id, shortens an 80-character name keeping the suffix, and says so', async () => {
-    const r = await odt(withVcd('state'), { ...env, ODT_VCENTER_PASSWORD: provider.password });
+    const r = await odt(withVcd('state'), sites.importEnv());
 
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
@@ -171,7 +163,7 @@ describe('odt import of a transfer with two items of one name (#17)', () => {
   it('a rerun keeps both and skips them: no NAME_TAKEN', async () => {
     const before = await vmNames(provider);
 
-    const r = await odt(withVcd('state'), { ...env, ODT_VCENTER_PASSWORD: provider.password });
+    const r = await odt(withVcd('state'), sites.importEnv());
 
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
