@@ -2,15 +2,18 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { VimClient } from '../../../agent/vsphere/client.ts';
+import { connectTo } from '../../support/vsphere.ts';
+
+/** The globalSetup's shared simulator. */
+const sharedVcenter = () => ({
+  url: inject('vcsimUrl'),
+  username: inject('vcsimUsername'),
+  password: inject('vcsimPassword'),
+});
 
 describe('vim25 session', () => {
   it('logs in again when the session expired (NotAuthenticated) and repeats the call', async () => {
-    const client = await VimClient.connect({
-      url: inject('vcsimUrl'),
-      username: inject('vcsimUsername'),
-      password: inject('vcsimPassword'),
-      trust: { kind: 'system' },
-    });
+    const client = await connectTo(sharedVcenter());
     try {
       // End the session behind the client's back, as a vCenter restart or idle timeout would.
       await client.connection.call('Logout', { _this: client.serviceContent.sessionManager });
@@ -22,12 +25,7 @@ describe('vim25 session', () => {
   });
 
   it('sends SOAPAction with the server API version and element order of the schema', async () => {
-    const client = await VimClient.connect({
-      url: inject('vcsimUrl'),
-      username: inject('vcsimUsername'),
-      password: inject('vcsimPassword'),
-      trust: { kind: 'system' },
-    });
+    const client = await connectTo(sharedVcenter());
     try {
       expect(client.connection.apiVersion).toBe(client.serviceContent.about.apiVersion);
       expect(client.serviceContent.about.apiVersion).toMatch(/^\d+\.\d+/);
