@@ -7,6 +7,7 @@
 import { App, type AppOptions, type Receiver } from '@slack/bolt';
 import type { AgentRegistry } from '../core/ports/agents.ts';
 import type { Approvers } from '../core/ports/approvers.ts';
+import { type Clock, systemClock } from '../core/ports/clock.ts';
 import { registerApproveButton } from './actions/approve-button.ts';
 import { registerRejectButton } from './actions/reject-button.ts';
 import { registerShippedButton } from './actions/shipped-button.ts';
@@ -65,6 +66,8 @@ export interface BotOptions {
    * Without it, an in-memory set (one process).
    */
   readonly nonces?: Pick<AgentRegistry, 'useNonce'>;
+  /** The bot's time: how long request ids are kept, and the listeners' `now`. Default the system clock. */
+  readonly clock?: Clock;
 }
 
 /** The bot's Bolt app with every listener registered; start it with `app.start()`. */
@@ -85,6 +88,7 @@ export function createBotApp(options: BotOptions): App {
     extendedErrorHandler: true,
   });
   const { service, approversChannel, messageRefs } = options;
+  const clock = options.clock ?? systemClock;
   const ctx: BotContext = {
     service,
     approvers,
@@ -102,11 +106,11 @@ export function createBotApp(options: BotOptions): App {
     enrollmentTtlMs: options.enrollmentTtlMs ?? 15 * 60_000,
     ...(options.agentApiUrl ? { agentApiUrl: options.agentApiUrl } : {}),
     logger: app.logger,
-    now: () => new Date(),
+    now: () => clock.now(),
   };
 
   // First, before any listener: retries and replays are acknowledged and dropped.
-  registerReplayGuard(app, options.nonces);
+  registerReplayGuard(app, options.nonces, clock);
   registerOdtCommand(app, ctx);
   registerRequestModal(app, ctx.requestModal);
   registerApproveButton(app, ctx);

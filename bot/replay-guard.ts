@@ -4,17 +4,23 @@
  */
 import type { App } from '@slack/bolt';
 import type { AgentRegistry } from '../core/ports/agents.ts';
+import { type Clock, systemClock } from '../core/ports/clock.ts';
+import { slackRequestWindowMs } from './request-window.ts';
 
-/** Slack signs a request for five minutes (Bolt refuses older ones); an id is kept that long. */
-const replayWindowMs = 5 * 60_000;
+/**
+ * How long a request id is kept: the window past and future (issue #18). A request is admitted
+ * while its timestamp is within the window either way of the clock, so one first seen dated the
+ * whole window ahead stays admissible for twice the window; its id must be known that long.
+ */
+export const replayRetentionMs = 2 * slackRequestWindowMs;
 
 /** In-memory request ids, for a bot without `nonces`: a replayed or retried request acts once. */
 class Seen {
   private readonly seen = new Map<string, number>();
-  constructor(private readonly ttlMs = 2 * replayWindowMs) {}
+  constructor(private readonly clock: Clock) {}
   firstTime(key: string): boolean {
-    const now = Date.now();
-    for (const [k, at] of this.seen) if (now - at > this.ttlMs) this.seen.delete(k);
+    const now = this.clock.now().getTime();
+    for (const [k, at] of this.seen) if (now - at > replayRetentionMs) this.seen.delete(k);
     if (this.seen.has(key)) return false;
     this.seen.set(key, now);
     return true;
@@ -23,12 +29,19 @@ class Seen {
 
 /**
  * Registers the global middleware that drops retries and replays. Request ids (trigger_id,
- * event_id) are remembered in `nonces` (across restarts and containers) or, without it, in memory.
+ * event_id) are remembered in `nonces` (across restarts and containers) or, without it, in memory,
+ * for `replayRetentionMs` of `clock` (default the system clock).
  */
-export function registerReplayGuard(app: App, nonces?: Pick<AgentRegistry, 'useNonce'>): void {
-  const seen = new Seen();
+export function registerReplayGuard(
+  app: App,
+  nonces?: Pick<AgentRegistry, 'useNonce'>,
+  clock: Clock = systemClock,
+): void {
+  const seen = new Seen(clock);
+  // The registry keeps a nonce for twice the window it is given (a request may be that much old
+  // or new): `replayRetentionMs`.
   const firstTime = (key: string): Promise<boolean> | boolean =>
-    nonces ? nonces.useNonce('slack', key, new Date(), replayWindowMs) : seen.firstTime(key);
+    nonces ? nonces.useNonce('slack', key, clock.now(), slackRequestWindowMs) : seen.firstTime(key);
   app.use(async (args) => {
     const body = args.body as { trigger_id?: string; event_id?: string };
     const ack = (args as unknown as { ack?: () => Promise<void> }).ack;

@@ -1,7 +1,9 @@
 /**
  * The Slack app on AWS: one Lambda function behind the HTTP API's `POST /slack/events`
  * (infra/sneakernet-stack.ts), Bolt's AwsLambdaReceiver checking Slack's signature with the
- * signing secret from Secrets Manager (SLACK_SECRET_ARN: `{ "botToken", "signingSecret" }`).
+ * signing secret from Secrets Manager (SLACK_SECRET_ARN: `{ "botToken", "signingSecret" }`),
+ * behind the check that the request is dated within five minutes of the clock either way
+ * (bot/request-window.ts).
  *
  * The same bot as `odt serve` runs (bot/app.ts) over the same service layer, here on DynamoDB and
  * Step Functions: a request starts an execution, an approval sends the task token's success. The
@@ -16,6 +18,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AwsLambdaReceiver } from '@slack/bolt';
 import type { AwsEvent, AwsResponse } from '@slack/bolt/dist/receivers/AwsLambdaReceiver.js';
 import { createBotApp } from '../bot/app.ts';
+import { lambdaWithRequestWindow } from '../bot/request-window.ts';
 import { ConfigError, config, type FunctionConfig } from './config.ts';
 import { createRuntime, type RuntimeOverrides } from './runtime.ts';
 import { slackSecretReader } from './slack-chat.ts';
@@ -39,7 +42,7 @@ export async function createSlackHandler(
   const dynamodb = overrides.dynamodb ?? new DynamoDBClient({});
   const runtime = createRuntime(cfg, { ...overrides, dynamodb, secrets });
   const receiver = new AwsLambdaReceiver({ signingSecret: secret.signingSecret });
-  createBotApp({
+  const app = createBotApp({
     service: runtime.service,
     token: secret.botToken,
     // The same Approvers as the service's: Slack's group events reach the one the service asks.
@@ -48,6 +51,7 @@ export async function createSlackHandler(
     receiver,
     registry: runtime.registry,
     nonces: runtime.registry,
+    clock: runtime.clock,
     // An approval records the transfer's thread, where the functions' notifier posts progress.
     messageRefs: new DynamoMessageRefs(dynamodb, cfg.tableName),
     ...(env.AGENT_API_URL ? { agentApiUrl: env.AGENT_API_URL } : {}),
@@ -55,8 +59,11 @@ export async function createSlackHandler(
     tokenVerificationEnabled: false,
     ...(cfg.slack.apiUrl ? { clientOptions: { slackApiUrl: cfg.slack.apiUrl } } : {}),
   });
-  const handle = await receiver.start();
-  return (event, context) => handle(event, context as never);
+  const handle = lambdaWithRequestWindow(await receiver.start(), {
+    clock: runtime.clock,
+    logger: app.logger,
+  });
+  return (event, context) => handle(event, context);
 }
 
 let built: Promise<SlackHandler> | undefined;
