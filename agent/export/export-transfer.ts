@@ -23,6 +23,8 @@ export interface ExportTransferOptions {
   /** Names or inventory paths, in the order given; item ids follow it (`item-1`, …). */
   readonly items: readonly string[];
   readonly recipient: string;
+  /** The customer site exporting it (the site its agent is enrolled for): signed into transfer.json. */
+  readonly site: string;
   readonly agent: AgentIdentity;
   /** Files in flight at once across the transfer. Default 2 (two cores: crypto bound past that). */
   readonly parallel?: number;
@@ -78,6 +80,7 @@ export async function exportTransfer(options: ExportTransferOptions): Promise<Ex
     const manifest: TransferManifest = {
       format: manifestFormat,
       transfer: options.transferId,
+      site: options.site,
       createdAt: (options.now?.() ?? new Date()).toISOString(),
       recipient: options.recipient,
       agent: { commonName: options.agent.commonName, certificateSha256: options.agent.certSha256 },

@@ -40,8 +40,10 @@ export interface ImportTransferOptions {
   readonly nas: string;
   readonly transferId: string;
   readonly identities: readonly string[];
-  /** The enrolled export agent's certificate: the signer must be this agent. */
-  readonly agentCertPem?: string;
+  /** The enrolled export agent's certificate (never one found on the NAS): the signer must be this agent. */
+  readonly agentCertPem: string;
+  /** The customer site the transfer is from, when known: the signed manifest must name it. */
+  readonly site?: string;
   readonly placement?: PlacementInput;
   /** The ODT node's state folder (import journal). */
   readonly stateDir: string;
@@ -75,7 +77,8 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
     // here) and every chunk's authentication (a mismatch aborts the lease and destroys the VM), so
     // they are decrypted once, not twice. See docs/decisions.md.
     decrypt: 'small',
-    ...(options.agentCertPem ? { agentCertPem: options.agentCertPem } : {}),
+    agentCertPem: options.agentCertPem,
+    expected: { transfer: options.transferId, ...(options.site ? { site: options.site } : {}) },
     ...(options.onVerifyProgress ? { onProgress: options.onVerifyProgress } : {}),
   });
   if (!report.ok || !report.manifest) throw new TransferNotTrustedError(report);

@@ -2,10 +2,13 @@ import { z } from 'zod';
 import { signDetached, verifyDetached } from '../identity/agent-identity.ts';
 
 /**
+ * /3: names the customer site it was exported at, besides the transfer, the agent and the
+ * recipient (/2 did not), so that a node can refuse a package bound to anything else.
  * /2: each encrypted file's digest is a list, one SHA-256 per `segmentSize` bytes (/1 had one
  * SHA-256 of the whole file): a node checks a file in parallel and names a damaged region.
+ * Older formats are refused, not read (docs/decisions.md, "A package is bound to its transfer").
  */
-export const manifestFormat = 'sneakernet-transfer/2';
+export const manifestFormat = 'sneakernet-transfer/3';
 export const manifestFile = 'transfer.json';
 export const signatureFile = 'transfer.json.sig';
 export const certificateFile = 'agent.crt.pem';
@@ -43,10 +46,14 @@ export type ManifestItem = z.infer<typeof manifestItemSchema>;
 
 export const transferManifestSchema = z.object({
   format: z.literal(manifestFormat),
+  /** The transfer this package is for: a node refuses it under any other (TRANSFER_MISMATCH). */
   transfer: z.string().min(1),
+  /** The customer site that exported it (SITE_MISMATCH against the transfer's site). */
+  site: z.string().min(1),
   createdAt: z.iso.datetime(),
-  /** The age recipient every file is encrypted to (the ODT node's). */
+  /** The age recipient every file is encrypted to (the ODT node's; RECIPIENT_MISMATCH otherwise). */
   recipient: z.string().startsWith('age1'),
+  /** The signer: its certificate must be the enrolled agent's one the node holds (UNTRUSTED_SIGNER). */
   agent: z.object({ commonName: z.string(), certificateSha256: z.string().regex(/^[0-9A-F]{64}$/) }),
   /** Bytes per segment of the encrypted files' digests: a power of two from 64 KiB to 1 GiB. */
   segmentSize: z

@@ -7,11 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import { forEachLimit } from '../for-each-limit.ts';
 import { certificateSha256 } from '../identity/agent-identity.ts';
 import { createDecryptStream } from './age/encrypt.ts';
+import { recipientFromIdentity } from './age/keys.ts';
 import { hashSegments, type SegmentDigest, segmentCount, segmentLength, segmentsOf } from './file-digest.ts';
 import { HashTap } from './hash-tap.ts';
 import { ageHead } from './head-check.ts';
 import {
-  certificateFile,
   checkManifestSignature,
   type ManifestFile,
   manifestFile,
@@ -32,7 +32,11 @@ export interface VerifyProblem {
     | 'DIGEST_MISMATCH'
     | 'BAD_MANIFEST'
     | 'BAD_SIGNATURE'
+    | 'SIGNER_NOT_PINNED'
     | 'UNTRUSTED_SIGNER'
+    | 'TRANSFER_MISMATCH'
+    | 'SITE_MISMATCH'
+    | 'RECIPIENT_MISMATCH'
     | 'DECRYPT_FAILED'
     | 'OVF_MANIFEST_MISMATCH';
   readonly message: string;
@@ -44,8 +48,6 @@ export interface VerifyReport {
   /** Files checked, with the outcome of each. */
   readonly files: readonly { file: string; ok: boolean; decrypted: boolean }[];
   readonly problems: readonly VerifyProblem[];
-  /** True when the signer was pinned (agent certificate given), not only taken from the NAS. */
-  readonly signerPinned: boolean;
   /**
    * Of each file checked by its ciphertext digest only (not decrypted), the age header and payload
    * nonce as they were hashed (`ageHead`): a later read that starts with the same bytes and
@@ -64,8 +66,17 @@ export interface VerifyOptions {
   readonly root: string;
   /** age identities (AGE-SECRET-KEY-1…): with them, plaintext hashes and the OVF `.mf` are checked too. */
   readonly identities?: readonly string[];
-  /** The exporting agent's certificate (PEM) as enrolled: the signer must be this agent. */
-  readonly agentCertPem?: string;
+  /**
+   * The exporting agent's certificate (PEM) as the node holds it (enrolled, never one found on the
+   * NAS): the signer must be this agent. Without it the transfer is refused (SIGNER_NOT_PINNED).
+   */
+  readonly agentCertPem: string;
+  /**
+   * What the signed manifest must be bound to: the transfer (default: the folder's name, which is
+   * the transfer id asked for) and the customer site when known. The recipient is bound to the
+   * identities when they are given (one of them must be the one it was encrypted to).
+   */
+  readonly expected?: { readonly transfer?: string; readonly site?: string };
   /**
    * With identities: decrypt every file (default), or only descriptors and `.mf` files, leaving
    * the disks to their ciphertext digest (the importer then reads each disk again only if it
@@ -144,19 +155,15 @@ export async function transferFolderProblem(root: string): Promise<string | unde
 }
 
 /**
- * Checks a transfer on the NAS: the signature over transfer.json, then every file's size and
- * digest; with the node's identity also the decrypted bytes and each package's `.mf`.
- * Nothing is trusted before the signature is: a bad signature stops the check of the files.
+ * Checks a transfer on the NAS: the signature over transfer.json against the pinned agent
+ * certificate, what the manifest is bound to (transfer, site, recipient), then every file's size
+ * and digest; with the node's identity also the decrypted bytes and each package's `.mf`.
+ * Nothing is trusted before the signature and the binding are: either stops the check of the files.
  */
 export async function verifyTransfer(options: VerifyOptions): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const files: { file: string; ok: boolean; decrypted: boolean }[] = [];
-  const fail = (): VerifyReport => ({
-    ok: false,
-    files,
-    problems,
-    signerPinned: options.agentCertPem !== undefined,
-  });
+  const fail = (): VerifyReport => ({ ok: false, files, problems });
 
   let bytes: Buffer;
   try {
@@ -182,7 +189,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
       problems.push({
         file: manifestFile,
         code: 'BAD_MANIFEST',
-        message: `${manifestFile} is format ${json.format}; this odt reads ${manifestFormat} (a SHA-256 per segment of each encrypted file, docs/package-format.md). Export the transfer again with this version of odt, or check and import it with the version that exported it.`,
+        message: `${manifestFile} is format ${json.format}; this odt reads ${manifestFormat} (it names the transfer, site, agent and recipient it is bound to, and a SHA-256 per segment of each encrypted file, docs/package-format.md). Export the transfer again with this version of odt, or check and import it with the version that exported it.`,
       });
       return fail();
     }
@@ -196,32 +203,50 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     return fail();
   }
 
-  const nasCert = await readFile(join(options.root, certificateFile), 'utf8').catch(() => undefined);
-  const certPem = options.agentCertPem ?? nasCert;
-  const signature = await readFile(join(options.root, signatureFile), 'utf8').catch(() => undefined);
-  if (!certPem || !signature) {
+  // The signer is the agent the node enrolled, never a certificate found on the NAS: whoever can
+  // write the NAS can put one there, re-encrypt to the node's public recipient, and sign.
+  if (!options.agentCertPem?.trim()) {
     problems.push({
-      file: signature ? certificateFile : signatureFile,
-      code: 'MISSING',
-      message: `${signature ? certificateFile : signatureFile} is missing; the transfer cannot be authenticated.`,
+      file: manifestFile,
+      code: 'SIGNER_NOT_PINNED',
+      message: `No enrolled agent certificate to check ${manifestFile}'s signature against, and none found on the NAS is trusted. Give the certificate of the export agent enrolled for this transfer (odt: --agent-cert <file>).`,
     });
     return fail();
   }
-  const signerSha = certificateSha256(certPem);
+  const signature = await readFile(join(options.root, signatureFile), 'utf8').catch(() => undefined);
+  if (!signature) {
+    problems.push({
+      file: signatureFile,
+      code: 'MISSING',
+      message: `${signatureFile} is missing; the transfer cannot be authenticated.`,
+    });
+    return fail();
+  }
+  const signerSha = certificateSha256(options.agentCertPem);
   if (signerSha !== manifest.agent.certificateSha256) {
     problems.push({
       file: manifestFile,
       code: 'UNTRUSTED_SIGNER',
-      message: `${manifestFile} names agent certificate ${manifest.agent.certificateSha256.slice(0, 16)}…, but the trusted one is ${signerSha.slice(0, 16)}…: another agent exported this transfer.`,
+      message: `${manifestFile} names agent certificate ${manifest.agent.certificateSha256.slice(0, 16)}… (${manifest.agent.commonName || 'no name'}), but the enrolled export agent's is ${signerSha.slice(0, 16)}…: another key signed this transfer. Do not import it; re-ship the NAS the enrolled agent exported.`,
     });
     return fail();
   }
-  if (!checkManifestSignature(bytes, signature, certPem)) {
+  if (!checkManifestSignature(bytes, signature, options.agentCertPem)) {
     problems.push({
       file: manifestFile,
       code: 'BAD_SIGNATURE',
       message: `The signature over ${manifestFile} does not verify: the manifest was edited or signed by another key. Do not import; re-export or re-ship.`,
     });
+    return fail();
+  }
+  // Signed by the enrolled agent: now what it names is what it was bound to, checked before any file.
+  const unbound = bindingProblems(manifest, {
+    transfer: options.expected?.transfer ?? basename(options.root),
+    ...(options.expected?.site !== undefined ? { site: options.expected.site } : {}),
+    ...(options.identities ? { recipients: options.identities.map(recipientOf) } : {}),
+  });
+  if (unbound.length > 0) {
+    problems.push(...unbound);
     return fail();
   }
 
@@ -291,15 +316,50 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     }
     if (options.identities) problems.push(...checkOvfManifest(item.files, opened));
   }
-  return {
-    ok: problems.length === 0,
-    manifest,
-    files,
-    problems,
-    signerPinned: options.agentCertPem !== undefined,
-    heads,
-    opened,
-  };
+  return { ok: problems.length === 0, manifest, files, problems, heads, opened };
+}
+
+/**
+ * What the signed manifest is bound to and should not be: another transfer (an older package of
+ * the same agent, or another transfer's NAS), another customer site, another node's recipient.
+ */
+function bindingProblems(
+  manifest: TransferManifest,
+  expected: { transfer: string; site?: string; recipients?: readonly (string | undefined)[] },
+): VerifyProblem[] {
+  const problems: VerifyProblem[] = [];
+  if (manifest.transfer !== expected.transfer) {
+    problems.push({
+      file: manifestFile,
+      code: 'TRANSFER_MISMATCH',
+      message: `${manifestFile} is signed for transfer ${manifest.transfer}, not ${expected.transfer}: this is another transfer's package (an older export, or another NAS). Do not import it as ${expected.transfer}; mount the NAS of ${expected.transfer}.`,
+    });
+  }
+  if (expected.site !== undefined && manifest.site !== expected.site) {
+    problems.push({
+      file: manifestFile,
+      code: 'SITE_MISMATCH',
+      message: `${manifestFile} is signed as exported at site '${manifest.site}', but transfer ${expected.transfer} is from site '${expected.site}': this NAS comes from another site. Do not import it.`,
+    });
+  }
+  if (expected.recipients && !expected.recipients.includes(manifest.recipient)) {
+    const mine = expected.recipients.find((r) => r !== undefined);
+    problems.push({
+      file: manifestFile,
+      code: 'RECIPIENT_MISMATCH',
+      message: `${manifestFile} is encrypted to ${manifest.recipient.slice(0, 16)}…, not to this node's identity (${mine ? `${mine.slice(0, 16)}…` : 'none readable'}): it was exported for another ODT node. Import it with that node's identity, or export it again to this node's recipient.`,
+    });
+  }
+  return problems;
+}
+
+/** The recipient of an identity, or undefined for one that is not X25519 (it then matches none). */
+function recipientOf(identity: string): string | undefined {
+  try {
+    return recipientFromIdentity(identity);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -58,6 +58,8 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
           transferId: transfer.id,
           items: transfer.items.map((i) => i.source),
           recipient: options.recipient,
+          // Signed into transfer.json: the ODT node refuses it for a transfer of another site.
+          site: transfer.site,
           agent,
           ...(options.parallel ? { parallel: options.parallel } : {}),
           signal,
@@ -141,7 +143,9 @@ export function importRole(options: ImportRoleOptions): AgentRole {
           nas: options.nas,
           transferId: transfer.id,
           identities,
+          // The signer and the binding come from the control plane with the task, never the NAS.
           agentCertPem: transfer.exportAgent.certPem,
+          site: transfer.site,
           stateDir: options.stateDir,
           ...(options.placement ? { placement: options.placement } : {}),
           ...(options.parallel ? { parallel: options.parallel } : {}),

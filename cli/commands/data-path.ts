@@ -11,10 +11,16 @@ import { readInventory } from '../../agent/vsphere/inventory.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
 import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
-import { agentCertHelp, identityFileHelp, readFlagFile } from '../flag-file.ts';
+import { identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
+import {
+  type SignerFlags,
+  SignerNotPinnedError,
+  signerCertificate,
+  signerOptionHelp,
+} from '../trusted-signer.ts';
 import { registerNodeCheck } from './node-check.ts';
 
 export interface VcenterFlags {
@@ -130,6 +136,10 @@ export function registerDataPath(program: Command, io: Io): void {
     .requiredOption('--item <name>', 'VM, template or vApp name or inventory path (repeatable)', collect, [])
     .requiredOption('--nas <dir>', 'NAS mount point')
     .requiredOption('--recipient <age1…>', "the ODT node's age recipient")
+    .requiredOption(
+      '--site <name>',
+      'the customer site exporting (the one its agent is enrolled for): signed into transfer.json',
+    )
     .option('--transfer <id>', 'transfer id (generated and printed when absent)')
     .option('--agent-dir <dir>', "the agent's key and certificate", './.odt/agent')
     .option('--parallel <n>', 'files in flight at once', (v) => Number.parseInt(v, 10), 2)
@@ -140,6 +150,7 @@ export function registerDataPath(program: Command, io: Io): void {
           item: string[];
           nas: string;
           recipient: string;
+          site: string;
           transfer?: string;
           agentDir: string;
           parallel: number;
@@ -152,6 +163,7 @@ export function registerDataPath(program: Command, io: Io): void {
             { path: 'parallel', message: 'must be a whole number from 1 to 32' },
           ]);
         }
+        const site = parseOrThrow(idSchema, o.site, '--site');
         const transferId = o.transfer ? parseOrThrow(idSchema, o.transfer, '--transfer') : newTransferId();
         if (!o.transfer) io.out.write(`transfer ${transferId}\n`);
         const agentIdentity = await loadAgentIdentity(o.agentDir);
@@ -173,6 +185,7 @@ export function registerDataPath(program: Command, io: Io): void {
             transferId,
             items: o.item,
             recipient: o.recipient,
+            site,
             agent: agentIdentity,
             parallel: o.parallel,
             signal: controller.signal,
@@ -210,31 +223,37 @@ export function registerDataPath(program: Command, io: Io): void {
     .requiredOption('--nas <dir>', 'NAS mount point')
     .requiredOption('--transfer <id>', 'transfer id')
     .option('--identity <file>', "the ODT node's age identity file: also decrypt and check every file")
-    .option('--agent-cert <file>', "the exporting agent's certificate (PEM) to pin the signer")
+    .option('--agent-cert <file>', signerOptionHelp.agentCert)
+    .option('--trust-nas-signer', signerOptionHelp.trustNasSigner)
+    .option('--site <name>', 'the customer site the transfer is from: the signed manifest must name it')
     .option('--json', 'the report as JSON')
     .action(
-      async (o: { nas: string; transfer: string; identity?: string; agentCert?: string; json?: boolean }) => {
+      async (
+        o: SignerFlags & { nas: string; transfer: string; identity?: string; site?: string; json?: boolean },
+      ) => {
+        if (!o.agentCert && !o.trustNasSigner) throw new SignerNotPinnedError('odt verify');
         const identities = o.identity
           ? parseIdentityFile(await readFlagFile('--identity', o.identity, identityFileHelp))
           : undefined;
-        const agentCertPem = o.agentCert
-          ? await readFlagFile('--agent-cert', o.agentCert, agentCertHelp)
-          : undefined;
+        const root = join(o.nas, parseOrThrow(idSchema, o.transfer, '--transfer'));
+        const site = o.site === undefined ? undefined : parseOrThrow(idSchema, o.site, '--site');
+        const signer = await signerCertificate(o, root, io, 'odt verify');
         const report = await verifyTransfer({
-          root: join(o.nas, parseOrThrow(idSchema, o.transfer, '--transfer')),
+          root,
           ...(identities ? { identities } : {}),
-          ...(agentCertPem ? { agentCertPem } : {}),
+          agentCertPem: signer.certPem,
+          ...(site ? { expected: { site } } : {}),
         });
         if (o.json) {
           io.out.write(
-            `${JSON.stringify({ ok: report.ok, signerPinned: report.signerPinned, files: report.files, problems: report.problems }, null, 2)}\n`,
+            `${JSON.stringify({ ok: report.ok, signerPinned: signer.pinned, files: report.files, problems: report.problems }, null, 2)}\n`,
           );
         } else {
           for (const f of report.files) io.out.write(`${f.ok ? 'ok  ' : 'FAIL'} ${f.file}\n`);
           for (const p of report.problems) io.err.write(`odt: ${p.file}: ${p.message} [${p.code}]\n`);
           if (report.ok) {
             io.out.write(
-              `transfer ${o.transfer} is intact (${report.files.length} files${identities ? ', decrypted and checked' : ''}${report.signerPinned ? ', signer pinned' : '; signer taken from the NAS — pass --agent-cert to pin it'})\n`,
+              `transfer ${o.transfer} is intact (${report.files.length} files${identities ? ', decrypted and checked' : ''}${signer.pinned ? ', signer pinned' : '; signer taken from the NAS with --trust-nas-signer: NOT authenticated'})\n`,
             );
           }
         }

@@ -7,17 +7,23 @@ import { transferFolderProblem, type VerifyProgress } from '../../agent/package/
 import { VcdClient } from '../../agent/vcd/client.ts';
 import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
-import { agentCertHelp, identityFileHelp, readFlagFile } from '../flag-file.ts';
+import { identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
+import {
+  type SignerFlags,
+  SignerNotPinnedError,
+  signerCertificate,
+  signerOptionHelp,
+} from '../trusted-signer.ts';
 import { addVcenterOptions, connect, type VcenterFlags } from './data-path.ts';
 
-interface ImportFlags extends VcenterFlags {
+interface ImportFlags extends VcenterFlags, SignerFlags {
   nas: string;
   transfer: string;
   identity: string;
-  agentCert?: string;
+  site?: string;
   datacenter?: string;
   datastore?: string;
   pool?: string;
@@ -42,7 +48,9 @@ export function registerImport(program: Command, io: Io): void {
     .requiredOption('--nas <dir>', 'NAS mount point')
     .requiredOption('--transfer <id>', 'transfer id')
     .requiredOption('--identity <file>', "the ODT node's age identity file")
-    .option('--agent-cert <file>', "the exporting agent's enrolled certificate (PEM): pins the signer")
+    .option('--agent-cert <file>', signerOptionHelp.agentCert)
+    .option('--trust-nas-signer', signerOptionHelp.trustNasSigner)
+    .option('--site <name>', 'the customer site the transfer is from: the signed manifest must name it')
     .option('--datacenter <name>', 'target datacenter (default: the first)')
     .option('--datastore <name>', 'target datastore (default: the one with the most free space)')
     .option('--pool <path>', 'resource pool inventory path (default: the first cluster)')
@@ -79,11 +87,8 @@ export function registerImport(program: Command, io: Io): void {
           })),
         );
       }
-      if (!o.agentCert) {
-        io.err.write(
-          "odt: warning: no --agent-cert: the transfer is trusted on the signer's certificate found on the NAS, so a NAS re-encrypted and re-signed by anyone would pass; pass the exporting agent's certificate to pin it.\n",
-        );
-      }
+      // Before anything is asked of vCloud Director, vCenter or the NAS: whose signature counts.
+      if (!o.agentCert && !o.trustNasSigner) throw new SignerNotPinnedError('odt import');
       const vcd = o.vcd ? await connectVcd(o) : undefined;
       if (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 32) {
         throw new ValidationError('--parallel', [
@@ -91,13 +96,12 @@ export function registerImport(program: Command, io: Io): void {
         ]);
       }
       const identities = parseIdentityFile(await readFlagFile('--identity', o.identity, identityFileHelp));
-      const agentCertPem = o.agentCert
-        ? await readFlagFile('--agent-cert', o.agentCert, agentCertHelp)
-        : undefined;
       const transferId = parseOrThrow(idSchema, o.transfer, '--transfer');
+      const site = o.site === undefined ? undefined : parseOrThrow(idSchema, o.site, '--site');
       // The NAS first: a folder not mounted or a mistyped id is said before vCenter is asked.
       const missing = await transferFolderProblem(join(o.nas, transferId));
       if (missing) throw new OdtError('NOT_FOUND', `${missing} (--nas ${o.nas}, --transfer ${transferId})`);
+      const signer = await signerCertificate(o, join(o.nas, transferId), io, 'odt import');
       const client = await connect(o);
       const tty = !o.json && (io.out as NodeJS.WriteStream).isTTY === true;
       const sink: ProgressSink | undefined = o.json
@@ -114,7 +118,8 @@ export function registerImport(program: Command, io: Io): void {
           nas: o.nas,
           transferId,
           identities,
-          ...(agentCertPem ? { agentCertPem } : {}),
+          agentCertPem: signer.certPem,
+          ...(site ? { site } : {}),
           placement: {
             ...(o.datacenter ? { datacenter: o.datacenter } : {}),
             ...(o.datastore ? { datastore: o.datastore } : {}),

@@ -82,6 +82,8 @@ describe('npm run build', () => {
         'tr-dist-1',
         '--identity',
         join(work, 'node', 'identity.txt'),
+        '--agent-cert',
+        join(work, 'agent', 'agent.crt.pem'),
       ]);
       expect(verified.stdout).toMatch(/^ok +item-1\/DC0_H0_VM1-disk-0.vmdk.age$/m);
     } finally {

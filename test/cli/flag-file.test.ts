@@ -46,7 +46,7 @@ describe('readFlagFile', () => {
     process.env.ODT_VCENTER_PASSWORD = 'secret';
     try {
       const vc = ['--vcenter', 'https://127.0.0.1:1', '--username', 'u', '--insecure'];
-      const imp = await run(['import', ...nas, '--identity', dir, ...vc]);
+      const imp = await run(['import', ...nas, '--identity', dir, '--agent-cert', join(dir, 'a.pem'), ...vc]);
       expect(imp.code).not.toBe(0);
       expect(imp.text).toContain(`--identity ${dir}: a folder, not a file`);
     } finally {

@@ -5,6 +5,7 @@ import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentIdentity, initAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import { AgentApiClient } from '../../agent/runtime/api-client.ts';
+import { createTransfer } from '../../core/model/lifecycle.ts';
 import type { TaskRecord } from '../../core/ports/task-queue.ts';
 import { JsonLinesChat } from '../../core/service/json-lines-chat.ts';
 import {
@@ -294,6 +295,44 @@ describe('the admin token secret', () => {
   it('needs ADMIN_TOKEN_SECRET_ARN', () => {
     expect(() => adminSecretArn({})).toThrow(/ADMIN_TOKEN_SECRET_ARN is not set/);
     expect(() => adminSecretArn({ ADMIN_TOKEN_SECRET_ARN: 'token' })).toThrow(/invalid/);
+  });
+});
+
+describe('the transfer an ODT node is given (#18)', () => {
+  it('names the enrolled export agent that completed the export, certificate and all, as odt serve does', async () => {
+    const exporter = (await initAgentIdentity(join(keys, 'pin-x'), { commonName: 'x' })).identity;
+    const node = (await initAgentIdentity(join(keys, 'pin-n'), { commonName: 'n' })).identity;
+    const x = await enroll(exporter, 'pin-acme');
+    const n = await enroll(node, 'pin-cloud');
+    // Stored as the workflow would have it (no StartExecution: the agent API does not start any).
+    const t = createTransfer(
+      {
+        site: 'pin-acme',
+        providerSite: 'pin-cloud',
+        requester: 'alice',
+        items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
+      },
+      'tr-20261201-a1b2c3',
+      new Date(),
+    );
+    await rt.store.transfers.create(t);
+    const id = `${t.id}-export-1`;
+    const now = new Date();
+    await rt.store.tasks.enqueue(
+      { id, kind: 'export', site: 'pin-acme', transferId: t.id, itemIds: ['item-1'], heartbeatSeconds: 600 },
+      now,
+    );
+    await rt.store.tasks.claim(id, 'pin-acme', x.id!, now);
+    await rt.store.tasks.complete(id, x.id!, [{ itemId: 'item-1', ok: true, bytes: 1 }], now);
+
+    const seen = await call(signed(n, 'GET', `/agent/transfers/${t.id}`));
+    expect(seen.status).toBe(200);
+    expect(seen.body).toMatchObject({
+      site: 'pin-acme',
+      exportAgent: { id: x.id, certPem: exporter.certPem, certSha256: exporter.certSha256 },
+    });
+    // The customer's own agent is given no signer to pin: it is not the one that checks.
+    expect((await call(signed(x, 'GET', `/agent/transfers/${t.id}`))).body).not.toHaveProperty('exportAgent');
   });
 });
 

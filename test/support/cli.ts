@@ -68,10 +68,13 @@ export async function initParties(work: string): Promise<string> {
   return node.out.trim().split('\n').at(-1)!;
 }
 
+/** The customer site `odt export` signs into the packages of the tests (exportArgs). */
+export const exportSite = 'acme';
+
 /**
  * The arguments of `odt export` of `items` from a vCenter into `nas` as `transfer`, encrypted to
- * `recipient`, with the agent of `<work>/agent` (see initParties). The password goes in
- * ODT_VCENTER_PASSWORD; add flags such as `--parallel` after these.
+ * `recipient`, with the agent of `<work>/agent` (see initParties), for site `exportSite`. The
+ * password goes in ODT_VCENTER_PASSWORD; add flags such as `--parallel` after these.
  */
 export function exportArgs(
   vcenter: { url: string; username: string },
@@ -94,6 +97,8 @@ export function exportArgs(
     recipient,
     '--transfer',
     transfer,
+    '--site',
+    exportSite,
     '--agent-dir',
     join(work, 'agent'),
   ];

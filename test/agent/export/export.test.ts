@@ -113,8 +113,18 @@ describe('odt export → age → odt verify', () => {
     expect(withKey.err).toBe('');
     expect(withKey.code).toBe(0);
     expect(withKey.out).toContain('is intact (14 files, decrypted and checked, signer pinned)');
-    const withoutKey = await odt(['verify', '--nas', nas, '--transfer', transfer]);
+    const withoutKey = await odt([
+      'verify',
+      '--nas',
+      nas,
+      '--transfer',
+      transfer,
+      '--agent-cert',
+      join(work, 'agent', 'agent.crt.pem'),
+    ]);
+    expect(withoutKey.err).toBe('');
     expect(withoutKey.code).toBe(0);
+    expect(withoutKey.out).toContain('is intact (14 files, signer pinned)');
   });
 
   describe('odt verify fails, naming the file, when the NAS was damaged', () => {
@@ -199,10 +209,14 @@ describe('odt export → age → odt verify', () => {
       expect(pinned.code).not.toBe(0);
       expect(pinned.err).toContain('transfer.json');
       expect(pinned.err).toContain('BAD_SIGNATURE');
-      // Even trusting the certificate on the NAS, the manifest names the real agent's certificate.
+      // Nothing on the NAS is trusted without saying so (#18).
       const unpinned = await odt(['verify', '--nas', d, '--transfer', transfer]);
       expect(unpinned.code).not.toBe(0);
-      expect(unpinned.err).toContain('UNTRUSTED_SIGNER');
+      expect(unpinned.err).toContain('[SIGNER_NOT_PINNED]');
+      // Even trusting the certificate on the NAS (a lab), the manifest names the real agent's.
+      const lab = await odt(['verify', '--nas', d, '--transfer', transfer, '--trust-nas-signer']);
+      expect(lab.code).not.toBe(0);
+      expect(lab.err).toContain('UNTRUSTED_SIGNER');
     });
 
     it('a missing file', async () => {

@@ -2,7 +2,7 @@
 // hours, and a mistyped datastore, a resource pool path that names a folder or a state folder that
 // is a file must not wait for it. Placement paths are checked for what they name.
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -134,6 +134,9 @@ describe('odt verify of a NAS this user cannot read', () => {
       // read permission away from this user.
       const asRoot = process.getuid?.() === 0;
       await chmod(work, 0o755);
+      // The agent's folder is its own (0700): the certificate goes where nobody can read it too.
+      const cert = join(work, 'agent.crt.pem');
+      await copyFile(join(work, 'agent', 'agent.crt.pem'), cert);
       await chmod(path, asRoot ? 0o600 : 0o000);
       try {
         const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
@@ -148,6 +151,8 @@ describe('odt verify of a NAS this user cannot read', () => {
               nas,
               '--transfer',
               transfer,
+              '--agent-cert',
+              cert,
               '--json',
             ],
             {

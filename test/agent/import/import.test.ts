@@ -121,6 +121,7 @@ describe('odt import into the provider vCenter', () => {
       root,
       identities,
       decrypt: 'all',
+      agentCertPem: await readFile(join(work, 'agent', 'agent.crt.pem'), 'utf8'),
       onProgress: (p) => {
         // After the first 1 MiB read of the file, its second half goes (a NAS being written to).
         if (!cut && join(root, p.file) === disk!.path && p.bytes > 0 && !p.done) {
@@ -145,10 +146,11 @@ describe('odt import into the provider vCenter', () => {
     const root = join(nas, transfer);
     const disks = await diskFiles(root);
     const cached = () => Promise.all(disks.map((d) => cachedBytes(d.path)));
+    const agentCertPem = await readFile(join(work, 'agent', 'agent.crt.pem'), 'utf8');
     for (const d of disks) await readFile(d.path);
-    expect((await verifyTransfer({ root })).ok).toBe(true);
+    expect((await verifyTransfer({ root, agentCertPem })).ok).toBe(true);
     expect(await cached()).toEqual(disks.map((d) => inPages(d.size)));
-    expect((await verifyTransfer({ root, keepInCache: false })).ok).toBe(true);
+    expect((await verifyTransfer({ root, agentCertPem, keepInCache: false })).ok).toBe(true);
     const drops = canDropBehind && (await dropsPages(nas));
     expect(await cached()).toEqual(disks.map((d) => (drops ? 0 : inPages(d.size))));
     // The default: kept up to a quarter of the machine's memory.
@@ -260,7 +262,12 @@ describe('odt import into the provider vCenter', () => {
       const manifest = JSON.parse(await readFile(join(changed, transfer, 'transfer.json'), 'utf8'));
       const identities = parseIdentityFile(await readFile(join(work, 'node', 'identity.txt'), 'utf8'));
       // Verified first (the descriptor comes out of that), then a disk changes.
-      const verified = await verifyTransfer({ root: join(changed, transfer), identities, decrypt: 'small' });
+      const verified = await verifyTransfer({
+        root: join(changed, transfer),
+        identities,
+        decrypt: 'small',
+        agentCertPem: await readFile(join(work, 'agent', 'agent.crt.pem'), 'utf8'),
+      });
       expect(verified.ok).toBe(true);
       const descriptorPath = manifest.items[0].files.find(
         (f: { role: string }) => f.role === 'descriptor',

@@ -125,7 +125,7 @@ describe('odt import refuses, before anything reaches vCenter', () => {
       }),
     );
     expect(err).toMatch(
-      /transfer\.json: transfer\.json is format sneakernet-transfer\/1; this odt reads sneakernet-transfer\/2 .*Export the transfer again .*\[BAD_MANIFEST\]/,
+      /transfer\.json: transfer\.json is format sneakernet-transfer\/1; this odt reads sneakernet-transfer\/3 .*Export the transfer again .*\[BAD_MANIFEST\]/,
     );
   });
 
@@ -147,11 +147,25 @@ describe('odt import refuses, before anything reaches vCenter', () => {
     expect(err).toMatch(/transfer\.json: .*\[BAD_SIGNATURE\]/);
   });
 
-  it('the wrong identity', async () => {
+  it('the wrong identity: the package names another recipient (#18)', async () => {
     const other = join(work, 'other-node');
     await odt(['node', 'init', '--dir', other]);
     const err = await refused(async () => {}, join(other, 'identity.txt'));
-    expect(err).toMatch(/item-1\/DC0_H0_VM1\.ovf\.age: .*does not decrypt.*\[DECRYPT_FAILED\]/);
+    expect(err).toMatch(
+      /transfer\.json: transfer\.json is encrypted to age1\w+…, not to this node's identity \(age1\w+…\).*\[RECIPIENT_MISMATCH\]/,
+    );
+  });
+
+  it('a manifest of the format before the site was bound (/2), saying what to do (#18)', async () => {
+    const err = await refused((root) =>
+      resign(root, (m) => {
+        m.format = 'sneakernet-transfer/2';
+        delete m.site;
+      }),
+    );
+    expect(err).toMatch(
+      /transfer\.json is format sneakernet-transfer\/2; this odt reads sneakernet-transfer\/3 .*\[BAD_MANIFEST\]/,
+    );
   });
 
   it('a file name with ../ or an absolute path (even signed by the agent)', async () => {

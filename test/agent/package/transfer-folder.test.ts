@@ -63,7 +63,8 @@ describe('transferFolderProblem', () => {
   });
 
   it('is what verifyTransfer reports, as the MISSING problem of transfer.json', async () => {
-    const report = await verifyTransfer({ root: join(nas, 'tr-20261101-aaaaab') });
+    // No certificate is read before transfer.json is found.
+    const report = await verifyTransfer({ root: join(nas, 'tr-20261101-aaaaab'), agentCertPem: '' });
     expect(report.ok).toBe(false);
     expect(report.problems).toEqual([
       expect.objectContaining({
@@ -95,6 +96,8 @@ describe('odt import of a transfer that is not on the NAS', () => {
           'tr-20261101-aaaaab',
           '--identity',
           identity,
+          '--agent-cert',
+          join(nas, 'agent.crt.pem'),
           '--vcenter',
           'https://127.0.0.1:1',
           '--username',
