@@ -291,16 +291,22 @@ export class TransferService {
       }
       case 'export-failed':
       case 'import-failed': {
-        const working = action === 'export-failed' ? 'exporting' : 'importing';
+        const kind: TaskKind = action === 'export-failed' ? 'export' : 'import';
+        const working = kind === 'export' ? 'exporting' : 'importing';
+        const why = await this.taskFailure(id, kind, now);
         const t = await this.mutate(id, (t) => {
           if (t.phase !== working) return t;
           let next = t;
+          // Every item the task did not finish fails with its reason, so that "retry the failed
+          // items" takes them again once the cause is fixed (an import refused as a whole left
+          // them `exported`, with nothing to retry).
           for (const item of t.items) {
-            if (item.result.state === working)
+            if (why.itemIds && !why.itemIds.includes(item.id)) continue;
+            if (kind === 'export' ? item.result.state === 'exporting' : isUnimported(item))
               next = updateItem(
                 next,
                 item.id,
-                { state: 'failed', reason: `the ${working.replace('ing', '')} task failed or timed out` },
+                { state: 'failed', reason: why.reason, ...(why.code ? { code: why.code } : {}) },
                 now,
               );
           }
@@ -424,6 +430,33 @@ export class TransferService {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  /**
+   * Why the current round's task of `kind` ended without a result: the agent's own code and reason
+   * when it reported the failure, else that it went silent. A task still open or held (a heartbeat
+   * or overall timeout) is cancelled, so that a late agent cannot finish it beside a retry.
+   */
+  private async taskFailure(
+    id: string,
+    kind: TaskKind,
+    now: Date,
+  ): Promise<{ reason: string; code?: string; itemIds?: readonly string[] }> {
+    const t = await this.get(id);
+    // The round's task id, as onAgentTask made it when the transfer entered this phase.
+    const round = t.history.filter((h) => h.phase === (kind === 'export' ? 'exporting' : 'importing')).length;
+    const task = await this.deps.tasks.get(`${id}-${kind}-${round}`);
+    if (!task) return { reason: `the ${kind} task failed or timed out` };
+    if (task.error) {
+      return {
+        reason: `the ${kind} task failed: ${task.error.reason}`,
+        code: task.error.code,
+        itemIds: task.itemIds,
+      };
+    }
+    const silent = `the ${kind} task timed out: no result from the ${kind === 'export' ? 'export agent' : 'ODT node'} in time`;
+    await this.deps.tasks.cancel(task.id, 'TIMED_OUT', silent, now);
+    return { reason: silent, code: 'TIMED_OUT', itemIds: task.itemIds };
+  }
+
   private async enqueueOnce(task: Parameters<TaskQueue['enqueue']>[0], now: Date): Promise<void> {
     try {
       await this.deps.tasks.enqueue(task, now);
@@ -490,6 +523,9 @@ export class TransferService {
     }
   }
 }
+
+/** Not yet imported: importable, or on its way (an import task that failed did not finish it). */
+const isUnimported = (i: Item): boolean => isImportable(i) || i.result.state === 'importing';
 
 /** Exported and not yet imported, or failed after it was exported (a retry imports it again). */
 const isImportable = (i: Item): boolean =>

@@ -189,6 +189,53 @@ describe('the workflow on the embedded engine', () => {
     await phaseIs(p, id, 'completed');
   });
 
+  it('an import task that fails as a whole fails every item with its reason; retry finishes the transfer (#18)', async () => {
+    const p = await start();
+    const id = await toImport(p);
+    // The ODT node refuses the NAS (say, a forged signer): the task fails, no item has an outcome.
+    const task = await until(async () => (await p.service.openTasks('cloud'))[0], 'the import task');
+    await p.service.claimTask(task.id, 'cloud', 'node-1');
+    await p.service.taskFail(
+      task.id,
+      'node-1',
+      'TRANSFER_NOT_TRUSTED',
+      'The transfer on the NAS did not verify; nothing was imported. [UNTRUSTED_SIGNER]',
+    );
+    await phaseIs(p, id, 'failed');
+    const failed = await p.service.get(id);
+    for (const item of failed.items) {
+      expect(item.result).toMatchObject({
+        state: 'failed',
+        code: 'TRANSFER_NOT_TRUSTED',
+        reason: expect.stringContaining('[UNTRUSTED_SIGNER]'),
+      });
+    }
+    // The genuine NAS is back: "retry the failed items" imports every item and completes.
+    await p.service.retry(id, 'alice');
+    const again = await agentDoes(p, 'cloud', 'node-1', allOk('onboarded'));
+    expect(again.id).not.toBe(task.id);
+    expect(again.itemIds).toEqual(['item-1', 'item-2']);
+    await phaseIs(p, id, 'completed');
+  });
+
+  it('an import task that times out fails every item; its stale task is cancelled and retry finishes (#18)', async () => {
+    const p = await start({ timeoutOverridesMs: { Import: 1500 } });
+    const id = await toImport(p);
+    const task = await until(async () => (await p.service.openTasks('cloud'))[0], 'the import task');
+    await p.service.claimTask(task.id, 'cloud', 'node-dead');
+    await phaseIs(p, id, 'failed');
+    const failed = await p.service.get(id);
+    expect(failed.items.map((i) => [i.result.state, i.result.code])).toEqual([
+      ['failed', 'TIMED_OUT'],
+      ['failed', 'TIMED_OUT'],
+    ]);
+    // The silent node cannot finish the old task beside the retry.
+    await expect(p.service.taskComplete(task.id, 'node-dead', allOk()(task.itemIds))).rejects.toThrow();
+    await p.service.retry(id, 'alice');
+    await agentDoes(p, 'cloud', 'node-1', allOk('onboarded'));
+    await phaseIs(p, id, 'completed');
+  });
+
   it.each([
     ['approval', async (_p: ControlPlane, _id: string) => {}],
     [

@@ -1,0 +1,145 @@
+import { cp, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Transfer } from '../../core/index.ts';
+import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
+import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
+import { type AgentProcess, startAgentProcess, until } from '../support/agent-process.ts';
+import { odt } from '../support/cli.ts';
+import { forgeTransfer, vcenterTrace, vmNames } from '../support/forge.ts';
+
+// Issue #18, acceptance, through the workflow with real agents: the ODT node pins the signer it
+// gets from the control plane with the task (the enrolled export agent), never the NAS; a forged
+// NAS and another transfer's genuine package are refused with nothing sent to vCenter; the failed
+// import fails every item with the reason, and "retry" finishes the transfer once the genuine NAS
+// is back.
+describe('the workflow refuses a forged or misplaced NAS, and a retry finishes once it is back (#18)', () => {
+  let customer: RunningSimulator;
+  let provider: RunningSimulator;
+  let plane: ControlPlane;
+  let work: string;
+  let state: string;
+  let nas: string;
+  let recipient: string;
+  const agents: AgentProcess[] = [];
+
+  const cli = async (...args: string[]) => {
+    const r = await odt([...args, '--state-dir', state]);
+    if (r.code !== 0) throw new Error(`odt ${args.join(' ')} failed: ${r.err}`);
+    return r.out;
+  };
+  const show = async (id: string) => JSON.parse(await cli('transfer', 'show', id, '--json')) as Transfer;
+  const phase = (id: string, p: string) =>
+    until(async () => (await show(id)).phase === p, `phase ${p} of ${id}`, 120_000);
+  const request = async (name: string): Promise<string> => {
+    const file = join(work, `${name}.json`);
+    await writeFile(
+      file,
+      JSON.stringify({
+        site: 'acme',
+        providerSite: 'cloud',
+        requester: 'alice',
+        items: [{ kind: 'vm', source: 'DC0_H0_VM1', target: { vdc: 'acme-vdc' } }],
+      }),
+    );
+    const id = (await cli('transfer', 'request', '--file', file)).trim();
+    await cli('transfer', 'approve', id, '--as', 'bob');
+    await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
+    await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
+    return id;
+  };
+  const shipAndReceive = async (id: string) => {
+    await cli('transfer', 'event', id, 'shipped', '--carrier', 'DHL', '--tracking', id, '--as', 'alice');
+    await cli('transfer', 'event', id, 'received', '--as', 'bob');
+  };
+
+  beforeAll(async () => {
+    customer = await startSimulator({ binary: inject('vcsimBinary'), diskSize: '4MiB' });
+    provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    work = await mkdtemp(join(tmpdir(), 'odt-trust-e2e-'));
+    state = join(work, 'serve');
+    nas = join(work, 'nas');
+    plane = await startControlPlane({ stateDir: state, approvers: ['bob'], heartbeatSeconds: 6 });
+    const node = await odt(['node', 'init', '--dir', join(work, 'node')]);
+    recipient = node.out.trim().split('\n').at(-1)!;
+    const acme = (await cli('agent', 'enroll', '--site', 'acme')).trim();
+    const cloud = (await cli('agent', 'enroll', '--site', 'cloud')).trim();
+    const common = ['--server', plane.agentApi.url, '--nas', nas, '--poll-max', '500ms'];
+    agents.push(
+      startAgentProcess(
+        [
+          ...['--role', 'export', '--dir', join(work, 'agent-acme'), '--code', acme, ...common],
+          ...['--vcenter', customer.url, '--username', customer.username, '--recipient', recipient],
+        ],
+        { ODT_VCENTER_PASSWORD: customer.password },
+      ),
+      startAgentProcess(
+        [
+          ...['--role', 'import', '--dir', join(work, 'agent-cloud'), '--code', cloud, ...common],
+          ...['--vcenter', provider.url, '--username', provider.username],
+          ...['--identity', join(work, 'node', 'identity.txt'), '--node-dir', join(work, 'node')],
+        ],
+        { ODT_VCENTER_PASSWORD: provider.password },
+      ),
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+    await plane?.close();
+    await customer?.stop();
+    await provider?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('refuses both by name with nothing sent to vCenter; retry with the genuine NAS completes both', async () => {
+    const forged = await request('forged');
+    const stale = await request('stale');
+    await phase(forged, 'exported');
+    await phase(stale, 'exported');
+    const genuine = join(work, 'genuine');
+    await cp(nas, genuine, { recursive: true });
+    // Someone who can write the NAS forges the first transfer (re-encrypted to the node's public
+    // recipient, re-signed by a key nobody enrolled), and puts the first transfer's genuine package,
+    // signed by the enrolled agent, in place of the second's.
+    await forgeTransfer(join(nas, forged), recipient, join(work, 'forger'));
+    await rm(join(nas, stale), { recursive: true });
+    await cp(join(genuine, forged), join(nas, stale), { recursive: true });
+
+    const before = await vcenterTrace(provider);
+    await shipAndReceive(forged);
+    await shipAndReceive(stale);
+    await phase(forged, 'failed');
+    await phase(stale, 'failed');
+    expect(await vcenterTrace(provider)).toEqual(before);
+
+    // Every item the import did not finish failed, with the node's reason: "retry" has work.
+    const forgedItem = (await show(forged)).items[0]!.result;
+    expect(forgedItem).toMatchObject({ state: 'failed', code: 'TRANSFER_NOT_TRUSTED' });
+    expect(forgedItem.reason).toMatch(/nothing was imported.*\[UNTRUSTED_SIGNER\]/s);
+    const staleItem = (await show(stale)).items[0]!.result;
+    expect(staleItem).toMatchObject({ state: 'failed', code: 'TRANSFER_NOT_TRUSTED' });
+    expect(staleItem.reason).toContain(`is signed for transfer ${forged}, not ${stale}`);
+    expect(staleItem.reason).toContain('[TRANSFER_MISMATCH]');
+
+    // The genuine NAS is back: one retry each finishes both transfers.
+    for (const id of [forged, stale]) {
+      await rename(join(nas, id), join(work, `refused-${id}`));
+      await cp(join(genuine, id), join(nas, id), { recursive: true });
+      await cli('transfer', 'retry', id, '--as', 'alice');
+    }
+    await phase(forged, 'completed');
+    await phase(stale, 'completed');
+    for (const id of [forged, stale]) {
+      const t = await show(id);
+      expect(t.items[0]!.result).toMatchObject({
+        state: 'imported',
+        names: { vcenter: [`DC0_H0_VM1 (${id})`] },
+      });
+      expect(t.history.filter((h) => h.phase === 'importing')).toHaveLength(2);
+    }
+    const vms = await vmNames(provider);
+    expect(vms).toEqual(expect.arrayContaining([`DC0_H0_VM1 (${forged})`, `DC0_H0_VM1 (${stale})`]));
+  }, 300_000);
+});
