@@ -156,7 +156,16 @@ export async function startBench(
 
 /** A vSphere simulator with one VM (DC0_C0_RP0_VM0), no vApps and no templates; opts add to that. */
 export async function benchSimulator(opts: SimulatorOptions = {}): Promise<RunningSimulator> {
-  return startSimulator({ binary: await buildSimulator(), apps: 0, templates: 0, vms: 1, ...opts });
+  // The simulator writes every VM's disk before it prints its URL: gigabytes of random bytes on a
+  // busy machine take longer than the tests' 30 s.
+  return startSimulator({
+    binary: await buildSimulator(),
+    apps: 0,
+    templates: 0,
+    vms: 1,
+    startTimeoutMs: 300_000,
+    ...opts,
+  });
 }
 
 /** A session on a simulator, trusting any certificate (the benchmarks time data, not trust). */
