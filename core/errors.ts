@@ -11,6 +11,8 @@ export const errorCodes = [
   'CONFLICT',
   'FORBIDDEN',
   'UNSUPPORTED',
+  'TIMEOUT',
+  'INTERRUPTED',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 

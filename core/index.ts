@@ -11,3 +11,4 @@ export * from './ports/workflow.ts';
 export * from './service/json-lines-chat.ts';
 export * from './service/transfer-service.ts';
 export * from './validate.ts';
+export * from './wait.ts';
