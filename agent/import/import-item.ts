@@ -200,6 +200,8 @@ async function importDescriptor(
   descriptor: string,
 ): Promise<Moref> {
   const { client, placement, item } = options;
+  // Not cut by the signal: ImportVApp creates the VM and the lease, and only a lease in hand can be
+  // aborted and its VM destroyed. The wait for it to be ready is where an abort comes in.
   const { lease, fileItems } = await openImportLease(client, placement, name, descriptor, item.name);
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;

@@ -1,3 +1,4 @@
+import { poll, WaitTimeoutError } from '../../core/wait.ts';
 import { DeviceHosts } from './device-hosts.ts';
 import type { VimArgs, VimMethod } from './wire/methods.ts';
 import type { Moref, VimObject } from './wire/serialize.ts';
@@ -225,24 +226,50 @@ export class VimClient {
     }
   }
 
-  /** Waits for a task to end; returns its result element, or throws its fault. */
-  async waitForTask(task: Moref, pollMs = 250): Promise<XmlNode | undefined> {
-    for (;;) {
-      const props = await this.properties(task, 'Task', ['info.state', 'info.error', 'info.result']);
-      const state = props.get('info.state')?.text;
-      if (state === 'success') return props.get('info.result');
-      if (state === 'error') {
-        const err = props.get('info.error');
-        const fault = err?.child('fault');
-        throw new VimFaultError(
-          `Task ${task.value}`,
-          fault?.typeName ?? 'TaskError',
-          err?.str('localizedMessage') ?? '',
-          fault,
+  /**
+   * Waits for a task to end; returns its result element, or throws its fault. Reads the task
+   * every `pollMs` (default 250 ms) until `timeoutMs` (default 30 min: a WaitTimeoutError naming
+   * the task and its last state); `signal` ends the wait at once (the task itself goes on).
+   */
+  async waitForTask(
+    task: Moref,
+    options: { readonly timeoutMs?: number; readonly signal?: AbortSignal; readonly pollMs?: number } = {},
+  ): Promise<XmlNode | undefined> {
+    let state: string | undefined;
+    const timeoutMs = options.timeoutMs ?? 30 * 60_000;
+    const done = await poll({
+      what: `vCenter task ${task.value} to end`,
+      until: async (signal) => {
+        const props = await this.properties(
+          task,
+          'Task',
+          ['info.state', 'info.error', 'info.result'],
+          signal ? { signal } : {},
         );
-      }
-      await new Promise((r) => setTimeout(r, pollMs));
-    }
+        state = props.get('info.state')?.text;
+        if (state === 'success') return { result: props.get('info.result') };
+        if (state === 'error') {
+          const err = props.get('info.error');
+          const fault = err?.child('fault');
+          throw new VimFaultError(
+            `Task ${task.value}`,
+            fault?.typeName ?? 'TaskError',
+            err?.str('localizedMessage') ?? '',
+            fault,
+          );
+        }
+        return undefined;
+      },
+      intervalMs: options.pollMs ?? 250,
+      timeoutMs,
+      signal: options.signal,
+      onTimeout: () =>
+        new WaitTimeoutError(
+          `vCenter task ${task.value} to end (it is still ${state ?? 'queued'})`,
+          timeoutMs,
+        ),
+    });
+    return done.result;
   }
 
   async logout(): Promise<void> {

@@ -1,3 +1,4 @@
+import { poll } from '../../core/wait.ts';
 import type { VimClient } from './client.ts';
 import type { Moref } from './wire/serialize.ts';
 import { VimFaultError } from './wire/soap-connection.ts';
@@ -53,19 +54,6 @@ export class LeaseError extends Error {
     this.name = 'LeaseError';
   }
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 
 /** An HttpNfcLease for export or import: wait until ready, renew, complete or abort. */
 export class NfcLease {
@@ -131,7 +119,9 @@ export class NfcLease {
         if (state === 'ready') {
           const info =
             seen.get('info') ??
-            (await this.client.properties(this.ref, 'HttpNfcLease', ['info'])).get('info');
+            (await this.client.properties(this.ref, 'HttpNfcLease', ['info'], signal ? { signal } : {})).get(
+              'info',
+            );
           return this.parseInfo(info);
         }
         if (state === 'error' || state === 'done') throw this.errorFrom(seen.get('error'), state);
@@ -166,20 +156,26 @@ export class NfcLease {
 
   /** Every 50 ms for the first second (a lease is often ready in a fraction of one), then up to every 2 s. */
   private async waitByPolling(deadline: number, timeoutMs: number, signal?: AbortSignal): Promise<LeaseInfo> {
-    const started = Date.now();
-    for (let delay = 50; ; delay = Date.now() - started < 1_000 ? 50 : Math.min(delay * 2, 2_000)) {
-      const props = await this.client.properties(
-        this.ref,
-        'HttpNfcLease',
-        ['state', 'error', 'info'],
-        signal ? { signal } : {},
-      );
-      const state = props.get('state')?.text;
-      if (state === 'ready') return this.parseInfo(props.get('info'));
-      if (state === 'error' || state === 'done') throw this.errorFrom(props.get('error'), state);
-      if (Date.now() > deadline) throw this.stillInitializing(state, timeoutMs);
-      await sleep(delay, signal);
-    }
+    let state: string | undefined;
+    return poll({
+      what: `the NFC lease ${this.ref.value} to be ready`,
+      until: async (probeSignal) => {
+        const props = await this.client.properties(
+          this.ref,
+          'HttpNfcLease',
+          ['state', 'error', 'info'],
+          probeSignal ? { signal: probeSignal } : {},
+        );
+        state = props.get('state')?.text;
+        if (state === 'ready') return this.parseInfo(props.get('info'));
+        if (state === 'error' || state === 'done') throw this.errorFrom(props.get('error'), state);
+        return undefined;
+      },
+      intervalMs: { initialMs: 50, factor: 2, maxMs: 2_000, holdMs: 1_000 },
+      timeoutMs: Math.max(0, deadline - Date.now()),
+      signal,
+      onTimeout: () => this.stillInitializing(state, timeoutMs),
+    });
   }
 
   private stillInitializing(state: string | undefined, timeoutMs: number): LeaseError {
