@@ -1,6 +1,6 @@
 import type { ItemTarget } from '../../core/index.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
-import type { VAppSummary, VcdClient, VcdRef } from '../vcd/client.ts';
+import type { VAppSummary, VcdCallOptions, VcdClient, VcdRef } from '../vcd/client.ts';
 import type { ImportJournal, ImportRecord } from './import-journal.ts';
 import type { ItemNames } from './import-names.ts';
 
@@ -23,6 +23,8 @@ export interface OnboardResult {
  * which is then connected, deployed and powered on the same way.
  * Names come from `names` (importNames: unique among the transfer's items, so that two items of
  * one name do not clash in the VDC or the catalog); without it, the item's own names.
+ * `signal` cuts every call and task wait (a task under way is cancelled where vCD allows it);
+ * only steps that completed are journaled, so a rerun goes on from there.
  */
 export async function onboardItem(
   vcd: VcdClient,
@@ -31,7 +33,9 @@ export async function onboardItem(
   target: ItemTarget,
   journal: ImportJournal,
   names?: ItemNames,
+  options: VcdCallOptions = {},
 ): Promise<OnboardResult> {
+  const call = { signal: options.signal };
   const members = record.members ?? [{ name: record.name, vmName: item.name, entity: record.entity }];
   const named = names ?? {
     vcenter: record.name,
@@ -39,11 +43,11 @@ export async function onboardItem(
     vms: members.map((m) => ({ original: m.vmName, vcenter: m.name, vcd: m.vmName })),
   };
   if (item.kind === 'template' || target.placement === 'catalog') {
-    return onboardTemplate(vcd, item, record, target, journal, named.vcd);
+    return onboardTemplate(vcd, item, record, target, journal, named.vcd, call);
   }
   const vappName = target.placement === 'existing-vapp' ? target.vapp! : named.vcd;
   if (record.onboarded) return earlier(record.onboarded, record.onboarded.name ?? vappName);
-  const vdc = await vcd.findVdc(target.vdc);
+  const vdc = await vcd.findVdc(target.vdc, call);
   let vappHref: string | undefined;
   const vmHrefs: string[] = [];
   for (const [i, m] of members.entries()) {
@@ -54,17 +58,18 @@ export async function onboardItem(
       vdc,
       placement: joinExisting ? 'existing-vapp' : 'vapp',
       vapp: vappName,
+      signal: options.signal,
     });
     vappHref ??= r.vappHref;
     if (r.vmHref) vmHrefs.push(r.vmHref);
   }
   if (!vappHref) {
-    const found = await vcd.findVApp(vdc, vappName);
+    const found = await vcd.findVApp(vdc, vappName, call);
     vappHref = found?.href;
   }
-  if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
+  if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network, call);
   const powerOn = target.powerOn === true;
-  if (vappHref && (target.deploy || powerOn)) await vcd.deploy(vappHref, { powerOn });
+  if (vappHref && (target.deploy || powerOn)) await vcd.deploy(vappHref, { powerOn, ...call });
   await journal.record({
     ...record,
     onboarded: {
@@ -90,6 +95,7 @@ async function onboardTemplate(
   target: ItemTarget,
   journal: ImportJournal,
   named: string,
+  call: VcdCallOptions,
 ): Promise<OnboardResult> {
   const wantsVApp = target.deploy === true;
   const powerOn = wantsVApp && target.powerOn === true;
@@ -101,7 +107,7 @@ async function onboardTemplate(
   if (!target.catalog) {
     throw new Error(`${item.name} is a template: give the catalog it goes into (--catalog).`);
   }
-  const vdc = await vcd.findVdc(target.vdc);
+  const vdc = await vcd.findVdc(target.vdc, call);
   let templateHref = done?.templateHref;
   if (!templateHref) {
     const r = await vcd.importVm({
@@ -110,6 +116,7 @@ async function onboardTemplate(
       vdc,
       placement: 'catalog',
       catalog: target.catalog,
+      signal: call.signal,
     });
     templateHref = r.templateHref;
     if (!templateHref) throw new Error(`vCloud Director named no vApp template for ${item.name}.`);
@@ -119,8 +126,8 @@ async function onboardTemplate(
 
   const marker = instantiationMarker(record, item, templateHref);
   const earlierVApp = done?.vappHref
-    ? await vcd.getVApp(done.vappHref)
-    : await instantiatedEarlier(vcd, vdc, name, marker);
+    ? await vcd.getVApp(done.vappHref, call)
+    : await instantiatedEarlier(vcd, vdc, name, marker, call);
   // Deployed (and powered on, when asked) by an earlier run whose last journal write was lost.
   const running = earlierVApp?.deployed === true && (!powerOn || earlierVApp.status === 4);
   const { vappHref, vmHrefs } = earlierVApp
@@ -131,12 +138,13 @@ async function onboardTemplate(
         name,
         description: marker,
         ...(target.network ? { network: target.network } : {}),
+        signal: call.signal,
       });
   const step = { name, templateHref, vappHref, ...(vmHrefs[0] ? { vmHref: vmHrefs[0] } : {}) };
   if (!running) {
     await journal.record({ ...record, onboarded: { ...step, poweredOn: false } });
-    if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network);
-    await vcd.deploy(vappHref, { powerOn });
+    if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network, call);
+    await vcd.deploy(vappHref, { powerOn, ...call });
   }
   await journal.record({ ...record, onboarded: { ...step, deployed: true, poweredOn: powerOn } });
   return { name, templateHref, vappHref, vmHrefs, poweredOn: powerOn, skipped: running };
@@ -152,10 +160,11 @@ async function instantiatedEarlier(
   vdc: VcdRef,
   name: string,
   marker: string,
+  call: VcdCallOptions,
 ): Promise<VAppSummary | undefined> {
-  const found = await vcd.findVApp(vdc, name);
+  const found = await vcd.findVApp(vdc, name, call);
   if (!found) return undefined;
-  const vapp = await vcd.getVApp(found.href);
+  const vapp = await vcd.getVApp(found.href, call);
   return vapp.description === marker ? vapp : undefined;
 }
 

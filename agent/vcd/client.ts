@@ -1,3 +1,4 @@
+import { poll } from '../../core/wait.ts';
 import type { TlsTrust } from '../vsphere/wire/tls.ts';
 import {
   deployVAppParams,
@@ -34,6 +35,17 @@ export interface VcdClientOptions {
   /** Default task timeout (default 30 min) and first poll interval (default 200 ms). */
   readonly taskTimeoutMs?: number;
   readonly taskPollMs?: number;
+  /** Cuts the version negotiation and the login. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * What every call takes: `signal` ends it with the signal's reason. It cuts look-ups and task
+ * waits (a task under way is then cancelled); a request that starts a task is left to answer, as
+ * only its answer names the task to cancel.
+ */
+export interface VcdCallOptions {
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A reference to an entity: its name and href (and what else the query told). */
@@ -62,6 +74,7 @@ export interface ImportVmOptions {
   /** Name of the vCenter registration, when vCD has several. */
   readonly vimServer?: string;
   readonly timeoutMs?: number;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface ImportVmResult {
@@ -81,6 +94,7 @@ export interface InstantiateOptions {
   readonly network?: string;
   readonly description?: string;
   readonly timeoutMs?: number;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface VAppSummary {
@@ -102,8 +116,6 @@ const cmpVersion = (a: string, b: string): number => {
   }
   return 0;
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Typed vCloud Director operations over a provider session (legacy XML API under /api for the
@@ -128,7 +140,10 @@ export class VcdClient {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
     try {
-      const versionsDoc = await connection.xml('GET', '/api/versions', { accept: 'application/*+xml' });
+      const versionsDoc = await connection.xml('GET', '/api/versions', {
+        accept: 'application/*+xml',
+        signal: options.signal,
+      });
       if (versionsDoc.name !== 'SupportedVersions') {
         throw new VcdError(
           'VCD_TRANSPORT',
@@ -159,7 +174,7 @@ export class VcdClient {
         options.taskTimeoutMs ?? 30 * 60_000,
         options.taskPollMs ?? 200,
       );
-      await client.login(options.username, options.password);
+      await client.login(options.username, options.password, options.signal);
       return client;
     } catch (error) {
       connection.close();
@@ -167,13 +182,14 @@ export class VcdClient {
     }
   }
 
-  private async login(username: string, password: string): Promise<void> {
+  private async login(username: string, password: string, signal: AbortSignal | undefined): Promise<void> {
     const user = username.includes('@') ? username : `${username}@System`;
     const basic = Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
     const res = await this.connection.request('POST', '/cloudapi/1.0.0/sessions/provider', {
       accept: `application/json;version=${this.apiVersion}`,
       headers: { Authorization: `Basic ${basic}` },
       okStatuses: [401, 403],
+      signal,
     });
     if (res.status === 401) {
       throw new VcdError(
@@ -210,13 +226,17 @@ export class VcdClient {
    * Runs a records query; `filter` is ANDed `attr==value` conditions, given as plain values and
    * encoded here once, separators escaped (see wire/query-filter.ts).
    */
-  async query(type: string, filter: Readonly<Record<string, string>> = {}): Promise<VcdRef[]> {
+  async query(
+    type: string,
+    filter: Readonly<Record<string, string>> = {},
+    options: VcdCallOptions = {},
+  ): Promise<VcdRef[]> {
     const params = new URLSearchParams({ type, format: 'records', pageSize: '128' }).toString();
     const filterParams = equalityFilterParams(filter, this.apiVersion);
     const out: VcdRef[] = [];
     let next: string | undefined = `/api/query?${params}${filterParams ? `&${filterParams}` : ''}`;
     while (next) {
-      const doc = await this.connection.xml('GET', next);
+      const doc = await this.connection.xml('GET', next, options);
       for (const r of doc.children) {
         if (r.name === 'Link') continue;
         out.push({ name: r.attr('name') ?? '', href: r.attr('href') ?? '', attrs: r.attrs });
@@ -229,8 +249,13 @@ export class VcdClient {
     return out;
   }
 
-  private async findOne(type: string, filter: Record<string, string>, what: string): Promise<VcdRef> {
-    const found = await this.query(type, filter);
+  private async findOne(
+    type: string,
+    filter: Record<string, string>,
+    what: string,
+    options: VcdCallOptions,
+  ): Promise<VcdRef> {
+    const found = await this.query(type, filter, options);
     if (found.length === 0) throw new VcdError('VCD_NOT_FOUND', `${what} does not exist in vCloud Director.`);
     if (found.length > 1) {
       throw new VcdError(
@@ -241,33 +266,42 @@ export class VcdClient {
     return found[0]!;
   }
 
-  findVdc(name: string): Promise<VcdRef> {
-    return this.findOne('adminOrgVdc', { name }, `The org VDC "${name}"`);
+  findVdc(name: string, options: VcdCallOptions = {}): Promise<VcdRef> {
+    return this.findOne('adminOrgVdc', { name }, `The org VDC "${name}"`, options);
   }
 
-  findCatalog(name: string): Promise<VcdRef> {
-    return this.findOne('adminCatalog', { name }, `The catalog "${name}"`);
+  findCatalog(name: string, options: VcdCallOptions = {}): Promise<VcdRef> {
+    return this.findOne('adminCatalog', { name }, `The catalog "${name}"`, options);
   }
 
-  async findOrgVdcNetwork(vdc: string | VcdRef, netName: string): Promise<VcdRef> {
-    const ref = typeof vdc === 'string' ? await this.findVdc(vdc) : vdc;
+  async findOrgVdcNetwork(
+    vdc: string | VcdRef,
+    netName: string,
+    options: VcdCallOptions = {},
+  ): Promise<VcdRef> {
+    const ref = typeof vdc === 'string' ? await this.findVdc(vdc, options) : vdc;
     return this.findOne(
       'orgVdcNetwork',
       { name: netName, vdc: ref.href },
       `The org VDC network "${netName}" in VDC "${ref.name}"`,
+      options,
     );
   }
 
   /** The vApp with this name in the VDC, or undefined. */
-  async findVApp(vdc: string | VcdRef, name: string): Promise<VcdRef | undefined> {
-    const ref = typeof vdc === 'string' ? await this.findVdc(vdc) : vdc;
-    const found = await this.query('adminVApp', { name, vdc: ref.href });
+  async findVApp(
+    vdc: string | VcdRef,
+    name: string,
+    options: VcdCallOptions = {},
+  ): Promise<VcdRef | undefined> {
+    const ref = typeof vdc === 'string' ? await this.findVdc(vdc, options) : vdc;
+    const found = await this.query('adminVApp', { name, vdc: ref.href }, options);
     return found[0];
   }
 
   /** The vCenter registration (GET /api/admin/extension/vimServerReferences): the only one, or the named one. */
-  async vimServer(name?: string): Promise<VcdRef> {
-    const doc = await this.connection.xml('GET', '/api/admin/extension/vimServerReferences');
+  async vimServer(name?: string, options: VcdCallOptions = {}): Promise<VcdRef> {
+    const doc = await this.connection.xml('GET', '/api/admin/extension/vimServerReferences', options);
     const refs = doc.all('VimServerReference').map((r) => ({
       name: r.attr('name') ?? '',
       href: r.attr('href') ?? '',
@@ -291,8 +325,8 @@ export class VcdClient {
     );
   }
 
-  async getVApp(href: string): Promise<VAppSummary> {
-    const doc = await this.connection.xml('GET', href);
+  async getVApp(href: string, options: VcdCallOptions = {}): Promise<VAppSummary> {
+    const doc = await this.connection.xml('GET', href, options);
     const description = doc.str('Description');
     return {
       href: doc.attr('href') ?? href,
@@ -318,9 +352,11 @@ export class VcdClient {
   async importVm(o: ImportVmOptions): Promise<ImportVmResult> {
     const label = `VM ${o.vmMoRef} ("${o.name}")`;
     const timeoutMs = o.timeoutMs ?? this.taskTimeoutMs;
+    const call = { signal: o.signal };
+    const wait = { timeoutMs, signal: o.signal };
     try {
-      const vdc = typeof o.vdc === 'string' ? await this.findVdc(o.vdc) : o.vdc;
-      const vim = await this.vimServer(o.vimServer);
+      const vdc = typeof o.vdc === 'string' ? await this.findVdc(o.vdc, call) : o.vdc;
+      const vim = await this.vimServer(o.vimServer, call);
       const common = { vmMoRef: o.vmMoRef, vmName: o.name, sourceMove: o.sourceMove ?? true };
       if (o.placement === 'vapp') {
         const doc = await this.connection.xml('POST', `${vim.href}/importVmAsVApp`, {
@@ -328,14 +364,14 @@ export class VcdClient {
           body: importVmAsVAppParams({ ...common, vappName: o.vapp ?? o.name, vdcHref: vdc.href }),
         });
         const vappHref = requireHref(doc, 'VApp');
-        await this.waitForEmbeddedTasks(doc, timeoutMs);
-        const vapp = await this.getVApp(vappHref);
+        await this.waitForEmbeddedTasks(doc, wait);
+        const vapp = await this.getVApp(vappHref, call);
         const vm = vapp.vms.find((v) => v.name === o.name) ?? vapp.vms[0];
         return { vappHref, ...(vm ? { vmHref: vm.href } : {}) };
       }
       if (o.placement === 'existing-vapp') {
         if (!o.vapp) throw new VcdError('VCD_NOT_FOUND', 'placement existing-vapp needs the vApp name');
-        const target = await this.findVApp(vdc, o.vapp);
+        const target = await this.findVApp(vdc, o.vapp, call);
         if (!target) {
           throw new VcdError('VCD_NOT_FOUND', `The vApp "${o.vapp}" does not exist in VDC "${vdc.name}".`);
         }
@@ -343,13 +379,13 @@ export class VcdClient {
           contentType: MEDIA.importVmIntoExistingVAppParams,
           body: importVmIntoExistingVAppParams({ ...common, vappHref: target.href }),
         });
-        await this.waitForTask(task, timeoutMs);
-        const vapp = await this.getVApp(target.href);
+        await this.waitForTask(task, wait);
+        const vapp = await this.getVApp(target.href, call);
         const vm = vapp.vms.find((v) => v.name === o.name);
         return { vappHref: target.href, ...(vm ? { vmHref: vm.href } : {}) };
       }
       if (!o.catalog) throw new VcdError('VCD_NOT_FOUND', 'placement catalog needs the catalog name');
-      const catalog = await this.findCatalog(o.catalog);
+      const catalog = await this.findCatalog(o.catalog, call);
       const doc = await this.connection.xml('POST', `${vim.href}/importVmAsVAppTemplate`, {
         contentType: MEDIA.importVmAsVAppTemplateParams,
         body: importVmAsVAppTemplateParams({
@@ -360,8 +396,8 @@ export class VcdClient {
         }),
       });
       const templateHref = requireHref(doc, 'VAppTemplate');
-      await this.waitForEmbeddedTasks(doc, timeoutMs);
-      const tpl = await this.connection.xml('GET', templateHref);
+      await this.waitForEmbeddedTasks(doc, wait);
+      const tpl = await this.connection.xml('GET', templateHref, call);
       const vm = tpl.child('Children')?.all('Vm')[0];
       return { templateHref, ...(vm?.attr('href') ? { vmHref: vm.attr('href')! } : {}) };
     } catch (error) {
@@ -376,13 +412,14 @@ export class VcdClient {
    */
   async instantiateVAppTemplate(o: InstantiateOptions): Promise<{ vappHref: string; vmHrefs: string[] }> {
     const label = `vApp template ${o.templateHref} as vApp "${o.name}"`;
+    const call = { signal: o.signal };
     try {
-      const vdc = typeof o.vdc === 'string' ? await this.findVdc(o.vdc) : o.vdc;
+      const vdc = typeof o.vdc === 'string' ? await this.findVdc(o.vdc, call) : o.vdc;
       const networks = o.network
         ? [
             {
               networkName: o.network,
-              parentHref: (await this.findOrgVdcNetwork(vdc, o.network)).href,
+              parentHref: (await this.findOrgVdcNetwork(vdc, o.network, call)).href,
               fenceMode: 'bridged',
             },
           ]
@@ -401,8 +438,11 @@ export class VcdClient {
         }),
       });
       const vappHref = requireHref(doc, 'VApp');
-      await this.waitForEmbeddedTasks(doc, o.timeoutMs ?? this.taskTimeoutMs);
-      const vapp = await this.getVApp(vappHref);
+      await this.waitForEmbeddedTasks(doc, {
+        timeoutMs: o.timeoutMs ?? this.taskTimeoutMs,
+        signal: o.signal,
+      });
+      const vapp = await this.getVApp(vappHref, call);
       return { vappHref, vmHrefs: vapp.vms.map((v) => v.href) };
     } catch (error) {
       throw inContext(error, `Instantiating ${label} failed`);
@@ -417,14 +457,20 @@ export class VcdClient {
    * `CreateVappFromTemplate`, waits for each too). The first that does not succeed is reported
    * with its place, operationName and href.
    */
-  private async waitForEmbeddedTasks(entity: VcdNode, timeoutMs: number): Promise<void> {
+  private async waitForEmbeddedTasks(
+    entity: VcdNode,
+    options: VcdCallOptions & { readonly timeoutMs: number },
+  ): Promise<void> {
     const tasks = entity.child('Tasks')?.all('Task') ?? [];
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + options.timeoutMs;
     for (const [i, task] of tasks.entries()) {
       try {
-        await this.waitForTask(task, Math.max(deadline - Date.now(), 0));
+        await this.waitForTask(task, {
+          timeoutMs: Math.max(deadline - Date.now(), 0),
+          signal: options.signal,
+        });
       } catch (error) {
-        if (tasks.length === 1) throw error;
+        if (tasks.length === 1 || options.signal?.aborted) throw error;
         const name = task.attr('operationName') ?? task.attr('operation') ?? 'task';
         throw inContext(
           error,
@@ -434,36 +480,61 @@ export class VcdClient {
     }
   }
 
-  /** Polls a Task (node or href) with backoff until it ends; throws VcdError VCD_TASK unless it succeeded. */
-  async waitForTask(task: VcdNode | string, timeoutMs = this.taskTimeoutMs): Promise<VcdNode> {
-    let node = typeof task === 'string' ? await this.connection.xml('GET', task) : task;
+  /**
+   * Polls a Task (node or href) until it ends: first after `taskPollMs`, each pause 1.5 times the
+   * one before, at most 5 s. Throws VcdError VCD_TASK unless it succeeded, VCD_TIMEOUT after
+   * `timeoutMs` (default the client's task timeout, 30 min). An abort of `signal` ends the wait at
+   * once with the signal's reason, and asks vCD to cancel the task where the task offers it
+   * (`task:cancel`), so that an interrupted import or power-on does not go on unattended.
+   */
+  async waitForTask(
+    task: VcdNode | string,
+    options: VcdCallOptions & { readonly timeoutMs?: number } = {},
+  ): Promise<VcdNode> {
+    const { signal } = options;
+    const timeoutMs = options.timeoutMs ?? this.taskTimeoutMs;
+    let node = typeof task === 'string' ? await this.connection.xml('GET', task, { signal }) : task;
     const href = node.attr('href');
     if (!href) throw new VcdError('VCD_TRANSPORT', 'a Task without href');
-    const deadline = Date.now() + timeoutMs;
-    let pause = this.taskPollMs;
-    for (;;) {
-      const status = node.attr('status');
-      if (status === 'success') return node;
-      if (status === 'error' || status === 'aborted' || status === 'canceled') {
-        const err = node.child('Error');
-        const op = node.attr('operation') ?? node.attr('operationName') ?? 'task';
-        const message = err?.attr('message');
-        throw new VcdError('VCD_TASK', `${op} ended ${status}${message ? `: ${message}` : ''}`, {
-          ...(err?.attr('majorErrorCode') ? { status: Number(err.attr('majorErrorCode')) } : {}),
-          ...(err?.attr('minorErrorCode') ? { minorErrorCode: err.attr('minorErrorCode')! } : {}),
-          ...(message === undefined ? {} : { vcdMessage: message }),
-        });
-      }
-      if (Date.now() + pause > deadline) {
-        throw new VcdError(
-          'VCD_TIMEOUT',
-          `task ${href} (${node.attr('operation') ?? ''}) still ${status} after ${timeoutMs} ms`,
-        );
-      }
-      await sleep(pause);
-      pause = Math.min(Math.round(pause * 1.5), 5_000);
-      node = await this.connection.xml('GET', href);
+    let fresh = true;
+    try {
+      return await poll({
+        what: `vCloud Director task ${href}`,
+        until: async (probeSignal) => {
+          if (!fresh) node = await this.connection.xml('GET', href, { signal: probeSignal });
+          fresh = false;
+          return taskEnded(node);
+        },
+        intervalMs: { initialMs: this.taskPollMs, factor: 1.5, maxMs: 5_000 },
+        timeoutMs,
+        signal,
+        onTimeout: () =>
+          new VcdError(
+            'VCD_TIMEOUT',
+            `task ${href} (${node.attr('operation') ?? ''}) still ${node.attr('status')} after ${timeoutMs} ms`,
+          ),
+      });
+    } catch (error) {
+      if (signal?.aborted) await this.cancelTask(node);
+      throw error;
     }
+  }
+
+  /**
+   * Asks vCD to cancel a task that offers it (its `task:cancel` link; API reference, Task);
+   * never throws (it runs while failing for another reason) and gives up after 5 s.
+   */
+  private async cancelTask(task: VcdNode): Promise<void> {
+    const status = task.attr('status');
+    if (status !== 'queued' && status !== 'preRunning' && status !== 'running') return;
+    const cancel = task
+      .all('Link')
+      .find((l) => l.attr('rel') === 'task:cancel')
+      ?.attr('href');
+    if (!cancel) return;
+    await this.connection
+      .request('POST', cancel, { signal: AbortSignal.timeout(5_000) })
+      .catch(() => undefined);
   }
 
   // ---- network, deploy, power ---------------------------------------------------------------
@@ -475,24 +546,25 @@ export class VcdClient {
   async connectNetwork(
     vmHref: string,
     network: string,
-    options: { isConnected?: boolean; allocation?: IpAllocation; nicIndex?: number } = {},
+    options: VcdCallOptions & { isConnected?: boolean; allocation?: IpAllocation; nicIndex?: number } = {},
   ): Promise<NicState[]> {
-    const vm = await this.connection.xml('GET', vmHref);
+    const call = { signal: options.signal };
+    const vm = await this.connection.xml('GET', vmHref, call);
     const vappHref = upLink(vm, 'application/vnd.vmware.vcloud.vApp+xml');
     if (!vappHref) throw new VcdError('VCD_TRANSPORT', `the VM ${vmHref} names no parent vApp`);
-    const vapp = await this.connection.xml('GET', vappHref);
+    const vapp = await this.connection.xml('GET', vappHref, call);
     const vdcHref = upLink(vapp, 'application/vnd.vmware.vcloud.vdc+xml');
     if (!vdcHref) throw new VcdError('VCD_TRANSPORT', `the vApp ${vappHref} names no VDC`);
 
     const configHref = `${stripSlash(vappHref)}/networkConfigSection/`;
-    const configDoc = await this.connection.xml('GET', configHref);
+    const configDoc = await this.connection.xml('GET', configHref, call);
     const configs: VAppNetworkConfig[] = configDoc.all('NetworkConfig').map((c) => ({
       networkName: c.attr('networkName') ?? '',
       fenceMode: c.child('Configuration')?.str('FenceMode') ?? 'isolated',
       raw: c,
     }));
     if (!configs.some((c) => c.networkName === network)) {
-      const found = await this.query('orgVdcNetwork', { name: network, vdc: vdcHref });
+      const found = await this.query('orgVdcNetwork', { name: network, vdc: vdcHref }, call);
       const net = found[0];
       if (!net) {
         throw new VcdError(
@@ -507,11 +579,11 @@ export class VcdClient {
           { networkName: network, parentHref: net.href, fenceMode: 'bridged' },
         ]),
       });
-      await this.waitForTask(task);
+      await this.waitForTask(task, call);
     }
 
     const sectionHref = `${stripSlash(vmHref)}/networkConnectionSection/`;
-    const section = await this.connection.xml('GET', sectionHref);
+    const section = await this.connection.xml('GET', sectionHref, call);
     const { primary, nics } = readNics(section);
     if (nics.length === 0)
       throw new VcdError('VCD_NOT_FOUND', `the VM ${vm.attr('name') ?? vmHref} has no NIC`);
@@ -535,23 +607,23 @@ export class VcdClient {
       contentType: MEDIA.networkConnectionSection,
       body: networkConnectionSection(primary ?? updated[0]!.index, updated),
     });
-    await this.waitForTask(task);
+    await this.waitForTask(task, call);
     return updated;
   }
 
   /** Deploys a vApp (or VM), powering it on when asked. */
-  async deploy(href: string, options: { powerOn: boolean }): Promise<void> {
+  async deploy(href: string, options: VcdCallOptions & { powerOn: boolean }): Promise<void> {
     const task = await this.connection.xml('POST', `${stripSlash(href)}/action/deploy`, {
       contentType: MEDIA.deployVAppParams,
       body: deployVAppParams(options.powerOn),
     });
-    await this.waitForTask(task);
+    await this.waitForTask(task, { signal: options.signal });
   }
 
   /** Powers on a vApp or VM. */
-  async powerOn(href: string): Promise<void> {
+  async powerOn(href: string, options: VcdCallOptions = {}): Promise<void> {
     const task = await this.connection.xml('POST', `${stripSlash(href)}/power/action/powerOn`);
-    await this.waitForTask(task);
+    await this.waitForTask(task, options);
   }
 
   async logout(): Promise<void> {
@@ -566,6 +638,23 @@ export class VcdClient {
       this.connection.close();
     }
   }
+}
+
+/** The task itself when it succeeded; undefined while it runs; throws VCD_TASK when it failed. */
+function taskEnded(node: VcdNode): VcdNode | undefined {
+  const status = node.attr('status');
+  if (status === 'success') return node;
+  if (status === 'error' || status === 'aborted' || status === 'canceled') {
+    const err = node.child('Error');
+    const op = node.attr('operation') ?? node.attr('operationName') ?? 'task';
+    const message = err?.attr('message');
+    throw new VcdError('VCD_TASK', `${op} ended ${status}${message ? `: ${message}` : ''}`, {
+      ...(err?.attr('majorErrorCode') ? { status: Number(err.attr('majorErrorCode')) } : {}),
+      ...(err?.attr('minorErrorCode') ? { minorErrorCode: err.attr('minorErrorCode')! } : {}),
+      ...(message === undefined ? {} : { vcdMessage: message }),
+    });
+  }
+  return undefined;
 }
 
 /** A VcdError with what was being done put in front of its message; other errors as they are. */

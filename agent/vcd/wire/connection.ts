@@ -45,6 +45,8 @@ export interface RequestOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Statuses that are returned instead of thrown (default: 2xx only). */
   readonly okStatuses?: readonly number[];
+  /** Cuts the request; it then rejects with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -88,7 +90,7 @@ export class VcdConnection {
       headers['Content-Type'] = options.contentType ?? 'application/xml';
       headers['Content-Length'] = Buffer.byteLength(options.body);
     }
-    const res = await this.send(method, url, headers, options.body);
+    const res = await this.send(method, url, headers, options.body, options.signal);
     const ok = (res.status >= 200 && res.status < 300) || options.okStatuses?.includes(res.status);
     if (!ok) throw errorFrom(method, url, res);
     return res;
@@ -113,10 +115,15 @@ export class VcdConnection {
     url: URL,
     headers: http.OutgoingHttpHeaders,
     body: string | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<VcdResponse> {
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = lib.request(url, { method, headers, agent: this.agent }, (res) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const req = lib.request(url, { method, headers, agent: this.agent, signal }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
@@ -126,12 +133,16 @@ export class VcdConnection {
             text: Buffer.concat(chunks).toString('utf8'),
           }),
         );
-        res.on('error', reject);
+        res.on('error', (err) => reject(signal?.aborted ? signal.reason : err));
       });
       req.setTimeout(this.timeoutMs, () =>
         req.destroy(new VcdError('VCD_TRANSPORT', `no answer from ${url.host} within ${this.timeoutMs} ms`)),
       );
       req.on('error', (err) => {
+        if (signal?.aborted) {
+          reject(signal.reason);
+          return;
+        }
         if (err instanceof VcdError || (err as { code?: string }).code === 'TLS_THUMBPRINT_MISMATCH') {
           reject(err);
           return;

@@ -575,3 +575,56 @@ describe('VcdClient waits for every task embedded in a created entity', () => {
     expect((err as Error).message).toContain('simulated failure of the second task');
   });
 });
+
+// Issue 23, point 3: a task wait ends at its deadline and at once on an abort; an aborted wait
+// asks vCD to cancel the task, which then leaves nothing half-made.
+describe('VcdClient task waits that stop', () => {
+  it('ends within a second of an abort with its reason, and cancels the task', async () => {
+    const { f, c } = await session({ taskRunningMs: { vdcImportVmAsVApp: Number.POSITIVE_INFINITY } });
+    const controller = new AbortController();
+    const reason = new Error('Ctrl-C');
+    setTimeout(() => controller.abort(reason), 200);
+    const started = Date.now();
+    const err = await c
+      .importVm({
+        vmMoRef: moref('DC0_H0_VM1'),
+        name: 'web-01',
+        vdc: 'acme-vdc',
+        placement: 'vapp',
+        signal: controller.signal,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(reason);
+    expect(Date.now() - started).toBeLessThan(1_200);
+    const task = f.state().tasks.find((t) => t.operationName === 'vdcImportVmAsVApp')!;
+    expect(task.status).toBe('canceled');
+    expect(f.state().vapps).toEqual([]);
+    expect(f.state().calls.filter((call) => call.path.endsWith('/action/cancel'))).toHaveLength(1);
+    // The VM is free for the next import.
+    f.setTaskRunningMs({});
+    await c.importVm({ vmMoRef: moref('DC0_H0_VM1'), name: 'web-01', vdc: 'acme-vdc', placement: 'vapp' });
+    expect(f.state().vapps.map((a) => a.name)).toEqual(['web-01']);
+  });
+
+  it('gives up at its deadline with VCD_TIMEOUT naming the task and its status', async () => {
+    const { c } = await session({ taskRunningMs: { vdcImportVmAsVApp: Number.POSITIVE_INFINITY } });
+    const err = await c
+      .importVm({
+        vmMoRef: moref('DC0_H0_VM1'),
+        name: 'web-01',
+        vdc: 'acme-vdc',
+        placement: 'vapp',
+        timeoutMs: 300,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VcdError);
+    expect(err).toMatchObject({ code: 'VCD_TIMEOUT' });
+    expect((err as Error).message).toMatch(/task .*\/api\/task\/.* still running after 300 ms/);
+  });
+
+  it('cuts a call under way on an abort', async () => {
+    const { c } = await session();
+    const reason = new Error('stop');
+    await expect(c.findVdc('acme-vdc', { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  });
+});

@@ -39,6 +39,12 @@ export interface FakeVcdOptions {
   apiVersions?: string[];
   /** Time a task spends in each of queued and running (default 30 ms). */
   taskStepMs?: number;
+  /**
+   * By operationName (e.g. `vdcImportVmAsVApp`), how long such a task stays running instead of
+   * one task step; `Infinity`: until it is cancelled (POST {task}/action/cancel). A slow vCD, for
+   * tests that interrupt a task wait. See README.md (Tasks).
+   */
+  taskRunningMs?: Readonly<Record<string, number>>;
   /** VM morefs whose import task ends in error. */
   failImportOf?: string[];
   /** Names of vApp templates whose instantiation task ends in error. */
@@ -102,11 +108,13 @@ interface Task {
   id: string;
   operation: string;
   operationName: string;
-  status: 'queued' | 'running' | 'success' | 'error';
+  status: 'queued' | 'running' | 'success' | 'error' | 'canceled';
   owner: { href: string; name: string; type: string };
   startTime: string;
   endTime?: string;
   error?: { major: number; minor: string; message: string };
+  /** Set by a cancel: what the task had created is removed (as a failure would). */
+  undo?: () => void;
 }
 
 /** One request as the fake received it, and the status it answered. */
@@ -160,6 +168,8 @@ export interface RunningFakeVcd {
   url: string;
   vimServerId: string;
   state(): FakeVcdState;
+  /** Replaces the option taskRunningMs for the tasks started from now on. */
+  setTaskRunningMs(value: Readonly<Record<string, number>>): void;
   stop(): Promise<void>;
 }
 
@@ -467,6 +477,7 @@ function fiqlMatches(e: Fiql, row: Record<string, string | number | boolean>): b
 export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFakeVcd> {
   const versions = options.apiVersions ?? ['36.0', '37.0', '38.0'];
   const stepMs = options.taskStepMs ?? 30;
+  let taskRunningMs = options.taskRunningMs ?? {};
   const failImport = new Set(options.failImportOf ?? []);
   const failInstantiate = new Set(options.failInstantiateOf ?? []);
   const seed: FakeVcdSeed = options.seed ?? {
@@ -588,6 +599,8 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
     failWith?: () => { minor: string; message: string } | undefined,
     /** Task steps it stays queued before it runs (default 1). */
     queuedSteps = 1,
+    /** What a cancel undoes (what the request created before the task ran). */
+    undo?: () => void,
   ): Task {
     const task: Task = {
       id: randomUUID(),
@@ -596,13 +609,16 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       status: 'queued',
       owner,
       startTime: new Date().toISOString(),
+      ...(undo ? { undo } : {}),
     };
     tasks.set(task.id, task);
-    const later = (fn: () => void, steps = 1) => {
+    const later = (fn: () => void, ms: number) => {
+      if (ms === Number.POSITIVE_INFINITY) return;
       const t = setTimeout(() => {
         timers.delete(t);
-        fn();
-      }, stepMs * steps);
+        // A cancelled task does nothing more.
+        if (task.status !== 'canceled') fn();
+      }, ms);
       timers.add(t);
     };
     later(() => {
@@ -623,8 +639,8 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
           }
           task.endTime = new Date().toISOString();
         })();
-      });
-    }, queuedSteps);
+      }, taskRunningMs[operationName] ?? stepMs);
+    }, stepMs * queuedSteps);
     return task;
   }
 
@@ -660,8 +676,12 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       serviceNamespace: 'com.vmware.vcloud',
       startTime: t.startTime,
       endTime: t.endTime,
-      cancelRequested: false,
-    })}><Owner${attrs(t.owner)}/>${
+      cancelRequested: t.status === 'canceled',
+    })}>${
+      t.status === 'queued' || t.status === 'running'
+        ? `<Link${attrs({ rel: 'task:cancel', href: `${href.task(t.id)}/action/cancel` })}/>`
+        : ''
+    }<Owner${attrs(t.owner)}/>${
       t.error
         ? `<Error${attrs({ majorErrorCode: t.error.major, minorErrorCode: t.error.minor, message: t.error.message })}/>`
         : ''
@@ -1097,6 +1117,11 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
             if (f) vapps.delete(a.id);
             return f;
           },
+          1,
+          () => {
+            vapps.delete(a.id);
+            pending.delete(moRef);
+          },
         );
         startCompanionTask({ href: href.vapp(a.id), name, type: 'application/vnd.vmware.vcloud.vApp+xml' });
         return xmlReply(201, 'application/vnd.vmware.vcloud.vApp+xml', vappXml(a), version);
@@ -1135,6 +1160,8 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
             a.vmIds.push(vm.id);
           },
           () => importFailure(moRef),
+          1,
+          () => pending.delete(moRef),
         );
         return {
           ...xmlReply(202, 'application/vnd.vmware.vcloud.task+xml', taskXml(task), version),
@@ -1182,6 +1209,11 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
           const f = importFailure(moRef);
           if (f) templates.delete(t.id);
           return f;
+        },
+        1,
+        () => {
+          templates.delete(t.id);
+          pending.delete(moRef);
         },
       );
       startCompanionTask({
@@ -1286,6 +1318,8 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
             message: `Instantiating vApp template ${tpl.name} failed: the virtual machines could not be cloned (simulated failure).`,
           };
         },
+        1,
+        () => vapps.delete(a.id),
       );
       startCompanionTask({ href: href.vapp(a.id), name, type: 'application/vnd.vmware.vcloud.vApp+xml' });
       return xmlReply(201, 'application/vnd.vmware.vcloud.vApp+xml', vappXml(a), version);
@@ -1296,6 +1330,19 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       const t = tasks.get(g[1]!);
       if (!t) throw forbidden('Task: View');
       return xmlReply(200, 'application/vnd.vmware.vcloud.task+xml', taskXml(t), version);
+    }
+    g = /^\/api\/task\/([0-9a-f-]+)\/action\/cancel$/.exec(p);
+    if (g) {
+      allow('POST');
+      const t = tasks.get(g[1]!);
+      if (!t) throw forbidden('Task: View');
+      if (t.status !== 'queued' && t.status !== 'running') {
+        throw bad(`Bad request: the task ${t.id} has ended (${t.status}) and cannot be cancelled.`);
+      }
+      t.status = 'canceled';
+      t.endTime = new Date().toISOString();
+      t.undo?.();
+      return { status: 204, type: '', body: '' };
     }
     g = /^\/api\/vAppTemplate\/vappTemplate-([0-9a-f-]+)$/.exec(p);
     if (g) {
@@ -1675,6 +1722,9 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
       })),
       calls: [...calls],
     }),
+    setTaskRunningMs(value) {
+      taskRunningMs = value;
+    },
     async stop() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
