@@ -127,11 +127,7 @@ describe('the NFC lease', () => {
     });
     const work = await mkdtemp(join(tmpdir(), 'odt-abort-'));
     try {
-      const recipient = (await odt(['node', 'init', '--dir', join(work, 'node')])).out
-        .trim()
-        .split('\n')
-        .at(-1)!;
-      await odt(['agent', 'init', '--dir', join(work, 'agent')]);
+      const recipient = await initParties(work);
       const nas = join(work, 'nas');
       const r = await odt(
         [...exportArgsOf(sim, work, recipient, ['DC0_H0_VM1'], nas, 'tr-abort-1'), '--parallel', '1'],
@@ -166,11 +162,7 @@ describe('the NFC lease', () => {
     });
     const work = await mkdtemp(join(tmpdir(), 'odt-keepalive-'));
     try {
-      const recipient = (await odt(['node', 'init', '--dir', join(work, 'node')])).out
-        .trim()
-        .split('\n')
-        .at(-1)!;
-      await odt(['agent', 'init', '--dir', join(work, 'agent')]);
+      const recipient = await initParties(work);
       const started = Date.now();
       const r = await odt(
         [
@@ -204,11 +196,7 @@ describe('resume after SIGKILL', () => {
     });
     const work = await mkdtemp(join(tmpdir(), 'odt-resume-'));
     try {
-      const recipient = (await odt(['node', 'init', '--dir', join(work, 'node')])).out
-        .trim()
-        .split('\n')
-        .at(-1)!;
-      await odt(['agent', 'init', '--dir', join(work, 'agent')]);
+      const recipient = await initParties(work);
       const nas = join(work, 'nas');
       const root = join(nas, 'tr-resume-1', 'item-1');
       const args = [
