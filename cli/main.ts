@@ -1,5 +1,6 @@
+import { constants } from 'node:os';
 import { Command, CommanderError } from 'commander';
-import { OdtError } from '../core/index.ts';
+import { InterruptedError, OdtError } from '../core/index.ts';
 import { registerAgentRun } from './commands/agent-run.ts';
 import { registerControl } from './commands/control.ts';
 import { registerDataPath } from './commands/data-path.ts';
@@ -47,6 +48,11 @@ export async function main(
     return code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof InterruptedError) {
+      io.err.write(`odt: ${error.message} [${error.code}]\n`);
+      // As a shell reports a process ended by the signal: 130 for SIGINT, 143 for SIGTERM.
+      return 128 + constants.signals[error.signal];
+    }
     if (error instanceof OdtError || hasCode(error)) {
       io.err.write(`odt: ${explain(error)} [${error.code}]\n`);
       return 2;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { interruptOnSignals } from './interrupt.ts';
 import type { Io } from './main.ts';
 
 /**
@@ -15,24 +16,20 @@ export function registerSandbox(program: Command, io: Io): void {
       // Loaded here so that other commands do not pay for the simulators and the workflow engine.
       const { runSandbox } = await import('../local/sandbox/run-sandbox.ts');
       const { formatReport } = await import('../local/sandbox/report.ts');
-      const controller = new AbortController();
-      const onSignal = () => controller.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const interrupt = interruptOnSignals();
       try {
         io.out.write('Sneakernet sandbox: one transfer from request to wipe, all on this machine\n');
         const r = await runSandbox({
           dir: o.dir,
           diskSize: o.diskSize,
           out: io.out,
-          signal: controller.signal,
+          signal: interrupt.signal,
         });
         const t = r.transfer;
         io.out.write(`\n${formatReport(r)}`);
         if (t.items.some((i) => i.result.state === 'failed')) process.exitCode = 3;
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.dispose();
       }
     });
 }

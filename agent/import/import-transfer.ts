@@ -49,7 +49,14 @@ export interface ImportTransferOptions {
   readonly stateDir: string;
   /** Files uploaded at the same time per item. Default 2. */
   readonly parallel?: number;
+  /**
+   * Stops the import: the lease wait, the uploads and the vCloud Director calls and task waits
+   * end at once and clean up. The verification of the NAS is not cut by it (it creates nothing;
+   * see `onVerified`).
+   */
   readonly signal?: AbortSignal;
+  /** Called once the NAS verified, before the first call that creates anything. */
+  readonly onVerified?: () => void;
   readonly onProgress?: (p: ImportProgress) => void;
   /** How far the verification of each file got, before the first call that creates anything. */
   readonly onVerifyProgress?: (p: VerifyProgress) => void;
@@ -82,6 +89,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
     ...(options.onVerifyProgress ? { onProgress: options.onVerifyProgress } : {}),
   });
   if (!report.ok || !report.manifest) throw new TransferNotTrustedError(report);
+  options.onVerified?.();
   // Every descriptor is checked before the first call to vCenter.
   const unsafe = [];
   const descriptors = new Map<string, string>();
@@ -136,6 +144,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
             options.vcd.target(item),
             journal,
             names.get(item.id),
+            { signal: options.signal },
           );
           results.push({ item, names: names.get(item.id)!, ok: true, record, skipped, onboarded });
         } catch (error) {
@@ -148,6 +157,10 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
             failedAt: 'onboard',
             error: error as Error,
           });
+          if (options.signal?.aborted) {
+            options.onItem?.(results.at(-1)!);
+            break;
+          }
         }
       } else {
         results.push({ item, names: names.get(item.id)!, ok: true, record, skipped });

@@ -13,6 +13,7 @@ import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/in
 import { readEnv, vcenterPassword } from '../env.ts';
 import { identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
+import { interruptOnSignals } from '../interrupt.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
 import {
@@ -174,10 +175,7 @@ export function registerDataPath(program: Command, io: Io): void {
           : tty
             ? ttyProgress(io.out as NodeJS.WriteStream)
             : undefined;
-        const controller = new AbortController();
-        const onSignal = () => controller.abort(new Error('interrupted'));
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
+        const interrupt = interruptOnSignals();
         try {
           const result = await exportTransfer({
             client,
@@ -188,7 +186,7 @@ export function registerDataPath(program: Command, io: Io): void {
             site,
             agent: agentIdentity,
             parallel: o.parallel,
-            signal: controller.signal,
+            signal: interrupt.signal,
             ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
             onItem: (itemId, outcome) => {
               if (o.json) {
@@ -199,6 +197,8 @@ export function registerDataPath(program: Command, io: Io): void {
             },
           });
           sink?.end();
+          // Stopped, not failed: the items it cut are not reported as failures.
+          interrupt.signal.throwIfAborted();
           for (const f of result.failures)
             io.err.write(`odt: ${f.itemId} (${f.source}) failed: ${withHint(f.error)}\n`);
           if (result.failures.length > 0) {
@@ -210,8 +210,7 @@ export function registerDataPath(program: Command, io: Io): void {
           }
           if (!o.json) io.out.write(`exported ${result.items.length} items to ${result.root}\n`);
         } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          interrupt.dispose();
           await client.logout();
         }
       },

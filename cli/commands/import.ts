@@ -9,6 +9,7 @@ import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/in
 import { readEnv } from '../env.ts';
 import { identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
+import { type Interrupt, interruptOnSignals } from '../interrupt.ts';
 import type { Io } from '../main.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
 import {
@@ -112,9 +113,17 @@ export function registerImport(program: Command, io: Io): void {
       // The check of the NAS reads every byte once before the import: its progress is shown too
       // (with --json as `verify` events; on a terminal as `verify/<item>/<file>.age` lines).
       const verifySink = o.json ? jsonProgress(io.out, Date.now, 'verify') : sink;
+      // Ctrl-C stops the import cleanly from the point where it creates something; during the
+      // verification of the NAS (which creates nothing, and cannot be cut yet) it ends the process.
+      const stop = new AbortController();
+      let interrupt: Interrupt | undefined;
       try {
         const results = await importTransfer({
           client,
+          signal: stop.signal,
+          onVerified: () => {
+            interrupt = interruptOnSignals(stop);
+          },
           nas: o.nas,
           transferId,
           identities,
@@ -151,6 +160,8 @@ export function registerImport(program: Command, io: Io): void {
           },
         });
         sink?.end();
+        // Stopped, not failed: what completed is journaled, and a rerun goes on from there.
+        stop.signal.throwIfAborted();
         const failed = results.filter((r) => !r.ok);
         if (!o.json) {
           for (const r of results) {
@@ -170,6 +181,7 @@ export function registerImport(program: Command, io: Io): void {
           process.exitCode = 3;
         }
       } finally {
+        interrupt?.dispose();
         await client.logout();
         await vcd?.logout();
       }
