@@ -1,3 +1,5 @@
+import { sleep } from '../core/wait.ts';
+
 /**
  * One keep-alive for everything that must be renewed while data flows: an NFC lease
  * (HttpNfcLeaseProgress) and an agent's task heartbeat. Beats never overlap; a failed beat aborts
@@ -24,36 +26,33 @@ export interface KeepAlive {
 export function startKeepAlive(options: KeepAliveOptions): KeepAlive {
   const { intervalMs, beat, controller } = options;
   const maxFailures = options.maxFailures ?? 1;
-  let failures = 0;
-  let stopped = false;
-  let inFlight: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-
-  const schedule = (): void => {
-    if (stopped || controller.signal.aborted) return;
-    timer = setTimeout(run, intervalMs);
-  };
-  const run = (): void => {
-    inFlight = beat(controller.signal).then(
-      () => {
+  const stopping = new AbortController();
+  // The pause between beats ends at stop() and when the work is aborted: no timer outlives either.
+  const pause = AbortSignal.any([controller.signal, stopping.signal]);
+  const beating = async (): Promise<void> => {
+    let failures = 0;
+    if (!options.immediate) await sleep(intervalMs, pause);
+    for (;;) {
+      try {
+        await beat(controller.signal);
         failures = 0;
-        schedule();
-      },
-      (error: unknown) => {
+      } catch (error) {
         failures += 1;
-        if (stopped) return;
-        if (failures >= maxFailures) controller.abort(error);
-        else schedule();
-      },
-    );
+        if (stopping.signal.aborted) return;
+        if (failures >= maxFailures) {
+          controller.abort(error);
+          return;
+        }
+      }
+      await sleep(intervalMs, pause);
+    }
   };
-  if (options.immediate) run();
-  else schedule();
+  // sleep() rejects once stopped or aborted: that is the loop's end, not a failure.
+  const running = beating().catch(() => undefined);
   return {
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await inFlight;
+      stopping.abort();
+      await running;
     },
   };
 }

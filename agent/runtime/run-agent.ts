@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentTransferView } from '../../core/ports/agents.ts';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
+import { Backoff, sleep } from '../../core/wait.ts';
 import { initAgentIdentity } from '../identity/agent-identity.ts';
 import { startKeepAlive } from '../keep-alive.ts';
 import { AgentApiClient, AgentApiError } from './api-client.ts';
@@ -118,36 +119,6 @@ interface AgentState {
 const stateFile = 'agent.json';
 const taskFile = 'task.json';
 
-/** Exponential backoff with full jitter, bounded. */
-export class Backoff {
-  private attempt = 0;
-  constructor(
-    private readonly minMs: number,
-    private readonly maxMs: number,
-    private readonly random: () => number = Math.random,
-  ) {}
-  reset(): void {
-    this.attempt = 0;
-  }
-  next(): number {
-    const ceiling = Math.min(this.maxMs, this.minMs * 2 ** this.attempt);
-    this.attempt = Math.min(this.attempt + 1, 30);
-    return Math.round(this.minMs / 2 + this.random() * (ceiling - this.minMs / 2));
-  }
-}
-
-export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-
 async function readJsonFile<T>(path: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as T;
@@ -210,7 +181,9 @@ export async function runAgent(options: RunAgentOptions): Promise<{ tasks: numbe
   log(`agent ${me.id} (${options.role.name}) serving site ${me.site} at ${options.server}`);
   const stop = options.signal;
   const inventory = startInventory(options, client, log);
-  const backoff = new Backoff(options.pollMinMs ?? 1000, options.pollMaxMs ?? 60_000);
+  const minMs = options.pollMinMs ?? 1000;
+  // Agents of a site started together (after an outage) must not poll in step: full jitter.
+  const backoff = new Backoff({ initialMs: minMs, maxMs: options.pollMaxMs ?? 60_000, jitter: 'full' });
   let done = 0;
   try {
     while (!stop.aborted && (options.maxTasks === undefined || done < options.maxTasks)) {
@@ -222,7 +195,8 @@ export async function runAgent(options: RunAgentOptions): Promise<{ tasks: numbe
         log(`polling failed: ${(error as Error).message}; retrying`);
       }
       if (!task) {
-        await sleep(backoff.next(), stop);
+        // Rejects only when `stop` fires, which ends the loop.
+        await sleep(backoff.next(), stop).catch(() => undefined);
         continue;
       }
       backoff.reset();

@@ -12,6 +12,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { poll } from '../../core/wait.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +55,6 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
   if (!res.ok) throw new Error(`${method} ${path}: ${json.error}`);
   return json;
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Task {
   id: string;
   itemIds: string[];
@@ -65,15 +65,22 @@ interface Transfer {
   history: unknown[];
 }
 
-async function firstTask(site: string): Promise<Task> {
-  for (;;) {
-    const [t] = await api<Task[]>('GET', `/tasks?site=${site}`);
-    if (t) return t;
-    await sleep(2);
-  }
+// A wait that never ends would hang the bench instead of failing it: each gives up after a minute.
+function firstTask(site: string): Promise<Task> {
+  return poll({
+    what: `a task of site ${site}`,
+    until: async () => (await api<Task[]>('GET', `/tasks?site=${site}`))[0],
+    intervalMs: 2,
+    timeoutMs: 60_000,
+  });
 }
 async function untilPhase(id: string, phase: string): Promise<void> {
-  while ((await api<Transfer>('GET', `/transfers/${id}`)).phase !== phase) await sleep(5);
+  await poll({
+    what: `${id} to reach ${phase}`,
+    until: async () => (await api<Transfer>('GET', `/transfers/${id}`)).phase === phase || undefined,
+    intervalMs: 5,
+    timeoutMs: 60_000,
+  });
 }
 
 const approvalToClaimable: number[] = [];

@@ -4,6 +4,7 @@ import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
 import { exportRole, importRole } from '../../agent/runtime/roles.ts';
 import { runAgent } from '../../agent/runtime/run-agent.ts';
 import type { Transfer, TransferRequest } from '../../core/index.ts';
+import { poll, sleep } from '../../core/wait.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../../test/peers/vcd/fake-vcd.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
 import { type ControlPlane, startControlPlane } from '../control-plane.ts';
@@ -38,8 +39,6 @@ export class SandboxSetupError extends Error {
     this.name = 'SandboxSetupError';
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The whole product on one machine: the control plane (workflow, store, agent API), two vSphere
@@ -244,18 +243,23 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
   }
 }
 
-async function waitFor(
+/** The transfer once `done` holds, read every 100 ms; gives up after 10 minutes. */
+function waitFor(
   svc: ControlPlane['service'],
   id: string,
   done: (t: Transfer) => boolean,
   signal?: AbortSignal,
 ): Promise<Transfer> {
-  for (;;) {
-    if (signal?.aborted) throw new Error('interrupted');
-    const t = await svc.get(id);
-    if (done(t)) return t;
-    await sleep(100);
-  }
+  return poll({
+    what: `transfer ${id} to get on (sandbox)`,
+    until: async () => {
+      const t = await svc.get(id);
+      return done(t) ? t : undefined;
+    },
+    intervalMs: 100,
+    timeoutMs: 10 * 60_000,
+    signal,
+  });
 }
 
 /**
@@ -287,17 +291,21 @@ function watch(
       }
     }
   };
+  const stopping = new AbortController();
+  const pause = signal ? AbortSignal.any([signal, stopping.signal]) : stopping.signal;
   void (async () => {
-    while (!stopped && !signal?.aborted) {
+    while (!stopped && !pause.aborted) {
       const t = await svc.get(id).catch(() => undefined);
       if (t && !stopped) render(t);
-      await sleep(100);
+      // Rejects when stopped or interrupted, which ends the loop.
+      await sleep(100, pause).catch(() => undefined);
     }
   })();
   return {
     render,
     stop() {
       stopped = true;
+      stopping.abort();
     },
   };
 }

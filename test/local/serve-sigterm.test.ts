@@ -1,0 +1,159 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskRecord, Transfer } from '../../core/index.ts';
+import { poll } from '../../core/wait.ts';
+import { odt, repoRoot } from '../support/cli.ts';
+
+// Issue 23, point 3 (and the hang of issue 22): `odt serve` ends within seconds of SIGTERM while
+// transfers wait (for approval, on a claimed agent task), printing that they resume; the next
+// start resumes them and the transfer finishes. Before, the workflow interpreter's timer of each
+// waiting task (TimeoutSeconds: up to 21 days) kept the process running.
+
+let dir: string;
+let serve: { child: ChildProcess; out: () => string; exited: Promise<number | null> } | undefined;
+
+async function startServe(): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'bin/odt.mjs'), 'serve', '--state-dir', dir, '--port', '0', '--approvers', 'bob'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c) => {
+    out += String(c);
+  });
+  child.stderr!.on('data', (c) => {
+    err += String(c);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  serve = { child, out: () => out, exited };
+  await poll({
+    what: 'odt serve to listen',
+    until: async () => {
+      if (child.exitCode !== null) throw new Error(`odt serve exited ${child.exitCode}: ${err}`);
+      return /API http:\/\//.test(out) || undefined;
+    },
+    intervalMs: 20,
+    timeoutMs: 30_000,
+  });
+}
+
+/** SIGTERM, and how long odt serve took to exit (ms), with what it printed. */
+async function sigterm(): Promise<{ ms: number; code: number | null; out: string }> {
+  const s = serve!;
+  serve = undefined;
+  const started = Date.now();
+  s.child.kill('SIGTERM');
+  const code = await Promise.race([
+    s.exited,
+    new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000)),
+  ]);
+  if (code === 'hung') {
+    s.child.kill('SIGKILL');
+    return { ms: Number.POSITIVE_INFINITY, code: null, out: s.out() };
+  }
+  return { ms: Date.now() - started, code, out: s.out() };
+}
+
+const cli = (...args: string[]) => odt([...args, '--state-dir', dir]);
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const { url } = JSON.parse(await readFile(join(dir, 'serve.json'), 'utf8')) as { url: string };
+  const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = (await res.json()) as T & { error?: string };
+  if (!res.ok) throw new Error(json.error);
+  return json;
+}
+
+const until = <T>(what: string, f: () => Promise<T | undefined | false>): Promise<T> =>
+  poll({
+    what,
+    until: async () => (await f().catch(() => undefined)) || undefined,
+    intervalMs: 20,
+    timeoutMs: 15_000,
+  });
+
+const show = async (id: string) => JSON.parse((await cli('transfer', 'show', id, '--json')).out) as Transfer;
+
+describe('odt serve stops on SIGTERM', () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'odt-serve-term-'));
+    await writeFile(
+      join(dir, 'request.json'),
+      JSON.stringify({
+        site: 'acme',
+        providerSite: 'cloud',
+        requester: 'alice',
+        items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'v' } }],
+      }),
+    );
+  });
+  afterAll(async () => {
+    if (serve) serve.child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('within 5 s while a transfer waits for approval and while an agent task is claimed; the next start finishes it', async () => {
+    await startServe();
+    const requested = await cli('transfer', 'request', '--file', join(dir, 'request.json'));
+    expect(requested.err).toBe('');
+    const id = requested.out.trim();
+    // The workflow waits for approval once the approval message went out (events.log).
+    await until('the approval wait', async () =>
+      (await readFile(join(dir, 'events.log'), 'utf8')).includes(id),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+
+    // 1. SIGTERM while the transfer waits for approval (a 14-day callback timeout).
+    const first = await sigterm();
+    expect(first.ms).toBeLessThan(5_000);
+    expect(first.code).toBe(0);
+    expect(first.out).toMatch(/stopped; open transfers resume at the next start/);
+
+    await startServe();
+    expect(serve!.out()).toMatch(/resumed 1 open transfer/);
+    expect((await cli('transfer', 'approve', id, '--as', 'bob')).err).toBe('');
+    await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
+    await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
+    const task = await until(
+      'the export task',
+      async () => (await api<TaskRecord[]>('GET', '/tasks?site=acme'))[0],
+    );
+    await api('POST', `/tasks/${task.id}/claim`, { site: 'acme', agent: 'agent-1' });
+
+    // 2. SIGTERM while the export task is claimed (heartbeat and 7-day timers).
+    const second = await sigterm();
+    expect(second.ms).toBeLessThan(5_000);
+    expect(second.code).toBe(0);
+
+    await startServe();
+    await api('POST', `/tasks/${task.id}/complete`, {
+      agent: 'agent-1',
+      outcomes: [{ itemId: 'item-1', ok: true, bytes: 100 }],
+    });
+    await until('exported', async () => (await show(id)).phase === 'exported');
+    await cli('transfer', 'event', id, 'shipped', '--carrier', 'DHL', '--tracking', 'JD01', '--as', 'alice');
+    await cli('transfer', 'event', id, 'received', '--as', 'bob');
+    const imp = await until(
+      'the import task',
+      async () => (await api<TaskRecord[]>('GET', '/tasks?site=cloud'))[0],
+    );
+    await api('POST', `/tasks/${imp.id}/claim`, { site: 'cloud', agent: 'node-1' });
+    await api('POST', `/tasks/${imp.id}/complete`, {
+      agent: 'node-1',
+      outcomes: [{ itemId: 'item-1', ok: true, state: 'powered-on' }],
+    });
+    await until('completed', async () => (await show(id)).phase === 'completed');
+    const third = await sigterm();
+    expect(third.ms).toBeLessThan(5_000);
+  });
+});
