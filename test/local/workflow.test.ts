@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ItemOutcome, TransferRequest } from '../../core/index.ts';
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../../local/control-plane.ts';
+import { happyPath } from '../support/happy-path.ts';
 
 // Issue 5: every path of the workflow on the embedded engine, driven through the service layer
 // (what the admin CLI and Slack call) with fake agents that claim, heartbeat and complete tasks.
@@ -110,19 +111,7 @@ describe('the workflow on the embedded engine', () => {
     await p.service.event(id, 'wiped', 'bob');
     await until(async () => p.runner && (await p.service.get(id)).phase === 'wiped', 'wiped');
     await p.runner.settled(id);
-    expect(t.history.map((h) => h.phase)).toEqual([
-      'requested',
-      'approved',
-      'appliance-sent',
-      'appliance-connected',
-      'exporting',
-      'exported',
-      'shipped',
-      'received',
-      'importing',
-      'onboarding',
-      'completed',
-    ]);
+    expect(t.history.map((h) => h.phase)).toEqual(happyPath);
   });
 
   it('reject ends the workflow; self-approval and a second decision are refused', async () => {
