@@ -123,7 +123,6 @@ export function createBotApp(options: BotOptions): App {
   // Live progress, reports, "Retry failed items" and App Home.
   registerChatListeners(app, {
     service,
-    approvers,
     approversChannel,
     ...(messageRefs ? { refs: messageRefs } : {}),
   });

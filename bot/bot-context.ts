@@ -14,12 +14,15 @@ export type WebClient = App['client'];
 /** The service calls the bot makes. */
 export type BotService = Pick<
   TransferService,
-  'request' | 'approve' | 'reject' | 'event' | 'cancel' | 'get' | 'list' | 'retry'
+  'request' | 'approve' | 'reject' | 'event' | 'cancel' | 'get' | 'list' | 'listFor' | 'retry' | 'authorize'
 >;
 
 export interface BotContext {
   readonly service: BotService;
-  /** The Approvers the service decides with; the bot asks it what to show and allow. */
+  /**
+   * The Approvers the service decides with: told of Slack's group changes, and asked who may enroll,
+   * list or revoke agents. Who may act on a transfer the service decides (`authorize`, `listFor`).
+   */
   readonly approvers: Approvers;
   /** Channel id where approval requests are posted. */
   readonly approversChannel: string;

@@ -4,9 +4,9 @@
  * notifier posts progress and the report there.
  */
 import type { App } from '@slack/bolt';
-import type { Transfer, TransferService } from '../core/index.ts';
-import type { Approvers } from '../core/ports/approvers.ts';
+import { PermissionError, type Transfer, type TransferService } from '../core/index.ts';
 import { type Block, esc, mention, section, utcMinute } from './blocks.ts';
+import { refusalText } from './explain.ts';
 import { homeView } from './home.ts';
 import type { MessageRefs } from './message-refs.ts';
 import { canRetry, parseRetryValue, reportMessage, retriedReport, retryAction } from './progress-blocks.ts';
@@ -14,8 +14,8 @@ import { canRetry, parseRetryValue, reportMessage, retriedReport, retryAction } 
 type WebClient = App['client'];
 
 export interface ChatListenerOptions {
-  readonly service: Pick<TransferService, 'get' | 'list' | 'retry'>;
-  readonly approvers: Approvers;
+  /** Decides who may retry (`authorize`, `retry`) and who sees which transfers (`listFor`). */
+  readonly service: Pick<TransferService, 'authorize' | 'listFor' | 'retry'>;
   readonly approversChannel: string;
   /** Where the transfer threads are remembered for the notifier; without it, nothing is recorded. */
   readonly refs?: MessageRefs;
@@ -59,20 +59,20 @@ export const answerClick = (client: WebClient, channel: string | undefined, user
 
 export async function publishHome(
   client: WebClient,
-  options: Pick<ChatListenerOptions, 'service' | 'approvers'>,
+  options: Pick<ChatListenerOptions, 'service'>,
   user: string,
 ): Promise<void> {
-  const transfers = await options.service.list();
-  // An unreadable approvers group shows no queue (its own refusal says why on the next click).
-  const isApprover = await options.approvers.has(user).catch(() => false);
+  // Approvers see every transfer, with the queue; anyone else their own. An unreadable approvers
+  // group shows no queue (its own refusal says why on the next click).
+  const { transfers, all } = await options.service.listFor(user);
   await client.views.publish({
     user_id: user,
-    view: homeView(user, transfers, isApprover) as never,
+    view: homeView(user, transfers, all) as never,
   });
 }
 
 export function registerChatListeners(app: App, options: ChatListenerOptions): void {
-  const { service, approvers, approversChannel, refs } = options;
+  const { service, approversChannel, refs } = options;
   const lock = new KeyedLock();
 
   app.use(async ({ body, next, client }) => {
@@ -120,22 +120,18 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
     }
     const { id, round } = parsed;
     const text = await lock.run(id, async (): Promise<string> => {
+      // The service decides who may retry; the round and what is left to retry are this button's.
       let t: Transfer;
       try {
-        t = await service.get(id);
+        t = await service.authorize(id, 'retry', user);
       } catch (error) {
-        if ((error as { code?: string }).code !== 'NOT_FOUND') throw error;
-        return `Transfer \`${id}\` does not exist any more; \`/odt list\` lists transfers.`;
-      }
-      let mayRetry = t.requester === user;
-      try {
-        mayRetry ||= await approvers.has(user);
-      } catch (error) {
-        if ((error as { code?: string }).code === undefined) throw error;
+        if (error instanceof PermissionError) return refusalText(error);
+        const code = (error as { code?: string }).code;
+        if (code === 'NOT_FOUND')
+          return `Transfer \`${id}\` does not exist any more; \`/odt list\` lists transfers.`;
+        if (code === undefined) throw error;
         return esc((error as Error).message);
       }
-      if (!mayRetry)
-        return `Only ${mention(t.requester)} (who asked for \`${t.id}\`) or an approver may retry its failed items; nothing changed.`;
       const earlier = t.history.slice(round).find((h) => retryNote.test(h.note ?? ''));
       if (earlier)
         return `The retry of the failed items of \`${t.id}\` was already requested by ${mention(earlier.actor)} at ${utcMinute(earlier.at)} UTC; nothing changed.`;

@@ -1,9 +1,10 @@
 /**
- * What a person sees when a service call about a transfer is refused: user-supplied text escaped,
- * a missing transfer with the Slack command that lists them, a decision already taken with who
- * took it. Errors without a code are not the person's doing; they are rethrown to app.error.
+ * What a person sees when a service call about a transfer is refused: who may (the service
+ * decides, core/model/permissions.ts; here it is only said), user-supplied text escaped, a missing
+ * transfer with the Slack command that lists them, a decision already taken with who took it.
+ * Errors without a code are not the person's doing; they are rethrown to app.error.
  */
-import type { Transfer } from '../core/index.ts';
+import { actionWords, PermissionError, type Transfer } from '../core/index.ts';
 import { esc, mention } from './blocks.ts';
 import type { BotContext } from './bot-context.ts';
 
@@ -17,8 +18,19 @@ export interface CodedError {
 export const coded = (e: unknown): CodedError =>
   e instanceof Error ? (e as CodedError) : { message: String(e) };
 
+/**
+ * Who may, when the service refused `e`: the requester (mentioned) or an approver; or the
+ * service's own words (an approver only, four eyes), which name the person and the transfer.
+ */
+export function refusalText(e: PermissionError): string {
+  if (e.allowed === 'requester-or-approvers')
+    return `Only ${mention(e.requester)} (who asked for \`${esc(e.transferId)}\`) or an approver may ${actionWords(e.action, 'it')}; nothing changed.`;
+  return esc(e.message);
+}
+
 /** The text of a coded service error about transfer `id`; uncoded errors are rethrown. */
 export function problem(id: string, error: unknown): string {
+  if (error instanceof PermissionError) return refusalText(error);
   const e = coded(error);
   if (e.code === undefined) throw error;
   if (e.code === 'NOT_FOUND')
@@ -44,7 +56,10 @@ export function decided(t: Transfer): string | undefined {
   return undefined;
 }
 
-/** "already approved by …" (decided) when a refusal comes from a decision, else problem(). */
+/**
+ * Who may (refusalText) when the person may not; "already approved by …" (decided) when a refusal
+ * comes from a decision; else problem().
+ */
 export async function explain(ctx: Pick<BotContext, 'service'>, id: string, error: unknown): Promise<string> {
   const e = coded(error);
   if (e.code === 'FORBIDDEN' || e.code === 'ILLEGAL_TRANSITION') {

@@ -4,12 +4,16 @@
  * Lambda reports it as `errorType` (a subclass that forgets it reports plain `Error`).
  */
 
+import type { Allowed, PersonAction } from './model/permissions.ts';
+
 export const errorCodes = [
   'VALIDATION_FAILED',
   'ILLEGAL_TRANSITION',
   'NOT_FOUND',
   'CONFLICT',
   'FORBIDDEN',
+  'NOT_ALLOWED',
+  'OWN_REQUEST',
   'UNSUPPORTED',
   'TIMEOUT',
   'INTERRUPTED',
@@ -79,10 +83,60 @@ export class ConflictError extends OdtError {
   }
 }
 
-/** The actor may not do this (four eyes, not an approver, another site's task). */
+/**
+ * Not now or not here: a decision already taken, nothing to retry, another site's task. Who may act
+ * at all is a PermissionError.
+ */
 export class ForbiddenError extends OdtError {
   constructor(message: string) {
     super('FORBIDDEN', message);
     this.name = 'ForbiddenError';
+  }
+}
+
+/** Who was refused what, and who may (core/model/permissions.ts decides and words it). */
+export interface PermissionDetails {
+  readonly action: PersonAction;
+  readonly actor: string;
+  readonly transferId: string;
+  readonly requester: string;
+  readonly allowed: Allowed;
+}
+
+/**
+ * A person may not take this action on this transfer; nothing changed. Base of NotAllowedError and
+ * OwnRequestError: the adapters say who may from its fields, in their own words.
+ */
+export class PermissionError extends OdtError {
+  readonly action: PersonAction;
+  readonly actor: string;
+  readonly transferId: string;
+  readonly requester: string;
+  readonly allowed: Allowed;
+
+  constructor(code: 'NOT_ALLOWED' | 'OWN_REQUEST', message: string, details: PermissionDetails) {
+    super(code, message);
+    this.name = 'PermissionError';
+    this.action = details.action;
+    this.actor = details.actor;
+    this.transferId = details.transferId;
+    this.requester = details.requester;
+    this.allowed = details.allowed;
+  }
+}
+
+/** The actor is neither an approver nor, where that suffices, the requester. */
+export class NotAllowedError extends PermissionError {
+  constructor(message: string, details: PermissionDetails) {
+    super('NOT_ALLOWED', message, details);
+    this.name = 'NotAllowedError';
+  }
+}
+
+/** An approver would decide their own request (four eyes). */
+export class OwnRequestError extends PermissionError {
+  constructor(message: string, details: PermissionDetails) {
+    super('OWN_REQUEST', message, details);
+    this.name = 'OwnRequestError';
   }
 }

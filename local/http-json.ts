@@ -43,6 +43,8 @@ export function statusOfCode(code: string | undefined): number {
     case 'UNAUTHORIZED':
       return 401;
     case 'FORBIDDEN':
+    case 'NOT_ALLOWED':
+    case 'OWN_REQUEST':
       return 403;
     case 'NOT_FOUND':
       return 404;

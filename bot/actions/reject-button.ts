@@ -1,37 +1,27 @@
 import type { App } from '@slack/bolt';
 import type { Transfer } from '../../core/index.ts';
 import { approvalRequest } from '../approval-request.ts';
-import { actions, type ModalRef, mention, rejectModal } from '../blocks.ts';
+import { actions, type ModalRef, rejectModal } from '../blocks.ts';
 import type { BotContext } from '../bot-context.ts';
 import { answerClick } from '../chat-listeners.ts';
 import { decided, explain } from '../explain.ts';
 import { clicked } from './transfer-click.ts';
 
 /**
- * Reject on an approval request: an approver of a transfer still waiting for a decision gets the
- * reason modal (its submission: bot/views/reject-submission.ts); anyone else is told why not.
+ * Reject on an approval request: someone the service lets reject (an approver, not of their own
+ * request) gets the reason modal while the transfer still waits for a decision (its submission:
+ * bot/views/reject-submission.ts); anyone else is told why not.
  */
 export function registerRejectButton(app: App, ctx: BotContext): void {
   app.action(actions.reject, async ({ ack, body, action, client }) => {
     await ack();
     const { id, b } = clicked(body, action);
     const channel = b.channel?.id;
-    let isApprover: boolean;
     let t: Transfer;
     try {
-      isApprover = await ctx.approvers.has(b.user.id);
-      t = await ctx.service.get(id);
+      t = await ctx.service.authorize(id, 'reject', b.user.id);
     } catch (error) {
       await answerClick(client, channel, b.user.id, await explain(ctx, id, error));
-      return;
-    }
-    if (!isApprover) {
-      await answerClick(
-        client,
-        channel,
-        b.user.id,
-        `${mention(b.user.id)} is not an approver; only approvers may reject.`,
-      );
       return;
     }
     if (t.phase !== 'requested') {

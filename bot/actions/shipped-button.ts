@@ -3,23 +3,18 @@ import { actions, type ModalRef, shippedModal } from '../blocks.ts';
 import type { BotContext } from '../bot-context.ts';
 import { answerClick } from '../chat-listeners.ts';
 import { explain } from '../explain.ts';
-import { mayReport, shippedRefusal } from '../may-report.ts';
 import { clicked } from './transfer-click.ts';
 
 /**
- * Shipped back: the requester or an approver gets the carrier and tracking modal (its submission:
- * bot/views/shipped-submission.ts); anyone else is told who may report it.
+ * Shipped back: whoever the service lets report it (the requester or an approver) gets the carrier
+ * and tracking modal (its submission: bot/views/shipped-submission.ts); anyone else is told who may.
  */
 export function registerShippedButton(app: App, ctx: BotContext): void {
   app.action(actions.shipped, async ({ ack, body, action, client }) => {
     await ack();
     const { id, b } = clicked(body, action);
     try {
-      const t = await ctx.service.get(id);
-      if (!(await mayReport(ctx, t, b.user.id, 'party'))) {
-        await answerClick(client, b.channel?.id, b.user.id, shippedRefusal(t));
-        return;
-      }
+      await ctx.service.authorize(id, 'shipped', b.user.id);
     } catch (error) {
       await answerClick(client, b.channel?.id, b.user.id, await explain(ctx, id, error));
       return;

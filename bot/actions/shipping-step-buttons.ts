@@ -5,38 +5,28 @@ import type { BotContext } from '../bot-context.ts';
 import { answerClick } from '../chat-listeners.ts';
 import { dmRequester } from '../dm-requester.ts';
 import { explain } from '../explain.ts';
-import { mayReport } from '../may-report.ts';
 import { clicked } from './transfer-click.ts';
 
-/** The shipping steps with a plain button, and who may report each. */
-const steps: readonly [string, ShippingEvent, 'approver' | 'party'][] = [
-  [actions.applianceSent, 'appliance-sent', 'approver'],
-  [actions.applianceConnected, 'appliance-connected', 'party'],
-  [actions.received, 'received', 'approver'],
+/** The shipping steps with a plain button. */
+const steps: readonly [string, ShippingEvent][] = [
+  [actions.applianceSent, 'appliance-sent'],
+  [actions.applianceConnected, 'appliance-connected'],
+  [actions.received, 'received'],
 ];
 
 /**
- * NAS sent, NAS connected, NAS received: the step is reported to the service and the shipping
- * message updated; when the next step is the customer's, they are told what it is.
+ * NAS sent, NAS connected, NAS received: the step is reported to the service (which decides who
+ * may) and the shipping message updated; when the next step is the customer's, they are told what
+ * it is.
  */
 export function registerShippingStepButtons(app: App, ctx: BotContext): void {
-  for (const [actionId, event, who] of steps) {
+  for (const [actionId, event] of steps) {
     app.action(actionId, async ({ ack, body, action, client }) => {
       await ack();
       const { id, b } = clicked(body, action);
       const channel = b.channel?.id ?? ctx.approversChannel;
       let t: Transfer;
       try {
-        const current = await ctx.service.get(id);
-        if (!(await mayReport(ctx, current, b.user.id, who))) {
-          await answerClick(
-            client,
-            b.channel?.id,
-            b.user.id,
-            `Only ${who === 'approver' ? 'an approver' : 'the requester or an approver'} may report this step.`,
-          );
-          return;
-        }
         t = await ctx.service.event(id, event, b.user.id);
       } catch (error) {
         await answerClick(client, b.channel?.id, b.user.id, await explain(ctx, id, error));

@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { PermissionError } from '../../core/index.ts';
 import { type Block, helpText, section } from '../blocks.ts';
 import type { BotContext } from '../bot-context.ts';
 import { problem } from '../explain.ts';
@@ -21,7 +22,8 @@ const subcommands: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>
 
 /**
  * `/odt <subcommand> …`: dispatches to the subcommand's handler; an unknown one gets the help. A
- * coded service error is shown to the person (ephemerally); anything else goes to app.error.
+ * coded service error (a refusal: who may) is shown to the person (ephemerally); anything else goes
+ * to app.error.
  */
 export function registerOdtCommand(app: App, ctx: BotContext): void {
   app.command('/odt', async ({ command, ack, respond, client }) => {
@@ -53,7 +55,8 @@ export function registerOdtCommand(app: App, ctx: BotContext): void {
         ctx,
       );
     } catch (error) {
-      await reply(`:warning: ${problem(args[0] ?? '', error)}`);
+      const mark = error instanceof PermissionError ? ':no_entry:' : ':warning:';
+      await reply(`${mark} ${problem(args[0] ?? '', error)}`);
     }
   });
 }

@@ -1,7 +1,11 @@
+import { NotAllowedError, type Transfer } from '../../core/index.ts';
 import { listBlocks, statusBlocks } from '../blocks.ts';
 import type { Subcommand } from './subcommand.ts';
 
-/** `/odt status [id]`: one transfer (its requester's or an approver's), or the person's own. */
+/**
+ * `/odt status [id]`: one transfer, when the service lets the person see it (its requester and the
+ * approvers: a transfer names a customer's VMs and sites), or the person's own.
+ */
 export const statusSubcommand: Subcommand = async ({ user, args, reply }, ctx) => {
   const id = args[0];
   if (!id) {
@@ -9,11 +13,14 @@ export const statusSubcommand: Subcommand = async ({ user, args, reply }, ctx) =
     await reply(`Your transfers: ${mine.length}`, listBlocks(mine, 'Your transfers'));
     return;
   }
-  const t = await ctx.service.get(id);
-  // A transfer names a customer's VMs and sites: its requester and the approvers see it.
-  if (t.requester !== user && !(await ctx.approvers.has(user))) {
+  let t: Transfer;
+  try {
+    t = await ctx.service.authorize(id, 'view', user);
+  } catch (error) {
+    if (!(error instanceof NotAllowedError)) throw error;
+    // Not who asked for it: a stranger learns neither that nor anything else of it.
     await reply(
-      `:no_entry: Transfer \`${t.id}\` is not yours; only its requester and the approvers see it. \`/odt status\` lists your transfers.`,
+      `:no_entry: Transfer \`${error.transferId}\` is not yours; only its requester and the approvers see it. \`/odt status\` lists your transfers.`,
     );
     return;
   }

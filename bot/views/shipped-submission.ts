@@ -1,10 +1,9 @@
 import type { App } from '@slack/bolt';
-import type { Transfer } from '../../core/index.ts';
-import { callbacks, type ModalRef, shippingMessage } from '../blocks.ts';
+import { PermissionError, type Transfer } from '../../core/index.ts';
+import { callbacks, type ModalRef, plainText, shippingMessage } from '../blocks.ts';
 import type { BotContext } from '../bot-context.ts';
 import { publishHome } from '../chat-listeners.ts';
-import { coded } from '../explain.ts';
-import { mayReport } from '../may-report.ts';
+import { coded, refusalText } from '../explain.ts';
 import { field, type StateValues } from './view-field.ts';
 
 /**
@@ -25,20 +24,13 @@ export function registerShippedSubmission(app: App, ctx: BotContext): void {
     }
     let t: Transfer;
     try {
-      const current = await ctx.service.get(ref.id);
-      if (!(await mayReport(ctx, current, body.user.id, 'party'))) {
-        // Field errors are plain text: no mention markup.
-        await ack({
-          response_action: 'errors',
-          errors: { tracking: 'Only the requester or an approver may report this; nothing changed.' },
-        });
-        return;
-      }
       t = await ctx.service.event(ref.id, 'shipped', body.user.id, shipping);
     } catch (error) {
       const e = coded(error);
       if (e.code === undefined) throw error;
-      await ack({ response_action: 'errors', errors: { tracking: e.message } });
+      // Field errors are plain text: no mention markup.
+      const why = error instanceof PermissionError ? plainText(refusalText(error)) : e.message;
+      await ack({ response_action: 'errors', errors: { tracking: why } });
       return;
     }
     await ack();

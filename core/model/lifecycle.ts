@@ -1,5 +1,6 @@
 import { ForbiddenError, IllegalTransitionError, NotFoundError } from '../errors.ts';
 import { parseOrThrow } from '../validate.ts';
+import { refusal } from './permissions.ts';
 import {
   canItemTransition,
   canTransition,
@@ -77,7 +78,7 @@ export function transition(transfer: Transfer, to: TransferPhase, stamp: Stamp):
 
 /**
  * Approves a requested transfer. Four eyes: the requester never approves their own request, and
- * only members of `approvers` may approve at all.
+ * only members of `approvers` may approve at all (the rule: permissions.ts).
  */
 export function approve(
   transfer: Transfer,
@@ -85,7 +86,7 @@ export function approve(
   approvers: ReadonlySet<string>,
   at: Date,
 ): Transfer {
-  assertMayDecide(transfer, approver, approvers);
+  assertMayDecide('approve', transfer, approver, approvers);
   return { ...transition(transfer, 'approved', { actor: approver, at }), approver };
 }
 
@@ -97,7 +98,7 @@ export function reject(
   reason: string,
   at: Date,
 ): Transfer {
-  assertMayDecide(transfer, approver, approvers);
+  assertMayDecide('reject', transfer, approver, approvers);
   const why = reason.trim();
   if (why === '') throw new ForbiddenError('A rejection needs a reason the requester can act on.');
   return {
@@ -107,15 +108,14 @@ export function reject(
   };
 }
 
-function assertMayDecide(transfer: Transfer, who: string, approvers: ReadonlySet<string>): void {
-  if (!approvers.has(who)) {
-    throw new ForbiddenError(`${who} is not an approver; ask a member of the approvers group to decide.`);
-  }
-  if (who === transfer.requester) {
-    throw new ForbiddenError(
-      `${who} requested transfer ${transfer.id} and cannot also approve it (four eyes); ask another approver.`,
-    );
-  }
+function assertMayDecide(
+  action: 'approve' | 'reject',
+  transfer: Transfer,
+  who: string,
+  approvers: ReadonlySet<string>,
+): void {
+  const refused = refusal(action, transfer, { id: who, isApprover: approvers.has(who) });
+  if (refused) throw refused;
 }
 
 export interface ItemUpdate {

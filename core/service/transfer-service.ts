@@ -8,6 +8,7 @@ import {
   transition,
   updateItem,
 } from '../model/lifecycle.ts';
+import { mayAsRequester, type PersonAction, refusal } from '../model/permissions.ts';
 import {
   type ItemState,
   isCancellable,
@@ -16,7 +17,7 @@ import {
   type TransferPhase,
 } from '../model/phases.ts';
 import type { Item, PlacedNames, Transfer, TransferRequest } from '../model/transfer.ts';
-import type { Approvers } from '../ports/approvers.ts';
+import { type Approvers, ApproversUnavailableError } from '../ports/approvers.ts';
 import type { ChatNotifier } from '../ports/chat.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { TokenStore, TransferFilter, TransferStore } from '../ports/store.ts';
@@ -90,8 +91,11 @@ export class TransferService {
     return transfer;
   }
 
+  /** Only an approver, never on their own request (core/model/permissions.ts). */
   async approve(id: string, actor: string): Promise<Transfer> {
-    const deciders = await this.deciders(actor);
+    await this.permit(id, 'approve', actor);
+    // Permitted: `actor` is an approver now; the lifecycle's own check sees them as one.
+    const deciders = new Set([actor]);
     const t = await this.mutate(id, (t) => {
       this.explainDecided(t, actor);
       return approve(t, actor, deciders, this.deps.clock.now());
@@ -100,8 +104,10 @@ export class TransferService {
     return t;
   }
 
+  /** Only an approver, never on their own request; with a reason the requester can act on. */
   async reject(id: string, actor: string, reason: string): Promise<Transfer> {
-    const deciders = await this.deciders(actor);
+    await this.permit(id, 'reject', actor);
+    const deciders = new Set([actor]);
     const t = await this.mutate(id, (t) => {
       this.explainDecided(t, actor);
       return reject(t, actor, deciders, reason, this.deps.clock.now());
@@ -110,12 +116,17 @@ export class TransferService {
     return t;
   }
 
+  /**
+   * A shipping step: sent, received and mounted, erased by an approver; connected and shipped back
+   * by the requester or an approver.
+   */
   async event(
     id: string,
     event: ShippingEvent,
     actor: string,
     shipping?: { carrier: string; tracking: string },
   ): Promise<Transfer> {
+    await this.permit(id, event, actor);
     const now = this.deps.clock.now();
     if (event === 'shipped' && !shipping) {
       throw new ValidationError('The shipped event', [
@@ -140,9 +151,12 @@ export class TransferService {
     return t;
   }
 
-  /** "Retry the failed items": export them again before shipping, or import them again after. */
+  /**
+   * "Retry the failed items": export them again before shipping, or import them again after. By
+   * the requester or an approver.
+   */
   async retry(id: string, actor: string): Promise<Transfer> {
-    const current = await this.get(id);
+    const current = await this.permit(id, 'retry', actor);
     const afterReceipt = current.history.some((h) => h.phase === 'received');
     const failed = failedItems(current);
     if (failed.length === 0) throw new ForbiddenError(`Transfer ${id} has no failed items to retry.`);
@@ -174,7 +188,9 @@ export class TransferService {
     return t;
   }
 
+  /** By the requester or an approver, at any wait before the import starts. */
   async cancel(id: string, actor: string, reason = 'cancelled'): Promise<Transfer> {
+    await this.permit(id, 'cancel', actor);
     const t = await this.mutate(id, (t) => {
       if (!isCancellable(t.phase)) {
         throw new ForbiddenError(`Transfer ${id} is '${t.phase}' and can no longer be cancelled.`);
@@ -190,8 +206,41 @@ export class TransferService {
   }
 
   /**
-   * Whether `actor` is an approver now (for what the adapters show or allow besides the decision
-   * itself). Throws ApproversUnavailableError when the approvers cannot be read.
+   * Transfer `id` when `actor` may take `action` on it, else the refusal (NotAllowedError,
+   * OwnRequestError): for what an adapter does before the action itself (opening its form) or
+   * instead of one (`view`, showing a transfer). Throws ApproversUnavailableError when the approvers
+   * would have to be asked and cannot be read.
+   */
+  authorize(id: string, action: PersonAction, actor: string): Promise<Transfer> {
+    return this.permit(id, action, actor);
+  }
+
+  /**
+   * The transfers `actor` may see: every one for an approver (`all`), their own for anyone else.
+   * An approvers list that cannot be read shows them their own, with the reason in
+   * `approversUnreadable`.
+   */
+  async listFor(
+    actor: string,
+    filter?: TransferFilter,
+  ): Promise<{ transfers: readonly Transfer[]; all: boolean; approversUnreadable?: string }> {
+    let approversUnreadable: string | undefined;
+    const all = await this.deps.approvers.has(actor).catch((error: unknown) => {
+      if (!(error instanceof ApproversUnavailableError)) throw error;
+      approversUnreadable = error.message;
+      return false;
+    });
+    const transfers = await this.deps.transfers.list(filter);
+    return {
+      transfers: all ? transfers : transfers.filter((t) => t.requester === actor),
+      all,
+      ...(approversUnreadable ? { approversUnreadable } : {}),
+    };
+  }
+
+  /**
+   * Whether `actor` is an approver now. Throws ApproversUnavailableError when the approvers cannot
+   * be read.
    */
   isApprover(actor: string): Promise<boolean> {
     return this.deps.approvers.has(actor);
@@ -496,9 +545,17 @@ export class TransferService {
     await this.deps.chat.transferChanged(t);
   }
 
-  /** The approvers as the lifecycle's rule takes them: `actor` alone when a member now, else nobody. */
-  private async deciders(actor: string): Promise<ReadonlySet<string>> {
-    return (await this.deps.approvers.has(actor)) ? new Set([actor]) : new Set();
+  /**
+   * Reads transfer `id` and throws the refusal when `actor` may not take `action` on it, before
+   * anything changes. Who requested a transfer never changes, and whether someone is an approver
+   * is asked now (a Slack user group may change between two clicks), as for a decision.
+   */
+  private async permit(id: string, action: PersonAction, actor: string): Promise<Transfer> {
+    const t = await this.get(id);
+    if (mayAsRequester(action, t, actor)) return t;
+    const refused = refusal(action, t, { id: actor, isApprover: await this.deps.approvers.has(actor) });
+    if (refused) throw refused;
+    return t;
   }
 
   private explainDecided(t: Transfer, actor: string): void {

@@ -92,7 +92,10 @@ describe('who may change a transfer', () => {
       ),
     );
     const body = (await res.json()) as { errors: Record<string, string> };
-    expect(body.errors.tracking).toContain('Only the requester or an approver');
+    // A field error is plain text: the requester is named without mention markup (issue 23).
+    expect(body.errors.tracking).toContain(
+      `Only @${REQUESTER} (who asked for ${id}) or an approver may report that its NAS was shipped back`,
+    );
     const t = await h.plane.service.get(id);
     expect(t.phase).toBe('approved');
     expect(t.shipping).toBeUndefined();

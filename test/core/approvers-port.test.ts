@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ForbiddenError } from '../../core/errors.ts';
+import { NotAllowedError } from '../../core/errors.ts';
 import { type Approvers, ApproversUnavailableError, fixedApprovers } from '../../core/ports/approvers.ts';
 import type { WorkflowEngine } from '../../core/ports/workflow.ts';
 import { TransferService } from '../../core/service/transfer-service.ts';
@@ -70,7 +70,7 @@ describe('the Approvers port', () => {
     expect((await svc.approve(first.id, 'bob')).phase).toBe('approved');
     members.delete('carol');
     await expect(svc.approve(second.id, 'carol')).rejects.toThrow('carol is not an approver');
-    await expect(svc.reject(second.id, 'carol', 'no room')).rejects.toThrow(ForbiddenError);
+    await expect(svc.reject(second.id, 'carol', 'no room')).rejects.toThrow(NotAllowedError);
     expect((await svc.get(second.id)).phase).toBe('requested');
     expect(asked).toEqual(['bob', 'carol', 'carol']);
     expect(await svc.isApprover('bob')).toBe(true);

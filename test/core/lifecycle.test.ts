@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   approve,
   createTransfer,
-  ForbiddenError,
   IllegalTransitionError,
   NotFoundError,
+  OwnRequestError,
   outcome,
   reject,
   type TransferRequest,
@@ -122,7 +122,7 @@ describe('approval (four eyes)', () => {
 
   it('refuses self-approval even by a member of the approvers group', () => {
     const t = createTransfer(request(), 'tr-0001', at);
-    expect(() => approve(t, 'U-REQ', approvers, at)).toThrow(ForbiddenError);
+    expect(() => approve(t, 'U-REQ', approvers, at)).toThrow(OwnRequestError);
     expect(() => approve(t, 'U-REQ', approvers, at)).toThrow('four eyes');
   });
 
