@@ -45,6 +45,8 @@ export interface BotOptions {
   readonly tokenVerificationEnabled?: boolean;
   readonly clientOptions?: AppOptions['clientOptions'];
   readonly logLevel?: AppOptions['logLevel'];
+  /** Bolt's logger (bot/bolt-logger.ts over the process's logger). Default: Bolt's console logger. */
+  readonly logger?: AppOptions['logger'];
   /** Where the Slack chat notifier keeps its message refs: the bot records each transfer's thread. */
   readonly messageRefs?: MessageRefs;
   /**
@@ -85,6 +87,7 @@ export function createBotApp(options: BotOptions): App {
       : {}),
     ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
     extendedErrorHandler: true,
   });
   const { service, approversChannel, messageRefs } = options;

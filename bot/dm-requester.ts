@@ -14,6 +14,6 @@ export async function dmRequester(
 ): Promise<void> {
   if (!isSlackUser(user)) return;
   await client.chat.postMessage({ channel: user, text, blocks: [section(text)] }).catch((error: unknown) => {
-    ctx.logger.warn(`odt bot: could not tell ${user}: ${coded(error).message}`);
+    ctx.logger.warn({ user, reason: coded(error).message }, 'could not send the requester a DM');
   });
 }

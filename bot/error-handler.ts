@@ -12,13 +12,16 @@ const somethingWentWrong =
  */
 export function registerErrorHandler(app: App): void {
   app.error(async ({ error, logger, body }: { error: Error; logger: App['logger']; body: unknown }) => {
-    logger.error(`odt bot: a listener failed: ${error.name}: ${error.message}`);
+    // The error with its stack, never the payload (STYLE.md 7).
+    logger.error({ err: error }, 'a Slack listener failed');
     const b = body as { user?: { id?: string }; user_id?: string } | undefined;
     const user = b?.user?.id ?? b?.user_id;
     if (user && isSlackUser(user)) {
       await app.client.chat
         .postMessage({ channel: user, text: somethingWentWrong, blocks: [section(somethingWentWrong)] })
-        .catch((e: unknown) => logger.warn(`odt bot: could not tell ${user}: ${coded(e).message}`));
+        .catch((e: unknown) =>
+          logger.warn({ user, reason: coded(e).message }, 'could not tell the user of the failure'),
+        );
     }
     throw error;
   });

@@ -25,7 +25,11 @@ export async function startHttpBot(
     throw new Error('SLACK_SIGNING_SECRET is not set: the HTTP entry point checks every request with it.');
   }
   // Acknowledge first, then work: a long-running process can finish after the response.
-  const receiver = new HTTPReceiver({ signingSecret: env.signingSecret, processBeforeResponse: false });
+  const receiver = new HTTPReceiver({
+    signingSecret: env.signingSecret,
+    processBeforeResponse: false,
+    ...(extras.logger ? { logger: extras.logger } : {}),
+  });
   const clientOptions = { ...extras.clientOptions, ...(env.apiUrl ? { slackApiUrl: env.apiUrl } : {}) };
   const app = createBotApp({ ...extras, ...env, service, receiver, clientOptions });
   // Slack's five minutes both ways before Bolt's check of the signature (issue #18).

@@ -9,8 +9,10 @@
 import { join } from 'node:path';
 import { type App, webApi } from '@slack/bolt';
 import type { Approvers, ChatNotifier } from '../core/index.ts';
+import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import type { ControlPlane } from '../local/control-plane.ts';
 import { SlackApprovers } from './approvers-group.ts';
+import { boltLogger } from './bolt-logger.ts';
 import { type BotEnv, botEnv } from './config.ts';
 import { startHttpBot } from './http.ts';
 import { SqliteMessageRefs } from './message-refs.ts';
@@ -33,13 +35,15 @@ export interface ServeSlack {
 
 /**
  * Undefined when Slack is not configured. Throws, naming the variable, when it is half configured
- * (e.g. the tokens without ODT_APPROVERS_CHANNEL).
+ * (e.g. the tokens without ODT_APPROVERS_CHANNEL). Bolt, the Web API client and the notifier log
+ * through `log` (default: nothing).
  */
 export function serveSlack(
   stateDir: string,
   approvers: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
   httpPort = 3000,
+  log: Logger = silentLogger,
 ): ServeSlack | undefined {
   if (!env.SLACK_BOT_TOKEN && !env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) return undefined;
   if (!env.SLACK_BOT_TOKEN)
@@ -52,18 +56,22 @@ export function serveSlack(
     );
   const socketMode = Boolean(env.SLACK_APP_TOKEN);
   const base = botEnv(env);
+  const logger = boltLogger(log);
+  const warn = (meta: Record<string, unknown>, message: string) => log.warn(meta, message);
   // Few retries: a Slack outage must not hold a transfer's queue (or a decision) for long.
   const client = new webApi.WebClient(base.token, {
     ...(base.apiUrl ? { slackApiUrl: base.apiUrl } : {}),
     retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 5000 },
+    logger,
   });
-  const slackApprovers = new SlackApprovers(approvers, { client });
+  const slackApprovers = new SlackApprovers(approvers, { client, log: warn });
   const config: BotEnv = { ...base, approvers: slackApprovers };
   const refs = SqliteMessageRefs.open(join(stateDir, 'slack.db'));
   const chat: SlackChat = createSlackChat({
     client,
     approversChannel: config.approversChannel,
     refs,
+    log: warn,
   });
   let app: App | undefined;
   return {
@@ -75,6 +83,7 @@ export function serveSlack(
         nonces: plane.registry,
         messageRefs: refs,
         agentApiUrl: plane.agentApi.url,
+        logger,
       };
       if (socketMode) {
         app = await startSocketBot(plane.service, config, extras);

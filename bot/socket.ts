@@ -33,6 +33,7 @@ export async function startSocketBot(
     appToken: env.appToken,
     installerOptions: { clientOptions },
     ...(extras.logLevel ? { logLevel: extras.logLevel } : {}),
+    ...(extras.logger ? { logger: extras.logger } : {}),
   });
   const app = createBotApp({ ...extras, ...env, service, receiver, clientOptions });
   await app.start();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/index.ts';
+import { logLevels } from '../core/ports/logger.ts';
 
 // An empty password is taken as unset (`export ODT_VCENTER_PASSWORD=` of an unset variable), so
 // that the message says what to do rather than that a string is too short.
@@ -7,6 +8,15 @@ const password = z.preprocess((v) => (v === '' ? undefined : v), z.string().min(
 const envSchema = z.object({
   ODT_VCENTER_PASSWORD: password,
   ODT_VCD_PASSWORD: password,
+  /** The level of `odt serve` and `odt agent run` when --log-level is not given (default info). */
+  ODT_LOG_LEVEL: z.preprocess(
+    (v) => (v === '' ? undefined : typeof v === 'string' ? v.trim().toLowerCase() : v),
+    z
+      .enum(logLevels, {
+        error: (issue) => `'${String(issue.input)}' is not a log level; use one of ${logLevels.join(', ')}`,
+      })
+      .optional(),
+  ),
 });
 export type OdtEnv = Readonly<z.infer<typeof envSchema>>;
 

@@ -22,11 +22,18 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import type { AgentRegistry } from '../core/ports/agents.ts';
 import type { Clock } from '../core/ports/clock.ts';
+import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import type { TaskQueue } from '../core/ports/task-queue.ts';
 import type { TransferService } from '../core/service/transfer-service.ts';
 import { type AgentApiResponse, createAgentApiHandler } from '../local/agent-api/agent-api.ts';
 import { ConfigError, config } from './config.ts';
-import { createRuntime } from './runtime.ts';
+import {
+  createRuntime,
+  invocationLogger,
+  type LambdaContext,
+  lambdaLogger,
+  lambdaSecrets,
+} from './runtime.ts';
 import { cachedSecret } from './secrets.ts';
 
 /** The part of an API Gateway HTTP API (payload format 2.0) event that the handler reads. */
@@ -61,6 +68,8 @@ export interface AgentApiDeps {
   readonly heartbeatSeconds: number;
   /** Where metric lines go (stdout on Lambda). */
   readonly emit?: (line: string) => void;
+  /** Requests and their failures (a 5xx with its stack); default: nothing. */
+  readonly logger?: Logger;
 }
 
 export const metricsNamespace = 'Sneakernet/Agents';
@@ -149,26 +158,26 @@ const isSweep = (event: unknown): event is SweepEvent =>
 
 /** The Lambda handler over `deps` (built once per container by `lambdaAgentApi`). */
 export function agentApiHandler(deps: () => AgentApiDeps) {
-  let handle: ReturnType<typeof createAgentApiHandler> | undefined;
   return async (
     event: HttpApiEvent | SweepEvent,
+    context?: LambdaContext,
   ): Promise<HttpApiResult | { staleHolds: Record<string, number> }> => {
     const d = deps();
     if (isSweep(event)) return sweepHeartbeats(d);
     const emit = d.emit ?? stdout;
-    handle ??= createAgentApiHandler({
+    // Per invocation (cheap: the handler holds no state), so that its lines carry the request id.
+    const handle = createAgentApiHandler({
       service: d.service,
       tasks: d.tasks,
       registry: d.registry,
       clock: d.clock,
       adminToken: d.adminToken,
+      logger: invocationLogger(d.logger ?? silentLogger, context, {}),
       onHeartbeat: (agent) =>
         emit(emfLine({ TaskHeartbeats: 1 }, { Service: serviceDimension, Site: agent.site }, d.clock.now())),
     });
-    const result = toResult(await handle(toRequest(event)));
-    if (result.statusCode >= 500)
-      console.error(JSON.stringify({ event: 'agent-api-error', result: result.body }));
-    return result;
+    // A 5xx is logged by the handler, with its stack.
+    return toResult(await handle(toRequest(event)));
   };
 }
 
@@ -197,14 +206,21 @@ let built: AgentApiDeps | undefined;
 export function lambdaAgentApi(): AgentApiDeps {
   if (!built) {
     const cfg = config();
-    const rt = createRuntime(cfg);
+    const logger = lambdaLogger();
+    const rt = createRuntime(cfg, { logger });
+    const read = secretReader(new SecretsManagerClient({}), adminSecretArn(process.env));
     built = {
       service: rt.service,
       tasks: rt.store.tasks,
       registry: rt.registry,
       clock: rt.clock,
-      adminToken: secretReader(new SecretsManagerClient({}), adminSecretArn(process.env)),
+      adminToken: async () => {
+        const token = await read();
+        lambdaSecrets.add(token);
+        return token;
+      },
       heartbeatSeconds: cfg.heartbeatSeconds,
+      logger,
     };
   }
   return built;

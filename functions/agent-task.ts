@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import { taskKinds } from '../core/ports/task-queue.ts';
 import type { TransferService } from '../core/service/transfer-service.ts';
 import { parseOrThrow } from '../core/validate.ts';
-import { lambdaService } from './runtime.ts';
+import { loggedCall } from '../local/logger.ts';
+import { invocationLogger, type LambdaContext, lambdaLogger, lambdaService } from './runtime.ts';
 
 /** Agent work (`lambda:invoke.waitForTaskToken`, Payload {transferId, kind, taskToken}). */
 export const agentTaskEvent = z.object({
@@ -13,10 +15,13 @@ export const agentTaskEvent = z.object({
 
 /** Queues the task for the right site's agents and keeps the token; returns nothing. */
 export const agentTaskHandler =
-  (service: () => TransferService) =>
-  async (event: unknown): Promise<void> => {
+  (service: () => TransferService, logger: () => Logger = () => silentLogger) =>
+  async (event: unknown, context?: LambdaContext): Promise<void> => {
     const e = parseOrThrow(agentTaskEvent, event, 'The agent task event');
-    await service().onAgentTask(e.transferId, e.kind, e.taskToken);
+    const log = invocationLogger(logger(), context, { transferId: e.transferId });
+    await loggedCall(log, { kind: e.kind }, 'workflow agent task', () =>
+      service().onAgentTask(e.transferId, e.kind, e.taskToken),
+    );
   };
 
-export const handler = agentTaskHandler(lambdaService);
+export const handler = agentTaskHandler(lambdaService, lambdaLogger);

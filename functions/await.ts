@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import type { WorkflowWait } from '../core/ports/workflow.ts';
 import type { TransferService } from '../core/service/transfer-service.ts';
 import { parseOrThrow } from '../core/validate.ts';
-import { lambdaService } from './runtime.ts';
+import { loggedCall } from '../local/logger.ts';
+import { invocationLogger, type LambdaContext, lambdaLogger, lambdaService } from './runtime.ts';
 
 /** The waits for people (the agent tasks' waits, export and import, go through agent-task.ts). */
 export const personWaits = [
@@ -24,10 +26,13 @@ export const awaitEvent = z.object({
 
 /** Stores the token (or completes the wait at once if its event already happened); returns nothing. */
 export const awaitHandler =
-  (service: () => TransferService) =>
-  async (event: unknown): Promise<void> => {
+  (service: () => TransferService, logger: () => Logger = () => silentLogger) =>
+  async (event: unknown, context?: LambdaContext): Promise<void> => {
     const e = parseOrThrow(awaitEvent, event, 'The wait event');
-    await service().onWait(e.transferId, e.wait, e.taskToken);
+    const log = invocationLogger(logger(), context, { transferId: e.transferId });
+    await loggedCall(log, { wait: e.wait }, 'workflow wait', () =>
+      service().onWait(e.transferId, e.wait, e.taskToken),
+    );
   };
 
-export const handler = awaitHandler(lambdaService);
+export const handler = awaitHandler(lambdaService, lambdaLogger);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isUserGroupId } from '../bot/approvers-group.ts';
+import { type LogLevel, logLevels } from '../core/ports/logger.ts';
 
 /**
  * The environment of the workflow's Lambda functions, read once and validated. A missing or bad
@@ -45,6 +46,11 @@ const schema = z
       .optional(),
     /** The Slack Web API base URL; unset: Slack's own. */
     SLACK_API_URL: z.string().trim().url('must be a URL ending with /api/').optional(),
+    /** The functions' log level (docs/operations.md, Logging). */
+    ODT_LOG_LEVEL: z.preprocess(
+      (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+      z.enum(logLevels, { error: () => `use one of ${logLevels.join(', ')}` }).default('info'),
+    ),
   })
   .refine((c) => !c.SLACK_SECRET_ARN || c.APPROVERS_CHANNEL, {
     path: ['APPROVERS_CHANNEL'],
@@ -69,6 +75,8 @@ export interface FunctionConfig {
   readonly approvers: readonly string[];
   readonly heartbeatSeconds: number;
   readonly slack?: SlackConfig;
+  /** Default `info`. */
+  readonly logLevel?: LogLevel;
 }
 
 export class ConfigError extends Error {
@@ -88,6 +96,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     SLACK_SECRET_ARN: env.SLACK_SECRET_ARN || undefined,
     APPROVERS_CHANNEL: env.APPROVERS_CHANNEL || undefined,
     SLACK_API_URL: env.SLACK_API_URL || undefined,
+    ODT_LOG_LEVEL: env.ODT_LOG_LEVEL || undefined,
   });
   if (!result.success) {
     const problems = result.error.issues.map((i) => {
@@ -103,6 +112,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     stateMachineArn: c.STATE_MACHINE_ARN,
     approvers: Object.freeze(c.APPROVERS),
     heartbeatSeconds: c.HEARTBEAT_SECONDS,
+    logLevel: c.ODT_LOG_LEVEL,
     ...(c.SLACK_SECRET_ARN && c.APPROVERS_CHANNEL
       ? {
           slack: Object.freeze({

@@ -133,11 +133,13 @@ export function lambdaSlackChat(
   tableName: string,
   secrets: Pick<SecretsManagerClient, 'send'>,
   secret: () => Promise<SlackSecret> = slackSecretReader(secrets, slack.secretArn),
+  log?: LambdaSlackChatOptions['log'],
 ): LambdaSlackChat {
   return new LambdaSlackChat({
     slack,
     secret,
     refs: new DynamoMessageRefs(dynamodb, tableName),
+    ...(log ? { log } : {}),
   });
 }
 

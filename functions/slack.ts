@@ -18,9 +18,10 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AwsLambdaReceiver } from '@slack/bolt';
 import type { AwsEvent, AwsResponse } from '@slack/bolt/dist/receivers/AwsLambdaReceiver.js';
 import { createBotApp } from '../bot/app.ts';
+import { boltLogger } from '../bot/bolt-logger.ts';
 import { lambdaWithRequestWindow } from '../bot/request-window.ts';
 import { ConfigError, config, type FunctionConfig } from './config.ts';
-import { createRuntime, type RuntimeOverrides } from './runtime.ts';
+import { createRuntime, lambdaLogger, lambdaSecrets, type RuntimeOverrides } from './runtime.ts';
 import { slackSecretReader } from './slack-chat.ts';
 import { DynamoMessageRefs } from './store/dynamodb-message-refs.ts';
 
@@ -39,10 +40,14 @@ export async function createSlackHandler(
   }
   const secrets = overrides.secrets ?? new SecretsManagerClient({});
   const secret = await slackSecretReader(secrets, cfg.slack.secretArn)();
+  lambdaSecrets.add(secret.signingSecret);
+  lambdaSecrets.add(secret.botToken);
   const dynamodb = overrides.dynamodb ?? new DynamoDBClient({});
   const runtime = createRuntime(cfg, { ...overrides, dynamodb, secrets });
-  const receiver = new AwsLambdaReceiver({ signingSecret: secret.signingSecret });
+  const logger = boltLogger(runtime.logger);
+  const receiver = new AwsLambdaReceiver({ signingSecret: secret.signingSecret, logger });
   const app = createBotApp({
+    logger,
     service: runtime.service,
     token: secret.botToken,
     // The same Approvers as the service's: Slack's group events reach the one the service asks.
@@ -69,7 +74,7 @@ export async function createSlackHandler(
 let built: Promise<SlackHandler> | undefined;
 
 export const handler: SlackHandler = async (event, context) => {
-  built ??= createSlackHandler(config()).catch((error: unknown) => {
+  built ??= createSlackHandler(config(), { logger: lambdaLogger() }).catch((error: unknown) => {
     built = undefined;
     throw error;
   });

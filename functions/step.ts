@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import type { TransferService } from '../core/service/transfer-service.ts';
 import { parseOrThrow } from '../core/validate.ts';
-import { lambdaService } from './runtime.ts';
+import { loggedCall } from '../local/logger.ts';
+import { invocationLogger, type LambdaContext, lambdaLogger, lambdaService } from './runtime.ts';
 
 /** The plain steps of the workflow (`Resource: ${StepFunctionArn}`, Parameters {transferId, action}). */
 export const stepEvent = z.object({
@@ -14,10 +16,11 @@ export const stepEvent = z.object({
  * `name` is the errorType that the definition's Retry/Catch match (e.g. ConflictError is retried).
  */
 export const stepHandler =
-  (service: () => TransferService) =>
-  async (event: unknown): Promise<Record<string, unknown>> => {
+  (service: () => TransferService, logger: () => Logger = () => silentLogger) =>
+  async (event: unknown, context?: LambdaContext): Promise<Record<string, unknown>> => {
     const { transferId, action } = parseOrThrow(stepEvent, event, 'The step event');
-    return service().onStep(transferId, action);
+    const log = invocationLogger(logger(), context, { transferId });
+    return loggedCall(log, { action }, 'workflow step', () => service().onStep(transferId, action));
   };
 
-export const handler = stepHandler(lambdaService);
+export const handler = stepHandler(lambdaService, lambdaLogger);

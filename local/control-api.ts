@@ -1,7 +1,16 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type ShippingEvent, shippingEvents, type TransferService } from '../core/index.ts';
-import { listen, parseJsonObject, readBody, sendJson, statusOfCode } from './http-json.ts';
+import { type Logger, silentLogger } from '../core/ports/logger.ts';
+import {
+  listen,
+  logFailedRequest,
+  parseJsonObject,
+  readBody,
+  requestMeta,
+  sendJson,
+  statusOfCode,
+} from './http-json.ts';
 
 /**
  * The service layer on localhost for the admin CLI (`odt transfer …`): JSON over HTTP, each
@@ -18,18 +27,25 @@ export async function startControlApi(options: {
   adminToken: string;
   port?: number;
   host?: string;
+  /** Every request at debug; failures as local/http-json.ts `logFailedRequest` says. Default: none. */
+  logger?: Logger;
 }): Promise<ControlApi> {
   const { service } = options;
+  const log = options.logger ?? silentLogger;
   const expected = Buffer.from(`Bearer ${options.adminToken}`);
   const server: Server = createServer((req, res) => {
+    const meta = requestMeta(req.method, req.url);
+    res.once('finish', () => log.debug({ ...meta, status: res.statusCode }, 'request'));
     void handle(req, res).catch((error: Error & { code?: string }) => {
       const status = statusOfCode(error.code);
+      logFailedRequest(log, meta, status, error);
       sendJson(res, status, { error: error.message, code: error.code ?? 'INTERNAL' });
     });
   });
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const auth = Buffer.from(req.headers.authorization ?? '');
     if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) {
+      log.warn({ ...requestMeta(req.method, req.url), status: 401, code: 'UNAUTHORIZED' }, 'request refused');
       sendJson(res, 401, {
         error: 'missing or wrong admin token; run the CLI with the same --state-dir as odt serve',
         code: 'UNAUTHORIZED',

@@ -11,10 +11,12 @@ import {
   TransferService,
   type WorkflowWait,
 } from '../core/index.ts';
+import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import { adminToken } from './admin-token.ts';
 import { type AgentApi, startAgentApi } from './agent-api/agent-api.ts';
 import { type ControlApi, startControlApi } from './control-api.ts';
 import { DurableRunner } from './durable-runner.ts';
+import { loggedCall } from './logger.ts';
 import { SqliteRunnerStore } from './sqlite-runner-store.ts';
 import { SqliteAgentRegistry } from './store/agent-registry.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
@@ -35,6 +37,8 @@ export interface ControlPlaneOptions {
   /** Also tell this chat (e.g. Slack) of every change; events.log is written in any case. */
   readonly chat?: ChatNotifier;
   readonly heartbeatSeconds?: number;
+  /** Where the control plane logs (local/logger.ts). Default: nowhere. */
+  readonly logger?: Logger;
   /** Test hooks, by state name, in ms (the definition itself is never changed). */
   readonly timeoutOverridesMs?: Readonly<Record<string, number>>;
   readonly heartbeatOverridesMs?: Readonly<Record<string, number>>;
@@ -70,19 +74,33 @@ function alsoTo(log: ChatNotifier, other: ChatNotifier | undefined): ChatNotifie
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const stores = SqliteStore.open(options.stateDir);
   const clock = options.clock ?? systemClock;
+  const log = options.logger ?? silentLogger;
   let service: TransferService | undefined;
   const svc = () => service!;
+  // The workflow's functions run in this process: each call is logged with its transfer's id.
+  const transferLog = (p: Record<string, unknown>) => log.child({ transferId: String(p.transferId) });
   const runner = new DurableRunner({
     definition: localDefinition(),
     store: new SqliteRunnerStore(stores.db),
     steps: {
-      [localArns.StepFunctionArn]: (p) => svc().onStep(String(p.transferId), String(p.action)),
+      [localArns.StepFunctionArn]: (p) =>
+        loggedCall(transferLog(p), { action: p.action }, 'workflow step', () =>
+          svc().onStep(String(p.transferId), String(p.action)),
+        ),
     },
     callbacks: {
       [localArns.AwaitFunctionArn]: (p) =>
-        svc().onWait(String(p.transferId), p.wait as WorkflowWait, p.taskToken),
+        loggedCall(transferLog(p), { wait: p.wait }, 'workflow wait', () =>
+          svc().onWait(String(p.transferId), p.wait as WorkflowWait, p.taskToken),
+        ),
       [localArns.AgentTaskFunctionArn]: (p) =>
-        svc().onAgentTask(String(p.transferId), p.kind as 'export' | 'import', p.taskToken),
+        loggedCall(transferLog(p), { kind: p.kind }, 'workflow agent task', () =>
+          svc().onAgentTask(String(p.transferId), p.kind as 'export' | 'import', p.taskToken),
+        ),
+    },
+    onEnd: (transferId, status, error) => {
+      if (status === 'succeeded') log.info({ transferId }, 'workflow ended');
+      else log.warn({ transferId, reason: error }, 'workflow failed');
     },
     ...(options.timeoutOverridesMs ? { timeoutOverridesMs: options.timeoutOverridesMs } : {}),
     ...(options.heartbeatOverridesMs ? { heartbeatOverridesMs: options.heartbeatOverridesMs } : {}),
@@ -110,6 +128,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const resumed = runner.resumeAll();
   const api = await startControlApi({
     service,
+    logger: log.child({ api: 'admin' }),
     adminToken: adminToken(options.stateDir),
     ...(options.port !== undefined ? { port: options.port } : {}),
   });
@@ -120,12 +139,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     registry,
     adminToken: adminToken(options.stateDir),
     clock,
+    logger: log.child({ api: 'agent' }),
     ...(options.agentPort !== undefined ? { port: options.agentPort } : {}),
   });
   writeFileSync(
     join(options.stateDir, 'serve.json'),
     `${JSON.stringify({ url: api.url, agentUrl: agentApi.url, pid: process.pid })}\n`,
   );
+  log.info({ url: api.url, agentUrl: agentApi.url, resumed }, 'control plane started');
   return {
     service,
     runner,

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ValidationError } from '../core/index.ts';
+import type { Logger } from '../core/ports/logger.ts';
 
 /** The JSON-over-HTTP plumbing the localhost APIs of `odt serve` share (admin and agent). */
 
@@ -33,6 +34,41 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   } catch {
     throw new ValidationError('The request body', [{ path: '', message: 'is not a JSON object' }]);
   }
+}
+
+/**
+ * What a log line says of a request: its method and path, and the transfer or task the path names
+ * (`…/transfers/<id>`, `…/tasks/<id>`); never its query, headers or body.
+ */
+export function requestMeta(method: string | undefined, target: string | undefined): Record<string, string> {
+  let path = '/';
+  try {
+    path = new URL(target ?? '/', 'http://localhost').pathname;
+  } catch {
+    // Logged as `/`: a target that is no URL is refused by the handler anyway.
+  }
+  const parts = path.split('/').filter(Boolean);
+  const after = (name: string) => {
+    const i = parts.indexOf(name);
+    return i >= 0 && parts[i + 1] ? { [`${name.slice(0, -1)}Id`]: parts[i + 1]! } : {};
+  };
+  return { method: method ?? 'GET', path, ...after('transfers'), ...after('tasks') };
+}
+
+/**
+ * A request that ended in an error: a 5xx at error level with the error's stack (a bug or an
+ * outage to look into), 401 and 403 at warn, other 4xx at info, both without a stack.
+ */
+export function logFailedRequest(
+  log: Logger,
+  meta: Readonly<Record<string, unknown>>,
+  status: number,
+  error: Error & { code?: string },
+): void {
+  const line = { ...meta, status, code: error.code ?? 'INTERNAL' };
+  if (status >= 500) log.error({ ...line, err: error }, 'request failed');
+  else if (status === 401 || status === 403) log.warn({ ...line, reason: error.message }, 'request refused');
+  else log.info({ ...line, reason: error.message }, 'request refused');
 }
 
 /** HTTP status for the stable error codes of core/ and the APIs. */

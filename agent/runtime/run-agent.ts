@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentTransferView } from '../../core/ports/agents.ts';
+import { type Logger, silentLogger } from '../../core/ports/logger.ts';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
 import { Backoff, sleep } from '../../core/wait.ts';
 import { initAgentIdentity } from '../identity/agent-identity.ts';
@@ -78,7 +79,8 @@ export interface RoleWork {
   readonly transfer: AgentTransferView;
   readonly signal: AbortSignal;
   readonly onProgress: (p: RoleProgress) => void;
-  readonly log: (line: string) => void;
+  /** Carries the task's and the transfer's ids. */
+  readonly log: Logger;
 }
 
 export interface AgentRole {
@@ -107,7 +109,11 @@ export interface RunAgentOptions {
   readonly inventoryEveryMs?: number;
   /** Stop after this many finished tasks (tests). */
   readonly maxTasks?: number;
-  readonly log?: (line: string) => void;
+  /**
+   * Default: nothing is logged. Lines carry `agentId` and `site` once enrolled, and `taskId` and
+   * `transferId` while a task runs.
+   */
+  readonly log?: Logger;
 }
 
 interface AgentState {
@@ -139,12 +145,13 @@ const isFatal = (e: unknown): boolean => e instanceof AgentApiError && e.status 
 export async function enrolledClient(
   options: Pick<RunAgentOptions, 'server' | 'dir' | 'code' | 'site' | 'name' | 'log'>,
 ): Promise<{ client: AgentApiClient; state: AgentState }> {
-  const log = options.log ?? (() => {});
+  const log = options.log ?? silentLogger;
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const { identity, created } = await initAgentIdentity(options.dir, {
     commonName: options.name ?? 'sneakernet-agent',
   });
-  if (created) log(`created agent key and certificate in ${options.dir} (SHA-256 ${identity.certSha256})`);
+  if (created)
+    log.info({ dir: options.dir, certSha256: identity.certSha256 }, 'created the agent key and certificate');
   let state = await readJsonFile<AgentState>(join(options.dir, stateFile));
   if (!state) {
     if (!options.code) {
@@ -159,7 +166,7 @@ export async function enrolledClient(
     const r = await client.enroll(options.code, identity.certPem, options.name ?? identity.commonName);
     state = { agentId: r.agentId, site: r.site, server: options.server };
     await writeJsonFile(join(options.dir, stateFile), state);
-    log(`enrolled as agent ${r.agentId} of site ${r.site}`);
+    log.info({ agentId: r.agentId, site: r.site }, 'enrolled');
   }
   if (options.site && options.site !== state.site) {
     throw Object.assign(
@@ -175,10 +182,10 @@ export async function enrolledClient(
 
 /** Runs until `signal` aborts (or `maxTasks` are done). Throws when the agent is revoked (401). */
 export async function runAgent(options: RunAgentOptions): Promise<{ tasks: number }> {
-  const log = options.log ?? (() => {});
   const { client, state } = await enrolledClient(options);
   const me = await client.me();
-  log(`agent ${me.id} (${options.role.name}) serving site ${me.site} at ${options.server}`);
+  const log = (options.log ?? silentLogger).child({ agentId: me.id, site: me.site });
+  log.info({ role: options.role.name, server: options.server }, 'serving the site');
   const stop = options.signal;
   const inventory = startInventory(options, client, log);
   const minMs = options.pollMinMs ?? 1000;
@@ -192,7 +199,7 @@ export async function runAgent(options: RunAgentOptions): Promise<{ tasks: numbe
         task = await nextTask(client, options.dir, log);
       } catch (error) {
         if (isFatal(error)) throw error;
-        log(`polling failed: ${(error as Error).message}; retrying`);
+        log.warn({ reason: (error as Error).message }, 'polling failed; retrying');
       }
       if (!task) {
         // Rejects only when `stop` fires, which ends the loop.
@@ -201,7 +208,12 @@ export async function runAgent(options: RunAgentOptions): Promise<{ tasks: numbe
       }
       backoff.reset();
       await writeJsonFile(join(options.dir, taskFile), { taskId: task.id, transferId: task.transferId });
-      const ended = await work(client, options, task, log);
+      const ended = await work(
+        client,
+        options,
+        task,
+        log.child({ taskId: task.id, transferId: task.transferId }),
+      );
       if (ended !== 'stopped') await rm(join(options.dir, taskFile), { force: true });
       if (ended === 'completed' || ended === 'failed') done++;
       if (ended === 'revoked')
@@ -214,27 +226,29 @@ export async function runAgent(options: RunAgentOptions): Promise<{ tasks: numbe
 }
 
 /** The task this agent held before a restart, claimed again; else the first open task it wins. */
-async function nextTask(
-  client: AgentApiClient,
-  dir: string,
-  log: (l: string) => void,
-): Promise<TaskRecord | undefined> {
+async function nextTask(client: AgentApiClient, dir: string, log: Logger): Promise<TaskRecord | undefined> {
   const held = await readJsonFile<{ taskId: string }>(join(dir, taskFile));
   if (held) {
     try {
       const task = await client.claim(held.taskId);
-      log(`resuming task ${task.id} (attempt ${task.attempts})`);
+      log.info({ taskId: task.id, transferId: task.transferId, attempt: task.attempts }, 'resuming the task');
       return task;
     } catch (error) {
       if (!(error instanceof AgentApiError) || isFatal(error)) throw error;
-      log(`task ${held.taskId} is no longer ours (${error.message}); looking for other work`);
+      log.info(
+        { taskId: held.taskId, reason: error.message },
+        'the task held before the restart is no longer ours; looking for other work',
+      );
       await rm(join(dir, taskFile), { force: true });
     }
   }
   for (const t of await client.listTasks()) {
     try {
       const task = await client.claim(t.id);
-      log(`claimed task ${task.id} (${task.kind} of ${task.transferId}, ${task.itemIds.length} item(s))`);
+      log.info(
+        { taskId: task.id, transferId: task.transferId, kind: task.kind, items: task.itemIds.length },
+        'claimed a task',
+      );
       return task;
     } catch (error) {
       if (!(error instanceof AgentApiError) || isFatal(error)) throw error;
@@ -251,7 +265,7 @@ async function work(
   client: AgentApiClient,
   options: RunAgentOptions,
   task: TaskRecord,
-  log: (l: string) => void,
+  log: Logger,
 ): Promise<Ended> {
   const controller = new AbortController();
   const onStop = () => controller.abort(new Error('the agent is stopping (SIGTERM)'));
@@ -291,7 +305,7 @@ async function work(
     if (controller.signal.aborted) return await aborted();
     await client.complete(task.id, outcomes);
     const ok = outcomes.filter((o) => o.ok).length;
-    log(`task ${task.id} completed: ${ok} of ${outcomes.length} item(s) ok`);
+    log.info({ ok, items: outcomes.length }, 'task completed');
     return 'completed';
   } catch (error) {
     await keepAlive.stop();
@@ -299,12 +313,15 @@ async function work(
     if (isFatal(error)) return 'revoked';
     const code = (error as { code?: unknown }).code;
     const message = (error as Error).message ?? String(error);
-    log(`task ${task.id} failed: ${message}`);
+    // A coded error is the work's own verdict; anything else may be a bug: with its stack.
+    if (typeof code === 'string') log.warn({ code, reason: message }, 'task failed');
+    else log.error({ err: error }, 'task failed');
     try {
       await client.fail(task.id, typeof code === 'string' ? code : 'AGENT_FAILED', message.slice(0, 4000));
     } catch (failError) {
-      log(
-        `could not report the failure (${(failError as Error).message}); the hold lapses and it is retried`,
+      log.warn(
+        { reason: (failError as Error).message },
+        'could not report the failure; the hold lapses and the task is retried',
       );
       return 'lost';
     }
@@ -317,16 +334,17 @@ async function work(
     if (stopped()) {
       try {
         await client.release(task.id);
-        log(`stopped: task ${task.id} released; it resumes where it was at the next claim`);
+        log.info('stopped: task released; it resumes where it was at the next claim');
         return 'released';
       } catch (error) {
-        log(
-          `stopped: could not release task ${task.id} (${(error as Error).message}); it is reclaimed on restart`,
+        log.warn(
+          { reason: (error as Error).message },
+          'stopped: could not release the task; it is reclaimed on restart',
         );
         return 'stopped';
       }
     }
-    log(`task ${task.id} is no longer ours (${lostReason ?? 'heartbeat failed'}); work aborted`);
+    log.warn({ reason: lostReason ?? 'heartbeat failed' }, 'the task is no longer ours; work aborted');
     return lostReason && /revoked/.test(lostReason) ? 'revoked' : 'lost';
   }
 }
@@ -334,7 +352,7 @@ async function work(
 function startInventory(
   options: RunAgentOptions,
   client: AgentApiClient,
-  log: (l: string) => void,
+  log: Logger,
 ): { stop(): Promise<void> } {
   const role = options.role;
   if (!role.inventory) return { stop: async () => {} };
@@ -344,9 +362,9 @@ function startInventory(
     try {
       const items = await role.inventory!(controller.signal);
       await client.reportInventory(items);
-      log(`reported the site's inventory (${items.length} items)`);
+      log.info({ items: items.length }, "reported the site's inventory");
     } catch (error) {
-      log(`inventory report failed: ${(error as Error).message}`);
+      log.warn({ reason: (error as Error).message }, 'inventory report failed');
     }
   };
   let running = report();

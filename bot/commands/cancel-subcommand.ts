@@ -24,7 +24,10 @@ export const cancelSubcommand: Subcommand = async ({ user, args, reply, client }
     await client.chat
       .update({ channel: request.channel, ts: request.threadTs, ...approvalMessage(t) })
       .catch((error: unknown) =>
-        ctx.logger.warn(`odt bot: approval request of ${t.id}: ${coded(error).message}`),
+        ctx.logger.warn(
+          { transferId: t.id, reason: coded(error).message },
+          'could not update the approval request',
+        ),
       );
   if (t.requester !== user)
     await dmRequester(

@@ -7,8 +7,10 @@ import type { AgentRole } from '../../agent/runtime/run-agent.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { parseDuration } from '../../core/ports/agents.ts';
+import type { LogLevel } from '../../core/ports/logger.ts';
 import type { SqliteAgentRegistry } from '../../local/store/agent-registry.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
+import { commandLogger, logLevelOption } from '../logging.ts';
 import type { Io } from '../main.ts';
 
 const defaultStateDir = './.odt';
@@ -62,6 +64,7 @@ interface RunFlags {
   pollMax: number;
   inventoryEvery: number;
   once?: boolean;
+  logLevel?: LogLevel;
 }
 
 const trust = (thumbprint: string | undefined, insecure: boolean | undefined): TlsTrust =>
@@ -178,8 +181,15 @@ export function registerAgentRun(program: Command, io: Io): void {
       15 * 60_000,
     )
     .option('--once', 'exit after one task (tests, cron)')
+    .addOption(logLevelOption())
     .action(async (o: RunFlags) => {
       const env = readEnv();
+      // The passwords and the enrollment code are masked in its log lines wherever they appear.
+      const log = await commandLogger(io, o.logLevel, env, { process: 'agent', role: o.role }, [
+        env.ODT_VCENTER_PASSWORD,
+        env.ODT_VCD_PASSWORD,
+        o.code,
+      ]);
       let server = o.server;
       if (!server && o.stateDir) {
         const serve = JSON.parse(await readFile(join(o.stateDir, 'serve.json'), 'utf8')) as {
@@ -253,7 +263,6 @@ export function registerAgentRun(program: Command, io: Io): void {
       const stop = () => controller.abort();
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      const log = (line: string) => io.err.write(`${new Date().toISOString()} odt agent: ${line}\n`);
       try {
         const r = await runAgent({
           server,
@@ -269,7 +278,7 @@ export function registerAgentRun(program: Command, io: Io): void {
           ...(o.name ? { name: o.name } : {}),
           ...(o.once ? { maxTasks: 1 } : {}),
         });
-        log(`stopped after ${r.tasks} task(s)`);
+        log.info({ tasks: r.tasks }, 'stopped');
       } finally {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);

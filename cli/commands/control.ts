@@ -2,7 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
+import type { LogLevel } from '../../core/ports/logger.ts';
 import { adminToken } from '../../local/admin-token.ts';
+import { readEnv } from '../env.ts';
+import { commandLogger, logLevelOption } from '../logging.ts';
 import type { Io } from '../main.ts';
 
 const defaultStateDir = './.odt';
@@ -51,6 +54,14 @@ const summary = (t: Transfer): string =>
     ),
   ].join('\n');
 
+interface ServeFlags {
+  stateDir: string;
+  port: number;
+  approvers?: string;
+  slackPort: number;
+  logLevel?: LogLevel;
+}
+
 export function registerControl(program: Command, io: Io): void {
   program
     .command('serve')
@@ -67,7 +78,10 @@ export function registerControl(program: Command, io: Io): void {
       (v) => Number.parseInt(v, 10),
       3000,
     )
-    .action(async (o: { stateDir: string; port: number; approvers?: string; slackPort: number }) => {
+    .addOption(logLevelOption())
+    .action(async (o: ServeFlags) => {
+      // Read first, so that a bad ODT_LOG_LEVEL is refused before anything starts.
+      const env = readEnv();
       const approvers = (o.approvers ?? process.env.ODT_APPROVERS ?? '')
         .split(',')
         .map((s) => s.trim())
@@ -83,10 +97,18 @@ export function registerControl(program: Command, io: Io): void {
         import('../../bot/serve.ts'),
         import('../../local/control-plane.ts'),
       ]);
-      const slack = serveSlack(o.stateDir, approvers, process.env, o.slackPort);
+      // The secrets this process holds are masked in its log lines wherever they appear.
+      const log = await commandLogger(io, o.logLevel, env, { process: 'serve' }, [
+        adminToken(o.stateDir),
+        process.env.SLACK_BOT_TOKEN,
+        process.env.SLACK_APP_TOKEN,
+        process.env.SLACK_SIGNING_SECRET,
+      ]);
+      const slack = serveSlack(o.stateDir, approvers, process.env, o.slackPort, log);
       const plane = await startControlPlane({
         stateDir: o.stateDir,
         port: o.port,
+        logger: log,
         // With Slack, user groups among them are read from Slack; without, a group id is refused by name.
         approvers: slack?.approvers ?? approversFromEntries(approvers, undefined),
         ...(slack ? { chat: slack.chat } : {}),
@@ -108,6 +130,7 @@ export function registerControl(program: Command, io: Io): void {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      log.info('stopping');
       await slack?.stop();
       await plane.close();
       io.out.write('odt serve: stopped; open transfers resume at the next start\n');

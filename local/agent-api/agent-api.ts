@@ -14,9 +14,18 @@ import {
   signatureWindowMs,
 } from '../../core/ports/agents.ts';
 import type { Clock } from '../../core/ports/clock.ts';
+import { type Logger, silentLogger } from '../../core/ports/logger.ts';
 import type { ItemOutcome, TaskProgress, TaskQueue, TaskRecord } from '../../core/ports/task-queue.ts';
 import type { TransferService } from '../../core/service/transfer-service.ts';
-import { listen, parseJsonObject, readBody, sendJson, statusOfCode } from '../http-json.ts';
+import {
+  listen,
+  logFailedRequest,
+  parseJsonObject,
+  readBody,
+  requestMeta,
+  sendJson,
+  statusOfCode,
+} from '../http-json.ts';
 
 /**
  * The agent API on localhost (mounted by `odt serve` next to the admin API).
@@ -65,6 +74,12 @@ export interface AgentApiHandlerOptions {
   readonly clock: Clock;
   /** Called after a heartbeat was accepted, with the task as it was before (for metrics). */
   readonly onHeartbeat?: (agent: AgentRecord, before: TaskRecord) => void;
+  /**
+   * Every request at debug (with the agent's id and site once it is authenticated), enrollments
+   * and revocations at info, failures as local/http-json.ts `logFailedRequest` says: a 5xx at
+   * error with its stack. Default: none.
+   */
+  readonly logger?: Logger;
 }
 
 /**
@@ -76,6 +91,7 @@ export function createAgentApiHandler(
   options: AgentApiHandlerOptions,
 ): (request: AgentApiRequest) => Promise<AgentApiResponse> {
   const { service, tasks, registry, clock } = options;
+  const log = options.logger ?? silentLogger;
   const adminToken =
     typeof options.adminToken === 'string'
       ? (
@@ -84,13 +100,22 @@ export function createAgentApiHandler(
         )(options.adminToken)
       : options.adminToken;
 
-  return (request) =>
-    handle(request).catch((error: Error & { code?: string }) => ({
-      status: statusOf(error),
-      body: { error: error.message, code: error.code ?? 'INTERNAL' },
-    }));
+  return async (request) => {
+    // Filled in as the request is understood (agentId and site once authenticated).
+    const meta: Record<string, unknown> = requestMeta(request.method.toUpperCase(), request.target);
+    try {
+      const response = await handle(request, meta);
+      log.debug({ ...meta, status: response.status }, 'request');
+      return response;
+    } catch (e) {
+      const error = e as Error & { code?: string };
+      const status = statusOf(error);
+      logFailedRequest(log, meta, status, error);
+      return { status, body: { error: error.message, code: error.code ?? 'INTERNAL' } };
+    }
+  };
 
-  async function handle(req: AgentApiRequest): Promise<AgentApiResponse> {
+  async function handle(req: AgentApiRequest, meta: Record<string, unknown>): Promise<AgentApiResponse> {
     const method = req.method.toUpperCase();
     const target = req.target;
     const url = new URL(target, 'http://localhost');
@@ -99,7 +124,9 @@ export function createAgentApiHandler(
     const json = (): Record<string, unknown> => parseJsonObject(raw);
 
     if (method === 'POST' && parts[0] === 'agents' && parts[1] === 'enroll' && parts.length === 2) {
-      return { status: 201, body: await enroll(req, target, raw, json()) };
+      const enrolled = await enroll(req, target, raw, json());
+      log.info({ ...meta, agentId: enrolled.agentId, site: enrolled.site }, 'agent enrolled');
+      return { status: 201, body: enrolled };
     }
     if (parts[0] === 'agent') {
       const agent = await authenticateAgentRequest(
@@ -107,6 +134,7 @@ export function createAgentApiHandler(
         { method, path: target, headers: req.headers, body: raw },
         clock.now(),
       );
+      Object.assign(meta, { agentId: agent.id, site: agent.site });
       return agentRoute(agent, method, parts.slice(1), json);
     }
     if (parts[0] === 'admin' || parts[0] === 'sites') {
@@ -299,7 +327,10 @@ export function createAgentApiHandler(
       const site = str(body.site, 'site');
       const ttlMs = parseDuration(String(body.ttl ?? '15m'));
       if (!ttlMs) throw new ValidationError('The enrollment', [{ path: 'ttl', message: 'use e.g. 15m, 1h' }]);
-      return { status: 201, body: await registry.issueCode(site, ttlMs, now) };
+      const issued = await registry.issueCode(site, ttlMs, now);
+      // Never the code itself.
+      log.info({ site, expiresAt: issued.expiresAt }, 'enrollment code issued');
+      return { status: 201, body: issued };
     }
     if (method === 'GET' && parts[1] === 'agents' && parts.length === 2) {
       const site = url.searchParams.get('site');
@@ -308,6 +339,7 @@ export function createAgentApiHandler(
     }
     if (method === 'POST' && parts[1] === 'agents' && parts[2] && parts[3] === 'revoke') {
       if (!(await registry.revoke(parts[2], now))) throw new NotFoundError('agent', parts[2]);
+      log.info({ agentId: parts[2] }, 'agent revoked');
       return { status: 200, body: { ok: true, id: parts[2] } };
     }
     throw new NotFoundError('operation', `${method} ${url.pathname}`);
@@ -317,6 +349,7 @@ export function createAgentApiHandler(
 /** The agent API on node:http (`odt serve`), over the shared handler. */
 export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi> {
   const handle = createAgentApiHandler(options);
+  const log = options.logger ?? silentLogger;
   const server: Server = createServer((req, res) => {
     void readBody(req, maxBody)
       .then((body) =>
@@ -324,8 +357,11 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
       )
       .then(
         (r) => sendJson(res, r.status, r.body),
-        (error: Error & { code?: string }) =>
-          sendJson(res, statusOf(error), { error: error.message, code: error.code ?? 'INTERNAL' }),
+        (error: Error & { code?: string }) => {
+          // The body could not be read (the handler logs everything else).
+          logFailedRequest(log, requestMeta(req.method, req.url), statusOf(error), error);
+          sendJson(res, statusOf(error), { error: error.message, code: error.code ?? 'INTERNAL' });
+        },
       );
   });
 

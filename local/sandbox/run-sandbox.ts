@@ -4,6 +4,7 @@ import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
 import { exportRole, importRole } from '../../agent/runtime/roles.ts';
 import { runAgent } from '../../agent/runtime/run-agent.ts';
 import type { Transfer, TransferRequest } from '../../core/index.ts';
+import { silentLogger } from '../../core/ports/logger.ts';
 import { poll, sleep } from '../../core/wait.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../../test/peers/vcd/fake-vcd.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
@@ -102,7 +103,6 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     const { recipient } = await initNodeIdentity(join(dir, 'odt-node'));
     const acme = await plane.registry.issueCode('acme', 10 * 60_000, new Date());
     const cloud = await plane.registry.issueCode('cloud', 10 * 60_000, new Date());
-    const quiet = () => undefined;
     agentRuns.push(
       runAgent({
         server: plane.agentApi.url,
@@ -114,7 +114,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         pollMinMs: 100,
         pollMaxMs: 300,
         inventoryEveryMs: 0,
-        log: quiet,
+        log: silentLogger,
         role: exportRole({
           vcenter: {
             url: customer.url,
@@ -138,7 +138,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         pollMinMs: 100,
         pollMaxMs: 300,
         inventoryEveryMs: 0,
-        log: quiet,
+        log: silentLogger,
         role: importRole({
           vcenter: {
             url: provider.url,

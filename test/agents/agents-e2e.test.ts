@@ -8,6 +8,7 @@ import { type ControlPlane, startControlPlane } from '../../local/control-plane.
 import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
 import { odt, repoRoot } from '../support/cli.ts';
+import { jsonLinesIn } from '../support/logs.ts';
 
 // Issue 6, acceptance: nothing but the admin CLI and the agents' own polling moves a transfer
 // from request to onboarded. The agents are real `odt agent run` processes.
@@ -208,7 +209,13 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
       items: { name: string }[];
     };
     expect(inv.items.map((i) => i.name)).toContain('DC0_H0_VM1');
-    expect(agents[0]!.log()).toMatch(/enrolled as agent agt-[0-9a-f]+ of site acme/);
+    expect(jsonLinesIn(agents[0]!.log())).toContainEqual(
+      expect.objectContaining({
+        msg: 'enrolled',
+        site: 'acme',
+        agentId: expect.stringMatching(/^agt-[0-9a-f]+$/),
+      }),
+    );
   }, 240_000);
 
   it('kill -9 mid-disk: the restarted agent resumes the same task without re-sending complete files', async () => {
@@ -216,7 +223,7 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     const first = agents[0]!;
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
-    expect(first.log()).toMatch(/stopped after/);
+    expect(jsonLinesIn(first.log())).toContainEqual(expect.objectContaining({ msg: 'stopped' }));
 
     const dir = join(work, 'agent-acme-2');
     const code = (await cli('agent', 'enroll', '--site', 'acme')).trim();
@@ -245,7 +252,9 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     const again = startAgent([...exportArgs(dir), '--parallel', '1'], env);
     agents.push(again);
     await phase(id, 'exported');
-    expect(again.log()).toMatch(new RegExp(`resuming task ${id}-export-1`));
+    expect(jsonLinesIn(again.log())).toContainEqual(
+      expect.objectContaining({ msg: 'resuming the task', taskId: `${id}-export-1`, transferId: id }),
+    );
     const after = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
     expect(after).toEqual(before);
     expect((await show(id)).items[0]!.result.state).toBe('exported');

@@ -14,6 +14,7 @@ import { exportRole, importRole } from '../../agent/runtime/roles.ts';
 import { runAgent } from '../../agent/runtime/run-agent.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
+import { captureLogs } from '../support/logs.ts';
 import { reports, requestAndApprove, shipBackAndReceive } from './chat-flow.ts';
 import { type ChatHarness, phase, startChatHarness, until } from './chat-harness.ts';
 import { CHANNEL, requestValues, visible } from './harness.ts';
@@ -25,7 +26,7 @@ let vcd: RunningFakeVcd;
 const stop = new AbortController();
 const runs: Promise<unknown>[] = [];
 /** What the agents logged: shown when a wait times out. */
-const agentLog: string[] = [];
+const agentLog = captureLogs('info');
 
 beforeAll(async () => {
   const binary = await buildSimulator();
@@ -57,7 +58,7 @@ beforeAll(async () => {
     pollMinMs: 100,
     pollMaxMs: 300,
     inventoryEveryMs: 0,
-    log: (line: string) => agentLog.push(line),
+    log: agentLog.logger,
   };
   runs.push(
     runAgent({
@@ -135,7 +136,7 @@ describe('Slack end to end with the real agents (#7)', () => {
     const flow = await requestAndApprove(h, values);
     const { id, root } = flow;
     await phase(h, id, 'exported').catch((error: Error) => {
-      throw new Error(`${error.message}\nagents:\n${agentLog.join('\n')}`);
+      throw new Error(`${error.message}\nagents:\n${agentLog.text()}`);
     });
     await shipBackAndReceive(h, flow);
     await until('the report', () => reports(h).length > 0, 120_000);

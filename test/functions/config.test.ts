@@ -17,6 +17,7 @@ describe('function configuration', () => {
       stateMachineArn: arn,
       approvers: ['bob', 'carol'],
       heartbeatSeconds: 300,
+      logLevel: 'info',
     });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.approvers)).toBe(true);
