@@ -685,4 +685,4 @@ function upLink(doc: VcdNode, type: string): string | undefined {
 
 const stripSlash = (href: string) => href.replace(/\/+$/, '');
 
-export { parseVcdXml, VcdError };
+export { VcdError };

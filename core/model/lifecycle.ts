@@ -17,11 +17,6 @@ import {
   transferRequestSchema,
 } from './transfer.ts';
 
-export interface Actor {
-  /** Who acts: a Slack user id, an agent id, or `system`. */
-  readonly id: string;
-}
-
 export interface Stamp {
   readonly actor: string;
   readonly at: Date;
