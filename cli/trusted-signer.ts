@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AgentError } from '../agent/errors.ts';
 import { certificateSha256 } from '../agent/identity/agent-identity.ts';
 import { certificateFile } from '../agent/package/transfer-manifest.ts';
 import { transferFolderProblem } from '../agent/package/verify.ts';
@@ -17,11 +18,10 @@ export interface SignerFlags {
  * Neither --agent-cert nor --trust-nas-signer: the transfer would be trusted on a certificate found
  * on the NAS, which anyone who can write the NAS can put there.
  */
-export class SignerNotPinnedError extends Error {
-  readonly code = 'SIGNER_NOT_PINNED';
-
+export class SignerNotPinnedError extends AgentError<'SIGNER_NOT_PINNED'> {
   constructor(command: string) {
     super(
+      'SIGNER_NOT_PINNED',
       `${command} needs the certificate of the export agent enrolled for this transfer: nothing found on the NAS is trusted (anyone who can write it can re-encrypt a disk to this node and sign with a key of their own). Pass --agent-cert <the enrolled agent's certificate> (agent.crt.pem in the export agent's --dir, the one the control plane enrolled); in a lab only, --trust-nas-signer takes the one on the NAS.`,
     );
     this.name = 'SignerNotPinnedError';

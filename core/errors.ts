@@ -20,15 +20,39 @@ export const errorCodes = [
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 
-/** Base of every error that `core/` raises on purpose. */
-export class OdtError extends Error {
-  readonly code: ErrorCode;
+/**
+ * The one base of every error the product raises on purpose, core's and the agent's: a stable
+ * `code` and the `cause` it wraps. Anything that is not a CodedError (a Node system error, an SDK's
+ * error, a bug) is not ours; entry points treat it as unexpected.
+ */
+export class CodedError<C extends string = string> extends Error {
+  readonly code: C;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'OdtError';
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CodedError';
     this.code = code;
   }
+}
+
+/**
+ * Base of every refusal of the service (`core/`): the person's input or action, never the
+ * machinery. Only these are shown to a person as the service's answer (in Slack, the CLI).
+ */
+export class OdtError extends CodedError<ErrorCode> {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'OdtError';
+  }
+}
+
+/**
+ * The `code` of a Node system error (`ENOENT`, `ECONNREFUSED`, …), which is not ours: read here,
+ * once, rather than by casting at each use.
+ */
+export function errnoOf(error: unknown): string | undefined {
+  if (!(error instanceof Error) || error instanceof CodedError || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
 }
 
 export interface FieldIssue {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isUserGroupId } from '../bot/approvers-group.ts';
+import { CodedError } from '../core/errors.ts';
 import { type LogLevel, logLevels } from '../core/ports/logger.ts';
 
 /**
@@ -79,9 +80,9 @@ export interface FunctionConfig {
   readonly logLevel?: LogLevel;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends CodedError<'CONFIG_INVALID'> {
   constructor(message: string) {
-    super(message);
+    super('CONFIG_INVALID', message);
     this.name = 'ConfigError';
   }
 }

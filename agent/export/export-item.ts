@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { AgentError } from '../errors.ts';
 import type { FileProgress } from '../file-progress.ts';
 import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
@@ -14,13 +15,13 @@ import { lengthCheck, nfcGet } from '../vsphere/nfc.ts';
 import type { Moref } from '../vsphere/wire/serialize.ts';
 import { VimFaultError } from '../vsphere/wire/soap-connection.ts';
 
-export class ExportError extends Error {
+export class ExportError extends AgentError<'POWERED_ON' | 'EXPORT_FAILED' | 'DESCRIPTOR_FAILED'> {
   constructor(
-    readonly code: 'POWERED_ON' | 'EXPORT_FAILED' | 'DESCRIPTOR_FAILED',
+    code: 'POWERED_ON' | 'EXPORT_FAILED' | 'DESCRIPTOR_FAILED',
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'ExportError';
   }
 }

@@ -1,6 +1,7 @@
 import { createHash, sign, verify, X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AgentError } from '../errors.ts';
 
 /** Files of an agent's identity inside its directory. */
 export const agentFiles = { key: 'agent.key.pem', cert: 'agent.crt.pem' } as const;
@@ -13,11 +14,9 @@ export interface AgentIdentity {
   readonly commonName: string;
 }
 
-export class AgentIdentityError extends Error {
-  readonly code = 'AGENT_IDENTITY';
-
+export class AgentIdentityError extends AgentError<'AGENT_IDENTITY'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('AGENT_IDENTITY', message, options);
     this.name = 'AgentIdentityError';
   }
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { AgentError } from '../errors.ts';
 import type { FileProgress } from '../file-progress.ts';
 import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
@@ -15,18 +16,16 @@ import { type ImportMark, readMark, setMark } from './import-mark.ts';
 import { type ItemNames, importNames } from './import-names.ts';
 import { splitVApp } from './ovf-split.ts';
 
-export class ImportError extends Error {
-  constructor(
-    readonly code:
-      | 'IMPORT_SPEC_FAILED'
-      | 'IMPORT_FAILED'
-      | 'CONTENT_MISMATCH'
-      | 'PACKAGE_INCOMPLETE'
-      | 'NAME_TAKEN',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+type ImportErrorCode =
+  | 'IMPORT_SPEC_FAILED'
+  | 'IMPORT_FAILED'
+  | 'CONTENT_MISMATCH'
+  | 'PACKAGE_INCOMPLETE'
+  | 'NAME_TAKEN';
+
+export class ImportError extends AgentError<ImportErrorCode> {
+  constructor(code: ImportErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'ImportError';
   }
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { ItemTarget } from '../../core/index.ts';
+import { AgentError } from '../errors.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
 import { type VerifyProgress, type VerifyReport, verifyTransfer } from '../package/verify.ts';
 import type { VcdClient } from '../vcd/client.ts';
@@ -11,12 +12,10 @@ import { ImportJournal, type ImportRecord } from './import-journal.ts';
 import { type ItemNames, importNames } from './import-names.ts';
 import { type OnboardResult, onboardItem } from './onboard.ts';
 
-export class TransferNotTrustedError extends Error {
-  readonly code = 'TRANSFER_NOT_TRUSTED';
-
+export class TransferNotTrustedError extends AgentError<'TRANSFER_NOT_TRUSTED'> {
   constructor(readonly report: VerifyReport) {
     const lines = report.problems.map((p) => `  ${p.file}: ${p.message} [${p.code}]`).join('\n');
-    super(`The transfer on the NAS did not verify; nothing was imported.\n${lines}`);
+    super('TRANSFER_NOT_TRUSTED', `The transfer on the NAS did not verify; nothing was imported.\n${lines}`);
     this.name = 'TransferNotTrustedError';
   }
 }

@@ -1,27 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import { type AgentTransferView, agentHeaders, canonicalRequest } from '../../core/ports/agents.ts';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
+import { AgentError } from '../errors.ts';
 import { signDetached } from '../identity/agent-identity.ts';
 
 /** An answer of the agent API that is not 2xx: `status` and the server's stable `code`. */
-export class AgentApiError extends Error {
+export class AgentApiError extends AgentError<string> {
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'AgentApiError';
   }
 }
 
 /** The network failed (no answer): worth retrying with backoff. */
-export class AgentApiUnreachableError extends Error {
-  readonly code = 'AGENT_API_UNREACHABLE';
+export class AgentApiUnreachableError extends AgentError<'AGENT_API_UNREACHABLE'> {
   constructor(url: string, cause: unknown) {
-    super(`the agent API at ${url} does not answer (${(cause as Error)?.message ?? String(cause)})`, {
-      cause,
-    });
+    super(
+      'AGENT_API_UNREACHABLE',
+      `the agent API at ${url} does not answer (${(cause as Error)?.message ?? String(cause)})`,
+      {
+        cause,
+      },
+    );
     this.name = 'AgentApiUnreachableError';
   }
 }

@@ -1,3 +1,4 @@
+import { AgentError } from '../errors.ts';
 import type { ObjectContent, VimClient } from './client.ts';
 import type { Moref } from './wire/serialize.ts';
 import type { XmlNode } from './wire/xml.ts';
@@ -118,23 +119,21 @@ export async function readInventory(client: VimClient): Promise<InventoryItem[]>
   return items.sort((x, y) => x.path.localeCompare(y.path));
 }
 
-export class ItemNotFoundError extends Error {
-  readonly code = 'ITEM_NOT_FOUND';
-
+export class ItemNotFoundError extends AgentError<'ITEM_NOT_FOUND'> {
   constructor(query: string, candidates: readonly string[]) {
     const hint = candidates.length > 0 ? ` Close matches: ${candidates.slice(0, 5).join(', ')}.` : '';
     super(
+      'ITEM_NOT_FOUND',
       `No VM, template or vApp named '${query}' in this vCenter.${hint} \`odt inventory\` lists them all.`,
     );
     this.name = 'ItemNotFoundError';
   }
 }
 
-export class AmbiguousItemError extends Error {
-  readonly code = 'ITEM_AMBIGUOUS';
-
+export class AmbiguousItemError extends AgentError<'ITEM_AMBIGUOUS'> {
   constructor(query: string, matches: readonly string[]) {
     super(
+      'ITEM_AMBIGUOUS',
       `'${query}' names ${matches.length} items: ${matches.join(', ')}. Give the inventory path instead.`,
     );
     this.name = 'AmbiguousItemError';

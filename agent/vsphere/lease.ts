@@ -1,4 +1,5 @@
 import { poll } from '../../core/wait.ts';
+import { AgentError } from '../errors.ts';
 import type { VimClient } from './client.ts';
 import type { Moref } from './wire/serialize.ts';
 import { VimFaultError } from './wire/soap-connection.ts';
@@ -42,15 +43,14 @@ export interface WaitReadyOptions {
 }
 
 /** The lease ended in `error`: the server aborted it, it timed out, or it could not be set up. */
-export class LeaseError extends Error {
-  readonly code = 'NFC_LEASE_ERROR';
-
+export class LeaseError extends AgentError<'NFC_LEASE_ERROR'> {
   constructor(
     readonly lease: string,
     readonly faultType: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(`NFC lease ${lease} failed (${faultType}): ${message}`);
+    super('NFC_LEASE_ERROR', `NFC lease ${lease} failed (${faultType}): ${message}`, options);
     this.name = 'LeaseError';
   }
 }
@@ -282,7 +282,7 @@ export class NfcLease {
 
   private wrap(error: unknown): Error {
     if (error instanceof VimFaultError)
-      return new LeaseError(this.ref.value, error.faultType, error.faultString);
+      return new LeaseError(this.ref.value, error.faultType, error.faultString, { cause: error });
     return error as Error;
   }
 }

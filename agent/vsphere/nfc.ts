@@ -3,13 +3,12 @@ import https from 'node:https';
 import net from 'node:net';
 import { type Duplex, Readable } from 'node:stream';
 import type tls from 'node:tls';
+import { AgentError } from '../errors.ts';
 import { batchBuffer, encryptRunBytes } from '../package/age/encrypt.ts';
 
-export class NfcTransferError extends Error {
-  readonly code = 'NFC_TRANSFER';
-
+export class NfcTransferError extends AgentError<'NFC_TRANSFER'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('NFC_TRANSFER', message, options);
     this.name = 'NfcTransferError';
   }
 }

@@ -1,3 +1,4 @@
+import { AgentError } from '../errors.ts';
 import type { VimClient } from './client.ts';
 import type { Moref } from './wire/serialize.ts';
 import type { XmlNode } from './wire/xml.ts';
@@ -25,11 +26,9 @@ export interface Placement {
   readonly hosts: readonly { readonly name: string; readonly hasNetwork: boolean }[];
 }
 
-export class PlacementError extends Error {
-  readonly code = 'PLACEMENT';
-
+export class PlacementError extends AgentError<'PLACEMENT'> {
   constructor(message: string) {
-    super(message);
+    super('PLACEMENT', message);
     this.name = 'PlacementError';
   }
 }

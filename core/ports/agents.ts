@@ -1,4 +1,5 @@
 import { createHash, verify, X509Certificate } from 'node:crypto';
+import { CodedError } from '../errors.ts';
 import type { ItemKind, ItemTarget } from '../model/transfer.ts';
 
 /**
@@ -60,23 +61,30 @@ export interface AgentRegistry {
   getInventory(site: string): Promise<SiteInventory | undefined>;
 }
 
-export class EnrollmentError extends Error {
-  readonly code: string;
+/** The code of each enrollment refusal. */
+export const enrollmentCodes = {
+  unknown: 'ENROLLMENT_UNKNOWN',
+  used: 'ENROLLMENT_USED',
+  expired: 'ENROLLMENT_EXPIRED',
+  'certificate-taken': 'ENROLLMENT_CERTIFICATE_TAKEN',
+} as const satisfies Record<EnrollmentRefusal, string>;
+export type EnrollmentErrorCode = (typeof enrollmentCodes)[EnrollmentRefusal];
+
+/** An enrollment code refused (401). */
+export class EnrollmentError extends CodedError<EnrollmentErrorCode> {
   constructor(
     readonly refusal: EnrollmentRefusal,
     message: string,
   ) {
-    super(message);
+    super(enrollmentCodes[refusal], message);
     this.name = 'EnrollmentError';
-    this.code = `ENROLLMENT_${refusal.toUpperCase().replace('-', '_')}`;
   }
 }
 
 /** Authentication failed (401): unknown or revoked agent, bad signature, stale time, replay. */
-export class AgentAuthError extends Error {
-  readonly code = 'UNAUTHORIZED';
+export class AgentAuthError extends CodedError<'UNAUTHORIZED'> {
   constructor(message: string) {
-    super(message);
+    super('UNAUTHORIZED', message);
     this.name = 'AgentAuthError';
   }
 }

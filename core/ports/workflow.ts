@@ -1,3 +1,5 @@
+import { CodedError } from '../errors.ts';
+
 /**
  * The workflow engine as the service layer sees it: Step Functions on AWS, the embedded durable
  * runner in `odt serve`. Tokens come from the engine and are kept in the TokenStore.
@@ -29,13 +31,13 @@ export type WorkflowWait = (typeof workflowWaits)[number];
  * A callback the engine no longer accepts: the task ended, timed out, or the token is not one of
  * its own. `name` is the Step Functions error code; both engines throw this class.
  */
-export class TaskTokenError extends Error {
+export class TaskTokenError extends CodedError<'TaskDoesNotExist' | 'TaskTimedOut' | 'InvalidToken'> {
   constructor(
-    readonly code: 'TaskDoesNotExist' | 'TaskTimedOut' | 'InvalidToken',
+    code: 'TaskDoesNotExist' | 'TaskTimedOut' | 'InvalidToken',
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = code;
   }
 }

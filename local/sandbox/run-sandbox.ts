@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
 import { exportRole, importRole } from '../../agent/runtime/roles.ts';
 import { runAgent } from '../../agent/runtime/run-agent.ts';
+import { CodedError } from '../../core/errors.ts';
 import type { Transfer, TransferRequest } from '../../core/index.ts';
 import { silentLogger } from '../../core/ports/logger.ts';
 import { poll, sleep } from '../../core/wait.ts';
@@ -33,10 +34,9 @@ export interface SandboxResult {
   };
 }
 
-export class SandboxSetupError extends Error {
-  readonly code = 'SANDBOX_SETUP';
+export class SandboxSetupError extends CodedError<'SANDBOX_SETUP'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('SANDBOX_SETUP', message, options);
     this.name = 'SandboxSetupError';
   }
 }

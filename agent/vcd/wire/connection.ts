@@ -1,29 +1,23 @@
 import http from 'node:http';
 import https from 'node:https';
-import { createHttpAgent, type TlsTrust } from '../../vsphere/wire/tls.ts';
+import { AgentError, type VcdErrorCode } from '../../errors.ts';
+import { createHttpAgent, type TlsTrust, TlsTrustError } from '../../vsphere/wire/tls.ts';
 import { parseVcdXml, type VcdNode } from './xml.ts';
 
-export type VcdErrorCode =
-  | 'VCD_ERROR' // the server answered with an Error document (see status, minorErrorCode)
-  | 'VCD_AUTH' // login refused
-  | 'VCD_VERSION' // no API version in common with the server
-  | 'VCD_NOT_FOUND' // a named entity (VDC, catalog, network, vApp) does not exist
-  | 'VCD_TASK' // a task ended in error, aborted or canceled
-  | 'VCD_TIMEOUT' // a task did not end in time
-  | 'VCD_TRANSPORT'; // unreachable, TLS refused, or an answer that is not the vCloud API
+export type { VcdErrorCode } from '../../errors.ts';
 
 /** Any failure of a vCloud Director call; `minorErrorCode` and `vcdMessage` come from the server's Error element. */
-export class VcdError extends Error {
+export class VcdError extends AgentError<VcdErrorCode> {
   readonly status: number | undefined;
   readonly minorErrorCode: string | undefined;
   readonly vcdMessage: string | undefined;
 
   constructor(
-    readonly code: VcdErrorCode,
+    code: VcdErrorCode,
     message: string,
     details: { status?: number; minorErrorCode?: string; vcdMessage?: string; cause?: unknown } = {},
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.name = 'VcdError';
     this.status = details.status;
     this.minorErrorCode = details.minorErrorCode;
@@ -143,7 +137,7 @@ export class VcdConnection {
           reject(signal.reason);
           return;
         }
-        if (err instanceof VcdError || (err as { code?: string }).code === 'TLS_THUMBPRINT_MISMATCH') {
+        if (err instanceof VcdError || err instanceof TlsTrustError) {
           reject(err);
           return;
         }

@@ -1,4 +1,5 @@
 import { SaxesParser } from 'saxes';
+import { AgentError } from '../../errors.ts';
 import { escapeXml } from '../../vsphere/wire/xml.ts';
 
 /** The namespaces of the vCloud API documents (vCloud API schema reference: common.xsd, vmwextensions.xsd, versions.xsd). */
@@ -54,9 +55,9 @@ export class VcdNode {
   }
 }
 
-export class VcdXmlError extends Error {
+export class VcdXmlError extends AgentError<'VCD_XML_INVALID'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('VCD_XML_INVALID', message, options);
     this.name = 'VcdXmlError';
   }
 }

@@ -1,3 +1,4 @@
+import { AgentError } from '../../errors.ts';
 import { type FieldDef, fieldsOf, isSubtype, primitives, vimMethods } from './schema.ts';
 import { escapeXml, NS, type XmlNode } from './xml.ts';
 
@@ -14,9 +15,10 @@ export interface VimObject {
   readonly [field: string]: VimValue | undefined;
 }
 
-export class VimSchemaError extends Error {
+/** A call that does not match agent/vsphere/wire/schema.ts: a bug of ours, not the server's. */
+export class VimSchemaError extends AgentError<'VIM_SCHEMA'> {
   constructor(message: string) {
-    super(message);
+    super('VIM_SCHEMA', message);
     this.name = 'VimSchemaError';
   }
 }

@@ -1,36 +1,35 @@
 import http from 'node:http';
 import https from 'node:https';
+import { errnoOf } from '../../../core/errors.ts';
+import { AgentError } from '../../errors.ts';
 import { envelope, serializeCall, type VimValue } from './serialize.ts';
 import {
   colonHex,
   createHttpAgent,
   presentedThumbprint,
   type TlsTrust,
+  TlsTrustError,
   untrustedCertificateCodes,
 } from './tls.ts';
 import { NS, parseXml, type XmlNode } from './xml.ts';
 
 /** A vim25 fault: `faultType` is the fault's type name (InvalidLogin, NotAuthenticated, …). */
-export class VimFaultError extends Error {
-  readonly code = 'VIM_FAULT';
-
+export class VimFaultError extends AgentError<'VIM_FAULT'> {
   constructor(
     readonly method: string,
     readonly faultType: string,
     readonly faultString: string,
     readonly detail: XmlNode | undefined,
   ) {
-    super(`${method} failed with ${faultType}: ${faultString}`);
+    super('VIM_FAULT', `${method} failed with ${faultType}: ${faultString}`);
     this.name = 'VimFaultError';
   }
 }
 
 /** The server could not be reached or answered with something that is not SOAP. */
-export class VimTransportError extends Error {
-  readonly code = 'VIM_TRANSPORT';
-
+export class VimTransportError extends AgentError<'VIM_TRANSPORT'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('VIM_TRANSPORT', message, options);
     this.name = 'VimTransportError';
   }
 }
@@ -143,14 +142,11 @@ export class SoapConnection {
           reject(signal.reason);
           return;
         }
-        if (
-          err instanceof VimTransportError ||
-          (err as { code?: string }).code === 'TLS_THUMBPRINT_MISMATCH'
-        ) {
+        if (err instanceof VimTransportError || err instanceof TlsTrustError) {
           reject(err);
           return;
         }
-        const code = (err as { code?: string }).code ?? '';
+        const code = errnoOf(err) ?? '';
         if (untrustedCertificateCodes.has(code)) {
           // Reached, but its certificate is not one the system trusts (a vCenter's own self-signed
           // one, most often): say how to pin it.

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { AgentError } from '../../errors.ts';
 
 /**
  * How the agent trusts a vCenter: the system CAs (default), a pinned SHA-256 thumbprint of the
@@ -13,11 +14,9 @@ export type TlsTrust =
   | { readonly kind: 'thumbprint'; readonly thumbprint: string }
   | { readonly kind: 'insecure' };
 
-export class TlsTrustError extends Error {
-  readonly code = 'TLS_THUMBPRINT_MISMATCH';
-
+export class TlsTrustError extends AgentError<'TLS_THUMBPRINT_MISMATCH'> {
   constructor(message: string) {
-    super(message);
+    super('TLS_THUMBPRINT_MISMATCH', message);
     this.name = 'TlsTrustError';
   }
 }

@@ -1,4 +1,5 @@
 import { SaxesParser } from 'saxes';
+import { AgentError } from '../../errors.ts';
 
 export const NS = {
   soapenv: 'http://schemas.xmlsoap.org/soap/envelope/',
@@ -64,9 +65,9 @@ export class XmlNode {
   }
 }
 
-export class XmlParseError extends Error {
+export class XmlParseError extends AgentError<'VIM_XML_INVALID'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('VIM_XML_INVALID', message, options);
     this.name = 'XmlParseError';
   }
 }
