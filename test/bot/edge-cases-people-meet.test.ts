@@ -1,5 +1,5 @@
 /**
- * Issue #7 review: what a Slack user or a security reviewer would trip over — a button on a
+ * What a Slack user or a security reviewer trips over (found reviewing issue #7) — a button on a
  * transfer that does not exist, user text that could ping a channel, state changes by people who
  * may not make them, clicks from the Home tab, a requester that is no Slack user.
  */
