@@ -10,14 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { App } from '@slack/bolt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fixedApprovers, type Transfer, TransferService, type WorkflowEngine } from '../../core/index.ts';
+import type { Transfer, TransferService } from '../../core/index.ts';
 import { SqliteStore } from '../../local/store/sqlite-store.ts';
 import { type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import {
   APPROVER_IDS,
+  expectTakenBy,
   PEOPLE,
   type PermissionCase,
   permissionCases,
+  permissionService,
   seedTransfer,
 } from '../support/permission-cases.ts';
 import {
@@ -30,14 +32,6 @@ import {
 } from './harness.ts';
 import { inSlack, type SlackEntry, submitModalAs, takeInSlack } from './permission-clicks.ts';
 
-const noChat = { transferChanged: async () => {}, progress: async () => {}, report: async () => {} };
-const workflow: WorkflowEngine = {
-  start: async () => {},
-  sendTaskSuccess: async () => {},
-  sendTaskFailure: async () => {},
-  sendTaskHeartbeat: async () => {},
-};
-
 let dir: string;
 let stores: SqliteStore;
 let service: TransferService;
@@ -48,16 +42,7 @@ beforeEach(async () => {
   expect(APPROVERS).toEqual(APPROVER_IDS);
   dir = mkdtempSync(join(tmpdir(), 'odt-bot-perm-'));
   stores = SqliteStore.open(dir);
-  service = new TransferService({
-    transfers: stores.transfers,
-    tokens: stores.tokens,
-    tasks: stores.tasks,
-    workflow,
-    chat: noChat,
-    clock: { now: () => new Date('2026-12-01T10:00:00Z') },
-    approvers: fixedApprovers(APPROVER_IDS),
-    newId: () => 'tr-unused',
-  });
+  service = permissionService(stores);
   slack = await startFakeSlackApi();
   const bot = await startTestBot(service, slack);
   app = bot.app;
@@ -110,10 +95,8 @@ describe.each(permissionCases.filter(inSlack))('issue 23: $action in Slack', (c)
   it(`the requester ${c.requesterMay ? 'may' : 'is refused'}`, async () => {
     const { t, message } = await seeded(c);
     const taken = await takeInSlack(entry, c, t, PEOPLE.requester, message);
-    const after = await service.get(t.id);
     if (c.requesterMay) {
-      expect(c.done(after)).toBe(true);
-      expect(after.history.at(-1)?.actor).toBe(PEOPLE.requester);
+      expectTakenBy(c, await service.get(t.id), PEOPLE.requester);
       expect(taken.told.join('\n')).not.toMatch(/Only|not an approver|:no_entry:/);
     } else {
       expect(taken.modal).toBe(false);
@@ -125,9 +108,7 @@ describe.each(permissionCases.filter(inSlack))('issue 23: $action in Slack', (c)
   it('an approver may', async () => {
     const { t, message } = await seeded(c);
     const taken = await takeInSlack(entry, c, t, PEOPLE.approver, message);
-    const after = await service.get(t.id);
-    expect(c.done(after), taken.told.join('\n')).toBe(true);
-    expect(after.history.at(-1)?.actor).toBe(PEOPLE.approver);
+    expectTakenBy(c, await service.get(t.id), PEOPLE.approver, taken.told.join('\n'));
   });
 });
 

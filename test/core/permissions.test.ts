@@ -12,49 +12,33 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type Approvers,
   ApproversUnavailableError,
-  fixedApprovers,
   NotAllowedError,
   OwnRequestError,
   PermissionError,
   type PersonAction,
   permissions,
   refusal,
-  TransferService,
-  type WorkflowEngine,
+  type TransferService,
 } from '../../core/index.ts';
 import { SqliteStore } from '../../local/store/sqlite-store.ts';
 import {
-  APPROVER_IDS,
+  expectTakenBy,
+  idleWorkflow,
   isShippingEvent,
   PEOPLE,
   type PermissionCase,
   permissionCases,
+  permissionService,
   seedTransfer,
 } from '../support/permission-cases.ts';
-
-const noChat = { transferChanged: async () => {}, progress: async () => {}, report: async () => {} };
 
 let dir: string;
 let stores: SqliteStore;
 let workflowCalls: string[];
 
-function service(approvers: Approvers = fixedApprovers(APPROVER_IDS)): TransferService {
-  const workflow: WorkflowEngine = {
-    start: async () => void workflowCalls.push('start'),
-    sendTaskSuccess: async () => void workflowCalls.push('success'),
-    sendTaskFailure: async () => void workflowCalls.push('failure'),
-    sendTaskHeartbeat: async () => void workflowCalls.push('heartbeat'),
-  };
-  return new TransferService({
-    transfers: stores.transfers,
-    tokens: stores.tokens,
-    tasks: stores.tasks,
-    workflow,
-    chat: noChat,
-    clock: { now: () => new Date('2026-12-01T10:00:00Z') },
-    approvers,
-    newId: () => 'tr-unused',
-  });
+/** The service over this test's stores; its workflow notes each call in `workflowCalls`. */
+function service(approvers?: Approvers): TransferService {
+  return permissionService(stores, { workflow: idleWorkflow(workflowCalls), approvers });
 }
 
 beforeEach(() => {
@@ -154,8 +138,7 @@ describe.each(permissionCases)('issue 23: $action through TransferService', (c) 
     const t = await seedTransfer(stores.transfers, c.phase);
     if (c.requesterMay) {
       await act(svc, c.action, t.id, PEOPLE.requester);
-      expect(c.done(await svc.get(t.id))).toBe(true);
-      expect((await svc.get(t.id)).history.at(-1)?.actor).toBe(PEOPLE.requester);
+      expectTakenBy(c, await svc.get(t.id), PEOPLE.requester);
     } else {
       await expect(act(svc, c.action, t.id, PEOPLE.requester)).rejects.toMatchObject({
         code: 'NOT_ALLOWED',
@@ -169,9 +152,7 @@ describe.each(permissionCases)('issue 23: $action through TransferService', (c) 
     const svc = service();
     const t = await seedTransfer(stores.transfers, c.phase);
     await act(svc, c.action, t.id, PEOPLE.approver);
-    const after = await svc.get(t.id);
-    expect(c.done(after)).toBe(true);
-    expect(after.history.at(-1)?.actor).toBe(PEOPLE.approver);
+    expectTakenBy(c, await svc.get(t.id), PEOPLE.approver);
   });
 });
 

@@ -8,26 +8,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fixedApprovers, type Transfer, TransferService, type WorkflowEngine } from '../../core/index.ts';
+import type { Transfer, TransferService } from '../../core/index.ts';
 import { adminToken } from '../../local/admin-token.ts';
 import { type ControlApi, startControlApi } from '../../local/control-api.ts';
 import { SqliteStore } from '../../local/store/sqlite-store.ts';
 import { odt } from '../support/cli.ts';
 import {
-  APPROVER_IDS,
+  expectTakenBy,
   PEOPLE,
   type PermissionCase,
   permissionCases,
+  permissionService,
   seedTransfer,
 } from '../support/permission-cases.ts';
-
-const noChat = { transferChanged: async () => {}, progress: async () => {}, report: async () => {} };
-const workflow: WorkflowEngine = {
-  start: async () => {},
-  sendTaskSuccess: async () => {},
-  sendTaskFailure: async () => {},
-  sendTaskHeartbeat: async () => {},
-};
 
 let dir: string;
 let stores: SqliteStore;
@@ -36,16 +29,7 @@ let api: ControlApi;
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'odt-admin-perm-'));
   stores = SqliteStore.open(dir);
-  service = new TransferService({
-    transfers: stores.transfers,
-    tokens: stores.tokens,
-    tasks: stores.tasks,
-    workflow,
-    chat: noChat,
-    clock: { now: () => new Date('2026-12-01T10:00:00Z') },
-    approvers: fixedApprovers(APPROVER_IDS),
-    newId: () => 'tr-unused',
-  });
+  service = permissionService(stores);
   api = await startControlApi({ service, adminToken: adminToken(dir) });
   // Where `odt transfer --state-dir` finds the API, as `odt serve` writes it.
   writeFileSync(join(dir, 'serve.json'), `${JSON.stringify({ url: api.url })}\n`);
@@ -136,9 +120,7 @@ describe.each(permissionCases)('issue 23: $action through the admin API and `odt
     const t = await seedTransfer(stores.transfers, c.phase);
     const run = await odt(cli(c, t.id, PEOPLE.approver));
     expect(run, run.err).toMatchObject({ code: 0, err: '' });
-    const after = await service.get(t.id);
-    expect(c.done(after)).toBe(true);
-    expect(after.history.at(-1)?.actor).toBe(PEOPLE.approver);
+    expectTakenBy(c, await service.get(t.id), PEOPLE.approver);
   });
 });
 

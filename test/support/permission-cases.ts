@@ -4,14 +4,20 @@
  * the phase the action is legal in; `seedTransfer` writes a transfer in that phase into a store, so
  * that a refusal is about the person and never about the phase.
  */
+
+import { expect } from 'vitest';
 import type {
+  Approvers,
   PersonAction,
   ShippingEvent,
   Transfer,
   TransferPhase,
+  TransferServiceDeps,
   TransferStore,
+  WorkflowEngine,
 } from '../../core/index.ts';
-import { createTransfer } from '../../core/index.ts';
+import { createTransfer, fixedApprovers, TransferService } from '../../core/index.ts';
+import { happyPath } from './happy-path.ts';
 
 /** Slack-like ids, so that the same people act in Slack and with `odt transfer --as`. */
 export const PEOPLE = {
@@ -63,26 +69,57 @@ export const permissionCases: readonly PermissionCase[] = [
 export const isShippingEvent = (a: PersonAction): a is ShippingEvent =>
   ['appliance-sent', 'appliance-connected', 'shipped', 'received', 'wiped'].includes(a);
 
-/** The main path up to each phase a case starts from. */
-const paths: Partial<Record<TransferPhase, readonly TransferPhase[]>> = {
-  requested: [],
-  approved: ['approved'],
-  'appliance-sent': ['approved', 'appliance-sent'],
-  exported: ['approved', 'appliance-sent', 'appliance-connected', 'exporting', 'exported'],
-  shipped: ['approved', 'appliance-sent', 'appliance-connected', 'exporting', 'exported', 'shipped'],
-  completed: [
-    'approved',
-    'appliance-sent',
-    'appliance-connected',
-    'exporting',
-    'exported',
-    'shipped',
-    'received',
-    'importing',
-    'onboarding',
-    'completed',
-  ],
-};
+/** The phases after `requested` along the happy path, up to and including `phase`. */
+function pathTo(phase: TransferPhase): readonly TransferPhase[] {
+  const at = happyPath.indexOf(phase);
+  if (at < 0) throw new Error(`seedTransfer: no path to ${phase}`);
+  return happyPath.slice(1, at + 1);
+}
+
+/** A workflow engine that starts nothing; with `calls`, it notes each call there. */
+export function idleWorkflow(calls: string[] = []): WorkflowEngine {
+  return {
+    start: async () => void calls.push('start'),
+    sendTaskSuccess: async () => void calls.push('success'),
+    sendTaskFailure: async () => void calls.push('failure'),
+    sendTaskHeartbeat: async () => void calls.push('heartbeat'),
+  };
+}
+
+/**
+ * The TransferService the permission cases act through, over `stores`: no chat, a fixed clock,
+ * `workflow` (default an idle one) and `approvers` (default APPROVER_IDS).
+ */
+export function permissionService(
+  stores: Pick<TransferServiceDeps, 'transfers' | 'tokens' | 'tasks'>,
+  {
+    workflow = idleWorkflow(),
+    approvers = fixedApprovers(APPROVER_IDS),
+  }: {
+    workflow?: WorkflowEngine;
+    approvers?: Approvers;
+  } = {},
+): TransferService {
+  return new TransferService({
+    transfers: stores.transfers,
+    tokens: stores.tokens,
+    tasks: stores.tasks,
+    workflow,
+    chat: { transferChanged: async () => {}, progress: async () => {}, report: async () => {} },
+    clock: { now: () => new Date('2026-12-01T10:00:00Z') },
+    approvers,
+    newId: () => 'tr-unused',
+  });
+}
+
+/**
+ * After `c` was taken by `actor`: the transfer shows it done, and `actor` last in its history;
+ * `why` (what the entry point said, say) is shown when it is not.
+ */
+export function expectTakenBy(c: PermissionCase, after: Transfer, actor: string, why?: string): void {
+  expect(c.done(after), why).toBe(true);
+  expect(after.history.at(-1)?.actor).toBe(actor);
+}
 
 let seeded = 0;
 
@@ -110,8 +147,7 @@ export async function seedTransfer(
     `tr-perm-${process.pid}-${++seeded}`,
     at,
   );
-  const path = paths[phase];
-  if (!path) throw new Error(`seedTransfer: no path to ${phase}`);
+  const path = pathTo(phase);
   const iso = at.toISOString();
   const exported = path.includes('exported');
   const completed = path.includes('completed');
