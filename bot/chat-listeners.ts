@@ -4,7 +4,7 @@
  * notifier posts progress and the report there.
  */
 import type { App } from '@slack/bolt';
-import { PermissionError, type Transfer, type TransferService } from '../core/index.ts';
+import { OdtError, PermissionError, type Transfer, type TransferService } from '../core/index.ts';
 import { type Block, esc, mention, section, utcMinute } from './blocks.ts';
 import { refusalText } from './explain.ts';
 import { homeView } from './home.ts';
@@ -126,11 +126,10 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
         t = await service.authorize(id, 'retry', user);
       } catch (error) {
         if (error instanceof PermissionError) return refusalText(error);
-        const code = (error as { code?: string }).code;
-        if (code === 'NOT_FOUND')
+        if (!(error instanceof OdtError)) throw error;
+        if (error.code === 'NOT_FOUND')
           return `Transfer \`${id}\` does not exist any more; \`/odt list\` lists transfers.`;
-        if (code === undefined) throw error;
-        return esc((error as Error).message);
+        return esc(error.message);
       }
       const earlier = t.history.slice(round).find((h) => retryNote.test(h.note ?? ''));
       if (earlier)
@@ -142,9 +141,8 @@ export function registerChatListeners(app: App, options: ChatListenerOptions): v
       try {
         after = await service.retry(id, user);
       } catch (error) {
-        const e = error as { code?: string; message: string };
-        if (e.code === undefined) throw error;
-        return e.message;
+        if (!(error instanceof OdtError)) throw error;
+        return error.message;
       }
       if (b.channel && b.message) {
         const shown = b.message.blocks ?? reportMessage(t).blocks;

@@ -1,6 +1,6 @@
 import { isSlackUser, section } from './blocks.ts';
 import type { BotContext, WebClient } from './bot-context.ts';
-import { coded } from './explain.ts';
+import { messageOf } from './explain.ts';
 
 /**
  * A DM to a transfer's requester. A requester that is no Slack user (a transfer asked for with
@@ -14,6 +14,6 @@ export async function dmRequester(
 ): Promise<void> {
   if (!isSlackUser(user)) return;
   await client.chat.postMessage({ channel: user, text, blocks: [section(text)] }).catch((error: unknown) => {
-    ctx.logger.warn({ user, reason: coded(error).message }, 'could not send the requester a DM');
+    ctx.logger.warn({ user, reason: messageOf(error) }, 'could not send the requester a DM');
   });
 }

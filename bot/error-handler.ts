@@ -1,6 +1,6 @@
 import type { App } from '@slack/bolt';
 import { isSlackUser, section } from './blocks.ts';
-import { coded } from './explain.ts';
+import { messageOf } from './explain.ts';
 
 const somethingWentWrong =
   ':warning: Something went wrong on our side, so your last `/odt` command or click may not have taken effect. Check with `/odt status`, try again in a minute, and tell an ODT administrator if it keeps failing.';
@@ -20,7 +20,7 @@ export function registerErrorHandler(app: App): void {
       await app.client.chat
         .postMessage({ channel: user, text: somethingWentWrong, blocks: [section(somethingWentWrong)] })
         .catch((e: unknown) =>
-          logger.warn({ user, reason: coded(e).message }, 'could not tell the user of the failure'),
+          logger.warn({ user, reason: messageOf(e) }, 'could not tell the user of the failure'),
         );
     }
     throw error;

@@ -2,21 +2,16 @@
  * What a person sees when a service call about a transfer is refused: who may (the service
  * decides, core/model/permissions.ts; here it is only said), user-supplied text escaped, a missing
  * transfer with the Slack command that lists them, a decision already taken with who took it.
- * Errors without a code are not the person's doing; they are rethrown to app.error.
+ * Only the service's refusals (OdtError) are the person's to read; anything else (a Slack Web API
+ * error, which carries a `code` of its own, or a bug) is rethrown to app.error, which logs it and
+ * tells the person that something went wrong on our side.
  */
-import { actionWords, PermissionError, type Transfer } from '../core/index.ts';
+import { actionWords, OdtError, PermissionError, type Transfer } from '../core/index.ts';
 import { esc, mention } from './blocks.ts';
 import type { BotContext } from './bot-context.ts';
 
-export interface CodedError {
-  code?: string;
-  message: string;
-  issues?: readonly { path: string; message: string }[];
-}
-
-/** The error's code and message (a non-Error has neither code nor a message of its own). */
-export const coded = (e: unknown): CodedError =>
-  e instanceof Error ? (e as CodedError) : { message: String(e) };
+/** The error's message, for a log line (a non-Error has no message of its own). */
+export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
  * Who may, when the service refused `e`: the requester (mentioned) or an approver; or the
@@ -28,14 +23,13 @@ export function refusalText(e: PermissionError): string {
   return esc(e.message);
 }
 
-/** The text of a coded service error about transfer `id`; uncoded errors are rethrown. */
+/** The text of a service refusal (OdtError) about transfer `id`; anything else is rethrown. */
 export function problem(id: string, error: unknown): string {
   if (error instanceof PermissionError) return refusalText(error);
-  const e = coded(error);
-  if (e.code === undefined) throw error;
-  if (e.code === 'NOT_FOUND')
+  if (!(error instanceof OdtError)) throw error;
+  if (error.code === 'NOT_FOUND')
     return `Transfer \`${esc(id)}\` does not exist; check the id (\`/odt list\` lists transfers, \`/odt status\` yours).`;
-  return esc(e.message);
+  return esc(error.message);
 }
 
 /**
@@ -61,8 +55,7 @@ export function decided(t: Transfer): string | undefined {
  * comes from a decision; else problem().
  */
 export async function explain(ctx: Pick<BotContext, 'service'>, id: string, error: unknown): Promise<string> {
-  const e = coded(error);
-  if (e.code === 'FORBIDDEN' || e.code === 'ILLEGAL_TRANSITION') {
+  if (error instanceof OdtError && (error.code === 'FORBIDDEN' || error.code === 'ILLEGAL_TRANSITION')) {
     const t = await ctx.service.get(id).catch(() => undefined);
     const why = t && decided(t);
     if (why) return why;

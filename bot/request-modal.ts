@@ -3,8 +3,8 @@
  * (block_suggestion, type-ahead), live updates when the site, the selection or the link speed
  * changes (block_actions → views.update), and the submission (view_submission → the service).
  */
-import type { App } from '@slack/bolt';
-import type { Transfer, TransferService } from '../core/index.ts';
+import { type App, webApi } from '@slack/bolt';
+import { type Transfer, type TransferService, ValidationError } from '../core/index.ts';
 import type { AgentRegistry, SiteInventory } from '../core/ports/agents.ts';
 import { approvalMessage, section } from './blocks.ts';
 import type { MessageRefs } from './message-refs.ts';
@@ -115,10 +115,9 @@ export async function openRequestModal(client: WebClient, triggerId: string, dep
   await client.views.open({ trigger_id: triggerId, view: view as never });
 }
 
+/** The `error` of a call Slack refused (e.g. `hash_conflict`); undefined for any other error. */
 const platformError = (e: unknown): string | undefined =>
-  (e as { code?: string; data?: { error?: string } }).code === 'slack_webapi_platform_error'
-    ? (e as { data: { error: string } }).data.error
-    : undefined;
+  e instanceof webApi.WebAPIPlatformError ? e.data.error : undefined;
 
 export function registerRequestModal(app: App, deps: RequestModalDeps): void {
   // Type-ahead for the items select: the chosen site's inventory, filtered by what was typed.
@@ -186,11 +185,10 @@ export function registerRequestModal(app: App, deps: RequestModalDeps): void {
     try {
       t = await deps.service.request(parsed.request);
     } catch (error) {
-      const e = error as { code?: string; issues?: readonly { path: string; message: string }[] };
-      if (e.code !== 'VALIDATION_FAILED') throw error;
+      if (!(error instanceof ValidationError)) throw error;
       const itemsBlock = itemsBlockOf(values, site);
       const errors: Record<string, string> = {};
-      for (const issue of e.issues ?? [])
+      for (const issue of error.issues)
         errors[blockOfIssue(issue.path, itemsBlock, parsed.itemBlocks)] ??= issue.message;
       await ack({ response_action: 'errors', errors });
       return;

@@ -1,6 +1,6 @@
 import { approvalMessage, esc, mention } from '../blocks.ts';
 import { dmRequester } from '../dm-requester.ts';
-import { coded } from '../explain.ts';
+import { messageOf } from '../explain.ts';
 import type { Subcommand } from './subcommand.ts';
 
 /**
@@ -25,7 +25,7 @@ export const cancelSubcommand: Subcommand = async ({ user, args, reply, client }
       .update({ channel: request.channel, ts: request.threadTs, ...approvalMessage(t) })
       .catch((error: unknown) =>
         ctx.logger.warn(
-          { transferId: t.id, reason: coded(error).message },
+          { transferId: t.id, reason: messageOf(error) },
           'could not update the approval request',
         ),
       );

@@ -22,7 +22,7 @@ const subcommands: ReadonlyMap<string, Subcommand> = new Map<string, Subcommand>
 
 /**
  * `/odt <subcommand> …`: dispatches to the subcommand's handler; an unknown one gets the help. A
- * coded service error (a refusal: who may) is shown to the person (ephemerally); anything else goes
+ * service refusal (OdtError: who may, what is missing) is shown to the person (ephemerally); anything else goes
  * to app.error.
  */
 export function registerOdtCommand(app: App, ctx: BotContext): void {

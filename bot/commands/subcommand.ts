@@ -15,5 +15,5 @@ export interface SubcommandInput {
   readonly acknowledge: () => Promise<void>;
 }
 
-/** A `/odt` subcommand; a coded service error it throws is shown to the person by `/odt`. */
+/** A `/odt` subcommand; a service refusal (OdtError) it throws is shown to the person by `/odt`, anything else goes to app.error. */
 export type Subcommand = (input: SubcommandInput, ctx: BotContext) => Promise<void>;

@@ -1,9 +1,9 @@
 import type { App } from '@slack/bolt';
-import { PermissionError, type Transfer } from '../../core/index.ts';
+import { OdtError, PermissionError, type Transfer } from '../../core/index.ts';
 import { callbacks, type ModalRef, plainText, shippingMessage } from '../blocks.ts';
 import type { BotContext } from '../bot-context.ts';
 import { publishHome } from '../chat-listeners.ts';
-import { coded, refusalText } from '../explain.ts';
+import { refusalText } from '../explain.ts';
 import { field, type StateValues } from './view-field.ts';
 
 /**
@@ -26,10 +26,9 @@ export function registerShippedSubmission(app: App, ctx: BotContext): void {
     try {
       t = await ctx.service.event(ref.id, 'shipped', body.user.id, shipping);
     } catch (error) {
-      const e = coded(error);
-      if (e.code === undefined) throw error;
+      if (!(error instanceof OdtError)) throw error;
       // Field errors are plain text: no mention markup.
-      const why = error instanceof PermissionError ? plainText(refusalText(error)) : e.message;
+      const why = error instanceof PermissionError ? plainText(refusalText(error)) : error.message;
       await ack({ response_action: 'errors', errors: { tracking: why } });
       return;
     }

@@ -1,8 +1,9 @@
 /**
  * Issue 23: the two error paths found while splitting the bot into modules. A `/odt` subcommand
  * that fails after it acknowledged must not acknowledge again (Bolt's HTTPReceiver throws
- * ReceiverMultipleAckError, Socket Mode drops the second answer unseen), and Reject on an expired
- * transfer must say what happened instead of posting an empty message.
+ * ReceiverMultipleAckError, Socket Mode drops the second answer unseen) nor show a Slack SDK error
+ * as if the service had refused, and Reject on an expired transfer must say what happened instead
+ * of posting an empty message.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -56,7 +57,7 @@ afterEach(async () => {
 const [APPROVER] = APPROVERS as [string, string];
 
 describe('issue 23: a /odt subcommand that fails after ack() answers once', () => {
-  it('`/odt request` whose modal Slack refuses (trigger already used) tells the user through response_url', async () => {
+  it('`/odt request` whose modal Slack refuses (trigger already used) is not shown as a service refusal', async () => {
     // GIVEN a trigger id that Slack has already exchanged for a view (as when it expired: the
     // bot acknowledged, then views.open is refused)
     const used = trigger();
@@ -79,18 +80,20 @@ describe('issue 23: a /odt subcommand that fails after ack() answers once', () =
       }).toString(),
     );
 
-    // THEN the command is acknowledged once (no ReceiverMultipleAckError, so no HTTP 500 and no
-    // "something went wrong" from app.error) and the reason reaches the user ephemerally
-    expect(res.status).toBe(200);
+    // THEN the failure ends in app.error as any unexpected one does: the receiver answers 500 as it
+    // does for every failed listener when it processes before responding (as on Lambda)
+    expect(res.status).toBe(500);
     expect(h.slack.failed().map((c) => [c.method, c.response.error])).toEqual([
       ['views.open', 'exchanged_trigger_id'],
     ]);
-    expect(dmsTo(h.slack, REQUESTER)).toEqual([]);
-    expect(responseUrl.bodies).toHaveLength(1);
-    const [said] = responseUrl.bodies as { response_type: string; text: string }[];
-    expect(said?.response_type).toBe('ephemeral');
-    expect(said?.text).toContain(':warning:');
-    expect(said?.text).toContain('exchanged_trigger_id');
+    // AND the Slack Web API error (it carries a `code` too) is not worded as the service's answer:
+    // nothing goes to response_url, app.error tells the requester that something went wrong on
+    // our side (issue 23, point 2)
+    expect(responseUrl.bodies).toEqual([]);
+    const told = dmsTo(h.slack, REQUESTER).map((c) => c.args.text as string);
+    expect(told).toHaveLength(1);
+    expect(told[0]).toContain('Something went wrong on our side');
+    expect(told[0]).not.toContain('exchanged_trigger_id');
   });
 });
 
