@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskRecord, Transfer } from '../../core/index.ts';
-import { poll } from '../../core/wait.ts';
-import { odt, repoRoot } from '../support/cli.ts';
+import type { TaskRecord } from '../../core/index.ts';
+import { type ServeProcess, serveAdmin, startServe, until, writeRequest } from '../support/serve-process.ts';
 
 // Issue 23, point 3 (and the hang of issue 22): `odt serve` ends within seconds of SIGTERM while
 // transfers wait (for approval, on a claimed agent task), printing that they resume; the next
@@ -13,34 +11,8 @@ import { odt, repoRoot } from '../support/cli.ts';
 // waiting task (TimeoutSeconds: up to 21 days) kept the process running.
 
 let dir: string;
-let serve: { child: ChildProcess; out: () => string; exited: Promise<number | null> } | undefined;
-
-async function startServe(): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [join(repoRoot, 'bin/odt.mjs'), 'serve', '--state-dir', dir, '--port', '0', '--approvers', 'bob'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c) => {
-    out += String(c);
-  });
-  child.stderr!.on('data', (c) => {
-    err += String(c);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  serve = { child, out: () => out, exited };
-  await poll({
-    what: 'odt serve to listen',
-    until: async () => {
-      if (child.exitCode !== null) throw new Error(`odt serve exited ${child.exitCode}: ${err}`);
-      return /API http:\/\//.test(out) || undefined;
-    },
-    intervalMs: 20,
-    timeoutMs: 30_000,
-  });
-}
+let serve: ServeProcess | undefined;
+let request: string;
 
 /** SIGTERM, and how long odt serve took to exit (ms), with what it printed. */
 async function sigterm(): Promise<{ ms: number; code: number | null; out: string }> {
@@ -59,43 +31,10 @@ async function sigterm(): Promise<{ ms: number; code: number | null; out: string
   return { ms: Date.now() - started, code, out: s.out() };
 }
 
-const cli = (...args: string[]) => odt([...args, '--state-dir', dir]);
-
-async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const { url } = JSON.parse(await readFile(join(dir, 'serve.json'), 'utf8')) as { url: string };
-  const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const json = (await res.json()) as T & { error?: string };
-  if (!res.ok) throw new Error(json.error);
-  return json;
-}
-
-const until = <T>(what: string, f: () => Promise<T | undefined | false>): Promise<T> =>
-  poll({
-    what,
-    until: async () => (await f().catch(() => undefined)) || undefined,
-    intervalMs: 20,
-    timeoutMs: 15_000,
-  });
-
-const show = async (id: string) => JSON.parse((await cli('transfer', 'show', id, '--json')).out) as Transfer;
-
 describe('odt serve stops on SIGTERM', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'odt-serve-term-'));
-    await writeFile(
-      join(dir, 'request.json'),
-      JSON.stringify({
-        site: 'acme',
-        providerSite: 'cloud',
-        requester: 'alice',
-        items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'v' } }],
-      }),
-    );
+    request = await writeRequest(dir);
   });
   afterAll(async () => {
     if (serve) serve.child.kill('SIGKILL');
@@ -103,8 +42,9 @@ describe('odt serve stops on SIGTERM', () => {
   });
 
   it('within 5 s while a transfer waits for approval and while an agent task is claimed; the next start finishes it', async () => {
-    await startServe();
-    const requested = await cli('transfer', 'request', '--file', join(dir, 'request.json'));
+    const { cli, api, show } = serveAdmin(dir);
+    serve = await startServe(dir);
+    const requested = await cli('transfer', 'request', '--file', request);
     expect(requested.err).toBe('');
     const id = requested.out.trim();
     // The workflow waits for approval once the approval message went out (events.log).
@@ -119,7 +59,7 @@ describe('odt serve stops on SIGTERM', () => {
     expect(first.code).toBe(0);
     expect(first.out).toMatch(/stopped; open transfers resume at the next start/);
 
-    await startServe();
+    serve = await startServe(dir);
     expect(serve!.out()).toMatch(/resumed 1 open transfer/);
     expect((await cli('transfer', 'approve', id, '--as', 'bob')).err).toBe('');
     await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
@@ -135,7 +75,7 @@ describe('odt serve stops on SIGTERM', () => {
     expect(second.ms).toBeLessThan(5_000);
     expect(second.code).toBe(0);
 
-    await startServe();
+    serve = await startServe(dir);
     await api('POST', `/tasks/${task.id}/complete`, {
       agent: 'agent-1',
       outcomes: [{ itemId: 'item-1', ok: true, bytes: 100 }],
