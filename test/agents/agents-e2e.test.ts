@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -7,49 +6,13 @@ import type { Transfer } from '../../core/index.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
-import { odt, repoRoot } from '../support/cli.ts';
+import { type AgentProcess, startAgentProcess, until } from '../support/agent-process.ts';
+import { odt } from '../support/cli.ts';
 import { jsonLinesIn } from '../support/logs.ts';
+import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
 
 // Issue 6, acceptance: nothing but the admin CLI and the agents' own polling moves a transfer
 // from request to onboarded. The agents are real `odt agent run` processes.
-
-interface Agent {
-  child: ChildProcess;
-  log: () => string;
-  exited: Promise<number | null>;
-}
-
-function startAgent(args: readonly string[], env: Record<string, string>): Agent {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'odt.mjs'), 'agent', 'run', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let text = '';
-  child.stdout!.on('data', (c) => {
-    text += String(c);
-  });
-  child.stderr!.on('data', (c) => {
-    text += String(c);
-    if (process.env.ODT_AGENT_LOG) process.stderr.write(c);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, log: () => text, exited };
-}
-
-async function until<T>(
-  f: () => Promise<T | undefined | false>,
-  what: string,
-  ms = 90_000,
-  everyMs = 50,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 async function files(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -67,38 +30,21 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
   let work: string;
   let state: string;
   let recipient: string;
-  const agents: Agent[] = [];
+  const agents: AgentProcess[] = [];
 
-  const cli = async (...args: string[]) => {
-    const r = await odt([...args, '--state-dir', state]);
-    if (r.code !== 0) throw new Error(`odt ${args.join(' ')} failed: ${r.err}`);
-    return r.out;
-  };
+  const cli = (...args: string[]) => transferCli(state)(...args);
   const show = async (id: string) => JSON.parse(await cli('transfer', 'show', id, '--json')) as Transfer;
   const phase = (id: string, p: string) =>
     until(async () => (await show(id)).phase === p, `phase ${p} of ${id}`);
-  const request = async (file: string, source: string): Promise<string> => {
-    await writeFile(
-      file,
-      JSON.stringify({
-        site: 'acme',
-        providerSite: 'cloud',
-        requester: 'alice',
-        items: [
-          {
-            kind: 'vm',
-            source,
-            target: { vdc: 'acme-vdc', network: 'acme-net', deploy: true, powerOn: true },
-          },
-        ],
+  const request = async (file: string, source: string): Promise<string> =>
+    requestUntilConnected(
+      cli,
+      await writeTransferRequest(file, {
+        kind: 'vm',
+        source,
+        target: { vdc: 'acme-vdc', network: 'acme-net', deploy: true, powerOn: true },
       }),
     );
-    const id = (await cli('transfer', 'request', '--file', file)).trim();
-    await cli('transfer', 'approve', id, '--as', 'bob');
-    await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
-    await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
-    return id;
-  };
   const exportArgs = (dir: string, code?: string) => [
     '--server',
     plane.agentApi.url,
@@ -139,8 +85,10 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     const acmeCode = (await cli('agent', 'enroll', '--site', 'acme')).trim();
     const cloudCode = (await cli('agent', 'enroll', '--site', 'cloud', '--ttl', '5m')).trim();
     agents.push(
-      startAgent(exportArgs(join(work, 'agent-acme'), acmeCode), { ODT_VCENTER_PASSWORD: customer.password }),
-      startAgent(
+      startAgentProcess(exportArgs(join(work, 'agent-acme'), acmeCode), {
+        ODT_VCENTER_PASSWORD: customer.password,
+      }),
+      startAgentProcess(
         [
           '--server',
           plane.agentApi.url,
@@ -173,11 +121,7 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
   }, 180_000);
 
   afterAll(async () => {
-    for (const a of agents) {
-      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGTERM');
-      await Promise.race([a.exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
-    }
+    for (const a of agents) await a.stop();
     await plane?.close();
     await vcd?.stop();
     await customer?.stop();
@@ -229,7 +173,7 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     const code = (await cli('agent', 'enroll', '--site', 'acme')).trim();
     const env = { ODT_VCENTER_PASSWORD: customer.password };
     // One disk at a time: the state "one disk complete, the next partial" lasts a whole disk.
-    const a = startAgent([...exportArgs(dir, code), '--parallel', '1'], env);
+    const a = startAgentProcess([...exportArgs(dir, code), '--parallel', '1'], env);
     agents.push(a);
     const id = await request(join(work, 'request-2.json'), 'DC0_H0_VM1');
     const item = join(work, 'nas', id, 'item-1');
@@ -249,7 +193,7 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     await a.exited;
     const before = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
 
-    const again = startAgent([...exportArgs(dir), '--parallel', '1'], env);
+    const again = startAgentProcess([...exportArgs(dir), '--parallel', '1'], env);
     agents.push(again);
     await phase(id, 'exported');
     expect(jsonLinesIn(again.log())).toContainEqual(

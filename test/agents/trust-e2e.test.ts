@@ -1,4 +1,4 @@
-import { cp, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -8,6 +8,7 @@ import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulato
 import { type AgentProcess, startAgentProcess, until } from '../support/agent-process.ts';
 import { odt } from '../support/cli.ts';
 import { forgeTransfer, vcenterTrace, vmNames } from '../support/forge.ts';
+import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
 
 // Issue #18, acceptance, through the workflow with real agents: the ODT node pins the signer it
 // gets from the control plane with the task (the enrolled export agent), never the NAS; a forged
@@ -24,31 +25,19 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
   let recipient: string;
   const agents: AgentProcess[] = [];
 
-  const cli = async (...args: string[]) => {
-    const r = await odt([...args, '--state-dir', state]);
-    if (r.code !== 0) throw new Error(`odt ${args.join(' ')} failed: ${r.err}`);
-    return r.out;
-  };
+  const cli = (...args: string[]) => transferCli(state)(...args);
   const show = async (id: string) => JSON.parse(await cli('transfer', 'show', id, '--json')) as Transfer;
   const phase = (id: string, p: string) =>
     until(async () => (await show(id)).phase === p, `phase ${p} of ${id}`, 120_000);
-  const request = async (name: string): Promise<string> => {
-    const file = join(work, `${name}.json`);
-    await writeFile(
-      file,
-      JSON.stringify({
-        site: 'acme',
-        providerSite: 'cloud',
-        requester: 'alice',
-        items: [{ kind: 'vm', source: 'DC0_H0_VM1', target: { vdc: 'acme-vdc' } }],
+  const request = async (name: string): Promise<string> =>
+    requestUntilConnected(
+      cli,
+      await writeTransferRequest(join(work, `${name}.json`), {
+        kind: 'vm',
+        source: 'DC0_H0_VM1',
+        target: { vdc: 'acme-vdc' },
       }),
     );
-    const id = (await cli('transfer', 'request', '--file', file)).trim();
-    await cli('transfer', 'approve', id, '--as', 'bob');
-    await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
-    await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
-    return id;
-  };
   const shipAndReceive = async (id: string) => {
     await cli('transfer', 'event', id, 'shipped', '--carrier', 'DHL', '--tracking', id, '--as', 'alice');
     await cli('transfer', 'event', id, 'received', '--as', 'bob');

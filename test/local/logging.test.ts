@@ -6,7 +6,7 @@
  * never appear in what the processes write.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,7 @@ import { defaultScopes, type FakeSlackApi, startFakeSlackApi } from '../peers/sl
 import { type FakeSocketMode, startFakeSocketMode } from '../peers/slack/fake-socket-mode.ts';
 import { odt, repoRoot } from '../support/cli.ts';
 import { captureLogs, jsonLines, type LogLine } from '../support/logs.ts';
+import { writeTransferRequest } from '../support/transfer-request.ts';
 
 interface Proc {
   readonly child: ChildProcess;
@@ -86,19 +87,12 @@ async function stop(p: Proc): Promise<number | null> {
   }
 }
 
-const requestFile = async (dir: string): Promise<string> => {
-  const file = join(dir, 'request.json');
-  await writeFile(
-    file,
-    JSON.stringify({
-      site: 'acme',
-      providerSite: 'cloud',
-      requester: 'alice',
-      items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc' } }],
-    }),
-  );
-  return file;
-};
+const requestFile = (dir: string): Promise<string> =>
+  writeTransferRequest(join(dir, 'request.json'), {
+    kind: 'vm',
+    source: 'web-01',
+    target: { vdc: 'acme-vdc' },
+  });
 
 const levels = 'fatal, error, warn, info, debug, trace, silent';
 const isoTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../core/index.ts';
 import { happyPath } from '../support/happy-path.ts';
-import { type ServeProcess, serveAdmin, startServe, until, writeRequest } from '../support/serve-process.ts';
+import { type ServeProcess, serveAdmin, startServe, until } from '../support/serve-process.ts';
+import { writeTransferRequest } from '../support/transfer-request.ts';
 
 // Issue 5: `kill -9` of odt serve while a transfer waits for approval, while an export task is
 // claimed and heartbeating, and while the NAS is in the mail; each continues after a restart.
@@ -27,7 +28,7 @@ const restart = async () => {
 describe('odt serve survives kill -9', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'odt-serve-'));
-    request = await writeRequest(dir);
+    request = await writeTransferRequest(join(dir, 'request.json'));
   });
   afterAll(async () => {
     if (serve) await kill9();

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../core/index.ts';
-import { type ServeProcess, serveAdmin, startServe, until, writeRequest } from '../support/serve-process.ts';
+import { type ServeProcess, serveAdmin, startServe, until } from '../support/serve-process.ts';
+import { writeTransferRequest } from '../support/transfer-request.ts';
 
 // Issue 23, point 3 (and the hang of issue 22): `odt serve` ends within seconds of SIGTERM while
 // transfers wait (for approval, on a claimed agent task), printing that they resume; the next
@@ -34,7 +35,7 @@ async function sigterm(): Promise<{ ms: number; code: number | null; out: string
 describe('odt serve stops on SIGTERM', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'odt-serve-term-'));
-    request = await writeRequest(dir);
+    request = await writeTransferRequest(join(dir, 'request.json'));
   });
   afterAll(async () => {
     if (serve) serve.child.kill('SIGKILL');

@@ -3,7 +3,7 @@
  * over the same state directory, and the admin CLI and API they drive it with.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Transfer } from '../../core/index.ts';
 import { poll } from '../../core/wait.ts';
@@ -74,19 +74,4 @@ export function serveAdmin(dir: string) {
     },
     show: async (id: string) => JSON.parse((await cli('transfer', 'show', id, '--json')).out) as Transfer,
   };
-}
-
-/** Writes `<dir>/request.json`, one VM of site `acme` to `cloud` asked for by `alice`; returns its path. */
-export async function writeRequest(dir: string): Promise<string> {
-  const file = join(dir, 'request.json');
-  await writeFile(
-    file,
-    JSON.stringify({
-      site: 'acme',
-      providerSite: 'cloud',
-      requester: 'alice',
-      items: [{ kind: 'vm', source: 'web-01', target: { vdc: 'v' } }],
-    }),
-  );
-  return file;
 }
