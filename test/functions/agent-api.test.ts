@@ -18,7 +18,7 @@ import {
 } from '../../functions/agent-api.ts';
 import { createRuntime, type Runtime } from '../../functions/runtime.ts';
 import { agentApiAccess } from '../../infra/function-access.ts';
-import { type Dynalite, RecordingEngine, startDynalite } from './support.ts';
+import { type Dynalite, functionConfig, RecordingEngine, startDynalite } from './support.ts';
 
 // The agent API's Lambda handler with API Gateway HTTP API (v2) events, over dynalite.
 
@@ -100,15 +100,11 @@ let b: AgentApiClient;
 
 beforeAll(async () => {
   db = await startDynalite('odt-agent-api');
-  rt = createRuntime(
-    {
-      tableName: db.tableName,
-      stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:T-transfer',
-      approvers: ['bob'],
-      heartbeatSeconds: 600,
-    },
-    { dynamodb: db.client((op) => dynamoOps.add(op)), workflow: engine, chat: new JsonLinesChat(() => {}) },
-  );
+  rt = createRuntime(functionConfig(db), {
+    dynamodb: db.client((op) => dynamoOps.add(op)),
+    workflow: engine,
+    chat: new JsonLinesChat(() => {}),
+  });
   deps = {
     service: rt.service,
     tasks: rt.store.tasks,

@@ -4,12 +4,11 @@ import { JsonLinesChat } from '../../core/service/json-lines-chat.ts';
 import type { TransferService } from '../../core/service/transfer-service.ts';
 import { agentTaskEvent, agentTaskHandler } from '../../functions/agent-task.ts';
 import { awaitEvent, awaitHandler } from '../../functions/await.ts';
-import type { FunctionConfig } from '../../functions/config.ts';
 import { createService } from '../../functions/runtime.ts';
 import { stepEvent, stepHandler } from '../../functions/step.ts';
 import { type WorkflowFunctionName, workflowFunctions } from '../../infra/function-access.ts';
 import { definitionPath, localArns, substitute } from '../../local/workflow-definition.ts';
-import { type Dynalite, RecordingEngine, request, startDynalite } from './support.ts';
+import { type Dynalite, functionConfig, RecordingEngine, request, startDynalite } from './support.ts';
 
 // The workflow's three Lambda handlers over the real DynamoDB adapter (dynalite) and a recording
 // WorkflowEngine; "people" (the bot or the admin CLI) act through their own service on the same table.
@@ -26,12 +25,7 @@ const fns = {} as Record<
 
 beforeAll(async () => {
   db = await startDynalite();
-  const cfg: FunctionConfig = {
-    tableName: db.tableName,
-    stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:T-transfer',
-    approvers: ['bob'],
-    heartbeatSeconds: 600,
-  };
+  const cfg = functionConfig(db);
   for (const name of Object.keys(workflowFunctions) as WorkflowFunctionName[]) {
     const dynamo = new Set<string>();
     const engine = new RecordingEngine();

@@ -19,7 +19,7 @@ import { ConfigError, parseConfig } from '../../functions/config.ts';
 import { createRuntime, type Runtime } from '../../functions/runtime.ts';
 import { stepHandler } from '../../functions/step.ts';
 import { captureLogs } from '../support/logs.ts';
-import { type Dynalite, RecordingEngine, request, startDynalite } from './support.ts';
+import { type Dynalite, functionConfig, RecordingEngine, request, startDynalite } from './support.ts';
 
 const adminToken = 'lambda-admin-token-never-logged';
 let db: Dynalite;
@@ -27,15 +27,11 @@ let rt: Runtime;
 
 beforeAll(async () => {
   db = await startDynalite('odt-logging');
-  rt = createRuntime(
-    {
-      tableName: db.tableName,
-      stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:T-transfer',
-      approvers: ['bob'],
-      heartbeatSeconds: 600,
-    },
-    { dynamodb: db.client(), workflow: new RecordingEngine(), chat: new JsonLinesChat(() => {}) },
-  );
+  rt = createRuntime(functionConfig(db), {
+    dynamodb: db.client(),
+    workflow: new RecordingEngine(),
+    chat: new JsonLinesChat(() => {}),
+  });
 });
 afterAll(() => db?.close());
 

@@ -78,6 +78,17 @@ export async function startDynalite(tableName = 'odt-functions'): Promise<Dynali
   };
 }
 
+/**
+ * The configuration of the workflow's functions over `db`'s table: a state machine that is never
+ * called (tests pass a RecordingEngine), `bob` the approver, 600 s heartbeats.
+ */
+export const functionConfig = (db: Dynalite): FunctionConfig => ({
+  tableName: db.tableName,
+  stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:T-transfer',
+  approvers: ['bob'],
+  heartbeatSeconds: 600,
+});
+
 export type EngineCall =
   | { op: 'start'; transferId: string }
   | { op: 'success'; token: string; output: Record<string, unknown> }
