@@ -69,11 +69,23 @@ async function agentDoes(
 const allOk = (state?: ItemOutcome['state']) => (ids: readonly string[]) =>
   ids.map((itemId) => ({ itemId, ok: true, bytes: 100, ...(state ? { state } : {}) }));
 
+/** Bob approves transfer `id` and sends the NAS; alice connects it: the export task is queued. */
+async function connect(p: ControlPlane, id: string): Promise<void> {
+  await p.service.approve(id, 'bob');
+  await p.service.event(id, 'appliance-sent', 'bob');
+  await p.service.event(id, 'appliance-connected', 'alice');
+}
+
+/** Connected, and the export agent exported every item. */
+async function exportAll(p: ControlPlane, id: string): Promise<void> {
+  await connect(p, id);
+  await agentDoes(p, 'acme', 'a', allOk());
+  await phaseIs(p, id, 'exported');
+}
+
 async function toExport(p: ControlPlane): Promise<string> {
   const t = await p.service.request(request());
-  await p.service.approve(t.id, 'bob');
-  await p.service.event(t.id, 'appliance-sent', 'bob');
-  await p.service.event(t.id, 'appliance-connected', 'alice');
+  await connect(p, t.id);
   return t.id;
 }
 
@@ -243,28 +255,20 @@ describe('the workflow on the embedded engine', () => {
     [
       'export',
       async (p: ControlPlane, id: string) => {
-        await p.service.approve(id, 'bob');
-        await p.service.event(id, 'appliance-sent', 'bob');
-        await p.service.event(id, 'appliance-connected', 'alice');
+        await connect(p, id);
         await until(async () => (await p.service.openTasks('acme'))[0], 'export task');
       },
     ],
     [
       'shipping',
       async (p: ControlPlane, id: string) => {
-        await p.service.approve(id, 'bob');
-        await p.service.event(id, 'appliance-sent', 'bob');
-        await p.service.event(id, 'appliance-connected', 'alice');
-        await agentDoes(p, 'acme', 'a', allOk());
-        await phaseIs(p, id, 'exported');
+        await exportAll(p, id);
       },
     ],
     [
       'the export decision (an item failed)',
       async (p: ControlPlane, id: string) => {
-        await p.service.approve(id, 'bob');
-        await p.service.event(id, 'appliance-sent', 'bob');
-        await p.service.event(id, 'appliance-connected', 'alice');
+        await connect(p, id);
         await agentDoes(p, 'acme', 'a', (ids) =>
           ids.map((itemId) => ({
             itemId,
@@ -278,11 +282,7 @@ describe('the workflow on the embedded engine', () => {
     [
       'the NAS to be received',
       async (p: ControlPlane, id: string) => {
-        await p.service.approve(id, 'bob');
-        await p.service.event(id, 'appliance-sent', 'bob');
-        await p.service.event(id, 'appliance-connected', 'alice');
-        await agentDoes(p, 'acme', 'a', allOk());
-        await phaseIs(p, id, 'exported');
+        await exportAll(p, id);
         await p.service.event(id, 'shipped', 'alice', { carrier: 'DHL', tracking: '1' });
       },
     ],
