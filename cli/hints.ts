@@ -1,3 +1,5 @@
+import { errnoOf } from '../core/errors.ts';
+
 /** What to do about the system errors people hit most, keyed by errno code. */
 export const systemHints: Record<string, string> = {
   ENOSPC: 'the target file system is full; free space or use a larger NAS, then run the same command again',
@@ -14,7 +16,7 @@ export const systemHints: Record<string, string> = {
 
 /** The error's message, with what to do when it is a known system error. */
 export function withHint(error: Error): string {
-  const code = (error as { code?: unknown }).code;
-  const hint = typeof code === 'string' ? systemHints[code] : undefined;
+  const code = errnoOf(error);
+  const hint = code === undefined ? undefined : systemHints[code];
   return hint ? `${error.message} (${hint})` : error.message;
 }

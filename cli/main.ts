@@ -1,10 +1,11 @@
-import { constants } from 'node:os';
 import { Command, CommanderError } from 'commander';
-import { InterruptedError, OdtError } from '../core/index.ts';
+import { VimFaultError } from '../agent/vsphere/wire/soap-connection.ts';
+import { codeOf } from '../core/errors.ts';
 import { registerAgentRun } from './commands/agent-run.ts';
 import { registerControl } from './commands/control.ts';
 import { registerDataPath } from './commands/data-path.ts';
 import { registerImport } from './commands/import.ts';
+import { exitCodeOf, exitCodes } from './exit-codes.ts';
 import { withHint } from './hints.ts';
 import { registerSandbox } from './sandbox.ts';
 
@@ -47,29 +48,22 @@ export async function main(
     process.exitCode = undefined;
     return code;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof InterruptedError) {
-      io.err.write(`odt: ${error.message} [${error.code}]\n`);
-      // As a shell reports a process ended by the signal: 130 for SIGINT, 143 for SIGTERM.
-      return 128 + constants.signals[error.signal];
+    const exit = exitCodeOf(error);
+    // Commander has said what was wrong (or shown the help) already.
+    if (error instanceof CommanderError) return exit;
+    if (exit === exitCodes.unexpected || !(error instanceof Error)) {
+      io.err.write(
+        `odt: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      return exitCodes.unexpected;
     }
-    if (error instanceof OdtError || hasCode(error)) {
-      io.err.write(`odt: ${explain(error)} [${error.code}]\n`);
-      return 2;
-    }
-    io.err.write(
-      `odt: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    return 1;
+    io.err.write(`odt: ${explain(error)} [${codeOf(error)}]\n`);
+    return exit;
   }
 }
 
-/** Errors of the product and of the system carry a stable string code; anything else is a bug and shows its stack. */
-const hasCode = (e: unknown): e is Error & { code: string } =>
-  e instanceof Error && typeof (e as unknown as { code?: unknown }).code === 'string';
-
-function explain(error: Error & { code: string }): string {
-  if (error.name === 'VimFaultError' && (error as { faultType?: string }).faultType === 'InvalidLogin') {
+function explain(error: Error): string {
+  if (error instanceof VimFaultError && error.faultType === 'InvalidLogin') {
     return `${error.message}. Check --username and ODT_VCENTER_PASSWORD.`;
   }
   return withHint(error);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { exitCodes } from './exit-codes.ts';
 import { interruptOnSignals } from './interrupt.ts';
 import type { Io } from './main.ts';
 
@@ -27,7 +28,7 @@ export function registerSandbox(program: Command, io: Io): void {
         });
         const t = r.transfer;
         io.out.write(`\n${formatReport(r)}`);
-        if (t.items.some((i) => i.result.state === 'failed')) process.exitCode = 3;
+        if (t.items.some((i) => i.result.state === 'failed')) process.exitCode = exitCodes.itemsFailed;
       } finally {
         interrupt.dispose();
       }

@@ -47,6 +47,14 @@ export class OdtError extends CodedError<ErrorCode> {
 }
 
 /**
+ * The code to report for `error`: ours (CodedError) or a Node system error's errno; undefined for
+ * anything else (a bug, shown with its stack).
+ */
+export function codeOf(error: unknown): string | undefined {
+  return error instanceof CodedError ? error.code : errnoOf(error);
+}
+
+/**
  * The `code` of a Node system error (`ENOENT`, `ECONNREFUSED`, …), which is not ours: read here,
  * once, rather than by casting at each use.
  */

@@ -1,17 +1,23 @@
 import {
+  ExecutionAlreadyExists,
+  InvalidToken,
   SendTaskFailureCommand,
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   type SFNClient,
   StartExecutionCommand,
+  TaskDoesNotExist,
+  TaskTimedOut,
 } from '@aws-sdk/client-sfn';
 import { TaskTokenError, type WorkflowEngine } from '../core/ports/workflow.ts';
 
-const tokenErrors: Record<string, TaskTokenError['code']> = {
-  TaskTimedOut: 'TaskTimedOut',
-  TaskDoesNotExist: 'TaskDoesNotExist',
-  InvalidToken: 'InvalidToken',
-};
+/** The SDK's exception of a callback the engine refuses, as the code of our TaskTokenError. */
+function tokenError(error: unknown): TaskTokenError['code'] | undefined {
+  if (error instanceof TaskTimedOut) return 'TaskTimedOut';
+  if (error instanceof TaskDoesNotExist) return 'TaskDoesNotExist';
+  if (error instanceof InvalidToken) return 'InvalidToken';
+  return undefined;
+}
 
 /** Step Functions' limits on SendTaskFailure (characters). */
 const maxErrorLength = 256;
@@ -38,7 +44,7 @@ export class SfnEngine implements WorkflowEngine {
         }),
       );
     } catch (error) {
-      if (errorName(error) === 'ExecutionAlreadyExists') return;
+      if (error instanceof ExecutionAlreadyExists) return;
       throw error;
     }
   }
@@ -73,7 +79,7 @@ export class SfnEngine implements WorkflowEngine {
       // One union-typed call would not type-check against the client's overloads.
       await this.options.client.send(command as SendTaskSuccessCommand);
     } catch (error) {
-      const code = tokenErrors[errorName(error) ?? ''];
+      const code = tokenError(error);
       if (!code) throw error;
       const why =
         code === 'InvalidToken'
@@ -82,8 +88,4 @@ export class SfnEngine implements WorkflowEngine {
       throw new TaskTokenError(code, `${what} refused: ${why} (${code}).`, { cause: error });
     }
   }
-}
-
-function errorName(error: unknown): string | undefined {
-  return error instanceof Error ? error.name : undefined;
 }

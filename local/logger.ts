@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { codeOf } from '../core/errors.ts';
 import { type Clock, systemClock } from '../core/ports/clock.ts';
 import type { Logger, LogLevel } from '../core/ports/logger.ts';
 
@@ -129,8 +130,8 @@ export async function loggedCall<T>(
   try {
     return await f();
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string')
+    const code = codeOf(error);
+    if (code !== undefined)
       log.warn({ ...meta, code, reason: (error as Error).message }, `${message} failed`);
     else log.error({ ...meta, err: error }, `${message} failed`);
     throw error;

@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errnoOf } from '../../core/errors.ts';
 import {
   formatIdentityFile,
   generateIdentity,
@@ -21,7 +22,7 @@ export async function initNodeIdentity(
     const [identity] = parseIdentityFile(await readFile(path, 'utf8'));
     if (identity) return { recipient: recipientFromIdentity(identity), path, created: false };
   } catch (error) {
-    if ((error as { code?: string }).code !== 'ENOENT') throw error;
+    if (errnoOf(error) !== 'ENOENT') throw error;
   }
   const { identity, recipient } = generateIdentity();
   await mkdir(dir, { recursive: true, mode: 0o700 });

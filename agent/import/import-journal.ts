@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errnoOf } from '../../core/errors.ts';
 import type { Moref } from '../vsphere/wire/serialize.ts';
 
 export interface ImportRecord {
@@ -63,7 +64,7 @@ export class ImportJournal {
       if (!Array.isArray(saved))
         for (const [id, names] of Object.entries(saved.begun ?? {})) begun.set(id, names);
     } catch (error) {
-      if ((error as { code?: string }).code !== 'ENOENT') throw error;
+      if (errnoOf(error) !== 'ENOENT') throw error;
     }
     return new ImportJournal(path, records, begun);
   }

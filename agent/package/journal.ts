@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { errnoOf } from '../../core/errors.ts';
 import { fileRecordSchema, type ManifestFile } from './transfer-manifest.ts';
 
 /**
@@ -27,7 +28,7 @@ export class ItemJournal {
         if (st?.isFile() && st.size === f.encryptedSize) entries.set(f.name, f);
       }
     } catch (error) {
-      if ((error as { code?: string }).code !== 'ENOENT') throw error;
+      if (errnoOf(error) !== 'ENOENT') throw error;
     }
     await mkdir(dirname(path), { recursive: true });
     return new ItemJournal(path, entries);

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { codeOf } from '../../core/errors.ts';
 import type { ItemTarget } from '../../core/model/transfer.ts';
 import type { ItemOutcome } from '../../core/ports/task-queue.ts';
 import { exportTransfer } from '../export/export-transfer.ts';
@@ -31,8 +32,8 @@ export interface ExportRoleOptions {
 }
 
 const reasonOf = (e: Error): Pick<ItemOutcome, 'reason' | 'code'> => {
-  const code = (e as { code?: unknown }).code;
-  return { reason: e.message.slice(0, 2000), ...(typeof code === 'string' ? { code } : {}) };
+  const code = codeOf(e);
+  return { reason: e.message.slice(0, 2000), ...(code === undefined ? {} : { code }) };
 };
 
 /** Customer site: export the task's items into the encrypted, signed package on the NAS. */

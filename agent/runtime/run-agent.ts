@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { codeOf, errnoOf } from '../../core/errors.ts';
 import type { AgentTransferView } from '../../core/ports/agents.ts';
 import { type Logger, silentLogger } from '../../core/ports/logger.ts';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
@@ -129,7 +130,7 @@ async function readJsonFile<T>(path: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as T;
   } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return undefined;
+    if (errnoOf(error) === 'ENOENT') return undefined;
     throw error;
   }
 }
@@ -311,13 +312,13 @@ async function work(
     await keepAlive.stop();
     if (controller.signal.aborted) return await aborted();
     if (isFatal(error)) return 'revoked';
-    const code = (error as { code?: unknown }).code;
-    const message = (error as Error).message ?? String(error);
+    const code = codeOf(error);
+    const message = error instanceof Error ? error.message : String(error);
     // A coded error is the work's own verdict; anything else may be a bug: with its stack.
-    if (typeof code === 'string') log.warn({ code, reason: message }, 'task failed');
+    if (code !== undefined) log.warn({ code, reason: message }, 'task failed');
     else log.error({ err: error }, 'task failed');
     try {
-      await client.fail(task.id, typeof code === 'string' ? code : 'AGENT_FAILED', message.slice(0, 4000));
+      await client.fail(task.id, code ?? 'AGENT_FAILED', message.slice(0, 4000));
     } catch (failError) {
       log.warn(
         { reason: (failError as Error).message },

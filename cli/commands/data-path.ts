@@ -9,8 +9,10 @@ import { verifyTransfer } from '../../agent/package/verify.ts';
 import { sdkUrl, VimClient } from '../../agent/vsphere/client.ts';
 import { readInventory } from '../../agent/vsphere/inventory.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
+import { codeOf } from '../../core/errors.ts';
 import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
+import { exitCodes } from '../exit-codes.ts';
 import { identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
 import { interruptOnSignals } from '../interrupt.ts';
@@ -191,7 +193,7 @@ export function registerDataPath(program: Command, io: Io): void {
             onItem: (itemId, outcome) => {
               if (o.json) {
                 io.out.write(
-                  `${JSON.stringify({ event: 'item', item: itemId, ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error.message, code: (outcome.error as { code?: string }).code ?? null }) })}\n`,
+                  `${JSON.stringify({ event: 'item', item: itemId, ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error.message, code: codeOf(outcome.error) ?? null }) })}\n`,
                 );
               }
             },
@@ -205,7 +207,7 @@ export function registerDataPath(program: Command, io: Io): void {
             io.err.write(
               `odt: ${result.failures.length} of ${o.item.length} items failed; fix the cause and run the same command again (complete files are kept).\n`,
             );
-            process.exitCode = 3;
+            process.exitCode = exitCodes.itemsFailed;
             return;
           }
           if (!o.json) io.out.write(`exported ${result.items.length} items to ${result.root}\n`);
@@ -256,7 +258,7 @@ export function registerDataPath(program: Command, io: Io): void {
             );
           }
         }
-        if (!report.ok) process.exitCode = 4;
+        if (!report.ok) process.exitCode = exitCodes.notTrusted;
       },
     );
 }

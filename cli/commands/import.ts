@@ -5,8 +5,10 @@ import { type ItemImportResult, importTransfer } from '../../agent/import/import
 import { parseIdentityFile } from '../../agent/package/age/keys.ts';
 import { transferFolderProblem, type VerifyProgress } from '../../agent/package/verify.ts';
 import { VcdClient } from '../../agent/vcd/client.ts';
+import { codeOf } from '../../core/errors.ts';
 import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
+import { exitCodes } from '../exit-codes.ts';
 import { identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
 import { type Interrupt, interruptOnSignals } from '../interrupt.ts';
@@ -178,7 +180,7 @@ export function registerImport(program: Command, io: Io): void {
           io.err.write(
             `odt: ${failed.length} of ${results.length} items failed; fix the cause and run the same command again (imported items are skipped).\n`,
           );
-          process.exitCode = 3;
+          process.exitCode = exitCodes.itemsFailed;
         }
       } finally {
         interrupt?.dispose();
@@ -212,7 +214,7 @@ const itemEvent = (r: ItemImportResult) => ({
       }
     : {}),
   ...(r.failedAt ? { failedAt: r.failedAt } : {}),
-  ...(r.ok ? {} : { error: r.error!.message, code: (r.error as { code?: string }).code ?? null }),
+  ...(r.ok ? {} : { error: r.error!.message, code: codeOf(r.error) ?? null }),
 });
 
 /** The name and moref of every VM the item is in vCenter (a vApp: its members). */

@@ -9,6 +9,7 @@ import type { VimClient } from '../../agent/vsphere/client.ts';
 import { type Placement, resolvePlacement } from '../../agent/vsphere/placement.ts';
 import { idSchema, parseOrThrow } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
+import { exitCodes } from '../exit-codes.ts';
 import type { Io } from '../main.ts';
 import { addVcenterOptions, connect, type VcenterFlags } from './data-path.ts';
 
@@ -217,6 +218,6 @@ export function registerNodeCheck(node: Command, io: Io): void {
       if (o.json) io.out.write(`${JSON.stringify(results, null, 2)}\n`);
       else
         for (const r of results) io.out.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(10)} ${r.detail}\n`);
-      if (results.some((r) => !r.ok)) process.exitCode = 5;
+      if (results.some((r) => !r.ok)) process.exitCode = exitCodes.preflightFailed;
     });
 }

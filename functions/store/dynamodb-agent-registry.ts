@@ -72,10 +72,7 @@ function newCode(): string {
 const epochSeconds = (ms: number): number => Math.ceil(ms / 1000);
 
 function conditionFailed(err: unknown): boolean {
-  return (
-    err instanceof ConditionalCheckFailedException ||
-    (err instanceof Error && err.name === 'ConditionalCheckFailedException')
-  );
+  return err instanceof ConditionalCheckFailedException;
 }
 
 function toRecord(i: Record<string, unknown>): AgentRecord {

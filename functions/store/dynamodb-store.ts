@@ -96,10 +96,7 @@ const tokenKey = (transferId: string, wait: string) => ({
 const taskKey = (id: string) => ({ pk: `TASK#${id}`, sk: 'TASK' });
 
 function conditionFailed(err: unknown): boolean {
-  return (
-    err instanceof ConditionalCheckFailedException ||
-    (err instanceof Error && err.name === 'ConditionalCheckFailedException')
-  );
+  return err instanceof ConditionalCheckFailedException;
 }
 
 export class DynamoStore implements Stores {

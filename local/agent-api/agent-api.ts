@@ -10,6 +10,7 @@ import {
   authenticateAgentRequest,
   certificateSha256Of,
   checkSignature,
+  EnrollmentError,
   parseDuration,
   signatureWindowMs,
 } from '../../core/ports/agents.ts';
@@ -369,7 +370,7 @@ export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi>
 }
 
 export function statusOf(error: Error & { code?: string }): number {
-  if (error instanceof AgentAuthError || error.name === 'EnrollmentError') return 401;
+  if (error instanceof AgentAuthError || error instanceof EnrollmentError) return 401;
   return statusOfCode(error.code);
 }
 

@@ -1,0 +1,44 @@
+/** Issue 23, point 2: one table of exit codes, derived from the errors' codes. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { agentErrorCodes } from '../../agent/errors.ts';
+import { TransferNotTrustedError } from '../../agent/import/import-transfer.ts';
+import { AgentApiError } from '../../agent/runtime/api-client.ts';
+import { VimSchemaError } from '../../agent/vsphere/wire/serialize.ts';
+import { VimFaultError } from '../../agent/vsphere/wire/soap-connection.ts';
+import { exitCodeByCode, exitCodeOf, exitCodes } from '../../cli/exit-codes.ts';
+import { SignerNotPinnedError } from '../../cli/trusted-signer.ts';
+import { errorCodes, NotFoundError } from '../../core/errors.ts';
+import { enrollmentCodes } from '../../core/ports/agents.ts';
+import { InterruptedError } from '../../core/wait.ts';
+
+const documented = new Set<number>(Object.values(exitCodes));
+
+describe('the exit-code table', () => {
+  it('gives every code of core and of the agents a documented exit code', () => {
+    const table = exitCodeByCode as Record<string, number>;
+    for (const code of [...errorCodes, ...agentErrorCodes, ...Object.values(enrollmentCodes)]) {
+      expect(documented.has(table[code] ?? -1), code).toBe(true);
+    }
+  });
+
+  it('is the table README lists', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const exit of documented) expect(readme, String(exit)).toMatch(new RegExp(`^\\| ${exit} \\|`, 'm'));
+  });
+
+  it('derives the exit code from the error', () => {
+    expect(exitCodeOf(new NotFoundError('Transfer', 'tr-1'))).toBe(2);
+    expect(exitCodeOf(new SignerNotPinnedError('odt import'))).toBe(2);
+    expect(exitCodeOf(new TransferNotTrustedError({ ok: false, problems: [] } as never))).toBe(4);
+    expect(exitCodeOf(new VimFaultError('Login', 'InvalidLogin', 'bad', undefined))).toBe(6);
+    expect(exitCodeOf(new AgentApiError(409, 'CONFLICT', 'x'))).toBe(6);
+    expect(exitCodeOf(new InterruptedError('SIGINT'))).toBe(130);
+    expect(exitCodeOf(new InterruptedError('SIGTERM'))).toBe(143);
+    expect(exitCodeOf(Object.assign(new Error('no such file'), { code: 'ENOENT' }))).toBe(2);
+    expect(exitCodeOf(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe(6);
+    // A bug: ours (a call outside the vim25 schema) or anyone's.
+    expect(exitCodeOf(new VimSchemaError('Login has no parameter x'))).toBe(1);
+    expect(exitCodeOf(new TypeError('x is undefined'))).toBe(1);
+  });
+});
