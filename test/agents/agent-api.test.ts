@@ -7,6 +7,7 @@ import { AgentApiClient, AgentApiError } from '../../agent/runtime/api-client.ts
 import type { TransferRequest } from '../../core/index.ts';
 import { adminToken, type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { odt } from '../support/cli.ts';
+import { until as untilTruthy } from '../support/until.ts';
 
 // Issue 6: enrollment and the signed agent API; tenancy between sites.
 
@@ -31,15 +32,8 @@ async function toExport(site: string): Promise<string> {
   return t.id;
 }
 
-async function until<T>(f: () => Promise<T | undefined>, what: string, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** In-process waits: 5 s by default, every 10 ms. */
+const until = <T>(f: () => Promise<T | undefined>, what: string, ms = 5000) => untilTruthy(f, what, ms, 10);
 
 async function code(site: string, ttl = '15m'): Promise<string> {
   const r = await odt(['agent', 'enroll', '--site', site, '--ttl', ttl, '--state-dir', dir]);

@@ -6,10 +6,11 @@ import type { Transfer } from '../../core/index.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
-import { type AgentProcess, startAgentProcess, until } from '../support/agent-process.ts';
+import { type AgentProcess, startAgentProcess } from '../support/agent-process.ts';
 import { odt } from '../support/cli.ts';
 import { jsonLinesIn } from '../support/logs.ts';
 import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
+import { until } from '../support/until.ts';
 
 // Issue 6, acceptance: nothing but the admin CLI and the agents' own polling moves a transfer
 // from request to onboarded. The agents are real `odt agent run` processes.

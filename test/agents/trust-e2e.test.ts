@@ -5,10 +5,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Transfer } from '../../core/index.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
-import { type AgentProcess, startAgentProcess, until } from '../support/agent-process.ts';
+import { type AgentProcess, startAgentProcess } from '../support/agent-process.ts';
 import { odt } from '../support/cli.ts';
 import { forgeTransfer, vcenterTrace, vmNames } from '../support/forge.ts';
 import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
+import { until } from '../support/until.ts';
 
 // Issue #18, acceptance, through the workflow with real agents: the ODT node pins the signer it
 // gets from the control plane with the task (the enrolled export agent), never the NAS; a forged

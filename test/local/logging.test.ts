@@ -22,6 +22,7 @@ import { type FakeSocketMode, startFakeSocketMode } from '../peers/slack/fake-so
 import { odt, repoRoot } from '../support/cli.ts';
 import { captureLogs, jsonLines, type LogLine } from '../support/logs.ts';
 import { writeTransferRequest } from '../support/transfer-request.ts';
+import { until as untilTruthy } from '../support/until.ts';
 
 interface Proc {
   readonly child: ChildProcess;
@@ -50,19 +51,12 @@ function startOdt(args: readonly string[], env: Record<string, string> = {}): Pr
   return { child, out: () => text.out, err: () => text.err, exited };
 }
 
-async function until<T>(
+/** Waits on the processes' output: 30 s by default, every 25 ms. */
+const until = <T>(
   f: () => T | undefined | false | Promise<T | undefined | false>,
   what: string,
   ms = 30_000,
-) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+) => untilTruthy(f, what, ms, 25);
 
 /** Starts `odt serve` in `dir`; resolves once it printed its API line. */
 async function startServe(dir: string, flags: readonly string[], env: Record<string, string> = {}) {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ItemOutcome, TransferRequest } from '../../core/index.ts';
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../../local/control-plane.ts';
 import { happyPath } from '../support/happy-path.ts';
+import { until as untilTruthy } from '../support/until.ts';
 
 // Issue 5: every path of the workflow on the embedded engine, driven through the service layer
 // (what the admin CLI and Slack call) with fake agents that claim, heartbeat and complete tasks.
@@ -38,15 +39,9 @@ async function start(overrides: Partial<ControlPlaneOptions> = {}): Promise<Cont
   return plane;
 }
 
-async function until<T>(f: () => Promise<T | undefined | false>, what: string, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** In-process waits: 5 s by default, every 10 ms. */
+const until = <T>(f: () => Promise<T | undefined | false>, what: string, ms = 5000) =>
+  untilTruthy(f, what, ms, 10);
 
 const phaseIs = (p: ControlPlane, id: string, phase: string) =>
   until(async () => (await p.service.get(id)).phase === phase, `phase ${phase}`);

@@ -38,19 +38,3 @@ export function startAgentProcess(args: readonly string[], env: Record<string, s
     },
   };
 }
-
-/** Polls `f` every `everyMs` until it returns a value; throws naming `what` after `ms`. */
-export async function until<T>(
-  f: () => Promise<T | undefined | false>,
-  what: string,
-  ms = 90_000,
-  everyMs = 50,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
