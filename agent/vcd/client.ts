@@ -16,7 +16,7 @@ import {
 } from './documents.ts';
 import { VcdConnection, VcdError } from './wire/connection.ts';
 import { equalityFilterParams } from './wire/query-filter.ts';
-import { parseVcdXml, type VcdNode } from './wire/xml.ts';
+import type { VcdNode } from './wire/xml.ts';
 
 /** API versions this client speaks: provider sessions need ≥ 33.0; newest tested 38.0. */
 export const VCD_MIN_VERSION = '33.0';
