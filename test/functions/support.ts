@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import dynalite from 'dynalite';
-import type { TransferRequest } from '../../core/model/transfer.ts';
 import type { WorkflowEngine } from '../../core/ports/workflow.ts';
 import { type FunctionConfig, parseConfig } from '../../functions/config.ts';
 import { createSlackHandler, type SlackHandler } from '../../functions/slack.ts';
@@ -14,16 +13,10 @@ import {
   type FakeSlackOptions,
   startFakeSlackApi,
 } from '../peers/slack/fake-slack-api.ts';
+import { vmAndTemplateRequest } from '../support/vm-and-template-request.ts';
 
-export const request = (): TransferRequest => ({
-  site: 'acme',
-  providerSite: 'cloud',
-  requester: 'alice',
-  items: [
-    { kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc', powerOn: true } },
-    { kind: 'template', source: 'tpl', target: { vdc: 'acme-vdc', placement: 'catalog', catalog: 'c' } },
-  ],
-});
+/** The request the function tests move (test/support/vm-and-template-request.ts). */
+export const request = vmAndTemplateRequest;
 
 export interface Dynalite {
   readonly endpoint: string;

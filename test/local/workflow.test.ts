@@ -2,23 +2,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ItemOutcome, TransferRequest } from '../../core/index.ts';
+import type { ItemOutcome } from '../../core/index.ts';
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../../local/control-plane.ts';
 import { happyPath } from '../support/happy-path.ts';
 import { until as untilTruthy } from '../support/until.ts';
+import { vmAndTemplateRequest as request } from '../support/vm-and-template-request.ts';
 
 // Issue 5: every path of the workflow on the embedded engine, driven through the service layer
 // (what the admin CLI and Slack call) with fake agents that claim, heartbeat and complete tasks.
-
-const request = (): TransferRequest => ({
-  site: 'acme',
-  providerSite: 'cloud',
-  requester: 'alice',
-  items: [
-    { kind: 'vm', source: 'web-01', target: { vdc: 'acme-vdc', powerOn: true } },
-    { kind: 'template', source: 'tpl', target: { vdc: 'acme-vdc', placement: 'catalog', catalog: 'c' } },
-  ],
-});
 
 let plane: ControlPlane | undefined;
 let dir: string | undefined;
