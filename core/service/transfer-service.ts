@@ -145,7 +145,9 @@ export class TransferService {
       });
       return shipping ? { ...next, shipping } : next;
     });
-    if (event === 'shipped') await this.completeWait(t, 'export-decision', { decision: 'ship' });
+    // Shipped answers two waits (the export decision, then the shipping step) for one new state:
+    // chat hears of it once.
+    if (event === 'shipped') await this.completeWait(t, 'export-decision', { decision: 'ship' }, false);
     if (event === 'wiped') await this.completeWait(t, 'wipe', { decision: 'wipe' });
     else await this.completeWait(t, event, {});
     return t;
@@ -535,14 +537,16 @@ export class TransferService {
     }
   }
 
+  /** Answers the workflow's wait `wait` with `output` (if it waits), and tells chat unless `notify` is false. */
   private async completeWait(
     t: Transfer,
     wait: WorkflowWait,
     output: Record<string, unknown>,
+    notify = true,
   ): Promise<void> {
     const token = await this.deps.tokens.takeToken(t.id, wait);
     if (token) await this.deps.workflow.sendTaskSuccess(token, output);
-    await this.deps.chat.transferChanged(t);
+    if (notify) await this.deps.chat.transferChanged(t);
   }
 
   /**
