@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from '../core/index.ts';
+import { fieldIssues, ValidationError } from '../core/index.ts';
 import { logLevels } from '../core/ports/logger.ts';
 
 // An empty password is taken as unset (`export ODT_VCENTER_PASSWORD=` of an unset variable), so
@@ -24,10 +24,7 @@ export type OdtEnv = Readonly<z.infer<typeof envSchema>>;
 export function readEnv(env: NodeJS.ProcessEnv = process.env): OdtEnv {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ValidationError(
-      'The environment',
-      parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    );
+    throw new ValidationError('The environment', fieldIssues(parsed.error));
   }
   return Object.freeze(parsed.data);
 }

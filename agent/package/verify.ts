@@ -4,6 +4,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { issuesText } from '../../core/validate.ts';
 import { forEachLimit } from '../for-each-limit.ts';
 import { certificateSha256 } from '../identity/agent-identity.ts';
 import { createDecryptStream } from './age/encrypt.ts';
@@ -198,7 +199,7 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     problems.push({
       file: manifestFile,
       code: 'BAD_MANIFEST',
-      message: `${manifestFile} is not a valid transfer manifest: ${manifestIssues(error).slice(0, 500)}`,
+      message: `${manifestFile} is not a valid transfer manifest: ${issuesText(error).slice(0, 500)}`,
     });
     return fail();
   }
@@ -608,12 +609,4 @@ function checkOvfManifest(
     }
   }
   return problems;
-}
-
-/** zod's issues as `path: message` pairs, or the error's message. */
-function manifestIssues(error: unknown): string {
-  const issues = (error as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
-  return issues
-    ? issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')
-    : (error as Error).message;
 }

@@ -18,6 +18,7 @@ import type { Clock } from '../../core/ports/clock.ts';
 import { type Logger, silentLogger } from '../../core/ports/logger.ts';
 import type { ItemOutcome, TaskProgress, TaskQueue, TaskRecord } from '../../core/ports/task-queue.ts';
 import type { TransferService } from '../../core/service/transfer-service.ts';
+import { fieldIssues } from '../../core/validate.ts';
 import {
   listen,
   logFailedRequest,
@@ -424,13 +425,7 @@ function outcomesOf(v: unknown): ItemOutcome[] {
     }
     const names = o.names === undefined ? undefined : placedNamesSchema.safeParse(o.names);
     if (names && !names.success) {
-      throw new ValidationError(
-        'The result',
-        names.error.issues.map((issue) => ({
-          path: ['outcomes', i, 'names', ...issue.path].join('.'),
-          message: issue.message,
-        })),
-      );
+      throw new ValidationError('The result', fieldIssues(names.error, ['outcomes', i, 'names']));
     }
     return {
       itemId: o.itemId,
