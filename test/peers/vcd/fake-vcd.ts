@@ -869,11 +869,10 @@ export async function startFakeVcd(options: FakeVcdOptions): Promise<RunningFake
               `Bad request: the filter "${filter}" has a value that is not percent-encoded: "${c.value}".`,
             );
           }
-        } else if (/%[0-9A-Fa-f]{2}/.test(c.value)) {
-          throw bad(
-            `Bad request: the filter "${filter}" has the value "${c.value}", still percent-encoded after the query string was decoded; encode each filter value once.`,
-          );
         }
+        // A value still percent-encoded after the one decode (a client that encoded it twice) is
+        // compared as it is, '%20' and all, so it matches nothing: what vCD 10.2 did (pyvcloud
+        // issue #716, pull request #646). See README.md.
         if (c.op === '!=' && c.value.includes('*')) {
           throw bad(`Bad request: the filter "${filter}" has a wildcard after !=, which allows none.`);
         }
