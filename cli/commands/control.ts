@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
 import type { LogLevel } from '../../core/ports/logger.ts';
 import { adminToken } from '../../local/admin-token.ts';
+import { writeCustodyLog } from '../custody-log.ts';
 import { readEnv } from '../env.ts';
 import { commandLogger, logLevelOption } from '../logging.ts';
 import type { Io } from '../main.ts';
@@ -212,9 +213,14 @@ export function registerControl(program: Command, io: Io): void {
     );
   withState(transfer.command('show <id>').description('one transfer with its items and custody log'))
     .option('--json', 'as JSON')
-    .action(async (id: string, o: { stateDir: string; json?: boolean }) => {
+    .option(
+      '--history',
+      'the custody log with its hashes, checked: exit 4 (CUSTODY_BROKEN) naming an edited entry',
+    )
+    .action(async (id: string, o: { stateDir: string; json?: boolean; history?: boolean }) => {
       const t = (await call(o.stateDir, 'GET', `/transfers/${id}`)) as Transfer;
-      if (o.json) io.out.write(`${JSON.stringify(t, null, 2)}\n`);
+      if (o.history) writeCustodyLog(t, (text) => io.out.write(text));
+      else if (o.json) io.out.write(`${JSON.stringify(t, null, 2)}\n`);
       else
         io.out.write(
           `${summary(t)}\n${t.history.map((h) => `  ${h.at}  ${h.phase.padEnd(22)} ${h.actor}${h.note ? `  ${h.note}` : ''}`).join('\n')}\n`,

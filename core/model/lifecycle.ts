@@ -1,5 +1,6 @@
 import { ForbiddenError, IllegalTransitionError, NotFoundError } from '../errors.ts';
 import { parseOrThrow } from '../validate.ts';
+import { appendHistory } from './custody.ts';
 import { refusal } from './permissions.ts';
 import {
   canItemTransition,
@@ -42,7 +43,7 @@ export function createTransfer(request: TransferRequest, id: string, at: Date): 
     requester: req.requester,
     phase: 'requested',
     items,
-    history: [{ at: iso, actor: req.requester, phase: 'requested' }],
+    history: appendHistory(id, [], { at: iso, actor: req.requester, phase: 'requested' }),
     version: 0,
     createdAt: iso,
     updatedAt: iso,
@@ -63,10 +64,30 @@ export function transition(transfer: Transfer, to: TransferPhase, stamp: Stamp):
   return {
     ...transfer,
     phase: to,
-    history: [
-      ...transfer.history,
-      { at, actor: stamp.actor, phase: to, ...(stamp.note === undefined ? {} : { note: stamp.note }) },
-    ],
+    history: appendHistory(transfer.id, transfer.history, {
+      at,
+      actor: stamp.actor,
+      phase: to,
+      ...(stamp.note === undefined ? {} : { note: stamp.note }),
+    }),
+    updatedAt: at,
+  };
+}
+
+/**
+ * Returns the transfer with a custody-log entry that does not change its phase (a retry asked
+ * for, a wipe statement), chained like every other entry (custody.ts).
+ */
+export function record(transfer: Transfer, stamp: Stamp): Transfer {
+  const at = stamp.at.toISOString();
+  return {
+    ...transfer,
+    history: appendHistory(transfer.id, transfer.history, {
+      at,
+      actor: stamp.actor,
+      phase: transfer.phase,
+      ...(stamp.note === undefined ? {} : { note: stamp.note }),
+    }),
     updatedAt: at,
   };
 }

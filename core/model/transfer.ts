@@ -105,12 +105,21 @@ export const shippingSchema = z.object({
 });
 export type Shipping = z.infer<typeof shippingSchema>;
 
-/** One line of the custody log: who did what, when. */
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lowercase hex');
+
+/**
+ * One line of the custody log: who or what acted (a person's id, `workflow`, an agent), what, when;
+ * chained by `prev` and `hash` (core/model/custody.ts). Entries written before the chain have neither.
+ */
 export const historyEntrySchema = z.object({
   at: z.iso.datetime(),
   actor: nameSchema,
   phase: z.enum(transferPhases),
   note: z.string().optional(),
+  /** The hash of the entry before (64 zeros for the first). */
+  prev: sha256Hex.optional(),
+  /** SHA-256 of this entry's canonical encoding (custody.ts `canonicalEntry`). */
+  hash: sha256Hex.optional(),
 });
 export type HistoryEntry = z.infer<typeof historyEntrySchema>;
 

@@ -4,6 +4,7 @@ import {
   createTransfer,
   failedItems,
   outcome,
+  record,
   reject,
   transition,
   updateItem,
@@ -173,17 +174,8 @@ export class TransferService {
         );
       }
       return {
-        ...t,
+        ...record(t, { actor, at: this.deps.clock.now(), note: `retry ${failed.length} failed item(s)` }),
         decision: { wait, value: 'retry' },
-        history: [
-          ...t.history,
-          {
-            at: this.deps.clock.now().toISOString(),
-            actor,
-            phase: t.phase,
-            note: `retry ${failed.length} failed item(s)`,
-          },
-        ],
       };
     });
     await this.completeWait(t, wait, { decision: 'retry' });

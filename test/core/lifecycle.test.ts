@@ -41,7 +41,15 @@ describe('createTransfer', () => {
       ['item-2', 'pending'],
     ]);
     expect(t.items[0]!.target).toMatchObject({ placement: 'vapp', deploy: true, powerOn: true });
-    expect(t.history).toEqual([{ at: at.toISOString(), actor: 'U-REQ', phase: 'requested' }]);
+    expect(t.history).toEqual([
+      {
+        at: at.toISOString(),
+        actor: 'U-REQ',
+        phase: 'requested',
+        prev: '0'.repeat(64),
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
+    ]);
   });
 
   it('names every offending field of a bad request', () => {
@@ -188,6 +196,8 @@ describe('items and outcome', () => {
       actor: 'U-REQ',
       phase: 'cancelled',
       note: 'moved by network instead',
+      prev: t.history[0]!.hash,
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
   });
 });
