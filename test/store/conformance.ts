@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, ForbiddenError, NotFoundError } from '../../core/errors.ts';
-import { createTransfer } from '../../core/model/lifecycle.ts';
+import { checkCustody } from '../../core/model/custody.ts';
+import { createTransfer, transition } from '../../core/model/lifecycle.ts';
 import type { TransferPhase } from '../../core/model/phases.ts';
 import type { Transfer } from '../../core/model/transfer.ts';
 import type { Stores } from '../../core/ports/store.ts';
@@ -90,6 +91,30 @@ export function storeConformance(name: string, open: () => Promise<ConformanceSu
         expect(await a().transfers.get(t.id)).toEqual(t);
         expect(await b().transfers.get(t.id)).toEqual(t);
         expect(await a().transfers.get(uid('missing'))).toBeUndefined();
+      });
+
+      it('keeps the custody log chained as written, and loads one written before the chain (issue #18)', async () => {
+        const t = transfer(uid('site'));
+        await a().transfers.create(t);
+        const v1 = await a().transfers.update(
+          transition(t, 'approved', { actor: 'U-APPROVER', at: plus(60) }),
+        );
+        const back = await b().transfers.get(t.id);
+        expect(back?.history).toEqual(v1.history);
+        expect(checkCustody(back!)).toEqual({ ok: true, legacy: 0, head: v1.history[1]!.hash });
+
+        const legacy = transfer(uid('site'));
+        const unchained = {
+          ...legacy,
+          history: legacy.history.map(({ at, actor, phase }) => ({ at, actor, phase })),
+        };
+        await a().transfers.create(unchained);
+        const old = (await b().transfers.get(legacy.id))!;
+        expect(checkCustody(old)).toEqual({ ok: true, legacy: 1 });
+        const moved = await b().transfers.update(
+          transition(old, 'approved', { actor: 'U-APPROVER', at: plus(60) }),
+        );
+        expect(checkCustody((await a().transfers.get(moved.id))!)).toMatchObject({ ok: true, legacy: 0 });
       });
 
       it('refuses a second create of the same id with ConflictError and keeps the first', async () => {
