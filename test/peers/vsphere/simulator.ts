@@ -68,6 +68,10 @@ export interface SimulatorOptions {
   templates?: number;
   /** VM names left powered on; '*' = all (-powered-on, default ['DC0_H0_VM0']). */
   poweredOn?: string[] | '*';
+  /** Powered-on VMs whose VMware Tools run, so a snapshot can be quiesced (-tools-running, default none). */
+  toolsRunning?: string[] | '*';
+  /** Privilege ids HasPrivilegeOnEntity answers false for (-deny-privileges). */
+  denyPrivileges?: string[];
   /** Disks per VM (-disks-per-vm, default 2). */
   disksPerVm?: number;
   /** Size of each disk: bytes, or a string like "4MiB" (-disk-size, default 1MiB). */
@@ -238,6 +242,9 @@ function flagsFor(opts: SimulatorOptions, dataDir: string): string[] {
   add('-templates', opts.templates);
   if (opts.poweredOn !== undefined)
     add('-powered-on', opts.poweredOn === '*' ? '*' : opts.poweredOn.join(','));
+  if (opts.toolsRunning !== undefined)
+    add('-tools-running', opts.toolsRunning === '*' ? '*' : opts.toolsRunning.join(','));
+  if (opts.denyPrivileges !== undefined) add('-deny-privileges', opts.denyPrivileges.join(','));
   add('-disks-per-vm', opts.disksPerVm);
   add('-disk-size', opts.diskSize);
   add('-disk-content', opts.diskContent);

@@ -16,6 +16,11 @@ package main
 //	ImportVApp        ResourcePool/vApp   → proxy.ImportVApp (the simulator's, then our lease)
 //	CreateImportSpec  OvfManager          → proxy.CreateImportSpec (the simulator's, but a fault
 //	                                        for descriptors that would make it dereference nil)
+//	CreateSnapshot_Task, RemoveSnapshot_Task, RemoveAllSnapshots_Task, CloneVM_Task,
+//	ReconfigVM_Task, Destroy_Task (of a VM), QueryChangedDiskAreas
+//	                                      → proxy (snapshot.go): disk content across snapshots
+//	                                        and linked clones, change tracking
+//	HasPrivilegeOnEntity AuthorizationManager → proxy: -deny-privileges
 //	WaitForUpdatesEx  PropertyCollector   → waitProxy (waitupdates.go): the simulator's, with
 //	WaitForUpdates                          versions that change, or MethodNotFound with
 //	                                        -no-wait-for-updates
@@ -46,6 +51,9 @@ type frontHandler struct {
 var interceptedMethods = [][]byte{
 	[]byte("ExportVm"), []byte("ExportVApp"), []byte("CreateDescriptor"), []byte("ImportVApp"), []byte("CreateImportSpec"),
 	[]byte("WaitForUpdates"), // and WaitForUpdatesEx
+	[]byte("CreateSnapshot_Task"), []byte("RemoveSnapshot_Task"), []byte("RemoveAllSnapshots_Task"),
+	[]byte("CloneVM_Task"), []byte("ReconfigVM_Task"), []byte("Destroy_Task"), []byte("QueryChangedDiskAreas"),
+	[]byte("HasPrivilegeOnEntity"),
 }
 
 const maxSOAPRequest = 64 << 20
@@ -106,6 +114,33 @@ func rewriteRequest(body []byte) []byte {
 	case *types.CreateImportSpec:
 		b.This = proxyFor(b.This)
 		req = &methods.CreateImportSpecBody{Req: b}
+	case *types.CreateSnapshot_Task:
+		b.This = proxyFor(b.This)
+		req = &methods.CreateSnapshot_TaskBody{Req: b}
+	case *types.RemoveSnapshot_Task:
+		b.This = proxyFor(b.This)
+		req = &methods.RemoveSnapshot_TaskBody{Req: b}
+	case *types.RemoveAllSnapshots_Task:
+		b.This = proxyFor(b.This)
+		req = &methods.RemoveAllSnapshots_TaskBody{Req: b}
+	case *types.CloneVM_Task:
+		b.This = proxyFor(b.This)
+		req = &methods.CloneVM_TaskBody{Req: b}
+	case *types.ReconfigVM_Task:
+		b.This = proxyFor(b.This)
+		req = &methods.ReconfigVM_TaskBody{Req: b}
+	case *types.Destroy_Task:
+		if b.This.Type != "VirtualMachine" {
+			return nil // folders, pools...: the simulator's own
+		}
+		b.This = proxyFor(b.This)
+		req = &methods.Destroy_TaskBody{Req: b}
+	case *types.QueryChangedDiskAreas:
+		b.This = proxyFor(b.This)
+		req = &methods.QueryChangedDiskAreasBody{Req: b}
+	case *types.HasPrivilegeOnEntity:
+		b.This = proxyFor(b.This)
+		req = &methods.HasPrivilegeOnEntityBody{Req: b}
 	case *types.WaitForUpdatesEx:
 		b.This = waitProxyFor(b.This)
 		req = &methods.WaitForUpdatesExBody{Req: b}
@@ -201,6 +236,9 @@ func readExportSource(ref types.ManagedObjectReference) (*exportSource, *soap.Fa
 	simulator.Map.WithLock(vm, func() {
 		src = &exportSource{ref: vm.Self, name: vm.Name, powerState: vm.Runtime.PowerState}
 		src.disks, err = vmDisks(vm)
+		if err == nil {
+			err = resolveViews(vm.Self.Value, src.disks)
+		}
 	})
 	if err != nil {
 		return nil, simulator.Fault(err.Error(), &types.FileFault{File: err.Error()})

@@ -19,8 +19,11 @@
 //   - optional TLS with a self-signed certificate (-tls) and enforced credentials;
 //   - -no-wait-for-updates: a vCenter without WaitForUpdatesEx (MethodNotFound), to test a
 //     client's fallback to polling;
+//   - snapshots that freeze disk content, linked clones from a snapshot that read it, change
+//     tracking (per-disk changeIds) and QueryChangedDiskAreas (layers.go, snapshot.go);
+//     -tools-running for quiesced snapshots, -deny-privileges for HasPrivilegeOnEntity;
 //   - a test control endpoint: POST /_test/lease/<id>/abort, GET /_test/lease/<id>,
-//     GET/DELETE /_test/nfc-requests.
+//     GET/DELETE /_test/nfc-requests, GET /_test/vms, POST /_test/vm/<vm>/disk/<n>/write.
 //
 // Build (no modules; govmomi's source comes from the Debian package golang-github-vmware-govmomi-dev):
 //
@@ -72,6 +75,8 @@ type config struct {
 	apps            int
 	templates       int
 	poweredOn       string
+	toolsRunning    string
+	denyPrivileges  string
 	disksPerVM      int
 	diskSize        int64
 	diskContent     string
@@ -111,6 +116,8 @@ func parseFlags() error {
 	fs.IntVar(&cfg.apps, "app", 1, "vApps per cluster (DC0_C0_APP<n>, each holding -vm VMs)")
 	fs.IntVar(&cfg.templates, "templates", 1, "templates per cluster (DC0_C0_TPL<n>)")
 	fs.StringVar(&cfg.poweredOn, "powered-on", "DC0_H0_VM0", "comma-separated names of VMs left powered on; '*' = every VM, '' = none; templates are always off")
+	fs.StringVar(&cfg.toolsRunning, "tools-running", "", "comma-separated names of powered-on VMs whose VMware Tools run (guest.toolsRunningStatus guestToolsRunning: a snapshot can be quiesced); '*' = every powered-on VM")
+	fs.StringVar(&cfg.denyPrivileges, "deny-privileges", "", "comma-separated privilege ids HasPrivilegeOnEntity answers false for (a user whose role lacks them), e.g. VirtualMachine.State.CreateSnapshot")
 	fs.IntVar(&cfg.disksPerVM, "disks-per-vm", 2, "virtual disks per VM and template (disk1.vmdk .. diskN.vmdk)")
 	fs.StringVar(&diskSize, "disk-size", "1MiB", "size of every disk file and capacity of every disk (bytes, or with K/KiB, M/MiB, G/GiB)")
 	fs.StringVar(&cfg.diskContent, "disk-content", "random", "disk file content: random | pattern | sparse | zero")

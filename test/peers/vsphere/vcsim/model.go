@@ -151,6 +151,13 @@ func shapeInventory(ctx context.Context, c *vim25.Client) (*inventory, error) {
 		}
 	}
 
+	tools := map[string]bool{}
+	for _, name := range strings.Split(cfg.toolsRunning, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			tools[name] = true
+		}
+	}
+
 	for _, vm := range vms {
 		ref := object.NewVirtualMachine(c, vm.Self)
 		if err := addDisks(ctx, ref, vm); err != nil {
@@ -176,6 +183,13 @@ func shapeInventory(ctx context.Context, c *vim25.Client) (*inventory, error) {
 			if err := waitTask(ref.PowerOn(ctx)); err != nil {
 				return nil, fmt.Errorf("%s: power on: %w", vm.Name, err)
 			}
+		}
+		// Every VM can track changed blocks (0.24.2 never sets the capability); a VM named in
+		// -tools-running runs VMware Tools.
+		vm.Capability.ChangeTrackingSupported = types.NewBool(true)
+		if wantOn && (tools["*"] || tools[vm.Name]) {
+			vm.Guest.ToolsRunningStatus = string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
+			vm.Guest.ToolsStatus = types.VirtualMachineToolsStatusToolsOk
 		}
 		if template {
 			if err := ref.MarkAsTemplate(ctx); err != nil {

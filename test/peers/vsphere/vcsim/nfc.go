@@ -403,6 +403,7 @@ func upload(w http.ResponseWriter, r *http.Request, l *nfcLease, dev *leaseDevic
 //	                                already done or failed, 404 if unknown.
 //	GET  /_test/nfc-requests      → JSON array of the NFC requests seen (nfchost.go)
 //	DELETE /_test/nfc-requests    → forgets them; 204
+//	GET  /_test/vms, POST /_test/vm/<name>/disk/<n>/write?offset=N → guest.go
 //
 // It needs no session: it is a test hook, not part of the vSphere API.
 func serveTestControl(w http.ResponseWriter, r *http.Request) {
@@ -452,6 +453,8 @@ func serveTestControl(w http.ResponseWriter, r *http.Request) {
 		default:
 			reply(http.StatusNotFound, map[string]string{"error": "unknown control request"})
 		}
+	case len(p) >= 1 && (p[0] == "vms" || p[0] == "vm"):
+		serveVMControl(w, r, p, reply) // guest.go
 	default:
 		reply(http.StatusNotFound, map[string]string{"error": "unknown control request"})
 	}
