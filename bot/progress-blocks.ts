@@ -4,7 +4,13 @@
  * transfer is summarised (counts per state, the items that need attention first). Buttons carry
  * the transfer id and a round number, never a task token.
  */
-import type { Item, TaskProgress, Transfer, TransferPhase } from '../core/index.ts';
+import {
+  custodySummary,
+  type Item,
+  type TaskProgress,
+  type Transfer,
+  type TransferPhase,
+} from '../core/index.ts';
 import {
   type Block,
   button,
@@ -310,6 +316,8 @@ export function reportMessage(t: Transfer): { text: string; blocks: Block[] } {
         },
       ],
     },
+    // The head hash in the channel pins the custody log outside the store (core/model/custody.ts).
+    context(esc(custodySummary(t))),
   ];
   const tail: Block[] = failed.length > 0 ? [retryButtons(t, 'report')] : [];
   const { blocks, omitted } = packLines(

@@ -137,3 +137,18 @@ export function assertCustody(transfer: Pick<Transfer, 'id' | 'history'>): Custo
   if (check.broken) throw new CustodyError(transfer.id, check.broken.entry, check.broken.reason);
   return check;
 }
+
+/**
+ * One line on the custody log for a report (Slack's and the sandbox's): how many entries, whether
+ * the chain holds, and its head hash, which a copy of the report pins outside the store.
+ */
+export function custodySummary(
+  transfer: Pick<Transfer, 'id' | 'history'>,
+  how = `\`odt transfer show ${transfer.id} --history\``,
+): string {
+  const c = checkCustody(transfer);
+  if (c.broken) return `custody log BROKEN at entry ${c.broken.entry}: ${c.broken.reason}; see ${how}`;
+  if (c.legacy > 0)
+    return `custody log: ${c.legacy} entries written before it was chained, not checked (${how})`;
+  return `custody log: ${transfer.history.length} entries, chain intact, head ${c.head} (${how})`;
+}

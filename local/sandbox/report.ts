@@ -1,4 +1,4 @@
-import type { Item } from '../../core/index.ts';
+import { custodySummary, type Item } from '../../core/index.ts';
 import type { SandboxResult } from './run-sandbox.ts';
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
@@ -55,6 +55,7 @@ export function formatReport(r: SandboxResult): string {
     '',
     `  state and logs: ${r.dir}/state (events.log, odt.sqlite)`,
     `  NAS folder:     ${r.dir}/nas/${t.id}`,
+    `  ${custodySummary(t, `odt transfer show ${t.id} --history --state-dir ${r.dir}/state`).replace(/^custody log: /, 'custody log:    ')}`,
     `  node identity:  ${r.dir}/odt-node/identity.txt (decrypt by hand: docs/package-format.md)`,
     '',
   ].join('\n');
