@@ -48,7 +48,11 @@ type KnownCode =
   | 'UNAUTHORIZED'
   | TaskTokenError['code']
   | 'SANDBOX_SETUP'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  | 'STATE_LOCKED'
+  | 'PORT_IN_USE'
+  | 'NO_CONTROL_PLANE'
+  | 'NOT_RUNNING';
 
 const { usage, notTrusted, preflightFailed, peerFailed, notAllowed, unexpected } = exitCodes;
 
@@ -124,6 +128,11 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   AGENT_API_UNREACHABLE: peerFailed,
   SANDBOX_SETUP: preflightFailed,
   CONFIG_INVALID: usage,
+  // odt serve and the admin CLI (issue 22): a folder or port taken, no control plane where looked
+  STATE_LOCKED: notAllowed,
+  PORT_IN_USE: usage,
+  NO_CONTROL_PLANE: usage,
+  NOT_RUNNING: peerFailed,
 };
 
 /** Node system errors of the network: the peer; any other errno is a path or a disk (usage). */

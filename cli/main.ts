@@ -6,6 +6,7 @@ import { registerControl } from './commands/control.ts';
 import { registerDataPath } from './commands/data-path.ts';
 import { registerImport } from './commands/import.ts';
 import { exitCodeOf, exitCodes } from './exit-codes.ts';
+import { markRequiredOptions } from './flags.ts';
 import { withHint } from './hints.ts';
 import { registerSandbox } from './sandbox.ts';
 
@@ -31,6 +32,7 @@ export function buildProgram(io: Io): Command {
   registerImport(program, io);
   registerControl(program, io);
   registerAgentRun(program, io);
+  markRequiredOptions(program);
   return program;
 }
 

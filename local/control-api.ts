@@ -1,6 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type ShippingEvent, shippingEvents, type TransferService } from '../core/index.ts';
+import {
+  NotFoundError,
+  type ShippingEvent,
+  shippingEvents,
+  type TransferService,
+  ValidationError,
+} from '../core/index.ts';
+import type { AgentRegistry } from '../core/ports/agents.ts';
 import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import {
   listen,
@@ -24,6 +31,8 @@ export interface ControlApi {
 
 export async function startControlApi(options: {
   service: TransferService;
+  /** The agent registry: `odt agent enroll | list | revoke | inventory` go through this API. */
+  registry?: AgentRegistry;
   adminToken: string;
   port?: number;
   host?: string;
@@ -56,6 +65,10 @@ export async function startControlApi(options: {
     const parts = url.pathname.split('/').filter(Boolean);
     const body = req.method === 'POST' ? parseJsonObject(await readBody(req, 1 << 20)) : {};
     const actor = String(body.actor ?? req.headers['x-odt-actor'] ?? 'admin');
+    if (parts[0] === 'agents' || parts[0] === 'sites') {
+      await agents(req.method ?? 'GET', parts, url, body, res);
+      return;
+    }
     if (parts[0] === 'tasks') {
       await tasks(req.method ?? 'GET', parts[1], parts[2], url, body, res);
       return;
@@ -104,6 +117,47 @@ export async function startControlApi(options: {
       sendJson(res, 404, { error: `no such operation ${req.method} ${url.pathname}`, code: 'NOT_FOUND' });
     }
   }
+  /** The agent registry for the admin CLI: the only writer of the state folder is this process. */
+  async function agents(
+    method: string,
+    parts: readonly string[],
+    url: URL,
+    body: Record<string, unknown>,
+    res: ServerResponse,
+  ): Promise<void> {
+    const registry = options.registry;
+    if (!registry) throw new NotFoundError('operation', url.pathname);
+    const now = new Date();
+    const [what, id, verb] = parts;
+    if (what === 'agents' && method === 'GET' && !id) {
+      const list = await registry.list(url.searchParams.get('site') ?? undefined);
+      sendJson(
+        res,
+        200,
+        list.map(({ certPem: _c, ...a }) => a),
+      );
+    } else if (what === 'agents' && method === 'POST' && id === 'enrollments' && !verb) {
+      const site = typeof body.site === 'string' ? body.site.trim() : '';
+      const ttlMs = Number(body.ttlMs);
+      if (!site || !Number.isFinite(ttlMs) || ttlMs <= 0)
+        throw new ValidationError('The enrollment', [
+          ...(site ? [] : [{ path: 'site', message: 'is required' }]),
+          ...(Number.isFinite(ttlMs) && ttlMs > 0 ? [] : [{ path: 'ttlMs', message: 'must be > 0' }]),
+        ]);
+      const issued = await registry.issueCode(site, ttlMs, now);
+      log.info({ site, expiresAt: issued.expiresAt }, 'enrollment code issued');
+      sendJson(res, 201, issued);
+    } else if (what === 'agents' && method === 'POST' && id && verb === 'revoke') {
+      if (!(await registry.revoke(id, now))) throw new NotFoundError('agent', id);
+      log.info({ agentId: id }, 'agent revoked');
+      sendJson(res, 200, { ok: true, id });
+    } else if (what === 'sites' && method === 'GET' && id && verb === 'inventory') {
+      const inv = await registry.getInventory(id);
+      if (!inv) throw new NotFoundError('inventory of site', id);
+      sendJson(res, 200, inv);
+    } else sendJson(res, 404, { error: `no such operation ${method} ${url.pathname}`, code: 'NOT_FOUND' });
+  }
+
   /**
    * Agent work through the admin token, for tests and the sandbox's built-in agents; enrolled
    * agents use the agent API with their own keys (a later issue).

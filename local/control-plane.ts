@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CodedError, errnoOf } from '../core/errors.ts';
 import {
   type Approvers,
   type ChatNotifier,
@@ -18,6 +19,7 @@ import { type ControlApi, startControlApi } from './control-api.ts';
 import { DurableRunner } from './durable-runner.ts';
 import { loggedCall } from './logger.ts';
 import { SqliteRunnerStore } from './sqlite-runner-store.ts';
+import { lockStateDir } from './state-lock.ts';
 import { SqliteAgentRegistry } from './store/agent-registry.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import { localArns, localDefinition } from './workflow-definition.ts';
@@ -25,9 +27,12 @@ import { localArns, localDefinition } from './workflow-definition.ts';
 export interface ControlPlaneOptions {
   /** Where the SQLite file, the admin token and the logs live. Default `./.odt`. */
   readonly stateDir: string;
+  /** Port of the admin API on 127.0.0.1 (default: any free port; written to serve.json as `url`). */
   readonly port?: number;
   /** Port of the agent API (default: any free port; written to serve.json as `agentUrl`). */
   readonly agentPort?: number;
+  /** Address the agent API listens on (default 127.0.0.1; `0.0.0.0` for agents on other machines). */
+  readonly agentHost?: string;
   /**
    * Who may approve; from `--approvers` or `ODT_APPROVERS`: a fixed list of ids or names, or an
    * Approvers that reads them (with Slack, user groups: bot/approvers-group.ts).
@@ -55,6 +60,29 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
+/** A port the admin or agent API cannot listen on: busy (EADDRINUSE) or not allowed (EACCES). */
+export class PortInUseError extends CodedError<'PORT_IN_USE'> {
+  constructor(
+    readonly api: 'admin' | 'agent',
+    readonly port: number,
+    cause: unknown,
+  ) {
+    const why = errnoOf(cause) === 'EACCES' ? 'may not be used by this user' : 'is in use';
+    super('PORT_IN_USE', `port ${port} of the ${api} API ${why}`, { cause });
+    this.name = 'PortInUseError';
+  }
+}
+
+async function listening<T>(api: 'admin' | 'agent', port: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const errno = errnoOf(error);
+    if (errno === 'EADDRINUSE' || errno === 'EACCES') throw new PortInUseError(api, port, error);
+    throw error;
+  }
+}
+
 /** The events log, and a second chat (e.g. Slack) when one is given: both are told of each change. */
 function alsoTo(log: ChatNotifier, other: ChatNotifier | undefined): ChatNotifier {
   if (!other) return log;
@@ -72,6 +100,17 @@ function alsoTo(log: ChatNotifier, other: ChatNotifier | undefined): ChatNotifie
  * resume where they were.
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  // Before the store is opened: a second serve on the folder must not resume its workflows.
+  const lock = lockStateDir(options.stateDir);
+  try {
+    return await startLocked(options, lock.release);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function startLocked(options: ControlPlaneOptions, unlock: () => void): Promise<ControlPlane> {
   const stores = SqliteStore.open(options.stateDir);
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
@@ -125,23 +164,39 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       `tr-${clock.now().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`,
     ...(options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
   });
-  const resumed = runner.resumeAll();
-  const api = await startControlApi({
-    service,
-    logger: log.child({ api: 'admin' }),
-    adminToken: adminToken(options.stateDir),
-    ...(options.port !== undefined ? { port: options.port } : {}),
-  });
   const registry = new SqliteAgentRegistry(stores.db);
-  const agentApi = await startAgentApi({
-    service,
-    tasks: stores.tasks,
-    registry,
-    adminToken: adminToken(options.stateDir),
-    clock,
-    logger: log.child({ api: 'agent' }),
-    ...(options.agentPort !== undefined ? { port: options.agentPort } : {}),
-  });
+  // Both ports first: a busy port ends the start before any workflow resumes.
+  let api: ControlApi | undefined;
+  let agentApi: AgentApi | undefined;
+  try {
+    api = await listening('admin', options.port ?? 0, () =>
+      startControlApi({
+        service: service!,
+        registry,
+        logger: log.child({ api: 'admin' }),
+        adminToken: adminToken(options.stateDir),
+        ...(options.port !== undefined ? { port: options.port } : {}),
+      }),
+    );
+    agentApi = await listening('agent', options.agentPort ?? 0, () =>
+      startAgentApi({
+        service: service!,
+        tasks: stores.tasks,
+        registry,
+        adminToken: adminToken(options.stateDir),
+        clock,
+        logger: log.child({ api: 'agent' }),
+        ...(options.agentPort !== undefined ? { port: options.agentPort } : {}),
+        ...(options.agentHost !== undefined ? { host: options.agentHost } : {}),
+      }),
+    );
+  } catch (error) {
+    await api?.close();
+    await runner.stop();
+    stores.close();
+    throw error;
+  }
+  const resumed = runner.resumeAll();
   writeFileSync(
     join(options.stateDir, 'serve.json'),
     `${JSON.stringify({ url: api.url, agentUrl: agentApi.url, pid: process.pid })}\n`,
@@ -159,6 +214,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       await api.close();
       await runner.stop();
       stores.close();
+      unlock();
     },
   };
 }

@@ -100,7 +100,14 @@ export async function listen(
   port = 0,
   host = '127.0.0.1',
 ): Promise<{ url: string; close(): Promise<void> }> {
-  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  // A busy or forbidden port rejects (EADDRINUSE, EACCES) instead of an uncaught 'error' event.
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const { port: bound } = server.address() as AddressInfo;
   return {
     url: `http://${host}:${bound}`,

@@ -6,34 +6,17 @@ import type { Endpoint } from '../../agent/runtime/roles.ts';
 import type { AgentRole } from '../../agent/runtime/run-agent.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
 import { ValidationError } from '../../core/errors.ts';
-import { parseDuration } from '../../core/ports/agents.ts';
+import type { AgentRecord, EnrollmentCode, SiteInventory } from '../../core/ports/agents.ts';
 import type { LogLevel } from '../../core/ports/logger.ts';
-import type { SqliteAgentRegistry } from '../../local/store/agent-registry.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
+import { formatMs, parseCount, parseDurationFlag } from '../flags.ts';
 import { commandLogger, logLevelOption } from '../logging.ts';
 import type { Io } from '../main.ts';
+import { call, defaultStateDir } from './control.ts';
 
-const defaultStateDir = './.odt';
-
-/** The registry of a state folder, opened directly on its SQLite file (works with or without odt serve). */
-async function withRegistry<T>(stateDir: string, f: (r: SqliteAgentRegistry) => Promise<T>): Promise<T> {
-  const [{ SqliteStore }, { SqliteAgentRegistry }] = await Promise.all([
-    import('../../local/store/sqlite-store.ts'),
-    import('../../local/store/agent-registry.ts'),
-  ]);
-  const store = SqliteStore.open(stateDir);
-  try {
-    return await f(new SqliteAgentRegistry(store.db));
-  } finally {
-    store.close();
-  }
-}
-
-const duration = (flag: string) => (v: string) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) throw new ValidationError(flag, [{ path: flag, message: 'use e.g. 30s, 15m, 1h' }]);
-  return ms;
-};
+/** A duration flag whose default `--help` shows as a duration (`15m`), not in ms. */
+const durationOption = (flags: string, description: string, defaultMs: number) =>
+  new Option(flags, description).argParser(parseDurationFlag).default(defaultMs, formatMs(defaultMs));
 
 interface RunFlags {
   server?: string;
@@ -79,10 +62,13 @@ export function registerAgentRun(program: Command, io: Io): void {
     .command('enroll')
     .description('issue a one-time enrollment code for an agent of a site (control plane)')
     .requiredOption('--site <name>', 'the site the agent will serve')
-    .option('--ttl <duration>', 'how long the code is valid', duration('--ttl'), 15 * 60_000)
-    .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
+    .addOption(durationOption('--ttl <duration>', 'how long the code is valid', 15 * 60_000))
+    .option('--state-dir <dir>', 'state folder of odt serve (which issues the code)', defaultStateDir)
     .action(async (o: { site: string; ttl: number; stateDir: string }) => {
-      const code = await withRegistry(o.stateDir, (r) => r.issueCode(o.site, o.ttl, new Date()));
+      const code = (await call(o.stateDir, 'POST', '/agents/enrollments', {
+        site: o.site,
+        ttlMs: o.ttl,
+      })) as EnrollmentCode;
       io.out.write(`${code.code}\n`);
       io.err.write(
         `odt: enrollment code for site ${code.site}, valid once until ${code.expiresAt}; start the agent with --code\n`,
@@ -94,11 +80,7 @@ export function registerAgentRun(program: Command, io: Io): void {
     .description('revoke an enrolled agent: its next call is refused')
     .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
     .action(async (id: string, o: { stateDir: string }) => {
-      const ok = await withRegistry(o.stateDir, (r) => r.revoke(id, new Date()));
-      if (!ok)
-        throw Object.assign(new Error(`no agent '${id}'; \`odt agent list\` lists them`), {
-          code: 'NOT_FOUND',
-        });
+      await call(o.stateDir, 'POST', `/agents/${encodeURIComponent(id)}/revoke`, {});
       io.out.write(`agent ${id} revoked\n`);
     });
 
@@ -109,15 +91,12 @@ export function registerAgentRun(program: Command, io: Io): void {
     .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
     .option('--json', 'as JSON')
     .action(async (o: { site?: string; stateDir: string; json?: boolean }) => {
-      const list = await withRegistry(o.stateDir, (r) => r.list(o.site));
-      if (o.json)
-        io.out.write(
-          `${JSON.stringify(
-            list.map(({ certPem: _c, ...a }) => a),
-            null,
-            2,
-          )}\n`,
-        );
+      const list = (await call(
+        o.stateDir,
+        'GET',
+        `/agents${o.site ? `?site=${encodeURIComponent(o.site)}` : ''}`,
+      )) as Omit<AgentRecord, 'certPem'>[];
+      if (o.json) io.out.write(`${JSON.stringify(list, null, 2)}\n`);
       else
         for (const a of list)
           io.out.write(
@@ -131,11 +110,11 @@ export function registerAgentRun(program: Command, io: Io): void {
     .requiredOption('--site <name>', 'the site')
     .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
     .action(async (o: { site: string; stateDir: string }) => {
-      const inv = await withRegistry(o.stateDir, (r) => r.getInventory(o.site));
-      if (!inv)
-        throw Object.assign(new Error(`site '${o.site}' has not reported an inventory yet`), {
-          code: 'NOT_FOUND',
-        });
+      const inv = (await call(
+        o.stateDir,
+        'GET',
+        `/sites/${encodeURIComponent(o.site)}/inventory`,
+      )) as SiteInventory;
       io.out.write(`${JSON.stringify(inv, null, 2)}\n`);
     });
 
@@ -161,7 +140,7 @@ export function registerAgentRun(program: Command, io: Io): void {
     .option('--insecure', 'do not verify TLS certificates (test labs only)')
     .requiredOption('--nas <dir>', 'NAS mount point')
     .option('--recipient <age1…>', "export: the ODT node's age recipient")
-    .option('--identity <file>', "import: the ODT node's age identity file")
+    .option('--identity <file>', "import: the ODT node's age identity file (required with --role import)")
     .option('--node-dir <dir>', 'import: the ODT node state folder (import journal)', './.odt/node')
     .option('--datacenter <name>', 'import: target datacenter')
     .option('--datastore <name>', 'import: target datastore')
@@ -172,13 +151,14 @@ export function registerAgentRun(program: Command, io: Io): void {
     .option('--vcd-username <user@System>', 'import: vCloud Director provider user')
     .option('--vcd-thumbprint <sha256>', "import: pin vCloud Director's certificate SHA-256")
     .option('--vdc-network <name>', 'import: org VDC network for items whose target names none')
-    .option('--parallel <n>', 'files in flight at once', (v) => Number.parseInt(v, 10))
-    .option('--poll-max <duration>', 'longest wait between polls', duration('--poll-max'), 60_000)
-    .option(
-      '--inventory-every <duration>',
-      'export: report the inventory this often (0: at start only)',
-      duration('--inventory-every'),
-      15 * 60_000,
+    .option('--parallel <n>', 'files in flight at once', parseCount)
+    .addOption(durationOption('--poll-max <duration>', 'longest wait between polls', 60_000))
+    .addOption(
+      durationOption(
+        '--inventory-every <duration>',
+        'export: report the inventory this often (0: at start only)',
+        15 * 60_000,
+      ),
     )
     .option('--once', 'exit after one task (tests, cron)')
     .addOption(logLevelOption())

@@ -1,47 +1,86 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
+import { CodedError, errnoOf, shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
 import type { LogLevel } from '../../core/ports/logger.ts';
-import { adminToken } from '../../local/admin-token.ts';
+import { adminToken, readAdminToken } from '../../local/admin-token.ts';
 import { writeCustodyLog } from '../custody-log.ts';
 import { readEnv } from '../env.ts';
+import { parsePort } from '../flags.ts';
 import { commandLogger, logLevelOption } from '../logging.ts';
 import type { Io } from '../main.ts';
 
-const defaultStateDir = './.odt';
+export const defaultStateDir = './.odt';
+/** The admin API's port unless --port says otherwise (localhost only). */
+export const defaultPort = 8787;
+/** The agent API's port unless --agent-port says otherwise, or the last start's (serve.json). */
+export const defaultAgentPort = 8788;
 
-/** The admin CLI talks to `odt serve` over its localhost API, with the state folder's admin token. */
-async function call(stateDir: string, method: string, path: string, body?: unknown): Promise<unknown> {
+/**
+ * No control plane where the CLI looked (`NO_CONTROL_PLANE`: a state folder without serve.json,
+ * often a mistyped --state-dir), or it does not answer (`NOT_RUNNING`).
+ */
+export class ControlPlaneUnreachableError extends CodedError<'NO_CONTROL_PLANE' | 'NOT_RUNNING'> {
+  constructor(code: 'NO_CONTROL_PLANE' | 'NOT_RUNNING', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ControlPlaneUnreachableError';
+  }
+}
+
+/** A refusal of `odt serve`'s API, with the service's own code (the exit code follows it). */
+export class ControlApiError extends CodedError<string> {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+  ) {
+    super(code, message);
+    this.name = 'ControlApiError';
+  }
+}
+
+/**
+ * The admin CLI talks to `odt serve` over its localhost API, with the state folder's admin token.
+ * Nothing is created in `stateDir`: a folder that holds no control plane is refused.
+ */
+export async function call(stateDir: string, method: string, path: string, body?: unknown): Promise<unknown> {
   let serve: { url: string };
   try {
     serve = JSON.parse(await readFile(join(stateDir, 'serve.json'), 'utf8')) as { url: string };
-  } catch {
-    throw Object.assign(
-      new Error(`No control plane in ${stateDir}: start \`odt serve --state-dir ${stateDir}\` first.`),
-      { code: 'NOT_RUNNING' },
+  } catch (error) {
+    throw new ControlPlaneUnreachableError(
+      'NO_CONTROL_PLANE',
+      `no control plane in ${stateDir}${errnoOf(error) === 'ENOENT' ? '' : ` (${(error as Error).message})`}: ` +
+        `check --state-dir, or start \`odt serve --state-dir ${stateDir}\` first`,
+      { cause: error },
     );
   }
+  const token = readAdminToken(stateDir);
   let res: Response;
   try {
     res = await fetch(`${serve.url}${path}`, {
       method,
       headers: {
-        authorization: `Bearer ${adminToken(stateDir)}`,
+        authorization: `Bearer ${token}`,
         'content-type': 'application/json',
         'x-odt-actor': process.env.USER ?? 'admin',
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (error) {
-    throw Object.assign(
-      new Error(`odt serve at ${serve.url} does not answer (${(error as Error).message}); is it running?`),
-      { code: 'NOT_RUNNING' },
+    throw new ControlPlaneUnreachableError(
+      'NOT_RUNNING',
+      `odt serve at ${serve.url} does not answer (${(error as Error).message}); is it running?`,
+      { cause: error },
     );
   }
-  const json = (await res.json()) as { error?: string; code?: string };
+  const json = (await res.json().catch(() => ({}))) as { error?: string; code?: string };
   if (!res.ok)
-    throw Object.assign(new Error(json.error ?? `HTTP ${res.status}`), { code: json.code ?? 'FAILED' });
+    throw new ControlApiError(
+      res.status,
+      json.code ?? `HTTP_${res.status}`,
+      json.error ?? `HTTP ${res.status}`,
+    );
   return json;
 }
 
@@ -55,9 +94,24 @@ const summary = (t: Transfer): string =>
     ),
   ].join('\n');
 
+/** The agent API's port of the last start (serve.json), so that agents find it again. */
+async function lastAgentPort(stateDir: string): Promise<number | undefined> {
+  try {
+    const { agentUrl } = JSON.parse(await readFile(join(stateDir, 'serve.json'), 'utf8')) as {
+      agentUrl?: string;
+    };
+    const port = agentUrl ? Number(new URL(agentUrl).port) : Number.NaN;
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface ServeFlags {
   stateDir: string;
   port: number;
+  agentPort: number;
+  agentHost: string;
   approvers?: string;
   slackPort: number;
   logLevel?: LogLevel;
@@ -68,7 +122,17 @@ export function registerControl(program: Command, io: Io): void {
     .command('serve')
     .description('the embedded control plane: workflow, store and API on this machine')
     .option('--state-dir <dir>', 'state folder (SQLite, admin token, logs)', defaultStateDir)
-    .option('--port <n>', 'localhost port of the API (0: any free port)', (v) => Number.parseInt(v, 10), 8787)
+    .option('--port <n>', 'localhost port of the admin API (0: any free port)', parsePort, defaultPort)
+    .option(
+      '--agent-port <n>',
+      `port of the agent API that agents are given as --server (0: any free port; default: the last start's, else ${defaultAgentPort})`,
+      parsePort,
+    )
+    .option(
+      '--agent-host <address>',
+      'address the agent API listens on (0.0.0.0: agents on other machines)',
+      '127.0.0.1',
+    )
     .option(
       '--approvers <ids>',
       'comma-separated approvers: Slack user ids, Slack user group ids (S…, needs Slack), or names (default: ODT_APPROVERS)',
@@ -76,11 +140,11 @@ export function registerControl(program: Command, io: Io): void {
     .option(
       '--slack-port <n>',
       "port of Slack's HTTP requests, when SLACK_SIGNING_SECRET is set without SLACK_APP_TOKEN (0: any)",
-      (v) => Number.parseInt(v, 10),
+      parsePort,
       3000,
     )
     .addOption(logLevelOption())
-    .action(async (o: ServeFlags) => {
+    .action(async (o: ServeFlags & { agentPort?: number }) => {
       // Read first, so that a bad ODT_LOG_LEVEL is refused before anything starts.
       const env = readEnv();
       const approvers = (o.approvers ?? process.env.ODT_APPROVERS ?? '')
@@ -93,11 +157,12 @@ export function registerControl(program: Command, io: Io): void {
         ]);
       }
       // Loaded here, not at start: the control plane and Slack are heavy for the other commands.
-      const [{ approversFromEntries }, { serveSlack }, { startControlPlane }] = await Promise.all([
-        import('../../bot/approvers-group.ts'),
-        import('../../bot/serve.ts'),
-        import('../../local/control-plane.ts'),
-      ]);
+      const [{ approversFromEntries }, { serveSlack }, { startControlPlane, PortInUseError }] =
+        await Promise.all([
+          import('../../bot/approvers-group.ts'),
+          import('../../bot/serve.ts'),
+          import('../../local/control-plane.ts'),
+        ]);
       // The secrets this process holds are masked in its log lines wherever they appear.
       const log = await commandLogger(io, o.logLevel, env, { process: 'serve' }, [
         adminToken(o.stateDir),
@@ -105,15 +170,32 @@ export function registerControl(program: Command, io: Io): void {
         process.env.SLACK_APP_TOKEN,
         process.env.SLACK_SIGNING_SECRET,
       ]);
+      const agentPort = o.agentPort ?? (await lastAgentPort(o.stateDir)) ?? defaultAgentPort;
       const slack = serveSlack(o.stateDir, approvers, process.env, o.slackPort, log);
-      const plane = await startControlPlane({
-        stateDir: o.stateDir,
-        port: o.port,
-        logger: log,
-        // With Slack, user groups among them are read from Slack; without, a group id is refused by name.
-        approvers: slack?.approvers ?? approversFromEntries(approvers, undefined),
-        ...(slack ? { chat: slack.chat } : {}),
-      });
+      let plane: Awaited<ReturnType<typeof startControlPlane>>;
+      try {
+        plane = await startControlPlane({
+          stateDir: o.stateDir,
+          port: o.port,
+          agentPort,
+          agentHost: o.agentHost,
+          logger: log,
+          // With Slack, user groups among them are read from Slack; without, a group id is refused by name.
+          approvers: slack?.approvers ?? approversFromEntries(approvers, undefined),
+          ...(slack ? { chat: slack.chat } : {}),
+        });
+      } catch (error) {
+        await slack?.stop();
+        if (error instanceof PortInUseError) {
+          const flag = error.api === 'admin' ? '--port' : '--agent-port';
+          throw new CodedError(
+            'PORT_IN_USE',
+            `${flag} ${error.port}: ${error.message} (another odt serve?); stop what holds it or give another ${flag}`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
       let slackLine = 'Slack off (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET)';
       try {
         if (slack) slackLine = await slack.connect(plane);
@@ -123,7 +205,7 @@ export function registerControl(program: Command, io: Io): void {
         throw error;
       }
       io.out.write(
-        `odt serve: API ${plane.api.url}, state ${o.stateDir}, resumed ${plane.resumed} open transfer(s)` +
+        `odt serve: API ${plane.api.url}, agent API ${plane.agentApi.url}, state ${o.stateDir}, resumed ${plane.resumed} open transfer(s)` +
           `, ${slackLine}\n`,
       );
       await new Promise<void>((resolve) => {

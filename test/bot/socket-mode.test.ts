@@ -130,6 +130,8 @@ function serve(stateDir: string, env: Record<string, string>, until: RegExp) {
       stateDir,
       '--port',
       '0',
+      '--agent-port',
+      '0',
       '--slack-port',
       '0',
       '--approvers',

@@ -93,10 +93,11 @@ describe.each(permissionCases)('issue 23: $action through the admin API and `odt
     await unchanged(t);
   });
 
-  it('`odt transfer` as a stranger exits 2 with the refusal and its code, and nothing changes', async () => {
+  it('`odt transfer` as a stranger exits 7 (not allowed) with the refusal and its code, and nothing changes', async () => {
     const t = await seedTransfer(stores.transfers, c.phase);
     const run = await odt(cli(c, t.id, PEOPLE.stranger));
-    expect(run.code).toBe(2);
+    // The refusal's own exit code (cli/exit-codes.ts), as for every command; it was 2 for any refusal.
+    expect(run.code).toBe(7);
     expect(run.err).toMatch(/^odt: .*\[NOT_ALLOWED\]\n$/);
     expect(run.err).toContain(PEOPLE.stranger);
     await unchanged(t);
@@ -109,7 +110,7 @@ describe.each(permissionCases)('issue 23: $action through the admin API and `odt
       expect(run, run.err).toMatchObject({ code: 0, err: '' });
       expect(c.done(await service.get(t.id))).toBe(true);
     } else {
-      expect(run.code).toBe(2);
+      expect(run.code).toBe(7);
       expect(run.err).toContain(`${PEOPLE.requester} is not an approver`);
       expect(run.err).toContain('[NOT_ALLOWED]');
       await unchanged(t);

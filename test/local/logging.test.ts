@@ -60,7 +60,10 @@ const until = <T>(
 
 /** Starts `odt serve` in `dir`; resolves once it printed its API line. */
 async function startServe(dir: string, flags: readonly string[], env: Record<string, string> = {}) {
-  const serve = startOdt(['serve', '--state-dir', dir, '--port', '0', '--approvers', 'bob', ...flags], env);
+  const serve = startOdt(
+    ['serve', '--state-dir', dir, '--port', '0', '--agent-port', '0', '--approvers', 'bob', ...flags],
+    env,
+  );
   await Promise.race([
     until(() => /API http:/.test(serve.out()), 'odt serve to start'),
     serve.exited.then((code) => {

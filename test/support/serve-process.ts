@@ -17,11 +17,22 @@ export interface ServeProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `odt serve` over `dir` (any port, approver `bob`); resolves once its API listens. */
-export async function startServe(dir: string): Promise<ServeProcess> {
+/**
+ * Starts `odt serve` over `dir` (any free ports unless `extra` gives --port or --agent-port, or
+ * `anyAgentPort: false` leaves the agent port to serve; approver `bob`); resolves once its API listens.
+ */
+export async function startServe(
+  dir: string,
+  extra: readonly string[] = [],
+  options: { anyAgentPort?: boolean } = {},
+): Promise<ServeProcess> {
+  const ports = [
+    ...(extra.includes('--port') ? [] : ['--port', '0']),
+    ...(extra.includes('--agent-port') || options.anyAgentPort === false ? [] : ['--agent-port', '0']),
+  ];
   const child = spawn(
     process.execPath,
-    [join(repoRoot, 'bin/odt.mjs'), 'serve', '--state-dir', dir, '--port', '0', '--approvers', 'bob'],
+    [join(repoRoot, 'bin/odt.mjs'), 'serve', '--state-dir', dir, ...ports, '--approvers', 'bob', ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -74,4 +85,35 @@ export function serveAdmin(dir: string) {
     },
     show: async (id: string) => JSON.parse((await cli('transfer', 'show', id, '--json')).out) as Transfer,
   };
+}
+
+/**
+ * Runs `odt <args>` as its own process and waits up to `timeoutMs` for it to exit; one still
+ * running then is killed and reported as code `'running'` (e.g. a second serve that started).
+ */
+export async function runOdtProcess(
+  args: readonly string[],
+  timeoutMs = 15_000,
+): Promise<{ code: number | null | 'running'; out: string; err: string }> {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/odt.mjs'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c) => {
+    out += String(c);
+  });
+  child.stderr!.on('data', (c) => {
+    err += String(c);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const code = await Promise.race([
+    exited,
+    new Promise<'running'>((r) => setTimeout(() => r('running'), timeoutMs)),
+  ]);
+  if (code === 'running') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  return { code, out, err };
 }

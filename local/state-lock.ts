@@ -1,0 +1,102 @@
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { CodedError, errnoOf } from '../core/errors.ts';
+
+/**
+ * One writer per state folder: `odt serve` holds `<state>/serve.lock` while it runs. The durable
+ * runner and the stores assume they are the only writer of the SQLite file; a second serve on the
+ * same folder would resume the same workflows twice.
+ *
+ * A lock file rather than an advisory lock: Node has no flock(2), and a file names its holder, so
+ * the refusal can say which process to stop. The file is created with O_EXCL; a lock left by a
+ * process that no longer exists on this host (kill -9, a crash, a power cut) is taken over.
+ */
+export class StateLockedError extends CodedError<'STATE_LOCKED'> {
+  constructor(
+    readonly stateDir: string,
+    readonly holder: LockHolder,
+  ) {
+    super(
+      'STATE_LOCKED',
+      `the state folder ${stateDir} is in use by odt serve pid ${holder.pid}` +
+        `${holder.host !== hostname() ? ` on host ${holder.host}` : ''} (since ${holder.since}); ` +
+        'stop that one first, or give this one another --state-dir',
+    );
+    this.name = 'StateLockedError';
+  }
+}
+
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly since: string;
+}
+
+export interface StateLock {
+  readonly file: string;
+  /** Removes the lock file if it is still ours. Idempotent. */
+  release(): void;
+}
+
+/** True unless the process is known to be gone (ESRCH); EPERM means it exists under another user. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoOf(error) !== 'ESRCH';
+  }
+}
+
+function readHolder(file: string): LockHolder | undefined {
+  try {
+    const h = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockHolder>;
+    if (typeof h.pid === 'number' && typeof h.host === 'string')
+      return { pid: h.pid, host: h.host, since: String(h.since ?? 'unknown') };
+  } catch {
+    // Unreadable or half written: nobody can be named, it is treated as stale.
+  }
+  return undefined;
+}
+
+/**
+ * Takes the state folder's lock for this process, or throws StateLockedError naming the holder.
+ * A holder on another host (a state folder on a network share) is never taken over: its liveness
+ * cannot be checked from here.
+ */
+export function lockStateDir(stateDir: string): StateLock {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const file = join(stateDir, 'serve.lock');
+  const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(file, 'wx', 0o600);
+    } catch (error) {
+      if (errnoOf(error) !== 'EEXIST') throw error;
+      const holder = readHolder(file);
+      if (holder && (holder.host !== me.host || (holder.pid !== me.pid && alive(holder.pid))))
+        throw new StateLockedError(stateDir, holder);
+      if (holder?.pid === me.pid) throw new StateLockedError(stateDir, holder);
+      // Stale (its process is gone) or unreadable: take it over.
+      rmSync(file, { force: true });
+      continue;
+    }
+    try {
+      writeSync(fd, `${JSON.stringify(me)}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    let released = false;
+    return {
+      file,
+      release() {
+        if (released) return;
+        released = true;
+        if (readHolder(file)?.pid === me.pid) rmSync(file, { force: true });
+      },
+    };
+  }
+  throw new StateLockedError(stateDir, readHolder(file) ?? { pid: 0, host: me.host, since: 'unknown' });
+}
