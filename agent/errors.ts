@@ -77,6 +77,9 @@ export const agentErrorCodes = [
   'NAME_TAKEN',
   'TRANSFER_NOT_TRUSTED',
   'SIGNER_NOT_PINNED',
+  // onboarding (agent/import/onboard.ts): asked for, not done
+  'VCD_NOT_CONFIGURED',
+  'ONBOARDING_INCOMPLETE',
   // identity and the control plane (agent/identity, agent/runtime)
   'AGENT_IDENTITY',
   'AGENT_API_UNREACHABLE',

@@ -60,8 +60,14 @@ export interface ImportTransferOptions {
   /** How far the verification of each file got, before the first call that creates anything. */
   readonly onVerifyProgress?: (p: VerifyProgress) => void;
   readonly onItem?: (r: ItemImportResult) => void;
-  /** With it, each imported item is onboarded into vCloud Director as its target says. */
-  readonly vcd?: { readonly client: VcdClient; readonly target: (item: ManifestItem) => ItemTarget };
+  /**
+   * With it, each imported item is onboarded into vCloud Director as its target says; a target
+   * without a client (a node with no vCloud Director settings) fails the item (VCD_NOT_CONFIGURED).
+   */
+  readonly vcd?: {
+    readonly client: VcdClient | undefined;
+    readonly target: (item: ManifestItem) => ItemTarget;
+  };
 }
 
 /**

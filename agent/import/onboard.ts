@@ -1,4 +1,6 @@
 import type { ItemTarget } from '../../core/index.ts';
+import { onboardingAsked } from '../../core/model/onboarding.ts';
+import { AgentError } from '../errors.ts';
 import type { ManifestItem } from '../package/transfer-manifest.ts';
 import type { VAppSummary, VcdCallOptions, VcdClient, VcdRef } from '../vcd/client.ts';
 import type { ImportJournal, ImportRecord } from './import-journal.ts';
@@ -15,6 +17,37 @@ export interface OnboardResult {
 }
 
 /**
+ * An item asked to be placed in vCloud Director (a VDC, a catalog, a network, deploy or power-on)
+ * reached an ODT node that has no vCloud Director settings: it is in the provider's vCenter and
+ * nowhere else. Not a success (issue #19): the item fails with this reason, and "Retry failed
+ * items" onboards it (the vCenter import is journaled, not redone) once the node runs with `--vcd`.
+ */
+export class VcdNotConfiguredError extends AgentError<'VCD_NOT_CONFIGURED'> {
+  constructor(item: ManifestItem, record: ImportRecord, target: ItemTarget) {
+    const vms = (record.members ?? [record]).map((m) => `'${m.name}'`).join(', ');
+    super(
+      'VCD_NOT_CONFIGURED',
+      `${item.name} is in the provider's vCenter as ${vms} but was not placed in vCloud Director ` +
+        `(asked: ${onboardingAsked(target).join(', ')}): this ODT node runs without vCloud Director ` +
+        'settings. Start it with --vcd <url> --vcd-username <user@System> and ODT_VCD_PASSWORD, ' +
+        'then retry the failed items.',
+    );
+    this.name = 'VcdNotConfiguredError';
+  }
+}
+
+/**
+ * vCloud Director said the work was done but did not show what was asked for (no vApp to deploy,
+ * no VM to connect): the item is not reported as onboarded, and a rerun tries again.
+ */
+export class OnboardingIncompleteError extends AgentError<'ONBOARDING_INCOMPLETE'> {
+  constructor(item: ManifestItem, what: string) {
+    super('ONBOARDING_INCOMPLETE', `${item.name}: ${what}; the item is not reported as onboarded.`);
+    this.name = 'OnboardingIncompleteError';
+  }
+}
+
+/**
  * Has vCloud Director take an item that is in the provider vCenter: a VM becomes a vApp (or joins
  * an existing one), a template goes into a catalog, a vApp's members become one vApp again
  * (the first with importVmAsVApp, the others with importVmIntoExistingVApp). Then every NIC is
@@ -25,9 +58,11 @@ export interface OnboardResult {
  * one name do not clash in the VDC or the catalog); without it, the item's own names.
  * `signal` cuts every call and task wait (a task under way is cancelled where vCD allows it);
  * only steps that completed are journaled, so a rerun goes on from there.
+ * Without `vcd` (a node with no vCloud Director settings) it throws VcdNotConfiguredError: the
+ * target always names a VDC, so something was asked that cannot be done.
  */
 export async function onboardItem(
-  vcd: VcdClient,
+  vcd: VcdClient | undefined,
   item: ManifestItem,
   record: ImportRecord,
   target: ItemTarget,
@@ -35,6 +70,7 @@ export async function onboardItem(
   names?: ItemNames,
   options: VcdCallOptions = {},
 ): Promise<OnboardResult> {
+  if (!vcd) throw new VcdNotConfiguredError(item, record, target);
   const call = { signal: options.signal };
   const members = record.members ?? [{ name: record.name, vmName: item.name, entity: record.entity }];
   const named = names ?? {
@@ -67,8 +103,20 @@ export async function onboardItem(
     const found = await vcd.findVApp(vdc, vappName, call);
     vappHref = found?.href;
   }
+  if (target.network && vmHrefs.length < members.length) {
+    throw new OnboardingIncompleteError(
+      item,
+      `vCloud Director named ${vmHrefs.length} of its ${members.length} VM(s), so not every NIC could be connected to ${target.network}`,
+    );
+  }
   if (target.network) for (const vm of vmHrefs) await vcd.connectNetwork(vm, target.network, call);
   const powerOn = target.powerOn === true;
+  if (!vappHref && (target.deploy || powerOn)) {
+    throw new OnboardingIncompleteError(
+      item,
+      `vCloud Director imported it but no vApp '${vappName}' was found to ${powerOn ? 'power on' : 'deploy'}`,
+    );
+  }
   if (vappHref && (target.deploy || powerOn)) await vcd.deploy(vappHref, { powerOn, ...call });
   await journal.record({
     ...record,

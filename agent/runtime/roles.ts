@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { codeOf } from '../../core/errors.ts';
+import { onboardingAsked } from '../../core/model/onboarding.ts';
 import type { ItemTarget } from '../../core/model/transfer.ts';
 import type { ItemOutcome } from '../../core/ports/task-queue.ts';
 import { exportTransfer } from '../export/export-transfer.ts';
@@ -108,7 +109,18 @@ export interface ImportRoleOptions {
 export function importRole(options: ImportRoleOptions): AgentRole {
   return {
     name: 'import',
-    async run({ task, transfer, signal, onProgress }: RoleWork): Promise<ItemOutcome[]> {
+    async run({ task, transfer, signal, onProgress, log }: RoleWork): Promise<ItemOutcome[]> {
+      if (!options.vcd) {
+        // Every item of a request names a VDC: without vCloud Director settings, this node can
+        // put them in vCenter only; they end failed (VCD_NOT_CONFIGURED), to be retried (#19).
+        const asked = transfer.items.filter((i) => task.itemIds.includes(i.id));
+        log.warn(
+          {
+            items: asked.map((i) => ({ itemId: i.id, asked: onboardingAsked(i.target) })),
+          },
+          'this ODT node has no vCloud Director settings (--vcd): the items will be imported into vCenter only and end failed (VCD_NOT_CONFIGURED) until it is restarted with them and the failed items are retried',
+        );
+      }
       if (!transfer.exportAgent) {
         throw Object.assign(
           new Error(
@@ -161,7 +173,8 @@ export function importRole(options: ImportRoleOptions): AgentRole {
               total: p.total,
               stage: 'verifying',
             }),
-          ...(vcd ? { vcd: { client: vcd, target: (item) => targetOf(item.id) } } : {}),
+          // Always with the targets: without a vCD client, an item that asks for a VDC fails.
+          vcd: { client: vcd, target: (item) => targetOf(item.id) },
         });
         return task.itemIds.map((itemId): ItemOutcome => {
           const r = results.find((x) => x.item.id === itemId);

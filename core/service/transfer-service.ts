@@ -4,11 +4,11 @@ import {
   createTransfer,
   failedItems,
   outcome,
-  record,
   reject,
   transition,
   updateItem,
 } from '../model/lifecycle.ts';
+import { onboardingShortfall } from '../model/onboarding.ts';
 import { mayAsRequester, type PersonAction, refusal } from '../model/permissions.ts';
 import {
   type ItemState,
@@ -174,8 +174,17 @@ export class TransferService {
         );
       }
       return {
-        ...record(t, { actor, at: this.deps.clock.now(), note: `retry ${failed.length} failed item(s)` }),
+        ...t,
         decision: { wait, value: 'retry' },
+        history: [
+          ...t.history,
+          {
+            at: this.deps.clock.now().toISOString(),
+            actor,
+            phase: t.phase,
+            note: `retry ${failed.length} failed item(s)`,
+          },
+        ],
       };
     });
     await this.completeWait(t, wait, { decision: 'retry' });
@@ -453,6 +462,9 @@ export class TransferService {
         const target: ItemState =
           task.kind === 'export' ? 'exported' : ((o as { state?: ItemState }).state ?? 'imported');
         next = advanceItem(next, item, target, o.bytes, now, o.names);
+        const short = task.kind === 'import' ? onboardingShortfall(item.target, target) : undefined;
+        if (short)
+          next = updateItem(next, item.id, { state: 'failed', reason: short, code: 'NOT_ONBOARDED' }, now);
       }
       return next;
     });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Transfer } from '../../core/index.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
+import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
 import { type AgentProcess, startAgentProcess } from '../support/agent-process.ts';
 import { odt } from '../support/cli.ts';
@@ -19,6 +20,7 @@ import { until } from '../support/until.ts';
 describe('the workflow refuses a forged or misplaced NAS, and a retry finishes once it is back (#18)', () => {
   let customer: RunningSimulator;
   let provider: RunningSimulator;
+  let vcd: RunningFakeVcd;
   let plane: ControlPlane;
   let work: string;
   let state: string;
@@ -36,7 +38,7 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
       await writeTransferRequest(join(work, `${name}.json`), {
         kind: 'vm',
         source: 'DC0_H0_VM1',
-        target: { vdc: 'acme-vdc' },
+        target: { vdc: `vdc-${name}` },
       }),
     );
   const shipAndReceive = async (id: string) => {
@@ -47,6 +49,14 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
   beforeAll(async () => {
     customer = await startSimulator({ binary: inject('vcsimBinary'), diskSize: '4MiB' });
     provider = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    // The items ask for a VDC: the node needs vCloud Director to finish them (issue #19).
+    vcd = await startFakeVcd({
+      username: 'admin@System',
+      password: 'vcd-pass',
+      vcenter: { url: provider.url, username: provider.username, password: provider.password },
+      // One VDC per transfer: both move the same VM, and one VDC holds one vApp of a name.
+      seed: { orgs: [{ name: 'acme', vdcs: [{ name: 'vdc-forged' }, { name: 'vdc-stale' }] }] },
+    });
     work = await mkdtemp(join(tmpdir(), 'odt-trust-e2e-'));
     state = join(work, 'serve');
     nas = join(work, 'nas');
@@ -69,8 +79,9 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
           ...['--role', 'import', '--dir', join(work, 'agent-cloud'), '--code', cloud, ...common],
           ...['--vcenter', provider.url, '--username', provider.username],
           ...['--identity', join(work, 'node', 'identity.txt'), '--node-dir', join(work, 'node')],
+          ...['--vcd', vcd.url, '--vcd-username', 'admin@System'],
         ],
-        { ODT_VCENTER_PASSWORD: provider.password },
+        { ODT_VCENTER_PASSWORD: provider.password, ODT_VCD_PASSWORD: 'vcd-pass' },
       ),
     );
   }, 180_000);
@@ -80,6 +91,7 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
     await plane?.close();
     await customer?.stop();
     await provider?.stop();
+    await vcd?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 
@@ -124,7 +136,7 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
     for (const id of [forged, stale]) {
       const t = await show(id);
       expect(t.items[0]!.result).toMatchObject({
-        state: 'imported',
+        state: 'onboarded',
         names: { vcenter: [`DC0_H0_VM1 (${id})`] },
       });
       expect(t.history.filter((h) => h.phase === 'importing')).toHaveLength(2);

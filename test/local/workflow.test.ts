@@ -54,6 +54,14 @@ async function agentDoes(
 }
 const allOk = (state?: ItemOutcome['state']) => (ids: readonly string[]) =>
   ids.map((itemId) => ({ itemId, ok: true, bytes: 100, ...(state ? { state } : {}) }));
+/** Every item done as the request asks: item-1 (web-01) powered on, item-2 (the template) in its catalog. */
+const asAsked = (ids: readonly string[]): ItemOutcome[] =>
+  ids.map((itemId) => ({
+    itemId,
+    ok: true,
+    bytes: 100,
+    state: itemId === 'item-1' ? 'powered-on' : 'onboarded',
+  }));
 
 /** Bob approves transfer `id` and sends the NAS; alice connects it: the export task is queued. */
 async function connect(p: ControlPlane, id: string): Promise<void> {
@@ -176,6 +184,34 @@ describe('the workflow on the embedded engine', () => {
     await phaseIs(p, id, 'completed');
   });
 
+  it('an item the node reports short of what it asked (no VDC, no power-on) is failed, not ok; retry finishes it (#19)', async () => {
+    const p = await start();
+    const id = await toImport(p);
+    // A node without vCloud Director (or an older one) says "ok" for what only reached vCenter.
+    await agentDoes(p, 'cloud', 'node-1', (ids) =>
+      ids.map((itemId) => ({
+        itemId,
+        ok: true,
+        bytes: 100,
+        state: itemId === 'item-1' ? 'onboarded' : 'imported',
+      })),
+    );
+    await phaseIs(p, id, 'failed');
+    const t = await p.service.get(id);
+    expect(t.items.map((i) => [i.result.state, i.result.code])).toEqual([
+      ['failed', 'NOT_ONBOARDED'],
+      ['failed', 'NOT_ONBOARDED'],
+    ]);
+    expect(t.items[0]!.result.reason).toContain('was not powered on (asked: org VDC acme-vdc, power-on)');
+    expect(t.items[1]!.result.reason).toContain(
+      'was not placed in vCloud Director (asked: org VDC acme-vdc, catalog c)',
+    );
+    await p.service.retry(id, 'alice');
+    const again = await agentDoes(p, 'cloud', 'node-1', asAsked);
+    expect(again.itemIds).toEqual(['item-1', 'item-2']);
+    await phaseIs(p, id, 'completed');
+  });
+
   it('an import task that fails as a whole fails every item with its reason; retry finishes the transfer (#18)', async () => {
     const p = await start();
     const id = await toImport(p);
@@ -199,7 +235,7 @@ describe('the workflow on the embedded engine', () => {
     }
     // The genuine NAS is back: "retry the failed items" imports every item and completes.
     await p.service.retry(id, 'alice');
-    const again = await agentDoes(p, 'cloud', 'node-1', allOk('onboarded'));
+    const again = await agentDoes(p, 'cloud', 'node-1', asAsked);
     expect(again.id).not.toBe(task.id);
     expect(again.itemIds).toEqual(['item-1', 'item-2']);
     await phaseIs(p, id, 'completed');
@@ -219,7 +255,7 @@ describe('the workflow on the embedded engine', () => {
     // The silent node cannot finish the old task beside the retry.
     await expect(p.service.taskComplete(task.id, 'node-dead', allOk()(task.itemIds))).rejects.toThrow();
     await p.service.retry(id, 'alice');
-    await agentDoes(p, 'cloud', 'node-1', allOk('onboarded'));
+    await agentDoes(p, 'cloud', 'node-1', asAsked);
     await phaseIs(p, id, 'completed');
   });
 
