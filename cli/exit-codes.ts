@@ -8,6 +8,7 @@ import { CommanderError } from 'commander';
 import type { AgentErrorCode } from '../agent/errors.ts';
 import { AgentApiError } from '../agent/runtime/api-client.ts';
 import { CodedError, type ErrorCode, errnoOf } from '../core/errors.ts';
+import type { CustodyError } from '../core/model/custody.ts';
 import type { EnrollmentErrorCode } from '../core/ports/agents.ts';
 import type { TaskTokenError } from '../core/ports/workflow.ts';
 import { InterruptedError } from '../core/wait.ts';
@@ -21,7 +22,10 @@ export const exitCodes = {
   usage: 2,
   /** Some items failed; the others are done (the report names each). */
   itemsFailed: 3,
-  /** The package did not verify or decrypt, or is not trusted: nothing was imported. */
+  /**
+   * The package did not verify or decrypt, or is not trusted: nothing was imported. Also a custody
+   * log whose chain does not check.
+   */
   notTrusted: 4,
   /** A pre-flight check failed (`odt node check`, the sandbox's setup). */
   preflightFailed: 5,
@@ -40,10 +44,15 @@ type KnownCode =
   | ErrorCode
   | AgentErrorCode
   | EnrollmentErrorCode
+  | CustodyError['code']
   | 'UNAUTHORIZED'
   | TaskTokenError['code']
   | 'SANDBOX_SETUP'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  | 'STATE_LOCKED'
+  | 'PORT_IN_USE'
+  | 'NO_CONTROL_PLANE'
+  | 'NOT_RUNNING';
 
 const { usage, notTrusted, preflightFailed, peerFailed, notAllowed, unexpected } = exitCodes;
 
@@ -60,6 +69,8 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   OWN_REQUEST: notAllowed,
   TIMEOUT: peerFailed,
   INTERRUPTED: exitCodes.interrupted,
+  // the custody log (core/model/custody.ts): the store was edited outside Sneakernet
+  CUSTODY_BROKEN: notTrusted,
   // core's ports
   ENROLLMENT_UNKNOWN: notAllowed,
   ENROLLMENT_USED: notAllowed,
@@ -119,6 +130,11 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   AGENT_API_UNREACHABLE: peerFailed,
   SANDBOX_SETUP: preflightFailed,
   CONFIG_INVALID: usage,
+  // odt serve and the admin CLI (issue 22): a folder or port taken, no control plane where looked
+  STATE_LOCKED: notAllowed,
+  PORT_IN_USE: usage,
+  NO_CONTROL_PLANE: usage,
+  NOT_RUNNING: peerFailed,
 };
 
 /** Node system errors of the network: the peer; any other errno is a path or a disk (usage). */

@@ -4,6 +4,7 @@ import {
   createTransfer,
   failedItems,
   outcome,
+  record,
   reject,
   transition,
   updateItem,
@@ -174,17 +175,8 @@ export class TransferService {
         );
       }
       return {
-        ...t,
+        ...record(t, { actor, at: this.deps.clock.now(), note: `retry ${failed.length} failed item(s)` }),
         decision: { wait, value: 'retry' },
-        history: [
-          ...t.history,
-          {
-            at: this.deps.clock.now().toISOString(),
-            actor,
-            phase: t.phase,
-            note: `retry ${failed.length} failed item(s)`,
-          },
-        ],
       };
     });
     await this.completeWait(t, wait, { decision: 'retry' });
@@ -462,6 +454,8 @@ export class TransferService {
         const target: ItemState =
           task.kind === 'export' ? 'exported' : ((o as { state?: ItemState }).state ?? 'imported');
         next = advanceItem(next, item, target, o.bytes, now, o.names);
+        // An import that stopped short of what the item asked (a VDC, power-on) is not a success,
+        // whatever the node says: the item fails with why, and "retry" finishes it (issue #19).
         const short = task.kind === 'import' ? onboardingShortfall(item.target, target) : undefined;
         if (short)
           next = updateItem(next, item.id, { state: 'failed', reason: short, code: 'NOT_ONBOARDED' }, now);
