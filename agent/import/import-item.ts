@@ -4,7 +4,9 @@ import type { FileProgress } from '../file-progress.ts';
 import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
 import { AgeFileReader } from '../package/age/file-reader.ts';
-import type { ManifestItem } from '../package/transfer-manifest.ts';
+import { type HashLanes, SegmentGate } from '../package/segment-gate.ts';
+import type { ManifestFile, ManifestItem } from '../package/transfer-manifest.ts';
+import type { VerifyProgress } from '../package/verify.ts';
 import type { VimClient } from '../vsphere/client.ts';
 import { NfcLease } from '../vsphere/lease.ts';
 import { nfcPut } from '../vsphere/nfc.ts';
@@ -59,6 +61,20 @@ export interface ImportItemOptions {
    * item were the transfer's only one.
    */
   readonly names?: ItemNames;
+  /**
+   * One pass over the NAS (issue #20): a file not in `heads` (a disk the check before the import
+   * left to it, VerifyOptions.deferDisks) is checked segment by segment against the signed
+   * manifest just ahead of its upload (SegmentGate): no byte of a segment is sent before the
+   * segment checked out, and one that does not stops the upload, aborts the lease and removes the
+   * VM. `size` is the manifest's segmentSize.
+   */
+  readonly segments?: {
+    readonly size: number;
+    /** Shared by the uploads of the process (default: two lanes). */
+    readonly lanes?: HashLanes;
+    /** Hears how far the check of each such file got. */
+    readonly onProgress?: (p: VerifyProgress) => void;
+  };
 }
 
 /**
@@ -202,6 +218,15 @@ async function importDescriptor(
   // Not cut by the signal: ImportVApp creates the VM and the lease, and only a lease in hand can be
   // aborted and its VM destroyed. The wait for it to be ready is where an abort comes in.
   const { lease, fileItems } = await openImportLease(client, placement, name, descriptor, item.name);
+  // The one-pass check starts while the lease initializes: the first segments are read and
+  // checked by the time the device URLs are there.
+  const gates = new Map<string, SegmentGate>();
+  for (const fi of fileItems) {
+    const file = fileOfName(item, fi.path);
+    if (file && options.segments && !options.heads?.has(file.path)) {
+      gates.set(file.path, segmentGate(options, file, options.segments).start());
+    }
+  }
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   let entity: Moref | undefined;
@@ -248,15 +273,31 @@ async function importDescriptor(
       // plaintext is not hashed again. Otherwise its plaintext hash is checked. Read and opened
       // in place into a few reused buffers, dropped from the page cache behind the reads (read
       // for the last time: docs/decisions.md, "Drop-behind on the NAS").
-      const head = options.heads?.get(file.path);
-      const plain = await AgeFileReader.open(join(options.root, file.path), {
-        identities: options.identities,
-        ...(head ? { head, mismatch: changed } : {}),
-        hashPlaintext: !head,
-        dropBehind: true,
-      });
+      // In one pass, the gate reads and checks each segment just before the reader takes it from
+      // the page cache, and binds the reader to the header it hashed (docs/decisions.md, "Import
+      // in one pass").
+      const gate = gates.get(file.path);
+      const head = () => (gate ? gate.head : options.heads?.get(file.path));
+      let plain: AgeFileReader | undefined;
+      try {
+        // Segment 0 checked out: its header is the one the reader must find.
+        if (gate) await gate.until(Math.min(file.encryptedSize, 64 * 1024));
+        const bound = head();
+        plain = await AgeFileReader.open(join(options.root, file.path), {
+          identities: options.identities,
+          ...(bound ? { head: bound, mismatch: changed } : {}),
+          ...(gate ? { gate } : {}),
+          hashPlaintext: !bound,
+          dropBehind: true,
+        });
+      } catch (error) {
+        await gate?.close();
+        throw error;
+      }
+      const reader = plain;
       const whole = () =>
-        plain.plaintextBytes === file.size && (head !== undefined || plain.plaintextDigest() === file.sha256);
+        reader.plaintextBytes === file.size &&
+        (head() !== undefined || reader.plaintextDigest() === file.sha256);
       try {
         await nfcPut({
           url: device.url,
@@ -264,29 +305,33 @@ async function importDescriptor(
           signal,
           body: {
             next: async () => {
-              const chunk = await plain.next();
+              // A segment of this file that did not check out stops the upload at once.
+              if (gate?.failure) throw gate.failure;
+              const chunk = await reader.next();
               // Checked before the last byte goes: a file that is not the one verified is cut
               // short, never accepted whole by vCenter.
-              if (plain.plaintextBytes > file.size) throw changed();
+              if (reader.plaintextBytes > file.size) throw changed();
               if (chunk === undefined && !whole()) throw changed();
               if (chunk) {
                 moved += chunk.length;
                 options.onProgress?.({
                   item: item.id,
                   file: file.name,
-                  bytes: plain.plaintextBytes,
+                  bytes: reader.plaintextBytes,
                   total: file.size,
                 });
               }
               return chunk;
             },
-            release: (chunk) => plain.release(chunk),
+            release: (chunk) => reader.release(chunk),
           },
           size: file.size,
           disk: file.role === 'disk',
         });
       } finally {
-        await plain.close();
+        // The gate first: a read of the reader may wait on it.
+        await gate?.close();
+        await reader.close();
       }
       if (!whole()) throw changed();
       options.onProgress?.({
@@ -299,7 +344,13 @@ async function importDescriptor(
     };
     await forEachLimit(fileItems, options.parallel ?? 2, async (fi) => {
       if (signal.aborted) throw signal.reason;
-      await upload(fi);
+      try {
+        await upload(fi);
+      } catch (error) {
+        // One file failed: the others of this lease stop at once too (the lease is aborted next).
+        if (!controller.signal.aborted) controller.abort(error);
+        throw error;
+      }
     });
     await keepAlive.stop();
     keepAlive = undefined;
@@ -309,6 +360,7 @@ async function importDescriptor(
     return entity;
   } catch (error) {
     await keepAlive?.stop();
+    await Promise.all([...gates.values()].map((g) => g.close()));
     const reason =
       controller.signal.aborted && controller.signal.reason instanceof Error
         ? controller.signal.reason
@@ -321,6 +373,48 @@ async function importDescriptor(
 }
 
 const fileOfName = (item: ManifestItem, name: string) => item.files.find((f) => f.name === name);
+
+/** The one-pass check of `file` (ImportItemOptions.segments): its errors name the bytes. */
+function segmentGate(
+  options: ImportItemOptions,
+  file: ManifestFile,
+  segments: NonNullable<ImportItemOptions['segments']>,
+): SegmentGate {
+  const tell = (bytes: number, ok?: boolean) =>
+    segments.onProgress?.({
+      item: options.item.id,
+      file: file.path,
+      bytes,
+      total: file.encryptedSize,
+      ...(ok === undefined ? {} : { done: true, ok }),
+    });
+  tell(0);
+  const gate: SegmentGate = new SegmentGate({
+    path: join(options.root, file.path),
+    size: file.encryptedSize,
+    digests: file.encryptedSegmentSha256,
+    segmentSize: segments.size,
+    ...(segments.lanes ? { lanes: segments.lanes } : {}),
+    onChecked: (bytes, done) => tell(bytes, done ? true : undefined),
+    problem: (index, cause) => {
+      tell(gate.checkedBytes, false);
+      const start = index * segments.size;
+      const end = Math.min(file.encryptedSize, start + segments.size) - 1;
+      if (cause) {
+        return new ImportError(
+          'IMPORT_FAILED',
+          `${file.path} could not be read at bytes ${start}-${end} (${cause.message}); nothing of them was sent, and the import of ${options.item.name} was undone. Check the NAS, then run the import again.`,
+          { cause },
+        );
+      }
+      return new ImportError(
+        'CONTENT_MISMATCH',
+        `${file.path}: bytes ${start}-${end} (segment ${index + 1} of ${file.encryptedSegmentSha256.length}) do not hash to the signed manifest's SHA-256: the file was damaged or changed after the export. Nothing of them was sent: the upload stopped before them, and the import of ${options.item.name} was undone. Re-ship or re-export the file.`,
+      );
+    },
+  });
+  return gate;
+}
 
 /** Network names of an OVF descriptor's NetworkSection. */
 function ovfNetworks(descriptor: string): string[] {

@@ -54,10 +54,25 @@ export interface ImportTransferOptions {
    * see `onVerified`).
    */
   readonly signal?: AbortSignal;
-  /** Called once the NAS verified, before the first call that creates anything. */
+  /**
+   * Check every byte of the NAS before the first call that creates anything, then read each disk
+   * again to upload it (`odt import --verify-first`). Default: one pass (issue #20), where
+   * everything but the disks' contents is checked first and each 64 MiB segment of a disk is
+   * checked just before it is sent.
+   */
+  readonly verifyFirst?: boolean;
+  /** With verifyFirst: VerifyOptions.keepInCache (default: by the transfer's size against memory). */
+  readonly keepInCache?: boolean;
+  /**
+   * Called once the check before the import passed (with verifyFirst, the whole NAS), before the
+   * first call that creates anything.
+   */
   readonly onVerified?: () => void;
   readonly onProgress?: (p: ImportProgress) => void;
-  /** How far the verification of each file got, before the first call that creates anything. */
+  /**
+   * How far the check of each file got: before the first call that creates anything, and in one
+   * pass each disk's segments as they are checked during its upload.
+   */
   readonly onVerifyProgress?: (p: VerifyProgress) => void;
   readonly onItem?: (r: ItemImportResult) => void;
   /**
@@ -71,24 +86,29 @@ export interface ImportTransferOptions {
 }
 
 /**
- * Verifies the whole transfer (signature, every file decrypted and hashed) and only then imports
- * each item into vCenter. A failed item never stops or hides the others.
+ * Checks the transfer (signature, binding, sizes, the descriptors and `.mf` files decrypted and
+ * hashed; with verifyFirst also every disk's ciphertext) and only then imports each item into
+ * vCenter, in one pass checking each segment of a disk just before it is sent. A failed item never
+ * stops or hides the others.
  */
 export async function importTransfer(options: ImportTransferOptions): Promise<readonly ItemImportResult[]> {
   const root = join(options.nas, options.transferId);
   // Where the items go, and the journal, before the NAS is read: a wrong datastore or state folder
   // is said at once, not after hours of checking a large NAS. Reading the inventory sends nothing
-  // of the package (nothing is created until the last file has checked out).
+  // of the package (nothing is created until the check before the import passed).
   const placement = await resolvePlacement(options.client, options.placement);
   const journal = await ImportJournal.open(options.stateDir, options.transferId);
   const report = await verifyTransfer({
     root,
     identities: options.identities,
     // The signed manifest covers every file's ciphertext digest, and age authenticates each chunk:
-    // disks are checked by digest here, and while they upload by their header (the one hashed
-    // here) and every chunk's authentication (a mismatch aborts the lease and destroys the VM), so
-    // they are decrypted once, not twice. See docs/decisions.md.
+    // a disk is hashed once (here with verifyFirst, else segment by segment just before each is
+    // sent) and decrypted once, on its way to vCenter, bound to the header that was hashed; a
+    // mismatch aborts the lease and destroys the VM. See docs/decisions.md.
     decrypt: 'small',
+    // In one pass the disks are checked segment by segment as they upload (SegmentGate).
+    deferDisks: !options.verifyFirst,
+    ...(options.keepInCache !== undefined ? { keepInCache: options.keepInCache } : {}),
     agentCertPem: options.agentCertPem,
     expected: { transfer: options.transferId, ...(options.site ? { site: options.site } : {}) },
     ...(options.onVerifyProgress ? { onProgress: options.onVerifyProgress } : {}),
@@ -135,6 +155,14 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
         descriptor: descriptors.get(item.id)!,
         names: names.get(item.id)!,
         ...(report.heads ? { heads: report.heads } : {}),
+        ...(options.verifyFirst
+          ? {}
+          : {
+              segments: {
+                size: report.manifest.segmentSize,
+                ...(options.onVerifyProgress ? { onProgress: options.onVerifyProgress } : {}),
+              },
+            }),
         ...(options.parallel ? { parallel: options.parallel } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -46,8 +46,11 @@ export interface VerifyProblem {
 export interface VerifyReport {
   readonly ok: boolean;
   readonly manifest?: TransferManifest;
-  /** Files checked, with the outcome of each. */
-  readonly files: readonly { file: string; ok: boolean; decrypted: boolean }[];
+  /**
+   * Files checked, with the outcome of each; `deferred`: a disk whose digests are left to the
+   * import (VerifyOptions.deferDisks), checked here for its size and digest count only.
+   */
+  readonly files: readonly { file: string; ok: boolean; decrypted: boolean; deferred?: boolean }[];
   readonly problems: readonly VerifyProblem[];
   /**
    * Of each file checked by its ciphertext digest only (not decrypted), the age header and payload
@@ -84,6 +87,12 @@ export interface VerifyOptions {
    * starts with the header hashed here, `heads`, and aborts when a chunk fails to authenticate).
    */
   readonly decrypt?: 'all' | 'small';
+  /**
+   * Leave the disks' ciphertext digests to the one-pass import (issue #20), which checks each
+   * segment just before it is sent (SegmentGate): here a disk's size and number of digests only.
+   * Everything else is checked as without it. Default false.
+   */
+  readonly deferDisks?: boolean;
   /** Segments of files hashed at the same time (default: one more than the cores, two to three). */
   readonly lanes?: number;
   /**
@@ -163,7 +172,7 @@ export async function transferFolderProblem(root: string): Promise<string | unde
  */
 export async function verifyTransfer(options: VerifyOptions): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
-  const files: { file: string; ok: boolean; decrypted: boolean }[] = [];
+  const files: { file: string; ok: boolean; decrypted: boolean; deferred?: boolean }[] = [];
   const fail = (): VerifyReport => ({ ok: false, files, problems });
 
   let bytes: Buffer;
@@ -264,7 +273,9 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     });
   // Every file's size is known from here: a listener can show the whole check from the start.
   for (const i of all.keys()) tell(i, 0);
-  const checked = new Array<{ decrypting: boolean; problems: VerifyProblem[] }>(all.length);
+  const checked = new Array<{ decrypting: boolean; deferred?: boolean; problems: VerifyProblem[] }>(
+    all.length,
+  );
   const heads = new Map<string, Buffer>();
   const opened = new Map<string, Buffer>();
   const size = manifest.segmentSize;
@@ -285,7 +296,11 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
     }),
   );
   readable.sort((a, b) => a - b);
-  const byDigest = readable.filter((i) => !decrypting(all[i]!));
+  const deferring = (f: ManifestFile) => options.deferDisks === true && f.role === 'disk';
+  // Deferred disks: their size and digest count checked out; the import checks their segments.
+  for (const i of readable.filter((i) => deferring(all[i]!)))
+    checked[i] = { decrypting: false, deferred: true, problems: [] };
+  const byDigest = readable.filter((i) => !decrypting(all[i]!) && !deferring(all[i]!));
   const byDecryption = readable.filter((i) => decrypting(all[i]!));
   const digestBytes = byDigest.reduce((sum, i) => sum + all[i]!.encryptedSize, 0);
   const keepInCache = options.keepInCache ?? keepsInCache(digestBytes);
@@ -311,8 +326,13 @@ export async function verifyTransfer(options: VerifyOptions): Promise<VerifyRepo
   let at = 0;
   for (const item of manifest.items) {
     for (const f of item.files) {
-      const { decrypting, problems: result } = checked[at++]!;
-      files.push({ file: f.path, ok: result.length === 0, decrypted: decrypting });
+      const { decrypting, deferred, problems: result } = checked[at++]!;
+      files.push({
+        file: f.path,
+        ok: result.length === 0,
+        decrypted: decrypting,
+        ...(deferred ? { deferred } : {}),
+      });
       problems.push(...result);
     }
     if (options.identities) problems.push(...checkOvfManifest(item.files, opened));

@@ -35,6 +35,7 @@ interface ImportFlags extends VcenterFlags, SignerFlags {
   stateDir: string;
   parallel: number;
   json?: boolean;
+  verifyFirst?: boolean;
   vcd?: string;
   vcdUsername?: string;
   vcdThumbprint?: string;
@@ -71,6 +72,10 @@ export function registerImport(program: Command, io: Io): void {
       'deploy and power on each vApp; a template goes into --catalog and also runs as a vApp, powered on',
     )
     .option('--parallel <n>', 'files uploaded at once per item', (v) => Number.parseInt(v, 10), 2)
+    .option(
+      '--verify-first',
+      'check every byte of the NAS before anything reaches vCenter, then read each disk again to upload it (default: one pass, each 64 MiB segment checked just before it is sent)',
+    )
     .option('--json', 'one JSON line per progress event and per item')
     .action(async (o: ImportFlags) => {
       // vCloud Director's options do nothing without --vcd: say so rather than import without them.
@@ -112,8 +117,9 @@ export function registerImport(program: Command, io: Io): void {
         : tty
           ? ttyProgress(io.out as NodeJS.WriteStream)
           : undefined;
-      // The check of the NAS reads every byte once before the import: its progress is shown too
-      // (with --json as `verify` events; on a terminal as `verify/<item>/<file>.age` lines).
+      // The check of the NAS is shown too (with --json as `verify` events; on a terminal as
+      // `verify/<item>/<file>.age` lines): before the import, and in one pass each disk's segments
+      // as they are checked during its upload.
       const verifySink = o.json ? jsonProgress(io.out, Date.now, 'verify') : sink;
       // Ctrl-C stops the import cleanly from the point where it creates something; during the
       // verification of the NAS (which creates nothing, and cannot be cut yet) it ends the process.
@@ -140,6 +146,7 @@ export function registerImport(program: Command, io: Io): void {
           },
           stateDir: o.stateDir,
           parallel: o.parallel,
+          ...(o.verifyFirst ? { verifyFirst: true } : {}),
           ...(vcd
             ? {
                 vcd: {

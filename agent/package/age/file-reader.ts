@@ -50,6 +50,16 @@ export interface AgeFileReaderOptions {
    * read for the last time (docs/decisions.md, "Drop-behind on the NAS"). Needs the native addon.
    */
   readonly dropBehind?: boolean;
+  /**
+   * Reads only bytes that checked out: each positional read of [position, end) waits for
+   * `until(end)`, and fails with its error (the one-pass import's SegmentGate, issue #20).
+   */
+  readonly gate?: ReadGate;
+}
+
+/** What a read waits for: the bytes below `end` checked (SegmentGate). */
+export interface ReadGate {
+  until(end: number): Promise<void>;
 }
 
 interface Run {
@@ -65,6 +75,7 @@ export class AgeFileReader {
   readonly #runs: number;
   readonly #hash: Hash | undefined;
   readonly #drop: boolean;
+  readonly #gate: ReadGate | undefined;
   readonly #pool: Buffer[] = [];
   /** The buffers of the runs handed out and not released. */
   readonly #out = new Set<ArrayBufferLike>();
@@ -94,6 +105,7 @@ export class AgeFileReader {
     this.#hash = options.hashPlaintext ? createHash('sha256') : undefined;
     this.#drop = options.dropBehind === true && nativeDropCachedRange !== undefined;
     this.#dropped = 0;
+    this.#gate = options.gate;
   }
 
   /**
@@ -113,7 +125,13 @@ export class AgeFileReader {
       const { size } = await handle.stat();
       const truncated = (where: string) =>
         new AgeError('AGE_TRUNCATED', `${where}; the file is truncated. Copy it again from its source.`);
-      let head = await readAt(handle, 0, Math.min(size, Math.max(firstRead, options.head?.length ?? 0)));
+      const gate = options.gate;
+      let head = await readAt(
+        handle,
+        0,
+        Math.min(size, Math.max(firstRead, options.head?.length ?? 0)),
+        gate,
+      );
       if (options.head && !head.subarray(0, options.head.length).equals(options.head)) {
         throw (
           options.mismatch?.() ??
@@ -125,7 +143,7 @@ export class AgeFileReader {
       let found = findHeaderEnd(head);
       while (found.end === undefined && head.length < size && head.length < maxHeaderLength) {
         const before = head.length;
-        head = await readAt(handle, 0, Math.min(size, maxHeaderLength, head.length * 4));
+        head = await readAt(handle, 0, Math.min(size, maxHeaderLength, head.length * 4), gate);
         if (head.length <= before) {
           throw truncated(
             `The file shrank below ${size} bytes while its header was read (it ends at byte ${head.length})`,
@@ -146,7 +164,7 @@ export class AgeFileReader {
       const nonce =
         head.length >= payloadStart
           ? head.subarray(end, payloadStart)
-          : await readAt(handle, end, payloadNonceLength);
+          : await readAt(handle, end, payloadNonceLength, gate);
       if (nonce.length < payloadNonceLength) {
         throw truncated(`The file shrank below ${size} bytes while its payload nonce was read`);
       }
@@ -251,6 +269,8 @@ export class AgeFileReader {
     const final = index === this.#runs - 1;
     const start = this.#payloadStart + index * runBytes;
     const length = final ? this.#size - start : runBytes;
+    // Not a byte before it checked out (then it is in the page cache the check just filled).
+    await this.#gate?.until(start + length);
     const buffer = this.#pool.pop() ?? Buffer.allocUnsafeSlow(runBytes);
     let got = 0;
     while (got < length) {
@@ -290,7 +310,13 @@ export class AgeFileReader {
   }
 }
 
-async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+async function readAt(
+  handle: FileHandle,
+  position: number,
+  length: number,
+  gate?: ReadGate,
+): Promise<Buffer> {
+  await gate?.until(position + length);
   const buffer = Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {

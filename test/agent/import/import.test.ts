@@ -168,7 +168,7 @@ describe('odt import into the provider vCenter', () => {
     expect(await uploadedFiles(provider)).toEqual(before);
   });
 
-  it('reports the check of every file (--json verify events) before the first upload', async () => {
+  it('reports the check of every file (--json verify events): the small files before the first upload, each disk before its last bytes go (#20)', async () => {
     const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
     try {
       const r = await odt([...importArgs(target, nas, join(work, 'state-json')), '--json'], {
@@ -180,10 +180,18 @@ describe('odt import into the provider vCenter', () => {
         .trim()
         .split('\n')
         .map(
-          (l) => JSON.parse(l) as { event: string; item: string; file: string; bytes: number; done: boolean },
+          (l) =>
+            JSON.parse(l) as {
+              event: string;
+              item: string;
+              file: string;
+              bytes: number;
+              total: number;
+              done: boolean;
+            },
         );
       const manifest = JSON.parse(await readFile(join(nas, transfer, 'transfer.json'), 'utf8')) as {
-        items: { id: string; files: { path: string; encryptedSize: number }[] }[];
+        items: { id: string; files: { path: string; name: string; role: string; encryptedSize: number }[] }[];
       };
       const files = manifest.items.flatMap((i) => i.files.map((f) => ({ ...f, item: i.id })));
       const checked = events.filter((e) => e.event === 'verify' && e.done);
@@ -196,17 +204,70 @@ describe('odt import into the provider vCenter', () => {
           .map((f) => ({ item: f.item, path: f.path, bytes: f.encryptedSize }))
           .sort((a, b) => a.path.localeCompare(b.path)),
       );
-      const lastCheck = events.findLastIndex((e) => e.event === 'verify');
       const firstUpload = events.findIndex((e) => e.event === 'progress');
       expect(firstUpload).toBeGreaterThan(-1);
-      expect(lastCheck).toBeLessThan(firstUpload);
+      const doneAt = (path: string) =>
+        events.findIndex((e) => e.event === 'verify' && e.done && e.file === path);
+      for (const f of files.filter((f) => f.role !== 'disk'))
+        expect(doneAt(f.path)).toBeLessThan(firstUpload);
+      // One pass: a disk's segments are checked as it uploads, all of them before its last bytes.
+      for (const f of files.filter((f) => f.role === 'disk')) {
+        const sent = events.findIndex(
+          (e) => e.event === 'progress' && e.item === f.item && e.file === f.name && e.bytes === e.total,
+        );
+        expect(sent, f.path).toBeGreaterThan(-1);
+        expect(doneAt(f.path), f.path).toBeLessThan(sent);
+      }
     } finally {
       await target.stop();
     }
   });
 
-  it('imports nothing from a tampered NAS and names the problem', async () => {
+  it('a tampered disk: no VM is left, nothing of it reaches vCenter, and its file and bytes are named (#20)', async () => {
     const damaged = join(work, 'damaged');
+    await cp(nas, damaged, { recursive: true });
+    const file = join(damaged, transfer, 'item-1', 'DC0_H0_VM1-disk-0.vmdk.age');
+    const bytes = await readFile(file);
+    bytes[100]! ^= 0xff;
+    await writeFile(file, bytes);
+    const manifest = JSON.parse(await readFile(join(nas, transfer, 'transfer.json'), 'utf8'));
+    const disk0 = manifest.items[0].files.find((f: { name: string }) => f.name === 'DC0_H0_VM1-disk-0.vmdk');
+    const source = (await customer.readInventory()).vms.flatMap((v) => v.disks);
+    const plain = await readFile(source.find((d) => d.sha256 === disk0.sha256)!.path);
+    const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
+    try {
+      const r = await odt(importArgs(target, damaged, join(work, 'state-damaged')), {
+        ODT_VCENTER_PASSWORD: target.password,
+      });
+      expect(r.code).toBe(3);
+      expect(r.err).toMatch(
+        new RegExp(
+          `item-1 \\(DC0_H0_VM1\\) failed: item-1/DC0_H0_VM1-disk-0\\.vmdk\\.age: bytes 0-${disk0.encryptedSize - 1} \\(segment 1 of 1\\) do not hash to the signed manifest's SHA-256: .*Nothing of them was sent`,
+        ),
+      );
+      // The other items checked out segment by segment and were imported.
+      expect(r.out).toContain(`item-2 DC0_C0_TPL0: imported as`);
+      const client = await connectTo(target);
+      try {
+        const vms = await client.listByType(['VirtualMachine'], ['name']);
+        expect(vms.map((v) => v.props.get('name')?.text)).not.toContain(`DC0_H0_VM1 (${transfer})`);
+      } finally {
+        await client.logout();
+      }
+      // Not one byte of the tampered disk reached the simulator.
+      for (const lease of await readdir(target.uploadsDir)) {
+        for (const f of await readdir(join(target.uploadsDir, lease))) {
+          const got = await readFile(join(target.uploadsDir, lease, f));
+          expect(got.length > 0 && got.equals(plain.subarray(0, got.length)), `${lease}/${f}`).toBe(false);
+        }
+      }
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it('with --verify-first, imports nothing from a tampered NAS and names the problem', async () => {
+    const damaged = join(work, 'damaged-first');
     await cp(nas, damaged, { recursive: true });
     const file = join(damaged, transfer, 'item-1', 'DC0_H0_VM1-disk-0.vmdk.age');
     const bytes = await readFile(file);
@@ -214,10 +275,13 @@ describe('odt import into the provider vCenter', () => {
     await writeFile(file, bytes);
     const target = await startSimulator({ binary: inject('vcsimBinary'), apps: 0, templates: 0 });
     try {
-      const r = await odt(importArgs(target, damaged, join(work, 'state-damaged')), {
-        ODT_VCENTER_PASSWORD: target.password,
-      });
-      expect(r.code).not.toBe(0);
+      const r = await odt(
+        [...importArgs(target, damaged, join(work, 'state-damaged-first')), '--verify-first'],
+        {
+          ODT_VCENTER_PASSWORD: target.password,
+        },
+      );
+      expect(r.code).toBe(4);
       expect(r.err).toContain('did not verify; nothing was imported');
       expect(r.err).toContain('item-1/DC0_H0_VM1-disk-0.vmdk.age');
       expect(await uploadedFiles(target)).toEqual(new Map());

@@ -9,7 +9,9 @@ import { exportItems, initParties, odt, run } from '../../support/cli.ts';
 import { segmentDigests } from '../../support/digests.ts';
 
 // Issue 4: a damaged, forged or malicious package is refused before anything reaches vCenter,
-// with a per-file reason, and no VM is created.
+// with a per-file reason, and no VM is created. A disk's contents are checked before the import
+// only with --verify-first; in one pass (the default, #20) each segment is checked just before it
+// is sent, and one-pass.test.ts has those cases.
 describe('odt import refuses, before anything reaches vCenter', () => {
   let customer: RunningSimulator;
   let provider: RunningSimulator;
@@ -34,6 +36,7 @@ describe('odt import refuses, before anything reaches vCenter', () => {
   async function refused(
     damage: (root: string) => Promise<void>,
     identity = join(work, 'node', 'identity.txt'),
+    extra: readonly string[] = [],
   ) {
     const nas = join(work, `case-${++n}`);
     await cp(join(work, 'nas'), nas, { recursive: true });
@@ -56,6 +59,7 @@ describe('odt import refuses, before anything reaches vCenter', () => {
         join(work, 'agent', 'agent.crt.pem'),
         '--state-dir',
         join(nas, 'state'),
+        ...extra,
       ],
       { ODT_VCENTER_PASSWORD: provider.password },
     );
@@ -75,35 +79,43 @@ describe('odt import refuses, before anything reaches vCenter', () => {
     );
   };
 
-  it('a flipped byte', async () => {
-    const err = await refused(async (root) => {
-      const f = join(root, 'item-1', 'DC0_H0_VM1-disk-1.vmdk.age');
-      const b = await readFile(f);
-      b[b.length - 100]! ^= 1;
-      await writeFile(f, b);
-    });
+  it('a flipped byte in a disk, with --verify-first', async () => {
+    const err = await refused(
+      async (root) => {
+        const f = join(root, 'item-1', 'DC0_H0_VM1-disk-1.vmdk.age');
+        const b = await readFile(f);
+        b[b.length - 100]! ^= 1;
+        await writeFile(f, b);
+      },
+      undefined,
+      ['--verify-first'],
+    );
     expect(err).toMatch(/item-1\/DC0_H0_VM1-disk-1\.vmdk\.age: .*\[DIGEST_MISMATCH\]/);
   });
 
-  it('a flipped byte, named by its segment (the agent signed 64 KiB segments)', async () => {
+  it('a flipped byte, named by its segment (the agent signed 64 KiB segments), with --verify-first', async () => {
     const seg = 64 * 1024;
-    const err = await refused(async (root) => {
-      const digests = new Map<string, string[]>();
-      const m = JSON.parse(await readFile(join(root, 'transfer.json'), 'utf8'));
-      for (const f of m.items[0].files as { path: string }[]) {
-        digests.set(f.path, segmentDigests(await readFile(join(root, f.path)), seg));
-      }
-      await resign(root, (m) => {
-        m.segmentSize = seg;
-        for (const f of (m.items as { files: Record<string, unknown>[] }[])[0]!.files)
-          f.encryptedSegmentSha256 = digests.get(f.path as string);
-      });
-      const f = join(root, 'item-1', 'DC0_H0_VM1-disk-1.vmdk.age');
-      const b = await readFile(f);
-      expect(digests.get('item-1/DC0_H0_VM1-disk-1.vmdk.age')!.length).toBeGreaterThan(3);
-      b[2 * seg + 5]! ^= 1;
-      await writeFile(f, b);
-    });
+    const err = await refused(
+      async (root) => {
+        const digests = new Map<string, string[]>();
+        const m = JSON.parse(await readFile(join(root, 'transfer.json'), 'utf8'));
+        for (const f of m.items[0].files as { path: string }[]) {
+          digests.set(f.path, segmentDigests(await readFile(join(root, f.path)), seg));
+        }
+        await resign(root, (m) => {
+          m.segmentSize = seg;
+          for (const f of (m.items as { files: Record<string, unknown>[] }[])[0]!.files)
+            f.encryptedSegmentSha256 = digests.get(f.path as string);
+        });
+        const f = join(root, 'item-1', 'DC0_H0_VM1-disk-1.vmdk.age');
+        const b = await readFile(f);
+        expect(digests.get('item-1/DC0_H0_VM1-disk-1.vmdk.age')!.length).toBeGreaterThan(3);
+        b[2 * seg + 5]! ^= 1;
+        await writeFile(f, b);
+      },
+      undefined,
+      ['--verify-first'],
+    );
     expect(err).toMatch(
       new RegExp(
         `item-1/DC0_H0_VM1-disk-1\\.vmdk\\.age: the SHA-256 of bytes ${2 * seg}-${3 * seg - 1} \\(segment 3 of \\d+\\) is not the signed manifest's.*\\[DIGEST_MISMATCH\\]`,
