@@ -52,8 +52,15 @@ export class AgentApiClient {
     return this.agentId;
   }
 
-  async enroll(code: string, certPem: string, name: string): Promise<{ agentId: string; site: string }> {
-    const r = (await this.call('POST', '/agents/enroll', { code, certificate: certPem, name }, false)) as {
+  /** `site`: the site the agent is started for; the server refuses a code of another site unspent. */
+  async enroll(
+    code: string,
+    certPem: string,
+    name: string,
+    site?: string,
+  ): Promise<{ agentId: string; site: string }> {
+    const body = { code, certificate: certPem, name, ...(site ? { site } : {}) };
+    const r = (await this.call('POST', '/agents/enroll', body, false)) as {
       agentId: string;
       site: string;
     };

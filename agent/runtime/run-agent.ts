@@ -164,7 +164,12 @@ export async function enrolledClient(
       );
     }
     const client = new AgentApiClient({ server: options.server, keyPem: identity.keyPem });
-    const r = await client.enroll(options.code, identity.certPem, options.name ?? identity.commonName);
+    const r = await client.enroll(
+      options.code,
+      identity.certPem,
+      options.name ?? identity.commonName,
+      options.site,
+    );
     state = { agentId: r.agentId, site: r.site, server: options.server };
     await writeJsonFile(join(options.dir, stateFile), state);
     log.info({ agentId: r.agentId, site: r.site }, 'enrolled');

@@ -30,7 +30,7 @@ export interface EnrollmentCode {
   readonly expiresAt: string;
 }
 
-export type EnrollmentRefusal = 'unknown' | 'used' | 'expired' | 'certificate-taken';
+export type EnrollmentRefusal = 'unknown' | 'used' | 'expired' | 'certificate-taken' | 'wrong-site';
 
 /** What the site reported about its vCenter, for the request form. */
 export interface SiteInventory {
@@ -45,10 +45,11 @@ export interface AgentRegistry {
   issueCode(site: string, ttlMs: number, now: Date): Promise<EnrollmentCode>;
   /**
    * Spends the code (once, before it expires) and records the agent. Throws EnrollmentError with
-   * the refusal otherwise; of two concurrent uses exactly one succeeds.
+   * the refusal otherwise; of two concurrent uses exactly one succeeds. With `site` (the site the
+   * agent was started for), a code of another site is refused before it is spent.
    */
   enroll(
-    input: { code: string; certPem: string; certSha256: string; name: string; id: string },
+    input: { code: string; certPem: string; certSha256: string; name: string; id: string; site?: string },
     now: Date,
   ): Promise<AgentRecord>;
   get(agentId: string): Promise<AgentRecord | undefined>;
@@ -67,6 +68,7 @@ export const enrollmentCodes = {
   used: 'ENROLLMENT_USED',
   expired: 'ENROLLMENT_EXPIRED',
   'certificate-taken': 'ENROLLMENT_CERTIFICATE_TAKEN',
+  'wrong-site': 'ENROLLMENT_WRONG_SITE',
 } as const satisfies Record<EnrollmentRefusal, string>;
 export type EnrollmentErrorCode = (typeof enrollmentCodes)[EnrollmentRefusal];
 
@@ -80,6 +82,13 @@ export class EnrollmentError extends CodedError<EnrollmentErrorCode> {
     this.name = 'EnrollmentError';
   }
 }
+
+/** The refusal of a code issued for `codeSite` to an agent started for `asked`; the code stays valid. */
+export const wrongSiteRefusal = (codeSite: string, asked: string): EnrollmentError =>
+  new EnrollmentError(
+    'wrong-site',
+    `this enrollment code is for site '${codeSite}', not '${asked}'; it was not used: start the agent with --site ${codeSite}, or ask for a code of site '${asked}'`,
+  );
 
 /** Authentication failed (401): unknown or revoked agent, bad signature, stale time, replay. */
 export class AgentAuthError extends CodedError<'UNAUTHORIZED'> {

@@ -42,6 +42,7 @@ import {
   type EnrollmentCode,
   EnrollmentError,
   type SiteInventory,
+  wrongSiteRefusal,
 } from '../../core/ports/agents.ts';
 
 /** The table's TimeToLive attribute (epoch seconds); infra/ enables it. */
@@ -203,12 +204,14 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async enroll(
-    input: { code: string; certPem: string; certSha256: string; name: string; id: string },
+    input: { code: string; certPem: string; certSha256: string; name: string; id: string; site?: string },
     now: Date,
   ): Promise<AgentRecord> {
     const hash = hashCode(input.code);
     // Refuse early (and without side effects) what is already refused; the writes below decide races.
     const row = await this.getItem(codeKey(hash));
+    if (row && input.site !== undefined && row.site !== input.site)
+      throw wrongSiteRefusal(String(row.site), input.site);
     if (!row || row.usedAt !== undefined || (row.expiresAt as number) <= now.getTime()) {
       throw await this.refusal(hash, now);
     }

@@ -174,8 +174,17 @@ export function createAgentApiHandler(
       now,
       (n) => registry.useNonce(`enroll:${certSha256}`, n, now, signatureWindowMs),
     );
+    // The site the agent was started for (--site): a code of another site is refused unspent.
+    const site = typeof body.site === 'string' && body.site.trim() ? body.site.trim() : undefined;
     const agent = await registry.enroll(
-      { code, certPem, certSha256, name, id: `agt-${randomBytes(6).toString('hex')}` },
+      {
+        code,
+        certPem,
+        certSha256,
+        name,
+        id: `agt-${randomBytes(6).toString('hex')}`,
+        ...(site ? { site } : {}),
+      },
       now,
     );
     return { agentId: agent.id, site: agent.site, certSha256: agent.certSha256 };

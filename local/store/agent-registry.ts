@@ -12,6 +12,7 @@ import {
   type EnrollmentCode,
   EnrollmentError,
   type SiteInventory,
+  wrongSiteRefusal,
 } from '../../core/ports/agents.ts';
 
 const schema = `
@@ -98,7 +99,7 @@ export class SqliteAgentRegistry implements AgentRegistry {
   }
 
   async enroll(
-    input: { code: string; certPem: string; certSha256: string; name: string; id: string },
+    input: { code: string; certPem: string; certSha256: string; name: string; id: string; site?: string },
     now: Date,
   ): Promise<AgentRecord> {
     const hash = hashCode(input.code);
@@ -109,6 +110,8 @@ export class SqliteAgentRegistry implements AgentRegistry {
           .get(hash) as { site: string; expires_at: number; used_at: string | null } | undefined;
         if (!row)
           throw new EnrollmentError('unknown', 'unknown enrollment code; ask the admin for a new one');
+        // Before anything is spent: an agent started for another site keeps the code usable.
+        if (input.site !== undefined && input.site !== row.site) throw wrongSiteRefusal(row.site, input.site);
         if (row.used_at !== null) {
           throw new EnrollmentError(
             'used',

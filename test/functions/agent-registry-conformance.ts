@@ -19,7 +19,8 @@ let n = 0;
 const agent = (code: string, suffix = String(++n)) => ({
   code,
   certPem: `-----BEGIN CERTIFICATE-----\ncert-${suffix}\n-----END CERTIFICATE-----`,
-  certSha256: `SHA${suffix}`.padEnd(64, '0'),
+  // The separator keeps agent 1's and agent 10's apart once padded.
+  certSha256: `SHA${suffix}.`.padEnd(64, '0'),
   name: `agent-${suffix}`,
   id: `agt-${suffix}`,
 });
@@ -78,6 +79,16 @@ export function agentRegistryConformance(name: string, open: () => Promise<Regis
       const again = { ...agent(c2.code), certSha256: first.certSha256 };
       expect(await refusalOf(f.b.enroll(again, at(2)))).toBe('certificate-taken');
       await expect(f.b.enroll(agent(c2.code), at(3))).resolves.toMatchObject({ site: 'acme' });
+    });
+
+    it('refuses a code of another site before it is spent (issue 22): the right site still enrolls with it', async () => {
+      const c = await f.a.issueCode('acme', 60_000, t0);
+      const wrong = agent(c.code);
+      expect(await refusalOf(f.a.enroll({ ...wrong, site: 'other' }, at(1)))).toBe('wrong-site');
+      expect(await f.b.get(wrong.id)).toBeUndefined();
+      await expect(f.b.enroll({ ...agent(c.code), site: 'acme' }, at(2))).resolves.toMatchObject({
+        site: 'acme',
+      });
     });
 
     it('of two concurrent enrollments with one code, exactly one succeeds', async () => {
