@@ -76,6 +76,8 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   ENROLLMENT_USED: notAllowed,
   ENROLLMENT_EXPIRED: notAllowed,
   ENROLLMENT_CERTIFICATE_TAKEN: notAllowed,
+  // the agent's --site does not match the code: the flag is wrong, and the code is still good
+  ENROLLMENT_WRONG_SITE: usage,
   UNAUTHORIZED: notAllowed,
   TaskDoesNotExist: peerFailed,
   TaskTimedOut: peerFailed,
@@ -152,8 +154,12 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? exitCodes.ok : usage;
   // As a shell reports a process ended by the signal: 130 for SIGINT, 143 for SIGTERM.
   if (error instanceof InterruptedError) return 128 + constants.signals[error.signal];
-  // The control plane's refusal: its code is the server's own.
-  if (error instanceof AgentApiError) return peerFailed;
+  // The control plane's refusal: its code is the server's own. An enrollment refusal is about the
+  // code or the --site given (the same exit as in the table), anything else about the peer.
+  if (error instanceof AgentApiError)
+    return error.code.startsWith('ENROLLMENT_')
+      ? ((exitCodeByCode as Record<string, ExitCode>)[error.code] ?? peerFailed)
+      : peerFailed;
   if (error instanceof CodedError)
     return (exitCodeByCode as Record<string, ExitCode>)[error.code] ?? unexpected;
   const errno = errnoOf(error);
