@@ -215,17 +215,31 @@ async function importDescriptor(
   descriptor: string,
 ): Promise<Moref> {
   const { client, placement, item } = options;
+  // The one-pass check of the disks this descriptor names starts before the lease is asked for:
+  // the first segments are read and checked by the time the device URLs are there.
+  const gates = new Map<string, SegmentGate>();
+  const gateFor = (file: ManifestFile) => {
+    if (!options.segments || options.heads?.has(file.path) || gates.has(file.path)) return;
+    gates.set(file.path, segmentGate(options, file, options.segments).start());
+  };
+  for (const href of fileReferences(descriptor)) {
+    const file = fileOfName(item, href);
+    if (file?.role === 'disk') gateFor(file);
+  }
+  const closeGates = () => Promise.all([...gates.values()].map((g) => g.close()));
   // Not cut by the signal: ImportVApp creates the VM and the lease, and only a lease in hand can be
   // aborted and its VM destroyed. The wait for it to be ready is where an abort comes in.
-  const { lease, fileItems } = await openImportLease(client, placement, name, descriptor, item.name);
-  // The one-pass check starts while the lease initializes: the first segments are read and
-  // checked by the time the device URLs are there.
-  const gates = new Map<string, SegmentGate>();
+  let opened: Awaited<ReturnType<typeof openImportLease>>;
+  try {
+    opened = await openImportLease(client, placement, name, descriptor, item.name);
+  } catch (error) {
+    await closeGates();
+    throw error;
+  }
+  const { lease, fileItems } = opened;
   for (const fi of fileItems) {
     const file = fileOfName(item, fi.path);
-    if (file && options.segments && !options.heads?.has(file.path)) {
-      gates.set(file.path, segmentGate(options, file, options.segments).start());
-    }
+    if (file) gateFor(file);
   }
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
@@ -352,6 +366,7 @@ async function importDescriptor(
         throw error;
       }
     });
+    await closeGates();
     await keepAlive.stop();
     keepAlive = undefined;
     await lease.progress(100);
@@ -360,7 +375,7 @@ async function importDescriptor(
     return entity;
   } catch (error) {
     await keepAlive?.stop();
-    await Promise.all([...gates.values()].map((g) => g.close()));
+    await closeGates();
     const reason =
       controller.signal.aborted && controller.signal.reason instanceof Error
         ? controller.signal.reason
@@ -414,6 +429,11 @@ function segmentGate(
     },
   });
   return gate;
+}
+
+/** The files an OVF descriptor's References section names (their href). */
+function fileReferences(descriptor: string): string[] {
+  return [...descriptor.matchAll(/<(?:\w+:)?File\s[^>]*?(?:\w+:)?href="([^"]+)"/g)].map((m) => m[1]!);
 }
 
 /** Network names of an OVF descriptor's NetworkSection. */

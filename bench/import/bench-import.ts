@@ -11,10 +11,12 @@
 // package's descriptor, takes the lease's device URL and uploads the decrypted disk (decrypted
 // once beforehand with `age -d`) with `curl -T`; then aborts that lease.
 //
-// `odt import` does more than the upload: it verifies the whole transfer first (signature, the
-// ciphertext SHA-256 of every file, the small files decrypted), creates the import lease, then
-// decrypts each disk while uploading it. Its phases are printed from its --json events: start-up
-// and verification (to the last `verify` event), and the upload (first to last `progress` event).
+// `odt import` does more than the upload: it checks the transfer (signature, binding, sizes, the
+// small files decrypted), creates the import lease, then reads each disk once, each 64 MiB segment
+// checked against the signed manifest just before it is decrypted and sent (issue #20). Its phases
+// are printed from its --json events: start-up, checks and lease (to the first `progress` event),
+// and the upload (first to last `progress` event). `odt import --verify-first` runs too: it checks
+// every byte of the transfer before the lease, then reads each disk again to upload it.
 //
 // The physical limit of a verify-first import is measured in the same run too: the fastest cold
 // read of the encrypted disk (the least any check of every byte costs), by `cat` or by two `dd`
@@ -22,11 +24,10 @@
 // fast as one). `curl -T` overlaps its cold read with the upload; an import that must check every
 // byte before the first reaches vCenter cannot, so T(curl -T) / (T(fastest cold read) + T(curl -T))
 // is what such an import can expect with no start-up, no lease and no decryption (the verify-first
-// reference). It is not a strict bound: the upload after the check reads from the page cache, and
-// can outrun a `curl -T` that waits on a cold disk. Where the device URL is much slower than the
-// disk (a real ESXi host's NFC), the reference nears 1; where both run at about the same speed (this
-// simulator on this disk) it was 0.5-0.8 in the runs so far. --nfc-rate paces
-// the provider simulator's device URLs (both contenders) to show the former.
+// reference). The one-pass import is not bound by it: like `curl -T`, it reads while it uploads.
+// Where the device URL is much slower than the disk (a real ESXi host's NFC), the reference nears 1;
+// where both run at about the same speed (this simulator on this disk) it was 0.5-0.8 in the runs so
+// far. --nfc-rate paces the provider simulator's device URLs (all contenders) to show the former.
 //
 // All contenders run in a rotating order, each after the page cache was dropped, after one round
 // that is not counted (--warmup); each upload goes to a provider simulator started for it alone. The `curl -T`
@@ -93,8 +94,8 @@ const provider = async () => {
 };
 
 interface Run extends BundleRun {
-  /** Start of the process to its last verify event (start-up, login, verification), ms. */
-  verifiedMs: number;
+  /** Start of the process to its first upload progress event (start-up, login, checks, lease), ms. */
+  firstByteMs: number;
   /** First to last upload progress event (the upload phase), ms. */
   uploadMs: number;
 }
@@ -102,20 +103,18 @@ interface Run extends BundleRun {
 /** Runs `odt import` (bundled) with --json and times its phases from the events it prints. */
 async function runImport(entry: string, args: string[], password: string): Promise<Run> {
   const start = performance.now();
-  let verified = Number.NaN;
   let firstUpload: number | undefined;
   let lastUpload = 0;
   const r = await runBundle(entry, [...args, '--json'], password, (line) => {
-    const now = performance.now();
-    if (line.startsWith('{"event":"verify"')) verified = now - start;
     if (!line.startsWith('{"event":"progress"')) return;
+    const now = performance.now();
     firstUpload ??= now;
     lastUpload = now;
   });
   // Without these events the phases cannot be told apart: say so rather than print NaN.
-  if (Number.isNaN(verified) || firstUpload === undefined)
-    throw new Error(`odt import ${args.join(' ')} printed no verify or no progress event with --json`);
-  return { ...r, verifiedMs: verified, uploadMs: lastUpload - firstUpload };
+  if (firstUpload === undefined)
+    throw new Error(`odt import ${args.join(' ')} printed no progress event with --json`);
+  return { ...r, firstByteMs: firstUpload - start, uploadMs: lastUpload - firstUpload };
 }
 
 interface Exported {
@@ -179,7 +178,13 @@ async function main(): Promise<void> {
     try {
       let run = 0;
       const half = Math.floor(Math.ceil(size / (8 << 20)) / 2);
-      const [curl, cold, cold2, oursRuns] = await rotate<number | Run>(
+      const importInto = (target: RunningSimulator, extra: string[] = []) =>
+        runImport(
+          entry,
+          [...importArgs(target, work, x.nas, x.transfer, join(work, `state-${run++}`)), ...extra],
+          target.password,
+        );
+      const [curl, cold, cold2, oursRuns, firstRuns] = await rotate<number | Run>(
         runs,
         [
           () =>
@@ -204,24 +209,25 @@ async function main(): Promise<void> {
           () =>
             fresh(async (target) => {
               await dropCaches();
-              return runImport(
-                entry,
-                importArgs(target, work, x.nas, x.transfer, join(work, `state-${run++}`)),
-                target.password,
-              );
+              return importInto(target);
+            }),
+          () =>
+            fresh(async (target) => {
+              await dropCaches();
+              return importInto(target, ['--verify-first']);
             }),
         ],
         Number(values.warmup),
       );
       const ours = oursRuns as Run[];
+      const first = firstRuns as Run[];
       const each = (xs: number[]) => xs.map((ms) => mbps(size, ms).toFixed(0)).join(', ');
       const c = median(curl as number[]);
       const r1 = median(cold as number[]);
       const r2 = median(cold2 as number[]);
       const r = Math.min(r1, r2);
       const o = median(ours.map((x) => x.ms));
-      const v = median(ours.map((x) => x.verifiedMs));
-      const u = median(ours.map((x) => x.uploadMs));
+      const f = median(first.map((x) => x.ms));
       const reference = c / (r + c);
       const line = (label: string, ms: number, note: string) =>
         console.log(
@@ -231,33 +237,43 @@ async function main(): Promise<void> {
         `disk ${(size / GiB).toFixed(1)} GiB random, ${runs} runs each after ${values.warmup} uncounted, medians, MB = 10^6 bytes${nfcRate ? `, device URLs paced to ${nfcRate / 1e6} MB/s` : ''}`,
       );
       console.log(
-        `each run, MB/s: curl -T ${each(curl as number[])}; cold read cat ${each(cold as number[])}, two dd ${each(cold2 as number[])}; odt import ${each(ours.map((x) => x.ms))}; its upload phase ${each(ours.map((x) => x.uploadMs))}`,
+        `each run, MB/s: curl -T ${each(curl as number[])}; cold read cat ${each(cold as number[])}, two dd ${each(cold2 as number[])}; odt import ${each(ours.map((x) => x.ms))} (upload phase ${each(ours.map((x) => x.uploadMs))}); odt import --verify-first ${each(first.map((x) => x.ms))}`,
       );
       line('curl -T decrypted disk (reference)', c, '');
       line('cold read of the encrypted disk, cat', r1, '');
       line('… two dd, one per half', r2, '');
-      line(
-        'odt import, whole command',
-        o,
-        `ratio to curl ${(c / o).toFixed(2)}   (verify + decrypt/upload + complete)`,
+      line('odt import, whole command', o, `ratio to curl ${(c / o).toFixed(2)}   (one pass)`);
+      console.log(
+        `odt import, to its first byte sent        ${(median(ours.map((x) => x.firstByteMs)) / 1000).toFixed(2).padStart(6)} s   start-up, login, checks, lease`,
       );
-      line('odt import, start-up + verification', v, 'start to the last verify event');
       line(
         'odt import, upload phase',
-        u,
-        `ratio to curl ${(c / u).toFixed(2)}   (first to last progress event)`,
+        median(ours.map((x) => x.uploadMs)),
+        `ratio to curl ${(c / median(ours.map((x) => x.uploadMs))).toFixed(2)}   (first to last progress event)`,
       );
+      line('odt import --verify-first', f, `ratio to curl ${(c / f).toFixed(2)}`);
       console.log(
         `verify-first reference: curl -T / (fastest cold read + curl -T) = ${reference.toFixed(2)}; odt import reaches ${(c / o / reference).toFixed(2)} of it`,
       );
-      // The same ratio within each round (the two ran minutes apart at most, in one machine
-      // state), then its median: steadier than the ratio of the medians when curl -T swings.
+      // The same ratios within each round (the contenders ran minutes apart at most, in one
+      // machine state), then their medians: steadier than ratios of medians when curl -T swings.
       const paired = (curl as number[]).map((ms, i) => ms / ours[i]!.ms);
       console.log(
         `paired: curl -T / odt import within each round ${paired.map((p) => p.toFixed(2)).join(', ')}; median ${median(paired).toFixed(2)}`,
       );
+      const pairedRef = (curl as number[]).map((ms, i) => {
+        const ref = ms / (Math.min((cold as number[])[i]!, (cold2 as number[])[i]!) + ms);
+        return ms / ours[i]!.ms / ref;
+      });
       console.log(
-        `odt import peak RSS (this size)      ${(Math.max(...ours.map((x) => x.rss)) / 1e6).toFixed(0)} MB`,
+        `paired: odt import / verify-first reference within each round ${pairedRef.map((p) => p.toFixed(2)).join(', ')}; median ${median(pairedRef).toFixed(2)}`,
+      );
+      const pairedFirst = first.map((x, i) => x.ms / ours[i]!.ms);
+      console.log(
+        `paired: odt import --verify-first time / one-pass time within each round ${pairedFirst.map((p) => p.toFixed(2)).join(', ')}; median ${median(pairedFirst).toFixed(2)}`,
+      );
+      console.log(
+        `peak RSS (this size): odt import ${(Math.max(...ours.map((x) => x.rss)) / 1e6).toFixed(0)} MB, --verify-first ${(Math.max(...first.map((x) => x.rss)) / 1e6).toFixed(0)} MB`,
       );
     } finally {
       await rm(plain, { force: true });
