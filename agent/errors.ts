@@ -69,6 +69,8 @@ export const agentErrorCodes = [
   'POWERED_ON',
   'EXPORT_FAILED',
   'DESCRIPTOR_FAILED',
+  /** A running VM's live export needs privileges (snapshot, clone, delete) the user lacks. */
+  'LIVE_PRIVILEGES',
   // import (agent/import)
   'IMPORT_SPEC_FAILED',
   'IMPORT_FAILED',

@@ -117,6 +117,7 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   POWERED_ON: usage,
   EXPORT_FAILED: peerFailed,
   DESCRIPTOR_FAILED: peerFailed,
+  LIVE_PRIVILEGES: preflightFailed,
   IMPORT_SPEC_FAILED: peerFailed,
   IMPORT_FAILED: peerFailed,
   NAME_TAKEN: peerFailed,

@@ -1,26 +1,40 @@
-import { mkdir } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { z } from 'zod';
 import { AgentError } from '../errors.ts';
 import type { FileProgress } from '../file-progress.ts';
 import { forEachLimit } from '../for-each-limit.ts';
 import { startKeepAlive } from '../keep-alive.ts';
 import { writeEncryptedFile } from '../package/encrypted-file.ts';
 import { ItemJournal } from '../package/journal.ts';
-import { type ManifestFile, type ManifestItem, ovfManifestText } from '../package/transfer-manifest.ts';
+import {
+  type Capture,
+  captureSchema,
+  type ManifestFile,
+  type ManifestItem,
+  ovfManifestText,
+} from '../package/transfer-manifest.ts';
 import type { VimClient } from '../vsphere/client.ts';
 import type { InventoryItem } from '../vsphere/inventory.ts';
 import { type DeviceUrl, LeaseError, NfcLease } from '../vsphere/lease.ts';
+import {
+  type CapturedDisk,
+  coldDisks,
+  endLiveCapture,
+  type LiveCapture,
+  livePrivileges,
+  missingPrivileges,
+  startLiveCapture,
+} from '../vsphere/live-capture.ts';
 import { lengthCheck, nfcGet } from '../vsphere/nfc.ts';
 import type { Moref } from '../vsphere/wire/serialize.ts';
 import { VimFaultError } from '../vsphere/wire/soap-connection.ts';
 
-export class ExportError extends AgentError<'POWERED_ON' | 'EXPORT_FAILED' | 'DESCRIPTOR_FAILED'> {
-  constructor(
-    code: 'POWERED_ON' | 'EXPORT_FAILED' | 'DESCRIPTOR_FAILED',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+type ExportErrorCode = 'POWERED_ON' | 'EXPORT_FAILED' | 'DESCRIPTOR_FAILED' | 'LIVE_PRIVILEGES';
+
+export class ExportError extends AgentError<ExportErrorCode> {
+  constructor(code: ExportErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'ExportError';
   }
@@ -32,8 +46,18 @@ export interface ExportItemOptions {
   readonly client: VimClient;
   readonly item: InventoryItem;
   readonly itemId: string;
-  /** The transfer folder on the NAS. */
+  /** The transfer folder on the NAS, `<nas>/<transfer>`. */
   readonly root: string;
+  /**
+   * Refuse a VM that is not powered off, as before issue #21, instead of exporting it live from a
+   * snapshot (`--cold-only`).
+   */
+  readonly coldOnly?: boolean;
+  /**
+   * Switch Changed Block Tracking on when it is off, so the package records each disk's changeId
+   * for a later delta sync (`--enable-cbt`). It changes the customer's VM: only when asked.
+   */
+  readonly enableChangeTracking?: boolean;
   readonly recipients: readonly string[];
   /** Disks of this item downloaded at the same time. Default 2. */
   readonly parallel?: number;
@@ -55,18 +79,19 @@ export const safeName = (name: string): string =>
  */
 export async function exportItem(options: ExportItemOptions): Promise<ManifestItem> {
   const { client, item, itemId, root } = options;
-  if (item.kind !== 'vapp' && item.powerState !== 'poweredOff') {
+  const running = item.kind !== 'vapp' && item.powerState !== 'poweredOff';
+  if (running && (options.coldOnly || item.kind === 'template')) {
     throw new ExportError(
       'POWERED_ON',
-      `${item.path} is ${item.powerState}; shut down the guest (or power the VM off) and run the export again — a running VM cannot be exported consistently.`,
+      `${item.path} is ${item.powerState} and --cold-only refuses a running VM; shut down the guest (or power the VM off) and run the export again, or drop --cold-only to export it live from a snapshot.`,
     );
   }
-  const base = safeName(item.name);
-  const descriptorName = `${base}.ovf`;
-  const mfName = `${base}.mf`;
-  await mkdir(join(root, itemId), { recursive: true });
-  const journal = await ItemJournal.open(root, itemId);
-  const done = (): ManifestItem | undefined => {
+  const descriptorName = `${safeName(item.name)}.ovf`;
+  const dir = join(root, itemId);
+  await mkdir(dir, { recursive: true });
+  let journal = await ItemJournal.open(root, itemId);
+  const savedCapture = await readJson(join(dir, captureFile), captureSchema);
+  const done = (capture: Capture | undefined): ManifestItem | undefined => {
     const files = journal.files;
     if (!files.some((f) => f.role === 'manifest')) return undefined;
     return {
@@ -76,9 +101,10 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
       name: item.name,
       descriptor: descriptorName,
       files,
+      ...(capture ? { capture } : {}),
     };
   };
-  const finished = done();
+  const finished = done(savedCapture);
   if (finished) {
     for (const f of finished.files)
       options.onProgress?.({
@@ -92,18 +118,107 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     return finished;
   }
 
+  if (!running) {
+    return exportFrom(
+      options,
+      item,
+      journal,
+      coldCapture(item, await coldDisks(client, item.ref).catch(() => undefined)),
+    );
+  }
+  // A running VM: from a snapshot, through a linked clone (agent/vsphere/live-capture.ts).
+  const wanted = livePrivileges(options.enableChangeTracking ? { enableChangeTracking: true } : {});
+  const missing = await missingPrivileges(client, item.ref, wanted);
+  if (missing && missing.length > 0) {
+    throw new ExportError(
+      'LIVE_PRIVILEGES',
+      `${item.path} runs, and a live export needs privileges this vCenter user lacks on it: ${missing.join(', ')}. ` +
+        'Grant them to the user (vCenter: Administration > Roles), or power the VM off and export it cold.',
+    );
+  }
+  const transferId = basename(root);
+  const livePath = join(dir, liveFile);
+  const earlier = await readJson(livePath, liveCaptureSchema);
+  const { capture, reused } = await startLiveCapture(client, item, {
+    transferId,
+    itemId,
+    ...(options.enableChangeTracking ? { enableChangeTracking: true } : {}),
+    ...(earlier ? { earlier: earlier as LiveCapture } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  try {
+    if (!reused && journal.files.length > 0) {
+      // Files kept from an earlier run were read from another point in time: a package mixing
+      // them with this snapshot's would be no state the VM ever had. The item starts over.
+      await rm(join(dir, '.journal.json'), { force: true });
+      journal = await ItemJournal.open(root, itemId);
+    }
+    await writeJsonAtomic(livePath, capture);
+    const source: InventoryItem = { ...item, ref: capture.clone, powerState: 'poweredOff' };
+    return await exportFrom(options, source, journal, liveManifestCapture(capture));
+  } finally {
+    // Success, failure or Ctrl-C: the clone and the snapshot go (a kill -9 leaves them to the rerun).
+    await endLiveCapture(client, capture);
+  }
+}
+
+/** The capture of a VM that is not running (cold), with its disks' changeIds as they are. */
+function coldCapture(
+  item: InventoryItem,
+  state: { changeTracking: 'on' | 'enabled' | 'off'; disks: readonly CapturedDisk[] } | undefined,
+): (names: readonly string[]) => Capture | undefined {
+  if (item.kind === 'vapp' || !state) return () => undefined;
+  return (names) => ({
+    mode: 'cold',
+    changeTracking: state.changeTracking,
+    disks: state.disks.map((d, i) => ({
+      file: names[i] ?? d.label,
+      deviceKey: d.deviceKey,
+      ...(d.changeId ? { changeId: d.changeId } : {}),
+    })),
+  });
+}
+
+function liveManifestCapture(c: LiveCapture): (names: readonly string[]) => Capture {
+  return (names) => ({
+    mode: 'live',
+    snapshotAt: c.takenAt,
+    consistency: c.quiesced ? 'quiesced' : 'crash-consistent',
+    changeTracking: c.changeTracking,
+    disks: c.disks.map((d, i) => ({
+      file: names[i] ?? d.label,
+      deviceKey: d.deviceKey,
+      ...(d.changeId ? { changeId: d.changeId } : {}),
+    })),
+  });
+}
+
+/** The item's files from `source` (the VM itself, or the clone of a running one). */
+async function exportFrom(
+  options: ExportItemOptions,
+  source: InventoryItem,
+  journal: ItemJournal,
+  captureOf: (names: readonly string[]) => Capture | undefined,
+): Promise<ManifestItem> {
+  const { client, itemId, root } = options;
+  const item = options.item;
+  const base = safeName(item.name);
+  const descriptorName = `${base}.ovf`;
+  const mfName = `${base}.mf`;
   let leaseRef: Moref;
   try {
-    const res = await client.invoke(item.kind === 'vapp' ? 'ExportVApp' : 'ExportVm', { _this: item.ref });
+    const res = await client.invoke(source.kind === 'vapp' ? 'ExportVApp' : 'ExportVm', {
+      _this: source.ref,
+    });
     leaseRef = res.child('returnval')!.moref;
   } catch (error) {
     if (error instanceof VimFaultError && error.faultType === 'InvalidPowerState') {
       throw new ExportError(
         'POWERED_ON',
-        `${item.path} is powered on; power it off and run the export again.`,
-        {
-          cause: error,
-        },
+        source.kind === 'vapp'
+          ? `${item.path} has VMs that run, and a vApp is exported only with all of them powered off (its VMs' snapshots would not be taken at one moment, docs/decisions.md "A running vApp is refused"); power the vApp off and run the export again, or export its VMs one by one, each live.`
+          : `${item.path} is powered on; power it off and run the export again.`,
+        { cause: error },
       );
     }
     throw error;
@@ -181,7 +296,9 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     });
 
     const diskRecords = names.map((n) => journal.get(n)!);
-    const descriptor = await createDescriptor(client, item, diskRecords, disks);
+    const capture = captureOf(names);
+    if (capture) await writeJsonAtomic(join(root, itemId, captureFile), capture);
+    const descriptor = await createDescriptor(client, { ...item, ref: source.ref }, diskRecords, disks);
     const descriptorRecord = await writeSmallFile(root, itemId, descriptorName, descriptor, options, signal);
     await journal.record({ ...descriptorRecord, role: 'descriptor' });
     const mf = ovfManifestText([descriptorRecord, ...diskRecords]);
@@ -191,7 +308,15 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     await lease.progress(100);
     await lease.complete();
     await journal.record({ ...mfRecord, role: 'manifest' });
-    return done()!;
+    return {
+      id: itemId,
+      kind: item.kind,
+      source: item.path,
+      name: item.name,
+      descriptor: descriptorName,
+      files: journal.files,
+      ...(capture ? { capture } : {}),
+    };
   } catch (error) {
     await keepAlive?.stop();
     const reason = await explain(error, lease, controller.signal, item.path);
@@ -309,4 +434,37 @@ async function explain(
     });
   }
   return error;
+}
+
+/** The capture of the item as recorded in its folder once its disks are written. */
+const captureFile = '.capture.json';
+/** A running VM's snapshot and clone, recorded before its disks move (a rerun after kill -9 reuses them). */
+const liveFile = '.live.json';
+
+const moref = z.object({ type: z.string(), value: z.string() });
+const liveCaptureSchema = z.object({
+  vm: moref,
+  snapshot: moref,
+  clone: moref,
+  takenAt: z.string(),
+  quiesced: z.boolean(),
+  changeTracking: z.enum(['on', 'enabled', 'off']),
+  disks: z.array(z.object({ deviceKey: z.number(), label: z.string(), changeId: z.string().optional() })),
+});
+
+/** A small JSON file of ours, or undefined when it is missing or not what the schema says. */
+async function readJson<T>(path: string, schema: z.ZodType<T>): Promise<T | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFile(`${path}.partial`, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(`${path}.partial`, path);
 }

@@ -31,6 +31,10 @@ export interface ExportTransferOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ExportProgress) => void;
   readonly onItem?: (itemId: string, outcome: { ok: true } | { ok: false; error: Error }) => void;
+  /** Refuse VMs that are not powered off instead of exporting them live from a snapshot (issue #21). */
+  readonly coldOnly?: boolean;
+  /** Switch Changed Block Tracking on where it is off (changes the customer's VM: only when asked). */
+  readonly enableChangeTracking?: boolean;
   readonly now?: () => Date;
 }
 
@@ -65,6 +69,8 @@ export async function exportTransfer(options: ExportTransferOptions): Promise<Ex
           root,
           recipients: [options.recipient],
           parallel,
+          ...(options.coldOnly ? { coldOnly: true } : {}),
+          ...(options.enableChangeTracking ? { enableChangeTracking: true } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         }),

@@ -32,6 +32,49 @@ export const fileRecordSchema = z.object({
 });
 export type ManifestFile = z.infer<typeof fileRecordSchema>;
 
+/**
+ * How an item was read, and where each disk's change tracking stood then (issue #21): `live` from
+ * a snapshot of the running VM (when, and whether quiesced), or `cold` (powered off, a template).
+ * `changeId` is the disk backing's changeId at that point: a later delta sync asks
+ * QueryChangedDiskAreas for what changed since. Optional: packages of earlier agents lack it, and
+ * readers that do not know it ignore it, so the format name stays /3.
+ */
+export const captureSchema = z.object({
+  mode: z.enum(['cold', 'live']),
+  snapshotAt: z.iso.datetime().optional(),
+  consistency: z.enum(['quiesced', 'crash-consistent']).optional(),
+  /** on: it was on; enabled: this export switched it on (--enable-cbt); off: it was off, and left so. */
+  changeTracking: z.enum(['on', 'enabled', 'off']),
+  disks: z.array(
+    z.object({
+      /** The disk's file in the package. */
+      file: z.string().min(1),
+      /** VirtualDevice.key of the disk in the source VM. */
+      deviceKey: z.number().int(),
+      changeId: z.string().min(1).optional(),
+    }),
+  ),
+});
+export type Capture = z.infer<typeof captureSchema>;
+
+/** What the capture says in a line: "live, from snapshot at <time>, quiesced|crash-consistent", or "cold". */
+export function captureText(c: Capture | undefined): string {
+  if (!c) return 'not recorded';
+  if (c.mode === 'cold') return 'cold (powered off)';
+  return `live, from snapshot at ${c.snapshotAt ?? '?'}, ${c.consistency ?? 'crash-consistent'}`;
+}
+
+/** Whether a later delta sync can start from this package: every disk has a changeId. */
+export function deltaSync(c: Capture | undefined): { readonly ready: boolean; readonly text: string } {
+  if (!c) return { ready: false, text: 'no: the package does not record change tracking' };
+  if (c.changeTracking === 'off')
+    return { ready: false, text: 'no: change tracking was off (export with --enable-cbt to switch it on)' };
+  const missing = c.disks.filter((d) => !d.changeId).map((d) => d.file);
+  if (c.disks.length === 0 || missing.length > 0)
+    return { ready: false, text: `no: no changeId for ${missing.join(', ') || 'any disk'}` };
+  return { ready: true, text: `yes: changeId recorded for ${c.disks.length} disk(s)` };
+}
+
 export const manifestItemSchema = z.object({
   id: z.string().min(1),
   kind: z.enum(['vm', 'template', 'vapp']),
@@ -41,6 +84,7 @@ export const manifestItemSchema = z.object({
   /** The OVF descriptor's file name inside the package: `<name>.ovf`. */
   descriptor: z.string().min(1),
   files: z.array(fileRecordSchema).min(1),
+  capture: captureSchema.optional(),
 });
 export type ManifestItem = z.infer<typeof manifestItemSchema>;
 

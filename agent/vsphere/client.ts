@@ -15,6 +15,7 @@ export interface ServiceContent {
   readonly searchIndex: Moref;
   readonly fileManager?: Moref;
   readonly customFieldsManager?: Moref;
+  readonly authorizationManager?: Moref;
   readonly about: { readonly apiVersion: string; readonly fullName: string; readonly apiType: string };
 }
 
@@ -108,6 +109,9 @@ export class VimClient {
         ...(sc.child('fileManager') ? { fileManager: sc.child('fileManager')!.moref } : {}),
         ...(sc.child('customFieldsManager')
           ? { customFieldsManager: sc.child('customFieldsManager')!.moref }
+          : {}),
+        ...(sc.child('authorizationManager')
+          ? { authorizationManager: sc.child('authorizationManager')!.moref }
           : {}),
         about: {
           apiVersion: about?.str('apiVersion') ?? '7.0',

@@ -5,6 +5,7 @@ import { exportTransfer } from '../../agent/export/export-transfer.ts';
 import { initAgentIdentity, loadAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
 import { parseIdentityFile, parseRecipient } from '../../agent/package/age/keys.ts';
+import { captureText, deltaSync, type ManifestItem } from '../../agent/package/transfer-manifest.ts';
 import { verifyTransfer } from '../../agent/package/verify.ts';
 import { sdkUrl, VimClient } from '../../agent/vsphere/client.ts';
 import { readInventory } from '../../agent/vsphere/inventory.ts';
@@ -146,6 +147,14 @@ export function registerDataPath(program: Command, io: Io): void {
     .option('--transfer <id>', 'transfer id (generated and printed when absent)')
     .option('--agent-dir <dir>', "the agent's key and certificate", './.odt/agent')
     .option('--parallel <n>', 'files in flight at once', (v) => Number.parseInt(v, 10), 2)
+    .option(
+      '--cold-only',
+      'refuse a VM that is not powered off (as before) instead of exporting it live from a snapshot',
+    )
+    .option(
+      '--enable-cbt',
+      "switch Changed Block Tracking on where it is off, so the package records each disk's changeId for a later delta sync (changes the customer's VM)",
+    )
     .option('--json', 'one JSON line per progress event')
     .action(
       async (
@@ -157,6 +166,8 @@ export function registerDataPath(program: Command, io: Io): void {
           transfer?: string;
           agentDir: string;
           parallel: number;
+          coldOnly?: boolean;
+          enableCbt?: boolean;
           json?: boolean;
         },
       ) => {
@@ -188,6 +199,8 @@ export function registerDataPath(program: Command, io: Io): void {
             site,
             agent: agentIdentity,
             parallel: o.parallel,
+            coldOnly: o.coldOnly === true,
+            enableChangeTracking: o.enableCbt === true,
             signal: interrupt.signal,
             ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
             onItem: (itemId, outcome) => {
@@ -210,6 +223,7 @@ export function registerDataPath(program: Command, io: Io): void {
             process.exitCode = exitCodes.itemsFailed;
             return;
           }
+          writeCaptures(io, result.items, o.json === true);
           if (!o.json) io.out.write(`exported ${result.items.length} items to ${result.root}\n`);
         } finally {
           interrupt.dispose();
@@ -265,4 +279,16 @@ export function registerDataPath(program: Command, io: Io): void {
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** Per item: how it was read (live from a snapshot, or cold) and whether a delta sync can start from it later. */
+function writeCaptures(io: Io, items: readonly ManifestItem[], json: boolean): void {
+  for (const i of items) {
+    const sync = deltaSync(i.capture);
+    if (json)
+      io.out.write(
+        `${JSON.stringify({ event: 'capture', item: i.id, source: i.source, capture: i.capture ?? null, read: captureText(i.capture), deltaSync: sync.ready })}\n`,
+      );
+    else io.out.write(`${i.id} ${i.source}: ${captureText(i.capture)}; delta sync later: ${sync.text}\n`);
+  }
 }

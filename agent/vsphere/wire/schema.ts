@@ -121,6 +121,25 @@ export const vimTypes: Readonly<Record<string, TypeDef>> = {
       f('diskProvisioning', 'string'),
     ],
   },
+  // Only the fields we send, in their schema order (vim25 WSDL: VirtualMachineRelocateSpec has
+  // service, folder, datastore, diskMoveType, pool, …; VirtualMachineCloneSpec location, template,
+  // config, customization, powerOn, snapshot, memory).
+  VirtualMachineRelocateSpec: {
+    base: 'DynamicData',
+    fields: [f('folder', 'MOR'), f('datastore', 'MOR'), f('diskMoveType', 'string'), f('pool', 'MOR')],
+  },
+  VirtualMachineCloneSpec: {
+    base: 'DynamicData',
+    fields: [
+      f('location', 'VirtualMachineRelocateSpec'),
+      f('template', 'boolean'),
+      f('powerOn', 'boolean'),
+      f('snapshot', 'MOR'),
+      f('memory', 'boolean'),
+    ],
+  },
+  // Of VirtualMachineConfigSpec's many fields only the one a live export may change.
+  VirtualMachineConfigSpec: { base: 'DynamicData', fields: [f('changeTrackingEnabled', 'boolean')] },
 };
 
 /**
@@ -172,6 +191,34 @@ export const vimMethods = {
   Destroy_Task: [f('_this', 'MOR')],
   MarkAsTemplate: [f('_this', 'MOR')],
   Rename_Task: [f('_this', 'MOR'), f('newName', 'string')],
+  CreateSnapshot_Task: [
+    f('_this', 'MOR'),
+    f('name', 'string'),
+    f('description', 'string'),
+    f('memory', 'boolean'),
+    f('quiesce', 'boolean'),
+  ],
+  RemoveSnapshot_Task: [f('_this', 'MOR'), f('removeChildren', 'boolean'), f('consolidate', 'boolean')],
+  CloneVM_Task: [
+    f('_this', 'MOR'),
+    f('folder', 'MOR'),
+    f('name', 'string'),
+    f('spec', 'VirtualMachineCloneSpec'),
+  ],
+  ReconfigVM_Task: [f('_this', 'MOR'), f('spec', 'VirtualMachineConfigSpec')],
+  QueryChangedDiskAreas: [
+    f('_this', 'MOR'),
+    f('snapshot', 'MOR'),
+    f('deviceKey', 'int'),
+    f('startOffset', 'long'),
+    f('changeId', 'string'),
+  ],
+  HasPrivilegeOnEntity: [
+    f('_this', 'MOR'),
+    f('entity', 'MOR'),
+    f('sessionId', 'string'),
+    f('privId', 'string', true),
+  ],
   AddCustomFieldDef: [f('_this', 'MOR'), f('name', 'string'), f('moType', 'string')],
   SetField: [f('_this', 'MOR'), f('entity', 'MOR'), f('key', 'int'), f('value', 'string')],
 } as const satisfies Readonly<Record<string, readonly FieldDef[]>>;

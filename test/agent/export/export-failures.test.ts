@@ -48,9 +48,11 @@ describe('export failures are clear and leave nothing that looks complete', () =
   const exportArgs = (nas: string, items: string[], transfer = 'tr-fail-1') =>
     exportArgsOf(sim, work, recipient, items, nas, transfer);
 
-  it('a powered-on VM: says to power it off', async () => {
+  it('a powered-on VM with --cold-only: says to power it off (without the flag it is exported live, live-export.test.ts)', async () => {
     const nas = join(work, 'nas-on');
-    const r = await odt(exportArgs(nas, ['DC0_H0_VM0']), { ODT_VCENTER_PASSWORD: sim.password });
+    const r = await odt([...exportArgs(nas, ['DC0_H0_VM0']), '--cold-only'], {
+      ODT_VCENTER_PASSWORD: sim.password,
+    });
     expect(r.code).not.toBe(0);
     expect(r.err).toContain('/DC0/vm/DC0_H0_VM0 is poweredOn');
     expect(r.err).toContain('power the VM off');

@@ -546,8 +546,12 @@ func (p *proxy) QueryChangedDiskAreas(ctx *simulator.Context, req *types.QueryCh
 // in -deny-privileges come back false: a user whose role lacks them, as a pre-flight must
 // notice. The answer keeps the order of privId (API reference, HasPrivilegeOnEntity: "an array
 // of boolean values ... in the same order as the privileges").
+//
+// The answer is encoded by a type of ours: govmomi's HasPrivilegeOnEntityResponse tags its []bool
+// `omitempty`, which drops every false element when encoding (decoding a real vCenter's answer is
+// unaffected), so a denied privilege would vanish and the others shift into its place.
 func (p *proxy) HasPrivilegeOnEntity(ctx *simulator.Context, req *types.HasPrivilegeOnEntity) soap.HasFault {
-	body := new(methods.HasPrivilegeOnEntityBody)
+	body := new(hasPrivilegeOnEntityBody)
 	if p.target.Type != "AuthorizationManager" {
 		body.Fault_ = notImplemented(p.target, "HasPrivilegeOnEntity")
 		return body
@@ -566,6 +570,19 @@ func (p *proxy) HasPrivilegeOnEntity(ctx *simulator.Context, req *types.HasPrivi
 	for i, id := range req.PrivId {
 		granted[i] = !denied[id]
 	}
-	body.Res = &types.HasPrivilegeOnEntityResponse{Returnval: granted}
+	body.Res = &HasPrivilegeOnEntityResponse{Returnval: granted}
 	return body
 }
+
+// HasPrivilegeOnEntityResponse is named as the element it encodes (the simulator takes the
+// element name from the type name).
+type HasPrivilegeOnEntityResponse struct {
+	Returnval []bool `xml:"returnval"`
+}
+
+type hasPrivilegeOnEntityBody struct {
+	Res    *HasPrivilegeOnEntityResponse `xml:"HasPrivilegeOnEntityResponse,omitempty"`
+	Fault_ *soap.Fault                   `xml:"http://schemas.xmlsoap.org/soap/envelope/ Fault,omitempty"`
+}
+
+func (b *hasPrivilegeOnEntityBody) Fault() *soap.Fault { return b.Fault_ }
