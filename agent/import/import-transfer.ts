@@ -69,11 +69,13 @@ export interface ImportTransferOptions {
    */
   readonly onVerified?: () => void;
   readonly onProgress?: (p: ImportProgress) => void;
-  /**
-   * How far the check of each file got: before the first call that creates anything, and in one
-   * pass each disk's segments as they are checked during its upload.
-   */
+  /** How far the check of each file got, before the first call that creates anything. */
   readonly onVerifyProgress?: (p: VerifyProgress) => void;
+  /**
+   * In one pass: how far the check of each disk's segments got, during its upload (a little ahead
+   * of the upload's own progress; a disk whose segment fails is reported done and not ok).
+   */
+  readonly onSegmentProgress?: (p: VerifyProgress) => void;
   readonly onItem?: (r: ItemImportResult) => void;
   /**
    * With it, each imported item is onboarded into vCloud Director as its target says; a target
@@ -160,7 +162,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
           : {
               segments: {
                 size: report.manifest.segmentSize,
-                ...(options.onVerifyProgress ? { onProgress: options.onVerifyProgress } : {}),
+                ...(options.onSegmentProgress ? { onProgress: options.onSegmentProgress } : {}),
               },
             }),
         ...(options.parallel ? { parallel: options.parallel } : {}),

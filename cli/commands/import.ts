@@ -163,7 +163,12 @@ export function registerImport(program: Command, io: Io): void {
               }
             : {}),
           ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
-          ...(verifySink ? { onVerifyProgress: (p) => verifySink.update(verifyProgress(p, o.json)) } : {}),
+          ...(verifySink
+            ? {
+                onVerifyProgress: (p) => verifySink.update(verifyProgress(p, o.json)),
+                onSegmentProgress: (p) => verifySink.update(verifyProgress(p, o.json)),
+              }
+            : {}),
           onItem: (r) => {
             if (o.json) io.out.write(`${JSON.stringify(itemEvent(r))}\n`);
           },
