@@ -3,7 +3,7 @@
  * site's agent and the command line to start the agent with it. The answer is ephemeral (the
  * slash command's own response): the code is never posted to a channel.
  */
-import { idSchema } from '../core/index.ts';
+import { siteSchema } from '../core/index.ts';
 import type { EnrollmentCode } from '../core/ports/agents.ts';
 import type { Approvers } from '../core/ports/approvers.ts';
 import { approverGate } from './agents.ts';
@@ -61,7 +61,8 @@ export async function enrollReply(
   if ('refusal' in gate) return say(gate.refusal);
   const [site, roleArg = 'export', ...extra] = args;
   if (!site) return say(`Which site? ${enrollUsage}`);
-  const parsed = idSchema.safeParse(site);
+  // The one site-name rule (core/model/transfer.ts), as the CLI and the APIs apply it.
+  const parsed = siteSchema.safeParse(site);
   if (!parsed.success) {
     return say(
       `:warning: \`${esc(site)}\` is not a site name: ${parsed.error.issues[0]?.message ?? 'invalid'}. ${enrollUsage}`,

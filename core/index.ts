@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './model/custody.ts';
+export * from './model/enrollment.ts';
 export * from './model/lifecycle.ts';
 export * from './model/permissions.ts';
 export * from './model/phases.ts';

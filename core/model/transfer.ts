@@ -9,6 +9,16 @@ export const idSchema = z
     'use 3-63 lowercase letters, digits and dashes, starting with a letter or digit',
   );
 
+/** The one rule for site names, in words (Slack, the CLI, the admin and agent APIs all apply it). */
+export const siteNameRule =
+  'a site name is 3-63 lowercase letters, digits and dashes, starting with a letter or digit (e.g. acme-hq)';
+
+/**
+ * A site: it names the agents' tenancy, appears in task routing and in paths, so one rule holds
+ * everywhere a site name comes in (issue #18).
+ */
+export const siteSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/, siteNameRule);
+
 export const itemKinds = ['vm', 'template', 'vapp'] as const;
 export type ItemKind = (typeof itemKinds)[number];
 
@@ -126,9 +136,9 @@ export type HistoryEntry = z.infer<typeof historyEntrySchema>;
 export const transferSchema = z.object({
   id: idSchema,
   /** Customer site whose export agent exports the items. */
-  site: idSchema,
+  site: siteSchema,
   /** Provider site whose ODT node imports them. */
-  providerSite: idSchema,
+  providerSite: siteSchema,
   requester: nameSchema,
   phase: z.enum(transferPhases),
   items: z.array(itemSchema).min(1),
@@ -147,8 +157,8 @@ export type Transfer = z.infer<typeof transferSchema>;
 
 /** What a requester submits (request file, Slack modal); the rest is filled in by `core/`. */
 export const transferRequestSchema = z.object({
-  site: idSchema,
-  providerSite: idSchema.default('provider'),
+  site: siteSchema,
+  providerSite: siteSchema.default('provider'),
   requester: nameSchema,
   items: z
     .array(

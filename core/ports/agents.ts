@@ -145,18 +145,24 @@ export interface SignedRequest {
   readonly body: Uint8Array | string;
 }
 
-const header = (r: SignedRequest, name: string): string | undefined => {
+const header = (r: Pick<SignedRequest, 'headers'>, name: string): string | undefined => {
   const v = r.headers[name];
   return Array.isArray(v) ? v[0] : v;
 };
 
-/** Checks timestamp, signature (against `certPem`) and nonce; the caller knows the key already. */
-export async function checkSignature(
-  r: SignedRequest,
-  certPem: string,
-  now: Date,
-  useNonce: (nonce: string) => Promise<boolean>,
-): Promise<void> {
+/** The signature headers of a request, present and well-formed (the body is not needed). */
+interface SignedHeaders {
+  readonly timestamp: string;
+  readonly nonce: string;
+  readonly signature: string;
+}
+
+/**
+ * Checks what can be checked from the headers alone: the signature headers are there, the
+ * timestamp is inside the clock window, the nonce is well-formed. The agent API runs this before
+ * it reads a body (issue #18).
+ */
+export function checkSignedHeaders(r: Pick<SignedRequest, 'headers'>, now: Date): SignedHeaders {
   const timestamp = header(r, agentHeaders.timestamp);
   const nonce = header(r, agentHeaders.nonce);
   const signature = header(r, agentHeaders.signature);
@@ -173,6 +179,17 @@ export async function checkSignature(
   }
   if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce))
     throw new AgentAuthError('the nonce must be 16-128 url-safe characters');
+  return { timestamp, nonce, signature };
+}
+
+/** Checks timestamp, signature (against `certPem`) and nonce; the caller knows the key already. */
+export async function checkSignature(
+  r: SignedRequest,
+  certPem: string,
+  now: Date,
+  useNonce: (nonce: string) => Promise<boolean>,
+): Promise<void> {
+  const { timestamp, nonce, signature } = checkSignedHeaders(r, now);
   const data = canonicalRequest(r.method, r.path, timestamp, nonce, r.body);
   if (!verifyWithCertificate(certPem, data, Buffer.from(signature, 'base64'))) {
     throw new AgentAuthError("the request signature does not verify with the agent's enrolled certificate");
@@ -180,12 +197,22 @@ export async function checkSignature(
   if (!(await useNonce(nonce))) throw new AgentAuthError('replayed request: this nonce was already used');
 }
 
-/** Authenticates an agent request: known, not revoked, signed by its enrolled key, fresh, not replayed. */
-export async function authenticateAgentRequest(
+/**
+ * What an agent request's headers alone prove: it names a known agent that is not revoked, and
+ * its signature headers are well-formed and inside the clock window. The agent API checks this
+ * before it reads the body (issue #18); `authenticateAgentRequest` then checks the signature.
+ */
+export async function admitAgentHeaders(
   registry: AgentRegistry,
-  r: SignedRequest,
+  r: Pick<SignedRequest, 'headers'>,
   now: Date,
 ): Promise<AgentRecord> {
+  const agent = await knownAgent(registry, r);
+  checkSignedHeaders(r, now);
+  return agent;
+}
+
+async function knownAgent(registry: AgentRegistry, r: Pick<SignedRequest, 'headers'>): Promise<AgentRecord> {
   const agentId = header(r, agentHeaders.agent);
   if (!agentId) throw new AgentAuthError(`missing ${agentHeaders.agent} header; enroll the agent first`);
   const agent = await registry.get(agentId);
@@ -195,6 +222,16 @@ export async function authenticateAgentRequest(
       `agent '${agentId}' was revoked${agent.revokedAt ? ` at ${agent.revokedAt}` : ''}; it must be enrolled again with a new identity`,
     );
   }
+  return agent;
+}
+
+/** Authenticates an agent request: known, not revoked, signed by its enrolled key, fresh, not replayed. */
+export async function authenticateAgentRequest(
+  registry: AgentRegistry,
+  r: SignedRequest,
+  now: Date,
+): Promise<AgentRecord> {
+  const agent = await knownAgent(registry, r);
   await checkSignature(r, agent.certPem, now, (nonce) =>
     registry.useNonce(agent.id, nonce, now, signatureWindowMs),
   );

@@ -36,6 +36,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { checkEnrollment } from '../../core/model/enrollment.ts';
 import {
   type AgentRecord,
   type AgentRegistry,
@@ -114,6 +115,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async issueCode(site: string, ttlMs: number, now: Date): Promise<EnrollmentCode> {
+    // Before anything is stored: a site under the one rule, a lifetime of at most 30 days.
+    checkEnrollment(site, ttlMs);
     const code = newCode();
     const expiresAt = now.getTime() + ttlMs;
     await this.doc.send(

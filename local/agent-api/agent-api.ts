@@ -1,15 +1,18 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import { ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { codeOf, ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { checkEnrollment, checkSite } from '../../core/model/enrollment.ts';
 import { placedNamesSchema } from '../../core/model/transfer.ts';
 import {
   AgentAuthError,
   type AgentRecord,
   type AgentRegistry,
   type AgentTransferView,
+  admitAgentHeaders,
   authenticateAgentRequest,
   certificateSha256Of,
   checkSignature,
+  checkSignedHeaders,
   EnrollmentError,
   parseDuration,
   signatureWindowMs,
@@ -50,7 +53,43 @@ export interface AgentApiOptions extends AgentApiHandlerOptions {
   readonly host?: string;
 }
 
-const maxBody = 8 << 20;
+/**
+ * The most body each kind of call may carry (bytes), enforced once the headers were checked and
+ * before more is read (issue #18). Sized from the largest legitimate request of each:
+ * - task calls (claim, heartbeat, complete, fail, release): 1 MiB. The largest is `complete` for a
+ *   transfer's 200 items (its maximum), each with a reason and the names of its VMs; at 4 KiB an
+ *   item (a 1,000-character reason and ten 255-character names) that is 0.8 MB; a heartbeat for
+ *   200 items is about 30 KB (test/agents/agent-api-admission.test.ts measures both).
+ * - the inventory: 4 MiB, about 10,000 VMs at the 300-400 bytes an item takes.
+ * - enrollment and the admin calls: 64 KiB (a certificate is about 2 KB).
+ */
+export const agentBodyLimits = { task: 1 << 20, inventory: 4 << 20, other: 64 << 10 } as const;
+
+/** A request before its body: what the API checks first. */
+export type AgentApiHead = Omit<AgentApiRequest, 'body'>;
+
+/** The answer to a request's head: refused (nothing of the body is read), or how much body it may send. */
+export type Admission = { readonly refused: AgentApiResponse } | { readonly maxBody: number };
+
+/** The transport-independent handler, and its check of a request's head alone. */
+export interface AgentApiHandler {
+  (request: AgentApiRequest): Promise<AgentApiResponse>;
+  /**
+   * Checks a request's head before any of its body is read: the route exists; an agent call names
+   * a known, active agent and carries well-formed signature headers inside the clock window; an
+   * enrollment carries signature headers inside the window; an admin call the admin token. The
+   * handler itself checks it again (the Lambda has no separate head).
+   */
+  admit(head: AgentApiHead): Promise<Admission>;
+}
+
+const tooLarge = (maxBody: number): AgentApiResponse => ({
+  status: 413,
+  body: {
+    error: `request body over ${maxBody} bytes, the most this call takes; send less per call`,
+    code: 'TOO_LARGE',
+  },
+});
 
 /** A request as both transports see it: the request target as sent (path and query), raw body. */
 export interface AgentApiRequest {
@@ -89,9 +128,7 @@ export interface AgentApiHandlerOptions {
  * (functions/agent-api.ts) both call this. Never throws: errors become their status and
  * `{ error, code }`.
  */
-export function createAgentApiHandler(
-  options: AgentApiHandlerOptions,
-): (request: AgentApiRequest) => Promise<AgentApiResponse> {
+export function createAgentApiHandler(options: AgentApiHandlerOptions): AgentApiHandler {
   const { service, tasks, registry, clock } = options;
   const log = options.logger ?? silentLogger;
   const adminToken =
@@ -102,7 +139,39 @@ export function createAgentApiHandler(
         )(options.adminToken)
       : options.adminToken;
 
-  return async (request) => {
+  const refusal = (error: Error & { code?: string }, meta: Record<string, unknown>): AgentApiResponse => {
+    const status = statusOf(error);
+    logFailedRequest(log, meta, status, error);
+    return { status, body: { error: error.message, code: error.code ?? 'INTERNAL' } };
+  };
+
+  async function admit(head: AgentApiHead): Promise<Admission> {
+    const method = head.method.toUpperCase();
+    const meta = requestMeta(method, head.target);
+    try {
+      const parts = new URL(head.target, 'http://localhost').pathname.split('/').filter(Boolean);
+      if (method === 'POST' && parts[0] === 'agents' && parts[1] === 'enroll' && parts.length === 2) {
+        checkSignedHeaders(head, clock.now());
+        return { maxBody: agentBodyLimits.other };
+      }
+      if (parts[0] === 'agent') {
+        await admitAgentHeaders(registry, head, clock.now());
+        return { maxBody: parts[1] === 'inventory' ? agentBodyLimits.inventory : agentBodyLimits.task };
+      }
+      if (parts[0] === 'admin' || parts[0] === 'sites') {
+        await requireAdmin(head);
+        return { maxBody: agentBodyLimits.other };
+      }
+      throw new NotFoundError('path', new URL(head.target, 'http://localhost').pathname);
+    } catch (e) {
+      return { refused: refusal(e as Error, meta) };
+    }
+  }
+
+  const handler = async (request: AgentApiRequest): Promise<AgentApiResponse> => {
+    const admission = await admit(request);
+    if ('refused' in admission) return admission.refused;
+    if (request.body.length > admission.maxBody) return tooLarge(admission.maxBody);
     // Filled in as the request is understood (agentId and site once authenticated).
     const meta: Record<string, unknown> = requestMeta(request.method.toUpperCase(), request.target);
     try {
@@ -110,12 +179,10 @@ export function createAgentApiHandler(
       log.debug({ ...meta, status: response.status }, 'request');
       return response;
     } catch (e) {
-      const error = e as Error & { code?: string };
-      const status = statusOf(error);
-      logFailedRequest(log, meta, status, error);
-      return { status, body: { error: error.message, code: error.code ?? 'INTERNAL' } };
+      return refusal(e as Error, meta);
     }
   };
+  return Object.assign(handler, { admit });
 
   async function handle(req: AgentApiRequest, meta: Record<string, unknown>): Promise<AgentApiResponse> {
     const method = req.method.toUpperCase();
@@ -306,7 +373,7 @@ export function createAgentApiHandler(
     };
   }
 
-  async function requireAdmin(req: AgentApiRequest): Promise<void> {
+  async function requireAdmin(req: AgentApiHead): Promise<void> {
     const expectedAdmin = Buffer.from(`Bearer ${await adminToken()}`);
     const given = req.headers.authorization;
     const auth = Buffer.from((Array.isArray(given) ? given[0] : given) ?? '');
@@ -329,15 +396,20 @@ export function createAgentApiHandler(
       parts[2] === 'inventory' &&
       parts.length === 3
     ) {
-      const inv = await registry.getInventory(parts[1]);
+      const inv = await registry.getInventory(checkSite(parts[1]));
       if (!inv) throw new NotFoundError('inventory of site', parts[1]);
       return { status: 200, body: inv };
     }
     if (method === 'POST' && parts[1] === 'enrollments' && parts.length === 2) {
       const body = json();
-      const site = str(body.site, 'site');
-      const ttlMs = parseDuration(String(body.ttl ?? '15m'));
-      if (!ttlMs) throw new ValidationError('The enrollment', [{ path: 'ttl', message: 'use e.g. 15m, 1h' }]);
+      const ttlText = String(body.ttl ?? '15m');
+      const ms = parseDuration(ttlText);
+      if (ms === undefined)
+        throw new ValidationError('The enrollment', [
+          { path: 'ttl', message: `'${ttlText}': use e.g. 15m, 1h, 7d` },
+        ]);
+      // Before anything is stored: the one site-name rule, a lifetime of at most 30 days.
+      const { site, ttlMs } = checkEnrollment(body.site, ms);
       const issued = await registry.issueCode(site, ttlMs, now);
       // Never the code itself.
       log.info({ site, expiresAt: issued.expiresAt }, 'enrollment code issued');
@@ -345,7 +417,7 @@ export function createAgentApiHandler(
     }
     if (method === 'GET' && parts[1] === 'agents' && parts.length === 2) {
       const site = url.searchParams.get('site');
-      const list = await registry.list(site ?? undefined);
+      const list = await registry.list(site === null ? undefined : checkSite(site));
       return { status: 200, body: list.map(({ certPem: _c, ...rest }) => rest) };
     }
     if (method === 'POST' && parts[1] === 'agents' && parts[2] && parts[3] === 'revoke') {
@@ -357,23 +429,49 @@ export function createAgentApiHandler(
   }
 }
 
-/** The agent API on node:http (`odt serve`), over the shared handler. */
+/**
+ * Answers and closes the connection: the rest of the request's body is never read (Node ends the
+ * socket after the answer when it says `Connection: close`).
+ */
+function answerAndClose(res: ServerResponse, r: AgentApiResponse): void {
+  res.setHeader('Connection', 'close');
+  sendJson(res, r.status, r.body);
+}
+
+/**
+ * The agent API on node:http (`odt serve`), over the shared handler. The head is checked before
+ * any of the body is read; a refused head, and a body over the call's limit (413, by its
+ * Content-Length or once the limit is passed), are answered with `Connection: close`.
+ */
 export async function startAgentApi(options: AgentApiOptions): Promise<AgentApi> {
   const handle = createAgentApiHandler(options);
   const log = options.logger ?? silentLogger;
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const head: AgentApiHead = { method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers };
+    const admission = await handle.admit(head);
+    if ('refused' in admission) return answerAndClose(res, admission.refused);
+    const { maxBody } = admission;
+    if (Number(req.headers['content-length'] ?? 0) > maxBody) return answerAndClose(res, tooLarge(maxBody));
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBody);
+    } catch (error) {
+      if (codeOf(error) === 'TOO_LARGE') return answerAndClose(res, tooLarge(maxBody));
+      throw error;
+    }
+    const r = await handle({ ...head, body });
+    sendJson(res, r.status, r.body);
+  };
   const server: Server = createServer((req, res) => {
-    void readBody(req, maxBody)
-      .then((body) =>
-        handle({ method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers, body }),
-      )
-      .then(
-        (r) => sendJson(res, r.status, r.body),
-        (error: Error & { code?: string }) => {
-          // The body could not be read (the handler logs everything else).
-          logFailedRequest(log, requestMeta(req.method, req.url), statusOf(error), error);
-          sendJson(res, statusOf(error), { error: error.message, code: error.code ?? 'INTERNAL' });
-        },
-      );
+    serve(req, res).catch((error: Error & { code?: string }) => {
+      // The body could not be read (the handler logs everything else).
+      logFailedRequest(log, requestMeta(req.method, req.url), statusOf(error), error);
+      if (!res.headersSent)
+        answerAndClose(res, {
+          status: statusOf(error),
+          body: { error: error.message, code: error.code ?? 'INTERNAL' },
+        });
+    });
   });
 
   return listen(server, options.port ?? 0, options.host ?? '127.0.0.1');

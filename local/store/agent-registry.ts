@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { checkEnrollment } from '../../core/model/enrollment.ts';
 import {
   type AgentRecord,
   type AgentRegistry,
@@ -88,6 +89,8 @@ export class SqliteAgentRegistry implements AgentRegistry {
   }
 
   async issueCode(site: string, ttlMs: number, now: Date): Promise<EnrollmentCode> {
+    // Before anything is stored: a site under the one rule, a lifetime of at most 30 days.
+    checkEnrollment(site, ttlMs);
     const code = newCode();
     const expiresAt = now.getTime() + ttlMs;
     this.db
