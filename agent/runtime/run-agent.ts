@@ -7,7 +7,7 @@ import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/tas
 import { Backoff, sleep } from '../../core/wait.ts';
 import { initAgentIdentity } from '../identity/agent-identity.ts';
 import { startKeepAlive } from '../keep-alive.ts';
-import { AgentApiClient, AgentApiError } from './api-client.ts';
+import { AgentApiClient, AgentApiError, AgentApiUnreachableError } from './api-client.ts';
 
 /**
  * `odt agent run`: enroll once, then poll the agent API for the site's tasks, claim one, keep the
@@ -142,6 +142,29 @@ async function writeJsonFile(path: string, value: unknown): Promise<void> {
 
 const isFatal = (e: unknown): boolean => e instanceof AgentApiError && e.status === 401;
 
+/**
+ * `call`, again and again while the agent API does not answer (odt serve restarting, a network
+ * outage), with backoff up to 30 s, until it answers or `signal` aborts (then its last error).
+ * The agent keeps the URL it was given: a restarted serve listens on the same --agent-port.
+ */
+async function whileUnreachable<T>(
+  what: string,
+  call: () => Promise<T>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<T> {
+  const backoff = new Backoff({ initialMs: 500, maxMs: 30_000, jitter: 'full' });
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof AgentApiUnreachableError) || signal.aborted) throw error;
+      log.warn({ reason: error.message }, `${what}: the agent API does not answer; retrying`);
+      await sleep(backoff.next(), signal).catch(() => undefined);
+    }
+  }
+}
+
 /** Enrolls if needed; returns the client and the agent's site. */
 export async function enrolledClient(
   options: Pick<RunAgentOptions, 'server' | 'dir' | 'code' | 'site' | 'name' | 'log'>,
@@ -189,7 +212,13 @@ export async function enrolledClient(
 /** Runs until `signal` aborts (or `maxTasks` are done). Throws when the agent is revoked (401). */
 export async function runAgent(options: RunAgentOptions): Promise<{ tasks: number }> {
   const { client, state } = await enrolledClient(options);
-  const me = await client.me();
+  // An agent started before its serve (a reboot) waits for it rather than exiting.
+  const me = await whileUnreachable(
+    'starting',
+    () => client.me(),
+    options.signal,
+    options.log ?? silentLogger,
+  );
   const log = (options.log ?? silentLogger).child({ agentId: me.id, site: me.site });
   log.info({ role: options.role.name, server: options.server }, 'serving the site');
   const stop = options.signal;
@@ -288,6 +317,12 @@ async function work(
       try {
         await client.heartbeat(task.id, progress(), signal);
       } catch (error) {
+        // The API is away (serve restarting): the work goes on, the next beat tries again. If
+        // the hold lapsed meanwhile, the answer when it is back (409) stops the work.
+        if (error instanceof AgentApiUnreachableError && !signal.aborted) {
+          log.warn({ reason: error.message }, 'heartbeat: the agent API does not answer; working on');
+          return;
+        }
         // Cancelled, finished, taken over or revoked: stop at once, not after more beats.
         if (error instanceof AgentApiError && [401, 403, 404, 409].includes(error.status)) {
           lostReason = error.message;
@@ -299,7 +334,12 @@ async function work(
   });
   const stopped = () => options.signal.aborted;
   try {
-    const transfer = await client.transfer(task.transferId);
+    const transfer = await whileUnreachable(
+      'reading the transfer',
+      () => client.transfer(task.transferId),
+      controller.signal,
+      log,
+    );
     const outcomes = await options.role.run({
       task,
       transfer,
@@ -309,7 +349,12 @@ async function work(
     });
     await keepAlive.stop();
     if (controller.signal.aborted) return await aborted();
-    await client.complete(task.id, outcomes);
+    await whileUnreachable(
+      'reporting the result',
+      () => client.complete(task.id, outcomes),
+      options.signal,
+      log,
+    );
     const ok = outcomes.filter((o) => o.ok).length;
     log.info({ ok, items: outcomes.length }, 'task completed');
     return 'completed';

@@ -1,4 +1,5 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -14,6 +15,15 @@ import { until } from '../support/until.ts';
 
 // Issue 6, acceptance: nothing but the admin CLI and the agents' own polling moves a transfer
 // from request to onboarded. The agents are real `odt agent run` processes.
+
+/** A port that was free a moment ago: the agent API's fixed --agent-port across restarts. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
 
 async function files(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -31,7 +41,11 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
   let work: string;
   let state: string;
   let recipient: string;
+  let agentPort: number;
   const agents: AgentProcess[] = [];
+  /** The control plane as odt serve starts it, on the same agent port each time (issue 22). */
+  const startPlane = () =>
+    startControlPlane({ stateDir: state, approvers: ['bob'], heartbeatSeconds: 6, agentPort });
 
   const cli = (...args: string[]) => transferCli(state)(...args);
   const show = async (id: string) => JSON.parse(await cli('transfer', 'show', id, '--json')) as Transfer;
@@ -80,7 +94,8 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     });
     work = await mkdtemp(join(tmpdir(), 'odt-agents-e2e-'));
     state = join(work, 'serve');
-    plane = await startControlPlane({ stateDir: state, approvers: ['bob'], heartbeatSeconds: 6 });
+    agentPort = await freePort();
+    plane = await startPlane();
     const node = await odt(['node', 'init', '--dir', join(work, 'node')]);
     recipient = node.out.trim().split('\n').at(-1)!;
     const acmeCode = (await cli('agent', 'enroll', '--site', 'acme')).trim();
@@ -203,5 +218,43 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     const after = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
     expect(after).toEqual(before);
     expect((await show(id)).items[0]!.result.state).toBe('exported');
+  }, 240_000);
+
+  it('odt serve restarts mid-disk: the agent reconnects by itself and the export completes, no file sent twice (issue 22)', async () => {
+    const agent = agents.at(-1)!;
+    const id = await request(join(work, 'request-3.json'), 'DC0_H0_VM1');
+    const item = join(work, 'nas', id, 'item-1');
+    const complete = await until(
+      async () => {
+        const names = await readdir(item).catch(() => [] as string[]);
+        const done = names.filter((n) => n.endsWith('.vmdk.age'));
+        return done.length >= 1 && names.some((n) => n.endsWith('.vmdk.age.partial')) ? done : undefined;
+      },
+      'a complete disk and a partial one',
+      120_000,
+      5,
+    );
+    const before = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
+    const linesBefore = jsonLinesIn(agent.log()).length;
+
+    // Stopped as SIGTERM stops odt serve, for 5 s: more than two heartbeats (every 2 s here), the
+    // failures after which the agent used to abort its work. It works on and says why.
+    await plane.close();
+    await new Promise((r) => setTimeout(r, 5_000));
+    const during = jsonLinesIn(agent.log()).slice(linesBefore);
+    expect(during.some((l) => /the agent API does not answer/.test(String(l.msg)))).toBe(true);
+    plane = await startPlane();
+    expect(plane.agentApi.url).toBe(`http://127.0.0.1:${agentPort}`);
+
+    await phase(id, 'exported');
+    expect((await show(id)).items[0]!.result.state).toBe('exported');
+    // The disks complete before the restart were not written again.
+    const after = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
+    expect(after).toEqual(before);
+    // The same process held the task throughout: claimed once, never resumed, never released.
+    const lines = jsonLinesIn(agent.log()).filter((l) => l.transferId === id);
+    expect(lines.filter((l) => l.msg === 'claimed a task')).toHaveLength(1);
+    expect(lines.filter((l) => /resuming|released|no longer ours/.test(String(l.msg)))).toEqual([]);
+    expect(agent.child.exitCode).toBeNull();
   }, 240_000);
 });
