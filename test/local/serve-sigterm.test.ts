@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../core/index.ts';
+import { answerKeyTaskOverApi } from '../support/fake-node.ts';
 import { type ServeProcess, serveAdmin, startServe, until } from '../support/serve-process.ts';
 import { writeTransferRequest } from '../support/transfer-request.ts';
 
@@ -42,7 +43,7 @@ describe('odt serve stops on SIGTERM', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('within 5 s while a transfer waits for approval and while an agent task is claimed; the next start finishes it', async () => {
+  it('within 5 s while a transfer waits for approval, while an agent task is claimed and while the NAS is shipped; the next start finishes it', async () => {
     const { cli, api, show } = serveAdmin(dir);
     serve = await startServe(dir);
     const requested = await cli('transfer', 'request', '--file', request);
@@ -63,6 +64,8 @@ describe('odt serve stops on SIGTERM', () => {
     serve = await startServe(dir);
     expect(serve!.out()).toMatch(/resumed 1 open transfer/);
     expect((await cli('transfer', 'approve', id, '--as', 'bob')).err).toBe('');
+    // The ODT node's key for the transfer (#18), answered over the admin API as the tasks below.
+    await until('the make-key task', async () => answerKeyTaskOverApi(api, 'cloud', await show(id)));
     await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
     await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
     const task = await until(
@@ -83,6 +86,21 @@ describe('odt serve stops on SIGTERM', () => {
     });
     await until('exported', async () => (await show(id)).phase === 'exported');
     await cli('transfer', 'event', id, 'shipped', '--carrier', 'DHL', '--tracking', 'JD01', '--as', 'alice');
+    // The workflow waits for the NAS to arrive once shipped is told (events.log).
+    await until('the shipping wait', async () =>
+      (await readFile(join(dir, 'events.log'), 'utf8'))
+        .split('\n')
+        .some((l) => l.includes(id) && l.includes('shipped')),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+
+    // 3. SIGTERM while the NAS is in the mail (a 21-day callback timeout).
+    const shipping = await sigterm();
+    expect(shipping.ms).toBeLessThan(5_000);
+    expect(shipping.code).toBe(0);
+
+    serve = await startServe(dir);
+    expect(serve!.out()).toMatch(/resumed 1 open transfer/);
     await cli('transfer', 'event', id, 'received', '--as', 'bob');
     const imp = await until(
       'the import task',
