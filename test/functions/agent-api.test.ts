@@ -18,6 +18,7 @@ import {
 } from '../../functions/agent-api.ts';
 import { createRuntime, type Runtime } from '../../functions/runtime.ts';
 import { agentApiAccess } from '../../infra/function-access.ts';
+import { agentBodyLimits } from '../../local/agent-api/agent-api.ts';
 import { type Dynalite, functionConfig, RecordingEngine, startDynalite } from './support.ts';
 
 // The agent API's Lambda handler with API Gateway HTTP API (v2) events, over dynalite.
@@ -202,6 +203,28 @@ describe('signed requests', () => {
     const forged = { ...e, headers: { ...e.headers, 'x-odt-agent': a.id! } };
     expect((await call(forged)).status).toBe(401);
     expect((await call(event('GET', '/agent/tasks', '', { 'x-odt-agent': a.id! }))).status).toBe(401);
+  });
+
+  it('check the head before the body, and limit bodies as odt serve does (issue #18)', async () => {
+    const pad = 'x'.repeat(agentBodyLimits.task);
+    // No signature headers: refused as such, whatever the body.
+    const unsigned = await call(event('POST', '/agent/tasks/acme-1/heartbeat', JSON.stringify({ pad })));
+    expect(unsigned.status).toBe(401);
+    expect(String(unsigned.body.error)).toMatch(/missing x-odt-agent/);
+    // Signed by a known agent, but over the task calls' limit: 413 before the body is parsed.
+    const big = await call(signed(a, 'POST', '/agent/tasks/acme-1/heartbeat', { progress: [], pad }));
+    expect(big.status).toBe(413);
+    expect(big.body).toMatchObject({ code: 'TOO_LARGE' });
+    // The inventory has room for a large site.
+    const items = Array.from({ length: 5000 }, (_, i) => ({
+      kind: 'vm',
+      name: `vm-${i}`,
+      path: `/DC0/vm/${'p'.repeat(200)}-${i}`,
+    }));
+    expect(JSON.stringify({ items }).length).toBeGreaterThan(agentBodyLimits.task);
+    expect((await call(signed(a, 'POST', '/agent/inventory', { items }))).status).toBe(200);
+    // Kept gzipped: over DynamoDB's 400 KB an item as JSON, it is stored and read back whole.
+    expect((await call(admin('GET', '/admin/sites/acme/inventory'))).body.items).toHaveLength(5000);
   });
 
   it('refuse a revoked agent at its next call', async () => {
