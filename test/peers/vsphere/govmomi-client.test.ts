@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { vmStatuses } from './guest.ts';
 import {
   buildGovmomiClient,
   type RunningSimulator,
@@ -40,6 +41,7 @@ interface Report {
   exported?: FileReport[];
   importLease?: string;
   imported?: FileReport[];
+  live?: { changedAreas: { Start: number; Length: number }[]; clone: string; cloneSha256: string[] };
 }
 
 interface Run {
@@ -229,6 +231,23 @@ describe.skipIf(!goAvailable)("govmomi's own client against the peer", () => {
       expect(run.code).toBe(1);
       expect(run.report.step).toMatch(/^download /);
       expect(run.report.error).toMatch(/certificate signed by unknown authority/);
+    });
+  });
+
+  describe('-live: snapshots, change tracking and a linked clone (TLS, separate NFC host)', () => {
+    const peer = usePeer({ tls: true, nfcHost: 'separate', disksPerVm: 2, poweredOn: ['DC0_H0_VM0'] });
+
+    it("answers govmomi's QueryChangedDiskAreas with the write between two snapshots, and its linked clone reads the first", async () => {
+      const sim = peer();
+      const run = await runClient(sim, ['-vm', '/DC0/vm/DC0_H0_VM0', '-live']);
+      expect(run.report.error ?? '').toBe('');
+      expect(run.code).toBe(0);
+      expect(run.report.live?.changedAreas).toEqual([{ Start: 4096, Length: 512 }]);
+      const source = (await sim.readInventory()).vms.find((v) => v.name === 'DC0_H0_VM0')!;
+      expect(run.report.live?.cloneSha256).toEqual(source.disks.map((d) => d.sha256));
+      const left = await vmStatuses(sim);
+      expect(left.map((v) => v.name)).not.toContain('govmomi-linked-clone');
+      expect(left.find((v) => v.name === 'DC0_H0_VM0')?.snapshots).toEqual([]);
     });
   });
 

@@ -15,6 +15,8 @@
 //     the bytes downloaded in step 2 → Complete; then the file the peer stored under
 //     <uploads>/<lease>/<file> must have the same SHA-256.
 //
+// With -live it checks snapshots, linked clones and change tracking instead (live.go).
+//
 // On success it prints one JSON summary on stdout and exits 0; on failure it prints
 // {"ok": false, "step", "error", "fault"} (fault: the vim25 fault type of a SOAP fault) and
 // exits 1. Build it like the peer (scripts/build-vcsim.sh govmomi-client).
@@ -56,6 +58,7 @@ type options struct {
 	datastore  string
 	network    string
 	doImport   bool
+	live       bool
 	timeout    time.Duration
 }
 
@@ -92,6 +95,7 @@ type summary struct {
 	ExportLease string       `json:"exportLease"`
 	Exported    []fileReport `json:"exported"`
 	ImportLease string       `json:"importLease,omitempty"`
+	Live        *liveReport  `json:"live,omitempty"`
 	ImportedVM  string       `json:"importedVm,omitempty"`
 	Imported    []fileReport `json:"imported,omitempty"`
 	Seconds     float64      `json:"seconds"`
@@ -124,6 +128,7 @@ func main() {
 	flag.StringVar(&o.datastore, "datastore", "LocalDS_0", "datastore to import into")
 	flag.StringVar(&o.network, "network", "VM Network", "network every OVF network is mapped to")
 	flag.BoolVar(&o.doImport, "import", true, "also import the exported disk as a new VM")
+	flag.BoolVar(&o.live, "live", false, "instead of export and import: change tracking, snapshots, QueryChangedDiskAreas and a linked clone of the (running) VM (live.go)")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	flag.Parse()
 
@@ -196,6 +201,14 @@ func run(ctx context.Context, o options) (*summary, error) {
 	}
 	defer os.RemoveAll(dir)
 
+	if o.live {
+		if s.Live, err = runLive(ctx, c, sc, finder, vm, dir); err != nil {
+			return nil, err
+		}
+		s.OK = true
+		s.Seconds = time.Since(start).Seconds()
+		return s, nil
+	}
 	exported, files, err := export(ctx, sc, vm, inv, dir, s)
 	if err != nil {
 		return nil, err
