@@ -6,6 +6,7 @@
 import { constants } from 'node:os';
 import { CommanderError } from 'commander';
 import type { AgentErrorCode } from '../agent/errors.ts';
+import type { NasErrorCode } from '../agent/nas/nas-error.ts';
 import { AgentApiError } from '../agent/runtime/api-client.ts';
 import { CodedError, type ErrorCode, errnoOf } from '../core/errors.ts';
 import type { CustodyError } from '../core/model/custody.ts';
@@ -43,6 +44,7 @@ export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
 type KnownCode =
   | ErrorCode
   | AgentErrorCode
+  | NasErrorCode
   | EnrollmentErrorCode
   | CustodyError['code']
   | 'UNAUTHORIZED'
@@ -126,6 +128,17 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   TRANSFER_NOT_TRUSTED: notTrusted,
   VCD_NOT_CONFIGURED: usage,
   ONBOARDING_INCOMPLETE: peerFailed,
+  // the NAS (agent/nas): the wrong folder is the input; a NAS that cannot take the package, a pre-flight
+  NAS_MISSING: usage,
+  NAS_NOT_A_FOLDER: usage,
+  NAS_NOT_INITIALIZED: usage,
+  NAS_NOT_MOUNTED: usage,
+  NAS_MARKER_INVALID: usage,
+  NAS_READ_ONLY: preflightFailed,
+  NAS_NOT_WRITABLE: preflightFailed,
+  NAS_TOO_SMALL: preflightFailed,
+  NAS_FILE_TOO_LARGE: preflightFailed,
+  NAS_NAME_CLASH: preflightFailed,
   // a missing flag, refused before anything on the NAS is read
   SIGNER_NOT_PINNED: usage,
   // the agent's own identity and the control plane

@@ -5,6 +5,7 @@ import { registerAgentRun } from './commands/agent-run.ts';
 import { registerControl } from './commands/control.ts';
 import { registerDataPath } from './commands/data-path.ts';
 import { registerImport } from './commands/import.ts';
+import { registerNas } from './commands/nas.ts';
 import { exitCodeOf, exitCodes } from './exit-codes.ts';
 import { markRequiredOptions } from './flags.ts';
 import { withHint } from './hints.ts';
@@ -29,6 +30,7 @@ export function buildProgram(io: Io): Command {
     });
   registerSandbox(program, io);
   registerDataPath(program, io);
+  registerNas(program, io);
   registerImport(program, io);
   registerControl(program, io);
   registerAgentRun(program, io);

@@ -30,6 +30,8 @@ export interface ExportRoleOptions {
   /** The agent directory (its key signs the transfer manifest). */
   readonly dir: string;
   readonly parallel?: number;
+  /** Accept a NAS folder without the marker of `odt nas init` (`--nas-plain-folder`: labs, tests). */
+  readonly nasPlainFolder?: boolean;
 }
 
 const reasonOf = (e: Error): Pick<ItemOutcome, 'reason' | 'code'> => {
@@ -48,7 +50,7 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
     });
   return {
     name: 'export',
-    async run({ task, transfer, signal, onProgress }: RoleWork): Promise<ItemOutcome[]> {
+    async run({ task, transfer, signal, onProgress, log }: RoleWork): Promise<ItemOutcome[]> {
       const agent = await loadAgentIdentity(options.dir);
       const client = await connect();
       try {
@@ -64,6 +66,9 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
           site: transfer.site,
           agent,
           ...(options.parallel ? { parallel: options.parallel } : {}),
+          // The NAS is checked (there, marked, writable, room) before any byte: a refusal fails the task.
+          nasPlainFolder: options.nasPlainFolder ?? false,
+          onWarning: (message) => log.warn({ nas: options.nas }, message),
           signal,
           onProgress,
         });

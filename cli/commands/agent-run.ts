@@ -13,6 +13,7 @@ import { formatMs, parseCount, parseDurationFlag } from '../flags.ts';
 import { commandLogger, logLevelOption } from '../logging.ts';
 import type { Io } from '../main.ts';
 import { call, defaultStateDir } from './control.ts';
+import { nasPlainFolderHelp } from './data-path.ts';
 
 /** A duration flag whose default `--help` shows as a duration (`15m`), not in ms. */
 const durationOption = (flags: string, description: string, defaultMs: number) =>
@@ -31,6 +32,7 @@ interface RunFlags {
   thumbprint?: string;
   insecure?: boolean;
   nas: string;
+  nasPlainFolder?: boolean;
   recipient?: string;
   identity?: string;
   nodeDir?: string;
@@ -138,7 +140,8 @@ export function registerAgentRun(program: Command, io: Io): void {
       new Option('--thumbprint <sha256>', "pin the vCenter certificate's SHA-256").conflicts('insecure'),
     )
     .option('--insecure', 'do not verify TLS certificates (test labs only)')
-    .requiredOption('--nas <dir>', 'NAS mount point')
+    .requiredOption('--nas <dir>', 'NAS mount point (export: marked once with `odt nas init`)')
+    .option('--nas-plain-folder', `export: ${nasPlainFolderHelp}`)
     .option('--recipient <age1…>', "export: the ODT node's age recipient")
     .option('--identity <file>', "import: the ODT node's age identity file (required with --role import)")
     .option('--node-dir <dir>', 'import: the ODT node state folder (import journal)', './.odt/node')
@@ -204,6 +207,7 @@ export function registerAgentRun(program: Command, io: Io): void {
           recipient: o.recipient,
           dir: o.dir,
           ...(o.parallel ? { parallel: o.parallel } : {}),
+          ...(o.nasPlainFolder ? { nasPlainFolder: true } : {}),
         });
       } else {
         if (!o.identity)

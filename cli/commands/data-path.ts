@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { exportTransfer } from '../../agent/export/export-transfer.ts';
+import { type ExportPlan, exportTransfer, planTransferExport } from '../../agent/export/export-transfer.ts';
 import { initAgentIdentity, loadAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
+import { describeNas, inspectNas } from '../../agent/nas/nas-check.ts';
+import { formatBytes } from '../../agent/nas/space-check.ts';
 import { parseIdentityFile, parseRecipient } from '../../agent/package/age/keys.ts';
 import { captureText, deltaSync, type ManifestItem } from '../../agent/package/transfer-manifest.ts';
 import { verifyTransfer } from '../../agent/package/verify.ts';
@@ -25,6 +27,7 @@ import {
   signerCertificate,
   signerOptionHelp,
 } from '../trusted-signer.ts';
+import { nasFsLine } from './nas.ts';
 import { registerNodeCheck } from './node-check.ts';
 
 export interface VcenterFlags {
@@ -137,8 +140,14 @@ export function registerDataPath(program: Command, io: Io): void {
   addVcenterOptions(
     program.command('export').description('export items into an encrypted, signed package on the NAS'),
   )
-    .requiredOption('--item <name>', 'VM, template or vApp name or inventory path (repeatable)', collect, [])
-    .requiredOption('--nas <dir>', 'NAS mount point')
+    .option(
+      '--item <name>',
+      'VM, template or vApp name or inventory path (repeatable; at least one)',
+      collect,
+      [],
+    )
+    .requiredOption('--nas <dir>', 'the NAS: its mount point, marked once with `odt nas init`')
+    .option('--nas-plain-folder', nasPlainFolderHelp)
     .requiredOption('--recipient <age1…>', "the ODT node's age recipient")
     .requiredOption(
       '--site <name>',
@@ -155,12 +164,17 @@ export function registerDataPath(program: Command, io: Io): void {
       '--enable-cbt',
       "switch Changed Block Tracking on where it is off, so the package records each disk's changeId for a later delta sync (changes the customer's VM)",
     )
+    .option(
+      '--dry-run',
+      'check everything that touches nothing (vCenter, items, power state, NAS, space) and print what the export would do',
+    )
     .option('--json', 'one JSON line per progress event')
     .action(
       async (
         o: VcenterFlags & {
           item: string[];
           nas: string;
+          nasPlainFolder?: boolean;
           recipient: string;
           site: string;
           transfer?: string;
@@ -168,9 +182,15 @@ export function registerDataPath(program: Command, io: Io): void {
           parallel: number;
           coldOnly?: boolean;
           enableCbt?: boolean;
+          dryRun?: boolean;
           json?: boolean;
         },
       ) => {
+        if (o.item.length === 0) {
+          throw new ValidationError('odt export', [
+            { path: '--item', message: 'names no VM, template or vApp: give at least one (repeatable)' },
+          ]);
+        }
         parseRecipient(o.recipient);
         if (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 32) {
           throw new ValidationError('--parallel', [
@@ -179,9 +199,32 @@ export function registerDataPath(program: Command, io: Io): void {
         }
         const site = parseOrThrow(idSchema, o.site, '--site');
         const transferId = o.transfer ? parseOrThrow(idSchema, o.transfer, '--transfer') : newTransferId();
-        if (!o.transfer) io.out.write(`transfer ${transferId}\n`);
+        // The exact command that resumes this transfer: printed before the first byte, so that
+        // even a run killed with SIGKILL leaves it on the screen (docs/decisions.md, "Resume").
+        const rerun = rerunCommand(argsOf(program), transferId);
+        if (!o.transfer && !o.dryRun) {
+          if (o.json) io.out.write(`${JSON.stringify({ event: 'transfer', transfer: transferId, rerun })}\n`);
+          else io.out.write(`transfer ${transferId} (if it stops, resume it with: ${rerun})\n`);
+        }
         const agentIdentity = await loadAgentIdentity(o.agentDir);
         const client = await connect(o);
+        if (o.dryRun) {
+          try {
+            const plan = await planTransferExport({
+              client,
+              nas: o.nas,
+              transferId,
+              items: o.item,
+              nasPlainFolder: o.nasPlainFolder ?? false,
+              coldOnly: o.coldOnly === true,
+            });
+            writeExportPlan(io, plan, transferId, o.json === true);
+            if (plan.items.some((i) => i.refusal)) process.exitCode = exitCodes.itemsFailed;
+          } finally {
+            await client.logout();
+          }
+          return;
+        }
         const tty = !o.json && (io.out as NodeJS.WriteStream).isTTY === true;
         const sink: ProgressSink | undefined = o.json
           ? jsonProgress(io.out)
@@ -193,6 +236,7 @@ export function registerDataPath(program: Command, io: Io): void {
           const result = await exportTransfer({
             client,
             nas: o.nas,
+            nasPlainFolder: o.nasPlainFolder ?? false,
             transferId,
             items: o.item,
             recipient: o.recipient,
@@ -202,6 +246,10 @@ export function registerDataPath(program: Command, io: Io): void {
             coldOnly: o.coldOnly === true,
             enableChangeTracking: o.enableCbt === true,
             signal: interrupt.signal,
+            onWarning: (w) => {
+              if (o.json) io.out.write(`${JSON.stringify({ event: 'warning', message: w })}\n`);
+              else io.err.write(`odt: warning: ${w}\n`);
+            },
             ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
             onItem: (itemId, outcome) => {
               if (o.json) {
@@ -210,21 +258,33 @@ export function registerDataPath(program: Command, io: Io): void {
                 );
               }
             },
+          }).catch((error: unknown) => {
+            // Stopped by a signal: say how to resume before the interruption is reported.
+            if (interrupt.signal.aborted) io.err.write(`odt: stopped; resume with: ${rerun}\n`);
+            throw error;
           });
           sink?.end();
           // Stopped, not failed: the items it cut are not reported as failures.
-          interrupt.signal.throwIfAborted();
+          if (interrupt.signal.aborted) {
+            io.err.write(`odt: stopped; resume with: ${rerun}\n`);
+            interrupt.signal.throwIfAborted();
+          }
           for (const f of result.failures)
             io.err.write(`odt: ${f.itemId} (${f.source}) failed: ${withHint(f.error)}\n`);
           if (result.failures.length > 0) {
             io.err.write(
-              `odt: ${result.failures.length} of ${o.item.length} items failed; fix the cause and run the same command again (complete files are kept).\n`,
+              result.items.length > 0
+                ? `odt: ${result.failures.length} of ${o.item.length} items failed; fix the cause and resume with this command (complete files are kept, only the rest is sent):\n  ${rerun}\n`
+                : `odt: ${result.failures.length} of ${o.item.length} items failed and nothing was kept; fix the cause and run: ${rerun}\n`,
             );
             process.exitCode = exitCodes.itemsFailed;
             return;
           }
           writeCaptures(io, result.items, o.json === true);
-          if (!o.json) io.out.write(`exported ${result.items.length} items to ${result.root}\n`);
+          if (!o.json)
+            io.out.write(
+              `exported ${result.items.length} items to ${result.root} on ${describeNas(result.nas)}\n`,
+            );
         } finally {
           interrupt.dispose();
           await client.logout();
@@ -253,6 +313,9 @@ export function registerDataPath(program: Command, io: Io): void {
         const root = join(o.nas, parseOrThrow(idSchema, o.transfer, '--transfer'));
         const site = o.site === undefined ? undefined : parseOrThrow(idSchema, o.site, '--site');
         const signer = await signerCertificate(o, root, io, 'odt verify');
+        // Which NAS this is: its marker (odt nas init) names it.
+        // (A folder that is not there is the report's to say, as a missing transfer.)
+        const nas = await inspectNas(o.nas).catch(() => undefined);
         const report = await verifyTransfer({
           root,
           ...(identities ? { identities } : {}),
@@ -261,9 +324,10 @@ export function registerDataPath(program: Command, io: Io): void {
         });
         if (o.json) {
           io.out.write(
-            `${JSON.stringify({ ok: report.ok, signerPinned: signer.pinned, files: report.files, problems: report.problems }, null, 2)}\n`,
+            `${JSON.stringify({ ok: report.ok, signerPinned: signer.pinned, nas: nas ? { path: nas.path, marker: nas.marker ?? null } : null, files: report.files, problems: report.problems }, null, 2)}\n`,
           );
         } else {
+          if (nas) io.out.write(`on ${describeNas(nas)}\n`);
           for (const f of report.files) io.out.write(`${f.ok ? 'ok  ' : 'FAIL'} ${f.file}\n`);
           for (const p of report.problems) io.err.write(`odt: ${p.file}: ${p.message} [${p.code}]\n`);
           if (report.ok) {
@@ -275,6 +339,81 @@ export function registerDataPath(program: Command, io: Io): void {
         if (!report.ok) process.exitCode = exitCodes.notTrusted;
       },
     );
+}
+
+export const nasPlainFolderHelp =
+  'accept a --nas folder without the NAS marker of `odt nas init` (labs, tests): nothing then tells a NAS that failed to mount from the empty folder under it';
+
+/**
+ * The arguments the command line gave (`odt` excluded). Commander keeps them as `rawArgs` without
+ * declaring it in its types; parseAsync(argv, { from: 'user' }) sets it to exactly those.
+ */
+const argsOf = (program: Command): readonly string[] =>
+  (program as unknown as { rawArgs?: readonly string[] }).rawArgs ?? [];
+
+/** A word as a POSIX shell reads it back: bare when safe, else in single quotes. */
+export const shellWord = (w: string): string =>
+  /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`;
+
+/**
+ * The command that reruns this export as the same transfer: the arguments given, with
+ * `--transfer <id>` added when absent and `--dry-run` dropped.
+ */
+export function rerunCommand(args: readonly string[], transferId: string): string {
+  const kept = args.filter((a) => a !== '--dry-run');
+  const hasTransfer = kept.some((a) => a === '--transfer' || a.startsWith('--transfer='));
+  return ['odt', ...kept, ...(hasTransfer ? [] : ['--transfer', transferId])].map(shellWord).join(' ');
+}
+
+/** What `odt export --dry-run` found: the NAS, each item and its sizes, and the space. */
+function writeExportPlan(io: Io, plan: ExportPlan, transferId: string, json: boolean): void {
+  if (json) {
+    io.out.write(
+      `${JSON.stringify(
+        {
+          dryRun: true,
+          transfer: transferId,
+          root: plan.root,
+          resuming: plan.resuming,
+          nas: {
+            path: plan.nas.path,
+            marker: plan.nas.marker ?? null,
+            mountPoint: plan.nas.mountPoint,
+            fs: plan.nas.fs,
+          },
+          items: plan.items.map((i) => ({
+            id: i.itemId,
+            kind: i.item.kind,
+            source: i.item.path,
+            powerState: i.item.powerState ?? null,
+            files: i.files,
+            ...(i.refusal ? { refusal: i.refusal } : {}),
+          })),
+          space: plan.space,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    return;
+  }
+  io.out.write(`dry run: nothing was written or created, here or in the vCenter\n`);
+  io.out.write(`${describeNas(plan.nas)}: ${nasFsLine(plan.nas)}\n`);
+  io.out.write(
+    `transfer ${transferId} -> ${plan.root} (${plan.resuming ? 'there already: its complete files would be kept' : 'new'})\n`,
+  );
+  for (const i of plan.items) {
+    const prov = i.files.reduce((s, f) => s + f.provisionedBytes, 0);
+    const est = i.files.reduce((s, f) => s + f.estimatedBytes, 0);
+    io.out.write(
+      `${i.itemId}  ${i.item.kind}  ${i.item.path}  ${i.item.powerState ?? ''}  ${i.files.length} disk(s), estimated ${formatBytes(est)}, provisioned ${formatBytes(prov)}: ${i.refusal ? `would be REFUSED: ${i.refusal.message}` : 'would be exported'}\n`,
+    );
+  }
+  const s = plan.space;
+  io.out.write(
+    `space: estimated ${formatBytes(s.estimatedBytes)}, provisioned ${formatBytes(s.provisionedBytes)}; needs about ${formatBytes(s.neededBytes)} of ${formatBytes(s.freeBytes)} free\n`,
+  );
+  for (const w of s.warnings) io.err.write(`odt: warning: ${w}\n`);
 }
 
 export function collect(value: string, previous: string[]): string[] {

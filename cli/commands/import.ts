@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { FileProgress } from '../../agent/file-progress.ts';
 import { type ItemImportResult, importTransfer } from '../../agent/import/import-transfer.ts';
+import { describeNas, inspectNas } from '../../agent/nas/nas-check.ts';
 import { parseIdentityFile } from '../../agent/package/age/keys.ts';
 import { transferFolderProblem, type VerifyProgress } from '../../agent/package/verify.ts';
 import { VcdClient } from '../../agent/vcd/client.ts';
@@ -21,6 +22,7 @@ import {
   signerOptionHelp,
 } from '../trusted-signer.ts';
 import { addVcenterOptions, connect, type VcenterFlags } from './data-path.ts';
+import { importDryRun } from './import-dry-run.ts';
 
 interface ImportFlags extends VcenterFlags, SignerFlags {
   nas: string;
@@ -43,6 +45,7 @@ interface ImportFlags extends VcenterFlags, SignerFlags {
   catalog?: string;
   vdcNetwork?: string;
   powerOn?: boolean;
+  dryRun?: boolean;
 }
 
 export function registerImport(program: Command, io: Io): void {
@@ -75,6 +78,10 @@ export function registerImport(program: Command, io: Io): void {
     .option(
       '--verify-first',
       'check every byte of the NAS before anything reaches vCenter, then read each disk again to upload it (default: one pass, each 64 MiB segment checked just before it is sent)',
+    )
+    .option(
+      '--dry-run',
+      'check everything that changes nothing (NAS, signature, binding and every hash, vCenter placement, network and room, vCloud Director targets) and print what the import would do',
     )
     .option('--json', 'one JSON line per progress event and per item')
     .action(async (o: ImportFlags) => {
@@ -110,6 +117,46 @@ export function registerImport(program: Command, io: Io): void {
       const missing = await transferFolderProblem(join(o.nas, transferId));
       if (missing) throw new OdtError('NOT_FOUND', `${missing} (--nas ${o.nas}, --transfer ${transferId})`);
       const signer = await signerCertificate(o, join(o.nas, transferId), io, 'odt import');
+      // Which NAS came back: its marker (odt nas init) names it.
+      const nas = await inspectNas(o.nas);
+      if (o.json)
+        io.out.write(`${JSON.stringify({ event: 'nas', path: nas.path, marker: nas.marker ?? null })}\n`);
+      else io.out.write(`from ${describeNas(nas)}\n`);
+      const placement = {
+        ...(o.datacenter ? { datacenter: o.datacenter } : {}),
+        ...(o.datastore ? { datastore: o.datastore } : {}),
+        ...(o.pool ? { pool: o.pool } : {}),
+        ...(o.folder ? { folder: o.folder } : {}),
+        network: o.network,
+      };
+      if (o.dryRun) {
+        try {
+          await importDryRun(io, {
+            root: join(o.nas, transferId),
+            transferId,
+            nas,
+            identities,
+            agentCertPem: signer.certPem,
+            ...(site ? { site } : {}),
+            placement,
+            connect: () => connect(o),
+            ...(vcd
+              ? {
+                  vcd: {
+                    client: vcd,
+                    vdc: o.vdc!,
+                    ...(o.catalog ? { catalog: o.catalog } : {}),
+                    ...(o.vdcNetwork ? { network: o.vdcNetwork } : {}),
+                  },
+                }
+              : {}),
+            json: o.json === true,
+          });
+        } finally {
+          await vcd?.logout();
+        }
+        return;
+      }
       const client = await connect(o);
       const tty = !o.json && (io.out as NodeJS.WriteStream).isTTY === true;
       const sink: ProgressSink | undefined = o.json
@@ -137,13 +184,7 @@ export function registerImport(program: Command, io: Io): void {
           identities,
           agentCertPem: signer.certPem,
           ...(site ? { site } : {}),
-          placement: {
-            ...(o.datacenter ? { datacenter: o.datacenter } : {}),
-            ...(o.datastore ? { datastore: o.datastore } : {}),
-            ...(o.pool ? { pool: o.pool } : {}),
-            ...(o.folder ? { folder: o.folder } : {}),
-            network: o.network,
-          },
+          placement,
           stateDir: o.stateDir,
           parallel: o.parallel,
           ...(o.verifyFirst ? { verifyFirst: true } : {}),

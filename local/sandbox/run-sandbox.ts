@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
+import { describeMarker, writeNasMarker } from '../../agent/nas/nas-marker.ts';
 import { exportRole, importRole } from '../../agent/runtime/roles.ts';
 import { runAgent } from '../../agent/runtime/run-agent.ts';
 import { CodedError } from '../../core/errors.ts';
@@ -70,6 +71,10 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     await mkdir(dir, { recursive: true });
     const nas = join(dir, 'nas');
     await mkdir(nas);
+    // As on a real site, the NAS is marked once (`odt nas init --plain-folder`: nothing is mounted
+    // here); the export agent refuses a NAS folder without its marker.
+    const marker = await writeNasMarker(nas, { name: 'sandbox-nas', plainFolder: true });
+    say(`NAS folder ${nas} marked as ${describeMarker(marker)} (odt nas init ${nas} --plain-folder)`);
     say(
       'starting: customer vCenter, provider vCenter (vSphere simulators), vCloud Director (fake), control plane',
     );

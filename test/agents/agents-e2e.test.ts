@@ -10,6 +10,7 @@ import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulato
 import { type AgentProcess, startAgentProcess } from '../support/agent-process.ts';
 import { odt } from '../support/cli.ts';
 import { jsonLinesIn } from '../support/logs.ts';
+import { markNas } from '../support/nas.ts';
 import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
 import { until } from '../support/until.ts';
 
@@ -93,6 +94,8 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
       vcenter: { url: provider.url, username: provider.username, password: provider.password },
     });
     work = await mkdtemp(join(tmpdir(), 'odt-agents-e2e-'));
+    // The NAS the export agent writes to, marked as `odt nas init` does (#19).
+    await markNas(join(work, 'nas'));
     state = join(work, 'serve');
     agentPort = await freePort();
     plane = await startPlane();

@@ -9,6 +9,7 @@ import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulato
 import { type AgentProcess, startAgentProcess } from '../support/agent-process.ts';
 import { odt } from '../support/cli.ts';
 import { forgeTransfer, vcenterTrace, vmNames } from '../support/forge.ts';
+import { markNas } from '../support/nas.ts';
 import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
 import { until } from '../support/until.ts';
 
@@ -60,6 +61,7 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
     work = await mkdtemp(join(tmpdir(), 'odt-trust-e2e-'));
     state = join(work, 'serve');
     nas = join(work, 'nas');
+    await markNas(nas);
     plane = await startControlPlane({ stateDir: state, approvers: ['bob'], heartbeatSeconds: 6 });
     const node = await odt(['node', 'init', '--dir', join(work, 'node')]);
     recipient = node.out.trim().split('\n').at(-1)!;

@@ -15,6 +15,7 @@ import { runAgent } from '../../agent/runtime/run-agent.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
 import { captureLogs } from '../support/logs.ts';
+import { markNas } from '../support/nas.ts';
 import { reports, requestAndApprove, shipBackAndReceive } from './chat-flow.ts';
 import { type ChatHarness, phase, startChatHarness, until } from './chat-harness.ts';
 import { CHANNEL, requestValues, visible } from './harness.ts';
@@ -49,6 +50,7 @@ beforeAll(async () => {
   });
   const nas = join(h.stateDir, 'nas');
   mkdirSync(nas);
+  await markNas(nas);
   const { recipient } = await initNodeIdentity(join(h.stateDir, 'odt-node'));
   const acme = await h.plane.registry.issueCode('acme', 60_000, new Date());
   const cloud = await h.plane.registry.issueCode('cloud', 60_000, new Date());

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../../cli/main.ts';
@@ -74,7 +75,9 @@ export const exportSite = 'acme';
 /**
  * The arguments of `odt export` of `items` from a vCenter into `nas` as `transfer`, encrypted to
  * `recipient`, with the agent of `<work>/agent` (see initParties), for site `exportSite`. The
- * password goes in ODT_VCENTER_PASSWORD; add flags such as `--parallel` after these.
+ * password goes in ODT_VCENTER_PASSWORD; add flags such as `--parallel` after these. `nas` is a
+ * plain folder of the test (`--nas-plain-folder`), made here when missing, as a mounted NAS would
+ * be there; the NAS checks themselves are tested in test/cli/export-nas.test.ts.
  */
 export function exportArgs(
   vcenter: { url: string; username: string },
@@ -84,6 +87,11 @@ export function exportArgs(
   nas: string,
   transfer: string,
 ): string[] {
+  try {
+    mkdirSync(nas, { recursive: true });
+  } catch {
+    // A test that gives a file as the NAS wants the export's own error.
+  }
   return [
     'export',
     '--vcenter',
@@ -93,6 +101,7 @@ export function exportArgs(
     ...items.flatMap((i) => ['--item', i]),
     '--nas',
     nas,
+    '--nas-plain-folder',
     '--recipient',
     recipient,
     '--transfer',

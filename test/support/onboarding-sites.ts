@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../peers/vsphere/simulator.ts';
+import { markNas } from './nas.ts';
 
 /** The provider user of the fake vCloud Director startOnboardingSites starts (password in ODT_VCD_PASSWORD). */
 export const vcdUsername = 'admin@System';
@@ -59,6 +60,8 @@ export async function startOnboardingSites(
     });
     started.push(vcd);
     work = await mkdtemp(join(tmpdir(), workPrefix));
+    // A NAS marked as `odt nas init` does: the export agents of these tests write to it (#19).
+    await markNas(join(work, 'nas'));
     return {
       customer,
       provider,

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -89,33 +89,72 @@ describe('export failures are clear and leave nothing that looks complete', () =
     }
   });
 
-  it('a NAS folder that cannot be written: the system error and what to do', async () => {
+  it('a NAS that is a file: says so and what to give', async () => {
     const blocker = join(work, 'not-a-dir');
     await import('node:fs/promises').then((fs) => fs.writeFile(blocker, 'x'));
     const r = await odt(exportArgs(blocker, ['DC0_H0_VM1']), { ODT_VCENTER_PASSWORD: sim.password });
-    expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/ENOTDIR|EEXIST/);
-    expect(r.err).toContain('check --nas');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('is a file, not a folder');
+    expect(r.err).toContain("give the NAS's mount point");
+    expect(r.err).toContain('[NAS_NOT_A_FOLDER]');
   });
+});
 
-  it('a full NAS (ENOSPC on a 3 MiB tmpfs): fails the item, keeps no complete-looking file', async () => {
+describe('a NAS that fills up during the export (ENOSPC)', () => {
+  it('fails the item, keeps no complete-looking file, and says to free space', async () => {
+    // The check before the first byte passes; the test fills the NAS once the first item is
+    // complete, while the second item's lease is getting ready (1.5 s).
+    const sim = await startSimulator({
+      binary: inject('vcsimBinary'),
+      diskSize: '2MiB',
+      apps: 0,
+      leaseReadyDelayMs: 1500,
+    });
+    const work = await mkdtemp(join(tmpdir(), 'odt-enospc-'));
     const mnt = join(work, 'small');
     await mkdir(mnt);
-    await sh('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt]);
+    await sh('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt]);
     try {
-      const r = await odt([...exportArgs(mnt, ['DC0_H0_VM1']), '--parallel', '1'], {
-        ODT_VCENTER_PASSWORD: sim.password,
-      });
-      expect(r.code).not.toBe(0);
-      expect(r.err).toContain('ENOSPC');
+      const recipient = await initParties(work);
+      const root = join(mnt, 'tr-fail-1');
+      let filled = false;
+      const filler = setInterval(async () => {
+        if (filled || !(await stat(join(root, 'item-1', 'DC0_H0_VM1.mf.age')).catch(() => undefined))) return;
+        filled = true;
+        const fill = await open(join(mnt, 'filler'), 'w');
+        try {
+          for (;;) await fill.write(Buffer.alloc(64 * 1024));
+        } catch {
+          // ENOSPC: full.
+        } finally {
+          await fill.close();
+        }
+      }, 5);
+      const r = await odt(
+        [
+          ...exportArgsOf(sim, work, recipient, ['DC0_H0_VM1', 'DC0_C0_TPL0'], mnt, 'tr-fail-1'),
+          '--parallel',
+          '1',
+        ],
+        { ODT_VCENTER_PASSWORD: sim.password },
+      ).finally(() => clearInterval(filler));
+      expect(filled).toBe(true);
+      expect(r.code).toBe(3);
+      expect(r.err).toContain('item-2 (/DC0/vm/DC0_C0_TPL0) failed: ENOSPC');
       expect(r.err).toContain('free space or use a larger NAS');
-      const files = await tree(join(mnt, 'tr-fail-1'));
-      // The first disk (2 MiB) fits and is complete; the second does not and leaves no trace.
+      // The command that resumes it, as it was typed (with its --transfer).
+      expect(r.err).toContain('fix the cause and resume with this command');
+      expect(r.err).toContain(`--nas ${mnt} --nas-plain-folder`);
+      const files = await tree(root);
+      // The first item is complete and kept; the second leaves no trace that looks complete.
+      expect(files).toContain('item-1/DC0_H0_VM1-disk-1.vmdk.age');
       expect(files.filter((f) => f.endsWith('.partial'))).toEqual([]);
       expect(files).not.toContain('transfer.json');
-      expect(files).not.toContain('item-1/DC0_H0_VM1-disk-1.vmdk.age');
+      expect(files.filter((f) => f.startsWith('item-2/') && f.endsWith('.age'))).toEqual([]);
     } finally {
-      await sh('umount', [mnt]);
+      await sh('umount', ['-l', mnt]);
+      await sim.stop();
+      await rm(work, { recursive: true, force: true });
     }
   });
 });
