@@ -75,6 +75,8 @@ function rawRequest(
     let received = Buffer.alloc(0);
     let sent = 0;
     let sentBeforeAnswer = -1;
+    // Set when the client gives up (5 s after it stopped sending): the server did not close.
+    let gaveUp = false;
     const headOf = () => {
       const end = received.indexOf('\r\n\r\n');
       return end < 0 ? undefined : end;
@@ -98,7 +100,7 @@ function rawRequest(
         headers: h,
         body: received.subarray(end + 4).toString('utf8'),
         sentBeforeAnswer,
-        closedByServer: true,
+        closedByServer: !gaveUp,
       });
     });
     const head = [
@@ -136,7 +138,10 @@ function rawRequest(
         // The server closed while we wrote: the answer is in.
       }
       // A server still waiting for the body would leave this open: give it 5 s, then give up.
-      setTimeout(() => socket.destroy(), 5000).unref();
+      setTimeout(() => {
+        gaveUp = true;
+        socket.destroy();
+      }, 5000).unref();
     });
   });
 }
