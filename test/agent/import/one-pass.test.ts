@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { importTransfer } from '../../../agent/import/import-transfer.ts';
 import { findHeaderEnd } from '../../../agent/package/age/header.ts';
 import { parseIdentityFile } from '../../../agent/package/age/keys.ts';
-import { signManifest } from '../../../agent/package/transfer-manifest.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, initParties } from '../../support/cli.ts';
-import { segmentDigests } from '../../support/digests.ts';
+import { resignWithSegments } from '../../support/digests.ts';
 import { connectTo } from '../../support/vsphere.ts';
 
 /** The segment size the package is re-signed with: 4 MiB, so each disk has four segments. */
@@ -58,22 +57,11 @@ describe('odt import in one pass: a tampered disk never reaches vCenter (#20)', 
     await exportItems(customer, work, recipient, ['DC0_H0_VM1'], join(work, 'nas'), transfer);
     // Re-signed by the agent with 4 MiB segments (the export writes 64 MiB ones).
     const root = join(work, 'nas', transfer);
-    const m = JSON.parse(await readFile(join(root, 'transfer.json'), 'utf8'));
-    m.segmentSize = seg;
-    for (const f of m.items[0].files)
-      f.encryptedSegmentSha256 = segmentDigests(await readFile(join(root, f.path)), seg);
-    const bytes = Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
-    await writeFile(join(root, 'transfer.json'), bytes);
-    await writeFile(
-      join(root, 'transfer.json.sig'),
-      signManifest(bytes, await readFile(join(work, 'agent', 'agent.key.pem'), 'utf8')),
-    );
+    const m = await resignWithSegments(root, join(work, 'agent', 'agent.key.pem'), seg);
     const source = (await customer.readInventory()).vms.find((v) => v.name === 'DC0_H0_VM1')!;
-    const files = (
-      m.items[0].files as { path: string; role: string; encryptedSize: number; sha256: string }[]
-    )
-      .filter((f) => f.role === 'disk')
-      .sort((a, b) => a.path.localeCompare(b.path));
+    const files = m.items[0]!.files.filter((f) => f.role === 'disk').sort((a, b) =>
+      a.path.localeCompare(b.path),
+    );
     disks = await Promise.all(
       files.map(async (f) => ({
         path: f.path,

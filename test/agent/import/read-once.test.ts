@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
-import { open, readFile, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { importTransfer } from '../../../agent/import/import-transfer.ts';
 import { parseIdentityFile } from '../../../agent/package/age/keys.ts';
 import { nativeDropCachedRange } from '../../../agent/package/age/payload-chunks.mjs';
-import { signManifest } from '../../../agent/package/transfer-manifest.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, initParties } from '../../support/cli.ts';
-import { segmentDigests } from '../../support/digests.ts';
+import { resignWithSegments } from '../../support/digests.ts';
 import { cachedBytes, diskFolder } from '../../support/page-cache.ts';
 import { connectTo } from '../../support/vsphere.ts';
 
@@ -58,18 +57,8 @@ describe.skipIf(!canMeasure)('odt import in one pass reads the NAS once (#20)', 
     await exportItems(customer, work, recipient, ['DC0_H0_VM1'], join(work, 'nas'), transfer);
     // Re-signed by the agent with 4 MiB segments: the check runs ahead of the upload over several.
     const root = join(work, 'nas', transfer);
-    const m = JSON.parse(await readFile(join(root, 'transfer.json'), 'utf8'));
-    m.segmentSize = segment;
-    for (const f of m.items[0].files) {
-      f.encryptedSegmentSha256 = segmentDigests(await readFile(join(root, f.path)), segment);
-    }
-    const bytes = Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
-    await writeFile(join(root, 'transfer.json'), bytes);
-    await writeFile(
-      join(root, 'transfer.json.sig'),
-      signManifest(bytes, await readFile(join(work, 'agent', 'agent.key.pem'), 'utf8')),
-    );
-    files = (m.items[0].files as { path: string; role: string; encryptedSize: number }[]).map((f) => ({
+    const m = await resignWithSegments(root, join(work, 'agent', 'agent.key.pem'), segment);
+    files = m.items[0]!.files.map((f) => ({
       path: join(root, f.path),
       size: f.encryptedSize,
       disk: f.role === 'disk',
