@@ -3,7 +3,7 @@
  * 50 blocks per message, 3,000 characters per section text, 2,000 per button value (buttons carry
  * the transfer id only — never a task token or a secret).
  */
-import type { Transfer } from '../core/index.ts';
+import { custodySummary, type Transfer } from '../core/index.ts';
 import { type Estimate, estimateText, formatBytes, requestIds } from './request-form.ts';
 
 // One byte formatter for the bot; the request modal's logic holds it (blocks.ts depends on it).
@@ -173,7 +173,8 @@ export function statusBlocks(t: Transfer): Block[] {
     .slice(-10)
     .map((h) => `• ${utcMinute(h.at)} ${h.phase} — ${user(h.actor)}${h.note ? `: ${esc(h.note)}` : ''}`)
     .join('\n');
-  return [...summary(t), section(`*History*\n${history || '—'}`)];
+  // The chain is checked on every look (core/model/custody.ts): an edited store shows here too.
+  return [...summary(t), section(`*History*\n${history || '—'}`), context(esc(custodySummary(t)))];
 }
 
 /** Transfers newest first, at most 40 lines, packed into sections of at most 3,000 characters. */

@@ -3,6 +3,7 @@
  * the chain holds and its head hash (a copy outside the store), or where it breaks.
  */
 import { describe, expect, it } from 'vitest';
+import { statusBlocks } from '../../bot/blocks.ts';
 import { reportMessage } from '../../bot/progress-blocks.ts';
 import { createTransfer, type Transfer, transition } from '../../core/index.ts';
 import { formatReport } from '../../local/sandbox/report.ts';
@@ -37,6 +38,15 @@ describe('the custody log in the reports', () => {
     const t = completed();
     t.history[1] = { ...t.history[1]!, actor: 'UMALLORY' };
     expect(slackText(t)).toContain('custody log BROKEN at entry 2: entry 2 was edited');
+  });
+
+  it('Slack /odt status: the same line under the history', () => {
+    const t = completed();
+    expect(JSON.stringify(statusBlocks(t))).toContain(
+      `custody log: 3 entries, chain intact, head ${t.history[2]!.hash}`,
+    );
+    t.history[0] = { ...t.history[0]!, at: '2026-12-01T08:00:00.000Z' };
+    expect(JSON.stringify(statusBlocks(t))).toContain('custody log BROKEN at entry 1');
   });
 
   it('sandbox: the same line, with the state folder to check it against', () => {
