@@ -54,7 +54,7 @@ function diskExtentBytes(
  * The plan of an export of `items` (in order: `item-1`, …), read from the vCenter without
  * changing anything: the files each item will write, with provisioned (capacity) and estimated
  * (datastore extents, capped by capacity; capacity when unknown) sizes, and the items the export
- * would refuse. `poweredOnAllowed` (default false) accepts VMs that are not powered off.
+ * would refuse. `poweredOnAllowed` (default false) accepts VMs that run (exported live from a snapshot).
  */
 export async function planExport(
   client: VimClient,
@@ -85,19 +85,17 @@ export async function planExport(
         estimatedBytes: Math.min(d.capacityBytes, extentsOf(d.fileName) ?? d.capacityBytes),
       }),
     );
-    const refused = !options.poweredOnAllowed && item.kind !== 'vapp' && item.powerState !== 'poweredOff';
-    return {
-      itemId,
-      item,
-      files,
-      ...(refused
-        ? {
-            refusal: {
-              code: 'POWERED_ON' as const,
-              message: `${item.path} is ${item.powerState}; shut down the guest (or power the VM off) before the export.`,
-            },
-          }
-        : {}),
-    };
+    // As the export decides (export-item.ts): a running VM goes live unless cold only; a running
+    // template never does; a vApp goes only with all its VMs powered off.
+    const running = members.filter((m) => m.powerState !== 'poweredOff');
+    const message =
+      running.length === 0
+        ? undefined
+        : item.kind === 'vapp'
+          ? `${item.path} has VMs that run (${running.map((m) => m.name).join(', ')}); a vApp is exported only with all of them powered off.`
+          : item.kind === 'template' || !options.poweredOnAllowed
+            ? `${item.path} is ${item.powerState}; shut down the guest (or power the VM off) before the export${item.kind === 'template' ? '' : ', or drop --cold-only to export it live from a snapshot'}.`
+            : undefined;
+    return { itemId, item, files, ...(message ? { refusal: { code: 'POWERED_ON' as const, message } } : {}) };
   });
 }
