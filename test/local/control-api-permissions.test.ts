@@ -4,21 +4,18 @@
  * Slack click. A refusal is HTTP 403 with its code, and the CLI's exit code 2 with the message
  * saying who may.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Transfer, TransferService } from '../../core/index.ts';
 import { adminToken } from '../../local/admin-token.ts';
-import { type ControlApi, startControlApi } from '../../local/control-api.ts';
-import { SqliteStore } from '../../local/store/sqlite-store.ts';
+import type { ControlApi } from '../../local/control-api.ts';
+import type { SqliteStore } from '../../local/store/sqlite-store.ts';
+import { type AdminApiFixture, startAdminApi } from '../support/admin-api.ts';
 import { odt } from '../support/cli.ts';
 import {
   expectTakenBy,
   PEOPLE,
   type PermissionCase,
   permissionCases,
-  permissionService,
   seedTransfer,
 } from '../support/permission-cases.ts';
 
@@ -26,19 +23,12 @@ let dir: string;
 let stores: SqliteStore;
 let service: TransferService;
 let api: ControlApi;
+let fixture: AdminApiFixture;
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'odt-admin-perm-'));
-  stores = SqliteStore.open(dir);
-  service = permissionService(stores);
-  api = await startControlApi({ service, adminToken: adminToken(dir) });
-  // Where `odt transfer --state-dir` finds the API, as `odt serve` writes it.
-  writeFileSync(join(dir, 'serve.json'), `${JSON.stringify({ url: api.url })}\n`);
+  fixture = await startAdminApi('odt-admin-perm-');
+  ({ dir, stores, service, api } = fixture);
 });
-afterEach(async () => {
-  await api.close();
-  stores.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => fixture.close());
 
 /** The admin API call of `action` as `actor`. */
 function post(c: PermissionCase, id: string, actor: string): Promise<Response> {

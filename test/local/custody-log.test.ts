@@ -3,34 +3,24 @@
  * hash-chained history and checks it; an entry edited directly in the SQLite file is named, with
  * exit code 4 (CUSTODY_BROKEN).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTransfer, type Transfer, type TransferService } from '../../core/index.ts';
-import { adminToken } from '../../local/admin-token.ts';
-import { type ControlApi, startControlApi } from '../../local/control-api.ts';
-import { SqliteStore, storeFileName } from '../../local/store/sqlite-store.ts';
+import { type SqliteStore, storeFileName } from '../../local/store/sqlite-store.ts';
+import { type AdminApiFixture, startAdminApi } from '../support/admin-api.ts';
 import { odt } from '../support/cli.ts';
-import { PEOPLE, permissionService } from '../support/permission-cases.ts';
+import { PEOPLE } from '../support/permission-cases.ts';
 
 let dir: string;
 let stores: SqliteStore;
 let service: TransferService;
-let api: ControlApi;
+let fixture: AdminApiFixture;
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'odt-custody-'));
-  stores = SqliteStore.open(dir);
-  service = permissionService(stores);
-  api = await startControlApi({ service, adminToken: adminToken(dir) });
-  writeFileSync(join(dir, 'serve.json'), `${JSON.stringify({ url: api.url })}\n`);
+  fixture = await startAdminApi('odt-custody-');
+  ({ dir, stores, service } = fixture);
 });
-afterEach(async () => {
-  await api.close();
-  stores.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => fixture.close());
 
 /** A transfer requested, approved and sent its appliance, each step through the service. */
 async function walked(): Promise<Transfer> {
