@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { odt } from '../support/cli.ts';
-import { runOdtProcess, type ServeProcess, startServe } from '../support/serve-process.ts';
+import { runOdtProcess, type ServeProcess, serveAdmin, startServe, until } from '../support/serve-process.ts';
+import { writeTransferRequest } from '../support/transfer-request.ts';
 
 // Issue 22: odt serve run as a service — one writer per state folder, ports and flags that say
 // what is wrong in one line, registry commands that never create a state folder of their own.
@@ -176,5 +177,36 @@ describe('the agent registry goes through odt serve', () => {
     const inventory = await odt(['agent', 'inventory', '--site', 'acme', '--state-dir', dir]);
     expect(inventory.code).toBe(2);
     expect(inventory.err).toContain('[NOT_FOUND]');
+  }, 60_000);
+});
+
+describe('a transfer for a site without agents', () => {
+  it('warns at request time, and `transfer show` says what the items wait for instead of `exporting`', async () => {
+    const dir = join(work, 'no-agents');
+    const serve = await startServe(dir);
+    serves.push(serve);
+    const { cli, show } = serveAdmin(dir);
+    const requested = await cli(
+      'transfer',
+      'request',
+      '--file',
+      await writeTransferRequest(join(work, 'r.json')),
+    );
+    expect(requested.code).toBe(0);
+    const id = requested.out.trim();
+    expect(requested.err).toContain(
+      'odt: warning: no export agent has enrolled for site acme; the transfer waits for one (`odt agent enroll --site acme`',
+    );
+    expect(requested.err).toContain('no import agent (ODT node) has enrolled for site cloud');
+    await cli('transfer', 'approve', id, '--as', 'bob');
+    await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
+    await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
+    await until('exporting', async () => (await show(id)).phase === 'exporting');
+    const text = (await cli('transfer', 'show', id)).out;
+    expect(text).toMatch(/item-1\s+vm\s+web-01\s+waiting for an export agent of site acme \(none enrolled\)/);
+    // A code alone enrolls nobody; the JSON keeps the item's own state.
+    await cli('agent', 'enroll', '--site', 'acme');
+    expect((await cli('transfer', 'show', id)).out).toContain('waiting for an export agent of site acme');
+    expect((await show(id)).items[0]!.result.state).toBe('exporting');
   }, 60_000);
 });
