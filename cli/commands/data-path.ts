@@ -8,7 +8,7 @@ import { describeNas, inspectNas } from '../../agent/nas/nas-check.ts';
 import { formatBytes } from '../../agent/nas/space-check.ts';
 import { parseIdentityFile, parseRecipient } from '../../agent/package/age/keys.ts';
 import { captureText, deltaSync, type ManifestItem } from '../../agent/package/transfer-manifest.ts';
-import { verifyTransfer } from '../../agent/package/verify.ts';
+import { transferFolderProblem, verifyTransfer } from '../../agent/package/verify.ts';
 import { sdkUrl, VimClient } from '../../agent/vsphere/client.ts';
 import { readInventory } from '../../agent/vsphere/inventory.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
@@ -312,6 +312,10 @@ export function registerDataPath(program: Command, io: Io): void {
           : undefined;
         const root = join(o.nas, parseOrThrow(idSchema, o.transfer, '--transfer'));
         const site = o.site === undefined ? undefined : parseOrThrow(idSchema, o.site, '--site');
+        // A transfer that is not on the NAS is a wrong --nas or --transfer (exit 2), as for
+        // `odt import`; not a package that failed its check (4).
+        const missing = await transferFolderProblem(root);
+        if (missing) throw new OdtError('NOT_FOUND', `${missing} (--nas ${o.nas}, --transfer ${o.transfer})`);
         const signer = await signerCertificate(o, root, io, 'odt verify');
         // Which NAS this is: its marker (odt nas init) names it.
         // (A folder that is not there is the report's to say, as a missing transfer.)

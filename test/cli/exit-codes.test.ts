@@ -1,5 +1,8 @@
 /** Issue 23, point 2: one table of exit codes, derived from the errors' codes. */
 import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentErrorCodes } from '../../agent/errors.ts';
 import { TransferNotTrustedError } from '../../agent/import/import-transfer.ts';
@@ -11,6 +14,7 @@ import { SignerNotPinnedError } from '../../cli/trusted-signer.ts';
 import { errorCodes, NotFoundError } from '../../core/errors.ts';
 import { enrollmentCodes } from '../../core/ports/agents.ts';
 import { InterruptedError } from '../../core/wait.ts';
+import { odt } from '../support/cli.ts';
 
 const documented = new Set<number>(Object.values(exitCodes));
 
@@ -40,5 +44,39 @@ describe('the exit-code table', () => {
     // A bug: ours (a call outside the vim25 schema) or anyone's.
     expect(exitCodeOf(new VimSchemaError('Login has no parameter x'))).toBe(1);
     expect(exitCodeOf(new TypeError('x is undefined'))).toBe(1);
+  });
+});
+
+describe('one exit code per condition, whichever command meets it (issue 22)', () => {
+  it('a transfer that is not on the NAS: `odt verify` and `odt import` both exit 2 with NOT_FOUND', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'odt-exit-same-'));
+    try {
+      const nas = join(work, 'nas');
+      await mkdir(nas);
+      const node = await odt(['node', 'init', '--dir', join(work, 'node')]);
+      expect(node.code).toBe(0);
+      const where = ['--nas', nas, '--transfer', 'tr-missing', '--trust-nas-signer'];
+      const verify = await odt(['verify', ...where]);
+      const imp = await odt(
+        [
+          'import',
+          ...where,
+          '--identity',
+          join(work, 'node', 'identity.txt'),
+          '--vcenter',
+          'https://127.0.0.1:9',
+          '--username',
+          'u',
+        ],
+        { ODT_VCENTER_PASSWORD: 'p' },
+      );
+      for (const r of [verify, imp]) {
+        expect(r.err).toContain('[NOT_FOUND]');
+        expect(r.err).toContain('--transfer tr-missing');
+      }
+      expect([verify.code, imp.code]).toEqual([exitCodes.usage, exitCodes.usage]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
