@@ -7,6 +7,7 @@ import { exportTransfer } from '../export/export-transfer.ts';
 import { loadAgentIdentity } from '../identity/agent-identity.ts';
 import { importTransfer } from '../import/import-transfer.ts';
 import { parseIdentityFile } from '../package/age/keys.ts';
+import { captureText, deltaSync } from '../package/transfer-manifest.ts';
 import { VcdClient } from '../vcd/client.ts';
 import { VimClient } from '../vsphere/client.ts';
 import { readInventory } from '../vsphere/inventory.ts';
@@ -30,8 +31,6 @@ export interface ExportRoleOptions {
   /** The agent directory (its key signs the transfer manifest). */
   readonly dir: string;
   readonly parallel?: number;
-  /** Accept a NAS folder without the marker of `odt nas init` (`--nas-plain-folder`: labs, tests). */
-  readonly nasPlainFolder?: boolean;
 }
 
 const reasonOf = (e: Error): Pick<ItemOutcome, 'reason' | 'code'> => {
@@ -50,7 +49,7 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
     });
   return {
     name: 'export',
-    async run({ task, transfer, signal, onProgress, log }: RoleWork): Promise<ItemOutcome[]> {
+    async run({ task, transfer, signal, onProgress }: RoleWork): Promise<ItemOutcome[]> {
       const agent = await loadAgentIdentity(options.dir);
       const client = await connect();
       try {
@@ -66,9 +65,6 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
           site: transfer.site,
           agent,
           ...(options.parallel ? { parallel: options.parallel } : {}),
-          // The NAS is checked (there, marked, writable, room) before any byte: a refusal fails the task.
-          nasPlainFolder: options.nasPlainFolder ?? false,
-          onWarning: (message) => log.warn({ nas: options.nas }, message),
           signal,
           onProgress,
         });
@@ -77,7 +73,13 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
           if (failure) return { itemId, ok: false, ...reasonOf(failure.error) };
           const item = result.items.find((i) => i.id === itemId);
           if (!item) return { itemId, ok: false, reason: 'not exported (the export stopped before it)' };
-          return { itemId, ok: true, bytes: item.files.reduce((n, f) => n + f.size, 0) };
+          return {
+            itemId,
+            ok: true,
+            bytes: item.files.reduce((n, f) => n + f.size, 0),
+            // How it was read (live from a snapshot, or cold) and whether it can be delta-synced later.
+            capture: { read: captureText(item.capture), deltaSync: deltaSync(item.capture).ready },
+          };
         });
       } finally {
         await client.logout().catch(() => {});

@@ -1,14 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import {
-  CodedError,
-  errnoOf,
-  shippingEvents,
-  type TaskRecord,
-  type Transfer,
-  ValidationError,
-} from '../../core/index.ts';
+import { CodedError, errnoOf, shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
 import type { LogLevel } from '../../core/ports/logger.ts';
 import { adminToken, readAdminToken } from '../../local/admin-token.ts';
 import { writeCustodyLog } from '../custody-log.ts';
@@ -91,52 +84,15 @@ export async function call(stateDir: string, method: string, path: string, body?
   return json;
 }
 
-/** The enrolled agents of `site` that are not revoked. */
-async function activeAgents(stateDir: string, site: string): Promise<number> {
-  const list = (await call(stateDir, 'GET', `/agents?site=${encodeURIComponent(site)}`)) as {
-    revoked: boolean;
-  }[];
-  return list.filter((a) => !a.revoked).length;
-}
-
-/** What one open task of a transfer waits for: an agent of a site where none is enrolled. */
-interface AgentWait {
-  readonly text: string;
-  readonly itemIds: readonly string[];
-}
-
-/**
- * The transfer's open tasks that no agent can take, because none is enrolled for their site:
- * its items would say `exporting` while nothing exports (issue 22).
- */
-async function agentWaits(stateDir: string, t: Transfer): Promise<AgentWait[]> {
-  const waits: AgentWait[] = [];
-  for (const site of new Set([t.site, t.providerSite])) {
-    const open = (
-      (await call(stateDir, 'GET', `/tasks?site=${encodeURIComponent(site)}`)) as TaskRecord[]
-    ).filter((task) => task.transferId === t.id);
-    if (open.length === 0 || (await activeAgents(stateDir, site)) > 0) continue;
-    for (const task of open) {
-      const role = task.kind === 'export' ? 'an export agent' : 'an import agent (ODT node)';
-      waits.push({ text: `waiting for ${role} of site ${site} (none enrolled)`, itemIds: task.itemIds });
-    }
-  }
-  return waits;
-}
-
-const summary = (t: Transfer, waits: readonly AgentWait[] = []): string => {
-  const waitOf = (itemId: string) => waits.find((w) => w.itemIds.includes(itemId))?.text;
-  return [
+const summary = (t: Transfer): string =>
+  [
     `${t.id}  ${t.phase}  site ${t.site} → ${t.providerSite}  requested by ${t.requester}${t.approver ? `, decided by ${t.approver}` : ''}`,
     ...(t.shipping ? [`  shipped with ${t.shipping.carrier}, tracking ${t.shipping.tracking}`] : []),
-    // A task about no item in particular (the node's key) is said on its own line.
-    ...waits.filter((w) => !t.items.some((i) => w.itemIds.includes(i.id))).map((w) => `  ${w.text}`),
     ...t.items.map(
       (i) =>
-        `  ${i.id}  ${i.kind.padEnd(8)} ${i.source.padEnd(28)} ${waitOf(i.id) ?? i.result.state}${i.result.reason ? ` — ${i.result.reason}` : ''}`,
+        `  ${i.id}  ${i.kind.padEnd(8)} ${i.source.padEnd(28)} ${i.result.state}${i.result.reason ? ` — ${i.result.reason}` : ''}${i.result.capture ? ` — ${i.result.capture.read}; delta sync later: ${i.result.capture.deltaSync ? 'yes' : 'no'}` : ''}`,
     ),
   ].join('\n');
-};
 
 /** The agent API's port of the last start (serve.json), so that agents find it again. */
 async function lastAgentPort(stateDir: string): Promise<number | undefined> {
@@ -284,17 +240,6 @@ export function registerControl(program: Command, io: Io): void {
       }
       const t = (await call(o.stateDir, 'POST', '/transfers', { request })) as Transfer;
       io.out.write(`${t.id}\n`);
-      // Accepted either way (the agent may enroll later), but said now rather than found later.
-      for (const [site, role] of [
-        [t.site, 'export agent'],
-        [t.providerSite, 'import agent (ODT node)'],
-      ] as const) {
-        if ((await activeAgents(o.stateDir, site)) === 0)
-          io.err.write(
-            `odt: warning: no ${role} has enrolled for site ${site}; the transfer waits for one ` +
-              `(\`odt agent enroll --site ${site}\`, then \`odt agent run --site ${site} --code <code>\`)\n`,
-          );
-      }
     });
   for (const verb of ['approve', 'retry'] as const) {
     withState(
@@ -360,7 +305,7 @@ export function registerControl(program: Command, io: Io): void {
       else if (o.json) io.out.write(`${JSON.stringify(t, null, 2)}\n`);
       else
         io.out.write(
-          `${summary(t, await agentWaits(o.stateDir, t))}\n${t.history.map((h) => `  ${h.at}  ${h.phase.padEnd(22)} ${h.actor}${h.note ? `  ${h.note}` : ''}`).join('\n')}\n`,
+          `${summary(t)}\n${t.history.map((h) => `  ${h.at}  ${h.phase.padEnd(22)} ${h.actor}${h.note ? `  ${h.note}` : ''}`).join('\n')}\n`,
         );
     });
   withState(transfer.command('list').description('all transfers'))

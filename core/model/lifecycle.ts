@@ -11,6 +11,7 @@ import {
   transferTransitions,
 } from './phases.ts';
 import {
+  type ExportCapture,
   type Item,
   type PlacedNames,
   type Transfer,
@@ -141,6 +142,8 @@ export interface ItemUpdate {
   readonly bytes?: number;
   /** Where its VMs are, by name; kept from the item's last result when not given. */
   readonly names?: PlacedNames;
+  /** How the export read it; kept from the item's last result when not given. */
+  readonly capture?: ExportCapture;
 }
 
 /** Returns the transfer with one item moved to a new state; throws if the item's lifecycle forbids it. */
@@ -168,6 +171,9 @@ export function updateItem(transfer: Transfer, itemId: string, update: ItemUpdat
         ...(update.reason === undefined ? {} : { reason: update.reason }),
         ...(update.code === undefined ? {} : { code: update.code }),
         ...((update.names ?? item.result.names) ? { names: update.names ?? item.result.names } : {}),
+        ...((update.capture ?? item.result.capture)
+          ? { capture: update.capture ?? item.result.capture }
+          : {}),
       },
     };
   });

@@ -85,6 +85,17 @@ export const placedNamesSchema = z.object({
 });
 export type PlacedNames = z.infer<typeof placedNamesSchema>;
 
+/**
+ * Set by the export (issue #21): how the item was read, `live, from snapshot at <time>,
+ * quiesced|crash-consistent` or `cold (powered off)`, and whether a later delta sync can start
+ * from the package (every disk's changeId recorded in transfer.json).
+ */
+export const exportCaptureSchema = z.object({
+  read: z.string().min(1).max(200),
+  deltaSync: z.boolean(),
+});
+export type ExportCapture = z.infer<typeof exportCaptureSchema>;
+
 export const itemResultSchema = z.object({
   state: z.enum(itemStates),
   /** Why the item failed, in words a person can act on. */
@@ -94,6 +105,8 @@ export const itemResultSchema = z.object({
   bytes: z.number().int().nonnegative().default(0),
   /** Set by the import: where the item's VMs are, by name (kept through later states). */
   names: placedNamesSchema.optional(),
+  /** Set by the export: how it was read and whether it can be delta-synced (kept through later states). */
+  capture: exportCaptureSchema.optional(),
   updatedAt: z.iso.datetime(),
 });
 export type ItemResult = z.infer<typeof itemResultSchema>;

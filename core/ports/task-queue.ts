@@ -1,5 +1,5 @@
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
-import type { PlacedNames } from '../model/transfer.ts';
+import type { ExportCapture, PlacedNames } from '../model/transfer.ts';
 
 /**
  * Work for the on-prem agents, routed per site (an activity ARN cannot be; DESIGN.md).
@@ -44,6 +44,8 @@ export interface ItemOutcome {
   readonly state?: 'imported' | 'onboarded' | 'powered-on';
   /** For an import: what its VMs are called in vCenter (and vCloud Director), also when it failed after. */
   readonly names?: PlacedNames;
+  /** For an export: how the item was read (live from a snapshot, or cold) and whether it can be delta-synced. */
+  readonly capture?: ExportCapture;
 }
 
 export const taskStatuses = ['open', 'claimed', 'completed', 'failed', 'cancelled'] as const;

@@ -18,7 +18,7 @@ import {
   itemTransitions,
   type TransferPhase,
 } from '../model/phases.ts';
-import type { Item, PlacedNames, Transfer, TransferRequest } from '../model/transfer.ts';
+import type { ExportCapture, Item, PlacedNames, Transfer, TransferRequest } from '../model/transfer.ts';
 import { type Approvers, ApproversUnavailableError } from '../ports/approvers.ts';
 import type { ChatNotifier } from '../ports/chat.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -453,7 +453,7 @@ export class TransferService {
         }
         const target: ItemState =
           task.kind === 'export' ? 'exported' : ((o as { state?: ItemState }).state ?? 'imported');
-        next = advanceItem(next, item, target, o.bytes, now, o.names);
+        next = advanceItem(next, item, target, o.bytes, now, o.names, o.capture);
         // An import that stopped short of what the item asked (a VDC, power-on) is not a success,
         // whatever the node says: the item fails with why, and "retry" finishes it (issue #19).
         const short = task.kind === 'import' ? onboardingShortfall(item.target, target) : undefined;
@@ -599,6 +599,7 @@ function advanceItem(
   bytes: number | undefined,
   now: Date,
   names?: PlacedNames,
+  capture?: ExportCapture,
 ): Transfer {
   let next = t;
   let state = item.result.state;
@@ -614,7 +615,12 @@ function advanceItem(
     next = updateItem(
       next,
       item.id,
-      { state: s, ...(bytes !== undefined ? { bytes } : {}), ...(names ? { names } : {}) },
+      {
+        state: s,
+        ...(bytes !== undefined ? { bytes } : {}),
+        ...(names ? { names } : {}),
+        ...(capture ? { capture } : {}),
+      },
       now,
     );
     state = s;

@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { codeOf, ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { checkEnrollment, checkSite } from '../../core/model/enrollment.ts';
-import { placedNamesSchema } from '../../core/model/transfer.ts';
+import { exportCaptureSchema, placedNamesSchema } from '../../core/model/transfer.ts';
 import {
   AgentAuthError,
   type AgentRecord,
@@ -531,6 +531,10 @@ function outcomesOf(v: unknown): ItemOutcome[] {
       ]);
     }
     const names = o.names === undefined ? undefined : placedNamesSchema.safeParse(o.names);
+    const capture = o.capture === undefined ? undefined : exportCaptureSchema.safeParse(o.capture);
+    if (capture && !capture.success) {
+      throw new ValidationError('The result', fieldIssues(capture.error, ['outcomes', i, 'capture']));
+    }
     if (names && !names.success) {
       throw new ValidationError('The result', fieldIssues(names.error, ['outcomes', i, 'names']));
     }
@@ -542,6 +546,7 @@ function outcomesOf(v: unknown): ItemOutcome[] {
       ...(typeof o.bytes === 'number' ? { bytes: o.bytes } : {}),
       ...(o.state ? { state: o.state as ItemOutcome['state'] } : {}),
       ...(names?.success ? { names: names.data } : {}),
+      ...(capture?.success ? { capture: capture.data } : {}),
     } as ItemOutcome;
   });
 }
