@@ -16,7 +16,13 @@ import type {
   TransferStore,
   WorkflowEngine,
 } from '../../core/index.ts';
-import { createTransfer, fixedApprovers, TransferService } from '../../core/index.ts';
+import {
+  appendHistory,
+  checkCustody,
+  createTransfer,
+  fixedApprovers,
+  TransferService,
+} from '../../core/index.ts';
 import { happyPath } from './happy-path.ts';
 
 /** Slack-like ids, so that the same people act in Slack and with `odt transfer --as`. */
@@ -113,12 +119,14 @@ export function permissionService(
 }
 
 /**
- * After `c` was taken by `actor`: the transfer shows it done, and `actor` last in its history;
- * `why` (what the entry point said, say) is shown when it is not.
+ * After `c` was taken by `actor`: the transfer shows it done, `actor` last in its history, and its
+ * custody log still a whole chain (issue #18); `why` (what the entry point said, say) is shown
+ * when it is not.
  */
 export function expectTakenBy(c: PermissionCase, after: Transfer, actor: string, why?: string): void {
   expect(c.done(after), why).toBe(true);
   expect(after.history.at(-1)?.actor).toBe(actor);
+  expect(checkCustody(after)).toMatchObject({ ok: true, legacy: 0 });
 }
 
 let seeded = 0;
@@ -156,10 +164,16 @@ export async function seedTransfer(
     phase,
     ...(path.includes('approved') ? { approver: PEOPLE.approver } : {}),
     ...(path.includes('shipped') ? { shipping: { carrier: 'DHL', tracking: 'JD0001' } } : {}),
-    history: [
-      ...t.history,
-      ...path.map((p) => ({ at: iso, actor: p.endsWith('ing') ? 'workflow' : PEOPLE.approver, phase: p })),
-    ],
+    // Chained as the lifecycle chains it (core/model/custody.ts), so the custody log checks.
+    history: path.reduce(
+      (h, p) =>
+        appendHistory(t.id, h, {
+          at: iso,
+          actor: p.endsWith('ing') ? 'workflow' : PEOPLE.approver,
+          phase: p,
+        }),
+      t.history,
+    ),
     items: t.items.map((item, index) => ({
       ...item,
       result: completed
