@@ -79,6 +79,10 @@ export const agentErrorCodes = [
   'NAME_TAKEN',
   'TRANSFER_NOT_TRUSTED',
   'SIGNER_NOT_PINNED',
+  // the key per transfer (agent/identity/transfer-key.ts)
+  'RECIPIENT_UNSIGNED',
+  'RECIPIENT_UNTRUSTED',
+  'TRANSFER_KEY_MISSING',
   // onboarding (agent/import/onboard.ts): asked for, not done
   'VCD_NOT_CONFIGURED',
   'ONBOARDING_INCOMPLETE',

@@ -39,7 +39,8 @@ export function agentRunCommand(code: EnrollmentCode, role: Role, server: string
   ];
   const own =
     role === 'export'
-      ? ["--recipient <the ODT node's age1… recipient>"]
+      ? // The node's certificate is pinned here, never fetched from the control plane (docs/security.md).
+        ["--node-cert <the ODT node's agent.crt.pem, its SHA-256 checked with the provider>"]
       : ['--identity <identity.txt>', '--vcd https://<vcloud director>', '--vcd-username <user@System>'];
   return [...common, ...own].join(' \\\n  ');
 }

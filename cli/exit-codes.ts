@@ -126,6 +126,9 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   CONTENT_MISMATCH: notTrusted,
   PACKAGE_INCOMPLETE: notTrusted,
   TRANSFER_NOT_TRUSTED: notTrusted,
+  RECIPIENT_UNSIGNED: notTrusted,
+  RECIPIENT_UNTRUSTED: notTrusted,
+  TRANSFER_KEY_MISSING: usage,
   VCD_NOT_CONFIGURED: usage,
   ONBOARDING_INCOMPLETE: peerFailed,
   // the NAS (agent/nas): the wrong folder is the input; a NAS that cannot take the package, a pre-flight

@@ -13,7 +13,11 @@ export function registerSandbox(program: Command, io: Io): void {
     .description('run a complete offline transfer on this machine (no AWS, no Slack account)')
     .option('--dir <dir>', 'where state, logs and the NAS folder go (emptied first)', '.odt/sandbox')
     .option('--disk-size <size>', 'size of each simulated disk', '64MiB')
-    .action(async (o: { dir: string; diskSize: string }) => {
+    .option(
+      '--keep-key',
+      "stop before the wipe: the transfer's key stays in odt-node/transfer-keys/ to open a package by hand (docs/package-format.md)",
+    )
+    .action(async (o: { dir: string; diskSize: string; keepKey?: boolean }) => {
       // Loaded here so that other commands do not pay for the simulators and the workflow engine.
       const { runSandbox } = await import('../local/sandbox/run-sandbox.ts');
       const { formatReport } = await import('../local/sandbox/report.ts');
@@ -25,6 +29,7 @@ export function registerSandbox(program: Command, io: Io): void {
           diskSize: o.diskSize,
           out: io.out,
           signal: interrupt.signal,
+          ...(o.keepKey ? { wipe: false } : {}),
         });
         const t = r.transfer;
         io.out.write(`\n${formatReport(r)}`);

@@ -179,7 +179,8 @@ export async function startControlApi(options: {
       await service.taskHeartbeat(id, agent, (body.progress as never) ?? []);
       sendJson(res, 200, { ok: true });
     } else if (method === 'POST' && id && verb === 'complete') {
-      await service.taskComplete(id, agent, (body.outcomes as never) ?? []);
+      // A key task ends with the node's statement (core/model/transfer-key.ts), not outcomes.
+      await service.taskComplete(id, agent, (body.outcomes as never) ?? [], body.statement as never);
       sendJson(res, 200, { ok: true });
     } else if (method === 'POST' && id && verb === 'fail') {
       await service.taskFail(id, agent, String(body.code ?? 'AGENT_FAILED'), String(body.reason ?? ''));

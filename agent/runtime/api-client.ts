@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { SignedStatement } from '../../core/model/transfer-key.ts';
 import { type AgentTransferView, agentHeaders, canonicalRequest } from '../../core/ports/agents.ts';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
 import { AgentError } from '../errors.ts';
@@ -86,8 +87,16 @@ export class AgentApiClient {
       signal,
     );
   }
-  async complete(taskId: string, outcomes: readonly ItemOutcome[]): Promise<void> {
-    await this.call('POST', `/agent/tasks/${encodeURIComponent(taskId)}/complete`, { outcomes });
+  /** `statement`: the ODT node's signed statement that ends a key task. */
+  async complete(
+    taskId: string,
+    outcomes: readonly ItemOutcome[],
+    statement?: SignedStatement,
+  ): Promise<void> {
+    await this.call('POST', `/agent/tasks/${encodeURIComponent(taskId)}/complete`, {
+      outcomes,
+      ...(statement ? { statement } : {}),
+    });
   }
   async fail(taskId: string, code: string, reason: string): Promise<void> {
     await this.call('POST', `/agent/tasks/${encodeURIComponent(taskId)}/fail`, { code, reason });

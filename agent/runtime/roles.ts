@@ -2,9 +2,20 @@ import { readFile } from 'node:fs/promises';
 import { codeOf } from '../../core/errors.ts';
 import { onboardingAsked } from '../../core/model/onboarding.ts';
 import type { ItemTarget } from '../../core/model/transfer.ts';
+import { recipientStatementSchema, statementOf } from '../../core/model/transfer-key.ts';
+import type { AgentTransferView } from '../../core/ports/agents.ts';
 import type { ItemOutcome } from '../../core/ports/task-queue.ts';
+import { AgentError } from '../errors.ts';
 import { exportTransfer } from '../export/export-transfer.ts';
 import { loadAgentIdentity } from '../identity/agent-identity.ts';
+import {
+  destroyTransferKey,
+  makeTransferKey,
+  readTransferIdentity,
+  TransferKeyError,
+  transferKeyPath,
+  trustedRecipient,
+} from '../identity/transfer-key.ts';
 import { importTransfer } from '../import/import-transfer.ts';
 import { parseIdentityFile } from '../package/age/keys.ts';
 import { captureText, deltaSync } from '../package/transfer-manifest.ts';
@@ -13,7 +24,7 @@ import { VimClient } from '../vsphere/client.ts';
 import { readInventory } from '../vsphere/inventory.ts';
 import type { PlacementInput } from '../vsphere/placement.ts';
 import type { TlsTrust } from '../vsphere/wire/tls.ts';
-import type { AgentRole, RoleWork } from './run-agent.ts';
+import type { AgentRole, RoleResult, RoleWork } from './run-agent.ts';
 
 /** vCenter (or vCloud Director) access: credentials stay on the agent's machine. */
 export interface Endpoint {
@@ -26,11 +37,16 @@ export interface Endpoint {
 export interface ExportRoleOptions {
   readonly vcenter: Endpoint;
   readonly nas: string;
-  /** The ODT node's age recipient. */
-  readonly recipient: string;
+  /**
+   * The ODT node's certificate, pinned on this side (`odt agent run --node-cert`): each transfer's
+   * recipient must be signed by it, so the control plane cannot choose the key (issue #18).
+   */
+  readonly nodeCertPem: string;
   /** The agent directory (its key signs the transfer manifest). */
   readonly dir: string;
   readonly parallel?: number;
+  /** Accept a NAS folder without the marker of `odt nas init` (`--nas-plain-folder`: labs, tests). */
+  readonly nasPlainFolder?: boolean;
 }
 
 const reasonOf = (e: Error): Pick<ItemOutcome, 'reason' | 'code'> => {
@@ -49,7 +65,19 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
     });
   return {
     name: 'export',
-    async run({ task, transfer, signal, onProgress }: RoleWork): Promise<ItemOutcome[]> {
+    async run({ task, transfer, signal, onProgress, log }: RoleWork): Promise<ItemOutcome[]> {
+      if (task.kind !== 'export') {
+        throw new AgentError(
+          'EXPORT_FAILED',
+          `an export agent does not do ${task.kind} tasks (task ${task.id})`,
+        );
+      }
+      // Before vCenter is asked anything: an unsigned or foreign recipient ends the task here.
+      const key = trustedRecipient(transfer.key, options.nodeCertPem, transfer);
+      log.info(
+        { recipient: key.recipient, keyFingerprint: key.keyFingerprint, node: key.node },
+        "encrypting to the transfer's own key, signed by the pinned ODT node",
+      );
       const agent = await loadAgentIdentity(options.dir);
       const client = await connect();
       try {
@@ -60,11 +88,14 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
           nas: options.nas,
           transferId: transfer.id,
           items: transfer.items.map((i) => i.source),
-          recipient: options.recipient,
+          recipient: key.recipient,
           // Signed into transfer.json: the ODT node refuses it for a transfer of another site.
           site: transfer.site,
           agent,
           ...(options.parallel ? { parallel: options.parallel } : {}),
+          // The NAS is checked (there, marked, writable, room) before any byte: a refusal fails the task.
+          nasPlainFolder: options.nasPlainFolder ?? false,
+          onWarning: (message) => log.warn({ nas: options.nas }, message),
           signal,
           onProgress,
         });
@@ -99,10 +130,12 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
 export interface ImportRoleOptions {
   readonly vcenter: Endpoint;
   readonly nas: string;
-  /** The ODT node's age identity file. */
+  /** The ODT node's long-term age identity file (packages made by hand, transfers without a key). */
   readonly identityFile: string;
-  /** The node's state folder (import journal). */
+  /** The node's state folder (import journal, and each transfer's own key: `transfer-keys/`). */
   readonly stateDir: string;
+  /** The node's agent folder: its enrolled key signs each transfer's recipient and wipe statement. */
+  readonly dir: string;
   readonly placement?: PlacementInput;
   /** vCloud Director: with it, each imported item is onboarded as its target in the request says. */
   readonly vcd?: Endpoint & {
@@ -116,7 +149,9 @@ export interface ImportRoleOptions {
 export function importRole(options: ImportRoleOptions): AgentRole {
   return {
     name: 'import',
-    async run({ task, transfer, signal, onProgress, log }: RoleWork): Promise<ItemOutcome[]> {
+    async run(work: RoleWork): Promise<ItemOutcome[] | RoleResult> {
+      if (work.task.kind === 'make-key' || work.task.kind === 'destroy-key') return keyTask(options, work);
+      const { task, transfer, signal, onProgress, log } = work;
       if (!options.vcd) {
         // Every item of a request names a VDC: without vCloud Director settings, this node can
         // put them in vCenter only; they end failed (VCD_NOT_CONFIGURED), to be retried (#19).
@@ -136,7 +171,7 @@ export function importRole(options: ImportRoleOptions): AgentRole {
           { code: 'SIGNER_UNKNOWN' },
         );
       }
-      const identities = parseIdentityFile(await readFile(options.identityFile, 'utf8'));
+      const identities = await importIdentities(options, transfer);
       const client = await VimClient.connect({
         url: options.vcenter.url,
         username: options.vcenter.username,
@@ -222,4 +257,53 @@ export function importRole(options: ImportRoleOptions): AgentRole {
       }
     },
   };
+}
+
+/**
+ * The ODT node's key tasks (issue #18): make the transfer's own identity and sign its recipient,
+ * or destroy it and sign that it is gone.
+ */
+async function keyTask(options: ImportRoleOptions, { task, transfer, log }: RoleWork): Promise<RoleResult> {
+  const node = { identity: await loadAgentIdentity(options.dir), agentId: task.holder ?? 'unknown' };
+  if (task.kind === 'make-key') {
+    const made = await makeTransferKey({ stateDir: options.stateDir, transfer, node });
+    log.info(
+      { path: made.path, recipient: made.statement.recipient, keyFingerprint: made.statement.keyFingerprint },
+      made.created ? "made the transfer's own key" : "signed the transfer's key made before",
+    );
+    return { outcomes: [], statement: made.signed };
+  }
+  if (!transfer.key) return { outcomes: [] };
+  const wiped = await destroyTransferKey({
+    stateDir: options.stateDir,
+    transfer: { ...transfer, key: transfer.key },
+    node,
+  });
+  log.info(
+    {
+      keyFingerprint: wiped.statement.keyFingerprint,
+      nasEraseConfirmedBy: wiped.statement.nasEraseConfirmedBy,
+    },
+    "destroyed the transfer's key",
+  );
+  return { outcomes: [], statement: wiped.signed };
+}
+
+/**
+ * The identity an import decrypts with: the transfer's own when it has one (then only that one, so
+ * a package encrypted to any other key is refused), else the node's long-term identity.
+ */
+async function importIdentities(options: ImportRoleOptions, transfer: AgentTransferView): Promise<string[]> {
+  if (transfer.key) {
+    const own = await readTransferIdentity(options.stateDir, transfer.id);
+    if (own === undefined) {
+      const made = statementOf(recipientStatementSchema, transfer.key, 'The transfer key');
+      throw new TransferKeyError(
+        'TRANSFER_KEY_MISSING',
+        `this ODT node holds no key for transfer ${transfer.id} in ${transferKeyPath(options.stateDir, transfer.id)}: it was made by node ${made.node} (certificate SHA-256 ${made.nodeCertSha256}) with --node-dir of that node; run the import there, or with its state folder`,
+      );
+    }
+    return [own];
+  }
+  return parseIdentityFile(await readFile(options.identityFile, 'utf8'));
 }

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { codeOf, errnoOf } from '../../core/errors.ts';
+import type { SignedStatement } from '../../core/model/transfer-key.ts';
 import type { AgentTransferView } from '../../core/ports/agents.ts';
 import { type Logger, silentLogger } from '../../core/ports/logger.ts';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
@@ -84,10 +85,16 @@ export interface RoleWork {
   readonly log: Logger;
 }
 
+/** A task's result: per-item outcomes, and for the ODT node's key tasks its signed statement. */
+export interface RoleResult {
+  readonly outcomes: ItemOutcome[];
+  readonly statement?: SignedStatement;
+}
+
 export interface AgentRole {
   readonly name: 'export' | 'import';
   /** Per-item outcomes for the task's items; throws for a failure of the whole task. */
-  run(work: RoleWork): Promise<ItemOutcome[]>;
+  run(work: RoleWork): Promise<ItemOutcome[] | RoleResult>;
   /** The site's inventory (export role), reported on start and on a schedule. */
   inventory?(signal: AbortSignal): Promise<readonly unknown[]>;
 }
@@ -340,18 +347,21 @@ async function work(
       controller.signal,
       log,
     );
-    const outcomes = await options.role.run({
+    const result = await options.role.run({
       task,
       transfer,
       signal: controller.signal,
       log,
       onProgress: (p) => tally.note(p),
     });
+    const { outcomes, statement } = Array.isArray(result)
+      ? { outcomes: result, statement: undefined }
+      : result;
     await keepAlive.stop();
     if (controller.signal.aborted) return await aborted();
     await whileUnreachable(
       'reporting the result',
-      () => client.complete(task.id, outcomes),
+      () => client.complete(task.id, outcomes, statement),
       options.signal,
       log,
     );

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { poll } from '../../core/wait.ts';
+import { answerKeyTaskOverApi } from '../../test/support/fake-node.ts';
 
 const { values } = parseArgs({
   options: {
@@ -100,6 +101,14 @@ async function one(i: number): Promise<void> {
   });
   const approved = performance.now();
   await api('POST', `/transfers/${t.id}/approve`, { actor: 'bob' });
+  // The ODT node's key for the transfer (#18), answered as a fake node does, before the export task.
+  await poll({
+    what: `the make-key task of ${t.id}`,
+    until: async () =>
+      (await answerKeyTaskOverApi(api, `cloud-${i}`, await api('GET', `/transfers/${t.id}`))) || undefined,
+    intervalMs: 2,
+    timeoutMs: 60_000,
+  });
   await api('POST', `/transfers/${t.id}/event`, { actor: 'bob', event: 'appliance-sent' });
   await api('POST', `/transfers/${t.id}/event`, { actor: 'alice', event: 'appliance-connected' });
   const exp = await firstTask(site);

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { parseRecipient } from '../../agent/package/age/keys.ts';
 import type { Endpoint } from '../../agent/runtime/roles.ts';
 import type { AgentRole } from '../../agent/runtime/run-agent.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
@@ -34,6 +33,7 @@ interface RunFlags {
   nas: string;
   nasPlainFolder?: boolean;
   recipient?: string;
+  nodeCert?: string;
   identity?: string;
   nodeDir?: string;
   datacenter?: string;
@@ -142,7 +142,12 @@ export function registerAgentRun(program: Command, io: Io): void {
     .option('--insecure', 'do not verify TLS certificates (test labs only)')
     .requiredOption('--nas <dir>', 'NAS mount point (export: marked once with `odt nas init`)')
     .option('--nas-plain-folder', `export: ${nasPlainFolderHelp}`)
-    .option('--recipient <age1…>', "export: the ODT node's age recipient")
+    .option(
+      '--node-cert <file>',
+      "export: the ODT node's certificate (its agent.crt.pem; required with --role export): each transfer's key must be signed by it",
+    )
+    // Gone with the key per transfer (issue #18); kept to say so instead of "unknown option".
+    .addOption(new Option('--recipient <age1…>').hideHelp())
     .option('--identity <file>', "import: the ODT node's age identity file (required with --role import)")
     .option('--node-dir <dir>', 'import: the ODT node state folder (import journal)', './.odt/node')
     .option('--datacenter <name>', 'import: target datacenter')
@@ -198,13 +203,29 @@ export function registerAgentRun(program: Command, io: Io): void {
       ]);
       let role: AgentRole;
       if (o.role === 'export') {
-        if (!o.recipient)
-          throw new ValidationError('--role export', [{ path: 'recipient', message: 'is required' }]);
-        parseRecipient(o.recipient);
+        if (o.recipient) {
+          throw new ValidationError('--role export', [
+            {
+              path: 'recipient',
+              message:
+                "is no longer taken: the ODT node makes a key for each transfer and signs it; give --node-cert with the node's certificate instead",
+            },
+          ]);
+        }
+        if (!o.nodeCert) {
+          throw new ValidationError('--role export', [
+            {
+              path: 'node-cert',
+              message:
+                "is required: the ODT node's certificate (agent.crt.pem of its --dir; check its SHA-256 with `odt agent list`), which must sign each transfer's recipient",
+            },
+          ]);
+        }
+        const { readNodeCertificate } = await import('../../agent/identity/transfer-key.ts');
         role = exportRole({
           vcenter,
           nas: o.nas,
-          recipient: o.recipient,
+          nodeCertPem: await readNodeCertificate(o.nodeCert),
           dir: o.dir,
           ...(o.parallel ? { parallel: o.parallel } : {}),
           ...(o.nasPlainFolder ? { nasPlainFolder: true } : {}),
@@ -222,6 +243,7 @@ export function registerAgentRun(program: Command, io: Io): void {
           nas: o.nas,
           identityFile: o.identity,
           stateDir: o.nodeDir ?? './.odt/node',
+          dir: o.dir,
           placement: {
             ...(o.datacenter ? { datacenter: o.datacenter } : {}),
             ...(o.datastore ? { datastore: o.datastore } : {}),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { itemStates, transferPhases } from './phases.ts';
+import { signedStatementSchema } from './transfer-key.ts';
 
 /** Ids are URL- and path-safe: they name folders on the NAS and appear in Slack buttons. */
 export const idSchema = z
@@ -161,6 +162,11 @@ export const transferSchema = z.object({
   history: z.array(historyEntrySchema),
   /** A person's decision waiting for the workflow to take it (retry failed items, ship, wipe). */
   decision: z.object({ wait: z.string(), value: z.string() }).optional(),
+  /**
+   * The recipient of the transfer's own key, signed by the ODT node that holds its identity
+   * (core/model/transfer-key.ts): the export agent encrypts to it once the signature checks out.
+   */
+  key: signedStatementSchema.optional(),
   /** Optimistic-concurrency counter: every stored change increments it. */
   version: z.number().int().nonnegative(),
   createdAt: z.iso.datetime(),

@@ -1,6 +1,7 @@
 import { createHash, verify, X509Certificate } from 'node:crypto';
 import { CodedError } from '../errors.ts';
 import type { ItemKind, ItemTarget } from '../model/transfer.ts';
+import type { SignedStatement } from '../model/transfer-key.ts';
 
 /**
  * Enrolled agents and the agent-API protocol (DESIGN.md, "Agents: identity and tenancy").
@@ -255,6 +256,10 @@ export interface AgentTransferView {
   }[];
   /** For the provider site: the enrolled export agent that signed the package (pins the signer). */
   readonly exportAgent?: { readonly id: string; readonly certPem: string; readonly certSha256: string };
+  /** The transfer's own recipient, signed by the ODT node that holds its identity (issue #18). */
+  readonly key?: SignedStatement;
+  /** Once wiped: who confirmed the NAS erase, and when. */
+  readonly nasErase?: { readonly by: string; readonly at: string };
 }
 
 /** Parses `15m`, `1h`, `30s`, `2d` or plain milliseconds. */

@@ -9,7 +9,12 @@ import type { ExportCapture, PlacedNames } from '../model/transfer.ts';
  * holder that misses its heartbeat loses its hold: the task is listed again and another agent (or
  * the same one, restarted) may claim it. Time is always passed in (`now`), never read inside.
  */
-export const taskKinds = ['export', 'import'] as const;
+/**
+ * `make-key` and `destroy-key` go to the ODT node (the provider site): it makes the transfer's own
+ * age identity when the transfer is approved, and destroys it at the wipe (issue #18). They cover
+ * no items; the node answers each with a signed statement (core/model/transfer-key.ts).
+ */
+export const taskKinds = ['export', 'import', 'make-key', 'destroy-key'] as const;
 export type TaskKind = (typeof taskKinds)[number];
 
 export interface AgentTask {

@@ -24,6 +24,8 @@ export const workflowWaits = [
   'wipe',
   'export',
   'import',
+  'make-key',
+  'destroy-key',
 ] as const;
 export type WorkflowWait = (typeof workflowWaits)[number];
 

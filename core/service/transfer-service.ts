@@ -19,6 +19,13 @@ import {
   type TransferPhase,
 } from '../model/phases.ts';
 import type { ExportCapture, Item, PlacedNames, Transfer, TransferRequest } from '../model/transfer.ts';
+import {
+  recipientStatementSchema,
+  type SignedStatement,
+  statementOf,
+  wipeNotePrefix,
+  wipeStatementSchema,
+} from '../model/transfer-key.ts';
 import { type Approvers, ApproversUnavailableError } from '../ports/approvers.ts';
 import type { ChatNotifier } from '../ports/chat.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -193,7 +200,7 @@ export class TransferService {
       return transition(t, 'cancelled', { actor, at: this.deps.clock.now(), note: reason });
     });
     // Cancel ends whatever the workflow waits for (a cancelled transfer has no wipe decision).
-    for (const wait of workflowWaits.filter((w) => w !== 'wipe')) {
+    for (const wait of workflowWaits.filter((w) => w !== 'wipe' && w !== 'destroy-key')) {
       const token = await this.deps.tokens.takeToken(id, wait);
       if (token) await this.deps.workflow.sendTaskFailure(token, 'TransferCancelled', `${actor}: ${reason}`);
     }
@@ -269,6 +276,7 @@ export class TransferService {
   /** The workflow asks for agent work: queue a task for the right site (once per round). */
   async onAgentTask(id: string, kind: TaskKind, token: string): Promise<void> {
     const now = this.deps.clock.now();
+    if (kind === 'make-key' || kind === 'destroy-key') return this.onKeyTask(id, kind, token, now);
     const t = await this.mutate(id, (t) => {
       if (t.phase === 'cancelled') return t;
       const working: TransferPhase = kind === 'export' ? 'exporting' : 'importing';
@@ -386,6 +394,28 @@ export class TransferService {
         await this.deps.chat.transferChanged(t);
         return { phase: t.phase };
       }
+      case 'key-failed': {
+        // No node made the transfer's key: nothing can be exported safely, so nothing is.
+        const why = await this.keyTaskFailure(id, 'make-key', now);
+        const t = await this.mutate(id, (t) =>
+          isCancellable(t.phase)
+            ? transition(t, 'cancelled', { ...stamp, note: `no key for this transfer: ${why}` })
+            : t,
+        );
+        await this.deps.chat.transferChanged(t);
+        return { phase: t.phase };
+      }
+      case 'key-not-destroyed': {
+        const why = await this.keyTaskFailure(id, 'destroy-key', now);
+        const t = await this.mutate(id, (t) =>
+          record(t, {
+            ...stamp,
+            note: `the ODT node did not confirm that it destroyed the transfer's key: ${why}; destroy <state-dir>/transfer-keys/${id}.txt on the node by hand`,
+          }),
+        );
+        await this.deps.chat.transferChanged(t);
+        return { phase: t.phase };
+      }
       case 'cancel': {
         const t = await this.mutate(id, (t) =>
           t.phase === 'cancelled' || !isCancellable(t.phase) ? t : transition(t, 'cancelled', stamp),
@@ -428,7 +458,21 @@ export class TransferService {
     if (t) await this.deps.chat.progress(t, progress);
   }
 
-  async taskComplete(taskId: string, agentId: string, outcomes: readonly ItemOutcome[]): Promise<void> {
+  /**
+   * Ends a task with its per-item outcomes. A `make-key` or `destroy-key` task (the ODT node's)
+   * covers no items and ends with the node's signed statement instead; its signature is checked
+   * by whoever relies on it (the export agent, a reader of the wipe statement), not here.
+   */
+  async taskComplete(
+    taskId: string,
+    agentId: string,
+    outcomes: readonly ItemOutcome[],
+    statement?: SignedStatement,
+  ): Promise<void> {
+    const pending = await this.deps.tasks.get(taskId);
+    if (pending && (pending.kind === 'make-key' || pending.kind === 'destroy-key')) {
+      return this.keyTaskComplete(pending, agentId, statement);
+    }
     await this.deps.tasks.complete(taskId, agentId, outcomes, this.deps.clock.now());
     const task = (await this.deps.tasks.get(taskId))!;
     const now = this.deps.clock.now();
@@ -480,6 +524,98 @@ export class TransferService {
   // ---- internals ---------------------------------------------------------------------------
 
   /**
+   * The ODT node's key tasks (issue #18): queued once per transfer for the provider site. Done
+   * already (the key is signed, or its destruction recorded; a resumed runner enters the state
+   * again): the wait ends at once. A transfer without a key of its own has nothing to destroy.
+   */
+  private async onKeyTask(
+    id: string,
+    kind: 'make-key' | 'destroy-key',
+    token: string,
+    now: Date,
+  ): Promise<void> {
+    const t = await this.get(id);
+    if (kind === 'make-key' && t.phase === 'cancelled') {
+      await this.deps.workflow.sendTaskFailure(token, 'TransferCancelled', 'the transfer was cancelled');
+      return;
+    }
+    const done = kind === 'make-key' ? t.key !== undefined : !t.key || keyDestroyed(t);
+    if (done) {
+      await this.deps.workflow.sendTaskSuccess(token, {});
+      return;
+    }
+    await this.deps.tokens.putToken(id, kind, token);
+    await this.enqueueOnce(
+      {
+        id: `${id}-${kind}`,
+        kind,
+        site: t.providerSite,
+        transferId: id,
+        itemIds: [],
+        heartbeatSeconds: this.deps.heartbeatSeconds ?? 600,
+      },
+      now,
+    );
+  }
+
+  /** Stores the node's signed recipient, or records its signed wipe statement in the history. */
+  private async keyTaskComplete(
+    task: TaskRecord,
+    agentId: string,
+    statement: SignedStatement | undefined,
+  ): Promise<void> {
+    const id = task.transferId;
+    if (!statement) {
+      throw new ValidationError(`The result of task ${task.id}`, [
+        { path: 'statement', message: `a ${task.kind} task ends with the node's signed statement` },
+      ]);
+    }
+    const current = await this.get(id);
+    if (task.kind === 'make-key') {
+      const s = statementOf(recipientStatementSchema, statement, "The node's recipient statement");
+      if (s.transferId !== id || s.site !== current.site || s.providerSite !== current.providerSite) {
+        throw new ValidationError("The node's recipient statement", [
+          {
+            path: 'transferId',
+            message: `is for transfer ${s.transferId} (${s.site} → ${s.providerSite}), not ${id} (${current.site} → ${current.providerSite})`,
+          },
+        ]);
+      }
+    } else {
+      const s = statementOf(wipeStatementSchema, statement, "The node's wipe statement");
+      const made = current.key && statementOf(recipientStatementSchema, current.key, 'The transfer key');
+      if (s.transferId !== id || s.keyFingerprint !== made?.keyFingerprint) {
+        throw new ValidationError("The node's wipe statement", [
+          {
+            path: 'keyFingerprint',
+            message: `names key ${s.keyFingerprint} of transfer ${s.transferId}, not ${made?.keyFingerprint ?? 'none'} of ${id}`,
+          },
+        ]);
+      }
+    }
+    const now = this.deps.clock.now();
+    await this.deps.tasks.complete(task.id, agentId, [], now);
+    const t = await this.mutate(id, (t) => {
+      if (task.kind === 'make-key') {
+        // The first signed key stands: the export may already have used it.
+        // Kept on the transfer, not as a history entry: the custody log records what happens to
+        // the NAS and its data; the wipe statement at the end names the key.
+        return t.key ? t : { ...t, key: statement };
+      }
+      if (keyDestroyed(t)) return t;
+      const s = statementOf(wipeStatementSchema, statement, "The node's wipe statement");
+      return record(t, {
+        actor: agentId,
+        at: now,
+        note: `${wipeNotePrefix}: ${s.keyFingerprint} at ${s.destroyedAt} by node ${s.node}; NAS erase confirmed by ${s.nasEraseConfirmedBy}; signed statement ${statement.payload}.${statement.signature}`,
+      });
+    });
+    const token = await this.deps.tokens.takeToken(id, task.kind);
+    if (token) await this.deps.workflow.sendTaskSuccess(token, {});
+    if (task.kind === 'destroy-key') await this.deps.chat.transferChanged(t);
+  }
+
+  /**
    * Why the current round's task of `kind` ended without a result: the agent's own code and reason
    * when it reported the failure, else that it went silent. A task still open or held (a heartbeat
    * or overall timeout) is cancelled, so that a late agent cannot finish it beside a retry.
@@ -504,6 +640,16 @@ export class TransferService {
     const silent = `the ${kind} task timed out: no result from the ${kind === 'export' ? 'export agent' : 'ODT node'} in time`;
     await this.deps.tasks.cancel(task.id, 'TIMED_OUT', silent, now);
     return { reason: silent, code: 'TIMED_OUT', itemIds: task.itemIds };
+  }
+
+  /** Why the node's key task ended without its statement; a task still open or held is withdrawn. */
+  private async keyTaskFailure(id: string, kind: 'make-key' | 'destroy-key', now: Date): Promise<string> {
+    const task = await this.deps.tasks.get(`${id}-${kind}`);
+    if (!task) return `the ${kind} task was not queued`;
+    if (task.error) return `${task.error.reason} [${task.error.code}]`;
+    const silent = `no ODT node of site '${task.site}' answered the ${kind} task in time`;
+    await this.deps.tasks.cancel(task.id, 'TIMED_OUT', silent, now);
+    return silent;
   }
 
   private async enqueueOnce(task: Parameters<TaskQueue['enqueue']>[0], now: Date): Promise<void> {
@@ -582,6 +728,10 @@ export class TransferService {
     }
   }
 }
+
+/** Whether the node's signed statement that it destroyed the transfer's key is in the history. */
+export const keyDestroyed = (t: Transfer): boolean =>
+  t.history.some((h) => h.note?.startsWith(`${wipeNotePrefix}: `));
 
 /** Not yet imported: importable, or on its way (an import task that failed did not finish it). */
 const isUnimported = (i: Item): boolean => isImportable(i) || i.result.state === 'importing';

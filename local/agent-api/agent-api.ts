@@ -2,7 +2,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { codeOf, ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { checkEnrollment, checkSite } from '../../core/model/enrollment.ts';
-import { exportCaptureSchema, placedNamesSchema } from '../../core/model/transfer.ts';
+import { exportCaptureSchema, placedNamesSchema, type Transfer } from '../../core/model/transfer.ts';
+import { type SignedStatement, signedStatementSchema } from '../../core/model/transfer-key.ts';
 import {
   AgentAuthError,
   type AgentRecord,
@@ -16,6 +17,7 @@ import {
   EnrollmentError,
   parseDuration,
   signatureWindowMs,
+  verifyWithCertificate,
 } from '../../core/ports/agents.ts';
 import type { Clock } from '../../core/ports/clock.ts';
 import { type Logger, silentLogger } from '../../core/ports/logger.ts';
@@ -299,7 +301,7 @@ export function createAgentApiHandler(options: AgentApiHandlerOptions): AgentApi
           options.onHeartbeat?.(agent, before);
           break;
         case 'complete':
-          await service.taskComplete(id, agent.id, outcomesOf(body.outcomes));
+          await service.taskComplete(id, agent.id, outcomesOf(body.outcomes), statementOf(agent, body));
           break;
         case 'fail':
           await service.taskFail(
@@ -370,7 +372,35 @@ export function createAgentApiHandler(options: AgentApiHandlerOptions): AgentApi
         state: i.result.state,
       })),
       ...(exportAgent ? { exportAgent } : {}),
+      // The node's signed recipient (the export agent checks it against the node it pinned), and
+      // for the node's wipe statement, who confirmed the NAS erase.
+      ...(t.key ? { key: t.key } : {}),
+      ...nasErase(t),
     };
+  }
+
+  /**
+   * A key task's signed statement (issue #18), when the body carries one: it must verify with the
+   * certificate of the agent that sends it, so a node cannot hand in another's statement.
+   */
+  function statementOf(agent: AgentRecord, body: Record<string, unknown>): SignedStatement | undefined {
+    if (body.statement === undefined) return undefined;
+    const parsed = signedStatementSchema.safeParse(body.statement);
+    if (!parsed.success) {
+      throw new ValidationError('The task statement', fieldIssues(parsed.error, ['statement']));
+    }
+    const { payload, signature } = parsed.data;
+    if (
+      !verifyWithCertificate(agent.certPem, Buffer.from(payload, 'base64'), Buffer.from(signature, 'base64'))
+    ) {
+      throw new ValidationError('The task statement', [
+        {
+          path: 'statement.signature',
+          message: `does not verify with agent ${agent.id}'s enrolled certificate`,
+        },
+      ]);
+    }
+    return parsed.data;
   }
 
   async function requireAdmin(req: AgentApiHead): Promise<void> {
@@ -549,4 +579,10 @@ function outcomesOf(v: unknown): ItemOutcome[] {
       ...(capture?.success ? { capture: capture.data } : {}),
     } as ItemOutcome;
   });
+}
+
+/** Who confirmed the NAS erase of a wiped transfer, and when (the node's wipe statement names them). */
+function nasErase(t: Transfer): Pick<AgentTransferView, 'nasErase'> {
+  const entry = t.history.findLast((h) => h.phase === 'wiped');
+  return entry ? { nasErase: { by: entry.actor, at: entry.at } } : {};
 }

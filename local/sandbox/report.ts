@@ -1,4 +1,5 @@
-import { custodySummary, type Item } from '../../core/index.ts';
+import { custodySummary, type Item, type Transfer } from '../../core/index.ts';
+import { recipientStatementSchema, statementOf, wipeNotePrefix } from '../../core/model/transfer-key.ts';
 import type { SandboxResult } from './run-sandbox.ts';
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
@@ -56,7 +57,24 @@ export function formatReport(r: SandboxResult): string {
     `  state and logs: ${r.dir}/state (events.log, odt.sqlite)`,
     `  NAS folder:     ${r.dir}/nas/${t.id}`,
     `  ${custodySummary(t, `odt transfer show ${t.id} --history --state-dir ${r.dir}/state`).replace(/^custody log: /, 'custody log:    ')}`,
-    `  node identity:  ${r.dir}/odt-node/identity.txt (decrypt by hand: docs/package-format.md)`,
+    ...keyLines(t),
     '',
   ].join('\n');
+}
+
+/**
+ * The transfer's own key: which it was, and the node's signed statement that it is destroyed
+ * (docs/security.md). Until the wipe, `odt-node/transfer-keys/<id>.txt` decrypts the NAS by hand.
+ */
+function keyLines(t: Transfer): string[] {
+  const made = t.key ? statementOf(recipientStatementSchema, t.key, 'The transfer key') : undefined;
+  const wipe = t.history.findLast((h) => h.note?.startsWith(`${wipeNotePrefix}: `));
+  if (!made)
+    return ['  transfer key:   none of its own (encrypted to the node identity, odt-node/identity.txt)'];
+  return [
+    `  transfer key:   ${made.recipient} (SHA-256 ${made.keyFingerprint.slice(0, 16)}…), made by node ${made.node}`,
+    wipe
+      ? `  wipe:           ${wipe.note!.split('; signed statement')[0]}; signed by the node (history, ${wipe.at}): the NAS can no longer be decrypted`
+      : `  wipe:           not yet: ${t.id}.txt in odt-node/transfer-keys/ opens the NAS by hand (docs/package-format.md)`,
+  ];
 }

@@ -1,5 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { initAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
 import { describeMarker, writeNasMarker } from '../../agent/nas/nas-marker.ts';
 import { exportRole, importRole } from '../../agent/runtime/roles.ts';
@@ -7,6 +8,7 @@ import { runAgent } from '../../agent/runtime/run-agent.ts';
 import { CodedError } from '../../core/errors.ts';
 import type { Transfer, TransferRequest } from '../../core/index.ts';
 import { silentLogger } from '../../core/ports/logger.ts';
+import { keyDestroyed } from '../../core/service/transfer-service.ts';
 import { poll, sleep } from '../../core/wait.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../../test/peers/vcd/fake-vcd.ts';
 import { buildSimulator, type RunningSimulator, startSimulator } from '../../test/peers/vsphere/simulator.ts';
@@ -19,6 +21,14 @@ export interface SandboxOptions {
   readonly diskSize?: string;
   readonly out: NodeJS.WritableStream;
   readonly signal?: AbortSignal;
+  /**
+   * Default true: the transfer is wiped at the end, and the ODT node destroys its key. False
+   * (`odt sandbox --keep-key`): it stops after the report, with the key in
+   * `odt-node/transfer-keys/`, so that a package can be opened by hand (docs/package-format.md).
+   */
+  readonly wipe?: boolean;
+  /** Called after the report, before the wipe, with the transfer and the sandbox folder (tests). */
+  readonly beforeWipe?: (t: Transfer, dir: string) => Promise<void>;
 }
 
 export interface SandboxResult {
@@ -105,7 +115,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     });
     cleanups.push(() => plane.close());
 
-    const { recipient } = await initNodeIdentity(join(dir, 'odt-node'));
+    // The node's long-term identity (for packages made by hand); each transfer gets its own key.
+    await initNodeIdentity(join(dir, 'odt-node'));
+    // The export agent pins the node's certificate on its own side: the recipient of each
+    // transfer must be signed by it, whatever the control plane says (issue #18).
+    const { identity: node } = await initAgentIdentity(join(dir, 'odt-node-agent'), {
+      commonName: 'cloud-odt-node',
+    });
     const acme = await plane.registry.issueCode('acme', 10 * 60_000, new Date());
     const cloud = await plane.registry.issueCode('cloud', 10 * 60_000, new Date());
     agentRuns.push(
@@ -128,7 +144,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
             trust: { kind: 'system' },
           },
           nas,
-          recipient,
+          nodeCertPem: node.certPem,
           dir: join(dir, 'export-agent'),
           parallel: 2,
         }),
@@ -154,6 +170,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
           nas,
           identityFile: join(dir, 'odt-node', 'identity.txt'),
           stateDir: join(dir, 'odt-node'),
+          dir: join(dir, 'odt-node-agent'),
           vcd: { url: vcd.url, username: 'admin@System', password: 'sandbox-vcd', trust: { kind: 'system' } },
           parallel: 2,
         }),
@@ -216,8 +233,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       (x) => ['completed', 'completed-with-errors', 'failed'].includes(x.phase),
       options.signal,
     );
-    await svc.event(t.id, 'wiped', 'bob');
-    t = await waitFor(svc, t.id, (x) => x.phase === 'wiped', options.signal);
+    await options.beforeWipe?.(t, dir);
+    if (options.wipe !== false) {
+      await svc.event(t.id, 'wiped', 'bob');
+      say('bob confirmed the NAS erase; the ODT node destroys the transfer key');
+    }
+    // Wiped once the node has destroyed the transfer's key and signed that it did.
+    if (options.wipe !== false)
+      t = await waitFor(svc, t.id, (x) => x.phase === 'wiped' && keyDestroyed(x), options.signal);
     watcher.stop();
     watcher.render(t);
     const held = vcd.state();

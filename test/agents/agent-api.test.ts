@@ -7,6 +7,7 @@ import { AgentApiClient, AgentApiError } from '../../agent/runtime/api-client.ts
 import type { TransferRequest } from '../../core/index.ts';
 import { adminToken, type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { odt } from '../support/cli.ts';
+import { nodeMakesKey } from '../support/fake-node.ts';
 import { until as untilTruthy } from '../support/until.ts';
 
 // Issue 6: enrollment and the signed agent API; tenancy between sites.
@@ -27,6 +28,8 @@ const request = (site: string): TransferRequest => ({
 async function toExport(site: string): Promise<string> {
   const t = await plane.service.request(request(site));
   await plane.service.approve(t.id, 'bob');
+  // The ODT node's key for the transfer comes first (#18); no node runs here.
+  await nodeMakesKey(plane.service, t.id);
   await plane.service.event(t.id, 'appliance-sent', 'bob');
   await plane.service.event(t.id, 'appliance-connected', 'alice');
   return t.id;

@@ -11,6 +11,7 @@ import { type AgentProcess, startAgentProcess } from '../support/agent-process.t
 import { odt } from '../support/cli.ts';
 import { jsonLinesIn } from '../support/logs.ts';
 import { markNas } from '../support/nas.ts';
+import { nodeCertificate } from '../support/node-cert.ts';
 import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
 import { until } from '../support/until.ts';
 
@@ -41,7 +42,7 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
   let plane: ControlPlane;
   let work: string;
   let state: string;
-  let recipient: string;
+  let nodeCert: string;
   let agentPort: number;
   const agents: AgentProcess[] = [];
   /** The control plane as odt serve starts it, on the same agent port each time (issue 22). */
@@ -77,8 +78,8 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     customer.username,
     '--nas',
     join(work, 'nas'),
-    '--recipient',
-    recipient,
+    '--node-cert',
+    nodeCert,
     '--parallel',
     '1',
     '--poll-max',
@@ -99,8 +100,11 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     state = join(work, 'serve');
     agentPort = await freePort();
     plane = await startPlane();
+    // The node's long-term identity (packages made by hand); each transfer gets its own key.
     const node = await odt(['node', 'init', '--dir', join(work, 'node')]);
-    recipient = node.out.trim().split('\n').at(-1)!;
+    expect(node.code).toBe(0);
+    // The export agent pins the node's certificate: it signs each transfer's recipient (#18).
+    nodeCert = await nodeCertificate(join(work, 'agent-cloud'));
     const acmeCode = (await cli('agent', 'enroll', '--site', 'acme')).trim();
     const cloudCode = (await cli('agent', 'enroll', '--site', 'cloud', '--ttl', '5m')).trim();
     agents.push(
@@ -268,5 +272,40 @@ describe('odt agent run: request → export agent → NAS → ODT node → vClou
     expect(lines.filter((l) => l.msg === 'claimed a task')).toHaveLength(1);
     expect(lines.filter((l) => /resuming|released|no longer ours/.test(String(l.msg)))).toEqual([]);
     expect(agent.child.exitCode).toBeNull();
+  }, 240_000);
+
+  it('SIGTERM mid-disk: the agent exits within 5 s and releases its claim; the next one finishes without re-sending complete files (issue 22)', async () => {
+    const agent = agents.at(-1)!;
+    const id = await request(join(work, 'request-4.json'), 'DC0_H0_VM1');
+    const item = join(work, 'nas', id, 'item-1');
+    const complete = await until(
+      async () => {
+        const names = await readdir(item).catch(() => [] as string[]);
+        const done = names.filter((n) => n.endsWith('.vmdk.age'));
+        return done.length >= 1 && names.some((n) => n.endsWith('.vmdk.age.partial')) ? done : undefined;
+      },
+      'a complete disk and a partial one',
+      120_000,
+      5,
+    );
+    const before = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
+
+    const started = Date.now();
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(jsonLinesIn(agent.log())).toContainEqual(
+      expect.objectContaining({ msg: expect.stringMatching(/^stopped: task released/), transferId: id }),
+    );
+    // Open again at once for any agent of the site, not held until its heartbeat lapses.
+    expect((await plane.service.openTasks('acme')).map((t) => t.id)).toEqual([`${id}-export-1`]);
+
+    const next = startAgentProcess([...exportArgs(join(work, 'agent-acme-2')), '--parallel', '1'], {
+      ODT_VCENTER_PASSWORD: customer.password,
+    });
+    agents.push(next);
+    await phase(id, 'exported');
+    const after = await Promise.all(complete.map(async (n) => (await stat(join(item, n))).mtimeMs));
+    expect(after).toEqual(before);
   }, 240_000);
 });

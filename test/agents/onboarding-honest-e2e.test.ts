@@ -5,6 +5,7 @@ import type { Transfer } from '../../core/index.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type AgentProcess, startAgentProcess } from '../support/agent-process.ts';
 import { odt } from '../support/cli.ts';
+import { nodeCertificate } from '../support/node-cert.ts';
 import { type OnboardingSites, startOnboardingSites, vcdUsername } from '../support/onboarding-sites.ts';
 import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
 import { until } from '../support/until.ts';
@@ -42,15 +43,16 @@ describe('an import without vCloud Director does not call onboarding done (#19)'
     sites = await startOnboardingSites(inject('vcsimBinary'), 'odt-honest-e2e-', { diskSize: '4MiB' });
     state = join(sites.work, 'serve');
     plane = await startControlPlane({ stateDir: state, approvers: ['bob'], heartbeatSeconds: 6 });
-    const node = await odt(['node', 'init', '--dir', join(sites.work, 'node')]);
-    const recipient = node.out.trim().split('\n').at(-1)!;
+    await odt(['node', 'init', '--dir', join(sites.work, 'node')]);
+    // The export agent pins the node's certificate: it signs each transfer's recipient (#18).
+    const nodeCert = await nodeCertificate(join(sites.work, 'agent-cloud'));
     const acme = (await cli('agent', 'enroll', '--site', 'acme')).trim();
     const cloud = (await cli('agent', 'enroll', '--site', 'cloud')).trim();
     agents.push(
       startAgentProcess(
         [
           ...['--server', plane.agentApi.url, '--role', 'export', '--dir', join(sites.work, 'agent-acme')],
-          ...['--code', acme, '--nas', sites.nas, '--poll-max', '500ms', '--recipient', recipient],
+          ...['--code', acme, '--nas', sites.nas, '--poll-max', '500ms', '--node-cert', nodeCert],
           ...['--vcenter', sites.customer.url, '--username', sites.customer.username],
         ],
         { ODT_VCENTER_PASSWORD: sites.customer.password },

@@ -1,4 +1,4 @@
-import { cp, mkdtemp, rename, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -10,6 +10,7 @@ import { type AgentProcess, startAgentProcess } from '../support/agent-process.t
 import { odt } from '../support/cli.ts';
 import { forgeTransfer, vcenterTrace, vmNames } from '../support/forge.ts';
 import { markNas } from '../support/nas.ts';
+import { nodeCertificate } from '../support/node-cert.ts';
 import { requestUntilConnected, transferCli, writeTransferRequest } from '../support/transfer-request.ts';
 import { until } from '../support/until.ts';
 
@@ -26,7 +27,7 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
   let work: string;
   let state: string;
   let nas: string;
-  let recipient: string;
+  let nodeCert: string;
   const agents: AgentProcess[] = [];
 
   const cli = (...args: string[]) => transferCli(state)(...args);
@@ -64,7 +65,9 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
     await markNas(nas);
     plane = await startControlPlane({ stateDir: state, approvers: ['bob'], heartbeatSeconds: 6 });
     const node = await odt(['node', 'init', '--dir', join(work, 'node')]);
-    recipient = node.out.trim().split('\n').at(-1)!;
+    expect(node.code).toBe(0);
+    // The export agent pins the node's certificate: it signs each transfer's recipient (#18).
+    nodeCert = await nodeCertificate(join(work, 'agent-cloud'));
     const acme = (await cli('agent', 'enroll', '--site', 'acme')).trim();
     const cloud = (await cli('agent', 'enroll', '--site', 'cloud')).trim();
     const common = ['--server', plane.agentApi.url, '--nas', nas, '--poll-max', '500ms'];
@@ -72,7 +75,7 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
       startAgentProcess(
         [
           ...['--role', 'export', '--dir', join(work, 'agent-acme'), '--code', acme, ...common],
-          ...['--vcenter', customer.url, '--username', customer.username, '--recipient', recipient],
+          ...['--vcenter', customer.url, '--username', customer.username, '--node-cert', nodeCert],
         ],
         { ODT_VCENTER_PASSWORD: customer.password },
       ),
@@ -104,9 +107,12 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
     await phase(stale, 'exported');
     const genuine = join(work, 'genuine');
     await cp(nas, genuine, { recursive: true });
-    // Someone who can write the NAS forges the first transfer (re-encrypted to the node's public
-    // recipient, re-signed by a key nobody enrolled), and puts the first transfer's genuine package,
-    // signed by the enrolled agent, in place of the second's.
+    // Someone who can write the NAS forges the first transfer (re-encrypted to its public
+    // recipient, which transfer.json names, re-signed by a key nobody enrolled), and puts the first
+    // transfer's genuine package, signed by the enrolled agent, in place of the second's.
+    const { recipient } = JSON.parse(await readFile(join(nas, forged, 'transfer.json'), 'utf8')) as {
+      recipient: string;
+    };
     await forgeTransfer(join(nas, forged), recipient, join(work, 'forger'));
     await rm(join(nas, stale), { recursive: true });
     await cp(join(genuine, forged), join(nas, stale), { recursive: true });

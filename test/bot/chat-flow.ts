@@ -7,6 +7,7 @@
 import { expect } from 'vitest';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/index.ts';
 import type { SlackCall } from '../peers/slack/fake-slack-api.ts';
+import { nodeMakesKey } from '../support/fake-node.ts';
 import { type ChatHarness, phase, until } from './chat-harness.ts';
 import {
   APPROVERS,
@@ -33,7 +34,12 @@ export interface Flow {
 const posted = (h: ChatHarness, pred: (c: SlackCall) => boolean) => h.slack.ok('chat.postMessage').find(pred);
 
 /** Request (modal, with `values`), approve, NAS sent, NAS connected. */
-export async function requestAndApprove(h: ChatHarness, values = requestValues()): Promise<Flow> {
+export async function requestAndApprove(
+  h: ChatHarness,
+  values = requestValues(),
+  /** False when a real ODT node runs: it makes the transfer's key, signed as its export agent checks. */
+  fakeNode = true,
+): Promise<Flow> {
   const res = await h.interaction(submission(REQUESTER, 'odt_request_modal', values));
   expect(res.status).toBe(200);
   const request = posted(h, (c) => c.args.channel === CHANNEL && c.args.thread_ts === undefined);
@@ -44,6 +50,8 @@ export async function requestAndApprove(h: ChatHarness, values = requestValues()
   const root = request!.response.ts as string;
   const id = (await h.plane.service.list()).at(-1)!.id;
   await h.interaction(buttonClick(APPROVER, 'odt_approve', id, { channel: CHANNEL, ts: root }));
+  // The ODT node's key for the transfer (#18), made in process when no real node runs.
+  if (fakeNode) await nodeMakesKey(h.plane.service, id);
   const shippingMsg = posted(
     h,
     (c) => c.args.thread_ts === root && String(c.args.text).startsWith('Shipping of'),

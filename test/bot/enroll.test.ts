@@ -49,6 +49,8 @@ describe('/odt agent enroll', () => {
     expect(line).toContain('odt agent run');
     expect(seen).toContain('`ODT_VCENTER_PASSWORD`');
     expect(line).toContain('--role export');
+    // The node's certificate, pinned on the export agent's side (issue #18).
+    expect(line).toContain('--node-cert');
     expect(line).toContain('--site acme-dc2');
     expect(line).toContain(`--code ${code}`);
     expect(line).toContain(`--server ${h.plane.agentApi.url}`);

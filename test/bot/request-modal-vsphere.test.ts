@@ -19,7 +19,7 @@ beforeAll(async () => {
   const role = exportRole({
     vcenter: { url: sim.url, username: sim.username, password: sim.password, trust: { kind: 'system' } },
     nas: mkdtempSync(join(tmpdir(), 'odt-bot-nas-')),
-    recipient: 'unused-by-the-inventory',
+    nodeCertPem: 'unused-by-the-inventory',
     dir: mkdtempSync(join(tmpdir(), 'odt-bot-agent-')),
   });
   reported = (await role.inventory!(new AbortController().signal)) as typeof reported;

@@ -9,6 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
 import { exportRole, importRole } from '../../agent/runtime/roles.ts';
 import { runAgent } from '../../agent/runtime/run-agent.ts';
@@ -51,7 +52,8 @@ beforeAll(async () => {
   const nas = join(h.stateDir, 'nas');
   mkdirSync(nas);
   await markNas(nas);
-  const { recipient } = await initNodeIdentity(join(h.stateDir, 'odt-node'));
+  await initNodeIdentity(join(h.stateDir, 'odt-node'));
+  const { identity: node } = await initAgentIdentity(join(h.stateDir, 'odt-node-agent'));
   const acme = await h.plane.registry.issueCode('acme', 60_000, new Date());
   const cloud = await h.plane.registry.issueCode('cloud', 60_000, new Date());
   const common = {
@@ -77,7 +79,7 @@ beforeAll(async () => {
           trust: { kind: 'system' },
         },
         nas,
-        recipient,
+        nodeCertPem: node.certPem,
         dir: join(h.stateDir, 'export-agent'),
         parallel: 2,
       }),
@@ -98,6 +100,7 @@ beforeAll(async () => {
         nas,
         identityFile: join(h.stateDir, 'odt-node', 'identity.txt'),
         stateDir: join(h.stateDir, 'odt-node'),
+        dir: join(h.stateDir, 'odt-node-agent'),
         vcd: { url: vcd.url, username: 'admin@System', password: 'test-vcd', trust: { kind: 'system' } },
         parallel: 2,
       }),
@@ -135,7 +138,7 @@ describe('Slack end to end with the real agents (#7)', () => {
       provider_site: 'cloud',
       choices: Object.fromEntries(items.map((name) => [name, ['deploy', 'powerOn']])),
     });
-    const flow = await requestAndApprove(h, values);
+    const flow = await requestAndApprove(h, values, false);
     const { id, root } = flow;
     await phase(h, id, 'exported').catch((error: Error) => {
       throw new Error(`${error.message}\nagents:\n${agentLog.text()}`);

@@ -1,10 +1,13 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { verifyWipeStatement } from '../../agent/identity/transfer-key.ts';
+import { recipientStatementSchema, statementOf } from '../../core/model/transfer-key.ts';
 import { formatReport } from '../../local/sandbox/report.ts';
 import { runSandbox } from '../../local/sandbox/run-sandbox.ts';
+import { identityFiles } from '../support/age-identities.ts';
 import { repoRoot, run } from '../support/cli.ts';
 
 // Issue 8: the sandbox runs a whole transfer, every item ends powered on in the fake vCD and the
@@ -21,7 +24,25 @@ describe('odt sandbox', () => {
       },
     });
     try {
-      const r = await runSandbox({ dir: join(work, '.odt', 'sandbox'), diskSize: '4MiB', out });
+      // Before the wipe (as after `npm start -- --keep-key`): the transfer's own key opens its NAS,
+      // by the steps of docs/package-format.md, literally.
+      let byHand: Awaited<ReturnType<typeof run>> | undefined;
+      let keyFile = '';
+      const r = await runSandbox({
+        dir: join(work, '.odt', 'sandbox'),
+        diskSize: '4MiB',
+        out,
+        beforeWipe: async (t, dir) => {
+          keyFile = join(dir, 'odt-node', 'transfer-keys', `${t.id}.txt`);
+          expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+          const doc = await readFile(join(repoRoot, 'docs', 'package-format.md'), 'utf8');
+          const at = doc.indexOf('## Opening a package from the sandbox by hand');
+          expect(at).toBeGreaterThanOrEqual(0);
+          const block = /```sh\n([\s\S]*?)```/.exec(doc.slice(at))?.[1];
+          expect(block).toBeTruthy();
+          byHand = await run('bash', ['-euo', 'pipefail', '-c', block!], { cwd: work });
+        },
+      });
       expect(r.transfer.phase).toBe('wiped');
       expect(r.transfer.items.map((i) => [i.kind, i.result.state])).toEqual([
         ['vm', 'powered-on'],
@@ -62,13 +83,7 @@ describe('odt sandbox', () => {
       expect(r.exportSeconds).toBeGreaterThan(0);
       expect(printed).toContain('transfer → completed');
 
-      const doc = await readFile(join(repoRoot, 'docs', 'package-format.md'), 'utf8');
-      const at = doc.indexOf('## Opening a package from the sandbox by hand');
-      expect(at).toBeGreaterThanOrEqual(0);
-      const section = doc.slice(at);
-      const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
-      expect(block).toBeTruthy();
-      const steps = await run('bash', ['-euo', 'pipefail', '-c', block!], { cwd: work });
+      const steps = byHand!;
       expect(steps.stderr).toBe('');
       expect(steps.code).toBe(0);
       const text = steps.stdout.toString();
@@ -76,6 +91,44 @@ describe('odt sandbox', () => {
       expect(text).toMatch(/DC0_H0_VM1-disk-1\.vmdk: OK/);
       expect(text).toMatch(/DC0_H0_VM1\.ovf: OK/);
       expect(text).toContain('DC0_H0_VM1.ovf');
+
+      // The package was encrypted to the transfer's own key, signed by the ODT node (#18)...
+      const t = r.transfer;
+      const made = statementOf(recipientStatementSchema, t.key!, 'key');
+      const manifest = JSON.parse(await readFile(join(r.dir, 'nas', t.id, 'transfer.json'), 'utf8'));
+      expect(JSON.stringify(manifest)).toContain(made.recipient);
+      // ...which the wipe destroyed, with a statement the node signed: checked with its certificate.
+      await expect(stat(keyFile)).rejects.toMatchObject({ code: 'ENOENT' });
+      const entry = t.history.at(-1)!;
+      const [payload, signature] = entry.note!.split('signed statement ')[1]!.split('.');
+      const nodeCert = await readFile(join(r.dir, 'odt-node-agent', 'agent.crt.pem'), 'utf8');
+      const wipe = verifyWipeStatement({ payload: payload!, signature: signature! }, nodeCert);
+      expect(wipe).toMatchObject({
+        transferId: t.id,
+        keyFingerprint: made.keyFingerprint,
+        recipient: made.recipient,
+        nasEraseConfirmedBy: 'bob',
+        node: made.node,
+      });
+      expect(report).toContain(`wipe:           key destroyed: ${made.keyFingerprint}`);
+      // After the wipe the `age` CLI opens nothing on the NAS with any identity the node (or anyone
+      // on this machine's sandbox) still holds: its long-term identity included.
+      const held = await identityFiles(r.dir, ['odt-node', 'odt-node-agent', 'export-agent', 'state']);
+      expect(held.map((f) => f.slice(r.dir.length + 1))).toContain(join('odt-node', 'identity.txt'));
+      const sealed = (await readdir(join(r.dir, 'nas', t.id, 'item-1'))).filter((f) =>
+        f.endsWith('.ovf.age'),
+      );
+      expect(sealed).toHaveLength(1);
+      for (const identity of held) {
+        const opened = await run('age', [
+          '-d',
+          '-i',
+          identity,
+          join(r.dir, 'nas', t.id, 'item-1', sealed[0]!),
+        ]);
+        expect(opened.code, `age -d -i ${identity}`).not.toBe(0);
+        expect(opened.stderr).toMatch(/no identity matched any of the recipients/);
+      }
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -76,15 +76,21 @@ describe('the durable runner on the product definition', () => {
     for (const w of ['approval', 'appliance-sent', 'appliance-connected']) {
       await h.until(() => h.waits.some((x) => x.wait === w), w);
       await h.runner.sendTaskSuccess(h.waits.find((x) => x.wait === w)!.token, { decision: 'approved' });
+      if (w === 'approval') {
+        // The ODT node's key for the transfer (#18), before anything else.
+        await h.until(() => h.agentTasks.some((x) => x.kind === 'make-key'), 'the make-key task');
+        await h.runner.sendTaskSuccess(h.agentTasks.find((x) => x.kind === 'make-key')!.token, {});
+      }
     }
-    await h.until(() => h.agentTasks.length === 2, 'a second export task after the missed heartbeat');
-    expect(h.agentTasks[0]!.token).not.toBe(h.agentTasks[1]!.token);
-    const token = h.agentTasks[1]!.token;
+    const exports = () => h.agentTasks.filter((x) => x.kind === 'export');
+    await h.until(() => exports().length === 2, 'a second export task after the missed heartbeat');
+    expect(exports()[0]!.token).not.toBe(exports()[1]!.token);
+    const token = exports()[1]!.token;
     for (let i = 0; i < 4; i++) {
       await wait(30);
       await h.runner.sendTaskHeartbeat(token);
     }
-    expect(h.agentTasks).toHaveLength(2);
+    expect(exports()).toHaveLength(2);
     await h.runner.sendTaskSuccess(token, { outcomes: [] });
     await h.until(() => h.waits.some((x) => x.wait === 'shipped'), 'the shipped wait');
     expect(h.steps).toContain('export-outcome');
@@ -102,9 +108,9 @@ describe('the durable runner on the product definition', () => {
     await first.runner.sendTaskSuccess(token, { decision: 'approved' });
     const second = harness(store);
     expect(second.runner.resumeAll()).toBe(1);
-    await second.until(() => second.waits.some((w) => w.wait === 'appliance-sent'), 'the next wait');
+    await second.until(() => second.agentTasks.some((w) => w.kind === 'make-key'), 'the next wait');
     expect(second.steps).toEqual([]);
-    expect(store.getExecution('t-4')).toMatchObject({ state: 'AwaitApplianceSent', status: 'running' });
+    expect(store.getExecution('t-4')).toMatchObject({ state: 'MakeKey', status: 'running' });
     await second.runner.stop();
   });
 });

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { initNodeIdentity } from '../../agent/identity/node-identity.ts';
+import { loadAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import { NotFoundError, systemClock, type TransferService } from '../../core/index.ts';
 import type { AgentRegistry } from '../../core/ports/agents.ts';
 import { startAgentApi } from '../../local/agent-api/agent-api.ts';
@@ -20,7 +20,10 @@ import { startControlApi } from '../../local/control-api.ts';
 import { defaultScopes, type FakeSlackApi, startFakeSlackApi } from '../peers/slack/fake-slack-api.ts';
 import { type FakeSocketMode, startFakeSocketMode } from '../peers/slack/fake-socket-mode.ts';
 import { odt, repoRoot } from '../support/cli.ts';
+import { answerKeyTaskOverApi } from '../support/fake-node.ts';
 import { captureLogs, jsonLines, type LogLine } from '../support/logs.ts';
+import { nodeCertificate } from '../support/node-cert.ts';
+import { serveAdmin, until as untilSettled } from '../support/serve-process.ts';
 import { writeTransferRequest } from '../support/transfer-request.ts';
 import { until as untilTruthy } from '../support/until.ts';
 
@@ -125,7 +128,8 @@ describe('odt serve --log-level debug', () => {
     const id = requested.out.trim();
     await odt(['transfer', 'approve', id, '--as', 'bob', '--state-dir', dir]);
     await until(
-      () => jsonLines(serve.err()).some((l) => l.transferId === id && l.wait === 'appliance-sent'),
+      // Approved: the workflow asks the ODT node for the transfer's key (#18).
+      () => jsonLines(serve.err()).some((l) => l.transferId === id && l.kind === 'make-key'),
       'the lines of the transfer',
     );
     await until(() => serve.err().includes('/approve'), 'the approval request line');
@@ -352,6 +356,21 @@ describe('secrets in play never reach the logs', () => {
     const cli = (...args: string[]) => odt([...args, '--state-dir', dir]);
     const id = (await cli('transfer', 'request', '--file', await requestFile(dir))).out.trim();
     await cli('transfer', 'approve', id, '--as', 'bob');
+    // The ODT node's key for the transfer, signed by the node the export agent pins (#18): this
+    // test runs no node, so its key task is answered over the admin API.
+    const work = await tempDir('odt-log-agent-');
+    const nodeCert = await nodeCertificate(join(work, 'node-agent'));
+    const node = await loadAgentIdentity(join(work, 'node-agent'));
+    const admin = serveAdmin(dir);
+    await untilSettled('the make-key task', async () =>
+      answerKeyTaskOverApi(
+        admin.api,
+        (await admin.show(id)).providerSite,
+        await admin.show(id),
+        'node-1',
+        node,
+      ),
+    );
     await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
     await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
 
@@ -363,8 +382,6 @@ describe('secrets in play never reach the logs', () => {
       body: JSON.stringify({ site: 'acme', ttl: '15m' }),
     });
     const { code } = (await issued.json()) as { code: string };
-    const work = await tempDir('odt-log-agent-');
-    const { recipient } = await initNodeIdentity(join(work, 'node'));
     const agent = startOdt(
       [
         'agent',
@@ -385,8 +402,8 @@ describe('secrets in play never reach the logs', () => {
         'administrator@vsphere.local',
         '--nas',
         join(work, 'nas'),
-        '--recipient',
-        recipient,
+        '--node-cert',
+        nodeCert,
         '--poll-max',
         '1s',
         '--log-level',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../core/index.ts';
+import { answerKeyTaskOverApi } from '../support/fake-node.ts';
 import { type ServeProcess, serveAdmin, startServe, until } from '../support/serve-process.ts';
 import { writeTransferRequest } from '../support/transfer-request.ts';
 
@@ -65,6 +66,8 @@ describe('odt serve stops on SIGTERM', () => {
     serve = await startServe(dir);
     expect(serve!.out()).toMatch(/resumed 1 open transfer/);
     expect((await cli('transfer', 'approve', id, '--as', 'bob')).err).toBe('');
+    // The ODT node's key for the transfer (#18), answered over the admin API as the tasks below.
+    await until('the make-key task', async () => answerKeyTaskOverApi(api, 'cloud', await show(id)));
     await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
     await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
     const task = await until(

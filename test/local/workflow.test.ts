@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ItemOutcome } from '../../core/index.ts';
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../../local/control-plane.ts';
+import { answerKeyTask, fakeNode, nodeMakesKey, statementFor } from '../support/fake-node.ts';
 import { happyPath } from '../support/happy-path.ts';
 import { until as untilTruthy } from '../support/until.ts';
 import { vmAndTemplateRequest as request } from '../support/vm-and-template-request.ts';
@@ -13,13 +14,17 @@ import { vmAndTemplateRequest as request } from '../support/vm-and-template-requ
 
 let plane: ControlPlane | undefined;
 let dir: string | undefined;
+let node: { stop(): Promise<void> } | undefined;
 afterEach(async () => {
+  await node?.stop();
+  node = undefined;
   await plane?.close();
   plane = undefined;
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function start(overrides: Partial<ControlPlaneOptions> = {}): Promise<ControlPlane> {
+/** The control plane, with a fake ODT node of site `cloud` answering the key tasks unless `keys` is false. */
+async function start(overrides: Partial<ControlPlaneOptions> = {}, keys = true): Promise<ControlPlane> {
   dir = await mkdtemp(join(tmpdir(), 'odt-wf-'));
   plane = await startControlPlane({
     stateDir: dir,
@@ -27,6 +32,7 @@ async function start(overrides: Partial<ControlPlaneOptions> = {}): Promise<Cont
     retryIntervalOverridesMs: { Export: 0, Import: 0 },
     ...overrides,
   });
+  if (keys) node = fakeNode(plane.service, 'cloud');
   return plane;
 }
 
@@ -316,7 +322,81 @@ describe('the workflow on the embedded engine', () => {
     await p.runner.settled(t.id);
     const after = await p.service.get(t.id);
     expect(after.phase).toBe('cancelled');
-    expect(after.history.at(-1)).toMatchObject({ phase: 'cancelled', actor: 'alice' });
+    expect(after.history.find((h) => h.phase === 'cancelled')).toMatchObject({ actor: 'alice' });
+    // Cancelled once the node had made the transfer's key: it destroyed it and signed that (#18).
+    if (after.key) {
+      expect(after.history.at(-1)).toMatchObject({ phase: 'cancelled', actor: 'fake-node' });
+      expect(after.history.at(-1)!.note).toMatch(
+        /^key destroyed: [0-9a-f]{64} .*NAS erase confirmed by nobody/,
+      );
+    } else expect(after.history.at(-1)).toMatchObject({ phase: 'cancelled', actor: 'alice' });
+  });
+
+  it("the ODT node's key (#18): made before the export is queued, destroyed after the wipe with a signed statement", async () => {
+    const p = await start({}, false);
+    const t = await p.service.request(request());
+    await p.service.approve(t.id, 'bob');
+    await p.service.event(t.id, 'appliance-sent', 'bob');
+    await p.service.event(t.id, 'appliance-connected', 'alice');
+    const keyTask = await until(async () => (await p.service.openTasks('cloud'))[0], 'the make-key task');
+    expect(keyTask).toMatchObject({ kind: 'make-key', site: 'cloud', itemIds: [] });
+    // No export before the node signed a key for this transfer.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await p.service.openTasks('acme')).toEqual([]);
+    await p.service.claimTask(keyTask.id, 'cloud', 'node-1');
+    await expect(p.service.taskComplete(keyTask.id, 'node-1', [])).rejects.toThrow(/signed statement/);
+    await p.service.taskComplete(keyTask.id, 'node-1', [], statementFor('make-key', t, 'node-1'));
+    expect((await p.service.get(t.id)).key).toBeDefined();
+    await agentDoes(p, 'acme', 'a', allOk());
+    await phaseIs(p, t.id, 'exported');
+    await p.service.event(t.id, 'shipped', 'alice', { carrier: 'DHL', tracking: '1' });
+    await p.service.event(t.id, 'received', 'bob');
+    await agentDoes(p, 'cloud', 'node-1', (ids) =>
+      ids.map((itemId) => ({
+        itemId,
+        ok: true,
+        bytes: 100,
+        state: itemId === 'item-1' ? 'powered-on' : 'onboarded',
+      })),
+    );
+    await phaseIs(p, t.id, 'completed');
+    await p.service.event(t.id, 'wiped', 'bob');
+    const destroy = await until(async () => (await p.service.openTasks('cloud'))[0], 'the destroy-key task');
+    expect(destroy).toMatchObject({ kind: 'destroy-key', site: 'cloud' });
+    await answerKeyTask(p.service, 'cloud', 'node-1');
+    await p.runner.settled(t.id);
+    const after = await p.service.get(t.id);
+    const entry = after.history.at(-1)!;
+    expect(entry).toMatchObject({ phase: 'wiped', actor: 'node-1' });
+    expect(entry.note).toMatch(
+      /^key destroyed: [0-9a-f]{64} at .* by node node-1; NAS erase confirmed by bob; signed statement \S+\.\S+$/,
+    );
+  });
+
+  it('no ODT node makes the key in time: the transfer is cancelled with the reason, nothing exported (#18)', async () => {
+    const p = await start({ timeoutOverridesMs: { MakeKey: 200 } }, false);
+    const t = await p.service.request(request());
+    await p.service.approve(t.id, 'bob');
+    await phaseIs(p, t.id, 'cancelled');
+    await p.runner.settled(t.id);
+    const after = await p.service.get(t.id);
+    expect(after.history.at(-1)!.note).toContain(
+      "no key for this transfer: no ODT node of site 'cloud' answered the make-key task in time",
+    );
+    expect(await p.service.openTasks('cloud')).toEqual([]);
+    expect(await p.service.openTasks('acme')).toEqual([]);
+  });
+
+  it("a node that does not confirm the key's destruction is in the history (#18)", async () => {
+    const p = await start({ timeoutOverridesMs: { DestroyKey: 200 } }, false);
+    const t = await p.service.request(request());
+    await p.service.approve(t.id, 'bob');
+    await nodeMakesKey(p.service, t.id);
+    await p.service.cancel(t.id, 'alice', 'not now');
+    await p.runner.settled(t.id);
+    expect((await p.service.get(t.id)).history.at(-1)!.note).toContain(
+      "the ODT node did not confirm that it destroyed the transfer's key",
+    );
   });
 
   it('a dead agent: the heartbeat timeout puts the task back, a second claim completes it', async () => {
