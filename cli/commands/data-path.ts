@@ -11,6 +11,7 @@ import { captureText, deltaSync, type ManifestItem } from '../../agent/package/t
 import { transferFolderProblem, verifyTransfer } from '../../agent/package/verify.ts';
 import { sdkUrl, VimClient } from '../../agent/vsphere/client.ts';
 import { readInventory } from '../../agent/vsphere/inventory.ts';
+import { livePrivileges, missingPrivileges } from '../../agent/vsphere/live-capture.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
 import { codeOf } from '../../core/errors.ts';
 import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
@@ -105,10 +106,22 @@ export function registerDataPath(program: Command, io: Io): void {
       const client = await connect(o);
       try {
         const items = await readInventory(client);
+        // A running VM is exported live (issue #21): what that needs, and what this user lacks.
+        const needs = livePrivileges();
+        const lacking = new Map<string, string[] | undefined>();
+        for (const i of items)
+          if (i.kind === 'vm' && i.powerState !== 'poweredOff')
+            lacking.set(i.path, await missingPrivileges(client, i.ref, needs));
         if (o.json) {
           io.out.write(
             `${JSON.stringify(
-              items.map(({ ref, ...rest }) => ({ ...rest, moref: ref.value })),
+              items.map(({ ref, ...rest }) => ({
+                ...rest,
+                moref: ref.value,
+                ...(lacking.has(rest.path)
+                  ? { liveExport: { needs, missing: lacking.get(rest.path) ?? null } }
+                  : {}),
+              })),
               null,
               2,
             )}\n`,
@@ -132,6 +145,19 @@ export function registerDataPath(program: Command, io: Io): void {
               .join('  ')
               .trimEnd()}\n`,
           );
+        if (lacking.size > 0) {
+          io.out.write(
+            `\n${lacking.size} running VM(s) are exported live, from a snapshot through a linked clone; that needs on each: ${needs.join(', ')} (and VirtualMachine.Config.ChangeTracking with --enable-cbt)\n`,
+          );
+          for (const [path, missing] of lacking)
+            io.out.write(
+              missing === undefined
+                ? `  ${path}: this vCenter cannot say whether the user has them\n`
+                : missing.length === 0
+                  ? `  ${path}: this user has them\n`
+                  : `  ${path}: this user LACKS ${missing.join(', ')} (grant them, or power the VM off to export it cold)\n`,
+            );
+        }
       } finally {
         await client.logout();
       }

@@ -16,7 +16,7 @@ import { liveCloneName, liveMarker } from '../../../agent/vsphere/live-capture.t
 import { guestWrite, vmStatuses } from '../../peers/vsphere/guest.ts';
 import { httpRequest } from '../../peers/vsphere/raw-soap.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { initParties } from '../../support/cli.ts';
+import { initParties, odt } from '../../support/cli.ts';
 import { ageDecrypt } from '../../support/disks.ts';
 
 const mark = (s: string) => Buffer.from(s.padEnd(512, '#'));
@@ -340,5 +340,26 @@ describe('live export without the privileges', () => {
       'VirtualMachine.State.CreateSnapshot, VirtualMachine.Inventory.Delete',
     );
     expect((await vmStatuses(sim)).find((v) => v.name === 'DC0_H0_VM0')!.snapshots).toEqual([]);
+  });
+
+  it('odt inventory names what a live export needs and what this user lacks, per running VM', async () => {
+    const env = { ODT_VCENTER_PASSWORD: sim.password };
+    const args = ['inventory', '--vcenter', sim.url, '--username', sim.username];
+    const text = await odt(args, env);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('1 running VM(s) are exported live');
+    expect(text.out).toContain('VirtualMachine.State.CreateSnapshot, VirtualMachine.State.RemoveSnapshot');
+    expect(text.out).toContain(
+      '/DC0/vm/DC0_H0_VM0: this user LACKS VirtualMachine.State.CreateSnapshot, VirtualMachine.Inventory.Delete',
+    );
+    const json = JSON.parse((await odt([...args, '--json'], env)).out) as {
+      name: string;
+      liveExport?: { needs: string[]; missing: string[] | null };
+    }[];
+    expect(json.find((i) => i.name === 'DC0_H0_VM0')?.liveExport?.missing).toEqual([
+      'VirtualMachine.State.CreateSnapshot',
+      'VirtualMachine.Inventory.Delete',
+    ]);
+    expect(json.find((i) => i.name === 'DC0_H0_VM1')?.liveExport).toBeUndefined(); // powered off
   });
 });
