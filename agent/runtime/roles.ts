@@ -47,6 +47,10 @@ export interface ExportRoleOptions {
   readonly parallel?: number;
   /** Accept a NAS folder without the marker of `odt nas init` (`--nas-plain-folder`: labs, tests). */
   readonly nasPlainFolder?: boolean;
+  /** Refuse running VMs instead of exporting them live from a snapshot (`--cold-only`, issue #21). */
+  readonly coldOnly?: boolean;
+  /** Switch Changed Block Tracking on where it is off (`--enable-cbt`: it changes the customer's VM). */
+  readonly enableChangeTracking?: boolean;
 }
 
 const reasonOf = (e: Error): Pick<ItemOutcome, 'reason' | 'code'> => {
@@ -93,6 +97,8 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
           site: transfer.site,
           agent,
           ...(options.parallel ? { parallel: options.parallel } : {}),
+          ...(options.coldOnly ? { coldOnly: true } : {}),
+          ...(options.enableChangeTracking ? { enableChangeTracking: true } : {}),
           // The NAS is checked (there, marked, writable, room) before any byte: a refusal fails the task.
           nasPlainFolder: options.nasPlainFolder ?? false,
           onWarning: (message) => log.warn({ nas: options.nas }, message),

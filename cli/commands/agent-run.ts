@@ -46,6 +46,8 @@ interface RunFlags {
   vcdThumbprint?: string;
   vdcNetwork?: string;
   parallel?: number;
+  coldOnly?: boolean;
+  enableCbt?: boolean;
   pollMax: number;
   inventoryEvery: number;
   once?: boolean;
@@ -160,6 +162,11 @@ export function registerAgentRun(program: Command, io: Io): void {
     .option('--vcd-thumbprint <sha256>', "import: pin vCloud Director's certificate SHA-256")
     .option('--vdc-network <name>', 'import: org VDC network for items whose target names none')
     .option('--parallel <n>', 'files in flight at once', parseCount)
+    .option('--cold-only', 'export: refuse a running VM instead of exporting it live from a snapshot')
+    .option(
+      '--enable-cbt',
+      "export: switch Changed Block Tracking on where it is off, so the package records each disk's changeId (changes the customer's VM)",
+    )
     .addOption(durationOption('--poll-max <duration>', 'longest wait between polls', 60_000))
     .addOption(
       durationOption(
@@ -229,6 +236,8 @@ export function registerAgentRun(program: Command, io: Io): void {
           dir: o.dir,
           ...(o.parallel ? { parallel: o.parallel } : {}),
           ...(o.nasPlainFolder ? { nasPlainFolder: true } : {}),
+          ...(o.coldOnly ? { coldOnly: true } : {}),
+          ...(o.enableCbt ? { enableChangeTracking: true } : {}),
         });
       } else {
         if (!o.identity)
