@@ -260,6 +260,12 @@ function placedAs(i: Item): string {
   return ` — in vCenter ${vcenter}${n.vcd ? `, in vCloud Director \`${esc(clip(n.vcd, 130))}\`` : ''}`;
 }
 
+/** How the export read the item (issue #21), and whether a later delta sync can start from it. */
+function readAs(i: Item): string {
+  const c = i.result.capture;
+  return c ? ` — ${esc(c.read)}; delta sync later: ${c.deltaSync ? 'yes' : 'no'}` : '';
+}
+
 function reportLine(i: Item, index: number): Line {
   const size = i.result.bytes > 0 ? ` (${formatBytes(i.result.bytes)})` : '';
   if (i.result.state === 'failed') {
@@ -272,7 +278,7 @@ function reportLine(i: Item, index: number): Line {
   }
   const steps = stepsTo[i.result.state];
   const text = steps
-    ? `• :white_check_mark: ${name(i)} — ${steps.join(' · ')}${size}${placedAs(i)}`
+    ? `• :white_check_mark: ${name(i)} — ${steps.join(' · ')}${size}${placedAs(i)}${readAs(i)}`
     : `• :hourglass: ${name(i)} — ${i.result.state}`;
   return { index, priority: 1, text: clip(text, MAX_LINE) };
 }

@@ -40,6 +40,7 @@ export class JsonLinesChat implements ChatNotifier {
         reason: i.result.reason ?? null,
         bytes: i.result.bytes,
         ...(i.result.names ? { names: i.result.names } : {}),
+        ...(i.result.capture ? { capture: i.result.capture } : {}),
       })),
     });
   }
