@@ -17,6 +17,7 @@ import {
   trustedRecipient,
 } from '../identity/transfer-key.ts';
 import { importTransfer } from '../import/import-transfer.ts';
+import { describeNas, inspectNas } from '../nas/nas-check.ts';
 import { parseIdentityFile } from '../package/age/keys.ts';
 import { captureText, deltaSync } from '../package/transfer-manifest.ts';
 import { VcdClient } from '../vcd/client.ts';
@@ -177,6 +178,9 @@ export function importRole(options: ImportRoleOptions): AgentRole {
           { code: 'SIGNER_UNKNOWN' },
         );
       }
+      // Which NAS came back: its marker (odt nas init) names it in the node's log (#19).
+      const nas = await inspectNas(options.nas).catch(() => undefined);
+      log.info({ nasPath: options.nas, nas: nas ? describeNas(nas) : null }, 'reading the NAS');
       const identities = await importIdentities(options, transfer);
       const client = await VimClient.connect({
         url: options.vcenter.url,
