@@ -215,6 +215,9 @@ async function snapshotDisks(client: VimClient, snapshot: Moref): Promise<Captur
     });
 }
 
+/** Faults of a quiesced snapshot that a crash-consistent one does not have (API reference, SnapshotFault). */
+const quiesceFaults = new Set(['ApplicationQuiesceFault', 'FilesystemQuiesceFault', 'ToolsUnavailable']);
+
 export interface StartLiveOptions {
   readonly transferId: string;
   readonly itemId: string;
@@ -257,16 +260,25 @@ export async function startLiveCapture(
         );
         changeTracking = 'enabled';
       }
-      const result = await task(
-        client,
-        client.invoke('CreateSnapshot_Task', {
-          _this: item.ref,
-          name: snapName,
-          description: `Taken by Sneakernet to export this VM while it runs (transfer ${ids.transferId}, ${ids.itemId}); removed when the export ends.`,
-          memory: false,
-          quiesce: state.toolsRunning,
-        }),
-      );
+      const take = (quiesce: boolean) =>
+        task(
+          client,
+          client.invoke('CreateSnapshot_Task', {
+            _this: item.ref,
+            name: snapName,
+            description: `Taken by Sneakernet to export this VM while it runs (transfer ${ids.transferId}, ${ids.itemId}); removed when the export ends.`,
+            memory: false,
+            quiesce,
+          }),
+        );
+      // Quiesced when VMware Tools run; when the guest cannot quiesce (its pre-freeze script
+      // fails, or I/O could not be held long enough) the snapshot is taken crash-consistent, as
+      // backup products do, and the capture says so.
+      const result = await take(state.toolsRunning).catch((error: unknown) => {
+        if (state.toolsRunning && error instanceof VimFaultError && quiesceFaults.has(error.faultType))
+          return take(false);
+        throw error;
+      });
       snapshot = result?.moref;
       if (!snapshot)
         throw new LiveExportError(

@@ -46,7 +46,8 @@ describe('live export of a running VM', () => {
       binary: inject('vcsimBinary'),
       diskSize: '1MiB',
       poweredOn: ['DC0_H0_VM0', 'DC0_H0_VM1', 'DC0_C0_RP0_VM0', 'DC0_C0_RP0_VM1', 'DC0_C0_APP0_VM0'],
-      toolsRunning: ['DC0_H0_VM1'],
+      toolsRunning: ['DC0_H0_VM1', 'DC0_C0_RP0_VM1'],
+      quiesceFails: ['DC0_C0_RP0_VM1'],
       // 1 MiB/s: each disk takes about a second, so a write "during the export" is during it.
       nfcBytesPerSecond: 1 << 20,
     });
@@ -218,6 +219,18 @@ describe('live export of a running VM', () => {
     });
     expect(again.capture?.mode).toBe('live');
     expect(again.files.filter((f) => f.role === 'disk')).toHaveLength(2);
+    await expectNothingOfOurs(sim);
+  });
+
+  it('a guest that cannot quiesce (ApplicationQuiesceFault) is exported crash-consistent, and says so', async () => {
+    const result = await exportItem({
+      client,
+      item: item('DC0_C0_RP0_VM1'),
+      itemId: 'item-1',
+      root: root('tr-live-8'),
+      recipients: [recipient],
+    });
+    expect(result.capture).toMatchObject({ mode: 'live', consistency: 'crash-consistent' });
     await expectNothingOfOurs(sim);
   });
 

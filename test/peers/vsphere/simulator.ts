@@ -70,6 +70,8 @@ export interface SimulatorOptions {
   poweredOn?: string[] | '*';
   /** Powered-on VMs whose VMware Tools run, so a snapshot can be quiesced (-tools-running, default none). */
   toolsRunning?: string[] | '*';
+  /** VMs whose quiesced snapshots fail with ApplicationQuiesceFault (-quiesce-fails). */
+  quiesceFails?: string[];
   /** Privilege ids HasPrivilegeOnEntity answers false for (-deny-privileges). */
   denyPrivileges?: string[];
   /** Disks per VM (-disks-per-vm, default 2). */
@@ -245,6 +247,7 @@ function flagsFor(opts: SimulatorOptions, dataDir: string): string[] {
   if (opts.toolsRunning !== undefined)
     add('-tools-running', opts.toolsRunning === '*' ? '*' : opts.toolsRunning.join(','));
   if (opts.denyPrivileges !== undefined) add('-deny-privileges', opts.denyPrivileges.join(','));
+  if (opts.quiesceFails !== undefined) add('-quiesce-fails', opts.quiesceFails.join(','));
   add('-disks-per-vm', opts.disksPerVm);
   add('-disk-size', opts.diskSize);
   add('-disk-content', opts.diskContent);

@@ -76,6 +76,7 @@ type config struct {
 	templates       int
 	poweredOn       string
 	toolsRunning    string
+	quiesceFails    string
 	denyPrivileges  string
 	disksPerVM      int
 	diskSize        int64
@@ -117,6 +118,7 @@ func parseFlags() error {
 	fs.IntVar(&cfg.templates, "templates", 1, "templates per cluster (DC0_C0_TPL<n>)")
 	fs.StringVar(&cfg.poweredOn, "powered-on", "DC0_H0_VM0", "comma-separated names of VMs left powered on; '*' = every VM, '' = none; templates are always off")
 	fs.StringVar(&cfg.toolsRunning, "tools-running", "", "comma-separated names of powered-on VMs whose VMware Tools run (guest.toolsRunningStatus guestToolsRunning: a snapshot can be quiesced); '*' = every powered-on VM")
+	fs.StringVar(&cfg.quiesceFails, "quiesce-fails", "", "comma-separated names of VMs whose quiesced snapshots fail with ApplicationQuiesceFault (a guest pre-freeze script that exits non-zero); unquiesced ones succeed")
 	fs.StringVar(&cfg.denyPrivileges, "deny-privileges", "", "comma-separated privilege ids HasPrivilegeOnEntity answers false for (a user whose role lacks them), e.g. VirtualMachine.State.CreateSnapshot")
 	fs.IntVar(&cfg.disksPerVM, "disks-per-vm", 2, "virtual disks per VM and template (disk1.vmdk .. diskN.vmdk)")
 	fs.StringVar(&diskSize, "disk-size", "1MiB", "size of every disk file and capacity of every disk (bytes, or with K/KiB, M/MiB, G/GiB)")

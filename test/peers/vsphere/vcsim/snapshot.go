@@ -94,6 +94,16 @@ func newTask(entity types.ManagedObjectReference, name string, result types.AnyT
 	}).Run()
 }
 
+// listed says whether name is in a comma-separated flag value ("*" = every name).
+func listed(list, name string) bool {
+	for _, n := range strings.Split(list, ",") {
+		if n = strings.TrimSpace(n); n == "*" || (n != "" && n == name) {
+			return true
+		}
+	}
+	return false
+}
+
 func toolsRunning(vm *simulator.VirtualMachine) bool {
 	return vm.Guest != nil && vm.Guest.ToolsRunningStatus == string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
 }
@@ -152,6 +162,15 @@ func (p *proxy) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnap
 			return
 		}
 		req.This = p.target
+		if req.Quiesce && toolsRunning(vm) && listed(cfg.quiesceFails, vm.Name) {
+			// ApplicationQuiesceFault: "creating a quiesced snapshot failed because the
+			// (user-supplied) custom pre-freeze script in the virtual machine exited with a
+			// non-zero return code" (API reference). The task fails; no snapshot is made.
+			res = &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{
+				Returnval: newTask(p.target, "createSnapshot", nil, &types.ApplicationQuiesceFault{}),
+			}}
+			return
+		}
 		res = vm.CreateSnapshotTask(req)
 		b, ok := res.(*methods.CreateSnapshot_TaskBody)
 		if !ok || b.Res == nil {
