@@ -116,16 +116,28 @@ export function checkCustody(transfer: Pick<Transfer, 'id' | 'history'>): Custod
   return { ok: true, legacy: 0, ...(h.length > 0 ? { head: prev } : {}) };
 }
 
-/** The custody log of a transfer does not check (exit code 4: not trusted). */
+/**
+ * The 1-based number of the entry whose hash is `hash` (a head hash a report quoted), or undefined
+ * when none has it: the log up to that report was rewritten, hashes and all.
+ */
+export function entryWithHash(transfer: Pick<Transfer, 'history'>, hash: string): number | undefined {
+  const i = transfer.history.findIndex((e) => e.hash === hash.trim().toLowerCase());
+  return i < 0 ? undefined : i + 1;
+}
+
+/**
+ * The custody log of a transfer does not check (exit code 4: not trusted): broken at `entry`, or
+ * (`entry` undefined) whole but without the head hash a report quoted.
+ */
 export class CustodyError extends CodedError<'CUSTODY_BROKEN'> {
   constructor(
     readonly transferId: string,
-    readonly entry: number,
+    readonly entry: number | undefined,
     reason: string,
   ) {
     super(
       'CUSTODY_BROKEN',
-      `The custody log of ${transferId} is broken at entry ${entry}: ${reason}. The store was changed outside Sneakernet; compare it with the head hash in the transfer's report.`,
+      `The custody log of ${transferId} ${entry === undefined ? 'does not check' : `is broken at entry ${entry}`}: ${reason}. The store was changed outside Sneakernet; compare it with the head hash in the transfer's report.`,
     );
     this.name = 'CustodyError';
   }
