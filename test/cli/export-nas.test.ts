@@ -208,6 +208,26 @@ describe('before any byte', () => {
   });
 });
 
+describe('space that is tight', () => {
+  it('is said before the first byte, and the export goes on', async () => {
+    const dir = await folder();
+    // About 3.1 MiB needed (two 1 MiB disks in age, and 1 MiB for the small files): 3.2 MiB free
+    // is enough, with less than the 10 % margin.
+    await sh('mount', ['-t', 'tmpfs', '-o', 'size=3300k', 'tmpfs', dir]);
+    try {
+      expect((await odt(['nas', 'init', dir, '--name', 'tight-box'])).code).toBe(0);
+      const r = await odt(exportCmd(dir, ['DC0_H0_VM1'], ['--transfer', 'tr-tight-1']), env());
+      expect(r.err).toMatch(
+        /^odt: warning: space is tight: NAS 'tight-box' .* has 3\.2 MiB free for about 3\.0 MiB \(estimated 2\.0 MiB .*provisioned 2\.0 MiB/m,
+      );
+      expect(r.code).toBe(0);
+      expect(await tree(dir)).toContain('tr-tight-1/transfer.json');
+    } finally {
+      await sh('umount', ['-l', dir]);
+    }
+  });
+});
+
 describe('no empty or orphan transfers', () => {
   it('no --item is a usage error, and nothing is written (was: an empty signed transfer, exit 0)', async () => {
     const { dir } = await markedFolder('empty-box');
