@@ -10,6 +10,9 @@
  * `Authorization: Bearer <token>`, the token being the Secrets Manager secret named by
  * ADMIN_TOKEN_SECRET_ARN, read once per container (a failed read is retried on the next request).
  * Heartbeats become SendTaskHeartbeat, results SendTaskSuccess/Failure, through the service layer.
+ * The handler checks a request's head (agent, signature headers, clock window; admin token) before
+ * it parses or hashes the body, and refuses a body over the call's limit with 413, as `odt serve`
+ * does (`agentBodyLimits`); API Gateway has read the body by then, up to its own 10 MB.
  *
  * Metrics (CloudWatch embedded metric format on stdout, namespace `Sneakernet/Agents`):
  * - `TaskHeartbeats` per accepted heartbeat, dimensions Service+Site;
