@@ -76,6 +76,21 @@ describe('a folder refused as the NAS', () => {
     }
   });
 
+  it('a bind mount of a folder of the same device is a mount point too (mountinfo), even with a space in its path', async () => {
+    const source = join(work, 'bind source');
+    const target = join(work, 'bind target');
+    await mkdir(source);
+    await mkdir(target);
+    expect(await isMountPoint(target)).toBe(false);
+    await sh('mount', ['--bind', source, target]);
+    try {
+      // Same st_dev as its parent: only /proc/self/mountinfo (which escapes the space) tells.
+      expect(await isMountPoint(target)).toBe(true);
+    } finally {
+      await sh('umount', [target]);
+    }
+  });
+
   it('on a read-only file system: NAS_READ_ONLY names EROFS (not ENOENT)', async () => {
     const m = await tmpfs('ro', 'size=1m');
     try {
