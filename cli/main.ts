@@ -5,6 +5,7 @@ import { registerAgentRun } from './commands/agent-run.ts';
 import { registerControl } from './commands/control.ts';
 import { registerDataPath } from './commands/data-path.ts';
 import { registerImport } from './commands/import.ts';
+import { registerOperator } from './commands/operator.ts';
 import { registerNas } from './commands/nas.ts';
 import { exitCodeOf, exitCodes } from './exit-codes.ts';
 import { markRequiredOptions } from './flags.ts';
@@ -34,6 +35,7 @@ export function buildProgram(io: Io): Command {
   registerImport(program, io);
   registerControl(program, io);
   registerAgentRun(program, io);
+  registerOperator(program, io);
   markRequiredOptions(program);
   return program;
 }

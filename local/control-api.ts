@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
+  ForbiddenError,
   NotFoundError,
   type ShippingEvent,
   shippingEvents,
@@ -18,6 +19,7 @@ import {
   sendJson,
   statusOfCode,
 } from './http-json.ts';
+import type { SqliteOperators } from './operators.ts';
 
 /**
  * The service layer on localhost for the admin CLI (`odt transfer …`): JSON over HTTP, each
@@ -33,6 +35,12 @@ export async function startControlApi(options: {
   service: TransferService;
   /** The agent registry: `odt agent enroll | list | revoke | inventory` go through this API. */
   registry?: AgentRegistry;
+  /**
+   * The operators and their tokens (`odt operator add`). A request with an operator's token acts
+   * as that operator. Once one exists, the admin token no longer acts for a person: a decision
+   * needs an operator's token, and `--as` cannot name someone else.
+   */
+  operators?: SqliteOperators;
   adminToken: string;
   port?: number;
   host?: string;
@@ -51,12 +59,45 @@ export async function startControlApi(options: {
       sendJson(res, status, { error: error.message, code: error.code ?? 'INTERNAL' });
     });
   });
+  /** Who is calling: the admin token's holder, or an operator named by the server's own records. */
+  function caller(req: IncomingMessage): { kind: 'admin' } | { kind: 'operator'; name: string } | undefined {
+    const header = req.headers.authorization ?? '';
+    const auth = Buffer.from(header);
+    if (auth.length === expected.length && timingSafeEqual(auth, expected)) return { kind: 'admin' };
+    const name = header.startsWith('Bearer ') ? options.operators?.nameOf(header.slice(7)) : undefined;
+    return name ? { kind: 'operator', name } : undefined;
+  }
+
+  /**
+   * The person a decision is recorded for. An operator's token names them (an `actor` that names
+   * someone else is refused). The admin token names nobody: its `actor` (`--as`) is taken on
+   * trust only while the state folder has no operators (a lab, the tests); once one exists, it is
+   * refused and the operator's own token is needed.
+   */
+  function actorOf(who: { kind: 'admin' } | { kind: 'operator'; name: string }, asserted: unknown): string {
+    const claimed = typeof asserted === 'string' && asserted.trim() ? asserted.trim() : undefined;
+    if (who.kind === 'operator') {
+      if (claimed !== undefined && claimed !== who.name)
+        throw new ForbiddenError(
+          `this operator token is ${who.name}'s; it cannot act as '${claimed}' (drop --as, or use ${claimed}'s own token)`,
+        );
+      return who.name;
+    }
+    if (options.operators && options.operators.count() > 0)
+      throw new ForbiddenError(
+        'the admin token acts for no person once operators exist: use your operator token ' +
+          '(--token-file or ODT_OPERATOR_TOKEN_FILE; `odt operator add <name> --out <file>` issues one)',
+      );
+    return claimed ?? 'admin';
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const auth = Buffer.from(req.headers.authorization ?? '');
-    if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) {
+    const who = caller(req);
+    if (!who) {
       log.warn({ ...requestMeta(req.method, req.url), status: 401, code: 'UNAUTHORIZED' }, 'request refused');
       sendJson(res, 401, {
-        error: 'missing or wrong admin token; run the CLI with the same --state-dir as odt serve',
+        error:
+          'missing or wrong token: run the CLI with the same --state-dir as odt serve (admin token), or with your operator token (--token-file)',
         code: 'UNAUTHORIZED',
       });
       return;
@@ -64,12 +105,31 @@ export async function startControlApi(options: {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const parts = url.pathname.split('/').filter(Boolean);
     const body = req.method === 'POST' ? parseJsonObject(await readBody(req, 1 << 20)) : {};
-    const actor = String(body.actor ?? req.headers['x-odt-actor'] ?? 'admin');
+    // Reads are anyone's with a token; everything that changes something names its person.
+    let person: string | undefined;
+    const actor = (): string => {
+      person ??= actorOf(who, body.actor ?? req.headers['x-odt-actor']);
+      return person;
+    };
+    const adminOnly = () => {
+      if (who.kind !== 'admin')
+        throw new ForbiddenError(
+          `${req.method} ${url.pathname} needs the admin token of the state folder (operator ${who.name} has no admin rights)`,
+        );
+    };
+    if (parts[0] === 'operators') {
+      adminOnly();
+      operatorsRoute(req.method ?? 'GET', parts[1], body, res);
+      return;
+    }
     if (parts[0] === 'agents' || parts[0] === 'sites') {
+      if (!(req.method === 'GET' && parts[0] === 'agents')) adminOnly();
       await agents(req.method ?? 'GET', parts, url, body, res);
       return;
     }
     if (parts[0] === 'tasks') {
+      // Reading the open tasks is anyone's (`transfer show` names what they wait for).
+      if (req.method !== 'GET') adminOnly();
       await tasks(req.method ?? 'GET', parts[1], parts[2], url, body, res);
       return;
     }
@@ -90,11 +150,11 @@ export async function startControlApi(options: {
     } else if (req.method === 'GET' && id) {
       sendJson(res, 200, await service.get(id));
     } else if (req.method === 'POST' && !id) {
-      sendJson(res, 201, await service.request(body.request as never));
+      sendJson(res, 201, await service.request(requestOf(body.request, who, actor) as never));
     } else if (req.method === 'POST' && id && verb === 'approve') {
-      sendJson(res, 200, await service.approve(id, actor));
+      sendJson(res, 200, await service.approve(id, actor()));
     } else if (req.method === 'POST' && id && verb === 'reject') {
-      sendJson(res, 200, await service.reject(id, actor, String(body.reason ?? '')));
+      sendJson(res, 200, await service.reject(id, actor(), String(body.reason ?? '')));
     } else if (req.method === 'POST' && id && verb === 'event') {
       const event = String(body.event) as ShippingEvent;
       if (!shippingEvents.includes(event)) {
@@ -108,15 +168,35 @@ export async function startControlApi(options: {
         body.carrier || body.tracking
           ? { carrier: String(body.carrier ?? ''), tracking: String(body.tracking ?? '') }
           : undefined;
-      sendJson(res, 200, await service.event(id, event, actor, shipping));
+      sendJson(res, 200, await service.event(id, event, actor(), shipping));
     } else if (req.method === 'POST' && id && verb === 'retry') {
-      sendJson(res, 200, await service.retry(id, actor));
+      sendJson(res, 200, await service.retry(id, actor()));
     } else if (req.method === 'POST' && id && verb === 'cancel') {
-      sendJson(res, 200, await service.cancel(id, actor, String(body.reason ?? 'cancelled')));
+      sendJson(res, 200, await service.cancel(id, actor(), String(body.reason ?? 'cancelled')));
     } else {
       sendJson(res, 404, { error: `no such operation ${req.method} ${url.pathname}`, code: 'NOT_FOUND' });
     }
   }
+  function operatorsRoute(
+    method: string,
+    name: string | undefined,
+    body: Record<string, unknown>,
+    res: ServerResponse,
+  ): void {
+    const operators = options.operators;
+    if (!operators) throw new NotFoundError('operation', '/operators');
+    if (method === 'GET' && !name) sendJson(res, 200, operators.list());
+    else if (method === 'POST' && !name) {
+      const added = operators.add(String(body.name ?? ''), new Date());
+      log.info({ operator: added.name }, 'operator added');
+      sendJson(res, 201, added);
+    } else if (method === 'DELETE' && name) {
+      operators.remove(name);
+      log.info({ operator: name }, 'operator removed');
+      sendJson(res, 200, { ok: true, name });
+    } else sendJson(res, 404, { error: `no such operation ${method} /operators`, code: 'NOT_FOUND' });
+  }
+
   /** The agent registry for the admin CLI: the only writer of the state folder is this process. */
   async function agents(
     method: string,
@@ -189,4 +269,28 @@ export async function startControlApi(options: {
   }
 
   return listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
+}
+
+/**
+ * A transfer request as an operator sends it: the requester is the operator (named in the file or
+ * not); another name is refused. With the admin token, as `actorOf` allows.
+ */
+function requestOf(
+  request: unknown,
+  who: { kind: 'admin' } | { kind: 'operator'; name: string },
+  actor: () => string,
+): unknown {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) return request;
+  const r = request as Record<string, unknown>;
+  if (who.kind === 'admin' && r.requester !== undefined) {
+    // No person behind the admin token: the file's requester stands while no operators exist.
+    actor();
+    return r;
+  }
+  const requester = actor();
+  if (r.requester !== undefined && r.requester !== requester)
+    throw new ForbiddenError(
+      `the request names requester '${String(r.requester)}', but this token is ${requester}'s; drop the requester or use their token`,
+    );
+  return { ...r, requester };
 }

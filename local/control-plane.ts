@@ -18,6 +18,7 @@ import { type AgentApi, startAgentApi } from './agent-api/agent-api.ts';
 import { type ControlApi, startControlApi } from './control-api.ts';
 import { DurableRunner } from './durable-runner.ts';
 import { loggedCall } from './logger.ts';
+import { SqliteOperators } from './operators.ts';
 import { SqliteRunnerStore } from './sqlite-runner-store.ts';
 import { lockStateDir } from './state-lock.ts';
 import { SqliteAgentRegistry } from './store/agent-registry.ts';
@@ -56,6 +57,8 @@ export interface ControlPlane {
   readonly api: ControlApi;
   readonly agentApi: AgentApi;
   readonly registry: SqliteAgentRegistry;
+  /** The CLI's operators and their tokens (`odt operator add`). */
+  readonly operators: SqliteOperators;
   readonly resumed: number;
   close(): Promise<void>;
 }
@@ -165,6 +168,7 @@ async function startLocked(options: ControlPlaneOptions, unlock: () => void): Pr
     ...(options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
   });
   const registry = new SqliteAgentRegistry(stores.db);
+  const operators = new SqliteOperators(stores.db);
   // Both ports first: a busy port ends the start before any workflow resumes.
   let api: ControlApi | undefined;
   let agentApi: AgentApi | undefined;
@@ -173,6 +177,7 @@ async function startLocked(options: ControlPlaneOptions, unlock: () => void): Pr
       startControlApi({
         service: service!,
         registry,
+        operators,
         logger: log.child({ api: 'admin' }),
         adminToken: adminToken(options.stateDir),
         ...(options.port !== undefined ? { port: options.port } : {}),
@@ -196,6 +201,10 @@ async function startLocked(options: ControlPlaneOptions, unlock: () => void): Pr
     stores.close();
     throw error;
   }
+  if (operators.count() === 0)
+    log.warn(
+      'no operators yet: a decision through the admin token takes its --as on trust; `odt operator add <name> --out <file>` gives each person a token the server checks',
+    );
   const resumed = runner.resumeAll();
   writeFileSync(
     join(options.stateDir, 'serve.json'),
@@ -208,6 +217,7 @@ async function startLocked(options: ControlPlaneOptions, unlock: () => void): Pr
     api,
     agentApi,
     registry,
+    operators,
     resumed,
     async close() {
       await agentApi.close();

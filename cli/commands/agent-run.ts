@@ -69,10 +69,13 @@ export function registerAgentRun(program: Command, io: Io): void {
     .addOption(durationOption('--ttl <duration>', 'how long the code is valid', 15 * 60_000))
     .option('--state-dir <dir>', 'state folder of odt serve (which issues the code)', defaultStateDir)
     .action(async (o: { site: string; ttl: number; stateDir: string }) => {
-      const code = (await call(o.stateDir, 'POST', '/agents/enrollments', {
-        site: o.site,
-        ttlMs: o.ttl,
-      })) as EnrollmentCode;
+      const code = (await call(
+        o.stateDir,
+        'POST',
+        '/agents/enrollments',
+        { site: o.site, ttlMs: o.ttl },
+        { admin: true },
+      )) as EnrollmentCode;
       io.out.write(`${code.code}\n`);
       io.err.write(
         `odt: enrollment code for site ${code.site}, valid once until ${code.expiresAt}; start the agent with --code\n`,
@@ -84,7 +87,7 @@ export function registerAgentRun(program: Command, io: Io): void {
     .description('revoke an enrolled agent: its next call is refused')
     .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
     .action(async (id: string, o: { stateDir: string }) => {
-      await call(o.stateDir, 'POST', `/agents/${encodeURIComponent(id)}/revoke`, {});
+      await call(o.stateDir, 'POST', `/agents/${encodeURIComponent(id)}/revoke`, {}, { admin: true });
       io.out.write(`agent ${id} revoked\n`);
     });
 
@@ -99,6 +102,8 @@ export function registerAgentRun(program: Command, io: Io): void {
         o.stateDir,
         'GET',
         `/agents${o.site ? `?site=${encodeURIComponent(o.site)}` : ''}`,
+        undefined,
+        { admin: true },
       )) as Omit<AgentRecord, 'certPem'>[];
       if (o.json) io.out.write(`${JSON.stringify(list, null, 2)}\n`);
       else
@@ -118,6 +123,8 @@ export function registerAgentRun(program: Command, io: Io): void {
         o.stateDir,
         'GET',
         `/sites/${encodeURIComponent(o.site)}/inventory`,
+        undefined,
+        { admin: true },
       )) as SiteInventory;
       io.out.write(`${JSON.stringify(inv, null, 2)}\n`);
     });

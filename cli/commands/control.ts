@@ -1,7 +1,16 @@
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { CodedError, errnoOf, shippingEvents, type Transfer, ValidationError } from '../../core/index.ts';
+import {
+  CodedError,
+  errnoOf,
+  shippingEvents,
+  type TaskRecord,
+  type Transfer,
+  ValidationError,
+} from '../../core/index.ts';
 import type { LogLevel } from '../../core/ports/logger.ts';
 import { adminToken, readAdminToken } from '../../local/admin-token.ts';
 import { writeCustodyLog } from '../custody-log.ts';
@@ -39,11 +48,57 @@ export class ControlApiError extends CodedError<string> {
   }
 }
 
+/** Where the CLI looks for the operator's token when neither --token-file nor the variable says. */
+export const defaultTokenFile = join(homedir(), '.config', 'odt', 'operator-token');
+
 /**
- * The admin CLI talks to `odt serve` over its localhost API, with the state folder's admin token.
- * Nothing is created in `stateDir`: a folder that holds no control plane is refused.
+ * The token a command sends: the admin token for the commands that need it (`admin`), else the
+ * operator's (--token-file, ODT_OPERATOR_TOKEN_FILE, or the default file when it exists), else the
+ * admin token of the state folder. An operator token file must be private to its owner (0600).
  */
-export async function call(stateDir: string, method: string, path: string, body?: unknown): Promise<unknown> {
+async function tokenFor(stateDir: string, auth: { admin?: boolean; tokenFile?: string }): Promise<string> {
+  if (auth.admin) return readAdminToken(stateDir);
+  const named = auth.tokenFile ?? process.env.ODT_OPERATOR_TOKEN_FILE;
+  const file = named ?? (existsSync(defaultTokenFile) ? defaultTokenFile : undefined);
+  if (!file) return readAdminToken(stateDir);
+  let text: string;
+  try {
+    const mode = (await stat(file)).mode & 0o777;
+    if ((mode & 0o077) !== 0)
+      throw new ValidationError('The operator token file', [
+        {
+          path: file,
+          message: `is readable by others (mode ${mode.toString(8)}); \`chmod 600 ${file}\``,
+        },
+      ]);
+    text = (await readFile(file, 'utf8')).trim();
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    throw new ValidationError('The operator token file', [
+      { path: file, message: `cannot be read (${(error as Error).message})` },
+    ]);
+  }
+  return text;
+}
+
+/** How a command authenticates: `admin` for the registry and operators; else the operator's token. */
+export interface CallAuth {
+  readonly admin?: boolean;
+  readonly tokenFile?: string;
+}
+
+/**
+ * The admin CLI talks to `odt serve` over its localhost API, with the operator's token or the
+ * state folder's admin token. Nothing is created in `stateDir`: a folder without a control plane
+ * is refused.
+ */
+export async function call(
+  stateDir: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  auth: CallAuth = {},
+): Promise<unknown> {
   let serve: { url: string };
   try {
     serve = JSON.parse(await readFile(join(stateDir, 'serve.json'), 'utf8')) as { url: string };
@@ -55,7 +110,7 @@ export async function call(stateDir: string, method: string, path: string, body?
       { cause: error },
     );
   }
-  const token = readAdminToken(stateDir);
+  const token = await tokenFor(stateDir, auth);
   let res: Response;
   try {
     res = await fetch(`${serve.url}${path}`, {
@@ -63,7 +118,6 @@ export async function call(stateDir: string, method: string, path: string, body?
       headers: {
         authorization: `Bearer ${token}`,
         'content-type': 'application/json',
-        'x-odt-actor': process.env.USER ?? 'admin',
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
@@ -84,15 +138,58 @@ export async function call(stateDir: string, method: string, path: string, body?
   return json;
 }
 
-const summary = (t: Transfer): string =>
-  [
+/** The enrolled agents of `site` that are not revoked. */
+async function activeAgents(stateDir: string, site: string, auth: CallAuth = {}): Promise<number> {
+  const list = (await call(stateDir, 'GET', `/agents?site=${encodeURIComponent(site)}`, undefined, auth)) as {
+    revoked: boolean;
+  }[];
+  return list.filter((a) => !a.revoked).length;
+}
+
+/** What one open task of a transfer waits for: an agent of a site where none is enrolled. */
+interface AgentWait {
+  readonly text: string;
+  readonly itemIds: readonly string[];
+}
+
+/**
+ * The transfer's open tasks that no agent can take, because none is enrolled for their site:
+ * its items would say `exporting` while nothing exports (issue 22).
+ */
+async function agentWaits(stateDir: string, t: Transfer, auth: CallAuth = {}): Promise<AgentWait[]> {
+  const waits: AgentWait[] = [];
+  for (const site of new Set([t.site, t.providerSite])) {
+    const open = (
+      (await call(
+        stateDir,
+        'GET',
+        `/tasks?site=${encodeURIComponent(site)}`,
+        undefined,
+        auth,
+      )) as TaskRecord[]
+    ).filter((task) => task.transferId === t.id);
+    if (open.length === 0 || (await activeAgents(stateDir, site, auth)) > 0) continue;
+    for (const task of open) {
+      const role = task.kind === 'export' ? 'an export agent' : 'an import agent (ODT node)';
+      waits.push({ text: `waiting for ${role} of site ${site} (none enrolled)`, itemIds: task.itemIds });
+    }
+  }
+  return waits;
+}
+
+const summary = (t: Transfer, waits: readonly AgentWait[] = []): string => {
+  const waitOf = (itemId: string) => waits.find((w) => w.itemIds.includes(itemId))?.text;
+  return [
     `${t.id}  ${t.phase}  site ${t.site} → ${t.providerSite}  requested by ${t.requester}${t.approver ? `, decided by ${t.approver}` : ''}`,
     ...(t.shipping ? [`  shipped with ${t.shipping.carrier}, tracking ${t.shipping.tracking}`] : []),
+    // A task about no item in particular (the node's key) is said on its own line.
+    ...waits.filter((w) => !t.items.some((i) => w.itemIds.includes(i.id))).map((w) => `  ${w.text}`),
     ...t.items.map(
       (i) =>
-        `  ${i.id}  ${i.kind.padEnd(8)} ${i.source.padEnd(28)} ${i.result.state}${i.result.reason ? ` — ${i.result.reason}` : ''}${i.result.capture ? ` — ${i.result.capture.read}; delta sync later: ${i.result.capture.deltaSync ? 'yes' : 'no'}` : ''}`,
+        `  ${i.id}  ${i.kind.padEnd(8)} ${i.source.padEnd(28)} ${waitOf(i.id) ?? i.result.state}${i.result.reason ? ` — ${i.result.reason}` : ''}${i.result.capture ? ` — ${i.result.capture.read}; delta sync later: ${i.result.capture.deltaSync ? 'yes' : 'no'}` : ''}`,
     ),
   ].join('\n');
+};
 
 /** The agent API's port of the last start (serve.json), so that agents find it again. */
 async function lastAgentPort(stateDir: string): Promise<number | undefined> {
@@ -223,13 +320,27 @@ export function registerControl(program: Command, io: Io): void {
     .command('transfer')
     .description('admin commands over the same service layer as Slack');
   const withState = (c: Command) =>
-    c.option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir);
+    c
+      .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
+      .option(
+        '--token-file <file>',
+        `your operator token (odt operator add); default: ODT_OPERATOR_TOKEN_FILE, else ${defaultTokenFile.replace(homedir(), '~')} if it exists, else the admin token of --state-dir`,
+      );
+  const auth = (o: { tokenFile?: string }): CallAuth => (o.tokenFile ? { tokenFile: o.tokenFile } : {});
+  const callAs = (
+    o: { stateDir: string; tokenFile?: string },
+    method: string,
+    path: string,
+    body?: unknown,
+  ) => call(o.stateDir, method, path, body, auth(o));
+  const asHelp =
+    'who acts, checked by odt serve: with an operator token only your own name; with the admin token only while no operators exist (labs)';
 
   withState(
     transfer.command('request').description('request a transfer from a JSON file (docs/request-format.md)'),
   )
     .requiredOption('--file <request.json>', 'the request')
-    .action(async (o: { file: string; stateDir: string }) => {
+    .action(async (o: { file: string; stateDir: string; tokenFile?: string }) => {
       let request: unknown;
       try {
         request = JSON.parse(await readFile(o.file, 'utf8'));
@@ -238,8 +349,19 @@ export function registerControl(program: Command, io: Io): void {
           { path: '', message: `not readable JSON: ${(error as Error).message}` },
         ]);
       }
-      const t = (await call(o.stateDir, 'POST', '/transfers', { request })) as Transfer;
+      const t = (await callAs(o, 'POST', '/transfers', { request })) as Transfer;
       io.out.write(`${t.id}\n`);
+      // Accepted either way (the agent may enroll later), but said now rather than found later.
+      for (const [site, role] of [
+        [t.site, 'export agent'],
+        [t.providerSite, 'import agent (ODT node)'],
+      ] as const) {
+        if ((await activeAgents(o.stateDir, site, auth(o))) === 0)
+          io.err.write(
+            `odt: warning: no ${role} has enrolled for site ${site}; the transfer waits for one ` +
+              `(\`odt agent enroll --site ${site}\`, then \`odt agent run --site ${site} --code <code>\`)\n`,
+          );
+      }
     });
   for (const verb of ['approve', 'retry'] as const) {
     withState(
@@ -247,27 +369,27 @@ export function registerControl(program: Command, io: Io): void {
         .command(`${verb} <id>`)
         .description(verb === 'approve' ? 'approve a requested transfer' : 'retry the failed items'),
     )
-      .option('--as <user>', 'who acts', process.env.USER ?? 'admin')
+      .option('--as <user>', asHelp)
       .action(async (id: string, o: { stateDir: string; as: string }) => {
         io.out.write(
-          `${summary((await call(o.stateDir, 'POST', `/transfers/${id}/${verb}`, { actor: o.as })) as Transfer)}\n`,
+          `${summary((await callAs(o, 'POST', `/transfers/${id}/${verb}`, { actor: o.as })) as Transfer)}\n`,
         );
       });
   }
   withState(transfer.command('reject <id>').description('reject a requested transfer'))
     .requiredOption('--reason <text>', 'why, in words the requester can act on')
-    .option('--as <user>', 'who acts', process.env.USER ?? 'admin')
+    .option('--as <user>', asHelp)
     .action(async (id: string, o: { stateDir: string; as: string; reason: string }) => {
       io.out.write(
-        `${summary((await call(o.stateDir, 'POST', `/transfers/${id}/reject`, { actor: o.as, reason: o.reason })) as Transfer)}\n`,
+        `${summary((await callAs(o, 'POST', `/transfers/${id}/reject`, { actor: o.as, reason: o.reason })) as Transfer)}\n`,
       );
     });
   withState(transfer.command('cancel <id>').description('cancel a transfer at any wait'))
     .option('--reason <text>', 'why', 'cancelled')
-    .option('--as <user>', 'who acts', process.env.USER ?? 'admin')
+    .option('--as <user>', asHelp)
     .action(async (id: string, o: { stateDir: string; as: string; reason: string }) => {
       io.out.write(
-        `${summary((await call(o.stateDir, 'POST', `/transfers/${id}/cancel`, { actor: o.as, reason: o.reason })) as Transfer)}\n`,
+        `${summary((await callAs(o, 'POST', `/transfers/${id}/cancel`, { actor: o.as, reason: o.reason })) as Transfer)}\n`,
       );
     });
   withState(
@@ -277,14 +399,14 @@ export function registerControl(program: Command, io: Io): void {
   )
     .option('--carrier <name>', 'carrier (shipped)')
     .option('--tracking <number>', 'tracking number (shipped)')
-    .option('--as <user>', 'who acts', process.env.USER ?? 'admin')
+    .option('--as <user>', asHelp)
     .action(
       async (
         id: string,
         event: string,
         o: { stateDir: string; as: string; carrier?: string; tracking?: string },
       ) => {
-        const t = (await call(o.stateDir, 'POST', `/transfers/${id}/event`, {
+        const t = (await callAs(o, 'POST', `/transfers/${id}/event`, {
           actor: o.as,
           event,
           ...(o.carrier ? { carrier: o.carrier } : {}),
@@ -299,19 +421,21 @@ export function registerControl(program: Command, io: Io): void {
       '--history',
       'the custody log with its hashes, checked: exit 4 (CUSTODY_BROKEN) naming an edited entry',
     )
-    .action(async (id: string, o: { stateDir: string; json?: boolean; history?: boolean }) => {
-      const t = (await call(o.stateDir, 'GET', `/transfers/${id}`)) as Transfer;
-      if (o.history) writeCustodyLog(t, (text) => io.out.write(text));
-      else if (o.json) io.out.write(`${JSON.stringify(t, null, 2)}\n`);
-      else
-        io.out.write(
-          `${summary(t)}\n${t.history.map((h) => `  ${h.at}  ${h.phase.padEnd(22)} ${h.actor}${h.note ? `  ${h.note}` : ''}`).join('\n')}\n`,
-        );
-    });
+    .action(
+      async (id: string, o: { stateDir: string; tokenFile?: string; json?: boolean; history?: boolean }) => {
+        const t = (await callAs(o, 'GET', `/transfers/${id}`)) as Transfer;
+        if (o.history) writeCustodyLog(t, (text) => io.out.write(text));
+        else if (o.json) io.out.write(`${JSON.stringify(t, null, 2)}\n`);
+        else
+          io.out.write(
+            `${summary(t, await agentWaits(o.stateDir, t, auth(o)))}\n${t.history.map((h) => `  ${h.at}  ${h.phase.padEnd(22)} ${h.actor}${h.note ? `  ${h.note}` : ''}`).join('\n')}\n`,
+          );
+      },
+    );
   withState(transfer.command('list').description('all transfers'))
     .option('--json', 'as JSON')
     .action(async (o: { stateDir: string; json?: boolean }) => {
-      const list = (await call(o.stateDir, 'GET', '/transfers')) as Transfer[];
+      const list = (await callAs(o, 'GET', '/transfers')) as Transfer[];
       if (o.json) io.out.write(`${JSON.stringify(list, null, 2)}\n`);
       else
         for (const t of list)

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { odt } from '../support/cli.ts';
+import { answerKeyTaskOverApi } from '../support/fake-node.ts';
 import { runOdtProcess, type ServeProcess, serveAdmin, startServe, until } from '../support/serve-process.ts';
 import { writeTransferRequest } from '../support/transfer-request.ts';
 
@@ -185,7 +186,7 @@ describe('a transfer for a site without agents', () => {
     const dir = join(work, 'no-agents');
     const serve = await startServe(dir);
     serves.push(serve);
-    const { cli, show } = serveAdmin(dir);
+    const { cli, show, api } = serveAdmin(dir);
     const requested = await cli(
       'transfer',
       'request',
@@ -199,6 +200,13 @@ describe('a transfer for a site without agents', () => {
     );
     expect(requested.err).toContain('no import agent (ODT node) has enrolled for site cloud');
     await cli('transfer', 'approve', id, '--as', 'bob');
+    // The transfer's key is the ODT node's task (#18): with no node enrolled, show says so.
+    await until('the make-key wait', async () =>
+      (await cli('transfer', 'show', id)).out.includes(
+        '\n  waiting for an import agent (ODT node) of site cloud (none enrolled)\n',
+      ),
+    );
+    await until('the make-key task', async () => answerKeyTaskOverApi(api, 'cloud', await show(id)));
     await cli('transfer', 'event', id, 'appliance-sent', '--as', 'bob');
     await cli('transfer', 'event', id, 'appliance-connected', '--as', 'alice');
     await until('exporting', async () => (await show(id)).phase === 'exporting');
