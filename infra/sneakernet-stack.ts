@@ -228,7 +228,7 @@ export class SneakernetStack extends Stack {
         handler: 'handler',
         projectRoot: root,
         depsLockFilePath: join(root, 'package-lock.json'),
-        runtime: lambda.Runtime.NODEJS_22_X,
+        runtime: lambda.Runtime.NODEJS_24_X,
         architecture: lambda.Architecture.ARM_64,
         memorySize: 512,
         timeout: Duration.seconds(30),
@@ -239,7 +239,7 @@ export class SneakernetStack extends Stack {
         description,
         bundling: {
           format: nodejs.OutputFormat.ESM,
-          target: 'node22',
+          target: 'node24',
           mainFields: ['module', 'main'],
           banner: esmBanner,
           minify: true,

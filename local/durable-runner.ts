@@ -1,4 +1,3 @@
-import './polyfills.ts';
 import { randomUUID } from 'node:crypto';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { TaskTokenError, type WorkflowEngine } from '../core/index.ts';

@@ -138,12 +138,12 @@ describe('the state machine', () => {
 });
 
 describe('the functions', () => {
-  it('are the three handlers and the agent API on nodejs22.x, arm64, with their environment', () => {
+  it('are the three handlers and the agent API on nodejs24.x, arm64, with their environment', () => {
     const fns = ofType('AWS::Lambda::Function');
     expect(fns).toHaveLength(4);
     const tableId = stack.getLogicalId(stack.table.node.defaultChild as never);
     for (const [, fn] of fns) {
-      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.Handler).toBe('index.handler');
       const env = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;

@@ -153,7 +153,8 @@ export class SoapConnection {
           void presentedThumbprint(this.url).then((thumbprint) =>
             reject(
               new VimTransportError(
-                `${this.url.host} presents a certificate this system does not trust (${err.message})` +
+                // Node's reason alone: Node 24 appends a hint about its own flags (--use-system-ca).
+                `${this.url.host} presents a certificate this system does not trust (${err.message.replace(/;.*$/s, '')})` +
                   (thumbprint
                     ? `; its SHA-256 thumbprint is ${colonHex(thumbprint)}. Check it with the vCenter's administrator, then pass --thumbprint ${colonHex(thumbprint)}`
                     : '; pass its SHA-256 thumbprint with --thumbprint') +
