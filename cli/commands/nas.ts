@@ -28,7 +28,7 @@ export function registerNas(program: Command, io: Io): void {
     .option('--json', 'the marker and the file system as JSON')
     .action(async (dir: string, o: { name?: string; plainFolder?: boolean; json?: boolean }) => {
       const name = o.name === undefined ? undefined : parseOrThrow(nasNameSchema, o.name, '--name');
-      const info = await inspectNas(dir, '<dir>');
+      const info = await inspectNas(dir, 'the folder');
       if (info.marker) {
         io.err.write(
           `odt: kept the existing marker: ${describeMarker(info.marker)}, made ${info.marker.createdAt}${name && name !== info.marker.name ? ` (not renamed to '${name}': a NAS keeps its id and name)` : ''}\n`,
@@ -42,7 +42,7 @@ export function registerNas(program: Command, io: Io): void {
           `${dir} is not a mount point (it is on the file system of its parent folder): mount the NAS there first, then run odt nas init again; to mark a plain folder (labs), add --plain-folder.`,
         );
       }
-      await checkWritable(info.path, '<dir>');
+      await checkWritable(info.path, 'the folder');
       const marker = await writeNasMarker(info.path, {
         name: name ?? `nas-${new Date().toISOString().slice(0, 10)}`,
         plainFolder: !info.mountPoint,
@@ -55,7 +55,7 @@ export function registerNas(program: Command, io: Io): void {
     .description('which NAS is mounted at <dir>: its marker, file system, free space and transfers')
     .option('--json', 'as JSON')
     .action(async (dir: string, o: { json?: boolean }) => {
-      const info = await inspectNas(dir, '<dir>');
+      const info = await inspectNas(dir, 'the folder');
       write(io, info, o.json, await transfersOn(info.path));
     });
 }
