@@ -200,10 +200,9 @@ export async function sweepLive(
   return { clones: clones.length, snapshots: stale.length };
 }
 
-/** Each disk of the snapshot's config: key, label and the backing's changeId. */
-async function snapshotDisks(client: VimClient, snapshot: Moref): Promise<CapturedDisk[]> {
-  const props = await client.properties(snapshot, 'VirtualMachineSnapshot', ['config.hardware.device']);
-  return (props.get('config.hardware.device')?.children ?? [])
+/** Each disk of a `config.hardware.device` list: key, label and the backing's changeId. */
+function capturedDisks(devices: XmlNode | undefined): CapturedDisk[] {
+  return (devices?.children ?? [])
     .filter((d) => d.typeName === 'VirtualDisk')
     .map((d) => {
       const changeId = d.path('backing', 'changeId')?.text;
@@ -213,6 +212,12 @@ async function snapshotDisks(client: VimClient, snapshot: Moref): Promise<Captur
         ...(changeId ? { changeId } : {}),
       };
     });
+}
+
+/** Each disk of the snapshot's config, with its changeId at the snapshot. */
+async function snapshotDisks(client: VimClient, snapshot: Moref): Promise<CapturedDisk[]> {
+  const props = await client.properties(snapshot, 'VirtualMachineSnapshot', ['config.hardware.device']);
+  return capturedDisks(props.get('config.hardware.device'));
 }
 
 /** Faults of a quiesced snapshot that a crash-consistent one does not have (API reference, SnapshotFault). */
@@ -366,15 +371,6 @@ export async function coldDisks(
     'config.changeTrackingEnabled',
     'config.hardware.device',
   ]);
-  const disks = (props.get('config.hardware.device')?.children ?? [])
-    .filter((d) => d.typeName === 'VirtualDisk')
-    .map((d) => {
-      const changeId = d.path('backing', 'changeId')?.text;
-      return {
-        deviceKey: Number(d.str('key')),
-        label: d.path('deviceInfo', 'label')?.text ?? `disk ${d.str('key')}`,
-        ...(changeId ? { changeId } : {}),
-      };
-    });
+  const disks = capturedDisks(props.get('config.hardware.device'));
   return { changeTracking: props.get('config.changeTrackingEnabled')?.text === 'true' ? 'on' : 'off', disks };
 }
