@@ -436,7 +436,7 @@ function writeExportPlan(io: Io, plan: ExportPlan, transferId: string, json: boo
     const prov = i.files.reduce((s, f) => s + f.provisionedBytes, 0);
     const est = i.files.reduce((s, f) => s + f.estimatedBytes, 0);
     io.out.write(
-      `${i.itemId}  ${i.item.kind}  ${i.item.path}  ${i.item.powerState ?? ''}  ${i.files.length} disk(s), estimated ${formatBytes(est)}, provisioned ${formatBytes(prov)}: ${i.refusal ? `would be REFUSED: ${i.refusal.message}` : 'would be exported'}\n`,
+      `${i.itemId}  ${i.item.kind}  ${i.item.path}  ${i.item.powerState ?? ''}  ${i.files.length} disk(s), estimated ${formatBytes(est)}, provisioned ${formatBytes(prov)}: ${i.refusal ? `would be REFUSED: ${i.refusal.message}` : i.item.kind === 'vm' && i.item.powerState !== 'poweredOff' ? 'would be exported live, from a snapshot through a linked clone (it keeps running)' : 'would be exported'}\n`,
     );
   }
   const s = plan.space;

@@ -16,7 +16,7 @@ import { liveCloneName, liveMarker } from '../../../agent/vsphere/live-capture.t
 import { guestWrite, vmStatuses } from '../../peers/vsphere/guest.ts';
 import { httpRequest } from '../../peers/vsphere/raw-soap.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
-import { initParties, odt } from '../../support/cli.ts';
+import { exportArgs, initParties, odt } from '../../support/cli.ts';
 import { ageDecrypt } from '../../support/disks.ts';
 
 const mark = (s: string) => Buffer.from(s.padEnd(512, '#'));
@@ -293,6 +293,20 @@ describe('live export of a running VM', () => {
     expect((err as ExportError).code).toBe('POWERED_ON');
     expect((err as Error).message).toContain(item('DC0_C0_APP0').path);
     expect((err as Error).message).toContain('would not be taken at one moment');
+    await expectNothingOfOurs(sim);
+  });
+
+  it('odt export --dry-run says a running VM would be exported live, and --cold-only that it would be refused', async () => {
+    const args = [
+      ...exportArgs(sim, work, recipient, ['DC0_H0_VM0'], join(work, 'nas-dry'), 'tr-live-dry'),
+      '--dry-run',
+    ];
+    const env = { ODT_VCENTER_PASSWORD: sim.password };
+    const live = await odt(args, env);
+    expect(live.out).toContain('would be exported live, from a snapshot through a linked clone');
+    expect(live.code).toBe(0);
+    const cold = await odt([...args, '--cold-only'], env);
+    expect(cold.out).toContain('would be REFUSED');
     await expectNothingOfOurs(sim);
   });
 
