@@ -421,10 +421,14 @@ export function registerControl(program: Command, io: Io): void {
       '--history',
       'the custody log with its hashes, checked: exit 4 (CUSTODY_BROKEN) naming an edited entry',
     )
+    .option('--pinned <sha256>', 'with --history: the head hash a report quoted, which must be in the log')
     .action(
-      async (id: string, o: { stateDir: string; tokenFile?: string; json?: boolean; history?: boolean }) => {
+      async (
+        id: string,
+        o: { stateDir: string; tokenFile?: string; json?: boolean; history?: boolean; pinned?: string },
+      ) => {
         const t = (await callAs(o, 'GET', `/transfers/${id}`)) as Transfer;
-        if (o.history) writeCustodyLog(t, (text) => io.out.write(text));
+        if (o.history || o.pinned) writeCustodyLog(t, (text) => io.out.write(text), o.pinned);
         else if (o.json) io.out.write(`${JSON.stringify(t, null, 2)}\n`);
         else
           io.out.write(

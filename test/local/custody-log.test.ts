@@ -96,6 +96,25 @@ describe('odt transfer show --history', () => {
     expect(r.err).toContain('broken at entry 2: entry 2 was edited and its hash recomputed');
   });
 
+  it('with --pinned (the head a report quoted), names a log rewritten hashes and all', async () => {
+    const t = await walked();
+    const reported = t.history[2]!.hash!;
+    const ok = await odt(['transfer', 'show', t.id, '--history', '--pinned', reported, '--state-dir', dir]);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('Pinned: entry 3 has the hash the report quoted');
+    // The newest entry rewritten with its hash recomputed: the chain alone cannot tell.
+    const { entryHash } = await import('../../core/index.ts');
+    editInFile(t.id, (s) => {
+      const e = s.history[2]!;
+      e.actor = 'UMALLORY';
+      e.hash = entryHash(s.id, e.prev!, e);
+    });
+    expect((await show(t.id)).code).toBe(0);
+    const r = await odt(['transfer', 'show', t.id, '--history', '--pinned', reported, '--state-dir', dir]);
+    expect(r.code).toBe(4);
+    expect(r.err).toContain(`The custody log of ${t.id} does not check: no entry has the hash ${reported}`);
+  });
+
   it('shows a history written before the chain as such, and chains it at the next change', async () => {
     const t = await walked();
     editInFile(t.id, (s) => {
