@@ -1,13 +1,15 @@
-import { cp, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { initAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import type { Transfer } from '../../core/index.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { type RunningFakeVcd, startFakeVcd } from '../peers/vcd/fake-vcd.ts';
 import { type RunningSimulator, startSimulator } from '../peers/vsphere/simulator.ts';
 import { type AgentProcess, startAgentProcess } from '../support/agent-process.ts';
 import { odt } from '../support/cli.ts';
+import { statementFor } from '../support/fake-node.ts';
 import { forgeTransfer, vcenterTrace, vmNames } from '../support/forge.ts';
 import { markNas } from '../support/nas.ts';
 import { nodeCertificate } from '../support/node-cert.ts';
@@ -152,4 +154,33 @@ describe('the workflow refuses a forged or misplaced NAS, and a retry finishes o
     const vms = await vmNames(provider);
     expect(vms).toEqual(expect.arrayContaining([`DC0_H0_VM1 (${forged})`, `DC0_H0_VM1 (${stale})`]));
   }, 300_000);
+
+  it('the export agent refuses a key the control plane hands out that the pinned node did not sign: nothing reaches the NAS', async () => {
+    // A compromised control plane answers the key task itself (no node serves this provider site),
+    // once with a recipient signed by a key of its own, once unsigned.
+    const rogue = (await initAgentIdentity(join(work, 'rogue'), { commonName: 'rogue' })).identity;
+    for (const signer of [rogue, undefined]) {
+      const t = await plane.service.request({
+        site: 'acme',
+        providerSite: 'nobody-here',
+        requester: 'alice',
+        items: [{ kind: 'vm', source: 'DC0_H0_VM1', target: { vdc: 'vdc-rogue' } }],
+      });
+      await plane.service.approve(t.id, 'bob');
+      const task = await until(
+        async () => (await plane.service.openTasks('nobody-here')).find((x) => x.transferId === t.id),
+        'the make-key task',
+        10_000,
+      );
+      await plane.service.claimTask(task.id, 'nobody-here', 'rogue');
+      await plane.service.taskComplete(task.id, 'rogue', [], statementFor('make-key', t, 'rogue', signer));
+      await plane.service.event(t.id, 'appliance-sent', 'bob');
+      await plane.service.event(t.id, 'appliance-connected', 'alice');
+      await phase(t.id, 'failed');
+      const item = (await show(t.id)).items[0]!.result;
+      expect(item).toMatchObject({ state: 'failed', code: 'RECIPIENT_UNTRUSTED' });
+      expect(item.reason).toContain('is not signed by the pinned ODT node');
+      await expect(stat(join(nas, t.id))).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+  }, 120_000);
 });
