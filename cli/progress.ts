@@ -1,9 +1,14 @@
-import type { FileProgress } from '../agent/file-progress.ts';
+import { type FileProgress, overallLine, TransferProgress } from '../agent/file-progress.ts';
 
 export interface ProgressSink {
   update(p: FileProgress): void;
+  /** The whole transfer's size, when known before its files start: the overall line's total. */
+  plan?(totalBytes: number): void;
   end(): void;
 }
+
+/** How often the overall line is written with `--json` (and at the end). */
+const overallEveryMs = 1000;
 
 /**
  * One JSON line per progress event, for the control plane and scripts (`--json`): `progress` for
@@ -16,8 +21,24 @@ export function jsonProgress(
 ): ProgressSink {
   const started = new Map<string, number>();
   let last = 0;
+  const overall = new TransferProgress(now);
+  let overallAt: number | undefined;
+  // One line for the whole transfer (issue #19): `overall`, or `verify-overall` for the check of a NAS.
+  const writeOverall = () => {
+    overallAt = now();
+    const o = overall.snapshot();
+    out.write(
+      `${JSON.stringify({ event: event === 'verify' ? 'verify-overall' : 'overall', bytes: o.bytesDone, total: o.bytesTotal ?? null, planned: o.planned, bytesPerSecond: o.bytesPerSecond, etaSeconds: o.etaSeconds ?? null, files: o.files, filesDone: o.filesDone })}\n`,
+    );
+  };
   return {
+    plan(totalBytes) {
+      overall.plan(totalBytes);
+    },
     update(p) {
+      overall.note(p);
+      if (overallAt === undefined) overallAt = now();
+      else if (now() - overallAt >= overallEveryMs) writeOverall();
       const key = `${p.item}/${p.file}`;
       const first = !started.has(key);
       if (first) started.set(key, now());
@@ -30,15 +51,21 @@ export function jsonProgress(
         `${JSON.stringify({ event, item: p.item, file: p.file, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: Math.round(p.bytes / secs), done: p.done ?? false, skipped: p.skipped ?? false })}\n`,
       );
     },
-    end() {},
+    end() {
+      if (overallAt !== undefined) writeOverall();
+    },
   };
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
-/** Progress bars on a terminal: one line per file in flight, redrawn at most 5 times a second. */
+/**
+ * Progress bars on a terminal: one line per file in flight and, under them, one for the whole
+ * transfer (bytes done of the total, rate, ETA); redrawn at most 5 times a second.
+ */
 export function ttyProgress(out: NodeJS.WriteStream, now: () => number = Date.now): ProgressSink {
   const files = new Map<string, { p: FileProgress; start: number }>();
+  const overall = new TransferProgress(now);
   let drawn = 0;
   let last = 0;
   const draw = (force: boolean) => {
@@ -63,11 +90,16 @@ export function ttyProgress(out: NodeJS.WriteStream, now: () => number = Date.no
               : '';
       return `\x1b[2K${key.padEnd(36).slice(0, 36)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${mb(p.bytes).padStart(10)} ${`${mb(rate)}/s`.padStart(12)} ${eta}`;
     });
+    lines.push(`\x1b[2K${overallLine(overall.snapshot())}`);
     out.write(`${lines.join('\n')}\n`);
     drawn = lines.length;
   };
   return {
+    plan(totalBytes) {
+      overall.plan(totalBytes);
+    },
     update(p) {
+      overall.note(p);
       const key = `${p.item}/${p.file}`;
       const entry = files.get(key);
       files.set(key, { p, start: entry?.start ?? now() });
