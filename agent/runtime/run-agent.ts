@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { codeOf, errnoOf } from '../../core/errors.ts';
+import type { SignedStatement } from '../../core/model/transfer-key.ts';
 import type { AgentTransferView } from '../../core/ports/agents.ts';
 import { type Logger, silentLogger } from '../../core/ports/logger.ts';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
@@ -8,7 +9,7 @@ import { Backoff, sleep } from '../../core/wait.ts';
 import { TransferProgress } from '../file-progress.ts';
 import { initAgentIdentity } from '../identity/agent-identity.ts';
 import { startKeepAlive } from '../keep-alive.ts';
-import { AgentApiClient, AgentApiError } from './api-client.ts';
+import { AgentApiClient, AgentApiError, AgentApiUnreachableError } from './api-client.ts';
 
 /**
  * `odt agent run`: enroll once, then poll the agent API for the site's tasks, claim one, keep the
@@ -85,10 +86,16 @@ export interface RoleWork {
   readonly log: Logger;
 }
 
+/** A task's result: per-item outcomes, and for the ODT node's key tasks its signed statement. */
+export interface RoleResult {
+  readonly outcomes: ItemOutcome[];
+  readonly statement?: SignedStatement;
+}
+
 export interface AgentRole {
   readonly name: 'export' | 'import';
   /** Per-item outcomes for the task's items; throws for a failure of the whole task. */
-  run(work: RoleWork): Promise<ItemOutcome[]>;
+  run(work: RoleWork): Promise<ItemOutcome[] | RoleResult>;
   /** The site's inventory (export role), reported on start and on a schedule. */
   inventory?(signal: AbortSignal): Promise<readonly unknown[]>;
 }
@@ -145,6 +152,29 @@ async function writeJsonFile(path: string, value: unknown): Promise<void> {
 
 const isFatal = (e: unknown): boolean => e instanceof AgentApiError && e.status === 401;
 
+/**
+ * `call`, again and again while the agent API does not answer (odt serve restarting, a network
+ * outage), with backoff up to 30 s, until it answers or `signal` aborts (then its last error).
+ * The agent keeps the URL it was given: a restarted serve listens on the same --agent-port.
+ */
+async function whileUnreachable<T>(
+  what: string,
+  call: () => Promise<T>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<T> {
+  const backoff = new Backoff({ initialMs: 500, maxMs: 30_000, jitter: 'full' });
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof AgentApiUnreachableError) || signal.aborted) throw error;
+      log.warn({ reason: error.message }, `${what}: the agent API does not answer; retrying`);
+      await sleep(backoff.next(), signal).catch(() => undefined);
+    }
+  }
+}
+
 /** Enrolls if needed; returns the client and the agent's site. */
 export async function enrolledClient(
   options: Pick<RunAgentOptions, 'server' | 'dir' | 'code' | 'site' | 'name' | 'log'>,
@@ -192,7 +222,13 @@ export async function enrolledClient(
 /** Runs until `signal` aborts (or `maxTasks` are done). Throws when the agent is revoked (401). */
 export async function runAgent(options: RunAgentOptions): Promise<{ tasks: number }> {
   const { client, state } = await enrolledClient(options);
-  const me = await client.me();
+  // An agent started before its serve (a reboot) waits for it rather than exiting.
+  const me = await whileUnreachable(
+    'starting',
+    () => client.me(),
+    options.signal,
+    options.log ?? silentLogger,
+  );
   const log = (options.log ?? silentLogger).child({ agentId: me.id, site: me.site });
   log.info({ role: options.role.name, server: options.server }, 'serving the site');
   const stop = options.signal;
@@ -296,6 +332,12 @@ async function work(
       try {
         await client.heartbeat(task.id, progress(), signal);
       } catch (error) {
+        // The API is away (serve restarting): the work goes on, the next beat tries again. If
+        // the hold lapsed meanwhile, the answer when it is back (409) stops the work.
+        if (error instanceof AgentApiUnreachableError && !signal.aborted) {
+          log.warn({ reason: error.message }, 'heartbeat: the agent API does not answer; working on');
+          return;
+        }
         // Cancelled, finished, taken over or revoked: stop at once, not after more beats.
         if (error instanceof AgentApiError && [401, 403, 404, 409].includes(error.status)) {
           lostReason = error.message;
@@ -307,8 +349,13 @@ async function work(
   });
   const stopped = () => options.signal.aborted;
   try {
-    const transfer = await client.transfer(task.transferId);
-    const outcomes = await options.role.run({
+    const transfer = await whileUnreachable(
+      'reading the transfer',
+      () => client.transfer(task.transferId),
+      controller.signal,
+      log,
+    );
+    const result = await options.role.run({
       task,
       transfer,
       signal: controller.signal,
@@ -320,9 +367,17 @@ async function work(
     });
     clearInterval(overallTimer);
     logOverall();
+    const { outcomes, statement } = Array.isArray(result)
+      ? { outcomes: result, statement: undefined }
+      : result;
     await keepAlive.stop();
     if (controller.signal.aborted) return await aborted();
-    await client.complete(task.id, outcomes);
+    await whileUnreachable(
+      'reporting the result',
+      () => client.complete(task.id, outcomes, statement),
+      options.signal,
+      log,
+    );
     const ok = outcomes.filter((o) => o.ok).length;
     log.info({ ok, items: outcomes.length }, 'task completed');
     return 'completed';
