@@ -208,7 +208,7 @@ export async function destroyTransferKey(options: {
     destroyedAt: (options.now ?? new Date()).toISOString(),
     nasEraseConfirmedBy: erase
       ? erase.by
-      : `nobody: the transfer ended ${options.transfer.phase} without a confirmed NAS erase`,
+      : `nobody: the transfer ended ${options.transfer.phase} without a NAS erase confirmed by a person`,
     ...(erase ? { nasEraseConfirmedAt: erase.at } : {}),
     node: options.node.agentId,
     nodeCertSha256: options.node.identity.certSha256,

@@ -581,8 +581,10 @@ function outcomesOf(v: unknown): ItemOutcome[] {
   });
 }
 
-/** Who confirmed the NAS erase of a wiped transfer, and when (the node's wipe statement names them). */
-function nasErase(t: Transfer): Pick<AgentTransferView, 'nasErase'> {
-  const entry = t.history.findLast((h) => h.phase === 'wiped');
-  return entry ? { nasErase: { by: entry.actor, at: entry.at } } : {};
+/** Who confirmed the NAS erase of a wiped transfer, and when (the node's wipe statement names them); exported for its test. */
+export function nasErase(t: Transfer): Pick<AgentTransferView, 'nasErase'> {
+  // The entry that moved it to wiped: a person's confirmation, or the workflow closing it when
+  // nobody confirmed in time (then nobody confirmed the erase).
+  const entry = t.history.find((h) => h.phase === 'wiped');
+  return entry && entry.actor !== 'workflow' ? { nasErase: { by: entry.actor, at: entry.at } } : {};
 }

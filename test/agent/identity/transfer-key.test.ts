@@ -13,9 +13,11 @@ import {
 } from '../../../agent/identity/transfer-key.ts';
 import { exportRole } from '../../../agent/runtime/roles.ts';
 import type { RoleWork } from '../../../agent/runtime/run-agent.ts';
+import type { Transfer } from '../../../core/model/transfer.ts';
 import { recipientStatementSchema, statementOf } from '../../../core/model/transfer-key.ts';
 import { silentLogger } from '../../../core/ports/logger.ts';
 import type { TaskRecord } from '../../../core/ports/task-queue.ts';
+import { nasErase } from '../../../local/agent-api/agent-api.ts';
 import { runCli, runCliOk } from '../package/age/age-cli.ts';
 
 // Issue #18: a key per transfer, made and signed by the ODT node, checked by the export agent
@@ -172,5 +174,21 @@ describe('the key per transfer', () => {
       }),
     ).rejects.toMatchObject({ code: 'TRANSFER_KEY_MISSING' });
     expect((await stat(transferKeyPath(stateDir, 'tr-key-3'))).isFile()).toBe(true);
+  });
+});
+
+describe('who confirmed the NAS erase, as the agent API tells the node', () => {
+  const wiped = (actor: string) =>
+    ({
+      history: [
+        { at: '2026-12-08T00:00:00.000Z', actor: 'alice', phase: 'requested' },
+        { at: '2026-12-08T01:00:00.000Z', actor, phase: 'wiped', note: 'x' },
+        { at: '2026-12-08T01:00:01.000Z', actor: 'node-1', phase: 'wiped', note: 'key destroyed: …' },
+      ],
+    }) as unknown as Transfer;
+
+  it('is the person who moved it to wiped; nobody when the workflow closed it unconfirmed', () => {
+    expect(nasErase(wiped('bob'))).toEqual({ nasErase: { by: 'bob', at: '2026-12-08T01:00:00.000Z' } });
+    expect(nasErase(wiped('workflow'))).toEqual({});
   });
 });
