@@ -168,10 +168,19 @@ export function shippingMessage(t: Transfer): { text: string; blocks: Block[] } 
   return { text: `Shipping of ${t.id}: ${t.phase}`, blocks };
 }
 
+/**
+ * A history note as a line of the status: the node's wipe statement (issue #18) ends with its
+ * signed payload, over a thousand characters of base64 that `odt transfer show --history` prints
+ * whole and that would crowd a Slack section (3,000 characters for all ten lines).
+ */
+const brief = (note: string): string => (note.length > 240 ? `${note.slice(0, 239)}…` : note);
+
 export function statusBlocks(t: Transfer): Block[] {
   const history = t.history
     .slice(-10)
-    .map((h) => `• ${utcMinute(h.at)} ${h.phase} — ${user(h.actor)}${h.note ? `: ${esc(h.note)}` : ''}`)
+    .map(
+      (h) => `• ${utcMinute(h.at)} ${h.phase} — ${user(h.actor)}${h.note ? `: ${esc(brief(h.note))}` : ''}`,
+    )
     .join('\n');
   // The chain is checked on every look (core/model/custody.ts): an edited store shows here too.
   return [...summary(t), section(`*History*\n${history || '—'}`), context(esc(custodySummary(t)))];
