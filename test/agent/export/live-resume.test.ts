@@ -109,3 +109,51 @@ it('kill -9 then the same command: resumes from the same snapshot and leaves not
     await rm(work, { recursive: true, force: true });
   }
 }, 120_000);
+
+it('Ctrl-C (SIGINT) mid-disk: odt export removes its clone and snapshot before it exits 130', async () => {
+  const sim = await startSimulator({
+    binary: inject('vcsimBinary'),
+    diskSize: '8MiB',
+    poweredOn: ['DC0_H0_VM0'],
+    apps: 0,
+    templates: 0,
+    nfcBytesPerSecond: 4 << 20,
+  });
+  const work = await mkdtemp(join(tmpdir(), 'odt-live-int-'));
+  try {
+    const recipient = await initParties(work);
+    const nas = join(work, 'nas');
+    const args = [
+      join(repoRoot, 'bin', 'odt.mjs'),
+      ...exportArgs(sim, work, recipient, ['DC0_H0_VM0'], nas, 'tr-live-int'),
+      '--parallel',
+      '1',
+      '--json',
+    ];
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ODT_VCENTER_PASSWORD: sim.password },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let sent = false;
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (c) => {
+        out += String(c);
+        // The first bytes of a disk moved: the snapshot and the clone exist.
+        if (!sent && /"bytes":[1-9]/.test(out)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(sent).toBe(true);
+    expect(code).toBe(130);
+    const vms = await vmStatuses(sim);
+    expect(vms.filter((v) => v.name.startsWith(liveMarker))).toEqual([]);
+    expect(vms.find((v) => v.name === 'DC0_H0_VM0')!.snapshots).toEqual([]);
+  } finally {
+    await sim.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}, 120_000);
