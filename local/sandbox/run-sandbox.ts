@@ -233,6 +233,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       (x) => ['completed', 'completed-with-errors', 'failed'].includes(x.phase),
       options.signal,
     );
+    watcher.render(t);
     await options.beforeWipe?.(t, dir);
     if (options.wipe !== false) {
       await svc.event(t.id, 'wiped', 'bob');
