@@ -26,6 +26,7 @@ import {
   livePrivileges,
   missingPrivileges,
   startLiveCapture,
+  sweepLive,
 } from '../vsphere/live-capture.ts';
 import { lengthCheck, nfcGet } from '../vsphere/nfc.ts';
 import type { Moref } from '../vsphere/wire/serialize.ts';
@@ -118,7 +119,17 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     return finished;
   }
 
+  const livePath = join(dir, liveFile);
+  const earlier = await readJson(livePath, liveCaptureSchema);
   if (!running) {
+    if (earlier) {
+      // An earlier run read this VM live and was killed; it is powered off now. Its snapshot and
+      // clone go, and so do the files read from that snapshot: the VM ran on after it.
+      await sweepLive(client, item.ref, { transferId: basename(root), itemId });
+      await rm(join(dir, '.journal.json'), { force: true });
+      await rm(livePath, { force: true });
+      journal = await ItemJournal.open(root, itemId);
+    }
     return exportFrom(
       options,
       item,
@@ -137,8 +148,6 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
     );
   }
   const transferId = basename(root);
-  const livePath = join(dir, liveFile);
-  const earlier = await readJson(livePath, liveCaptureSchema);
   const { capture, reused } = await startLiveCapture(client, item, {
     transferId,
     itemId,
@@ -171,13 +180,17 @@ function coldCapture(
   return (names) => ({
     mode: 'cold',
     changeTracking: state.changeTracking,
-    disks: state.disks.map((d, i) => ({
-      file: names[i] ?? d.label,
-      deviceKey: d.deviceKey,
-      ...(d.changeId ? { changeId: d.changeId } : {}),
-    })),
+    disks: manifestDisks(state.disks, names),
   });
 }
+
+/** Each disk's file in the package (device order), its key in the source VM, and its changeId. */
+const manifestDisks = (disks: readonly CapturedDisk[], names: readonly string[]): Capture['disks'] =>
+  disks.map((d, i) => ({
+    file: names[i] ?? d.label,
+    deviceKey: d.deviceKey,
+    ...(d.changeId ? { changeId: d.changeId } : {}),
+  }));
 
 function liveManifestCapture(c: LiveCapture): (names: readonly string[]) => Capture {
   return (names) => ({
@@ -185,11 +198,7 @@ function liveManifestCapture(c: LiveCapture): (names: readonly string[]) => Capt
     snapshotAt: c.takenAt,
     consistency: c.quiesced ? 'quiesced' : 'crash-consistent',
     changeTracking: c.changeTracking,
-    disks: c.disks.map((d, i) => ({
-      file: names[i] ?? d.label,
-      deviceKey: d.deviceKey,
-      ...(d.changeId ? { changeId: d.changeId } : {}),
-    })),
+    disks: manifestDisks(c.disks, names),
   });
 }
 

@@ -4,7 +4,7 @@
 // writing into the source disk before the snapshot and while the export runs.
 
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,7 +12,7 @@ import { ExportError, exportItem } from '../../../agent/export/export-item.ts';
 import { deltaSync } from '../../../agent/package/transfer-manifest.ts';
 import { VimClient } from '../../../agent/vsphere/client.ts';
 import { findItem, type InventoryItem, readInventory } from '../../../agent/vsphere/inventory.ts';
-import { liveCloneName, liveMarker } from '../../../agent/vsphere/live-capture.ts';
+import { liveCloneName, liveMarker, startLiveCapture } from '../../../agent/vsphere/live-capture.ts';
 import { guestWrite, vmStatuses } from '../../peers/vsphere/guest.ts';
 import { httpRequest } from '../../peers/vsphere/raw-soap.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
@@ -307,6 +307,31 @@ describe('live export of a running VM', () => {
     expect(live.code).toBe(0);
     const cold = await odt([...args, '--cold-only'], env);
     expect(cold.out).toContain('would be REFUSED');
+    await expectNothingOfOurs(sim);
+  });
+
+  it('a VM read live by a killed run and powered off since: the rerun removes our snapshot and clone and exports it cold, from scratch', async () => {
+    const vm = item('DC0_C0_RP0_VM0');
+    const dir = join(root('tr-live-9'), 'item-1');
+    // What a run killed with SIGKILL leaves: the snapshot, the clone, and .live.json naming them.
+    const { capture } = await startLiveCapture(client, vm, { transferId: 'tr-live-9', itemId: 'item-1' });
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, '.live.json'), JSON.stringify(capture));
+    expect((await vmStatuses(sim)).some((v) => v.name === liveCloneName('tr-live-9', 'item-1'))).toBe(true);
+    await client.waitForTask(
+      (await client.invoke('PowerOffVM_Task', { _this: vm.ref })).child('returnval')!.moref,
+    );
+
+    const off = findItem(await readInventory(client), 'DC0_C0_RP0_VM0');
+    expect(off.powerState).toBe('poweredOff');
+    const result = await exportItem({
+      client,
+      item: off,
+      itemId: 'item-1',
+      root: root('tr-live-9'),
+      recipients: [recipient],
+    });
+    expect(result.capture?.mode).toBe('cold');
     await expectNothingOfOurs(sim);
   });
 
