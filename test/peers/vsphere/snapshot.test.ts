@@ -251,6 +251,65 @@ describe('a linked clone from a snapshot of a running VM', () => {
   });
 });
 
+describe('nested snapshots', () => {
+  const peer = usePeer({ diskSize: '256KiB', poweredOn: ['DC0_H0_VM0'] });
+
+  it('a clone of the second snapshot reads the writes before it and not after; removing both merges everything into the VM', async () => {
+    const p = peer();
+    const vm = vmNamed(p, 'DC0_H0_VM0');
+    const one = marker('ONE');
+    const two = marker('TWO');
+    const three = marker('THREE');
+    const a = await snapshot(p, vm.moref, 'a');
+    await guestWrite(p.sim, vm.name, 0, 0, one); // into a delta over a's layer
+    const b = await snapshot(p, vm.moref, 'b'); // freezes that delta
+    await guestWrite(p.sim, vm.name, 0, 512, two);
+    const fromA = await linkedClone(p, vm.moref, 'from-a', a);
+    const fromB = await linkedClone(p, vm.moref, 'from-b', b);
+    await guestWrite(p.sim, vm.name, 0, 1024, three);
+
+    const [cloneA] = await exportDisks(p, fromA);
+    const [cloneB] = await exportDisks(p, fromB);
+    const original = await readFile(vm.disks[0]!.path);
+    expect(sha256(cloneA!)).toBe(vm.disks[0]!.sha256);
+    expect(cloneB!.subarray(0, 512)).toEqual(one); // composed: a's layer + the delta b froze
+    expect(cloneB!.includes(two)).toBe(false);
+    expect(cloneB!.subarray(512)).toEqual(original.subarray(512));
+
+    // Snapshots removed while the clones still read them: the clones keep their content.
+    await removeSnapshot(p, a);
+    await removeSnapshot(p, b);
+    expect(sha256((await exportDisks(p, fromB))[0]!)).toBe(sha256(cloneB!));
+    await destroy(p, fromA);
+    await destroy(p, fromB);
+    await powerOff(p, vm.moref);
+    const [live] = await exportDisks(p, vm.moref);
+    expect(live!.subarray(0, 512)).toEqual(one);
+    expect(live!.subarray(512, 1024)).toEqual(two);
+    expect(live!.subarray(1024, 1536)).toEqual(three);
+    expect(live!.subarray(1536)).toEqual(original.subarray(1536));
+    expect((await vmStatuses(p.sim)).find((v) => v.name === vm.name)?.snapshots).toEqual([]);
+  });
+});
+
+describe('HasPrivilegeOnEntity with -deny-privileges', () => {
+  const peer = usePeer({ denyPrivileges: ['VirtualMachine.State.CreateSnapshot'] });
+
+  it('answers one boolean per privilege, in order, false for a denied one', async () => {
+    const p = peer();
+    const session = (await p.client.properties('SessionManager', 'SessionManager', ['currentSession'])).get(
+      'currentSession',
+    );
+    const xml = await p.client.call(
+      `<HasPrivilegeOnEntity xmlns="urn:vim25">${moRef('_this', 'AuthorizationManager', 'AuthorizationManager')}` +
+        `${moRef('entity', 'VirtualMachine', vmNamed(p, 'DC0_H0_VM0').moref)}<sessionId>${text(session ?? '', 'key')}</sessionId>` +
+        '<privId>System.Read</privId><privId>VirtualMachine.State.CreateSnapshot</privId><privId>VirtualMachine.State.RemoveSnapshot</privId>' +
+        '</HasPrivilegeOnEntity>',
+    );
+    expect(inners(xml, 'returnval')).toEqual(['true', 'false', 'true']);
+  });
+});
+
 describe('change tracking and QueryChangedDiskAreas', () => {
   const peer = usePeer({ diskSize: '1MiB', poweredOn: ['DC0_H0_VM0'] });
 
