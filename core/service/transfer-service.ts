@@ -534,17 +534,19 @@ export class TransferService {
     token: string,
     now: Date,
   ): Promise<void> {
-    const t = await this.get(id);
-    if (kind === 'make-key' && t.phase === 'cancelled') {
-      await this.deps.workflow.sendTaskFailure(token, 'TransferCancelled', 'the transfer was cancelled');
-      return;
-    }
-    const done = kind === 'make-key' ? t.key !== undefined : !t.key || keyDestroyed(t);
-    if (done) {
-      await this.deps.workflow.sendTaskSuccess(token, {});
-      return;
-    }
     await this.deps.tokens.putToken(id, kind, token);
+    // Read once the token is kept: a node that answers from now on finds it (no lost wake-up).
+    const t = await this.get(id);
+    const cancelled = kind === 'make-key' && t.phase === 'cancelled';
+    const done = kind === 'make-key' ? t.key !== undefined : !t.key || keyDestroyed(t);
+    if (cancelled || done) {
+      const mine = await this.deps.tokens.takeToken(id, kind);
+      if (!mine) return;
+      if (cancelled)
+        await this.deps.workflow.sendTaskFailure(mine, 'TransferCancelled', 'the transfer was cancelled');
+      else await this.deps.workflow.sendTaskSuccess(mine, {});
+      return;
+    }
     await this.enqueueOnce(
       {
         id: `${id}-${kind}`,
@@ -613,6 +615,21 @@ export class TransferService {
     const token = await this.deps.tokens.takeToken(id, task.kind);
     if (token) await this.deps.workflow.sendTaskSuccess(token, {});
     if (task.kind === 'destroy-key') await this.deps.chat.transferChanged(t);
+    // A key that arrives once the transfer has ended (the node answered as it was cancelled, after
+    // the workflow found no key to destroy) is destroyed at once, not left on the node.
+    else if ((t.phase === 'cancelled' || t.phase === 'wiped') && !keyDestroyed(t)) {
+      await this.enqueueOnce(
+        {
+          id: `${id}-destroy-key`,
+          kind: 'destroy-key',
+          site: t.providerSite,
+          transferId: id,
+          itemIds: [],
+          heartbeatSeconds: this.deps.heartbeatSeconds ?? 600,
+        },
+        now,
+      );
+    }
   }
 
   /**

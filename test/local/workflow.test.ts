@@ -373,6 +373,27 @@ describe('the workflow on the embedded engine', () => {
     );
   });
 
+  it('a key the node makes as the transfer is cancelled is destroyed all the same (#18)', async () => {
+    const p = await start({}, false);
+    const t = await p.service.request(request());
+    await p.service.approve(t.id, 'bob');
+    const task = await until(async () => (await p.service.openTasks('cloud'))[0], 'the make-key task');
+    await p.service.claimTask(task.id, 'cloud', 'node-1');
+    // Cancelled while the node makes the key: the workflow finds no key to destroy and ends.
+    await p.service.cancel(t.id, 'alice', 'not now');
+    await p.runner.settled(t.id);
+    await p.service.taskComplete(
+      task.id,
+      'node-1',
+      [],
+      statementFor('make-key', await p.service.get(t.id), 'node-1'),
+    );
+    await until(() => answerKeyTask(p.service, 'cloud', 'node-1'), 'the destroy-key task of the late key');
+    const after = await p.service.get(t.id);
+    expect(after.phase).toBe('cancelled');
+    expect(after.history.at(-1)!.note).toMatch(/^key destroyed: /);
+  });
+
   it('no ODT node makes the key in time: the transfer is cancelled with the reason, nothing exported (#18)', async () => {
     const p = await start({ timeoutOverridesMs: { MakeKey: 200 } }, false);
     const t = await p.service.request(request());
