@@ -4,6 +4,8 @@
  * read and shown as durations, and required flags say so in `--help`.
  */
 import { type Command, InvalidArgumentError } from 'commander';
+import { siteRefusal } from '../core/model/enrollment.ts';
+import { siteNameRule } from '../core/model/transfer.ts';
 import { parseDuration } from '../core/ports/agents.ts';
 
 /** A TCP port, 0 … 65535 (0: any free port). */
@@ -19,6 +21,12 @@ export function parseDurationFlag(value: string): number {
   const ms = parseDuration(value);
   if (ms === undefined) throw new InvalidArgumentError('use a duration such as 30s, 15m, 1h or 2d.');
   return ms;
+}
+
+/** A site name under the one site-name rule (core/model/transfer.ts), as serve and Slack apply it. */
+export function parseSiteFlag(value: string): string {
+  if (siteRefusal(value)) throw new InvalidArgumentError(`${siteNameRule}.`);
+  return value;
 }
 
 /** A positive whole number. */

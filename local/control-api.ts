@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
+  checkSite,
   ForbiddenError,
   NotFoundError,
   type ShippingEvent,
@@ -144,7 +145,7 @@ export async function startControlApi(options: {
         res,
         200,
         await service.list({
-          ...(url.searchParams.get('site') ? { site: url.searchParams.get('site')! } : {}),
+          ...(url.searchParams.get('site') ? { site: checkSite(url.searchParams.get('site')) } : {}),
         }),
       );
     } else if (req.method === 'GET' && id) {
@@ -210,7 +211,9 @@ export async function startControlApi(options: {
     const now = new Date();
     const [what, id, verb] = parts;
     if (what === 'agents' && method === 'GET' && !id) {
-      const list = await registry.list(url.searchParams.get('site') ?? undefined);
+      const site = url.searchParams.get('site');
+      // The one site-name rule (core/model/enrollment.ts), as everywhere a site name comes in.
+      const list = await registry.list(site === null ? undefined : checkSite(site));
       sendJson(
         res,
         200,
@@ -232,7 +235,7 @@ export async function startControlApi(options: {
       log.info({ agentId: id }, 'agent revoked');
       sendJson(res, 200, { ok: true, id });
     } else if (what === 'sites' && method === 'GET' && id && verb === 'inventory') {
-      const inv = await registry.getInventory(id);
+      const inv = await registry.getInventory(checkSite(id));
       if (!inv) throw new NotFoundError('inventory of site', id);
       sendJson(res, 200, inv);
     } else sendJson(res, 404, { error: `no such operation ${method} ${url.pathname}`, code: 'NOT_FOUND' });

@@ -8,7 +8,7 @@ import { ValidationError } from '../../core/errors.ts';
 import type { AgentRecord, EnrollmentCode, SiteInventory } from '../../core/ports/agents.ts';
 import type { LogLevel } from '../../core/ports/logger.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
-import { formatMs, parseCount, parseDurationFlag } from '../flags.ts';
+import { formatMs, parseCount, parseDurationFlag, parseSiteFlag } from '../flags.ts';
 import { commandLogger, logLevelOption } from '../logging.ts';
 import type { Io } from '../main.ts';
 import { call, defaultStateDir } from './control.ts';
@@ -65,7 +65,7 @@ export function registerAgentRun(program: Command, io: Io): void {
   agent
     .command('enroll')
     .description('issue a one-time enrollment code for an agent of a site (control plane)')
-    .requiredOption('--site <name>', 'the site the agent will serve')
+    .requiredOption('--site <name>', 'the site the agent will serve', parseSiteFlag)
     .addOption(durationOption('--ttl <duration>', 'how long the code is valid', 15 * 60_000))
     .option('--state-dir <dir>', 'state folder of odt serve (which issues the code)', defaultStateDir)
     .action(async (o: { site: string; ttl: number; stateDir: string }) => {
@@ -94,7 +94,7 @@ export function registerAgentRun(program: Command, io: Io): void {
   agent
     .command('list')
     .description('enrolled agents')
-    .option('--site <name>', 'only this site')
+    .option('--site <name>', 'only this site', parseSiteFlag)
     .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
     .option('--json', 'as JSON')
     .action(async (o: { site?: string; stateDir: string; json?: boolean }) => {
@@ -116,7 +116,7 @@ export function registerAgentRun(program: Command, io: Io): void {
   agent
     .command('inventory')
     .description("a site's inventory as its export agent last reported it")
-    .requiredOption('--site <name>', 'the site')
+    .requiredOption('--site <name>', 'the site', parseSiteFlag)
     .option('--state-dir <dir>', 'state folder of odt serve', defaultStateDir)
     .action(async (o: { site: string; stateDir: string }) => {
       const inv = (await call(
@@ -141,7 +141,7 @@ export function registerAgentRun(program: Command, io: Io): void {
     )
     .requiredOption('--dir <dir>', "the agent's folder: key, certificate, enrollment, current task")
     .option('--code <code>', 'one-time enrollment code (first start only)')
-    .option('--site <name>', 'expected site (refuses to run for another)')
+    .option('--site <name>', 'expected site (refuses to run for another)', parseSiteFlag)
     .option('--name <name>', 'name of this agent (certificate common name)')
     .requiredOption('--vcenter <url>', 'vCenter URL (password from ODT_VCENTER_PASSWORD)')
     .requiredOption('--username <user>', 'vCenter user')

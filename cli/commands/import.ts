@@ -7,7 +7,7 @@ import { parseIdentityFile } from '../../agent/package/age/keys.ts';
 import { transferFolderProblem, type VerifyProgress } from '../../agent/package/verify.ts';
 import { VcdClient } from '../../agent/vcd/client.ts';
 import { codeOf } from '../../core/errors.ts';
-import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
+import { idSchema, OdtError, parseOrThrow, siteSchema, ValidationError } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
 import { exitCodes } from '../exit-codes.ts';
 import { identityFileHelp, readFlagFile } from '../flag-file.ts';
@@ -112,7 +112,7 @@ export function registerImport(program: Command, io: Io): void {
       }
       const identities = parseIdentityFile(await readFlagFile('--identity', o.identity, identityFileHelp));
       const transferId = parseOrThrow(idSchema, o.transfer, '--transfer');
-      const site = o.site === undefined ? undefined : parseOrThrow(idSchema, o.site, '--site');
+      const site = o.site === undefined ? undefined : parseOrThrow(siteSchema, o.site, '--site');
       // The NAS first: a folder not mounted or a mistyped id is said before vCenter is asked.
       const missing = await transferFolderProblem(join(o.nas, transferId));
       if (missing) throw new OdtError('NOT_FOUND', `${missing} (--nas ${o.nas}, --transfer ${transferId})`);

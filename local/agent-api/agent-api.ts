@@ -244,7 +244,10 @@ export function createAgentApiHandler(options: AgentApiHandlerOptions): AgentApi
       (n) => registry.useNonce(`enroll:${certSha256}`, n, now, signatureWindowMs),
     );
     // The site the agent was started for (--site): a code of another site is refused unspent.
-    const site = typeof body.site === 'string' && body.site.trim() ? body.site.trim() : undefined;
+    const site =
+      typeof body.site === 'string' && body.site.trim()
+        ? checkSite(body.site.trim(), 'The enrollment')
+        : undefined;
     const agent = await registry.enroll(
       {
         code,

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initAgentIdentity } from '../../agent/identity/agent-identity.ts';
+import { AgentApiClient, AgentApiError } from '../../agent/runtime/api-client.ts';
 import { siteNameRule } from '../../core/index.ts';
 import { adminToken, type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { storeFileName } from '../../local/store/sqlite-store.ts';
@@ -49,8 +51,17 @@ describe('odt agent enroll', () => {
     const before = codesStored();
     const r = await odt(['agent', 'enroll', '--site', badSite, '--state-dir', dir]);
     expect(r.code).toBe(2);
-    expect(r.err).toContain(`'${badSite}' is refused: ${siteNameRule}`);
+    expect(r.err).toContain(`'${badSite}' is invalid. ${siteNameRule}`);
     expect(codesStored()).toBe(before);
+    // The other commands that take a site say the same, before anything is asked of serve.
+    for (const args of [
+      ['agent', 'list', '--site', badSite],
+      ['agent', 'inventory', '--site', badSite],
+    ]) {
+      const other = await odt([...args, '--state-dir', dir]);
+      expect(other.code, args.join(' ')).toBe(2);
+      expect(other.err).toContain(siteNameRule);
+    }
   });
 
   it('refuses --ttl 999999999d (and 31d) with the bound, stores no code; 30d is taken', async () => {
@@ -110,6 +121,36 @@ describe('the admin APIs', () => {
       expect(((await r.json()) as { error: string }).error).toContain(siteNameRule);
     }
   });
+
+  it("odt serve's admin API refuses it in a site's inventory and the agents or transfers of a site", async () => {
+    for (const path of [
+      `/sites/${encodeURIComponent(badSite)}/inventory`,
+      `/agents?site=${encodeURIComponent(badSite)}`,
+      `/transfers?site=${encodeURIComponent(badSite)}`,
+    ]) {
+      const r = await admin(plane.api.url, path);
+      expect(r.status, path).toBe(400);
+      expect(((await r.json()) as { error: string }).error).toContain(siteNameRule);
+    }
+  });
+
+  it('the agent API refuses an agent started for such a site, and leaves the code unspent', async () => {
+    const keys = await mkdtemp(join(tmpdir(), 'odt-enroll-rules-keys-'));
+    try {
+      const { identity } = await initAgentIdentity(keys, { commonName: 'x' });
+      const code = await plane.registry.issueCode('acme-hq', 60_000, new Date());
+      const client = new AgentApiClient({ server: plane.agentApi.url, keyPem: identity.keyPem });
+      const refused = await client.enroll(code.code, identity.certPem, 'x', badSite).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(AgentApiError);
+      expect((refused as AgentApiError).status).toBe(400);
+      expect((refused as AgentApiError).message).toContain(siteNameRule);
+      expect(await client.enroll(code.code, identity.certPem, 'x', 'acme-hq')).toMatchObject({
+        site: 'acme-hq',
+      });
+    } finally {
+      await rm(keys, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('both registries refuse it too, before storing (the last line of defence)', async () => {
     const before = codesStored();
