@@ -86,6 +86,8 @@ export const agentErrorCodes = [
   // onboarding (agent/import/onboard.ts): asked for, not done
   'VCD_NOT_CONFIGURED',
   'ONBOARDING_INCOMPLETE',
+  // odt open (agent/package/open-ova.ts)
+  'OVA_OUTPUT_EXISTS',
   // identity and the control plane (agent/identity, agent/runtime)
   'AGENT_IDENTITY',
   'AGENT_API_UNREACHABLE',

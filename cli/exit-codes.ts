@@ -131,6 +131,7 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   TRANSFER_KEY_MISSING: usage,
   VCD_NOT_CONFIGURED: usage,
   ONBOARDING_INCOMPLETE: peerFailed,
+  OVA_OUTPUT_EXISTS: usage,
   // the NAS (agent/nas): the wrong folder is the input; a NAS that cannot take the package, a pre-flight
   NAS_MISSING: usage,
   NAS_NOT_A_FOLDER: usage,

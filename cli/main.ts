@@ -5,8 +5,9 @@ import { registerAgentRun } from './commands/agent-run.ts';
 import { registerControl } from './commands/control.ts';
 import { registerDataPath } from './commands/data-path.ts';
 import { registerImport } from './commands/import.ts';
-import { registerOperator } from './commands/operator.ts';
 import { registerNas } from './commands/nas.ts';
+import { registerOpen } from './commands/open.ts';
+import { registerOperator } from './commands/operator.ts';
 import { exitCodeOf, exitCodes } from './exit-codes.ts';
 import { markRequiredOptions } from './flags.ts';
 import { withHint } from './hints.ts';
@@ -33,6 +34,7 @@ export function buildProgram(io: Io): Command {
   registerDataPath(program, io);
   registerNas(program, io);
   registerImport(program, io);
+  registerOpen(program, io);
   registerControl(program, io);
   registerAgentRun(program, io);
   registerOperator(program, io);
