@@ -547,17 +547,19 @@ export class TransferService {
       else await this.deps.workflow.sendTaskSuccess(mine, {});
       return;
     }
-    await this.enqueueOnce(
-      {
-        id: `${id}-${kind}`,
-        kind,
-        site: t.providerSite,
-        transferId: id,
-        itemIds: [],
-        heartbeatSeconds: this.deps.heartbeatSeconds ?? 600,
-      },
-      now,
-    );
+    await this.enqueueOnce(this.keyTask(t, kind), now);
+  }
+
+  /** The ODT node's key task of transfer `t`: one per kind, at its provider site, covering no items. */
+  private keyTask(t: Transfer, kind: 'make-key' | 'destroy-key'): Parameters<TaskQueue['enqueue']>[0] {
+    return {
+      id: `${t.id}-${kind}`,
+      kind,
+      site: t.providerSite,
+      transferId: t.id,
+      itemIds: [],
+      heartbeatSeconds: this.deps.heartbeatSeconds ?? 600,
+    };
   }
 
   /** Stores the node's signed recipient, or records its signed wipe statement in the history. */
@@ -618,17 +620,7 @@ export class TransferService {
     // A key that arrives once the transfer has ended (the node answered as it was cancelled, after
     // the workflow found no key to destroy) is destroyed at once, not left on the node.
     else if ((t.phase === 'cancelled' || t.phase === 'wiped') && !keyDestroyed(t)) {
-      await this.enqueueOnce(
-        {
-          id: `${id}-destroy-key`,
-          kind: 'destroy-key',
-          site: t.providerSite,
-          transferId: id,
-          itemIds: [],
-          heartbeatSeconds: this.deps.heartbeatSeconds ?? 600,
-        },
-        now,
-      );
+      await this.enqueueOnce(this.keyTask(t, 'destroy-key'), now);
     }
   }
 
