@@ -223,7 +223,10 @@ export function registerImport(program: Command, io: Io): void {
             io.out.write(
               r.ok
                 ? `${r.item.id} ${r.item.name}: ${r.skipped ? 'already imported' : 'imported'} as '${r.record!.name}' (${r.record!.entity.value})${membersText(r)}${onboardText(r)}\n`
-                : '',
+                : r.record
+                  ? // In vCenter but not where it was asked to go: said as such, not as imported (#19).
+                    `${r.item.id} ${r.item.name}: in vCenter as '${r.record.name}' (${r.record.entity.value})${membersText(r)}, but NOT onboarded into vCloud Director (see below)\n`
+                  : '',
             );
           }
         }
@@ -248,10 +251,11 @@ const itemEvent = (r: ItemImportResult) => ({
   item: r.item.id,
   name: r.item.name,
   ok: r.ok,
-  ...(r.ok
+  // Where its VMs are in vCenter, also when the onboarding after failed (#19).
+  ...(r.record
     ? {
-        vm: r.record!.entity.value,
-        vcenterName: r.record!.name,
+        vm: r.record.entity.value,
+        vcenterName: r.record.name,
         vcenterVms: vcenterVms(r),
         skipped: r.skipped ?? false,
       }

@@ -104,6 +104,7 @@ describe('odt import --vcd: a failed item does not hide the others', () => {
               ok?: boolean;
               failedAt?: string;
               error?: string;
+              vcenterName?: string;
             },
         )
         .filter((e) => e.event === 'item');
@@ -111,6 +112,17 @@ describe('odt import --vcd: a failed item does not hide the others', () => {
       expect(items.find((i) => i.item === 'item-2')).toMatchObject({ ok: false, failedAt: 'onboard' });
       expect(items.find((i) => i.item === 'item-2')!.error).toContain('give the catalog');
       expect(vcd.state().vapps.map((a) => a.name)).toEqual(['DC0_H0_VM1']);
+      // #19: not onboarded is not "imported": the item fails, and says where it is in vCenter.
+      expect(items.find((i) => i.item === 'item-2')!.vcenterName).toBe('DC0_C0_TPL0 (tr-onb-2)');
+      const again = await odt(
+        [...importArgsOf(provider, work, nas, 'tr-onb-2', join(work, 'state')), ...sites.vcdArgs()],
+        sites.importEnv(),
+      );
+      expect(again.code).toBe(3);
+      expect(again.out).toContain("item-2 DC0_C0_TPL0: in vCenter as 'DC0_C0_TPL0 (tr-onb-2)' (");
+      expect(again.out).toContain('but NOT onboarded into vCloud Director');
+      expect(again.out).not.toContain('item-2 DC0_C0_TPL0: already imported');
+      expect(again.err).toContain('item-2 (DC0_C0_TPL0) failed');
     } finally {
       await sites.stop();
     }
