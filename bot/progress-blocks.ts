@@ -157,17 +157,60 @@ function counts(t: Transfer, of: (i: Item) => string): string {
   return [...n.entries()].map(([k, v]) => `${v} ${k}`).join(', ');
 }
 
+/**
+ * The whole transfer in one line while its data moves (issue #19): bytes done of the total over
+ * every item still to do or done in this phase, the summed rate of the items in flight, and the
+ * time left at that rate. Undefined outside export and import, or before any item reports.
+ */
+export function overallProgressText(
+  t: Transfer,
+  progress: ReadonlyMap<string, ItemProgress>,
+): string | undefined {
+  if (t.phase !== 'exporting' && t.phase !== 'importing') return undefined;
+  let doneBytes = 0;
+  let totalBytes = 0;
+  let known = true;
+  let rate = 0;
+  let live = 0;
+  for (const i of t.items) {
+    const phase = itemPhase(t, i);
+    if (phase === 'failed') continue;
+    const p = progress.get(i.id);
+    const now = p && p.phase === t.phase && p.progress.stage !== 'verifying' ? p.progress : undefined;
+    const size = now?.bytesTotal ?? (i.result.bytes > 0 ? i.result.bytes : i.sizeBytes);
+    if (size === undefined) known = false;
+    else totalBytes += size;
+    if (phase === 'done') doneBytes += size ?? now?.bytesDone ?? 0;
+    else if (now) {
+      live++;
+      doneBytes += now.bytesDone;
+      rate += now.bytesPerSecond ?? 0;
+    }
+  }
+  if (live === 0) return undefined;
+  const of =
+    known && totalBytes > 0
+      ? ` of ${formatBytes(totalBytes)} (${Math.min(99, Math.floor((100 * doneBytes) / totalBytes))}%)`
+      : '';
+  const eta =
+    known && rate > 0 && totalBytes > doneBytes
+      ? ` · ETA ${formatDuration((totalBytes - doneBytes) / rate)}`
+      : '';
+  return `Overall: ${formatBytes(doneBytes)}${of}${rate > 0 ? ` · ${formatRate(rate)}` : ''}${eta}`;
+}
+
 /** The live progress message: the transfer's phase, then per item phase, bar, percent, rate and ETA. */
 export function progressMessage(
   t: Transfer,
   progress: ReadonlyMap<string, ItemProgress>,
 ): { text: string; blocks: Block[] } {
   const lines = t.items.map((i, index) => progressLine(t, i, index, progress));
+  const overall = overallProgressText(t, progress);
   const head = section(
     `*Progress of \`${t.id}\`* — now *${t.phase}*\n${t.items.length} item(s): ${counts(t, (i) => {
       const p = itemPhase(t, i);
       return p === 'done' ? i.result.state : p;
-    })}`,
+    })}${overall ? `\n${overall}` : ''}`,
   );
   const { blocks, omitted } = packLines(lines, MAX_BLOCKS - 4, MAX_PROGRESS_LINES);
   const out: Block[] = [head, ...blocks];
