@@ -225,8 +225,11 @@ async function addDecrypted(
       if (!run) break;
       bytes += run.length;
       if (bytes > f.size) throw mismatch(f, `more than its ${f.size} bytes`);
-      // The run stays with the archive until written; the reader takes fresh buffers meanwhile.
-      if (!entry.write(run)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
+      // The archive holds what it is given until the file is written: it gets a copy, and the
+      // reader's buffer goes back at once (one it keeps track of until released).
+      const chunk = Buffer.from(run);
+      reader.release(run);
+      if (!entry.write(chunk)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
       options.onProgress?.({ item: item.id, file: f.name, bytes, total: f.size });
     }
     const digest = reader.plaintextDigest();
