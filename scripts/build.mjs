@@ -30,7 +30,7 @@ await build({
   // into each; the module runs once per folder), so gc is there before any code of odt runs.
   banner: {
     // CommonJS code inside the bundle may read require, __filename and __dirname: ESM has none.
-    js: "#!/usr/bin/env node\nimport './expose-gc.mjs'; import { createRequire as __odtRequire } from 'node:module'; import { fileURLToPath as __odtPath } from 'node:url'; const require = __odtRequire(import.meta.url); const __filename = __odtPath(import.meta.url); const __dirname = __odtPath(new URL('.', import.meta.url));",
+    js: "#!/usr/bin/env node\nimport './expose-gc.mjs'; import { createRequire as __odtRequire } from 'node:module'; import { fileURLToPath as __odtPath } from 'node:url'; import { dirname as __odtDirname } from 'node:path'; const require = __odtRequire(import.meta.url); const __filename = __odtPath(import.meta.url); const __dirname = __odtDirname(__filename);",
   },
   logLevel: 'warning',
 });

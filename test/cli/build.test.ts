@@ -157,7 +157,18 @@ describe('npm run build', () => {
     const work = await mkdtemp(join(tmpdir(), 'odt-dist-serve-'));
     const serve = start(
       'node',
-      [dist, 'serve', '--state-dir', join(work, 's'), '--port', '0', '--approvers', 'bob'],
+      [
+        dist,
+        'serve',
+        '--state-dir',
+        join(work, 's'),
+        '--port',
+        '0',
+        '--agent-port',
+        '0',
+        '--approvers',
+        'bob',
+      ],
       {
         cwd: work,
       },
@@ -205,7 +216,9 @@ describe('the release, installed without the checkout', () => {
     });
     const tarball = join(work, packed.stdout.trim().split('\n').at(-1)!);
     await exec('tar', ['xzf', tarball, '-C', prefix, '--strip-components=1']);
-    await exec('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], {
+    // As docs/agents.md says, --nodedir included; --offline: npm's cache only, no registry.
+    const nodedir = join(prefix, 'node_modules', `node-linux-${process.arch}`);
+    await exec('npm', ['ci', '--omit=dev', `--nodedir=${nodedir}`, '--offline', '--no-audit', '--no-fund'], {
       cwd: prefix,
       env: machineEnv,
       maxBuffer: 64 << 20,
@@ -298,10 +311,14 @@ describe('the release, installed without the checkout', () => {
 
   it('runs odt serve and an export agent for real, on the Node 24 installed beside them; SIGTERM ends both', async () => {
     const state = join(work, 'state');
-    const serve = start(odtBin, ['serve', '--state-dir', state, '--port', '0', '--approvers', 'bob'], {
-      cwd: work,
-      env: machineEnv,
-    });
+    const serve = start(
+      odtBin,
+      ['serve', '--state-dir', state, '--port', '0', '--agent-port', '0', '--approvers', 'bob'],
+      {
+        cwd: work,
+        env: machineEnv,
+      },
+    );
     let agent: Running | undefined;
     try {
       await waitFor('odt serve to listen', serve, async () => /API (http:\/\/\S+?),/.exec(serve.text())?.[1]);
@@ -314,10 +331,8 @@ describe('the release, installed without the checkout', () => {
       );
 
       const code = (await odt(['agent', 'enroll', '--site', 'acme', '--state-dir', state])).stdout.trim();
-      const recipient = (await odt(['node', 'init', '--dir', join(work, 'node')])).stdout
-        .trim()
-        .split('\n')
-        .at(-1)!;
+      // The ODT node's agent identity, whose certificate the export agent pins (--node-cert).
+      await odt(['agent', 'init', '--dir', join(work, 'node-agent')]);
       await mkdir(join(work, 'nas'));
       // No vCenter answers (a closed loopback port): the agent enrolls and serves its site all the
       // same, and says its inventory report failed.
@@ -342,8 +357,8 @@ describe('the release, installed without the checkout', () => {
           'u',
           '--nas',
           join(work, 'nas'),
-          '--recipient',
-          recipient,
+          '--node-cert',
+          join(work, 'node-agent', 'agent.crt.pem'),
           '--poll-max',
           '500ms',
         ],
