@@ -292,6 +292,27 @@ describe('nested snapshots', () => {
   });
 });
 
+describe('a snapshot removed while a linked clone of it exists, before the VM wrote anything', () => {
+  const peer = usePeer({ diskSize: '64KiB', poweredOn: ['DC0_H0_VM0'] });
+
+  it("keeps the clone reading the snapshot state when the VM writes afterwards, and the clone's writes its own", async () => {
+    const p = peer();
+    const vm = vmNamed(p, 'DC0_H0_VM0');
+    const snap = await snapshot(p, vm.moref, 's');
+    const clone = await linkedClone(p, vm.moref, 'c', snap);
+    await removeSnapshot(p, snap);
+    await guestWrite(p.sim, vm.name, 0, 0, marker('AFTER'));
+    expect(sha256((await exportDisks(p, clone))[0]!)).toBe(vm.disks[0]!.sha256);
+    // Nor does a write into the clone reach the VM: they share only the read-only layer.
+    await guestWrite(p.sim, 'c', 0, 4096, marker('CLONE'));
+    await destroy(p, clone);
+    await powerOff(p, vm.moref);
+    const [live] = await exportDisks(p, vm.moref);
+    expect(live!.subarray(0, 512)).toEqual(marker('AFTER'));
+    expect(live!.includes(marker('CLONE'))).toBe(false);
+  });
+});
+
 describe('HasPrivilegeOnEntity with -deny-privileges', () => {
   const peer = usePeer({ denyPrivileges: ['VirtualMachine.State.CreateSnapshot'] });
 

@@ -300,14 +300,15 @@ func consolidate(l *layer) error {
 	if l == nil || l.snapshots > 0 {
 		return nil
 	}
-	switch len(l.children) {
-	case 0:
+	switch {
+	case len(l.children) == 0:
 		l.frozen = false
 		l.view = ""
 		return nil
-	case 1:
-	default:
-		return nil // several children (a linked clone among them) still read it
+	case len(l.children) > 1 || isTop(l):
+		// Several children (a linked clone among them) read it, or it is a VM's own disk that a
+		// linked clone reads: it stays frozen, and the VM's next write goes to a new delta.
+		return nil
 	}
 	c := l.children[0]
 	// c's content is written into l's file; then c takes l's place (everything that points at c
@@ -345,6 +346,16 @@ func consolidate(l *layer) error {
 		c.frozen = false
 	}
 	return nil
+}
+
+// isTop says whether l is some VM's current layer. The caller holds layersMu.
+func isTop(l *layer) bool {
+	for _, s := range disks {
+		if s.top == l {
+			return true
+		}
+	}
+	return false
 }
 
 // releaseLayer drops a child from its parent (a destroyed clone's disk) and consolidates.
