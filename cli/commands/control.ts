@@ -299,6 +299,13 @@ export function registerControl(program: Command, io: Io): void {
       } catch (error) {
         await slack?.stop();
         await plane.close();
+        const errno = errnoOf(error);
+        if (errno === 'EADDRINUSE' || errno === 'EACCES')
+          throw new CodedError(
+            'PORT_IN_USE',
+            `--slack-port ${o.slackPort}: the port of Slack's requests ${errno === 'EACCES' ? 'may not be used by this user' : 'is in use'}; stop what holds it or give another --slack-port`,
+            { cause: error },
+          );
         throw error;
       }
       io.out.write(

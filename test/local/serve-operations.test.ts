@@ -104,6 +104,24 @@ describe('ports and flags', () => {
     }
   });
 
+  it('a busy --slack-port is one line naming the flag', async () => {
+    const { port, server } = await busyPort();
+    try {
+      const r = await odt(serveArgs(join(work, 'busy-slack'), '--slack-port', String(port)), {
+        SLACK_BOT_TOKEN: 'xoxb-test',
+        SLACK_SIGNING_SECRET: 'secret',
+        ODT_APPROVERS_CHANNEL: 'C1',
+        SLACK_API_URL: 'http://127.0.0.1:9/api/',
+        ODT_LOG_LEVEL: 'silent',
+      });
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`--slack-port ${port}: the port of Slack's requests is in use`);
+      expectOneLine(r.err);
+    } finally {
+      server.close();
+    }
+  });
+
   it('an invalid port is refused by the flag’s name', async () => {
     for (const flag of ['--port', '--agent-port', '--slack-port']) {
       const r = await odt(serveArgs(join(work, 'bad-port'), flag, 'abc'));
