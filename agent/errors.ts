@@ -91,6 +91,10 @@ export const agentErrorCodes = [
   // identity and the control plane (agent/identity, agent/runtime)
   'AGENT_IDENTITY',
   'AGENT_API_UNREACHABLE',
+  /** `odt agent run` without --code in a folder that holds no enrollment. */
+  'AGENT_NOT_ENROLLED',
+  /** `odt agent run --site` names another site than the agent's enrollment. */
+  'AGENT_WRONG_SITE',
 ] as const;
 export type AgentErrorCode = (typeof agentErrorCodes)[number];
 

@@ -148,6 +148,8 @@ export const exitCodeByCode: Readonly<Record<KnownCode, ExitCode>> = {
   // the agent's own identity and the control plane
   AGENT_IDENTITY: usage,
   AGENT_API_UNREACHABLE: peerFailed,
+  AGENT_NOT_ENROLLED: usage,
+  AGENT_WRONG_SITE: usage,
   SANDBOX_SETUP: preflightFailed,
   CONFIG_INVALID: usage,
   // odt serve and the admin CLI (issue 22): a folder or port taken, no control plane where looked

@@ -6,6 +6,7 @@ import type { AgentTransferView } from '../../core/ports/agents.ts';
 import { type Logger, silentLogger } from '../../core/ports/logger.ts';
 import type { ItemOutcome, TaskProgress, TaskRecord } from '../../core/ports/task-queue.ts';
 import { Backoff, sleep } from '../../core/wait.ts';
+import { AgentError } from '../errors.ts';
 import { TransferProgress } from '../file-progress.ts';
 import { initAgentIdentity } from '../identity/agent-identity.ts';
 import { startKeepAlive } from '../keep-alive.ts';
@@ -189,11 +190,9 @@ export async function enrolledClient(
   let state = await readJsonFile<AgentState>(join(options.dir, stateFile));
   if (!state) {
     if (!options.code) {
-      throw Object.assign(
-        new Error(
-          `agent in ${options.dir} is not enrolled; pass --code with a code from \`odt agent enroll --site <site>\``,
-        ),
-        { code: 'NOT_ENROLLED' },
+      throw new AgentError(
+        'AGENT_NOT_ENROLLED',
+        `agent in ${options.dir} is not enrolled; pass --code with a code from \`odt agent enroll --site <site>\``,
       );
     }
     const client = new AgentApiClient({ server: options.server, keyPem: identity.keyPem });
@@ -208,9 +207,9 @@ export async function enrolledClient(
     log.info({ agentId: r.agentId, site: r.site }, 'enrolled');
   }
   if (options.site && options.site !== state.site) {
-    throw Object.assign(
-      new Error(`agent ${state.agentId} is enrolled for site '${state.site}', not '${options.site}'`),
-      { code: 'WRONG_SITE' },
+    throw new AgentError(
+      'AGENT_WRONG_SITE',
+      `agent ${state.agentId} in ${options.dir} is enrolled for site '${state.site}', not '${options.site}'; give --site ${state.site}, or another --dir for an agent of '${options.site}'`,
     );
   }
   return {

@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentError } from '../../agent/errors.ts';
 import { enrolledClient } from '../../agent/runtime/run-agent.ts';
+import { exitCodeOf, exitCodes } from '../../cli/exit-codes.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { odt } from '../support/cli.ts';
 
@@ -61,5 +63,18 @@ describe('odt agent run with a code of another site', () => {
       site: 'acme',
     });
     expect(enrolled.site).toBe('acme');
+  });
+
+  it('an enrolled agent started for another site, or one never enrolled, is a coded usage error (exit 2)', async () => {
+    const wrong = enrolledClient({
+      server: plane.agentApi.url,
+      dir: join(work, 'agent-acme'),
+      site: 'other',
+    });
+    await expect(wrong).rejects.toMatchObject({ code: 'AGENT_WRONG_SITE' });
+    expect(exitCodeOf(await wrong.catch((e: unknown) => e))).toBe(exitCodes.usage);
+    const none = enrolledClient({ server: plane.agentApi.url, dir: join(work, 'agent-none') });
+    await expect(none).rejects.toBeInstanceOf(AgentError);
+    await expect(none).rejects.toMatchObject({ code: 'AGENT_NOT_ENROLLED' });
   });
 });
