@@ -81,24 +81,64 @@ export async function missingPrivileges(
   entity: Moref,
   wanted: readonly string[],
 ): Promise<string[] | undefined> {
+  return (await missingPrivilegesOn(client, [entity], wanted)).get(entity.value);
+}
+
+/**
+ * The same for several entities in one call (HasPrivilegeOnEntities): by moref value; an entity
+ * is absent from the map when the server cannot tell.
+ */
+export async function missingPrivilegesOn(
+  client: VimClient,
+  entities: readonly Moref[],
+  wanted: readonly string[],
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
   const manager = client.serviceContent.authorizationManager;
-  if (!manager) return undefined;
+  if (!manager || entities.length === 0) return out;
   try {
     const session = await client.properties(client.serviceContent.sessionManager, 'SessionManager', [
       'currentSession',
     ]);
     const sessionId = session.get('currentSession')?.str('key');
-    if (!sessionId) return undefined;
-    const res = await client.invoke('HasPrivilegeOnEntity', {
+    if (!sessionId) return out;
+    if (entities.length === 1) {
+      const res = await client.invoke('HasPrivilegeOnEntity', {
+        _this: manager,
+        entity: entities[0]!,
+        sessionId,
+        privId: wanted,
+      });
+      const granted = res.all('returnval').map((n) => n.text === 'true');
+      out.set(
+        entities[0]!.value,
+        wanted.filter((_, i) => granted[i] !== true),
+      );
+      return out;
+    }
+    const res = await client.invoke('HasPrivilegeOnEntities', {
       _this: manager,
-      entity,
+      entity: entities,
       sessionId,
       privId: wanted,
     });
-    const granted = res.all('returnval').map((n) => n.text === 'true');
-    return wanted.filter((_, i) => granted[i] !== true);
+    for (const ep of res.all('returnval')) {
+      const entity = ep.child('entity')?.text;
+      if (!entity) continue;
+      const granted = new Set(
+        ep
+          .all('privAvailability')
+          .filter((a) => a.str('isGranted') === 'true')
+          .map((a) => a.str('privId')),
+      );
+      out.set(
+        entity,
+        wanted.filter((w) => !granted.has(w)),
+      );
+    }
+    return out;
   } catch (error) {
-    if (error instanceof VimFaultError) return undefined;
+    if (error instanceof VimFaultError) return out;
     throw error;
   }
 }

@@ -11,7 +11,7 @@ import { captureText, deltaSync, type ManifestItem } from '../../agent/package/t
 import { transferFolderProblem, verifyTransfer } from '../../agent/package/verify.ts';
 import { sdkUrl, VimClient } from '../../agent/vsphere/client.ts';
 import { readInventory } from '../../agent/vsphere/inventory.ts';
-import { livePrivileges, missingPrivileges } from '../../agent/vsphere/live-capture.ts';
+import { livePrivileges, missingPrivilegesOn } from '../../agent/vsphere/live-capture.ts';
 import type { TlsTrust } from '../../agent/vsphere/wire/tls.ts';
 import { codeOf } from '../../core/errors.ts';
 import { idSchema, OdtError, parseOrThrow, ValidationError } from '../../core/index.ts';
@@ -108,10 +108,13 @@ export function registerDataPath(program: Command, io: Io): void {
         const items = await readInventory(client);
         // A running VM is exported live (issue #21): what that needs, and what this user lacks.
         const needs = livePrivileges();
-        const lacking = new Map<string, string[] | undefined>();
-        for (const i of items)
-          if (i.kind === 'vm' && i.powerState !== 'poweredOff')
-            lacking.set(i.path, await missingPrivileges(client, i.ref, needs));
+        const running = items.filter((i) => i.kind === 'vm' && i.powerState !== 'poweredOff');
+        const answers = await missingPrivilegesOn(
+          client,
+          running.map((i) => i.ref),
+          needs,
+        );
+        const lacking = new Map(running.map((i) => [i.path, answers.get(i.ref.value)] as const));
         if (o.json) {
           io.out.write(
             `${JSON.stringify(

@@ -213,6 +213,12 @@ export const vimMethods = {
     f('startOffset', 'long'),
     f('changeId', 'string'),
   ],
+  HasPrivilegeOnEntities: [
+    f('_this', 'MOR'),
+    f('entity', 'MOR', true),
+    f('sessionId', 'string'),
+    f('privId', 'string', true),
+  ],
   HasPrivilegeOnEntity: [
     f('_this', 'MOR'),
     f('entity', 'MOR'),

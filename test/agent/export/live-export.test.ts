@@ -362,6 +362,7 @@ describe('live export without the privileges', () => {
       binary: inject('vcsimBinary'),
       diskSize: '64KiB',
       denyPrivileges: ['VirtualMachine.State.CreateSnapshot', 'VirtualMachine.Inventory.Delete'],
+      poweredOn: ['DC0_H0_VM0', 'DC0_C0_RP0_VM0'],
     });
     client = await VimClient.connect({
       url: sim.url,
@@ -399,7 +400,7 @@ describe('live export without the privileges', () => {
     const args = ['inventory', '--vcenter', sim.url, '--username', sim.username];
     const text = await odt(args, env);
     expect(text.code).toBe(0);
-    expect(text.out).toContain('1 running VM(s) are exported live');
+    expect(text.out).toContain('2 running VM(s) are exported live');
     expect(text.out).toContain('VirtualMachine.State.CreateSnapshot, VirtualMachine.State.RemoveSnapshot');
     expect(text.out).toContain(
       '/DC0/vm/DC0_H0_VM0: this user LACKS VirtualMachine.State.CreateSnapshot, VirtualMachine.Inventory.Delete',

@@ -20,7 +20,7 @@ package main
 //	ReconfigVM_Task, Destroy_Task (of a VM), QueryChangedDiskAreas
 //	                                      → proxy (snapshot.go): disk content across snapshots
 //	                                        and linked clones, change tracking
-//	HasPrivilegeOnEntity AuthorizationManager → proxy: -deny-privileges
+//	HasPrivilegeOnEntity(ies) AuthorizationManager → proxy: -deny-privileges
 //	WaitForUpdatesEx  PropertyCollector   → waitProxy (waitupdates.go): the simulator's, with
 //	WaitForUpdates                          versions that change, or MethodNotFound with
 //	                                        -no-wait-for-updates
@@ -53,7 +53,7 @@ var interceptedMethods = [][]byte{
 	[]byte("WaitForUpdates"), // and WaitForUpdatesEx
 	[]byte("CreateSnapshot_Task"), []byte("RemoveSnapshot_Task"), []byte("RemoveAllSnapshots_Task"),
 	[]byte("CloneVM_Task"), []byte("ReconfigVM_Task"), []byte("Destroy_Task"), []byte("QueryChangedDiskAreas"),
-	[]byte("HasPrivilegeOnEntity"),
+	[]byte("HasPrivilegeOnEntity"), []byte("HasPrivilegeOnEntities"),
 }
 
 const maxSOAPRequest = 64 << 20
@@ -141,6 +141,9 @@ func rewriteRequest(body []byte) []byte {
 	case *types.HasPrivilegeOnEntity:
 		b.This = proxyFor(b.This)
 		req = &methods.HasPrivilegeOnEntityBody{Req: b}
+	case *types.HasPrivilegeOnEntities:
+		b.This = proxyFor(b.This)
+		req = &methods.HasPrivilegeOnEntitiesBody{Req: b}
 	case *types.WaitForUpdatesEx:
 		b.This = waitProxyFor(b.This)
 		req = &methods.WaitForUpdatesExBody{Req: b}

@@ -579,15 +579,9 @@ func (p *proxy) HasPrivilegeOnEntity(ctx *simulator.Context, req *types.HasPrivi
 		body.Fault_ = notFound(req.Entity)
 		return body
 	}
-	denied := map[string]bool{}
-	for _, id := range strings.Split(cfg.denyPrivileges, ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			denied[id] = true
-		}
-	}
 	granted := make([]bool, len(req.PrivId))
 	for i, id := range req.PrivId {
-		granted[i] = !denied[id]
+		granted[i] = !listed(cfg.denyPrivileges, id)
 	}
 	body.Res = &HasPrivilegeOnEntityResponse{Returnval: granted}
 	return body
@@ -605,3 +599,28 @@ type hasPrivilegeOnEntityBody struct {
 }
 
 func (b *hasPrivilegeOnEntityBody) Fault() *soap.Fault { return b.Fault_ }
+
+// HasPrivilegeOnEntities: the same answer for several entities at once, one EntityPrivilege per
+// entity with one PrivilegeAvailability per privId (API reference,
+// AuthorizationManager.HasPrivilegeOnEntities).
+func (p *proxy) HasPrivilegeOnEntities(ctx *simulator.Context, req *types.HasPrivilegeOnEntities) soap.HasFault {
+	body := new(methods.HasPrivilegeOnEntitiesBody)
+	if p.target.Type != "AuthorizationManager" {
+		body.Fault_ = notImplemented(p.target, "HasPrivilegeOnEntities")
+		return body
+	}
+	res := &types.HasPrivilegeOnEntitiesResponse{}
+	for _, e := range req.Entity {
+		if simulator.Map.Get(e) == nil {
+			body.Fault_ = notFound(e)
+			return body
+		}
+		ep := types.EntityPrivilege{Entity: e}
+		for _, id := range req.PrivId {
+			ep.PrivAvailability = append(ep.PrivAvailability, types.PrivilegeAvailability{PrivId: id, IsGranted: !listed(cfg.denyPrivileges, id)})
+		}
+		res.Returnval = append(res.Returnval, ep)
+	}
+	body.Res = res
+	return body
+}
