@@ -78,7 +78,7 @@ export function registerAgentRun(program: Command, io: Io): void {
       )) as EnrollmentCode;
       io.out.write(`${code.code}\n`);
       io.err.write(
-        `odt: enrollment code for site ${code.site}, valid once until ${code.expiresAt}; start the agent with --code\n`,
+        `odt: enrollment code for site ${code.site}, valid once for ${formatMs(o.ttl)}, until ${code.expiresAt}; start the agent with --code\n`,
       );
     });
 

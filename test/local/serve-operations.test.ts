@@ -189,6 +189,7 @@ describe('the agent registry goes through odt serve', () => {
     const code = await odt(['agent', 'enroll', '--site', 'acme', '--ttl', '5m', '--state-dir', dir]);
     expect(code.code).toBe(0);
     expect(code.out.trim()).toMatch(/^[A-Z2-9]{5}(-[A-Z2-9]{5}){3}$/);
+    expect(code.err).toContain('valid once for 5m, until ');
     expect((await odt(['agent', 'list', '--json', '--state-dir', dir])).out.trim()).toBe('[]');
     const revoke = await odt(['agent', 'revoke', 'agt-none', '--state-dir', dir]);
     expect(revoke.code).toBe(2);
