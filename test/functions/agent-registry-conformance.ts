@@ -4,6 +4,7 @@
  * window, revocation sticks, inventories are per site.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { siteNameRule } from '../../core/index.ts';
 import { type AgentRegistry, EnrollmentError, signatureWindowMs } from '../../core/ports/agents.ts';
 
 export interface RegistryFixture {
@@ -89,6 +90,15 @@ export function agentRegistryConformance(name: string, open: () => Promise<Regis
       await expect(f.b.enroll({ ...agent(c.code), site: 'acme' }, at(2))).resolves.toMatchObject({
         site: 'acme',
       });
+    });
+
+    it('issues no code for a site against the site-name rule, nor one living over 30 days (issue 18)', async () => {
+      await expect(f.a.issueCode('ACME HQ/../x', 60_000, t0)).rejects.toThrow(siteNameRule);
+      for (const ttl of [999_999_999 * 86_400_000, 30 * 86_400_000 + 1, 0, Number.NaN]) {
+        await expect(f.a.issueCode('acme', ttl, t0), String(ttl)).rejects.toThrow(/from 1s to 30d/);
+      }
+      const longest = await f.a.issueCode('acme', 30 * 86_400_000, t0);
+      expect(longest.expiresAt).toBe(at(30 * 86_400_000).toISOString());
     });
 
     it('of two concurrent enrollments with one code, exactly one succeeds', async () => {
