@@ -2,6 +2,11 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { certificateSha256, initAgentIdentity } from '../../../agent/identity/agent-identity.ts';
+import { makeTransferKey } from '../../../agent/identity/transfer-key.ts';
+import { importRole } from '../../../agent/runtime/roles.ts';
+import { silentLogger } from '../../../core/ports/logger.ts';
+import type { TaskRecord } from '../../../core/ports/task-queue.ts';
 import { type RunningSimulator, startSimulator } from '../../peers/vsphere/simulator.ts';
 import { exportItems, exportSite, importArgs, initParties, odt } from '../../support/cli.ts';
 import { forgeTransfer, vcenterTrace } from '../../support/forge.ts';
@@ -147,5 +152,66 @@ describe('a forged or misplaced NAS is refused by odt import and odt verify (#18
       `transfer.json is encrypted to ${recipient.slice(0, 16)}…, not to this node's identity (${mine.slice(0, 16)}…)`,
     );
     expect(r.err).toContain('[RECIPIENT_MISMATCH]');
+  });
+
+  it("the workflow's ODT node opens a keyed transfer with its own key only: a package sealed to its long-term identity is refused (RECIPIENT_MISMATCH)", async () => {
+    // The genuine package of the enrolled agent, encrypted to the node's long-term recipient (as
+    // `odt export --recipient` by hand does), arrives for a transfer whose key the node made.
+    const stateDir = join(work, 'keyed-node-state');
+    const nodeAgent = (await initAgentIdentity(join(work, 'keyed-node-agent'), { commonName: 'node' }))
+      .identity;
+    const view = { id: transfer, site: exportSite, providerSite: 'cloud' };
+    const { signed } = await makeTransferKey({
+      stateDir,
+      transfer: view,
+      node: { identity: nodeAgent, agentId: 'node-1' },
+    });
+    const agentCert = await readFile(cert(), 'utf8');
+    const role = importRole({
+      vcenter: {
+        url: provider.url,
+        username: provider.username,
+        password: provider.password,
+        trust: { kind: 'insecure' },
+      },
+      nas: join(work, 'nas'),
+      identityFile: identity(),
+      stateDir,
+      dir: join(work, 'keyed-node-agent'),
+    });
+    const run = () =>
+      role.run({
+        task: { id: `${transfer}-import-1`, kind: 'import', itemIds: ['item-1'] } as unknown as TaskRecord,
+        transfer: {
+          ...view,
+          phase: 'importing',
+          items: [
+            {
+              id: 'item-1',
+              kind: 'vm',
+              source: 'DC0_H0_VM1',
+              target: { vdc: 'vdc', placement: 'vapp', powerOn: false, deploy: false },
+              state: 'exported',
+            },
+          ],
+          exportAgent: { id: 'agt-1', certPem: agentCert, certSha256: certificateSha256(agentCert) },
+          key: signed,
+        },
+        signal: new AbortController().signal,
+        onProgress: () => {},
+        log: silentLogger,
+      });
+    // Were it opened, the item would reach the provider's vCenter (and fail only on its VDC later).
+    const refused = await nothingSent(() =>
+      run().then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
+    expect(refused).toMatchObject({ code: 'TRANSFER_NOT_TRUSTED' });
+    expect((refused as Error).message).toContain(
+      `encrypted to ${recipient.slice(0, 16)}…, not to this node's identity`,
+    );
+    expect((refused as Error).message).toContain('[RECIPIENT_MISMATCH]');
   });
 });
