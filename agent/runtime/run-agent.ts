@@ -221,13 +221,15 @@ export async function enrolledClient(
 /** Runs until `signal` aborts (or `maxTasks` are done). Throws when the agent is revoked (401). */
 export async function runAgent(options: RunAgentOptions): Promise<{ tasks: number }> {
   const { client, state } = await enrolledClient(options);
-  // An agent started before its serve (a reboot) waits for it rather than exiting.
-  const me = await whileUnreachable(
-    'starting',
-    () => client.me(),
-    options.signal,
-    options.log ?? silentLogger,
-  );
+  // An agent started before its serve (a reboot) waits for it rather than exiting; stopped while
+  // it waits, it ends as a stop does (nothing was claimed).
+  let me: Awaited<ReturnType<AgentApiClient['me']>>;
+  try {
+    me = await whileUnreachable('starting', () => client.me(), options.signal, options.log ?? silentLogger);
+  } catch (error) {
+    if (options.signal.aborted && error instanceof AgentApiUnreachableError) return { tasks: 0 };
+    throw error;
+  }
   const log = (options.log ?? silentLogger).child({ agentId: me.id, site: me.site });
   log.info({ role: options.role.name, server: options.server }, 'serving the site');
   const stop = options.signal;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentError } from '../../agent/errors.ts';
-import { enrolledClient } from '../../agent/runtime/run-agent.ts';
+import { type AgentRole, enrolledClient, runAgent } from '../../agent/runtime/run-agent.ts';
 import { exitCodeOf, exitCodes } from '../../cli/exit-codes.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
 import { odt } from '../support/cli.ts';
@@ -76,5 +76,22 @@ describe('odt agent run with a code of another site', () => {
     const none = enrolledClient({ server: plane.agentApi.url, dir: join(work, 'agent-none') });
     await expect(none).rejects.toBeInstanceOf(AgentError);
     await expect(none).rejects.toMatchObject({ code: 'AGENT_NOT_ENROLLED' });
+  });
+
+  it('an agent whose API does not answer waits for it, and a stop while it waits ends it cleanly (issue 22)', async () => {
+    const stop = new AbortController();
+    const role: AgentRole = { name: 'export', run: async () => [] };
+    const started = Date.now();
+    setTimeout(() => stop.abort(), 1_500);
+    // Enrolled above; its server is gone (nothing listens on port 9).
+    const r = await runAgent({
+      server: 'http://127.0.0.1:9',
+      dir: join(work, 'agent-acme'),
+      role,
+      signal: stop.signal,
+    });
+    expect(r).toEqual({ tasks: 0 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
