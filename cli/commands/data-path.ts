@@ -347,7 +347,6 @@ export function registerDataPath(program: Command, io: Io): void {
         if (missing) throw new OdtError('NOT_FOUND', `${missing} (--nas ${o.nas}, --transfer ${o.transfer})`);
         const signer = await signerCertificate(o, root, io, 'odt verify');
         // Which NAS this is: its marker (odt nas init) names it.
-        // (A folder that is not there is the report's to say, as a missing transfer.)
         const nas = await inspectNas(o.nas).catch(() => undefined);
         const report = await verifyTransfer({
           root,
