@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAgent } from '../../../agent/runtime/run-agent.ts';
 import { type ControlPlane, startControlPlane } from '../../../local/control-plane.ts';
+import { nodeMakesKey } from '../../support/fake-node.ts';
 import { captureLogs } from '../../support/logs.ts';
 import { vmAndTemplateRequest } from '../../support/vm-and-template-request.ts';
 
@@ -22,6 +23,8 @@ describe('odt agent run: the overall progress in the log', () => {
     plane = await startControlPlane({ stateDir: join(dir, 'serve'), approvers: ['bob'] });
     const t = await plane.service.request(vmAndTemplateRequest());
     await plane.service.approve(t.id, 'bob');
+    // The ODT node's key for the transfer (#18), from a fake node: the export waits for it.
+    await nodeMakesKey(plane.service, t.id);
     await plane.service.event(t.id, 'appliance-sent', 'bob');
     await plane.service.event(t.id, 'appliance-connected', 'alice');
     const code = await plane.registry.issueCode('acme', 60_000, new Date());
