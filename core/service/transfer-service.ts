@@ -292,8 +292,7 @@ export class TransferService {
       await this.deps.workflow.sendTaskFailure(token, 'TransferCancelled', 'the transfer was cancelled');
       return;
     }
-    const round = t.history.filter((h) => h.phase === (kind === 'export' ? 'exporting' : 'importing')).length;
-    const taskId = `${id}-${kind}-${round}`;
+    const taskId = roundTaskId(t, kind);
     const itemIds = t.items
       .filter((i) => (kind === 'export' ? i.result.state === 'exporting' : isImportable(i)))
       .map((i) => i.id);
@@ -333,10 +332,12 @@ export class TransferService {
         return { phase: t.phase };
       }
       case 'export-outcome': {
+        // The custody log names the export agent that wrote the NAS (issue #18).
+        const by = await this.roundHolder(id, 'export');
         const t = await this.mutate(id, (t) => {
           if (t.phase !== 'exporting') return t;
           const failed = t.items.filter((i) => i.result.state === 'failed').length;
-          return transition(t, failed === t.items.length ? 'failed' : 'exported', stamp);
+          return transition(t, failed === t.items.length ? 'failed' : 'exported', { ...stamp, actor: by });
         });
         await this.deps.chat.transferChanged(t);
         return { allOk: t.items.every((i) => i.result.state === 'exported'), phase: t.phase };
@@ -368,12 +369,14 @@ export class TransferService {
         return { phase: t.phase };
       }
       case 'import-outcome': {
+        // ...and the ODT node that verified the NAS and imported it.
+        const by = await this.roundHolder(id, 'import');
         const t = await this.mutate(id, (t) => {
           if (t.phase !== 'importing') return t;
           const end = outcome(t);
           return end === 'failed'
             ? transition(t, 'failed', stamp)
-            : transition(transition(t, 'onboarding', stamp), end, stamp);
+            : transition(transition(t, 'onboarding', { ...stamp, actor: by }), end, stamp);
         });
         await this.deps.chat.transferChanged(t);
         return { phase: t.phase };
@@ -625,19 +628,25 @@ export class TransferService {
   }
 
   /**
+   * The agent that held the current round's task of `kind` (the export agent, or the ODT node):
+   * who acted, for the custody log; 'workflow' when no task of this round was held.
+   */
+  private async roundHolder(id: string, kind: 'export' | 'import'): Promise<string> {
+    return (await this.deps.tasks.get(roundTaskId(await this.get(id), kind)))?.holder ?? 'workflow';
+  }
+
+  /**
    * Why the current round's task of `kind` ended without a result: the agent's own code and reason
    * when it reported the failure, else that it went silent. A task still open or held (a heartbeat
    * or overall timeout) is cancelled, so that a late agent cannot finish it beside a retry.
    */
   private async taskFailure(
     id: string,
-    kind: TaskKind,
+    kind: 'export' | 'import',
     now: Date,
   ): Promise<{ reason: string; code?: string; itemIds?: readonly string[] }> {
     const t = await this.get(id);
-    // The round's task id, as onAgentTask made it when the transfer entered this phase.
-    const round = t.history.filter((h) => h.phase === (kind === 'export' ? 'exporting' : 'importing')).length;
-    const task = await this.deps.tasks.get(`${id}-${kind}-${round}`);
+    const task = await this.deps.tasks.get(roundTaskId(t, kind));
     if (!task) return { reason: `the ${kind} task failed or timed out` };
     if (task.error) {
       return {
@@ -741,6 +750,13 @@ export class TransferService {
 /** Whether the node's signed statement that it destroyed the transfer's key is in the history. */
 export const keyDestroyed = (t: Transfer): boolean =>
   t.history.some((h) => h.note?.startsWith(`${wipeNotePrefix}: `));
+
+/**
+ * The id of the current round's task of `kind`: one round per time the transfer entered
+ * `exporting` (or `importing`), as onAgentTask queues it.
+ */
+const roundTaskId = (t: Transfer, kind: 'export' | 'import'): string =>
+  `${t.id}-${kind}-${t.history.filter((h) => h.phase === (kind === 'export' ? 'exporting' : 'importing')).length}`;
 
 /** Not yet imported: importable, or on its way (an import task that failed did not finish it). */
 const isUnimported = (i: Item): boolean => isImportable(i) || i.result.state === 'importing';

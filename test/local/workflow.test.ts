@@ -124,6 +124,21 @@ describe('the workflow on the embedded engine', () => {
     await until(async () => p.runner && (await p.service.get(id)).phase === 'wiped', 'wiped');
     await p.runner.settled(id);
     expect(t.history.map((h) => h.phase)).toEqual(happyPath);
+    // The custody log names who acted: each person, the export agent that wrote the NAS and the
+    // ODT node that verified and imported it (#18).
+    expect(t.history.map((h) => `${h.phase} ${h.actor}`)).toEqual([
+      `requested ${t.requester}`,
+      'approved bob',
+      'appliance-sent bob',
+      'appliance-connected alice',
+      'exporting workflow',
+      'exported agent-a',
+      'shipped alice',
+      'received bob',
+      'importing workflow',
+      'onboarding node-1',
+      'completed workflow',
+    ]);
   });
 
   it('reject ends the workflow; self-approval and a second decision are refused', async () => {
