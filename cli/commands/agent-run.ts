@@ -280,6 +280,11 @@ export function registerAgentRun(program: Command, io: Io): void {
             : {}),
           ...(o.parallel ? { parallel: o.parallel } : {}),
         });
+        // Said at start as well as at each claim (#19): every request names a VDC.
+        if (!o.vcd)
+          log.warn(
+            'started without vCloud Director settings (--vcd): imported items stay in vCenter and end failed (VCD_NOT_CONFIGURED) until the node runs with them and the failed items are retried',
+          );
       }
       const controller = new AbortController();
       const stop = () => controller.abort();

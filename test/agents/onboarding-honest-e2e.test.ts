@@ -103,6 +103,8 @@ describe('an import without vCloud Director does not call onboarding done (#19)'
       .find((l) => String(l.msg).includes('no vCloud Director settings'));
     expect(warning).toMatchObject({ level: 'warn', transferId: id });
     expect(JSON.stringify(warning!.items)).toContain('power-on');
+    // And at its start, before any task.
+    expect(agents[1]!.log()).toContain('started without vCloud Director settings (--vcd)');
 
     // The report (what Slack shows) carries the reason.
     const events = (await readFile(join(state, 'events.log'), 'utf8'))
