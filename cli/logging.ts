@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import { type Logger, type LogLevel, logLevels, parseLogLevel } from '../core/ports/logger.ts';
 import type { OdtEnv } from './env.ts';
-import type { Io } from './main.ts';
+import type { Io } from './io.ts';
 
 /** `--log-level` of the commands that run as services (`odt serve`, `odt agent run`). */
 export const logLevelOption = (): Option =>
@@ -22,7 +22,7 @@ export async function commandLogger(
   bindings: Readonly<Record<string, unknown>>,
   secrets: Iterable<string | undefined> = [],
 ): Promise<Logger> {
-  const { createLogger, SecretMask } = await import('../local/logger.ts');
+  const { createLogger, SecretMask } = await import('../shared/logger.ts');
   return createLogger({
     level: flag ?? env.ODT_LOG_LEVEL ?? 'info',
     destination: io.err,

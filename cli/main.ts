@@ -11,12 +11,8 @@ import { registerOperator } from './commands/operator.ts';
 import { exitCodeOf, exitCodes } from './exit-codes.ts';
 import { markRequiredOptions } from './flags.ts';
 import { withHint } from './hints.ts';
+import type { Io } from './io.ts';
 import { registerSandbox } from './sandbox.ts';
-
-export interface Io {
-  readonly out: NodeJS.WritableStream;
-  readonly err: NodeJS.WritableStream;
-}
 
 const version = '0.1.0';
 

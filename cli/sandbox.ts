@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { exitCodes } from './exit-codes.ts';
 import { interruptOnSignals } from './interrupt.ts';
-import type { Io } from './main.ts';
+import type { Io } from './io.ts';
 
 /**
  * `odt sandbox` (what `npm start` runs): one complete offline transfer on this machine, with the

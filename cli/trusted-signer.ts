@@ -6,7 +6,7 @@ import { certificateFile } from '../agent/package/transfer-manifest.ts';
 import { transferFolderProblem } from '../agent/package/verify.ts';
 import { OdtError } from '../core/index.ts';
 import { agentCertHelp, readFlagFile } from './flag-file.ts';
-import type { Io } from './main.ts';
+import type { Io } from './io.ts';
 
 /** The flags that say whose signature a transfer must carry (`odt import`, `odt verify`). */
 export interface SignerFlags {

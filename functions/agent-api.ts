@@ -28,7 +28,7 @@ import type { Clock } from '../core/ports/clock.ts';
 import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import type { TaskQueue } from '../core/ports/task-queue.ts';
 import type { TransferService } from '../core/service/transfer-service.ts';
-import { type AgentApiResponse, createAgentApiHandler } from '../local/agent-api/agent-api.ts';
+import { type AgentApiResponse, createAgentApiHandler } from '../shared/agent-api.ts';
 import { ConfigError, config } from './config.ts';
 import {
   createRuntime,

@@ -3,7 +3,7 @@ import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import { taskKinds } from '../core/ports/task-queue.ts';
 import type { TransferService } from '../core/service/transfer-service.ts';
 import { parseOrThrow } from '../core/validate.ts';
-import { loggedCall } from '../local/logger.ts';
+import { loggedCall } from '../shared/logger.ts';
 import { invocationLogger, type LambdaContext, lambdaLogger, lambdaService } from './runtime.ts';
 
 /** Agent work (`lambda:invoke.waitForTaskToken`, Payload {transferId, kind, taskToken}). */

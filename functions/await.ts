@@ -3,7 +3,7 @@ import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import type { WorkflowWait } from '../core/ports/workflow.ts';
 import type { TransferService } from '../core/service/transfer-service.ts';
 import { parseOrThrow } from '../core/validate.ts';
-import { loggedCall } from '../local/logger.ts';
+import { loggedCall } from '../shared/logger.ts';
 import { invocationLogger, type LambdaContext, lambdaLogger, lambdaService } from './runtime.ts';
 
 /** The waits for people (the agent tasks' waits, export and import, go through agent-task.ts). */

@@ -10,7 +10,7 @@ import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import type { WorkflowEngine } from '../core/ports/workflow.ts';
 import { JsonLinesChat } from '../core/service/json-lines-chat.ts';
 import { TransferService } from '../core/service/transfer-service.ts';
-import { createLogger, SecretMask } from '../local/logger.ts';
+import { createLogger, SecretMask } from '../shared/logger.ts';
 import { config, type FunctionConfig } from './config.ts';
 import { SfnEngine } from './sfn-engine.ts';
 import { lambdaSlackChat, lambdaSlackClient, slackSecretReader } from './slack-chat.ts';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type Logger, silentLogger } from '../core/ports/logger.ts';
 import type { TransferService } from '../core/service/transfer-service.ts';
 import { parseOrThrow } from '../core/validate.ts';
-import { loggedCall } from '../local/logger.ts';
+import { loggedCall } from '../shared/logger.ts';
 import { invocationLogger, type LambdaContext, lambdaLogger, lambdaService } from './runtime.ts';
 
 /** The plain steps of the workflow (`Resource: ${StepFunctionArn}`, Parameters {transferId, action}). */

@@ -3,7 +3,7 @@
  * more, and test/functions/ checks that every call the handlers make is covered by it.
  * Pure data (no CDK import), so that the functions' tests can read it cheaply.
  */
-import type { Placeholder } from '../local/workflow-definition.ts';
+import type { Placeholder } from '../shared/workflow-definition.ts';
 
 export type TableAction =
   | 'dynamodb:GetItem'

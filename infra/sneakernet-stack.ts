@@ -24,7 +24,7 @@ import type { Construct } from 'constructs';
 import { metricsNamespace, serviceDimension } from '../functions/agent-api.ts';
 import { ttlAttribute } from '../functions/store/dynamodb-agent-registry.ts';
 import { tableDefinition } from '../functions/store/dynamodb-store.ts';
-import { definitionPath, definitionPlaceholders, type Placeholder } from '../local/workflow-definition.ts';
+import { definitionPath, definitionPlaceholders, type Placeholder } from '../shared/workflow-definition.ts';
 import {
   agentApiAccess,
   type FunctionAccess,

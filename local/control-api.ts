@@ -19,7 +19,7 @@ import {
   requestMeta,
   sendJson,
   statusOfCode,
-} from './http-json.ts';
+} from '../shared/http-json.ts';
 import type { SqliteOperators } from './operators.ts';
 
 /**

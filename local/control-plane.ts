@@ -13,17 +13,17 @@ import {
   type WorkflowWait,
 } from '../core/index.ts';
 import { type Logger, silentLogger } from '../core/ports/logger.ts';
+import { type AgentApi, startAgentApi } from '../shared/agent-api.ts';
+import { loggedCall } from '../shared/logger.ts';
+import { localArns, localDefinition } from '../shared/workflow-definition.ts';
 import { adminToken } from './admin-token.ts';
-import { type AgentApi, startAgentApi } from './agent-api/agent-api.ts';
 import { type ControlApi, startControlApi } from './control-api.ts';
 import { DurableRunner } from './durable-runner.ts';
-import { loggedCall } from './logger.ts';
 import { SqliteOperators } from './operators.ts';
 import { SqliteRunnerStore } from './sqlite-runner-store.ts';
 import { lockStateDir } from './state-lock.ts';
 import { SqliteAgentRegistry } from './store/agent-registry.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
-import { localArns, localDefinition } from './workflow-definition.ts';
 
 export interface ControlPlaneOptions {
   /** Where the SQLite file, the admin token and the logs live. Default `./.odt`. */

@@ -45,7 +45,7 @@ for (const dir of ['dist', 'dist/chunks']) {
   await cp(join(root, 'bin/expose-gc.mjs'), join(root, dir, 'expose-gc.mjs'));
 }
 // The workflow definition is read at run time from ../infra/workflow/ of the module that loads it
-// (local/workflow-definition.ts), a chunk of dist/chunks/: the file goes where that points.
+// (shared/workflow-definition.ts), a chunk of dist/chunks/: the file goes where that points.
 await mkdir(join(root, 'dist/infra/workflow'), { recursive: true });
 await cp(join(root, 'infra/workflow/transfer.asl.json'), join(root, 'dist/infra/workflow/transfer.asl.json'));
 console.log('built dist/odt.mjs');

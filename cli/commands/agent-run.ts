@@ -9,8 +9,8 @@ import type { AgentRecord, EnrollmentCode, SiteInventory } from '../../core/port
 import type { LogLevel } from '../../core/ports/logger.ts';
 import { readEnv, vcenterPassword } from '../env.ts';
 import { formatMs, parseCount, parseDurationFlag, parseSiteFlag } from '../flags.ts';
+import type { Io } from '../io.ts';
 import { commandLogger, logLevelOption } from '../logging.ts';
-import type { Io } from '../main.ts';
 import { call, defaultStateDir } from './control.ts';
 import { nasPlainFolderHelp } from './data-path.ts';
 

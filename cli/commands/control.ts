@@ -16,8 +16,8 @@ import { adminToken, readAdminToken } from '../../local/admin-token.ts';
 import { writeCustodyLog } from '../custody-log.ts';
 import { readEnv } from '../env.ts';
 import { parsePort } from '../flags.ts';
+import type { Io } from '../io.ts';
 import { commandLogger, logLevelOption } from '../logging.ts';
-import type { Io } from '../main.ts';
 
 export const defaultStateDir = './.odt';
 /** The admin API's port unless --port says otherwise (localhost only). */

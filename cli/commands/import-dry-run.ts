@@ -5,7 +5,7 @@ import type { VcdClient } from '../../agent/vcd/client.ts';
 import type { VimClient } from '../../agent/vsphere/client.ts';
 import { type PlacementInput, resolvePlacement } from '../../agent/vsphere/placement.ts';
 import { exitCodes } from '../exit-codes.ts';
-import type { Io } from '../main.ts';
+import type { Io } from '../io.ts';
 
 export interface ImportDryRunOptions {
   readonly root: string;

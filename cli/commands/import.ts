@@ -13,7 +13,7 @@ import { exitCodes } from '../exit-codes.ts';
 import { identityFileHelp, readFlagFile } from '../flag-file.ts';
 import { withHint } from '../hints.ts';
 import { type Interrupt, interruptOnSignals } from '../interrupt.ts';
-import type { Io } from '../main.ts';
+import type { Io } from '../io.ts';
 import { jsonProgress, type ProgressSink, ttyProgress } from '../progress.ts';
 import {
   type SignerFlags,

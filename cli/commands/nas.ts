@@ -5,7 +5,7 @@ import { NasError } from '../../agent/nas/nas-error.ts';
 import { describeMarker, nasMarkerFile, nasNameSchema, writeNasMarker } from '../../agent/nas/nas-marker.ts';
 import { formatBytes } from '../../agent/nas/space-check.ts';
 import { parseOrThrow } from '../../core/index.ts';
-import type { Io } from '../main.ts';
+import type { Io } from '../io.ts';
 
 /** One line on the NAS's file system: `ext4, 1.2 GiB free of 2.0 GiB, a mount point`. */
 export const nasFsLine = (nas: NasInfo): string =>

@@ -10,7 +10,7 @@ import { type Placement, resolvePlacement } from '../../agent/vsphere/placement.
 import { idSchema, parseOrThrow } from '../../core/index.ts';
 import { readEnv } from '../env.ts';
 import { exitCodes } from '../exit-codes.ts';
-import type { Io } from '../main.ts';
+import type { Io } from '../io.ts';
 import { addVcenterOptions, connect, type VcenterFlags } from './data-path.ts';
 
 export interface CheckResult {

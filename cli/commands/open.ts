@@ -5,7 +5,7 @@ import { openOva } from '../../agent/package/open-ova.ts';
 import { transferFolderProblem } from '../../agent/package/verify.ts';
 import { idSchema, OdtError, parseOrThrow } from '../../core/index.ts';
 import { identityFileHelp, readFlagFile } from '../flag-file.ts';
-import type { Io } from '../main.ts';
+import type { Io } from '../io.ts';
 import { ttyProgress } from '../progress.ts';
 import { type SignerFlags, signerCertificate, signerOptionHelp } from '../trusted-signer.ts';
 

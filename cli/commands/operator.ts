@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import type { Command } from 'commander';
 import { errnoOf, ValidationError } from '../../core/index.ts';
-import type { Io } from '../main.ts';
+import type { Io } from '../io.ts';
 import { call, defaultStateDir, defaultTokenFile } from './control.ts';
 
 /**

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentIdentity, initAgentIdentity } from '../../agent/identity/agent-identity.ts';
 import { AgentApiClient } from '../../agent/runtime/api-client.ts';
-import { agentBodyLimits } from '../../local/agent-api/agent-api.ts';
 import { type ControlPlane, startControlPlane } from '../../local/control-plane.ts';
+import { agentBodyLimits } from '../../shared/agent-api.ts';
 
 let plane: ControlPlane;
 let dir: string;

@@ -18,7 +18,7 @@ import {
 } from '../../functions/agent-api.ts';
 import { createRuntime, type Runtime } from '../../functions/runtime.ts';
 import { agentApiAccess } from '../../infra/function-access.ts';
-import { agentBodyLimits } from '../../local/agent-api/agent-api.ts';
+import { agentBodyLimits } from '../../shared/agent-api.ts';
 import { type Dynalite, functionConfig, RecordingEngine, startDynalite } from './support.ts';
 
 // The agent API's Lambda handler with API Gateway HTTP API (v2) events, over dynalite.

@@ -7,7 +7,7 @@ import { awaitEvent, awaitHandler } from '../../functions/await.ts';
 import { createService } from '../../functions/runtime.ts';
 import { stepEvent, stepHandler } from '../../functions/step.ts';
 import { type WorkflowFunctionName, workflowFunctions } from '../../infra/function-access.ts';
-import { definitionPath, localArns, substitute } from '../../local/workflow-definition.ts';
+import { definitionPath, localArns, substitute } from '../../shared/workflow-definition.ts';
 import { type Dynalite, functionConfig, RecordingEngine, request, startDynalite } from './support.ts';
 
 // The workflow's three Lambda handlers over the real DynamoDB adapter (dynalite) and a recording

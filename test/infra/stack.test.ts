@@ -10,7 +10,7 @@ import {
   definitionPlaceholders,
   type Placeholder,
   substitute,
-} from '../../local/workflow-definition.ts';
+} from '../../shared/workflow-definition.ts';
 
 // Fast synth (see the orchestration notes): no esbuild bundling, no built-in CloudFormation check.
 type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TaskTokenError } from '../../core/index.ts';
 import { DurableRunner } from '../../local/durable-runner.ts';
 import { MemoryRunnerStore } from '../../local/runner-store.ts';
-import { localArns, localDefinition } from '../../local/workflow-definition.ts';
+import { localArns, localDefinition } from '../../shared/workflow-definition.ts';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

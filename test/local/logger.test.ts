@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseLogLevel } from '../../core/ports/logger.ts';
-import { SecretMask } from '../../local/logger.ts';
+import { SecretMask } from '../../shared/logger.ts';
 import { captureLogs } from '../support/logs.ts';
 
 // Issue #23, point 5: what local/logger.ts writes, and what it keeps out of the lines.

@@ -1,5 +1,5 @@
 import type { Logger, LogLevel } from '../../core/ports/logger.ts';
-import { createLogger, SecretMask } from '../../local/logger.ts';
+import { createLogger, SecretMask } from '../../shared/logger.ts';
 
 /** One parsed log line. */
 export type LogLine = Record<string, unknown> & { level: string; time: string; msg: string };

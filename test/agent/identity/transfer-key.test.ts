@@ -17,7 +17,7 @@ import type { Transfer } from '../../../core/model/transfer.ts';
 import { recipientStatementSchema, statementOf } from '../../../core/model/transfer-key.ts';
 import { silentLogger } from '../../../core/ports/logger.ts';
 import type { TaskRecord } from '../../../core/ports/task-queue.ts';
-import { nasErase } from '../../../local/agent-api/agent-api.ts';
+import { nasErase } from '../../../shared/agent-api.ts';
 import { runCli, runCliOk } from '../package/age/age-cli.ts';
 
 // Issue #18: a key per transfer, made and signed by the ODT node, checked by the export agent

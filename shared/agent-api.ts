@@ -1,9 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { codeOf, ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.ts';
-import { checkEnrollment, checkSite } from '../../core/model/enrollment.ts';
-import { exportCaptureSchema, placedNamesSchema, type Transfer } from '../../core/model/transfer.ts';
-import { type SignedStatement, signedStatementSchema } from '../../core/model/transfer-key.ts';
+import { codeOf, ForbiddenError, NotFoundError, ValidationError } from '../core/errors.ts';
+import { checkEnrollment, checkSite } from '../core/model/enrollment.ts';
+import { exportCaptureSchema, placedNamesSchema, type Transfer } from '../core/model/transfer.ts';
+import { type SignedStatement, signedStatementSchema } from '../core/model/transfer-key.ts';
 import {
   AgentAuthError,
   type AgentRecord,
@@ -18,12 +18,12 @@ import {
   parseDuration,
   signatureWindowMs,
   verifyWithCertificate,
-} from '../../core/ports/agents.ts';
-import type { Clock } from '../../core/ports/clock.ts';
-import { type Logger, silentLogger } from '../../core/ports/logger.ts';
-import type { ItemOutcome, TaskProgress, TaskQueue, TaskRecord } from '../../core/ports/task-queue.ts';
-import type { TransferService } from '../../core/service/transfer-service.ts';
-import { fieldIssues } from '../../core/validate.ts';
+} from '../core/ports/agents.ts';
+import type { Clock } from '../core/ports/clock.ts';
+import { type Logger, silentLogger } from '../core/ports/logger.ts';
+import type { ItemOutcome, TaskProgress, TaskQueue, TaskRecord } from '../core/ports/task-queue.ts';
+import type { TransferService } from '../core/service/transfer-service.ts';
+import { fieldIssues } from '../core/validate.ts';
 import {
   listen,
   logFailedRequest,
@@ -32,7 +32,7 @@ import {
   requestMeta,
   sendJson,
   statusOfCode,
-} from '../http-json.ts';
+} from './http-json.ts';
 
 /**
  * The agent API on localhost (mounted by `odt serve` next to the admin API).
