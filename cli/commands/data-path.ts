@@ -341,11 +341,13 @@ export function registerDataPath(program: Command, io: Io): void {
           : undefined;
         const root = join(o.nas, parseOrThrow(idSchema, o.transfer, '--transfer'));
         const site = o.site === undefined ? undefined : parseOrThrow(idSchema, o.site, '--site');
+        // A wrong flag file is named before the NAS is looked at (the flags are all checked first).
+        const pinned = o.agentCert ? await signerCertificate(o, root, io, 'odt verify') : undefined;
         // A transfer that is not on the NAS is a wrong --nas or --transfer (exit 2), as for
         // `odt import`; not a package that failed its check (4).
         const missing = await transferFolderProblem(root);
         if (missing) throw new OdtError('NOT_FOUND', `${missing} (--nas ${o.nas}, --transfer ${o.transfer})`);
-        const signer = await signerCertificate(o, root, io, 'odt verify');
+        const signer = pinned ?? (await signerCertificate(o, root, io, 'odt verify'));
         // Which NAS this is: its marker (odt nas init) names it.
         const nas = await inspectNas(o.nas).catch(() => undefined);
         const report = await verifyTransfer({
