@@ -141,6 +141,9 @@ export async function openOva(options: OpenOvaOptions): Promise<OpenOvaResult> {
   const tar = tarPack();
   // 'wx': the temporary name is ours alone.
   const written = pipeline(tar, createWriteStream(temp, { flags: 'wx' }));
+  // A file that fails mid-entry fails the archive before the error reaches the catch below (the
+  // reader's close is awaited in between): it is taken there, not left as an unhandled rejection.
+  written.catch(() => {});
   try {
     const mtime = new Date(report.manifest.createdAt);
     for (const [f, plain] of [
