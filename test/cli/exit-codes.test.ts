@@ -31,6 +31,40 @@ describe('the exit-code table', () => {
     for (const exit of documented) expect(readme, String(exit)).toMatch(new RegExp(`^\\| ${exit} \\|`, 'm'));
   });
 
+  it('lists each code in README under the exit it gets (issue 22: one table for every command)', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.split('\n## Exit codes\n')[1]!.split('\n## ')[0]!;
+    // Names given in full (`AGE_BAD_RECIPIENT`/`_IDENTITY` is two), and prefixes (`VCD_*`) that
+    // cover the codes not named in full; `(but `_X`)` takes one out of a prefix.
+    const exact = new Map<string, Set<number>>();
+    const prefixes: { prefix: string; exit: number }[] = [];
+    for (const row of section.matchAll(/^\| (\d+) \|[^|\n]*\|([^|\n]*)\|$/gm)) {
+      const exit = Number(row[1]);
+      let last = '';
+      for (const t of row[2]!.matchAll(/(but )?`([A-Za-z0-9_*]+)`/g)) {
+        const name = t[2]!;
+        if (t[1]) continue;
+        if (name.endsWith('_*')) prefixes.push({ prefix: name.slice(0, -1), exit });
+        else {
+          const full = name.startsWith('_') ? last.replace(/_[A-Z0-9]+$/, name) : name;
+          last = full;
+          exact.set(full, (exact.get(full) ?? new Set()).add(exit));
+        }
+      }
+    }
+    const table = exitCodeByCode as Record<string, number>;
+    const wrong: string[] = [];
+    for (const [code, exit] of Object.entries(table)) {
+      const rows =
+        exact.get(code) ?? new Set(prefixes.filter((p) => code.startsWith(p.prefix)).map((p) => p.exit));
+      // INTERRUPTED: 130 or 143 by the signal, as exitCodeOf says.
+      const expected = code === 'INTERRUPTED' ? [130, 143] : [exit];
+      if ([...rows].sort().join() !== expected.join())
+        wrong.push(`${code}: README ${[...rows]}, exit ${exit}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it('derives the exit code from the error', () => {
     expect(exitCodeOf(new NotFoundError('Transfer', 'tr-1'))).toBe(2);
     expect(exitCodeOf(new SignerNotPinnedError('odt import'))).toBe(2);
