@@ -20,6 +20,11 @@ export interface OverallProgress {
   readonly bytesTotal?: number;
   /** Whether bytesTotal is the whole transfer (planned), not only the files seen so far. */
   readonly planned: boolean;
+  /**
+   * Whether part of a planned bytesTotal is an estimate: files not started yet, or of unknown
+   * length, counted at their planned size (an export's disks: what they take in the datastore).
+   */
+  readonly estimated?: boolean;
   /** Rate of the bytes moved (not of kept files) over the last `windowMs`. */
   readonly bytesPerSecond: number;
   /** Seconds left at that rate, when the total is known and something moves. */
@@ -37,6 +42,8 @@ export interface OverallProgress {
 export class TransferProgress {
   readonly #files = new Map<string, { bytes: number; total?: number; done: boolean; kept: boolean }>();
   #planned: number | undefined;
+  /** Files expected before they start, by key, with their estimated size (`planFiles`). */
+  readonly #expected = new Map<string, number>();
   /** [time, moved bytes] samples, oldest first, for the windowed rate. */
   #samples: [number, number][] = [];
   #moved = 0;
@@ -49,6 +56,15 @@ export class TransferProgress {
   /** The whole transfer's size, when known before its files start (a signed manifest's sizes). */
   plan(totalBytes: number): void {
     this.#planned = totalBytes;
+  }
+
+  /**
+   * The files the transfer will move, known before the first byte with an estimate of their size
+   * (an export's disks, from the datastore): the total is then the whole transfer from the start,
+   * each file counted at its estimate until its own length (or its end) is known. Keys as `note`'s.
+   */
+  planFiles(files: Iterable<{ readonly key: string; readonly bytes: number }>): void {
+    for (const f of files) this.#expected.set(f.key, f.bytes);
   }
 
   /** One event of one file (keyed by `key`, default `item/file`). */
@@ -76,14 +92,36 @@ export class TransferProgress {
     let seenTotal = 0;
     let known = true;
     let filesDone = 0;
-    for (const f of this.#files.values()) {
+    // With planned files: each counts at its own length once known, else at its estimate.
+    let expectedTotal = 0;
+    let estimated = false;
+    for (const [key, f] of this.#files) {
       bytesDone += f.bytes;
       if (f.total === undefined) known = false;
       else seenTotal += f.total;
       if (f.done) filesDone++;
+      const estimate = this.#expected.get(key);
+      const length = f.done ? f.bytes : f.total;
+      if (length !== undefined) expectedTotal += length;
+      else {
+        expectedTotal += Math.max(f.bytes, estimate ?? 0);
+        estimated = true;
+      }
     }
+    for (const [key, bytes] of this.#expected) {
+      if (this.#files.has(key)) continue;
+      expectedTotal += bytes;
+      estimated = true;
+    }
+    const filesPlanned = this.#expected.size > 0;
     const bytesTotal =
-      this.#planned !== undefined ? Math.max(this.#planned, bytesDone) : known ? seenTotal : undefined;
+      this.#planned !== undefined
+        ? Math.max(this.#planned, bytesDone)
+        : filesPlanned
+          ? Math.max(expectedTotal, bytesDone)
+          : known
+            ? seenTotal
+            : undefined;
     const [t0, m0] = this.#samples[0]!;
     const [t1, m1] = this.#samples.at(-1)!;
     const bytesPerSecond = t1 > t0 ? Math.round(((m1 - m0) * 1000) / (t1 - t0)) : 0;
@@ -91,14 +129,22 @@ export class TransferProgress {
     return {
       bytesDone,
       ...(bytesTotal !== undefined ? { bytesTotal } : {}),
-      planned: this.#planned !== undefined,
+      planned: this.#planned !== undefined || filesPlanned,
+      ...(this.#planned === undefined && filesPlanned && estimated ? { estimated: true } : {}),
       bytesPerSecond,
       ...(left !== undefined && (left === 0 || bytesPerSecond > 0)
         ? { etaSeconds: Math.ceil(left / Math.max(1, bytesPerSecond)) }
         : {}),
-      files: this.#files.size,
+      files: this.#filesPlannedOrSeen(),
       filesDone,
     };
+  }
+
+  /** Files seen plus planned files not seen yet. */
+  #filesPlannedOrSeen(): number {
+    let n = this.#files.size;
+    for (const key of this.#expected.keys()) if (!this.#files.has(key)) n++;
+    return n;
   }
 
   #sample(): void {
@@ -134,12 +180,15 @@ export function formatSeconds(s: number): string {
   return `${sec}s`;
 }
 
-/** The overall line in words: `overall 1.2 GB of 4.0 GB (30%) 110.0 MB/s ETA 26s, 3 of 7 files`. */
+/**
+ * The overall line in words: `overall 1.2 GB of 4.0 GB (30%) 110.0 MB/s ETA 26s, 3 of 7 files`;
+ * `of ≥4.0 GB` when only the files seen so far are known, `of ~4.0 GB` when part is an estimate.
+ */
 export function overallLine(o: OverallProgress): string {
   const of =
     o.bytesTotal === undefined
       ? ''
-      : ` of ${o.planned ? '' : '≥'}${formatBytes(o.bytesTotal)} (${o.bytesTotal > 0 ? Math.floor((100 * o.bytesDone) / o.bytesTotal) : 100}%)`;
+      : ` of ${o.planned ? (o.estimated ? '~' : '') : '≥'}${formatBytes(o.bytesTotal)} (${o.bytesTotal > 0 ? Math.floor((100 * o.bytesDone) / o.bytesTotal) : 100}%)`;
   const eta = o.etaSeconds === undefined ? '' : ` ETA ${formatSeconds(o.etaSeconds)}`;
   return `overall ${formatBytes(o.bytesDone)}${of} ${formatBytes(o.bytesPerSecond)}/s${eta}, ${o.filesDone} of ${o.files} file(s) done`;
 }

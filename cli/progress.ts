@@ -4,6 +4,11 @@ export interface ProgressSink {
   update(p: FileProgress): void;
   /** The whole transfer's size, when known before its files start: the overall line's total. */
   plan?(totalBytes: number): void;
+  /**
+   * The files the transfer will move, with an estimate of each (`item/file` keys, as `update`'s),
+   * known before the first byte (an export's disks): the overall line's total from the start.
+   */
+  planFiles?(files: readonly { readonly key: string; readonly bytes: number }[]): void;
   end(): void;
 }
 
@@ -28,12 +33,15 @@ export function jsonProgress(
     overallAt = now();
     const o = overall.snapshot();
     out.write(
-      `${JSON.stringify({ event: event === 'verify' ? 'verify-overall' : 'overall', bytes: o.bytesDone, total: o.bytesTotal ?? null, planned: o.planned, bytesPerSecond: o.bytesPerSecond, etaSeconds: o.etaSeconds ?? null, files: o.files, filesDone: o.filesDone })}\n`,
+      `${JSON.stringify({ event: event === 'verify' ? 'verify-overall' : 'overall', bytes: o.bytesDone, total: o.bytesTotal ?? null, planned: o.planned, estimated: o.estimated ?? false, bytesPerSecond: o.bytesPerSecond, etaSeconds: o.etaSeconds ?? null, files: o.files, filesDone: o.filesDone })}\n`,
     );
   };
   return {
     plan(totalBytes) {
       overall.plan(totalBytes);
+    },
+    planFiles(files) {
+      overall.planFiles(files);
     },
     update(p) {
       overall.note(p);
@@ -97,6 +105,9 @@ export function ttyProgress(out: NodeJS.WriteStream, now: () => number = Date.no
   return {
     plan(totalBytes) {
       overall.plan(totalBytes);
+    },
+    planFiles(files) {
+      overall.planFiles(files);
     },
     update(p) {
       overall.note(p);

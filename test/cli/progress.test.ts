@@ -121,12 +121,52 @@ describe('progress', () => {
       bytes: 100,
       total: 400,
       planned: true,
+      estimated: false,
       bytesPerSecond: 100,
       etaSeconds: 3,
       files: 1,
       filesDone: 0,
     });
     expect(overall.at(-1)).toMatchObject({ bytes: 200, total: 400, etaSeconds: 2, filesDone: 1 });
+  });
+
+  it('--json and terminal: files planned before the first byte (an export) give the total from the start, marked as an estimate', () => {
+    const { s, text } = collect();
+    let t = 0;
+    const p = jsonProgress(s, () => t);
+    p.planFiles!([
+      { key: 'item-1/a.vmdk', bytes: 300 },
+      { key: 'item-2/b.vmdk', bytes: 700 },
+    ]);
+    p.update({ item: 'item-1', file: 'a.vmdk', bytes: 0, total: 200 });
+    t = 1000;
+    p.update({ item: 'item-1', file: 'a.vmdk', bytes: 100, total: 200 });
+    p.end();
+    const overall = text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.event === 'overall');
+    // The second item has not started: it counts at its estimate; the first at its download's length.
+    expect(overall.at(-1)).toMatchObject({
+      bytes: 100,
+      total: 900,
+      planned: true,
+      estimated: true,
+      files: 2,
+    });
+    const tty = collect();
+    const bars = ttyProgress(tty.s as unknown as NodeJS.WriteStream, () => 0);
+    bars.planFiles!([{ key: 'item-1/a.vmdk', bytes: 2_000_000 }]);
+    bars.update({
+      item: 'item-1',
+      file: 'kept.ovf',
+      bytes: 1_000_000,
+      total: 1_000_000,
+      done: true,
+      skipped: true,
+    });
+    expect(tty.text()).toContain('overall 1.0 MB of ~3.0 MB (33%)');
   });
 
   it('--json: the check of a NAS has its own overall event', () => {
