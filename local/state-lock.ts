@@ -10,7 +10,9 @@ import { CodedError, errnoOf } from '../core/errors.ts';
  *
  * A lock file rather than an advisory lock: Node has no flock(2), and a file names its holder, so
  * the refusal can say which process to stop. The file is created with O_EXCL; a lock left by a
- * process that no longer exists on this host (kill -9, a crash, a power cut) is taken over.
+ * process that no longer exists on this host (kill -9, a crash, a power cut) is taken over, as is
+ * one written before this host last booted: after a power cut the pid in it may belong to another
+ * process (or to this one: services start in the same order at every boot).
  */
 export class StateLockedError extends CodedError<'STATE_LOCKED'> {
   constructor(
@@ -31,6 +33,17 @@ export interface LockHolder {
   readonly pid: number;
   readonly host: string;
   readonly since: string;
+  /** The kernel's id of the boot the holder ran in (Linux); absent in older lock files. */
+  readonly boot?: string;
+}
+
+/** This boot's id (Linux: /proc/sys/kernel/random/boot_id), or undefined where there is none. */
+function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface StateLock {
@@ -53,7 +66,12 @@ function readHolder(file: string): LockHolder | undefined {
   try {
     const h = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockHolder>;
     if (typeof h.pid === 'number' && typeof h.host === 'string')
-      return { pid: h.pid, host: h.host, since: String(h.since ?? 'unknown') };
+      return {
+        pid: h.pid,
+        host: h.host,
+        since: String(h.since ?? 'unknown'),
+        ...(typeof h.boot === 'string' ? { boot: h.boot } : {}),
+      };
   } catch {
     // Unreadable or half written: nobody can be named, it is treated as stale.
   }
@@ -68,7 +86,13 @@ function readHolder(file: string): LockHolder | undefined {
 export function lockStateDir(stateDir: string): StateLock {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const file = join(stateDir, 'serve.lock');
-  const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const boot = bootId();
+  const me: LockHolder = {
+    pid: process.pid,
+    host: hostname(),
+    since: new Date().toISOString(),
+    ...(boot ? { boot } : {}),
+  };
   for (let attempt = 0; attempt < 5; attempt++) {
     let fd: number;
     try {
@@ -76,10 +100,14 @@ export function lockStateDir(stateDir: string): StateLock {
     } catch (error) {
       if (errnoOf(error) !== 'EEXIST') throw error;
       const holder = readHolder(file);
-      if (holder && (holder.host !== me.host || (holder.pid !== me.pid && alive(holder.pid))))
-        throw new StateLockedError(stateDir, holder);
-      if (holder?.pid === me.pid) throw new StateLockedError(stateDir, holder);
-      // Stale (its process is gone) or unreadable: take it over.
+      // Written in an earlier boot of this host: whatever has its pid now, it is not the holder.
+      const earlierBoot = holder?.host === me.host && !!holder.boot && !!me.boot && holder.boot !== me.boot;
+      if (holder && !earlierBoot) {
+        if (holder.host !== me.host || (holder.pid !== me.pid && alive(holder.pid)))
+          throw new StateLockedError(stateDir, holder);
+        if (holder.pid === me.pid) throw new StateLockedError(stateDir, holder);
+      }
+      // Stale (its process is gone, or its boot is over) or unreadable: take it over.
       rmSync(file, { force: true });
       continue;
     }
