@@ -1,3 +1,5 @@
+import type { ManifestItem } from './package/transfer-manifest.ts';
+
 /** Progress of one file of one item, as export and import report it (and `--json` prints it). */
 export interface FileProgress {
   readonly item: string;
@@ -155,6 +157,21 @@ export class TransferProgress {
     // Keep one sample at or before the window's start, so the window is always full once it can be.
     while (this.#samples.length > 2 && this.#samples[1]![0] <= t - this.windowMs) this.#samples.shift();
   }
+}
+
+/**
+ * What an import will upload of a verified manifest's items, for `TransferProgress.planFiles`: each
+ * item's disks and other files (not its descriptor or `.mf`), at their signed sizes, keyed
+ * `item/file` as the import's progress events.
+ */
+export function importPlan(
+  items: readonly Pick<ManifestItem, 'id' | 'files'>[],
+): { readonly key: string; readonly item: string; readonly file: string; readonly bytes: number }[] {
+  return items.flatMap((item) =>
+    item.files
+      .filter((f) => f.role === 'disk' || f.role === 'file')
+      .map((f) => ({ key: `${item.id}/${f.name}`, item: item.id, file: f.name, bytes: f.size })),
+  );
 }
 
 const units = ['B', 'kB', 'MB', 'GB', 'TB'] as const;

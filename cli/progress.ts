@@ -37,11 +37,14 @@ export function jsonProgress(
     );
   };
   return {
+    // A plan is written at once: a script knows the whole transfer's size before its first byte.
     plan(totalBytes) {
       overall.plan(totalBytes);
+      writeOverall();
     },
     planFiles(files) {
       overall.planFiles(files);
+      writeOverall();
     },
     update(p) {
       overall.note(p);

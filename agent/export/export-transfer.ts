@@ -48,6 +48,12 @@ export interface ExportTransferOptions {
   readonly nasPlainFolder?: boolean;
   /** Things to know that do not stop the export (tight space, a file near FAT32's limit). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * The disks the export will write (`item-1/web-01-disk-0.vmdk`, as onProgress's `item/file`) with
+   * their estimated sizes (datastore extents), once checked and before the first byte: the total
+   * of the overall progress line.
+   */
+  readonly onPlan?: (files: readonly { readonly key: string; readonly bytes: number }[]) => void;
 }
 
 /** Everything an export checks before its first byte, and what it would do. */
@@ -136,6 +142,11 @@ async function pruneEmpty(dir: string): Promise<void> {
 export async function exportTransfer(options: ExportTransferOptions): Promise<ExportTransferResult> {
   const plan = await planTransferExport(options);
   for (const w of plan.space.warnings) options.onWarning?.(w);
+  options.onPlan?.(
+    plan.items
+      .filter((i) => !i.refusal)
+      .flatMap((i) => i.files.map((f) => ({ key: f.path, bytes: f.estimatedBytes }))),
+  );
   const { root } = plan;
   // Not recursive: the NAS is there (checked), so an error here is this folder's own (EROFS, EACCES).
   const created = await mkdir(root).then(

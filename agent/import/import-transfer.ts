@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ItemTarget } from '../../core/index.ts';
 import { AgentError } from '../errors.ts';
-import type { ManifestItem } from '../package/transfer-manifest.ts';
+import type { ManifestItem, TransferManifest } from '../package/transfer-manifest.ts';
 import { type VerifyProgress, type VerifyReport, verifyTransfer } from '../package/verify.ts';
 import type { VcdClient } from '../vcd/client.ts';
 import type { VimClient } from '../vsphere/client.ts';
@@ -65,9 +65,10 @@ export interface ImportTransferOptions {
   readonly keepInCache?: boolean;
   /**
    * Called once the check before the import passed (with verifyFirst, the whole NAS), before the
-   * first call that creates anything.
+   * first call that creates anything; with the signed manifest just verified (its files' sizes
+   * are the overall progress line's total).
    */
-  readonly onVerified?: () => void;
+  readonly onVerified?: (manifest: TransferManifest) => void;
   readonly onProgress?: (p: ImportProgress) => void;
   /** How far the check of each file got, before the first call that creates anything. */
   readonly onVerifyProgress?: (p: VerifyProgress) => void;
@@ -116,7 +117,7 @@ export async function importTransfer(options: ImportTransferOptions): Promise<re
     ...(options.onVerifyProgress ? { onProgress: options.onVerifyProgress } : {}),
   });
   if (!report.ok || !report.manifest) throw new TransferNotTrustedError(report);
-  options.onVerified?.();
+  options.onVerified?.(report.manifest);
   // Every descriptor is checked before the first call to vCenter.
   const unsafe = [];
   const descriptors = new Map<string, string>();

@@ -7,6 +7,7 @@ import type { AgentTransferView } from '../../core/ports/agents.ts';
 import type { ItemOutcome } from '../../core/ports/task-queue.ts';
 import { AgentError } from '../errors.ts';
 import { exportTransfer } from '../export/export-transfer.ts';
+import { importPlan } from '../file-progress.ts';
 import { loadAgentIdentity } from '../identity/agent-identity.ts';
 import {
   destroyTransferKey,
@@ -70,7 +71,7 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
     });
   return {
     name: 'export',
-    async run({ task, transfer, signal, onProgress, log }: RoleWork): Promise<ItemOutcome[]> {
+    async run({ task, transfer, signal, onProgress, onPlan, log }: RoleWork): Promise<ItemOutcome[]> {
       if (task.kind !== 'export') {
         throw new AgentError(
           'EXPORT_FAILED',
@@ -105,6 +106,7 @@ export function exportRole(options: ExportRoleOptions): AgentRole {
           onWarning: (message) => log.warn({ nas: options.nas }, message),
           signal,
           onProgress,
+          ...(onPlan ? { onPlan } : {}),
         });
         return task.itemIds.map((itemId): ItemOutcome => {
           const failure = result.failures.find((f) => f.itemId === itemId);
@@ -158,7 +160,7 @@ export function importRole(options: ImportRoleOptions): AgentRole {
     name: 'import',
     async run(work: RoleWork): Promise<ItemOutcome[] | RoleResult> {
       if (work.task.kind === 'make-key' || work.task.kind === 'destroy-key') return keyTask(options, work);
-      const { task, transfer, signal, onProgress, log } = work;
+      const { task, transfer, signal, onProgress, onPlan, log } = work;
       if (!options.vcd) {
         // Every item of a request names a VDC: without vCloud Director settings, this node can
         // put them in vCenter only; they end failed (VCD_NOT_CONFIGURED), to be retried (#19).
@@ -216,6 +218,21 @@ export function importRole(options: ImportRoleOptions): AgentRole {
           ...(options.parallel ? { parallel: options.parallel } : {}),
           signal,
           onProgress,
+          // The whole import's size, from the signed manifest once verified: the task progress log's total.
+          ...(onPlan ? { onVerified: (manifest) => onPlan(importPlan(manifest.items)) } : {}),
+          // An item imported by an earlier run moves nothing: its files count as kept.
+          onItem: (r) => {
+            if (r.skipped)
+              for (const f of importPlan([r.item]))
+                onProgress({
+                  item: f.item,
+                  file: f.file,
+                  bytes: f.bytes,
+                  total: f.bytes,
+                  done: true,
+                  skipped: true,
+                });
+          },
           // The check of the NAS, file by file (`<item>/<file>.age`), before anything reaches vCenter.
           onVerifyProgress: (p) =>
             onProgress({

@@ -30,6 +30,9 @@ export interface RoleProgress {
   readonly file: string;
   readonly bytes: number;
   readonly total?: number;
+  readonly done?: boolean;
+  /** Complete from an earlier run (a kept file, an item imported before): counted done, not moved. */
+  readonly skipped?: boolean;
   /** `verifying` while an import checks the NAS; absent while the data moves. */
   readonly stage?: 'verifying';
 }
@@ -83,6 +86,11 @@ export interface RoleWork {
   readonly transfer: AgentTransferView;
   readonly signal: AbortSignal;
   readonly onProgress: (p: RoleProgress) => void;
+  /**
+   * The files the task will move (`item/file`, as onProgress's) with their expected sizes, once
+   * known (an export's checked plan, an import's verified manifest): the task progress log's total.
+   */
+  readonly onPlan?: (files: readonly { readonly key: string; readonly bytes: number }[]) => void;
   /** Carries the task's and the transfer's ids. */
   readonly log: Logger;
 }
@@ -365,6 +373,8 @@ async function work(
         tally.note(p);
         overall.note(p, `${p.stage ?? 'data'}:${p.item}/${p.file}`);
       },
+      // The data moved (not the check of a NAS), keyed as onProgress's events without a stage.
+      onPlan: (files) => overall.planFiles(files.map((f) => ({ key: `data:${f.key}`, bytes: f.bytes }))),
     });
     clearInterval(overallTimer);
     logOverall();

@@ -279,7 +279,7 @@ export function registerDataPath(program: Command, io: Io): void {
               if (o.json) io.out.write(`${JSON.stringify({ event: 'warning', message: w })}\n`);
               else io.err.write(`odt: warning: ${w}\n`);
             },
-            ...(sink ? { onProgress: (p) => sink.update(p) } : {}),
+            ...(sink ? { onProgress: (p) => sink.update(p), onPlan: (f) => sink.planFiles?.(f) } : {}),
             onItem: (itemId, outcome) => {
               if (o.json) {
                 io.out.write(

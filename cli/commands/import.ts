@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { FileProgress } from '../../agent/file-progress.ts';
+import { type FileProgress, importPlan } from '../../agent/file-progress.ts';
 import { type ItemImportResult, importTransfer } from '../../agent/import/import-transfer.ts';
 import { describeNas, inspectNas } from '../../agent/nas/nas-check.ts';
 import { parseIdentityFile } from '../../agent/package/age/keys.ts';
@@ -172,12 +172,16 @@ export function registerImport(program: Command, io: Io): void {
       // verification of the NAS (which creates nothing, and cannot be cut yet) it ends the process.
       const stop = new AbortController();
       let interrupt: Interrupt | undefined;
+      let plan: ReturnType<typeof importPlan> = [];
       try {
         const results = await importTransfer({
           client,
           signal: stop.signal,
-          onVerified: () => {
+          onVerified: (manifest) => {
             interrupt = interruptOnSignals(stop);
+            // The whole import's size from the signed manifest: the overall line's total (#19).
+            plan = importPlan(manifest.items);
+            sink?.planFiles?.(plan);
           },
           nas: o.nas,
           transferId,
@@ -211,6 +215,17 @@ export function registerImport(program: Command, io: Io): void {
               }
             : {}),
           onItem: (r) => {
+            // An item imported by an earlier run moves nothing: its planned files count as kept.
+            if (r.skipped)
+              for (const f of plan.filter((f) => f.item === r.item.id))
+                sink?.update({
+                  item: f.item,
+                  file: f.file,
+                  bytes: f.bytes,
+                  total: f.bytes,
+                  done: true,
+                  skipped: true,
+                });
             if (o.json) io.out.write(`${JSON.stringify(itemEvent(r))}\n`);
           },
         });

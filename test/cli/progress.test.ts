@@ -114,9 +114,10 @@ describe('progress', () => {
       .split('\n')
       .map((l) => JSON.parse(l))
       .filter((e) => e.event === 'overall');
-    // At 1 s, at 2 s, and the end.
-    expect(overall).toHaveLength(3);
-    expect(overall[0]).toEqual({
+    // At the plan (the whole size before the first byte), at 1 s, at 2 s, and the end.
+    expect(overall).toHaveLength(4);
+    expect(overall[0]).toMatchObject({ bytes: 0, total: 400, planned: true, files: 0 });
+    expect(overall[1]).toEqual({
       event: 'overall',
       bytes: 100,
       total: 400,

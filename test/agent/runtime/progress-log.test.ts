@@ -75,4 +75,65 @@ describe('odt agent run: the overall progress in the log', () => {
       etaSeconds: 0,
     });
   });
+
+  it('with the files planned before the first byte, the total is the whole task from the start', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'odt-progress-log-'));
+    plane = await startControlPlane({ stateDir: join(dir, 'serve'), approvers: ['bob'] });
+    const t = await plane.service.request(vmAndTemplateRequest());
+    await plane.service.approve(t.id, 'bob');
+    await nodeMakesKey(plane.service, t.id);
+    await plane.service.event(t.id, 'appliance-sent', 'bob');
+    await plane.service.event(t.id, 'appliance-connected', 'alice');
+    const code = await plane.registry.issueCode('acme', 60_000, new Date());
+    const logs = captureLogs('info');
+    await runAgent({
+      server: plane.agentApi.url,
+      dir: join(dir, 'agent'),
+      code: code.code,
+      site: 'acme',
+      signal: new AbortController().signal,
+      pollMinMs: 50,
+      pollMaxMs: 100,
+      inventoryEveryMs: 0,
+      maxTasks: 1,
+      progressLogEveryMs: 40,
+      log: logs.logger,
+      role: {
+        name: 'export',
+        async run({ task, onProgress, onPlan }) {
+          const item = task.itemIds[0]!;
+          // As the export role does once its checks passed: two disks, estimated.
+          onPlan?.([
+            { key: `${item}/a.vmdk`, bytes: 1_000_000 },
+            { key: `${item}/b.vmdk`, bytes: 3_000_000 },
+          ]);
+          // The check of the NAS is not data: it does not count against the planned files.
+          onProgress({ item, file: 'a.vmdk', bytes: 10, total: 10, stage: 'verifying' });
+          for (let i = 0; i <= 5; i++) {
+            onProgress({ item, file: 'a.vmdk', bytes: i * 100_000, total: 500_000 });
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          return task.itemIds.map((itemId) => ({ itemId, ok: true, bytes: 500_000 }));
+        },
+      },
+    });
+    const lines = logs.lines().filter((l) => l.msg === 'task progress');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    // While a.vmdk moves, b.vmdk (not started) counts at its estimate: 10 B + 500 kB + 3 MB.
+    const middle = lines.find((l) => {
+      const p = l.progress as { bytesDone: number };
+      return p.bytesDone > 10 && p.bytesDone < 500_010;
+    });
+    expect(middle?.progress).toMatchObject({
+      bytesTotal: 3_500_010,
+      planned: true,
+      estimated: true,
+      files: 3,
+    });
+    expect(lines.at(-1)!.progress).toMatchObject({
+      bytesDone: 500_010,
+      bytesTotal: 3_500_010,
+      planned: true,
+    });
+  });
 });
