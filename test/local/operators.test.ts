@@ -74,6 +74,15 @@ describe('operators with tokens odt serve checks', () => {
     const forged = await cli('transfer', 'request', '--file', file, '--token-file', tokens.bob);
     expect(forged.code).toBe(7);
     expect(forged.err).toContain("names requester 'alice', but this token is bob's");
+
+    // Every decision, not approval alone: a cancel is recorded for the token's operator, and
+    // --as cannot name another one there either.
+    const cancelAsBob = await cli('transfer', 'cancel', id, '--as', 'bob', '--token-file', tokens.alice);
+    expect(cancelAsBob.code).toBe(7);
+    const cancelled = await cli('transfer', 'cancel', id, '--token-file', tokens.alice);
+    expect(cancelled.code, cancelled.err).toBe(0);
+    await until('cancelled', async () => (await show(id)).phase === 'cancelled');
+    expect((await show(id)).history.findLast((h) => h.phase === 'cancelled')?.actor).toBe('alice');
   });
 
   it('refuses a token file others can read, and a removed operator’s token', async () => {
