@@ -35,6 +35,28 @@ describe('odt import --vcd: onboarding into vCloud Director', () => {
   };
   const env = () => sites.importEnv();
 
+  // Issue #19: a dry run checks the vCloud Director targets too, and changes nothing there.
+  it('--dry-run checks the VDC, the catalog and the VDC network, and creates nothing (first, before any import)', async () => {
+    const changes = () =>
+      sites.vcd.state().calls.filter((c) => c.method !== 'GET' && !c.path.includes('/sessions')).length;
+    const before = changes();
+    const r = await odt([...importArgs(), '--dry-run'], env());
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ok\s+vdc\s+org VDC 'acme-vdc'$/m);
+    expect(r.out).toMatch(/^ok\s+catalog\s+catalog 'acme-catalog'$/m);
+    expect(r.out).toMatch(/^ok\s+vdc-network\s+network 'acme-net' in 'acme-vdc'$/m);
+    // A VDC that is not there is found by the dry run, as the import would find it after the upload.
+    const wrong = importArgs().map((a) => (a === 'acme-vdc' ? 'no-such-vdc' : a));
+    const bad = await odt([...wrong, '--dry-run'], env());
+    expect(bad.code).toBe(5);
+    expect(bad.out).toMatch(/^FAIL\s+vdc\s+/m);
+    expect(bad.out).toContain('would not be imported');
+    expect(changes()).toBe(before);
+    expect(sites.vcd.state().vapps).toEqual([]);
+    expect(sites.vcd.state().templates).toEqual([]);
+  });
+
   it('places the VM, the template and the vApp as requested, connected and powered on', async () => {
     const r = await odt(importArgs(), env());
     expect(r.err).toBe('');
