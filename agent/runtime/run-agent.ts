@@ -328,7 +328,10 @@ async function work(
   const tally = new ProgressTally();
   const progress = () => tally.report();
   // The whole task in one log line at a steady interval (issue #19): bytes of the total, rate, ETA.
-  const overall = new TransferProgress();
+  let overall = new TransferProgress();
+  // Once the data's plan is known, the line is of the data only: an import's check of the NAS
+  // (whose deferred disks are checked during the upload, not reported) came before it.
+  let planned = false;
   const logOverall = () => log.info({ progress: overall.snapshot() }, 'task progress');
   const overallTimer = setInterval(logOverall, options.progressLogEveryMs ?? 30_000);
   overallTimer.unref();
@@ -371,10 +374,15 @@ async function work(
       log,
       onProgress: (p) => {
         tally.note(p);
-        overall.note(p, `${p.stage ?? 'data'}:${p.item}/${p.file}`);
+        if (!(planned && p.stage === 'verifying'))
+          overall.note(p, `${p.stage ?? 'data'}:${p.item}/${p.file}`);
       },
       // The data moved (not the check of a NAS), keyed as onProgress's events without a stage.
-      onPlan: (files) => overall.planFiles(files.map((f) => ({ key: `data:${f.key}`, bytes: f.bytes }))),
+      onPlan: (files) => {
+        planned = true;
+        overall = new TransferProgress();
+        overall.planFiles(files.map((f) => ({ key: `data:${f.key}`, bytes: f.bytes })));
+      },
     });
     clearInterval(overallTimer);
     logOverall();

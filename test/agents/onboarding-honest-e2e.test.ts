@@ -105,6 +105,28 @@ describe('an import without vCloud Director does not call onboarding done (#19)'
     expect(JSON.stringify(warning!.items)).toContain('power-on');
     // And at its start, before any task.
     expect(agents[1]!.log()).toContain('started without vCloud Director settings (--vcd)');
+    // Both agents logged the task's overall progress against a planned total: the export's checked
+    // plan, the import's verified manifest (#19), and ended it whole.
+    for (const agent of agents) {
+      const last = agent
+        .log()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; progress?: { bytesDone: number; bytesTotal: number } })
+        .findLast((l) => l.msg === 'task progress');
+      console.log(
+        agents.indexOf(agent),
+        JSON.stringify(
+          agent
+            .log()
+            .split('\n')
+            .filter((l) => l.includes('task progress'))
+            .slice(-2),
+        ),
+      );
+      expect(last?.progress).toMatchObject({ planned: true, bytesTotal: last!.progress!.bytesDone });
+      expect(last!.progress!.bytesDone).toBeGreaterThan(0);
+    }
 
     // The report (what Slack shows) carries the reason.
     const events = (await readFile(join(state, 'events.log'), 'utf8'))
