@@ -40,7 +40,10 @@ describe('odt sandbox', () => {
           expect(at).toBeGreaterThanOrEqual(0);
           const block = /```sh\n([\s\S]*?)```/.exec(doc.slice(at))?.[1];
           expect(block).toBeTruthy();
-          byHand = await run('bash', ['-euo', 'pipefail', '-c', block!], { cwd: work });
+          // The steps as a reader runs them: not through the caller's BASH_ENV start-up file (one
+          // that reads PS1 fails under -u, as /etc/bash.bashrc does).
+          const { BASH_ENV: _, ...env } = process.env;
+          byHand = await run('bash', ['-euo', 'pipefail', '-c', block!], { cwd: work, env });
         },
       });
       expect(r.transfer.phase).toBe('wiped');
