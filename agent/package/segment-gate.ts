@@ -7,7 +7,7 @@
  * no segment in memory (docs/decisions.md, "Import in one pass").
  */
 
-import { hashSegments, segmentCount, segmentsOf } from './file-digest.ts';
+import { hashSegments, type SegmentJob, segmentsOf } from './file-digest.ts';
 import { ageHead } from './head-check.ts';
 
 /**
@@ -79,6 +79,8 @@ export class SegmentGate {
   readonly #o: SegmentGateOptions;
   readonly #lanes: HashLanes;
   readonly #count: number;
+  /** The file's segments, made once (a 2 TB disk has 32,768 of them). */
+  readonly #segments: readonly SegmentJob[];
   readonly #ahead: number;
   readonly #ok: boolean[];
   readonly #jobs = new Set<Promise<void>>();
@@ -96,7 +98,8 @@ export class SegmentGate {
   constructor(options: SegmentGateOptions) {
     this.#o = options;
     this.#lanes = options.lanes ?? defaultHashLanes;
-    this.#count = segmentCount(options.size, options.segmentSize);
+    this.#segments = segmentsOf(options.path, options.size, options.segmentSize, headBytes);
+    this.#count = this.#segments.length;
     this.#ahead = options.ahead ?? Math.max(2 * options.segmentSize, 8 << 20);
     this.#ok = new Array<boolean>(this.#count).fill(false);
   }
@@ -173,8 +176,8 @@ export class SegmentGate {
     const give = await this.#lanes.take();
     try {
       if (this.#closed || (this.#failed && this.#failed.index < index)) return;
-      const { path, size, segmentSize, digests } = this.#o;
-      const job = segmentsOf(path, size, segmentSize, headBytes)[index]!;
+      const { digests } = this.#o;
+      const job = this.#segments[index]!;
       // Left in the page cache: the upload reads these bytes next, and drops them behind itself.
       const [got] = await hashSegments([job], { lanes: 1, dropBehind: false });
       if (!got || 'error' in got) return this.#fail(index, this.#o.problem(index, got?.error));
