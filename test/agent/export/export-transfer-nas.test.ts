@@ -3,13 +3,14 @@
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportTransfer } from '../../../agent/export/export-transfer.ts';
 import { loadAgentIdentity } from '../../../agent/identity/agent-identity.ts';
 import { nasMarkerFile } from '../../../agent/nas/nas-marker.ts';
-import { VimClient } from '../../../agent/vsphere/client.ts';
+import type { VimClient } from '../../../agent/vsphere/client.ts';
 import { initParties } from '../../support/cli.ts';
 import { markNas } from '../../support/nas.ts';
+import { connectToSimulator } from '../../support/vsphere.ts';
 
 let work: string;
 let recipient: string;
@@ -18,12 +19,7 @@ let client: VimClient;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'odt-export-transfer-nas-'));
   recipient = await initParties(work);
-  client = await VimClient.connect({
-    url: inject('vcsimUrl'),
-    username: inject('vcsimUsername'),
-    password: inject('vcsimPassword'),
-    trust: { kind: 'system' },
-  });
+  client = await connectToSimulator();
 });
 afterAll(async () => {
   await client?.logout();
