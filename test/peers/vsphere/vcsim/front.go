@@ -212,6 +212,19 @@ func (p *proxy) withTarget(ctx *simulator.Context, f func(obj interface{})) bool
 	return true
 }
 
+// call runs method f on the target when it is of type typ (withTarget), or gives the fault a
+// server answers: MethodNotFound for another type, ManagedObjectNotFound for a gone object.
+func (p *proxy) call(ctx *simulator.Context, typ, method string, f func(obj interface{}) soap.HasFault) (soap.HasFault, *soap.Fault) {
+	if p.target.Type != typ {
+		return nil, notImplemented(p.target, method)
+	}
+	var res soap.HasFault
+	if !p.withTarget(ctx, func(obj interface{}) { res = f(obj) }) {
+		return nil, notFound(p.target)
+	}
+	return res, nil
+}
+
 func notFound(ref types.ManagedObjectReference) *soap.Fault {
 	return simulator.Fault(fmt.Sprintf("managed object not found: %s", ref), &types.ManagedObjectNotFound{Obj: ref})
 }

@@ -259,17 +259,13 @@ func sweepSnapshots() error {
 
 func (p *proxy) RemoveSnapshotTask(ctx *simulator.Context, req *types.RemoveSnapshot_Task) soap.HasFault {
 	body := new(methods.RemoveSnapshot_TaskBody)
-	if p.target.Type != "VirtualMachineSnapshot" {
-		body.Fault_ = notImplemented(p.target, "RemoveSnapshot_Task")
-		return body
-	}
-	var res soap.HasFault
-	found := p.withTarget(ctx, func(obj interface{}) {
+	res, fault := p.call(ctx, "VirtualMachineSnapshot", "RemoveSnapshot_Task", func(obj interface{}) (res soap.HasFault) {
 		req.This = p.target
 		res = obj.(*simulator.VirtualMachineSnapshot).RemoveSnapshotTask(ctx, req)
+		return res
 	})
-	if !found {
-		body.Fault_ = notFound(p.target)
+	if fault != nil {
+		body.Fault_ = fault
 		return body
 	}
 	return afterSweep(res)
@@ -277,17 +273,13 @@ func (p *proxy) RemoveSnapshotTask(ctx *simulator.Context, req *types.RemoveSnap
 
 func (p *proxy) RemoveAllSnapshotsTask(ctx *simulator.Context, req *types.RemoveAllSnapshots_Task) soap.HasFault {
 	body := new(methods.RemoveAllSnapshots_TaskBody)
-	if p.target.Type != "VirtualMachine" {
-		body.Fault_ = notImplemented(p.target, "RemoveAllSnapshots_Task")
-		return body
-	}
-	var res soap.HasFault
-	found := p.withTarget(ctx, func(obj interface{}) {
+	res, fault := p.call(ctx, "VirtualMachine", "RemoveAllSnapshots_Task", func(obj interface{}) (res soap.HasFault) {
 		req.This = p.target
 		res = obj.(*simulator.VirtualMachine).RemoveAllSnapshotsTask(ctx, req)
+		return res
 	})
-	if !found {
-		body.Fault_ = notFound(p.target)
+	if fault != nil {
+		body.Fault_ = fault
 		return body
 	}
 	return afterSweep(res)
@@ -302,21 +294,17 @@ func afterSweep(res soap.HasFault) soap.HasFault {
 
 func (p *proxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
 	body := new(methods.ReconfigVM_TaskBody)
-	if p.target.Type != "VirtualMachine" {
-		body.Fault_ = notImplemented(p.target, "ReconfigVM_Task")
-		return body
-	}
-	var res soap.HasFault
-	found := p.withTarget(ctx, func(obj interface{}) {
+	res, fault := p.call(ctx, "VirtualMachine", "ReconfigVM_Task", func(obj interface{}) (res soap.HasFault) {
 		vm := obj.(*simulator.VirtualMachine)
 		req.This = p.target
 		res = vm.ReconfigVMTask(ctx, req)
 		if req.Spec.ChangeTrackingEnabled != nil {
 			_ = syncChangeTracking(vm, false)
 		}
+		return res
 	})
-	if !found {
-		body.Fault_ = notFound(p.target)
+	if fault != nil {
+		body.Fault_ = fault
 		return body
 	}
 	return res
@@ -324,17 +312,13 @@ func (p *proxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Tas
 
 func (p *proxy) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) soap.HasFault {
 	body := new(methods.Destroy_TaskBody)
-	if p.target.Type != "VirtualMachine" {
-		body.Fault_ = notImplemented(p.target, "Destroy_Task")
-		return body
-	}
-	var res soap.HasFault
-	found := p.withTarget(ctx, func(obj interface{}) {
+	res, fault := p.call(ctx, "VirtualMachine", "Destroy_Task", func(obj interface{}) (res soap.HasFault) {
 		req.This = p.target
 		res = obj.(*simulator.VirtualMachine).DestroyTask(ctx, req)
+		return res
 	})
-	if !found {
-		body.Fault_ = notFound(p.target)
+	if fault != nil {
+		body.Fault_ = fault
 		return body
 	}
 	if b, ok := res.(*methods.Destroy_TaskBody); ok && b.Res != nil {
