@@ -87,25 +87,14 @@ export async function exportItem(options: ExportItemOptions): Promise<ManifestIt
       `${item.path} is ${item.powerState} and --cold-only refuses a running VM; shut down the guest (or power the VM off) and run the export again, or drop --cold-only to export it live from a snapshot.`,
     );
   }
-  const descriptorName = `${safeName(item.name)}.ovf`;
   const dir = join(root, itemId);
   await mkdir(dir, { recursive: true });
   let journal = await ItemJournal.open(root, itemId);
   const savedCapture = await readJson(join(dir, captureFile), captureSchema);
-  const done = (capture: Capture | undefined): ManifestItem | undefined => {
-    const files = journal.files;
-    if (!files.some((f) => f.role === 'manifest')) return undefined;
-    return {
-      id: itemId,
-      kind: item.kind,
-      source: item.path,
-      name: item.name,
-      descriptor: descriptorName,
-      files,
-      ...(capture ? { capture } : {}),
-    };
-  };
-  const finished = done(savedCapture);
+  // Its .mf is the last file written: with it in the journal, an earlier run finished the item.
+  const finished = journal.files.some((f) => f.role === 'manifest')
+    ? manifestItem(options, journal.files, savedCapture)
+    : undefined;
   if (finished) {
     for (const f of finished.files)
       options.onProgress?.({
@@ -203,6 +192,24 @@ function liveManifestCapture(c: LiveCapture): (names: readonly string[]) => Capt
 }
 
 /** The item's files from `source` (the VM itself, or the clone of a running one). */
+/** The item as the signed manifest lists it, with the files the journal holds. */
+function manifestItem(
+  options: ExportItemOptions,
+  files: ManifestItem['files'],
+  capture: Capture | undefined,
+): ManifestItem {
+  const { item, itemId } = options;
+  return {
+    id: itemId,
+    kind: item.kind,
+    source: item.path,
+    name: item.name,
+    descriptor: `${safeName(item.name)}.ovf`,
+    files,
+    ...(capture ? { capture } : {}),
+  };
+}
+
 async function exportFrom(
   options: ExportItemOptions,
   source: InventoryItem,
@@ -317,15 +324,7 @@ async function exportFrom(
     await lease.progress(100);
     await lease.complete();
     await journal.record({ ...mfRecord, role: 'manifest' });
-    return {
-      id: itemId,
-      kind: item.kind,
-      source: item.path,
-      name: item.name,
-      descriptor: descriptorName,
-      files: journal.files,
-      ...(capture ? { capture } : {}),
-    };
+    return manifestItem(options, journal.files, capture);
   } catch (error) {
     await keepAlive?.stop();
     const reason = await explain(error, lease, controller.signal, item.path);
